@@ -1,0 +1,127 @@
+/*
+ * calls.c: POST /v1/apply, /v1/map and /v1/starmap, the synchronous calls.
+ *
+ * Each parses its call, runs it as a batch on the pool and defers its
+ * answer: the connection sleeps, suspended, until the batch is done, so no
+ * thread waits per request.
+ */
+#include <stdio.h>
+
+#include "batch.h"
+#include "call.h"
+#include "config.h"
+#include "handlers.h"
+#include "pool.h"
+
+/* The status DESIGN.md's table gives each way a batch can fail. */
+static int
+calls_status(BatchOutcome o)
+{
+    switch (o) {
+    case BATCH_ERROR: return 422;
+    case BATCH_LOST: return 502;
+    case BATCH_STOPPED: return 503;
+    default: return 500;
+    }
+}
+
+/* Resumed on an MHD thread once the batch is done: write the answer. */
+static void
+calls_resume(HttpReq *r, void *ctx)
+{
+    Batch *b = ctx;
+    const Call *c = batch_call(b);
+    BatchFailure f;
+    json_t *v = batch_result(b, &f), *ext;
+    char detail[700];
+
+    if (v) {
+        http_reply_json(r, 200, json_pack("{s:o}", c->op == CALL_APPLY ? "result" : "results", v));
+        return;
+    }
+    ext = json_pack("{s:s, s:{s:s, s:s}}", "func", c->fn->name, "error", "type", f.type, "message", f.message);
+    if (c->op != CALL_APPLY)
+        json_object_set_new(ext, "index", json_integer((json_int_t)f.index));
+    if (c->op == CALL_APPLY)
+        snprintf(detail, sizeof(detail), "%s(): %s: %s", c->fn->name, f.type, f.message);
+    else
+        snprintf(detail, sizeof(detail), "%s(): item %zu: %s: %s", c->fn->name, f.index, f.type, f.message);
+    http_reply_problem(r, calls_status(f.outcome), detail, ext);
+}
+
+/* A BatchDoneFn, on the dispatcher thread: wake the sleeping connection. */
+static void
+calls_done(Batch *b, void *ctx)
+{
+    HttpWaiter *w = ctx;
+
+    (void)b;
+    http_wake(w);
+    http_waiter_unref(w);
+}
+
+static void
+calls_unref(void *b)
+{
+    batch_unref(b);
+}
+
+static void
+calls_run(HttpReq *r, CallOp op)
+{
+    App *app = http_app(r);
+    Call *c = NULL;
+    CallError err;
+    Batch *b;
+    HttpWaiter *w;
+    int rc;
+
+    rc = call_parse(http_json(r), op, app->reg, app->cfg->processes, &c, &err);
+    if (rc != SVC_OK) {
+        json_t *ext = err.field[0] ? json_pack("{s:s}", "field", err.field) : NULL;
+        http_reply_problem(r, rc == SVC_ENOFUNC ? 404 : rc == SVC_EINVAL ? 400 : 500, err.detail, ext);
+        return;
+    }
+    if (call_items(c) == 0) { /* Pool.map(f, []) is [] without a task */
+        call_free(c);
+        http_reply_json(r, 200, json_pack("{s:[]}", "results"));
+        return;
+    }
+    if (!(b = batch_new(c)) || !(w = http_defer(r, calls_resume, batch_ref(b), calls_unref))) {
+        batch_unref(b);
+        http_reply_problem(r, 500, "out of memory", NULL);
+        return;
+    }
+    rc = batch_start(b, app->pool, calls_done, w);
+    batch_unref(b); /* the waiter and the tasks hold theirs */
+    if (rc == SVC_OK)
+        return;
+    http_waiter_unref(w); /* done() will never run: drop the producer's reference */
+    if (rc == SVC_EFULL) {
+        char detail[128];
+        snprintf(detail, sizeof(detail), "the queue is full (--max-queue %ld tasks); retry later",
+                 app->cfg->max_queue);
+        http_reply_problem(r, 503, detail, NULL);
+    } else {
+        http_reply_problem(r, rc == SVC_ESTOPPED ? 503 : 500,
+                           rc == SVC_ESTOPPED ? "poold is shutting down" : "out of memory", NULL);
+    }
+}
+
+void
+handle_apply(HttpReq *r)
+{
+    calls_run(r, CALL_APPLY);
+}
+
+void
+handle_map(HttpReq *r)
+{
+    calls_run(r, CALL_MAP);
+}
+
+void
+handle_starmap(HttpReq *r)
+{
+    calls_run(r, CALL_STARMAP);
+}

@@ -1,0 +1,257 @@
+/* batch.c: see batch.h. */
+#include "batch.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "call.h"
+
+struct Batch {
+    int refs;              /* atomic */
+    int cancel;            /* atomic: read by the pool before a task runs */
+    Call *call;
+    size_t nchunks;
+    size_t pending;        /* chunks not yet back */
+    char **chunks;         /* outcomes text per chunk, NULL until back */
+    BatchDoneFn done;
+    void *ctx;
+    int finished;          /* done() was called: late chunks are dropped */
+    BatchFailure fail;
+    char worker[32];
+    pid_t pid;
+};
+
+Batch *
+batch_new(Call *call)
+{
+    Batch *b = calloc(1, sizeof(*b));
+
+    if (!b) {
+        call_free(call);
+        return NULL;
+    }
+    b->refs = 1;
+    b->call = call;
+    b->nchunks = call_chunks(call);
+    if (b->nchunks && !(b->chunks = calloc(b->nchunks, sizeof(char *)))) {
+        call_free(call);
+        free(b);
+        return NULL;
+    }
+    return b;
+}
+
+Batch *
+batch_ref(Batch *b)
+{
+    __atomic_add_fetch(&b->refs, 1, __ATOMIC_RELAXED);
+    return b;
+}
+
+void
+batch_unref(Batch *b)
+{
+    if (!b || __atomic_sub_fetch(&b->refs, 1, __ATOMIC_ACQ_REL) > 0)
+        return;
+    for (size_t i = 0; i < b->nchunks; i++)
+        free(b->chunks[i]);
+    free(b->chunks);
+    call_free(b->call);
+    free(b);
+}
+
+const Call *
+batch_call(const Batch *b)
+{
+    return b->call;
+}
+
+static void
+batch_set_failure(Batch *b, BatchOutcome o, size_t index, const char *type, const char *msg)
+{
+    b->fail.outcome = o;
+    b->fail.index = index;
+    snprintf(b->fail.type, sizeof(b->fail.type), "%s", type);
+    snprintf(b->fail.message, sizeof(b->fail.message), "%s", msg);
+}
+
+/* Says how a worker ended, for the error a client reads. */
+static void
+batch_lost_message(const PoolResult *res, char *buf, size_t len)
+{
+    if (WIFSIGNALED(res->wstatus))
+        snprintf(buf, len, "%s (pid %d) died while running the task: killed by signal %d (SIG%s)",
+                 res->worker, (int)res->pid, WTERMSIG(res->wstatus),
+                 sigabbrev_np(WTERMSIG(res->wstatus)) ?: "?");
+    else if (WIFEXITED(res->wstatus))
+        snprintf(buf, len, "%s (pid %d) died while running the task: exit status %d", res->worker,
+                 (int)res->pid, WEXITSTATUS(res->wstatus));
+    else
+        snprintf(buf, len, "%s (pid %d) died while running the task", res->worker, (int)res->pid);
+}
+
+/* Finds the first failed item of a chunk's outcomes, for the problem. */
+static void
+batch_item_error(Batch *b, size_t chunk, const PoolResult *res)
+{
+    json_t *outs = json_loadb(res->data, res->len, 0, NULL);
+    json_t *e = json_object_get(json_array_get(outs, res->first_fail), "e");
+
+    batch_set_failure(b, BATCH_ERROR, call_chunk_first(b->call, chunk) + res->first_fail,
+                      json_string_value(json_object_get(e, "type")) ?: "Error",
+                      json_string_value(json_object_get(e, "message")) ?: "");
+    json_decref(outs);
+}
+
+/* Records one chunk's answer. Returns 1 when the batch is now decided. */
+static int
+batch_take(Batch *b, size_t chunk, PoolResult *res)
+{
+    char msg[256];
+
+    b->pending--;
+    if (res->worker[0]) {
+        snprintf(b->worker, sizeof(b->worker), "%s", res->worker);
+        b->pid = res->pid;
+    }
+    switch (res->status) {
+    case POOL_OK:
+        if (res->fails && !b->call->collect) {
+            batch_item_error(b, chunk, res);
+            return 1;
+        }
+        b->chunks[chunk] = res->data;
+        res->data = NULL;
+        break;
+    case POOL_LOST:
+        batch_lost_message(res, msg, sizeof(msg));
+        if (!b->call->collect) {
+            batch_set_failure(b, BATCH_LOST, call_chunk_first(b->call, chunk), "WorkerLost", msg);
+            return 1;
+        }
+        /* Under "collect", each item of the chunk carries the loss. */
+        json_t *outs = json_array();
+        for (size_t k = 0; k < call_chunk_len(b->call, chunk); k++)
+            json_array_append_new(outs, json_pack("{s:{s:s, s:s, s:i}}", "e", "type", "WorkerLost",
+                                                  "message", msg, "status", 502));
+        b->chunks[chunk] = json_dumps(outs, JSON_COMPACT);
+        json_decref(outs);
+        if (!b->chunks[chunk]) {
+            batch_set_failure(b, BATCH_NOMEM, 0, "MemoryError", "out of memory");
+            return 1;
+        }
+        break;
+    case POOL_CANCELLED:
+    case POOL_STOPPED:
+        batch_set_failure(b, BATCH_STOPPED, call_chunk_first(b->call, chunk), "ShuttingDown",
+                          "poold is shutting down");
+        return 1;
+    }
+    return b->pending == 0;
+}
+
+/* A PoolDoneFn: runs on the dispatcher thread, one chunk at a time. */
+static void
+batch_chunk_done(void *ctx, size_t chunk, PoolResult *res)
+{
+    Batch *b = ctx;
+
+    if (!b->finished && batch_take(b, chunk, res)) {
+        b->finished = 1;
+        __atomic_store_n(&b->cancel, 1, __ATOMIC_RELEASE); /* drop chunks not yet sent */
+        b->done(b, b->ctx);
+    }
+    batch_unref(b);
+}
+
+int
+batch_start(Batch *b, Pool *p, BatchDoneFn done, void *ctx)
+{
+    PoolTask **tasks = calloc(b->nchunks ? b->nchunks : 1, sizeof(*tasks));
+    size_t i, n = 0;
+    int rc = SVC_ENOMEM;
+
+    if (!tasks)
+        return SVC_ENOMEM;
+    b->done = done;
+    b->ctx = ctx;
+    b->pending = b->nchunks;
+    for (i = 0; i < b->nchunks; i++, n++) {
+        size_t len = 0;
+        uint32_t mode = 0;
+        char *payload = call_chunk_payload(b->call, i, &len, &mode);
+        if (!payload || !(tasks[i] = pool_task_new(payload, len, mode, batch_chunk_done, b, i, &b->cancel)))
+            goto cleanup;
+    }
+    if ((rc = pool_submit(p, tasks, n)) == SVC_OK) {
+        /* From here each task holds a reference, dropped in its callback. */
+        for (i = 0; i < n; i++)
+            batch_ref(b);
+        n = 0;
+    }
+cleanup:
+    for (i = 0; i < n; i++)
+        pool_task_free(tasks[i]);
+    free(tasks);
+    return rc;
+}
+
+static json_t *
+batch_item_value(json_t *outcome)
+{
+    json_t *r = json_object_get(outcome, "r"), *e;
+
+    if (r)
+        return json_incref(r);
+    e = json_object_get(outcome, "e");
+    if (!json_object_get(e, "status"))
+        json_object_set_new(e, "status", json_integer(422));
+    return json_pack("{s:O}", "error", e);
+}
+
+json_t *
+batch_result(Batch *b, BatchFailure *f)
+{
+    json_t *results = NULL, *outs = NULL;
+
+    if (b->fail.outcome != BATCH_OK) {
+        *f = b->fail;
+        return NULL;
+    }
+    if (b->call->op != CALL_APPLY && !(results = json_array()))
+        goto nomem;
+    for (size_t i = 0; i < b->nchunks; i++) {
+        size_t k;
+        json_t *o;
+        if (!(outs = json_loads(b->chunks[i], 0, NULL)))
+            goto nomem;
+        if (b->call->op == CALL_APPLY) {
+            results = batch_item_value(json_array_get(outs, 0));
+        } else {
+            json_array_foreach(outs, k, o)
+                if (json_array_append_new(results, batch_item_value(o)) < 0)
+                    goto nomem;
+        }
+        json_decref(outs);
+        outs = NULL;
+    }
+    if (results)
+        return results;
+nomem:
+    json_decref(outs);
+    json_decref(results);
+    memset(f, 0, sizeof(*f));
+    f->outcome = BATCH_NOMEM;
+    snprintf(f->type, sizeof(f->type), "MemoryError");
+    snprintf(f->message, sizeof(f->message), "out of memory while assembling the results");
+    return NULL;
+}
+
+const char *
+batch_worker(const Batch *b, pid_t *pid)
+{
+    *pid = b->pid;
+    return b->worker;
+}

@@ -1,0 +1,63 @@
+/*
+ * batch.h: runs one Call on the pool and gathers its results in input order.
+ *
+ * The sync handlers use it now; async jobs and imap will use the same path.
+ * A batch is reference-counted: its creator holds one reference and every
+ * submitted task holds one, so a batch outlives whichever side lets go
+ * last (a client that disconnected, or a chunk still running).
+ */
+#ifndef POOLD_BATCH_H
+#define POOLD_BATCH_H
+
+#include <jansson.h>
+#include <sys/types.h>
+
+#include "common.h"
+#include "pool.h"
+
+typedef enum {
+    BATCH_OK,
+    BATCH_ERROR,   /* an item raised (on_error "raise") */
+    BATCH_LOST,    /* a worker died running an item */
+    BATCH_STOPPED, /* the pool shut down first */
+    BATCH_NOMEM,
+} BatchOutcome;
+
+typedef struct BatchFailure {
+    BatchOutcome outcome;
+    size_t index;        /* the item at fault */
+    char type[64];       /* the function's error type, or "WorkerLost" */
+    char message[512];
+} BatchFailure;
+
+/* Called once, on the dispatcher thread, when the batch has its answer:
+ * every chunk done, or the first failure under on_error "raise". */
+typedef void (*BatchDoneFn)(Batch *b, void *ctx);
+
+/* Takes ownership of call. NULL when out of memory (call is freed). */
+Batch *batch_new(Call *call);
+
+Batch *batch_ref(Batch *b);
+void batch_unref(Batch *b);
+
+/* The call the batch runs (borrowed). */
+const Call *batch_call(const Batch *b);
+
+/*
+ * Cuts the call into tasks and queues them. done(b, ctx) follows exactly
+ * once when SVC_OK is returned; never otherwise. Returns SVC_OK,
+ * SVC_EFULL (queue bound), SVC_ESTOPPED or SVC_ENOMEM.
+ */
+int batch_start(Batch *b, Pool *p, BatchDoneFn done, void *ctx);
+
+/*
+ * After done: the answer. On success a new reference to the apply result
+ * or the array of map results (a failed item is {"error": {...}} in its
+ * place under on_error "collect"). On failure NULL, with *f filled.
+ */
+json_t *batch_result(Batch *b, BatchFailure *f);
+
+/* After done: who ran the call (for apply), "" when unknown. */
+const char *batch_worker(const Batch *b, pid_t *pid);
+
+#endif

@@ -1,0 +1,218 @@
+/* call.c: see call.h. */
+#include "call.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "wire.h"
+
+#define CALL_FUNC_MAX 128 /* longest function name a client may send */
+
+static int
+call_fail(CallError *err, int code, const char *field, const char *detail)
+{
+    err->code = code;
+    snprintf(err->field, sizeof(err->field), "%s", field);
+    snprintf(err->detail, sizeof(err->detail), "%s", detail);
+    return code;
+}
+
+size_t
+call_default_chunksize(size_t n, int processes)
+{
+    size_t per = 4 * (size_t)(processes > 0 ? processes : 1);
+    size_t cs = (n + per - 1) / per;
+
+    return cs ? cs : 1;
+}
+
+/* Fields each op accepts; anything else is a 400, so that a typo such as
+ * "chunk_size" is reported instead of silently ignored. */
+static const char *const call_fields[][6] = {
+    [CALL_APPLY] = {"func", "args", "kwds", NULL},
+    [CALL_MAP] = {"func", "iterable", "chunksize", "on_error", NULL},
+    [CALL_STARMAP] = {"func", "iterable", "chunksize", "on_error", NULL},
+};
+
+static int
+call_check_fields(const json_t *body, CallOp op, CallError *err)
+{
+    const char *key;
+    json_t *val;
+
+    json_object_foreach((json_t *)body, key, val) {
+        int known = 0;
+        for (size_t i = 0; call_fields[op][i]; i++)
+            known |= strcmp(call_fields[op][i], key) == 0;
+        if (!known) {
+            char detail[200];
+            snprintf(detail, sizeof(detail), "unknown field '%.64s'", key);
+            return call_fail(err, SVC_EINVAL, "", detail);
+        }
+    }
+    return SVC_OK;
+}
+
+static int
+call_parse_func(const json_t *body, const Registry *reg, Call *c, CallError *err)
+{
+    const json_t *f = json_object_get(body, "func");
+    char detail[256];
+
+    if (!f)
+        return call_fail(err, SVC_EINVAL, "func", "'func' is required");
+    if (!json_is_string(f) || json_string_length(f) == 0)
+        return call_fail(err, SVC_EINVAL, "func", "'func' must be a non-empty string");
+    if (json_string_length(f) > CALL_FUNC_MAX || strlen(json_string_value(f)) != json_string_length(f))
+        return call_fail(err, SVC_EINVAL, "func", "'func' is not a valid function name");
+    if (!(c->fn = registry_find(reg, json_string_value(f)))) {
+        snprintf(detail, sizeof(detail), "no function named '%s' (GET /v1/functions lists them)",
+                 json_string_value(f));
+        return call_fail(err, SVC_ENOFUNC, "func", detail);
+    }
+    return SVC_OK;
+}
+
+static int
+call_parse_apply(const json_t *body, Call *c, CallError *err)
+{
+    json_t *args = json_object_get(body, "args"), *kwds = json_object_get(body, "kwds");
+
+    if (args && !json_is_array(args))
+        return call_fail(err, SVC_EINVAL, "args", "'args' must be an array");
+    if (kwds && !json_is_object(kwds))
+        return call_fail(err, SVC_EINVAL, "kwds", "'kwds' must be an object");
+    c->args = args ? json_incref(args) : json_array();
+    c->kwds = kwds ? json_incref(kwds) : json_object();
+    return c->args && c->kwds ? SVC_OK : call_fail(err, SVC_ENOMEM, "", "out of memory");
+}
+
+static int
+call_parse_map(const json_t *body, CallOp op, int processes, Call *c, CallError *err)
+{
+    json_t *it = json_object_get(body, "iterable"), *cs = json_object_get(body, "chunksize");
+    json_t *oe = json_object_get(body, "on_error"), *item;
+    size_t i;
+
+    if (!it)
+        return call_fail(err, SVC_EINVAL, "iterable", "'iterable' is required");
+    if (!json_is_array(it))
+        return call_fail(err, SVC_EINVAL, "iterable", "'iterable' must be an array");
+    if (op == CALL_STARMAP)
+        json_array_foreach(it, i, item)
+            if (!json_is_array(item)) {
+                char detail[128];
+                snprintf(detail, sizeof(detail), "starmap: item %zu must be an array of arguments", i);
+                return call_fail(err, SVC_EINVAL, "iterable", detail);
+            }
+    if (cs && !json_is_null(cs)) {
+        if (!json_is_integer(cs) || json_integer_value(cs) < 1)
+            return call_fail(err, SVC_EINVAL, "chunksize", "'chunksize' must be an integer >= 1");
+        c->chunksize = (size_t)json_integer_value(cs);
+    } else {
+        c->chunksize = call_default_chunksize(json_array_size(it), processes);
+    }
+    if (oe && !json_is_null(oe)) {
+        const char *v = json_string_value(oe);
+        if (!v || (strcmp(v, "raise") != 0 && strcmp(v, "collect") != 0))
+            return call_fail(err, SVC_EINVAL, "on_error", "'on_error' must be \"raise\" or \"collect\"");
+        c->collect = strcmp(v, "collect") == 0;
+    }
+    c->iterable = json_incref(it);
+    return SVC_OK;
+}
+
+int
+call_parse(const json_t *body, CallOp op, const Registry *reg, int processes,
+           Call **out, CallError *err)
+{
+    Call *c = NULL;
+    int rc;
+
+    *out = NULL;
+    if (!json_is_object(body))
+        return call_fail(err, SVC_EINVAL, "", "the body must be a JSON object");
+    if ((rc = call_check_fields(body, op, err)) != SVC_OK)
+        return rc;
+    if (!(c = calloc(1, sizeof(*c))))
+        return call_fail(err, SVC_ENOMEM, "", "out of memory");
+    c->op = op;
+    if ((rc = call_parse_func(body, reg, c, err)) != SVC_OK)
+        goto cleanup;
+    rc = op == CALL_APPLY ? call_parse_apply(body, c, err)
+                          : call_parse_map(body, op, processes, c, err);
+cleanup:
+    if (rc != SVC_OK)
+        call_free(c);
+    else
+        *out = c;
+    return rc;
+}
+
+void
+call_free(Call *c)
+{
+    if (!c)
+        return;
+    json_decref(c->args);
+    json_decref(c->kwds);
+    json_decref(c->iterable);
+    free(c);
+}
+
+size_t
+call_items(const Call *c)
+{
+    return c->op == CALL_APPLY ? 1 : json_array_size(c->iterable);
+}
+
+size_t
+call_chunks(const Call *c)
+{
+    return c->op == CALL_APPLY ? 1 : (call_items(c) + c->chunksize - 1) / c->chunksize;
+}
+
+size_t
+call_chunk_first(const Call *c, size_t i)
+{
+    return c->op == CALL_APPLY ? 0 : i * c->chunksize;
+}
+
+size_t
+call_chunk_len(const Call *c, size_t i)
+{
+    size_t first = call_chunk_first(c, i), n = call_items(c);
+
+    if (c->op == CALL_APPLY)
+        return 1;
+    return n - first < c->chunksize ? n - first : c->chunksize;
+}
+
+char *
+call_chunk_payload(const Call *c, size_t i, size_t *len, uint32_t *mode)
+{
+    json_t *items = NULL, *frame = NULL;
+    char *text = NULL;
+
+    if (c->op == CALL_APPLY) {
+        items = json_incref(c->args);
+        *mode = WIRE_MODE_APPLY;
+    } else {
+        size_t first = call_chunk_first(c, i), n = call_chunk_len(c, i);
+        if (!(items = json_array()))
+            goto cleanup;
+        for (size_t k = 0; k < n; k++)
+            if (json_array_append(items, json_array_get(c->iterable, first + k)) < 0)
+                goto cleanup;
+        *mode = c->op == CALL_MAP ? WIRE_MODE_MAP : WIRE_MODE_STARMAP;
+    }
+    frame = json_pack("[sOO]", c->fn->name, items, c->op == CALL_APPLY ? c->kwds : json_null());
+    if (frame)
+        text = json_dumps(frame, JSON_COMPACT | JSON_ENCODE_ANY);
+    if (text)
+        *len = strlen(text);
+cleanup:
+    json_decref(items);
+    json_decref(frame);
+    return text;
+}

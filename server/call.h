@@ -1,0 +1,63 @@
+/*
+ * call.h: one client call, parsed and validated, and cut into task payloads.
+ *
+ * Pure: it reads a JSON body and the registry, and writes nothing else. Every
+ * rule about the request fields lives here, so the HTTP handlers and (later)
+ * the async job path check a body the same way.
+ */
+#ifndef POOLD_CALL_H
+#define POOLD_CALL_H
+
+#include <jansson.h>
+
+#include "common.h"
+#include "registry.h"
+
+typedef enum { CALL_APPLY, CALL_MAP, CALL_STARMAP } CallOp;
+
+struct Call {
+    CallOp op;
+    const RegistryFn *fn; /* borrowed from the registry */
+    json_t *args;         /* apply: positional arguments (owned ref) */
+    json_t *kwds;         /* apply: keyword arguments (owned ref) */
+    json_t *iterable;     /* map, starmap: the items (owned ref) */
+    size_t chunksize;     /* items per task; 0 for apply */
+    int collect;          /* on_error: 1 for "collect", 0 for "raise" */
+};
+
+typedef struct CallError {
+    int code;          /* SVC_EINVAL (bad field) or SVC_ENOFUNC */
+    char field[32];    /* the field at fault, "" when none */
+    char detail[256];  /* one sentence for the client */
+} CallError;
+
+/*
+ * Validates body for op and returns a new Call in *out (free with
+ * call_free). processes is the pool size, for the default chunksize.
+ * Returns SVC_OK, or SVC_EINVAL / SVC_ENOFUNC with err filled.
+ */
+int call_parse(const json_t *body, CallOp op, const Registry *reg,
+               int processes, Call **out, CallError *err);
+
+void call_free(Call *c);
+
+/* Items to run: 1 for apply. */
+size_t call_items(const Call *c);
+
+/* Tasks the call splits into: ceil(items / chunksize), 1 for apply. */
+size_t call_chunks(const Call *c);
+
+/* The first item of chunk i. */
+size_t call_chunk_first(const Call *c, size_t i);
+
+/* Items in chunk i. */
+size_t call_chunk_len(const Call *c, size_t i);
+
+/* The wire payload of chunk i (malloc'd JSON text, caller frees), with its
+ * byte length in *len and its WIRE_MODE_* in *mode. NULL when out of memory. */
+char *call_chunk_payload(const Call *c, size_t i, size_t *len, uint32_t *mode);
+
+/* Python's default chunksize for map: ceil(n / (4 * processes)), at least 1. */
+size_t call_default_chunksize(size_t n, int processes);
+
+#endif

@@ -1,0 +1,34 @@
+/*
+ * common.h: forward typedefs and return codes shared by every module.
+ *
+ * Return codes follow nginx's NGX_OK / NGX_ERROR: SVC_OK is zero, each cause
+ * of failure is a distinct negative value. HTTP statuses never appear here;
+ * only http.c and handlers/ translate an outcome into a status.
+ */
+#ifndef POOLD_COMMON_H
+#define POOLD_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SVC_OK        0
+#define SVC_ERROR    -1   /* system error; errno says why */
+#define SVC_EINVAL   -2   /* the caller's input is malformed */
+#define SVC_ENOFUNC  -3   /* no function of that name */
+#define SVC_EFULL    -4   /* a bound was reached (queue, table) */
+#define SVC_ENOMEM   -5
+#define SVC_ESTOPPED -6   /* the module is shutting down */
+
+typedef struct Config Config;
+typedef struct Registry Registry;
+typedef struct Pool Pool;
+typedef struct PoolTask PoolTask;
+typedef struct Call Call;
+typedef struct Batch Batch;
+typedef struct HttpReq HttpReq;
+typedef struct HttpWaiter HttpWaiter;
+typedef struct Route Route;
+
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+#endif

@@ -1,0 +1,209 @@
+/* config.c: see config.h. */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+
+enum {
+    OPT_HOST = 'H', OPT_PORT = 'p', OPT_PROCESSES = 'n', OPT_HELP = 'h',
+    OPT_MAX_BODY = 256, OPT_MAX_QUEUE, OPT_STORE, OPT_LOG_LEVEL,
+    OPT_HTTP_THREADS, OPT_MAX_CONNS,
+};
+
+/* One row per setting: the flag, its environment twin and its help line.
+ * The same table drives getopt, the environment and --help. */
+static const struct {
+    const char *name;
+    int id;
+    const char *env;
+    const char *arg;
+    const char *help;
+} config_opts[] = {
+    {"host", OPT_HOST, "POOLD_HOST", "ADDR", "address to listen on (127.0.0.1)"},
+    {"port", OPT_PORT, "POOLD_PORT", "PORT", "TCP port (8080)"},
+    {"processes", OPT_PROCESSES, "POOLD_PROCESSES", "N", "worker processes (number of CPUs)"},
+    {"max-body", OPT_MAX_BODY, "POOLD_MAX_BODY", "BYTES", "largest request body, K/M/G suffixes (64M)"},
+    {"max-queue", OPT_MAX_QUEUE, "POOLD_MAX_QUEUE", "N", "tasks waiting for a worker before 503 (100000)"},
+    {"max-connections", OPT_MAX_CONNS, "POOLD_MAX_CONNECTIONS", "N", "open HTTP connections (10000)"},
+    {"http-threads", OPT_HTTP_THREADS, "POOLD_HTTP_THREADS", "N", "HTTP polling threads (2)"},
+    {"store", OPT_STORE, "POOLD_STORE", "KIND", "job store: memory"},
+    {"log-level", OPT_LOG_LEVEL, "POOLD_LOG_LEVEL", "LEVEL", "error, warn, info or debug (info)"},
+};
+
+static void
+config_defaults(Config *c)
+{
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+
+    memset(c, 0, sizeof(*c));
+    strcpy(c->host, "127.0.0.1");
+    c->port = 8080;
+    c->processes = ncpu > 0 ? (int)ncpu : 1;
+    c->http_threads = 2;
+    c->max_body = 64u << 20;
+    c->max_queue = 100000;
+    c->max_conns = 10000;
+    strcpy(c->store, "memory");
+    c->log_level = LOG_INFO;
+}
+
+int
+config_parse_size(const char *s, size_t *out)
+{
+    char *end;
+    unsigned long long v, mult = 1;
+
+    if (!s || !*s || *s == '-')
+        return SVC_EINVAL;
+    errno = 0;
+    v = strtoull(s, &end, 10);
+    if (errno || end == s)
+        return SVC_EINVAL;
+    switch (*end) {
+    case 'k': case 'K': mult = 1ull << 10; end++; break;
+    case 'm': case 'M': mult = 1ull << 20; end++; break;
+    case 'g': case 'G': mult = 1ull << 30; end++; break;
+    }
+    if (*end == 'i' || *end == 'b' || *end == 'B')  /* "64MiB", "64MB" */
+        end += (*end == 'i' && end[1] == 'B') ? 2 : 1;
+    if (*end || v > SIZE_MAX / mult)
+        return SVC_EINVAL;
+    *out = (size_t)(v * mult);
+    return SVC_OK;
+}
+
+static int
+config_parse_long(const char *s, long lo, long hi, long *out)
+{
+    char *end;
+    long v;
+
+    errno = 0;
+    v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi)
+        return SVC_EINVAL;
+    *out = v;
+    return SVC_OK;
+}
+
+/* Applies one setting. Returns SVC_OK or SVC_EINVAL with err filled. */
+static int
+config_set(Config *c, int id, const char *name, const char *v, char *err,
+           size_t errlen)
+{
+    long n = 0;
+    size_t sz = 0;
+    int rc = SVC_OK;
+
+    switch (id) {
+    case OPT_HOST:
+        if (strlen(v) == 0 || strlen(v) >= sizeof(c->host))
+            rc = SVC_EINVAL;
+        else
+            strcpy(c->host, v);
+        break;
+    case OPT_PORT:
+        if ((rc = config_parse_long(v, 0, 65535, &n)) == SVC_OK)
+            c->port = (int)n;
+        break;
+    case OPT_PROCESSES:
+        if ((rc = config_parse_long(v, 1, 1024, &n)) == SVC_OK)
+            c->processes = (int)n;
+        break;
+    case OPT_HTTP_THREADS:
+        if ((rc = config_parse_long(v, 1, 64, &n)) == SVC_OK)
+            c->http_threads = (int)n;
+        break;
+    case OPT_MAX_CONNS:
+        if ((rc = config_parse_long(v, 1, 1000000, &n)) == SVC_OK)
+            c->max_conns = (int)n;
+        break;
+    case OPT_MAX_QUEUE:
+        if ((rc = config_parse_long(v, 1, 100000000, &n)) == SVC_OK)
+            c->max_queue = n;
+        break;
+    case OPT_MAX_BODY:
+        if ((rc = config_parse_size(v, &sz)) == SVC_OK && sz == 0)
+            rc = SVC_EINVAL;
+        if (rc == SVC_OK)
+            c->max_body = sz;
+        break;
+    case OPT_STORE:
+        if (strcmp(v, "memory") != 0) {
+            snprintf(err, errlen, "--%s: unknown store '%s' (this build has: memory)", name, v);
+            return SVC_EINVAL;
+        }
+        strcpy(c->store, v);
+        break;
+    case OPT_LOG_LEVEL:
+        if ((c->log_level = log_level_parse(v)) < 0)
+            rc = SVC_EINVAL;
+        break;
+    }
+    if (rc != SVC_OK)
+        snprintf(err, errlen, "--%s: invalid value '%s'", name, v);
+    return rc;
+}
+
+static void
+config_usage(FILE *out)
+{
+    fprintf(out, "usage: poold [options]\n\n"
+                 "Python's multiprocessing.Pool as an HTTP service.\n\n");
+    for (size_t i = 0; i < ARRAY_LEN(config_opts); i++) {
+        char flag[64];
+        snprintf(flag, sizeof(flag), "--%s %s", config_opts[i].name, config_opts[i].arg);
+        fprintf(out, "  %-24s %s [%s]\n", flag, config_opts[i].help, config_opts[i].env);
+    }
+    fprintf(out, "  %-24s %s\n", "--help", "show this help");
+}
+
+int
+config_parse(Config *c, int argc, char **argv, FILE *out, char *err,
+             size_t errlen)
+{
+    struct option longopts[ARRAY_LEN(config_opts) + 2];
+    int opt, idx;
+
+    config_defaults(c);
+    for (size_t i = 0; i < ARRAY_LEN(config_opts); i++) {
+        const char *v = getenv(config_opts[i].env);
+        if (v && config_set(c, config_opts[i].id, config_opts[i].env, v, err, errlen) != SVC_OK)
+            return SVC_EINVAL;
+        longopts[i] = (struct option){config_opts[i].name, required_argument, NULL, config_opts[i].id};
+    }
+    longopts[ARRAY_LEN(config_opts)] = (struct option){"help", no_argument, NULL, OPT_HELP};
+    longopts[ARRAY_LEN(config_opts) + 1] = (struct option){0, 0, 0, 0};
+
+    optind = 0; /* getopt keeps state: 0 makes it start afresh each call */
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, ":H:p:n:h", longopts, &idx)) != -1) {
+        if (opt == OPT_HELP) {
+            config_usage(out);
+            return CONFIG_HELP;
+        }
+        if (opt == '?' || opt == ':') {
+            const char *arg = argv[optind - 1];
+            snprintf(err, errlen, "%s: %s (see --help)", arg,
+                     opt == ':' ? "needs a value" : "unknown option");
+            return SVC_EINVAL;
+        }
+        const char *name = "?";
+        for (size_t i = 0; i < ARRAY_LEN(config_opts); i++)
+            if (config_opts[i].id == opt)
+                name = config_opts[i].name;
+        if (config_set(c, opt, name, optarg, err, errlen) != SVC_OK)
+            return SVC_EINVAL;
+    }
+    if (optind < argc) {
+        snprintf(err, errlen, "unexpected argument '%s' (see --help)", argv[optind]);
+        return SVC_EINVAL;
+    }
+    return SVC_OK;
+}

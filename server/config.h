@@ -1,0 +1,37 @@
+/*
+ * config.h: the daemon's settings, from flags and their POOLD_* environment
+ * twins. A flag wins over its environment variable, which wins over the
+ * default. Pure: no side effect but reading the environment.
+ */
+#ifndef POOLD_CONFIG_H
+#define POOLD_CONFIG_H
+
+#include <stdio.h>
+
+#include "common.h"
+
+struct Config {
+    char host[256];      /* --host: address to listen on */
+    int port;            /* --port */
+    int processes;       /* --processes: worker count; default nproc */
+    int http_threads;    /* --http-threads: MHD polling threads */
+    size_t max_body;     /* --max-body: bytes of one request body */
+    long max_queue;      /* --max-queue: tasks waiting for a worker */
+    int max_conns;       /* --max-connections: open HTTP connections */
+    char store[256];     /* --store: "memory" (sqlite comes later) */
+    int log_level;       /* --log-level */
+};
+
+#define CONFIG_HELP 1 /* config_parse printed --help: exit 0 */
+
+/* Fills c from defaults, then environment, then argv. On a bad value it
+ * writes one line into err and returns SVC_EINVAL; for --help it prints the
+ * usage on out and returns CONFIG_HELP. */
+int config_parse(Config *c, int argc, char **argv, FILE *out, char *err,
+                 size_t errlen);
+
+/* Parses "64M", "1k", "512" (bytes; K/M/G are powers of 1024). Returns
+ * SVC_OK or SVC_EINVAL. */
+int config_parse_size(const char *s, size_t *out);
+
+#endif

@@ -1,0 +1,227 @@
+/* forkserver.c: see forkserver.h. */
+#include "forkserver.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "log.h"
+
+/* One record on the control socket (SOCK_SEQPACKET keeps records whole and
+ * carries the worker's fd with the record that names it). */
+typedef struct FsMsg {
+    int type;
+    unsigned number;
+    int pid;
+    int status;
+} FsMsg;
+
+static int
+fs_send(int fd, const FsMsg *m, int passfd)
+{
+    char ctrl[CMSG_SPACE(sizeof(int))];
+    struct iovec iov = {.iov_base = (void *)m, .iov_len = sizeof(*m)};
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+
+    if (passfd >= 0) {
+        memset(ctrl, 0, sizeof(ctrl));
+        mh.msg_control = ctrl;
+        mh.msg_controllen = sizeof(ctrl);
+        struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+        cm->cmsg_level = SOL_SOCKET;
+        cm->cmsg_type = SCM_RIGHTS;
+        cm->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(cm), &passfd, sizeof(int));
+    }
+    while (sendmsg(fd, &mh, MSG_NOSIGNAL) < 0)
+        if (errno != EINTR)
+            return -1;
+    return 0;
+}
+
+/* In the new worker: undo what the fork server set up for itself, and die
+ * with it, so that no worker outlives poold. */
+static void
+fs_child(int ctl, int sfd, int sock, unsigned number, ForkserverWorkerFn fn, void *arg)
+{
+    sigset_t none;
+
+    close(ctl);
+    close(sfd);
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    signal(SIGCHLD, SIG_DFL);
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    fn(number, sock, arg);
+    _exit(0);
+}
+
+static void
+fs_spawn(int ctl, int sfd, unsigned number, ForkserverWorkerFn fn, void *arg)
+{
+    FsMsg m = {.type = FS_SPAWNED, .number = number};
+    int sv[2];
+    pid_t pid;
+
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+        m.type = FS_SPAWN_FAILED;
+        m.status = errno;
+        fs_send(ctl, &m, -1);
+        return;
+    }
+    if ((pid = fork()) == 0) {
+        close(sv[0]);
+        fs_child(ctl, sfd, sv[1], number, fn, arg);
+    }
+    if (pid < 0) {
+        m.type = FS_SPAWN_FAILED;
+        m.status = errno;
+        fs_send(ctl, &m, -1);
+    } else {
+        m.pid = pid;
+        fs_send(ctl, &m, sv[0]);
+    }
+    close(sv[0]);
+    close(sv[1]);
+}
+
+static void
+fs_reap(int ctl)
+{
+    FsMsg m = {.type = FS_EXITED};
+    int st;
+    pid_t pid;
+
+    while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+        m.pid = pid;
+        m.status = st;
+        fs_send(ctl, &m, -1);
+    }
+}
+
+/* The fork server's whole life: wait for requests and for dead children. */
+static void
+fs_main(int ctl, ForkserverWorkerFn fn, void *arg)
+{
+    sigset_t mask;
+    int sfd;
+
+    /* Ctrl-C reaches the whole process group; the main process decides
+     * how workers stop, so neither the server nor its workers take SIGINT. */
+    signal(SIGINT, SIG_IGN);
+    signal(SIGPIPE, SIG_IGN);
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    prctl(PR_SET_NAME, "poold-forksrv");
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &mask, NULL);
+    if ((sfd = signalfd(-1, &mask, SFD_CLOEXEC)) < 0)
+        _exit(1);
+    for (;;) {
+        struct pollfd pf[2] = {{.fd = ctl, .events = POLLIN}, {.fd = sfd, .events = POLLIN}};
+        if (poll(pf, 2, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            _exit(1);
+        }
+        if (pf[1].revents) {
+            struct signalfd_siginfo si;
+            while (read(sfd, &si, sizeof(si)) < 0 && errno == EINTR)
+                ;
+            fs_reap(ctl);
+        }
+        if (pf[0].revents & POLLIN) {
+            unsigned number;
+            ssize_t n = recv(ctl, &number, sizeof(number), 0);
+            if (n == 0 || (n < 0 && errno != EINTR))
+                _exit(0);
+            if (n == (ssize_t)sizeof(number))
+                fs_spawn(ctl, sfd, number, fn, arg);
+        } else if (pf[0].revents) {
+            _exit(0); /* the main process is gone */
+        }
+    }
+}
+
+int
+forkserver_start(Forkserver *fs, ForkserverWorkerFn fn, void *arg)
+{
+    int sv[2];
+
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+        return -1;
+    fflush(NULL); /* so buffered output is not written twice */
+    if ((fs->pid = fork()) < 0) {
+        int e = errno;
+        close(sv[0]);
+        close(sv[1]);
+        errno = e;
+        return -1;
+    }
+    if (fs->pid == 0) {
+        close(sv[0]);
+        fs_main(sv[1], fn, arg);
+    }
+    close(sv[1]);
+    fs->fd = sv[0];
+    return fcntl(fs->fd, F_SETFL, O_NONBLOCK);
+}
+
+int
+forkserver_spawn(Forkserver *fs, unsigned number)
+{
+    while (send(fs->fd, &number, sizeof(number), MSG_NOSIGNAL) < 0)
+        if (errno != EINTR)
+            return -1;
+    return 0;
+}
+
+int
+forkserver_read(Forkserver *fs, ForkserverEvent *ev)
+{
+    FsMsg m;
+    char ctrl[CMSG_SPACE(sizeof(int))];
+    struct iovec iov = {.iov_base = &m, .iov_len = sizeof(m)};
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctrl,
+                        .msg_controllen = sizeof(ctrl)};
+    ssize_t n;
+
+    while ((n = recvmsg(fs->fd, &mh, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR)
+        ;
+    if (n < 0)
+        return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
+    if (n != (ssize_t)sizeof(m))
+        return -1;
+    memset(ev, 0, sizeof(*ev));
+    ev->type = m.type;
+    ev->number = m.number;
+    ev->pid = m.pid;
+    ev->status = m.status;
+    ev->fd = -1;
+    for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm))
+        if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS)
+            memcpy(&ev->fd, CMSG_DATA(cm), sizeof(int));
+    if (m.type == FS_SPAWNED && ev->fd < 0)
+        return -1;
+    return 1;
+}
+
+void
+forkserver_stop(Forkserver *fs)
+{
+    if (fs->fd >= 0)
+        close(fs->fd);
+    fs->fd = -1;
+    if (fs->pid > 0)
+        while (waitpid(fs->pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+    fs->pid = 0;
+}

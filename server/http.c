@@ -1,0 +1,604 @@
+/*
+ * http.c: see http.h.
+ *
+ * Request phases, as libmicrohttpd calls the access handler:
+ *   1. first call: headers are in. Find the route, check Content-Length
+ *      against the limit, and return without answering: queueing a response
+ *      on the first call makes MHD 0.9.75 drop keep-alive (about 4x slower).
+ *   2. middle calls: append the body, or discard it once the answer is
+ *      already known (404, 405, 413), so the client can read that answer.
+ *   3. last call: parse JSON if the route wants it, run the handler.
+ *   4. after http_defer: the connection is suspended; when woken, MHD calls
+ *      the handler again and the waiter's resume function answers.
+ */
+#include "http.h"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#include "log.h"
+
+#define HTTP_PARAM_MAX 128
+
+struct Http {
+    struct MHD_Daemon *d;
+    const Route *routes;
+    size_t max_body;
+    void *app;
+    int port;
+    pthread_mutex_t lock;     /* guards the suspended list */
+    HttpWaiter *suspended;
+    int stopping;
+};
+
+struct HttpWaiter {
+    pthread_mutex_t lock;
+    int refs;                 /* under lock */
+    int woken, suspended, gone; /* under lock */
+    struct MHD_Connection *conn;
+    Http *http;
+    HttpResumeFn fn;
+    void *ctx;
+    void (*ctx_free)(void *);
+    HttpWaiter *prev, *next;  /* in http->suspended, under http->lock */
+    int listed;               /* under http->lock; the list holds a reference */
+};
+
+struct HttpReq {
+    Http *http;
+    struct MHD_Connection *conn;
+    const Route *route;
+    int status;               /* an answer known before the handler: 404, 405, 413 */
+    char allow[64];           /* the methods a 405 names */
+    char *body;
+    size_t len, cap;
+    json_t *json;
+    char param[HTTP_PARAM_MAX];
+    HttpWaiter *waiter;
+    int answered;
+};
+
+/* --- route matching --- */
+
+/* Matches path against pattern; a "{id}" segment captures one path segment
+ * into param. */
+static int
+http_match(const char *pattern, const char *path, char *param)
+{
+    while (*pattern && *path) {
+        if (strncmp(pattern, "{id}", 4) == 0) {
+            size_t n = strcspn(path, "/");
+            if (n == 0 || n >= HTTP_PARAM_MAX)
+                return 0;
+            memcpy(param, path, n);
+            param[n] = '\0';
+            pattern += 4;
+            path += n;
+        } else if (*pattern++ != *path++) {
+            return 0;
+        }
+    }
+    return *pattern == '\0' && *path == '\0';
+}
+
+/* Finds the route for method and path. When the path exists under other
+ * methods only, returns NULL with their list in allow (for a 405). */
+static const Route *
+http_route(const Route *routes, const char *method, const char *path, char *param,
+           char *allow, size_t allowlen)
+{
+    allow[0] = '\0';
+    if (strcmp(method, "HEAD") == 0)
+        method = "GET";
+    for (const Route *rt = routes; rt->method; rt++) {
+        if (!http_match(rt->pattern, path, param))
+            continue;
+        if (strcmp(rt->method, method) == 0)
+            return rt;
+        if (!strstr(allow, rt->method)) {
+            size_t used = strlen(allow);
+            snprintf(allow + used, allowlen - used, "%s%s", used ? ", " : "", rt->method);
+        }
+    }
+    return NULL;
+}
+
+/* --- replies --- */
+
+static void
+http_queue(HttpReq *r, int status, char *text, const char *type, const char *hname, const char *hval)
+{
+    struct MHD_Response *resp;
+
+    if (r->answered) {
+        free(text);
+        return;
+    }
+    if (!text)
+        text = strdup("{\"title\":\"out of memory\",\"status\":500}"), status = 500;
+    resp = MHD_create_response_from_buffer(text ? strlen(text) : 0, text, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(text);
+        return;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    if (hname)
+        MHD_add_response_header(resp, hname, hval);
+    MHD_queue_response(r->conn, (unsigned)status, resp);
+    MHD_destroy_response(resp);
+    r->answered = 1;
+}
+
+void
+http_reply_json(HttpReq *r, int status, json_t *body)
+{
+    char *text = body ? json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+
+    json_decref(body);
+    http_queue(r, status, text, "application/json", NULL, NULL);
+}
+
+static const struct {
+    int status;
+    const char *slug, *title;
+} http_problems[] = {
+    {400, "invalid-request", "The request is not valid"},
+    {401, "unauthorized", "Missing or wrong API key"},
+    {404, "not-found", "Not found"},
+    {405, "method-not-allowed", "Method not allowed"},
+    {409, "conflict", "Conflict"},
+    {410, "gone", "The job was cancelled"},
+    {413, "body-too-large", "The request body is too large"},
+    {422, "function-error", "The function raised an error"},
+    {500, "internal-error", "Internal error"},
+    {502, "worker-lost", "The worker died while running the task"},
+    {503, "unavailable", "Service unavailable"},
+    {504, "timed-out", "The task ran past its timeout"},
+};
+
+void
+http_reply_problem(HttpReq *r, int status, const char *detail, json_t *ext)
+{
+    const char *slug = "error", *title = "Error";
+    char type[96];
+    json_t *body;
+
+    for (size_t i = 0; i < ARRAY_LEN(http_problems); i++)
+        if (http_problems[i].status == status) {
+            slug = http_problems[i].slug;
+            title = http_problems[i].title;
+        }
+    snprintf(type, sizeof(type), "urn:poold:problem:%s", slug);
+    body = json_pack("{s:s, s:s, s:i, s:s}", "type", type, "title", title, "status", status,
+                     "detail", detail ? detail : title);
+    if (body && ext)
+        json_object_update(body, ext);
+    json_decref(ext);
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    if (status == 503)
+        http_queue(r, status, text, "application/problem+json", MHD_HTTP_HEADER_RETRY_AFTER, "1");
+    else if (status == 405)
+        http_queue(r, status, text, "application/problem+json", MHD_HTTP_HEADER_ALLOW, r->allow);
+    else
+        http_queue(r, status, text, "application/problem+json", NULL, NULL);
+}
+
+/* --- accessors --- */
+
+void *
+http_app(HttpReq *r)
+{
+    return r->http->app;
+}
+
+const json_t *
+http_json(HttpReq *r)
+{
+    return r->json;
+}
+
+const char *
+http_param(HttpReq *r)
+{
+    return r->param;
+}
+
+const char *
+http_query(HttpReq *r, const char *key)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+const char *
+http_header(HttpReq *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+/* --- deferred answers --- */
+
+HttpWaiter *
+http_defer(HttpReq *r, HttpResumeFn fn, void *ctx, void (*ctx_free)(void *))
+{
+    HttpWaiter *w = calloc(1, sizeof(*w));
+
+    if (!w) {
+        if (ctx_free)
+            ctx_free(ctx);
+        return NULL;
+    }
+    pthread_mutex_init(&w->lock, NULL);
+    w->refs = 2; /* the request's and the producer's */
+    w->conn = r->conn;
+    w->http = r->http;
+    w->fn = fn;
+    w->ctx = ctx;
+    w->ctx_free = ctx_free;
+    r->waiter = w;
+    return w;
+}
+
+void
+http_waiter_unref(HttpWaiter *w)
+{
+    int left;
+
+    if (!w)
+        return;
+    pthread_mutex_lock(&w->lock);
+    left = --w->refs;
+    pthread_mutex_unlock(&w->lock);
+    if (left > 0)
+        return;
+    if (w->ctx_free)
+        w->ctx_free(w->ctx);
+    pthread_mutex_destroy(&w->lock);
+    free(w);
+}
+
+/* Takes w off the suspended list. Returns 1 when it was on it: the
+ * caller then owns the list's reference. */
+static int
+http_unlist(Http *h, HttpWaiter *w)
+{
+    int was;
+
+    pthread_mutex_lock(&h->lock);
+    if ((was = w->listed)) {
+        if (w->prev)
+            w->prev->next = w->next;
+        else
+            h->suspended = w->next;
+        if (w->next)
+            w->next->prev = w->prev;
+        w->prev = w->next = NULL;
+        w->listed = 0;
+    }
+    pthread_mutex_unlock(&h->lock);
+    return was;
+}
+
+/* Resumes a suspended connection. The waiter's lock orders this against
+ * http_suspend: a wake that comes first is remembered, never lost, and a
+ * connection that is not suspended is never resumed. */
+void
+http_wake(HttpWaiter *w)
+{
+    pthread_mutex_lock(&w->lock);
+    w->woken = 1;
+    if (w->suspended && !w->gone) {
+        w->suspended = 0;
+        if (http_unlist(w->http, w))
+            w->refs--; /* the request still holds one: never the last */
+        MHD_resume_connection(w->conn);
+    }
+    pthread_mutex_unlock(&w->lock);
+}
+
+/* After the handler deferred: suspends the connection unless the answer
+ * is already in, in which case it answers now. MHD thread only. */
+static void
+http_suspend(HttpReq *r)
+{
+    HttpWaiter *w = r->waiter;
+    int now;
+
+    pthread_mutex_lock(&w->lock);
+    now = w->woken;
+    pthread_mutex_lock(&r->http->lock);
+    if (!now && r->http->stopping) {
+        /* http_stop has resumed the others; a new suspension would
+         * outlive the daemon. */
+        pthread_mutex_unlock(&r->http->lock);
+        pthread_mutex_unlock(&w->lock);
+        http_reply_problem(r, 503, "poold is shutting down", NULL);
+        return;
+    }
+    pthread_mutex_unlock(&r->http->lock);
+    if (!now) {
+        pthread_mutex_lock(&r->http->lock);
+        w->next = r->http->suspended;
+        if (w->next)
+            w->next->prev = w;
+        r->http->suspended = w;
+        w->listed = 1;
+        w->refs++;
+        pthread_mutex_unlock(&r->http->lock);
+        w->suspended = 1;
+        MHD_suspend_connection(r->conn);
+    }
+    pthread_mutex_unlock(&w->lock);
+    if (now)
+        w->fn(r, w->ctx);
+}
+
+/* --- the access handler --- */
+
+static HttpReq *
+http_req_new(Http *h, struct MHD_Connection *c, const char *url, const char *method)
+{
+    HttpReq *r = calloc(1, sizeof(*r));
+    const char *cl;
+
+    if (!r)
+        return NULL;
+    r->http = h;
+    r->conn = c;
+    r->route = http_route(h->routes, method, url, r->param, r->allow, sizeof(r->allow));
+    if (!r->route)
+        r->status = r->allow[0] ? 405 : 404;
+    cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (cl && strtoull(cl, NULL, 10) > h->max_body)
+        r->status = 413;
+    return r;
+}
+
+/* Appends a piece of the body; past the limit, the request becomes a 413
+ * and the rest is discarded. */
+static void
+http_req_append(HttpReq *r, const char *data, size_t len)
+{
+    if (r->status)
+        return;
+    if (len > r->http->max_body - r->len) {
+        r->status = 413;
+        free(r->body);
+        r->body = NULL;
+        r->len = r->cap = 0;
+        return;
+    }
+    if (r->len + len + 1 > r->cap) {
+        size_t cap = r->cap ? r->cap : 1024;
+        while (cap < r->len + len + 1)
+            cap *= 2;
+        char *grown = realloc(r->body, cap);
+        if (!grown) {
+            r->status = 413;
+            return;
+        }
+        r->body = grown;
+        r->cap = cap;
+    }
+    memcpy(r->body + r->len, data, len);
+    r->len += len;
+}
+
+static void
+http_early_answer(HttpReq *r)
+{
+    char detail[160];
+
+    if (r->status == 413)
+        snprintf(detail, sizeof(detail), "the body is larger than --max-body (%zu bytes)", r->http->max_body);
+    else if (r->status == 405)
+        snprintf(detail, sizeof(detail), "this path takes: %s", r->allow);
+    else
+        snprintf(detail, sizeof(detail), "no such endpoint");
+    http_reply_problem(r, r->status, detail, NULL);
+}
+
+static void
+http_run(HttpReq *r)
+{
+    json_error_t jerr;
+    char detail[300];
+
+    if (r->route->json_body) {
+        if (r->len == 0) {
+            http_reply_problem(r, 400, "the body is empty: send a JSON object", NULL);
+            return;
+        }
+        r->json = json_loadb(r->body, r->len, JSON_REJECT_DUPLICATES, &jerr);
+        if (!r->json) {
+            snprintf(detail, sizeof(detail), "the body is not valid JSON: %s (line %d, column %d)",
+                     jerr.text, jerr.line, jerr.column);
+            http_reply_problem(r, 400, detail, NULL);
+            return;
+        }
+    }
+    r->route->handler(r);
+    if (r->waiter && !r->answered)
+        http_suspend(r);
+    else if (!r->answered)
+        http_reply_problem(r, 500, "the handler gave no answer", NULL);
+}
+
+static enum MHD_Result
+http_access(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+            const char *version, const char *upload_data, size_t *upload_data_size, void **req_cls)
+{
+    Http *h = cls;
+    HttpReq *r = *req_cls;
+
+    (void)version;
+    if (!r) {
+        if (!(r = http_req_new(h, c, url, method)))
+            return MHD_NO;
+        *req_cls = r;
+        /* A declared body over the limit is refused before it is sent
+         * (curl waits for "100 Continue"); losing keep-alive is fine here. */
+        if (r->status == 413)
+            http_early_answer(r);
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        http_req_append(r, upload_data, *upload_data_size);
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (r->answered)
+        return MHD_YES;
+    if (r->waiter) { /* resumed */
+        int woken;
+        pthread_mutex_lock(&r->waiter->lock);
+        woken = r->waiter->woken;
+        pthread_mutex_unlock(&r->waiter->lock);
+        if (woken)
+            r->waiter->fn(r, r->waiter->ctx);
+        else
+            http_reply_problem(r, 503, "poold is shutting down", NULL);
+        return MHD_YES;
+    }
+    if (r->status)
+        http_early_answer(r);
+    else
+        http_run(r);
+    return MHD_YES;
+}
+
+static void
+http_completed(void *cls, struct MHD_Connection *c, void **req_cls, enum MHD_RequestTerminationCode toe)
+{
+    HttpReq *r = *req_cls;
+
+    (void)cls;
+    (void)c;
+    (void)toe;
+    if (!r)
+        return;
+    if (r->waiter) {
+        pthread_mutex_lock(&r->waiter->lock);
+        r->waiter->gone = 1;
+        pthread_mutex_unlock(&r->waiter->lock);
+        http_waiter_unref(r->waiter);
+    }
+    json_decref(r->json);
+    free(r->body);
+    free(r);
+    *req_cls = NULL;
+}
+
+static void
+http_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char msg[512];
+
+    (void)cls;
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    msg[strcspn(msg, "\n")] = '\0';
+    log_msg(LOG_DEBUG, "libmicrohttpd: %s", msg);
+}
+
+Http *
+http_start(const HttpOptions *o, char *err, size_t errlen)
+{
+    struct addrinfo hints = {.ai_flags = AI_PASSIVE | AI_NUMERICSERV, .ai_socktype = SOCK_STREAM}, *ai = NULL;
+    char port[16];
+    Http *h = calloc(1, sizeof(*h));
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+                     MHD_USE_ERROR_LOG;
+    int gai;
+
+    if (!h) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    pthread_mutex_init(&h->lock, NULL);
+    h->routes = o->routes;
+    h->max_body = o->max_body;
+    h->app = o->app;
+    snprintf(port, sizeof(port), "%d", o->port);
+    if ((gai = getaddrinfo(o->host, port, &hints, &ai)) != 0) {
+        snprintf(err, errlen, "--host %s: %s", o->host, gai_strerror(gai));
+        goto fail;
+    }
+    if (ai->ai_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    h->d = MHD_start_daemon(flags, 0, NULL, NULL, http_access, h,
+                            MHD_OPTION_EXTERNAL_LOGGER, http_mhd_log, NULL,
+                            MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+                            MHD_OPTION_THREAD_POOL_SIZE, (unsigned)o->threads,
+                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)o->max_conns,
+                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
+                            MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
+                            MHD_OPTION_NOTIFY_COMPLETED, http_completed, NULL,
+                            MHD_OPTION_END);
+    freeaddrinfo(ai);
+    if (!h->d) {
+        snprintf(err, errlen, "cannot listen on %s:%d (address in use, or not local?)", o->host, o->port);
+        goto fail;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
+    h->port = info ? info->port : o->port;
+    return h;
+fail:
+    pthread_mutex_destroy(&h->lock);
+    free(h);
+    return NULL;
+}
+
+int
+http_port(const Http *h)
+{
+    return h->port;
+}
+
+void
+http_quiesce(Http *h)
+{
+    MHD_socket fd = MHD_quiesce_daemon(h->d);
+
+    if (fd != MHD_INVALID_SOCKET)
+        close(fd);
+}
+
+void
+http_stop(Http *h)
+{
+    HttpWaiter *w;
+
+    if (!h)
+        return;
+    /* MHD may not stop with suspended connections: resume each; unwoken,
+     * it answers 503. */
+    pthread_mutex_lock(&h->lock);
+    h->stopping = 1;
+    while ((w = h->suspended)) {
+        h->suspended = w->next;
+        if (w->next)
+            w->next->prev = NULL;
+        w->prev = w->next = NULL;
+        w->listed = 0; /* its reference is ours now */
+        pthread_mutex_unlock(&h->lock);
+        pthread_mutex_lock(&w->lock);
+        if (w->suspended && !w->gone) {
+            w->suspended = 0;
+            MHD_resume_connection(w->conn);
+        }
+        pthread_mutex_unlock(&w->lock);
+        http_waiter_unref(w);
+        pthread_mutex_lock(&h->lock);
+    }
+    pthread_mutex_unlock(&h->lock);
+    MHD_stop_daemon(h->d);
+    pthread_mutex_destroy(&h->lock);
+    free(h);
+}

@@ -1,0 +1,118 @@
+/*
+ * main.c: parse the configuration, build the registry, fork the fork server
+ * (before any thread exists), start the pool and HTTP, wait for SIGTERM or
+ * SIGINT, and shut down in order.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "handlers.h"
+#include "http.h"
+#include "log.h"
+#include "pool.h"
+#include "registry.h"
+
+/* Distinct exit codes per start-up failure, as beanstalkd does. */
+enum { EXIT_USAGE = 2, EXIT_REGISTRY = 3, EXIT_POOL = 4, EXIT_HTTP = 5 };
+
+#define SHUTDOWN_GRACE 30.0 /* seconds running tasks get to finish */
+
+/* Suspended connections and worker sockets add up: take the hard limit. */
+static void
+main_raise_nofile(void)
+{
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+/* Blocks the stop signals in every thread to come; the main thread takes
+ * them with sigwait, so no handler runs in an arbitrary thread. */
+static void
+main_wait_for_signal(const sigset_t *set)
+{
+    int sig = 0;
+
+    while (sigwait(set, &sig) != 0)
+        ;
+    log_msg(LOG_INFO, "received %s: shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+}
+
+int
+main(int argc, char **argv)
+{
+    Config cfg;
+    Registry *reg = NULL;
+    Pool *pool = NULL;
+    Http *http = NULL;
+    char err[512];
+    sigset_t stop;
+    int rc;
+
+    rc = config_parse(&cfg, argc, argv, stdout, err, sizeof(err));
+    if (rc == CONFIG_HELP)
+        return 0;
+    if (rc != SVC_OK) {
+        fprintf(stderr, "poold: %s\n", err);
+        return EXIT_USAGE;
+    }
+    log_level = cfg.log_level;
+    main_raise_nofile();
+    signal(SIGPIPE, SIG_IGN);
+
+    rc = EXIT_REGISTRY;
+    if (!(reg = registry_new()) || builtins_register(reg) != SVC_OK) {
+        log_msg(LOG_ERROR, "cannot build the function registry");
+        goto cleanup;
+    }
+    /* The fork server is forked here, while this process has one thread. */
+    rc = EXIT_POOL;
+    PoolOptions po = {.processes = cfg.processes, .max_queue = cfg.max_queue, .reg = reg};
+    if (!(pool = pool_new(&po))) {
+        log_errno(LOG_ERROR, errno, "cannot start the fork server");
+        goto cleanup;
+    }
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+    if (pool_start(pool) != SVC_OK) {
+        log_errno(LOG_ERROR, errno, "cannot start the pool");
+        goto cleanup;
+    }
+
+    App app = {.cfg = &cfg, .reg = reg, .pool = pool};
+    HttpOptions ho = {.host = cfg.host, .port = cfg.port, .threads = cfg.http_threads,
+                      .max_conns = cfg.max_conns, .max_body = cfg.max_body,
+                      .routes = routes, .app = &app};
+    rc = EXIT_HTTP;
+    if (!(http = http_start(&ho, err, sizeof(err)))) {
+        log_msg(LOG_ERROR, "%s", err);
+        goto cleanup;
+    }
+    log_msg(LOG_INFO, "poold listening on http://%s:%d with %d processes, pid %d", cfg.host,
+            http_port(http), cfg.processes, (int)getpid());
+
+    main_wait_for_signal(&stop);
+    http_quiesce(http);
+    pool_stop(pool, SHUTDOWN_GRACE); /* every waiting call gets its answer */
+    http_stop(http);
+    http = NULL;
+    rc = 0;
+    log_msg(LOG_INFO, "poold stopped");
+cleanup:
+    http_stop(http);
+    pool_free(pool);
+    registry_free(reg);
+    return rc;
+}

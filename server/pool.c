@@ -1,0 +1,779 @@
+/*
+ * pool.c: see pool.h.
+ *
+ * One dispatcher thread owns the workers: their sockets, buffers and
+ * in-flight tasks. Other threads touch only the queue (pool_submit) and read
+ * the snapshot fields, both under p->lock. The dispatcher sleeps in
+ * epoll_wait on the worker sockets, the fork server's socket and an eventfd
+ * that pool_submit writes once per burst (p->kicked avoids a write per task).
+ *
+ * Each worker may hold up to POOL_DEPTH tasks, written together, which cuts
+ * wake-ups per task under load. The claim words (wire.h) keep that from
+ * hurting: when a worker goes idle and the queue is empty, the dispatcher
+ * takes back tasks that busy workers have not started, and a dead worker's
+ * unstarted tasks go back to the queue instead of failing.
+ */
+#include "pool.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "forkserver.h"
+#include "log.h"
+#include "wire.h"
+#include "worker.h"
+
+#define POOL_DEPTH 8          /* tasks written ahead to one worker */
+#define POOL_TAG_KICK UINT32_MAX
+#define POOL_TAG_FS (UINT32_MAX - 1)
+#define POOL_RESPAWN_DELAY 1.0 /* seconds before retrying a failed spawn */
+
+struct PoolTask {
+    PoolTask *next, *prev;
+    char *payload;
+    size_t len;
+    uint32_t mode;
+    PoolDoneFn done;
+    void *ctx;
+    size_t index;
+    const int *cancel;
+    PoolResult res;
+};
+
+typedef enum { W_SPAWNING, W_READY, W_DYING, W_BACKOFF } WorkerState;
+
+typedef struct PoolWorker {
+    WorkerState state;      /* written under p->lock, read by snapshots */
+    unsigned number;        /* ForkPoolWorker-N */
+    pid_t pid;
+    int fd;
+    WireBuf in, out;
+    int want_out;           /* EPOLLOUT is armed */
+    int dirty;              /* tasks were added to out since the last flush */
+    int slots[POOL_DEPTH];  /* claim slots in flight, in the order sent */
+    int inflight;
+    unsigned long tasks_done;
+    double retry_at;        /* W_BACKOFF: when to spawn again */
+} PoolWorker;
+
+typedef struct PoolSlot {
+    PoolTask *task;
+    uint64_t seq;
+    int next_free;
+} PoolSlot;
+
+typedef struct TaskList {
+    PoolTask *head, *tail;
+} TaskList;
+
+struct Pool {
+    PoolOptions opt;
+    pthread_mutex_t lock;
+    TaskList queue;         /* under lock */
+    long queued;            /* under lock */
+    int stopping;           /* under lock */
+    int kicked;             /* atomic: an eventfd write is pending */
+    int kick_fd, ep;
+    pthread_t thread;
+    int thread_started;
+    double stop_deadline;
+
+    Forkserver fs;
+    int fs_dead;
+    WorkerEnv env;          /* what each worker inherits */
+    WireClaim *claims;      /* shared memory, nslots words */
+    PoolSlot *slots;
+    int nslots, free_slot;
+    uint64_t seq;
+    unsigned next_number;
+    int rr;                 /* the last worker picked, so that ties rotate */
+    PoolWorker *workers;
+    TaskList done;          /* dispatcher only: callbacks to call */
+};
+
+static double
+pool_now(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void
+list_push(TaskList *l, PoolTask *t)
+{
+    t->next = NULL;
+    t->prev = l->tail;
+    if (l->tail)
+        l->tail->next = t;
+    else
+        l->head = t;
+    l->tail = t;
+}
+
+static void
+list_push_front(TaskList *l, PoolTask *t)
+{
+    t->prev = NULL;
+    t->next = l->head;
+    if (l->head)
+        l->head->prev = t;
+    else
+        l->tail = t;
+    l->head = t;
+}
+
+static PoolTask *
+list_pop(TaskList *l)
+{
+    PoolTask *t = l->head;
+
+    if (t) {
+        l->head = t->next;
+        if (l->head)
+            l->head->prev = NULL;
+        else
+            l->tail = NULL;
+        t->next = t->prev = NULL;
+    }
+    return t;
+}
+
+PoolTask *
+pool_task_new(char *payload, size_t len, uint32_t mode, PoolDoneFn done,
+              void *ctx, size_t index, const int *cancel)
+{
+    PoolTask *t = calloc(1, sizeof(*t));
+
+    if (!t) {
+        free(payload);
+        return NULL;
+    }
+    t->payload = payload;
+    t->len = len;
+    t->mode = mode;
+    t->done = done;
+    t->ctx = ctx;
+    t->index = index;
+    t->cancel = cancel;
+    return t;
+}
+
+void
+pool_task_free(PoolTask *t)
+{
+    if (!t)
+        return;
+    free(t->payload);
+    free(t->res.data);
+    free(t);
+}
+
+/* Ends a task: its callback runs after the dispatcher drops the lock. */
+static void
+pool_finish(Pool *p, PoolTask *t, PoolStatus status)
+{
+    t->res.status = status;
+    list_push(&p->done, t);
+}
+
+static void
+pool_worker_name(const PoolWorker *w, char *buf, size_t len)
+{
+    snprintf(buf, len, "ForkPoolWorker-%u", w->number);
+}
+
+/* Asks the fork server for a new worker in w's place. */
+static void
+pool_spawn(Pool *p, PoolWorker *w)
+{
+    pthread_mutex_lock(&p->lock);
+    w->number = ++p->next_number;
+    w->pid = 0;
+    w->state = W_SPAWNING;
+    pthread_mutex_unlock(&p->lock);
+    if (p->fs_dead || forkserver_spawn(&p->fs, w->number) < 0) {
+        log_errno(LOG_ERROR, errno, "cannot ask the fork server for ForkPoolWorker-%u", w->number);
+        w->state = W_BACKOFF;
+        w->retry_at = pool_now() + POOL_RESPAWN_DELAY;
+    }
+}
+
+static int
+pool_flush(Pool *p, PoolWorker *w, int idx)
+{
+    while (w->out.off < w->out.len) {
+        ssize_t n = write(w->fd, w->out.data + w->out.off, w->out.len - w->out.off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            break;
+        if (n <= 0)
+            return -1; /* the worker is gone; EPOLLHUP will tell */
+        w->out.off += (size_t)n;
+    }
+    int want = w->out.off < w->out.len;
+    if (want != w->want_out) {
+        struct epoll_event ev = {.events = EPOLLIN | (want ? EPOLLOUT : 0), .data.u32 = (uint32_t)idx};
+        epoll_ctl(p->ep, EPOLL_CTL_MOD, w->fd, &ev);
+        w->want_out = want;
+    }
+    return 0;
+}
+
+/* Writes t to worker idx under a fresh claim. Returns 0, or -1 when out of
+ * memory (t is then still the caller's). */
+static int
+pool_send(Pool *p, int idx, PoolTask *t)
+{
+    PoolWorker *w = &p->workers[idx];
+    int s = p->free_slot;
+    WireHeader h = {.len = (uint32_t)t->len, .kind = WIRE_TASK, .slot = (uint32_t)s,
+                    .mode = t->mode, .seq = ++p->seq};
+
+    if (wire_put(&w->out, &h, t->payload) < 0)
+        return -1;
+    p->free_slot = p->slots[s].next_free;
+    p->slots[s].task = t;
+    p->slots[s].seq = h.seq;
+    __atomic_store_n(&p->claims[s].word, WIRE_CLAIM_WORD(h.seq, WIRE_CLAIM_SENT), __ATOMIC_RELEASE);
+    w->slots[w->inflight++] = s;
+    return 0;
+}
+
+static void
+pool_release_slot(Pool *p, int s)
+{
+    p->slots[s].task = NULL;
+    p->slots[s].next_free = p->free_slot;
+    p->free_slot = s;
+}
+
+/* Removes position i from w's in-flight list. */
+static void
+pool_worker_drop(PoolWorker *w, int i)
+{
+    memmove(&w->slots[i], &w->slots[i + 1], (size_t)(w->inflight - i - 1) * sizeof(int));
+    w->inflight--;
+}
+
+/* Picks the ready worker with the fewest tasks in flight (an idle one
+ * first), starting after the last pick so that ties rotate. -1 if all are
+ * full. */
+static int
+pool_pick(Pool *p)
+{
+    int best = -1;
+
+    for (int k = 0; k < p->opt.processes; k++) {
+        int i = (p->rr + 1 + k) % p->opt.processes;
+        PoolWorker *w = &p->workers[i];
+        if (w->state == W_READY && w->inflight < POOL_DEPTH &&
+            (best < 0 || w->inflight < p->workers[best].inflight))
+            best = i;
+    }
+    if (best >= 0)
+        p->rr = best;
+    return best;
+}
+
+/* Moves queued tasks to workers with room. */
+static void
+pool_assign(Pool *p)
+{
+    int idx;
+    PoolTask *t;
+
+    pthread_mutex_lock(&p->lock);
+    while (p->queue.head && (idx = pool_pick(p)) >= 0) {
+        t = list_pop(&p->queue);
+        p->queued--;
+        if (t->cancel && __atomic_load_n(t->cancel, __ATOMIC_ACQUIRE)) {
+            pool_finish(p, t, POOL_CANCELLED);
+            continue;
+        }
+        if (pool_send(p, idx, t) < 0) {
+            list_push_front(&p->queue, t);
+            p->queued++;
+            break;
+        }
+        p->workers[idx].dirty = 1;
+    }
+    pthread_mutex_unlock(&p->lock);
+    /* One write per worker for the whole burst. */
+    for (int i = 0; i < p->opt.processes; i++)
+        if (p->workers[i].dirty) {
+            p->workers[i].dirty = 0;
+            pool_flush(p, &p->workers[i], i);
+        }
+}
+
+/*
+ * When a worker sits idle and nothing is queued, takes back the tasks that
+ * busy workers hold but have not started, so that they run now instead of
+ * behind a long task. The first task of each worker is left alone: it is
+ * running or about to.
+ */
+static void
+pool_steal(Pool *p)
+{
+    int idle = 0;
+
+    if (p->queue.head)
+        return;
+    for (int i = 0; i < p->opt.processes; i++)
+        idle |= p->workers[i].state == W_READY && p->workers[i].inflight == 0;
+    if (!idle)
+        return;
+    for (int i = 0; i < p->opt.processes; i++) {
+        PoolWorker *w = &p->workers[i];
+        for (int k = w->inflight - 1; k >= 1; k--) {
+            int s = w->slots[k];
+            if (!wire_claim(&p->claims[s], p->slots[s].seq, WIRE_CLAIM_STOLEN))
+                continue;
+            pthread_mutex_lock(&p->lock);
+            list_push_front(&p->queue, p->slots[s].task);
+            p->queued++;
+            pthread_mutex_unlock(&p->lock);
+            pool_release_slot(p, s);
+            pool_worker_drop(w, k);
+        }
+    }
+}
+
+/* Handles one result frame from worker w. */
+static void
+pool_result(Pool *p, PoolWorker *w, const WireHeader *h, const char *payload)
+{
+    int s = (int)h->slot, i;
+    PoolTask *t;
+
+    for (i = 0; i < w->inflight && w->slots[i] != s; i++)
+        ;
+    if (h->kind != WIRE_RESULT || i == w->inflight || p->slots[s].seq != h->seq) {
+        log_msg(LOG_WARN, "ForkPoolWorker-%u sent a result for no task of its own (slot %d)", w->number, s);
+        return;
+    }
+    t = p->slots[s].task;
+    pool_worker_drop(w, i);
+    pool_release_slot(p, s);
+    __atomic_store_n(&p->claims[s].word, WIRE_CLAIM_WORD(h->seq, WIRE_CLAIM_FREE), __ATOMIC_RELEASE);
+    __atomic_add_fetch(&w->tasks_done, 1, __ATOMIC_RELAXED);
+    if (!(t->res.data = malloc(h->len + 1))) {
+        pool_finish(p, t, POOL_LOST); /* no memory for the answer: report, don't crash */
+        return;
+    }
+    memcpy(t->res.data, payload, h->len);
+    t->res.data[h->len] = '\0';
+    t->res.len = h->len;
+    t->res.fails = h->mode;
+    t->res.first_fail = h->aux;
+    pool_worker_name(w, t->res.worker, sizeof(t->res.worker));
+    t->res.pid = w->pid;
+    pool_finish(p, t, POOL_OK);
+}
+
+/*
+ * The worker's socket closed or failed: it is dead or dying. Kill it to be
+ * sure, put its unstarted tasks back in the queue, and keep the started
+ * one until the fork server reports how the worker ended.
+ */
+static void
+pool_worker_eof(Pool *p, PoolWorker *w)
+{
+    if (w->state != W_READY)
+        return;
+    kill(w->pid, SIGKILL);
+    epoll_ctl(p->ep, EPOLL_CTL_DEL, w->fd, NULL);
+    close(w->fd);
+    w->fd = -1;
+    wire_buf_free(&w->in);
+    wire_buf_free(&w->out);
+    w->want_out = 0;
+    for (int k = w->inflight - 1; k >= 0; k--) {
+        int s = w->slots[k];
+        if (!wire_claim(&p->claims[s], p->slots[s].seq, WIRE_CLAIM_STOLEN))
+            continue;
+        pthread_mutex_lock(&p->lock);
+        list_push_front(&p->queue, p->slots[s].task);
+        p->queued++;
+        pthread_mutex_unlock(&p->lock);
+        pool_release_slot(p, s);
+        pool_worker_drop(w, k);
+    }
+    pthread_mutex_lock(&p->lock);
+    w->state = W_DYING;
+    pthread_mutex_unlock(&p->lock);
+}
+
+/* The fork server reported that pid ended with wait status st. */
+static void
+pool_worker_exited(Pool *p, pid_t pid, int st)
+{
+    PoolWorker *w = NULL;
+
+    for (int i = 0; i < p->opt.processes; i++)
+        if (p->workers[i].pid == pid && (p->workers[i].state == W_READY || p->workers[i].state == W_DYING))
+            w = &p->workers[i];
+    if (!w)
+        return;
+    pool_worker_eof(p, w);
+    if (WIFSIGNALED(st))
+        log_msg(LOG_WARN, "ForkPoolWorker-%u pid %d was killed by signal %d", w->number, (int)pid, WTERMSIG(st));
+    else
+        log_msg(LOG_WARN, "ForkPoolWorker-%u pid %d exited with status %d", w->number, (int)pid, WEXITSTATUS(st));
+    for (int k = 0; k < w->inflight; k++) {
+        int s = w->slots[k];
+        PoolTask *t = p->slots[s].task;
+        pool_worker_name(w, t->res.worker, sizeof(t->res.worker));
+        t->res.pid = pid;
+        t->res.wstatus = st;
+        __atomic_store_n(&p->claims[s].word, 0, __ATOMIC_RELEASE);
+        pool_release_slot(p, s);
+        pool_finish(p, t, POOL_LOST);
+    }
+    w->inflight = 0;
+    if (p->stopping)
+        w->state = W_BACKOFF, w->retry_at = 1e300; /* never again */
+    else
+        pool_spawn(p, w);
+}
+
+static void
+pool_fs_event(Pool *p)
+{
+    ForkserverEvent ev;
+    int rc;
+
+    while ((rc = forkserver_read(&p->fs, &ev)) > 0) {
+        PoolWorker *w = NULL;
+        for (int i = 0; i < p->opt.processes; i++)
+            if (p->workers[i].state == W_SPAWNING && p->workers[i].number == ev.number)
+                w = &p->workers[i];
+        if (ev.type == FS_EXITED) {
+            pool_worker_exited(p, ev.pid, ev.status);
+        } else if (!w) {
+            if (ev.fd >= 0)
+                close(ev.fd);
+        } else if (ev.type == FS_SPAWN_FAILED) {
+            log_errno(LOG_ERROR, ev.status, "cannot fork ForkPoolWorker-%u", ev.number);
+            w->state = W_BACKOFF;
+            w->retry_at = pool_now() + POOL_RESPAWN_DELAY;
+        } else {
+            int idx = (int)(w - p->workers);
+            struct epoll_event e = {.events = EPOLLIN, .data.u32 = (uint32_t)idx};
+            fcntl(ev.fd, F_SETFL, O_NONBLOCK);
+            w->fd = ev.fd;
+            epoll_ctl(p->ep, EPOLL_CTL_ADD, w->fd, &e);
+            pthread_mutex_lock(&p->lock);
+            w->pid = ev.pid;
+            w->state = W_READY;
+            pthread_mutex_unlock(&p->lock);
+            log_msg(LOG_INFO, "ForkPoolWorker-%u started, pid %d", w->number, (int)ev.pid);
+        }
+    }
+    if (rc < 0 && !p->fs_dead) {
+        p->fs_dead = 1;
+        epoll_ctl(p->ep, EPOLL_CTL_DEL, p->fs.fd, NULL);
+        log_msg(LOG_ERROR, "the fork server is gone: dead workers cannot be replaced");
+    }
+}
+
+static void
+pool_worker_event(Pool *p, int idx, uint32_t events)
+{
+    PoolWorker *w = &p->workers[idx];
+    WireHeader h;
+    const char *payload;
+    int rc;
+
+    if (w->state != W_READY)
+        return;
+    if (events & EPOLLOUT)
+        pool_flush(p, w, idx);
+    for (;;) {
+        while ((rc = wire_next(&w->in, &h, &payload)) > 0)
+            pool_result(p, w, &h, payload);
+        if (rc < 0 || wire_buf_reserve(&w->in, 64 * 1024) < 0) {
+            log_msg(LOG_ERROR, "ForkPoolWorker-%u sent a malformed frame", w->number);
+            pool_worker_eof(p, w);
+            return;
+        }
+        ssize_t n = read(w->fd, w->in.data + w->in.len, w->in.cap - w->in.len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            break;
+        if (n <= 0) {
+            pool_worker_eof(p, w);
+            return;
+        }
+        w->in.len += (size_t)n;
+    }
+}
+
+/* Calls the callbacks of the tasks that ended, outside the lock. */
+static void
+pool_run_callbacks(Pool *p)
+{
+    PoolTask *t;
+
+    while ((t = list_pop(&p->done))) {
+        t->done(t->ctx, t->index, &t->res);
+        pool_task_free(t);
+    }
+}
+
+/* During a stop: ends what is queued, and reports whether the dispatcher
+ * may exit (nothing in flight, or the grace period is over). */
+static int
+pool_drain(Pool *p)
+{
+    PoolTask *t;
+    int busy = 0;
+
+    pthread_mutex_lock(&p->lock);
+    while ((t = list_pop(&p->queue)))
+        pool_finish(p, t, POOL_STOPPED);
+    p->queued = 0;
+    pthread_mutex_unlock(&p->lock);
+    for (int i = 0; i < p->opt.processes; i++)
+        busy |= p->workers[i].inflight > 0;
+    if (busy && pool_now() < p->stop_deadline)
+        return 0;
+    for (int i = 0; i < p->opt.processes; i++) {
+        PoolWorker *w = &p->workers[i];
+        for (int k = 0; k < w->inflight; k++) {
+            pool_finish(p, p->slots[w->slots[k]].task, POOL_STOPPED);
+            pool_release_slot(p, w->slots[k]);
+        }
+        w->inflight = 0;
+        if (w->pid > 0)
+            kill(w->pid, SIGKILL);
+    }
+    return 1;
+}
+
+/* Milliseconds until the next timed duty, for epoll_wait. */
+static int
+pool_timeout_ms(Pool *p, int stopping)
+{
+    double next = stopping ? pool_now() + 0.05 : 1e300, now = pool_now();
+
+    for (int i = 0; i < p->opt.processes; i++)
+        if (p->workers[i].state == W_BACKOFF && p->workers[i].retry_at < next)
+            next = p->workers[i].retry_at;
+    if (next >= 1e299)
+        return -1;
+    return next <= now ? 0 : (int)((next - now) * 1000) + 1;
+}
+
+static void *
+pool_run(void *arg)
+{
+    Pool *p = arg;
+    struct epoll_event evs[64];
+    int stopping = 0;
+
+    for (;;) {
+        int n = epoll_wait(p->ep, evs, 64, pool_timeout_ms(p, stopping));
+        for (int i = 0; i < n; i++) {
+            uint32_t tag = evs[i].data.u32;
+            if (tag == POOL_TAG_KICK) {
+                uint64_t v;
+                __atomic_store_n(&p->kicked, 0, __ATOMIC_SEQ_CST);
+                if (read(p->kick_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+                    log_errno(LOG_WARN, errno, "eventfd read");
+            } else if (tag == POOL_TAG_FS) {
+                pool_fs_event(p);
+            } else {
+                pool_worker_event(p, (int)tag, evs[i].events);
+            }
+        }
+        double now = pool_now();
+        for (int i = 0; i < p->opt.processes; i++)
+            if (p->workers[i].state == W_BACKOFF && p->workers[i].retry_at <= now)
+                pool_spawn(p, &p->workers[i]);
+        pthread_mutex_lock(&p->lock);
+        stopping = p->stopping;
+        pthread_mutex_unlock(&p->lock);
+        if (stopping && pool_drain(p)) {
+            pool_run_callbacks(p);
+            break;
+        }
+        pool_steal(p);
+        pool_assign(p);
+        pool_run_callbacks(p);
+    }
+    return NULL;
+}
+
+Pool *
+pool_new(const PoolOptions *o)
+{
+    Pool *p = calloc(1, sizeof(*p));
+    int e = ENOMEM;
+
+    if (!p)
+        return NULL;
+    p->opt = *o;
+    pthread_mutex_init(&p->lock, NULL);
+    p->kick_fd = p->ep = p->fs.fd = -1;
+    p->nslots = o->processes * POOL_DEPTH;
+    p->workers = calloc((size_t)o->processes, sizeof(*p->workers));
+    p->slots = calloc((size_t)p->nslots, sizeof(*p->slots));
+    /* Shared with every worker through fork: the claim words. */
+    p->claims = mmap(NULL, (size_t)p->nslots * sizeof(WireClaim), PROT_READ | PROT_WRITE,
+                     MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (p->claims == MAP_FAILED) {
+        e = errno;
+        p->claims = NULL;
+    }
+    if (!p->workers || !p->slots || !p->claims)
+        goto fail;
+    for (int s = 0; s < p->nslots; s++)
+        p->slots[s].next_free = s + 1 < p->nslots ? s + 1 : -1;
+    for (int i = 0; i < o->processes; i++)
+        p->workers[i].fd = -1;
+    p->env = (WorkerEnv){.reg = o->reg, .claims = p->claims, .nclaims = (size_t)p->nslots};
+    if (forkserver_start(&p->fs, worker_main, &p->env) < 0) {
+        e = errno;
+        goto fail;
+    }
+    return p;
+fail:
+    pool_free(p);
+    errno = e;
+    return NULL;
+}
+
+int
+pool_start(Pool *p)
+{
+    struct epoll_event ev = {.events = EPOLLIN};
+
+    if ((p->kick_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0 ||
+        (p->ep = epoll_create1(EPOLL_CLOEXEC)) < 0)
+        return SVC_ERROR;
+    ev.data.u32 = POOL_TAG_KICK;
+    epoll_ctl(p->ep, EPOLL_CTL_ADD, p->kick_fd, &ev);
+    ev.data.u32 = POOL_TAG_FS;
+    epoll_ctl(p->ep, EPOLL_CTL_ADD, p->fs.fd, &ev);
+    for (int i = 0; i < p->opt.processes; i++)
+        pool_spawn(p, &p->workers[i]);
+    if (pthread_create(&p->thread, NULL, pool_run, p) != 0)
+        return SVC_ERROR;
+    p->thread_started = 1;
+    return SVC_OK;
+}
+
+int
+pool_submit(Pool *p, PoolTask **tasks, size_t n)
+{
+    pthread_mutex_lock(&p->lock);
+    if (p->stopping) {
+        pthread_mutex_unlock(&p->lock);
+        return SVC_ESTOPPED;
+    }
+    if (p->queued + (long)n > p->opt.max_queue) {
+        pthread_mutex_unlock(&p->lock);
+        return SVC_EFULL;
+    }
+    for (size_t i = 0; i < n; i++)
+        list_push(&p->queue, tasks[i]);
+    p->queued += (long)n;
+    pthread_mutex_unlock(&p->lock);
+    if (!__atomic_exchange_n(&p->kicked, 1, __ATOMIC_SEQ_CST)) {
+        uint64_t one = 1;
+        if (write(p->kick_fd, &one, sizeof(one)) < 0)
+            log_errno(LOG_WARN, errno, "eventfd write");
+    }
+    return SVC_OK;
+}
+
+json_t *
+pool_snapshot(Pool *p)
+{
+    static const char *const states[] = {"starting", "ready", "dying", "starting"};
+    json_t *workers = json_array(), *out;
+    long running = 0;
+    char name[32];
+
+    pthread_mutex_lock(&p->lock);
+    for (int i = 0; i < p->opt.processes; i++) {
+        PoolWorker *w = &p->workers[i];
+        int inflight = __atomic_load_n(&w->inflight, __ATOMIC_RELAXED);
+        const char *state = states[w->state];
+        if (w->state == W_READY)
+            state = inflight > 0 ? "busy" : "idle";
+        running += inflight;
+        pool_worker_name(w, name, sizeof(name));
+        json_array_append_new(workers, json_pack("{s:s, s:i, s:s, s:I, s:i}", "name", name,
+                                                 "pid", (int)w->pid, "state", state, "tasks_done",
+                                                 (json_int_t)__atomic_load_n(&w->tasks_done, __ATOMIC_RELAXED),
+                                                 "in_flight", inflight));
+    }
+    out = json_pack("{s:i, s:o, s:{s:I, s:I, s:I}}", "processes", p->opt.processes, "workers", workers,
+                    "queue", "queued", (json_int_t)p->queued, "running", (json_int_t)running,
+                    "max", (json_int_t)p->opt.max_queue);
+    pthread_mutex_unlock(&p->lock);
+    return out;
+}
+
+void
+pool_stop(Pool *p, double grace)
+{
+    uint64_t one = 1;
+
+    if (!p->thread_started)
+        return;
+    pthread_mutex_lock(&p->lock);
+    p->stopping = 1;
+    p->stop_deadline = pool_now() + grace;
+    pthread_mutex_unlock(&p->lock);
+    if (write(p->kick_fd, &one, sizeof(one)) < 0)
+        log_errno(LOG_WARN, errno, "eventfd write");
+    pthread_join(p->thread, NULL);
+    p->thread_started = 0;
+}
+
+void
+pool_free(Pool *p)
+{
+    PoolTask *t;
+
+    if (!p)
+        return;
+    pool_stop(p, 0);
+    for (int i = 0; p->workers && i < p->opt.processes; i++) {
+        if (p->workers[i].fd >= 0)
+            close(p->workers[i].fd);
+        wire_buf_free(&p->workers[i].in);
+        wire_buf_free(&p->workers[i].out);
+    }
+    if (p->fs.fd >= 0)
+        forkserver_stop(&p->fs);
+    while ((t = list_pop(&p->queue)))
+        pool_task_free(t);
+    if (p->kick_fd >= 0)
+        close(p->kick_fd);
+    if (p->ep >= 0)
+        close(p->ep);
+    if (p->claims)
+        munmap(p->claims, (size_t)p->nslots * sizeof(WireClaim));
+    pthread_mutex_destroy(&p->lock);
+    free(p->slots);
+    free(p->workers);
+    free(p);
+}

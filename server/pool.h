@@ -1,0 +1,92 @@
+/*
+ * pool.h: the bounded pool of worker processes and its dispatcher.
+ *
+ * Callers hand the pool tasks (a wire payload plus a completion callback);
+ * one dispatcher thread queues them, writes them to workers over one
+ * socketpair each, gathers the results and calls each task's callback. The
+ * pool never calls MHD and knows no connection or job: it reports only
+ * through the callbacks its callers gave it. Only the pool talks to the fork
+ * server.
+ */
+#ifndef POOLD_POOL_H
+#define POOLD_POOL_H
+
+#include <sys/types.h>
+
+#include <jansson.h>
+
+#include "common.h"
+
+typedef enum {
+    POOL_OK,        /* the worker ran the task; data holds the outcomes */
+    POOL_LOST,      /* the worker died while running it (wstatus says how) */
+    POOL_CANCELLED, /* the caller's cancel flag was set before it ran */
+    POOL_STOPPED,   /* the pool shut down before it could run */
+} PoolStatus;
+
+typedef struct PoolResult {
+    PoolStatus status;
+    char *data;         /* POOL_OK: outcomes as JSON text (wire.h); the
+                         * callback may take it and set data to NULL */
+    size_t len;
+    uint32_t fails;     /* POOL_OK: items that failed */
+    uint64_t first_fail;/* POOL_OK: index in the task of the first */
+    char worker[32];    /* POOL_OK, POOL_LOST: "ForkPoolWorker-N" */
+    pid_t pid;
+    int wstatus;        /* POOL_LOST: the worker's wait status */
+} PoolResult;
+
+/* Called once per task on the dispatcher thread, outside the pool's lock;
+ * it may submit more tasks. ctx and index are the task's. */
+typedef void (*PoolDoneFn)(void *ctx, size_t index, PoolResult *res);
+
+typedef struct PoolOptions {
+    int processes;
+    long max_queue;       /* tasks waiting for a worker */
+    const Registry *reg;  /* inherited by the workers */
+} PoolOptions;
+
+/*
+ * Creates the pool and forks its fork server. Call before any thread
+ * exists (see forkserver.h). NULL on failure, with errno set.
+ */
+Pool *pool_new(const PoolOptions *o);
+
+/* Starts the dispatcher thread and the workers. Returns SVC_OK or SVC_ERROR. */
+int pool_start(Pool *p);
+
+/*
+ * A task to run: payload (JSON text, taken: the pool frees it) of wire
+ * mode `mode`; done(ctx, index, …) is called when it ends. cancel, if not
+ * NULL, is read before the task is sent: when it is non-zero the task ends
+ * POOL_CANCELLED without running. It must outlive the task.
+ * NULL when out of memory (payload is freed).
+ */
+PoolTask *pool_task_new(char *payload, size_t len, uint32_t mode,
+                        PoolDoneFn done, void *ctx, size_t index,
+                        const int *cancel);
+
+/* Frees a task that was never submitted. */
+void pool_task_free(PoolTask *t);
+
+/*
+ * Queues n tasks, all or none. On SVC_OK the pool owns them; on SVC_EFULL
+ * (past --max-queue) or SVC_ESTOPPED the caller still does.
+ */
+int pool_submit(Pool *p, PoolTask **tasks, size_t n);
+
+/* New reference: {processes, workers:[{name,pid,state,tasks_done}],
+ * queue:{queued,running,max}}. Any thread. */
+json_t *pool_snapshot(Pool *p);
+
+/*
+ * Stops the pool: refuses new tasks, ends the queued ones POOL_STOPPED,
+ * lets running ones finish for up to grace seconds, then kills what is
+ * left (POOL_STOPPED) and stops the workers and the fork server. Every
+ * callback has been called when it returns.
+ */
+void pool_stop(Pool *p, double grace);
+
+void pool_free(Pool *p);
+
+#endif

@@ -1,0 +1,104 @@
+/* registry.c: see registry.h. A uthash table keyed by name. */
+#include "registry.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <uthash.h>
+
+typedef struct RegistryEntry {
+    RegistryFn fn;
+    UT_hash_handle hh;
+} RegistryEntry;
+
+struct Registry {
+    RegistryEntry *by_name;
+};
+
+Registry *
+registry_new(void)
+{
+    return calloc(1, sizeof(Registry));
+}
+
+static void
+registry_entry_free(RegistryEntry *e)
+{
+    free((char *)e->fn.name);
+    free((char *)e->fn.doc);
+    free(e);
+}
+
+void
+registry_free(Registry *r)
+{
+    RegistryEntry *e, *tmp;
+
+    if (!r)
+        return;
+    HASH_ITER(hh, r->by_name, e, tmp) {
+        HASH_DEL(r->by_name, e);
+        registry_entry_free(e);
+    }
+    free(r);
+}
+
+int
+registry_add(Registry *r, const char *name, const char *doc,
+             const char *source, PooldFn fn)
+{
+    RegistryEntry *e;
+
+    if (!name || !*name || !fn || registry_find(r, name))
+        return SVC_EINVAL;
+    if (!(e = calloc(1, sizeof(*e))))
+        return SVC_ENOMEM;
+    e->fn.name = strdup(name);
+    e->fn.doc = strdup(doc ? doc : "");
+    e->fn.source = source;
+    e->fn.fn = fn;
+    if (!e->fn.name || !e->fn.doc) {
+        registry_entry_free(e);
+        return SVC_ENOMEM;
+    }
+    HASH_ADD_KEYPTR(hh, r->by_name, e->fn.name, strlen(e->fn.name), e);
+    return SVC_OK;
+}
+
+const RegistryFn *
+registry_find(const Registry *r, const char *name)
+{
+    RegistryEntry *e = NULL;
+
+    HASH_FIND_STR(r->by_name, name, e);
+    return e ? &e->fn : NULL;
+}
+
+static int
+registry_cmp(const void *a, const void *b)
+{
+    return strcmp((*(RegistryEntry *const *)a)->fn.name,
+                  (*(RegistryEntry *const *)b)->fn.name);
+}
+
+json_t *
+registry_list(const Registry *r)
+{
+    unsigned n = HASH_COUNT(r->by_name), i = 0;
+    RegistryEntry **v = calloc(n ? n : 1, sizeof(*v)), *e, *tmp;
+    json_t *out = json_array();
+
+    if (!v || !out) {
+        free(v);
+        json_decref(out);
+        return NULL;
+    }
+    HASH_ITER(hh, r->by_name, e, tmp)
+        v[i++] = e;
+    qsort(v, n, sizeof(*v), registry_cmp);
+    for (i = 0; i < n; i++)
+        json_array_append_new(out, json_pack("{s:s, s:s, s:s}", "name", v[i]->fn.name,
+                                             "doc", v[i]->fn.doc, "source", v[i]->fn.source));
+    free(v);
+    return out;
+}

@@ -1,0 +1,40 @@
+/*
+ * registry.h: the functions poold can run, by name.
+ *
+ * Built once in the main process before the fork server starts, then only
+ * read: workers inherit it through fork, handlers look names up in it.
+ * Reads need no lock because nothing writes after start-up.
+ */
+#ifndef POOLD_REGISTRY_H
+#define POOLD_REGISTRY_H
+
+#include <jansson.h>
+
+#include "common.h"
+#include "poold.h"
+
+typedef struct RegistryFn {
+    const char *name;
+    const char *doc;
+    const char *source; /* "builtin", "plugin" or "exec" */
+    PooldFn fn;
+} RegistryFn;
+
+Registry *registry_new(void);
+void registry_free(Registry *r);
+
+/* Copies name and doc. Returns SVC_OK, SVC_EINVAL for a name taken twice
+ * or an empty one, or SVC_ENOMEM. */
+int registry_add(Registry *r, const char *name, const char *doc,
+                 const char *source, PooldFn fn);
+
+/* Borrowed pointer, valid for the registry's life; NULL when unknown. */
+const RegistryFn *registry_find(const Registry *r, const char *name);
+
+/* New reference: [{name, doc, source}, ...] sorted by name. */
+json_t *registry_list(const Registry *r);
+
+/* Adds the built-in C functions (builtins.c). */
+int builtins_register(Registry *r);
+
+#endif

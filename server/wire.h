@@ -1,0 +1,91 @@
+/*
+ * wire.h: the framing between the dispatcher and its workers.
+ *
+ * A frame is a fixed header followed by `len` payload bytes on a SOCK_STREAM
+ * socketpair (a SEQPACKET record cannot exceed the socket buffer, and results
+ * can be large). Both ends are the same binary on the same host, so the
+ * header is written in native byte order.
+ *
+ * A task's payload is the JSON text [func, items, kwds]; a result's payload
+ * is a JSON array with one outcome per item: {"r": value} or
+ * {"e": {"type", "message"}}.
+ */
+#ifndef POOLD_WIRE_H
+#define POOLD_WIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define WIRE_MAX_PAYLOAD (1u << 30)
+
+enum { WIRE_TASK = 1, WIRE_RESULT = 2 };
+
+/* How a task's items become calls. */
+enum {
+    WIRE_MODE_APPLY = 1,   /* items is the args array: one call */
+    WIRE_MODE_MAP = 2,     /* one call per item, with args [item] */
+    WIRE_MODE_STARMAP = 3, /* one call per item, with args item */
+};
+
+typedef struct WireHeader {
+    uint32_t len;  /* payload bytes that follow */
+    uint32_t kind; /* WIRE_TASK or WIRE_RESULT */
+    uint32_t slot; /* claim slot of the task (see pool.c) */
+    uint32_t mode; /* task: WIRE_MODE_*; result: items that failed */
+    uint64_t seq;  /* task sequence number; a result echoes it */
+    uint64_t aux;  /* result: index in the chunk of the first failed item */
+} WireHeader;
+
+/* A receive buffer that frames are cut from. */
+typedef struct WireBuf {
+    char *data;
+    size_t len, cap, off; /* bytes held, allocated, already consumed */
+} WireBuf;
+
+void wire_buf_free(WireBuf *b);
+
+/* Makes room for at least `want` more bytes at data + len.
+ * Returns 0, or -1 when out of memory. */
+int wire_buf_reserve(WireBuf *b, size_t want);
+
+/*
+ * Cuts the next whole frame from b. Returns 1 with *h and *payload (borrowed,
+ * valid until the next call on b) set, 0 when more bytes are needed, or -1
+ * when the bytes cannot be a frame (unknown kind, oversize).
+ */
+int wire_next(WireBuf *b, WireHeader *h, const char **payload);
+
+/* Appends header and payload to b. Returns 0, or -1 when out of memory. */
+int wire_put(WireBuf *b, const WireHeader *h, const char *payload);
+
+/*
+ * Task claims. The dispatcher may write several tasks to one worker so that
+ * a burst costs one wake-up instead of one per task. That must not let a
+ * short task wait behind a long one while another worker is idle, nor lose
+ * the unstarted tasks of a worker that dies. So each task sent carries a
+ * claim word in memory shared by the dispatcher and all workers: the worker
+ * moves it SENT -> STARTED before it runs the task, and the dispatcher takes
+ * back an unstarted task by moving it SENT -> STOLEN. Whichever
+ * compare-and-swap wins decides; the loser skips the task. The sequence
+ * number in the word makes a reused slot unmistakable.
+ */
+enum { WIRE_CLAIM_FREE = 0, WIRE_CLAIM_SENT = 1, WIRE_CLAIM_STARTED = 2, WIRE_CLAIM_STOLEN = 3 };
+
+typedef struct WireClaim {
+    uint64_t word; /* seq << 2 | WIRE_CLAIM_*; only touched with __atomic builtins */
+} WireClaim;
+
+#define WIRE_CLAIM_WORD(seq, state) (((uint64_t)(seq) << 2) | (uint64_t)(state))
+
+/* Moves the claim of task seq from SENT to `to`. Returns 1 when this caller
+ * won the task, 0 when it was already started, stolen or reused. */
+static inline int
+wire_claim(WireClaim *c, uint64_t seq, int to)
+{
+    uint64_t expect = WIRE_CLAIM_WORD(seq, WIRE_CLAIM_SENT);
+
+    return __atomic_compare_exchange_n(&c->word, &expect, WIRE_CLAIM_WORD(seq, to),
+                                       0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+}
+
+#endif

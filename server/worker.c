@@ -1,0 +1,157 @@
+/* worker.c: see worker.h. */
+#include "worker.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "log.h"
+
+/* The outcome of one call: {"r": result} or {"e": {"type", "message"}}.
+ * New reference. */
+static json_t *
+worker_call(const RegistryFn *fn, const json_t *args, const json_t *kwds, int *failed)
+{
+    PooldError err = {"", ""};
+    json_t *r = fn->fn(args, kwds, &err);
+
+    *failed = r == NULL;
+    if (r)
+        return json_pack("{s:o}", "r", r);
+    if (!err.type[0]) /* a function that failed without saying why */
+        snprintf(err.type, sizeof(err.type), "RuntimeError");
+    return json_pack("{s:{s:s, s:s}}", "e", "type", err.type, "message", err.message);
+}
+
+char *
+worker_execute(const Registry *reg, const char *payload, size_t plen,
+               uint32_t mode, size_t *len, uint32_t *fails, uint64_t *first)
+{
+    json_t *task = json_loadb(payload, plen, 0, NULL), *out = json_array(), *args = NULL;
+    json_t *items = json_array_get(task, 1), *kwds = json_array_get(task, 2), *item;
+    const RegistryFn *fn = registry_find(reg, json_string_value(json_array_get(task, 0)) ?: "");
+    char *text = NULL;
+    size_t i;
+    int failed;
+
+    *fails = 0;
+    *first = 0;
+    if (!task || !out || !fn || !json_is_array(items))
+        goto cleanup; /* the dispatcher only sends what call.c built */
+    if (!json_is_object(kwds))
+        kwds = NULL;
+    if (mode == WIRE_MODE_APPLY) {
+        json_t *empty = kwds ? NULL : json_object();
+        json_array_append_new(out, worker_call(fn, items, kwds ? kwds : empty, &failed));
+        json_decref(empty);
+        *fails = (uint32_t)failed;
+    } else {
+        json_t *empty = json_object();
+        json_array_foreach(items, i, item) {
+            if (mode == WIRE_MODE_MAP) {
+                json_decref(args);
+                args = json_pack("[O]", item);
+            }
+            json_array_append_new(out, worker_call(fn, mode == WIRE_MODE_MAP ? args : item,
+                                                   empty, &failed));
+            if (failed && (*fails)++ == 0)
+                *first = i;
+        }
+        json_decref(empty);
+    }
+    if ((text = json_dumps(out, JSON_COMPACT)))
+        *len = strlen(text);
+cleanup:
+    json_decref(args);
+    json_decref(task);
+    json_decref(out);
+    return text;
+}
+
+static int
+worker_write(int sock, const WireHeader *h, const char *payload)
+{
+    struct iovec iov[2] = {{(void *)h, sizeof(*h)}, {(void *)payload, h->len}};
+    int n = 2;
+    struct iovec *v = iov;
+
+    while (n > 0) {
+        ssize_t w = writev(sock, v, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        while (n > 0 && (size_t)w >= v->iov_len) {
+            w -= (ssize_t)v->iov_len;
+            v++;
+            n--;
+        }
+        if (n > 0) {
+            v->iov_base = (char *)v->iov_base + w;
+            v->iov_len -= (size_t)w;
+        }
+    }
+    return 0;
+}
+
+/* Runs one task frame and answers it. Returns 0, or -1 when the worker
+ * must exit (socket gone, bad frame, out of memory). */
+static int
+worker_task(const WorkerEnv *env, unsigned number, int sock, const WireHeader *h,
+            const char *payload)
+{
+    WireHeader r = {.kind = WIRE_RESULT, .slot = h->slot, .seq = h->seq};
+    size_t len = 0;
+    char *out;
+    int rc;
+
+    if (h->kind != WIRE_TASK || h->slot >= env->nclaims)
+        return -1;
+    if (!wire_claim(&env->claims[h->slot], h->seq, WIRE_CLAIM_STARTED))
+        return 0; /* the dispatcher took it back for an idle worker */
+    log_msg(LOG_DEBUG, "task %llu started on ForkPoolWorker-%u pid %d",
+            (unsigned long long)h->seq, number, (int)getpid());
+    if (!(out = worker_execute(env->reg, payload, h->len, h->mode, &len, &r.mode, &r.aux)))
+        return -1;
+    r.len = (uint32_t)len;
+    rc = len > WIRE_MAX_PAYLOAD ? -1 : worker_write(sock, &r, out);
+    free(out);
+    return rc;
+}
+
+void
+worker_main(unsigned number, int sock, void *arg)
+{
+    const WorkerEnv *env = arg;
+    WireBuf in = {0};
+    WireHeader h;
+    const char *payload;
+    char name[16];
+    int rc;
+
+    snprintf(name, sizeof(name), "poold-w%u", number);
+    prctl(PR_SET_NAME, name);
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGINT, SIG_IGN);
+    for (;;) {
+        rc = wire_next(&in, &h, &payload);
+        if (rc > 0 && worker_task(env, number, sock, &h, payload) == 0)
+            continue;
+        if (rc != 0)
+            break;
+        if (wire_buf_reserve(&in, 64 * 1024) < 0)
+            break;
+        ssize_t n = read(sock, in.data + in.len, in.cap - in.len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break; /* the main process closed our socket: time to go */
+        in.len += (size_t)n;
+    }
+    wire_buf_free(&in);
+    _exit(0);
+}

@@ -1,0 +1,34 @@
+/*
+ * worker.h: a worker process's loop, and the pure part of it that runs one
+ * task. A worker knows tasks, functions and its socket: never MHD, a
+ * connection or a job.
+ */
+#ifndef POOLD_WORKER_H
+#define POOLD_WORKER_H
+
+#include "common.h"
+#include "registry.h"
+#include "wire.h"
+
+typedef struct WorkerEnv {
+    const Registry *reg;
+    WireClaim *claims; /* shared with the dispatcher; see wire.h */
+    size_t nclaims;
+} WorkerEnv;
+
+/* The worker's life (a ForkserverWorkerFn; arg is a WorkerEnv). Reads task
+ * frames from sock, runs each task it wins the claim of, answers one result
+ * frame per task, and exits when the socket closes. */
+void worker_main(unsigned number, int sock, void *arg);
+
+/*
+ * Runs one task: payload is [func, items, kwds] as JSON text, mode a
+ * WIRE_MODE_*. Returns the outcomes as malloc'd JSON text (length in *len),
+ * the count of failed items in *fails and the index of the first in *first.
+ * NULL when out of memory.
+ */
+char *worker_execute(const Registry *reg, const char *payload, size_t plen,
+                     uint32_t mode, size_t *len, uint32_t *fails,
+                     uint64_t *first);
+
+#endif

@@ -232,12 +232,14 @@ builtin_fib(const json_t *args, const json_t *kwds, PooldError *err)
         return poold_error(err, "ValueError", "fib(): 'n' must not be negative");
     if (n > 92) /* fib(93) > 2^63 - 1 */
         return poold_error(err, "OverflowError", "fib(%lld) does not fit in 64 bits", n);
-    for (long long i = 0; i < n; i++) {
+    if (n == 0)
+        return json_integer(0);
+    for (long long i = 1; i < n; i++) { /* stops at fib(n): fib(93) would overflow */
         long long t = a + b;
         a = b;
         b = t;
     }
-    return json_integer(a);
+    return json_integer(b);
 }
 
 static json_t *

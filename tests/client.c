@@ -1,0 +1,286 @@
+/* client.c: see client.h. */
+#include "client.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+double
+now_seconds(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Asks the kernel for a free loopback port. Another process could take it
+ * before poold binds it; server_start then tries again. */
+static int
+free_port(void)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(a);
+    int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
+
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+        port = ntohs(a.sin_port);
+    if (fd >= 0)
+        close(fd);
+    return port;
+}
+
+static int
+server_try(Server *s, const char *const *args)
+{
+    const char *bin = getenv("POOLD_BIN") ? getenv("POOLD_BIN") : "build/poold";
+    char port[16];
+    const char *argv[64];
+    int n = 0;
+
+    s->port = free_port();
+    snprintf(port, sizeof(port), "%d", s->port);
+    snprintf(s->log, sizeof(s->log), "/tmp/poold-test-%d-%d.log", (int)getpid(), s->port);
+    argv[n++] = bin;
+    argv[n++] = "--host";
+    argv[n++] = "127.0.0.1";
+    argv[n++] = "--port";
+    argv[n++] = port;
+    for (int i = 0; args && args[i] && n < 62; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+    fflush(NULL);
+    if ((s->pid = fork()) == 0) {
+        int fd = open(s->log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+            close(fd);
+        }
+        execv(bin, (char *const *)argv);
+        _exit(127);
+    }
+    for (double end = now_seconds() + 15; now_seconds() < end;) {
+        Resp r;
+        int st;
+        if (waitpid(s->pid, &st, WNOHANG) == s->pid)
+            return -1;
+        if (req(s, "GET", "/healthz", NULL, &r) == 0 && r.status == 200) {
+            resp_free(&r);
+            return 0;
+        }
+        resp_free(&r);
+        usleep(20 * 1000);
+    }
+    kill(s->pid, SIGKILL);
+    waitpid(s->pid, NULL, 0);
+    return -1;
+}
+
+void
+server_start(Server *s, const char *const *args)
+{
+    for (int attempt = 0; attempt < 3; attempt++)
+        if (server_try(s, args) == 0)
+            return;
+    fprintf(stderr, "cannot start poold; see %s\n", s->log);
+    exit(2);
+}
+
+int
+server_stop(Server *s)
+{
+    int st = -1;
+
+    if (s->pid <= 0)
+        return -1;
+    kill(s->pid, SIGTERM);
+    for (double end = now_seconds() + 30; now_seconds() < end;) {
+        if (waitpid(s->pid, &st, WNOHANG) == s->pid) {
+            s->pid = 0;
+            return st;
+        }
+        usleep(10 * 1000);
+    }
+    kill(s->pid, SIGKILL);
+    waitpid(s->pid, &st, 0);
+    s->pid = 0;
+    return st;
+}
+
+typedef struct Buf {
+    char *data;
+    size_t len;
+} Buf;
+
+static size_t
+buf_write(char *ptr, size_t size, size_t n, void *arg)
+{
+    Buf *b = arg;
+    char *grown = realloc(b->data, b->len + size * n + 1);
+
+    if (!grown)
+        return 0;
+    memcpy(grown + b->len, ptr, size * n);
+    b->data = grown;
+    b->len += size * n;
+    b->data[b->len] = '\0';
+    return size * n;
+}
+
+/* One handle per thread, kept so that keep-alive can be observed. A key
+ * destructor frees a thread's handle when it ends, and an atexit hook the
+ * main thread's, so that LeakSanitizer sees a clean test process. */
+static __thread CURL *client_curl;
+static __thread pid_t client_pid; /* a forked test must not share its parent's connection */
+static pthread_key_t client_key;
+static pthread_once_t client_once = PTHREAD_ONCE_INIT;
+
+static void
+client_free_handle(void *h)
+{
+    curl_easy_cleanup(h);
+}
+
+static void
+client_free_main(void)
+{
+    if (client_curl)
+        curl_easy_cleanup(client_curl);
+    client_curl = NULL;
+}
+
+static void
+client_init(void)
+{
+    pthread_key_create(&client_key, client_free_handle);
+    atexit(client_free_main);
+}
+
+static CURL *
+client_handle(void)
+{
+    pthread_once(&client_once, client_init);
+    if (client_curl && client_pid != getpid()) {
+        curl_easy_cleanup(client_curl); /* closes only this process's copy */
+        client_curl = NULL;
+    }
+    if (!client_curl) {
+        client_pid = getpid();
+        client_curl = curl_easy_init();
+        pthread_setspecific(client_key, client_curl);
+    }
+    return client_curl;
+}
+
+int
+req_h(const Server *s, const char *method, const char *path, const char *body,
+      const char *const *headers, Resp *r)
+{
+    CURL *h = client_handle();
+    Buf b = {0}, hd = {0};
+    struct curl_slist *hl = NULL;
+    char url[512];
+    CURLcode rc;
+
+    memset(r, 0, sizeof(*r));
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", s->port, path);
+    curl_easy_reset(h);
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, buf_write);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, buf_write);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, &hd);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT, 60L);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    if (body) {
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+    }
+    hl = curl_slist_append(hl, "Expect:");
+    for (int i = 0; headers && headers[i]; i++)
+        hl = curl_slist_append(hl, headers[i]);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
+    rc = curl_easy_perform(h);
+    curl_slist_free_all(hl);
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
+    curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &r->connects);
+    curl_easy_getinfo(h, CURLINFO_TOTAL_TIME, &r->seconds);
+    r->body = b.data ? b.data : strdup("");
+    r->len = b.len;
+    r->headers = hd.data ? hd.data : strdup("");
+    r->json = json_loadb(r->body, r->len, 0, NULL);
+    return rc == CURLE_OK ? 0 : -1;
+}
+
+int
+req(const Server *s, const char *method, const char *path, const char *body, Resp *r)
+{
+    return req_h(s, method, path, body, NULL, r);
+}
+
+void
+resp_free(Resp *r)
+{
+    free(r->body);
+    free(r->headers);
+    json_decref(r->json);
+    memset(r, 0, sizeof(*r));
+}
+
+const char *
+resp_header(const Resp *r, const char *name)
+{
+    static char val[512];
+    size_t n = strlen(name);
+
+    for (const char *line = r->headers; line && *line;) {
+        const char *eol = strstr(line, "\r\n");
+        size_t len = eol ? (size_t)(eol - line) : strlen(line);
+        if (len > n && strncasecmp(line, name, n) == 0 && line[n] == ':') {
+            const char *v = line + n + 1;
+            while (*v == ' ')
+                v++;
+            snprintf(val, sizeof(val), "%.*s", (int)(len - (size_t)(v - line)), v);
+            return val;
+        }
+        line = eol ? eol + 2 : NULL;
+    }
+    return NULL;
+}
+
+json_t *
+jpath(json_t *root, const char *path)
+{
+    char part[128];
+    json_t *cur = root;
+
+    while (cur && *path) {
+        size_t n = strcspn(path, ".");
+        snprintf(part, sizeof(part), "%.*s", (int)n, path);
+        if (json_is_array(cur)) {
+            char *end;
+            long i = strtol(part, &end, 10);
+            cur = *end ? NULL : json_array_get(cur, (size_t)i);
+        } else {
+            cur = json_object_get(cur, part);
+        }
+        path += n + (path[n] == '.');
+    }
+    return cur;
+}

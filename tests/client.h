@@ -1,0 +1,56 @@
+/*
+ * client.h: what the black-box HTTP tests share. Starts the real poold
+ * binary ($POOLD_BIN) on a free loopback port, drives it with libcurl, and
+ * stops it by PID.
+ */
+#ifndef POOLD_TEST_CLIENT_H
+#define POOLD_TEST_CLIENT_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include <jansson.h>
+
+typedef struct Server {
+    pid_t pid;
+    int port;
+    char log[256];   /* the server's stderr */
+} Server;
+
+/* Starts poold with the given extra arguments (NULL-terminated) and waits
+ * until /healthz answers. Aborts the test program on failure. */
+void server_start(Server *s, const char *const *args);
+
+/* SIGTERM, then waits (SIGKILL after 30 s). Returns the wait status. */
+int server_stop(Server *s);
+
+typedef struct Resp {
+    long status;
+    char *body;
+    size_t len;
+    char *headers;   /* raw header block */
+    json_t *json;    /* the parsed body, or NULL */
+    long connects;   /* new connections curl opened for this request */
+    double seconds;  /* total time */
+} Resp;
+
+/* One request on a shared keep-alive handle (per process). body may be
+ * NULL. Returns 0, or -1 when curl failed (then r->status is 0). */
+int req(const Server *s, const char *method, const char *path, const char *body, Resp *r);
+
+/* The same with extra request headers (NULL-terminated "Name: value"). */
+int req_h(const Server *s, const char *method, const char *path, const char *body,
+          const char *const *headers, Resp *r);
+
+void resp_free(Resp *r);
+
+/* The value of response header name (case-insensitive), in a static
+ * buffer, or NULL. */
+const char *resp_header(const Resp *r, const char *name);
+
+/* The JSON at a path like "error.type" or "results.3" (borrowed). */
+json_t *jpath(json_t *root, const char *path);
+
+double now_seconds(void);
+
+#endif

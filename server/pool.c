@@ -592,9 +592,14 @@ pool_run(void *arg)
             uint32_t tag = evs[i].data.u32;
             if (tag == POOL_TAG_KICK) {
                 uint64_t v;
-                __atomic_store_n(&p->kicked, 0, __ATOMIC_SEQ_CST);
+                /* Drain first, then clear: a submit that sees kicked == 1
+                 * queued its task before this store, and pool_assign below
+                 * takes it; one that comes later writes the eventfd again.
+                 * Clearing first would let a read swallow a later kick and
+                 * leave kicked at 1 with nobody awake. */
                 if (read(p->kick_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
                     log_errno(LOG_WARN, errno, "eventfd read");
+                __atomic_store_n(&p->kicked, 0, __ATOMIC_SEQ_CST);
             } else if (tag == POOL_TAG_FS) {
                 pool_fs_event(p);
             } else {

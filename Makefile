@@ -25,7 +25,7 @@ LIB_OBJ     := $(filter-out $(BUILD)/obj/server/main.o,$(OBJ))
 UNIT_TESTS  := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/unit_*.c))
 HTTP_TESTS  := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/http_*.c))
 
-.PHONY: all run test clean tests
+.PHONY: all run test clean tests bench
 
 all: $(BUILD)/poold
 
@@ -58,3 +58,7 @@ clean:
 	rm -rf build build-san
 
 -include $(OBJ:.o=.d)
+
+# Benchmarks: side by side, in one run, reported as ratios.
+bench: $(BUILD)/poold
+	POOLD_BIN=$(BUILD)/poold bench/http.sh

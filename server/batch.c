@@ -185,12 +185,13 @@ batch_start(Batch *b, Pool *p, BatchDoneFn done, void *ctx)
         if (!payload || !(tasks[i] = pool_task_new(payload, len, mode, batch_chunk_done, b, i, &b->cancel)))
             goto cleanup;
     }
-    if ((rc = pool_submit(p, tasks, n)) == SVC_OK) {
-        /* From here each task holds a reference, dropped in its callback. */
-        for (i = 0; i < n; i++)
-            batch_ref(b);
+    /* Each task holds a reference, dropped in its callback, which may run
+     * on the dispatcher before pool_submit even returns: take them first. */
+    __atomic_add_fetch(&b->refs, (int)n, __ATOMIC_RELAXED);
+    if ((rc = pool_submit(p, tasks, n)) == SVC_OK)
         n = 0;
-    }
+    else
+        __atomic_sub_fetch(&b->refs, (int)n, __ATOMIC_RELAXED); /* the creator's remains */
 cleanup:
     for (i = 0; i < n; i++)
         pool_task_free(tasks[i]);

@@ -1,6 +1,7 @@
 /* config.c: see config.h. */
 #include "config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -59,7 +60,7 @@ config_parse_size(const char *s, size_t *out)
     char *end;
     unsigned long long v, mult = 1;
 
-    if (!s || !*s || *s == '-')
+    if (!s || !isdigit((unsigned char)*s)) /* strtoull would take " -1" or "+5" */
         return SVC_EINVAL;
     errno = 0;
     v = strtoull(s, &end, 10);
@@ -70,8 +71,10 @@ config_parse_size(const char *s, size_t *out)
     case 'm': case 'M': mult = 1ull << 20; end++; break;
     case 'g': case 'G': mult = 1ull << 30; end++; break;
     }
-    if (*end == 'i' || *end == 'b' || *end == 'B')  /* "64MiB", "64MB" */
-        end += (*end == 'i' && end[1] == 'B') ? 2 : 1;
+    if (mult > 1 && strcmp(end, "iB") == 0) /* "64MiB" */
+        end += 2;
+    else if (*end == 'B' && end[1] == '\0') /* "64MB", "512B" */
+        end++;
     if (*end || v > SIZE_MAX / mult)
         return SVC_EINVAL;
     *out = (size_t)(v * mult);
@@ -136,7 +139,7 @@ config_set(Config *c, int id, const char *name, const char *v, char *err,
         break;
     case OPT_STORE:
         if (strcmp(v, "memory") != 0) {
-            snprintf(err, errlen, "--%s: unknown store '%s' (this build has: memory)", name, v);
+            snprintf(err, errlen, "%s: unknown store '%s' (this build has: memory)", name, v);
             return SVC_EINVAL;
         }
         strcpy(c->store, v);
@@ -147,7 +150,7 @@ config_set(Config *c, int id, const char *name, const char *v, char *err,
         break;
     }
     if (rc != SVC_OK)
-        snprintf(err, errlen, "--%s: invalid value '%s'", name, v);
+        snprintf(err, errlen, "%s: invalid value '%s'", name, v);
     return rc;
 }
 
@@ -189,15 +192,20 @@ config_parse(Config *c, int argc, char **argv, FILE *out, char *err,
             return CONFIG_HELP;
         }
         if (opt == '?' || opt == ':') {
-            const char *arg = argv[optind - 1];
+            /* Inside a group of short options ("-xp"), optopt names the
+             * culprit; for a long option only argv does. */
+            char shortopt[3] = {'-', (char)optopt, '\0'};
+            const char *arg = opt == ':' ? argv[argc - 1] : argv[optind - 1];
+            if (strncmp(arg, "--", 2) != 0 && optopt > 0 && optopt < 128)
+                arg = shortopt;
             snprintf(err, errlen, "%s: %s (see --help)", arg,
                      opt == ':' ? "needs a value" : "unknown option");
             return SVC_EINVAL;
         }
-        const char *name = "?";
+        char name[40] = "?";
         for (size_t i = 0; i < ARRAY_LEN(config_opts); i++)
             if (config_opts[i].id == opt)
-                name = config_opts[i].name;
+                snprintf(name, sizeof(name), "--%s", config_opts[i].name);
         if (config_set(c, opt, name, optarg, err, errlen) != SVC_OK)
             return SVC_EINVAL;
     }

@@ -36,7 +36,10 @@ struct Http {
     pthread_mutex_t lock;     /* guards the suspended list */
     HttpWaiter *suspended;
     int stopping;
+    int active;               /* atomic: requests begun and not completed */
 };
+
+#define HTTP_DRAIN_SECONDS 5.0 /* how long http_stop lets answers finish */
 
 struct HttpWaiter {
     pthread_mutex_t lock;
@@ -352,6 +355,7 @@ http_req_new(Http *h, struct MHD_Connection *c, const char *url, const char *met
         return NULL;
     r->http = h;
     r->conn = c;
+    __atomic_add_fetch(&h->active, 1, __ATOMIC_RELAXED);
     r->route = http_route(h->routes, method, url, r->param, r->allow, sizeof(r->allow));
     if (!r->route)
         r->status = r->allow[0] ? 405 : 404;
@@ -492,6 +496,7 @@ http_completed(void *cls, struct MHD_Connection *c, void **req_cls, enum MHD_Req
     }
     json_decref(r->json);
     free(r->body);
+    __atomic_sub_fetch(&r->http->active, 1, __ATOMIC_RELEASE);
     free(r);
     *req_cls = NULL;
 }
@@ -598,6 +603,13 @@ http_stop(Http *h)
         pthread_mutex_lock(&h->lock);
     }
     pthread_mutex_unlock(&h->lock);
+    /* A call just woken still has to write its answer: give the requests
+     * in flight a moment to complete before the daemon closes them. */
+    for (int i = 0; i < (int)(HTTP_DRAIN_SECONDS * 100); i++) {
+        if (__atomic_load_n(&h->active, __ATOMIC_ACQUIRE) == 0)
+            break;
+        usleep(10 * 1000);
+    }
     MHD_stop_daemon(h->d);
     pthread_mutex_destroy(&h->lock);
     free(h);

@@ -11,8 +11,24 @@
 
 #include "log.h"
 
+/* A JSON string for text a function wrote, which may not be valid UTF-8
+ * (a message cut mid-character by its buffer, or raw bytes). New reference;
+ * never NULL unless out of memory. */
+static json_t *
+worker_text(const char *text)
+{
+    size_t len = strlen(text);
+    json_t *s;
+
+    /* A cut character is at most 3 bytes long: drop them and try again. */
+    for (size_t cut = 0; cut <= 3 && cut <= len; cut++)
+        if ((s = json_stringn(text, len - cut)))
+            return s;
+    return json_string("(the message is not valid UTF-8)");
+}
+
 /* The outcome of one call: {"r": result} or {"e": {"type", "message"}}.
- * New reference. */
+ * New reference, or NULL when out of memory. */
 static json_t *
 worker_call(const RegistryFn *fn, const json_t *args, const json_t *kwds, int *failed)
 {
@@ -24,7 +40,8 @@ worker_call(const RegistryFn *fn, const json_t *args, const json_t *kwds, int *f
         return json_pack("{s:o}", "r", r);
     if (!err.type[0]) /* a function that failed without saying why */
         snprintf(err.type, sizeof(err.type), "RuntimeError");
-    return json_pack("{s:{s:s, s:s}}", "e", "type", err.type, "message", err.message);
+    return json_pack("{s:{s:o, s:o}}", "e", "type", worker_text(err.type), "message",
+                     worker_text(err.message));
 }
 
 char *
@@ -46,8 +63,10 @@ worker_execute(const Registry *reg, const char *payload, size_t plen,
         kwds = NULL;
     if (mode == WIRE_MODE_APPLY) {
         json_t *empty = kwds ? NULL : json_object();
-        json_array_append_new(out, worker_call(fn, items, kwds ? kwds : empty, &failed));
+        int rc = json_array_append_new(out, worker_call(fn, items, kwds ? kwds : empty, &failed));
         json_decref(empty);
+        if (rc < 0)
+            goto cleanup;
         *fails = (uint32_t)failed;
     } else {
         json_t *empty = json_object();
@@ -56,12 +75,17 @@ worker_execute(const Registry *reg, const char *payload, size_t plen,
                 json_decref(args);
                 args = json_pack("[O]", item);
             }
-            json_array_append_new(out, worker_call(fn, mode == WIRE_MODE_MAP ? args : item,
-                                                   empty, &failed));
+            /* One outcome per item, always: a missing one would shift every
+             * later result onto the wrong input. */
+            if (json_array_append_new(out, worker_call(fn, mode == WIRE_MODE_MAP ? args : item,
+                                                       empty, &failed)) < 0)
+                break;
             if (failed && (*fails)++ == 0)
                 *first = i;
         }
         json_decref(empty);
+        if (json_array_size(out) != json_array_size(items))
+            goto cleanup;
     }
     if ((text = json_dumps(out, JSON_COMPACT)))
         *len = strlen(text);

@@ -1,0 +1,389 @@
+/*
+ * unit_config.c: config_parse and config_parse_size. Defaults, each flag and
+ * its POOLD_* twin, precedence, bad values and --help.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "harness.h"
+#include "log.h"
+
+/* argv for config_parse: "poold" followed by the arguments, NULL-ended. */
+#define ARGV(...) ((char *[]){"poold", ##__VA_ARGS__, NULL})
+
+static const char *const config_test_envs[] = {
+    "POOLD_HOST", "POOLD_PORT", "POOLD_PROCESSES", "POOLD_MAX_BODY", "POOLD_MAX_QUEUE",
+    "POOLD_MAX_CONNECTIONS", "POOLD_HTTP_THREADS", "POOLD_STORE", "POOLD_LOG_LEVEL",
+};
+
+static int
+config_test_argc(char **argv)
+{
+    int n = 0;
+
+    while (argv[n])
+        n++;
+    return n;
+}
+
+/* Runs config_parse on argv; whatever it prints goes into *printed (caller
+ * frees) when printed is not NULL. */
+static int
+config_test_parse(Config *c, char **argv, char *err, size_t errlen, char **printed)
+{
+    char *buf = NULL;
+    size_t size = 0;
+    FILE *out = open_memstream(&buf, &size);
+    int rc;
+
+    CHECK(out != NULL);
+    err[0] = '\0';
+    rc = config_parse(c, config_test_argc(argv), argv, out, err, errlen);
+    fclose(out);
+    if (printed)
+        *printed = buf;
+    else
+        free(buf);
+    return rc;
+}
+
+/* Checks that argv is refused with a one-line message that mentions want. */
+#define EXPECT_REJECTED(want, ...)                                            \
+    config_test_rejected(__FILE__, __LINE__, (want), ARGV(__VA_ARGS__))
+
+static void
+config_test_rejected(const char *file, int line, const char *want, char **argv)
+{
+    Config c;
+    char err[256];
+    int rc = config_test_parse(&c, argv, err, sizeof(err), NULL);
+
+    if (rc != SVC_EINVAL)
+        harness_fail(file, line, "config_parse returned %d, expected SVC_EINVAL", rc);
+    if (err[0] == '\0' || strchr(err, '\n'))
+        harness_fail(file, line, "err \"%s\" is not one non-empty line", err);
+    if (want && !strstr(err, want))
+        harness_fail(file, line, "err \"%s\" does not mention \"%s\"", err, want);
+}
+
+TEST(test_config_defaults)
+{
+    Config c;
+    char err[256];
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+
+    CHECK_INT(config_test_parse(&c, ARGV(), err, sizeof(err), NULL), SVC_OK);
+    CHECK_STR(c.host, "127.0.0.1");
+    CHECK_INT(c.port, 8080);
+    CHECK_INT(c.processes, ncpu > 0 ? ncpu : 1);
+    CHECK_INT(c.max_body, 64u << 20);
+    CHECK_INT(c.max_queue, 100000);
+    CHECK_INT(c.max_conns, 10000);
+    CHECK_INT(c.http_threads, 2);
+    CHECK_STR(c.store, "memory");
+    CHECK_INT(c.log_level, LOG_INFO);
+}
+
+TEST(test_config_flag_host)
+{
+    Config c;
+    char err[256];
+
+    CHECK_INT(config_test_parse(&c, ARGV("--host", "0.0.0.0"), err, sizeof(err), NULL), SVC_OK);
+    CHECK_STR(c.host, "0.0.0.0");
+    CHECK_INT(config_test_parse(&c, ARGV("-H", "::1"), err, sizeof(err), NULL), SVC_OK);
+    CHECK_STR(c.host, "::1");
+}
+
+TEST(test_config_flag_port)
+{
+    Config c;
+    char err[256];
+
+    CHECK_INT(config_test_parse(&c, ARGV("--port", "9000"), err, sizeof(err), NULL), SVC_OK);
+    CHECK_INT(c.port, 9000);
+    CHECK_INT(config_test_parse(&c, ARGV("-p", "65535"), err, sizeof(err), NULL), SVC_OK);
+    CHECK_INT(c.port, 65535);
+    CHECK_INT(config_test_parse(&c, ARGV("--port=1"), err, sizeof(err), NULL), SVC_OK);
+    CHECK_INT(c.port, 1);
+}
+
+TEST(test_config_flag_processes)
+{
+    Config c;
+    char err[256];
+
+    CHECK_INT(config_test_parse(&c, ARGV("--processes", "7"), err, sizeof(err), NULL), SVC_OK);
+    CHECK_INT(c.processes, 7);
+    CHECK_INT(config_test_parse(&c, ARGV("-n", "1"), err, sizeof(err), NULL), SVC_OK);
+    CHECK_INT(c.processes, 1);
+}
+
+TEST(test_config_flag_max_body)
+{
+    Config c;
+    char err[256];
+
+    CHECK_INT(config_test_parse(&c, ARGV("--max-body", "1M"), err, sizeof(err), NULL), SVC_OK);
+    CHECK_INT(c.max_body, 1 << 20);
+    CHECK_INT(config_test_parse(&c, ARGV("--max-body", "4096"), err, sizeof(err), NULL), SVC_OK);
+    CHECK_INT(c.max_body, 4096);
+}
+
+TEST(test_config_flag_max_queue)
+{
+    Config c;
+    char err[256];
+
+    CHECK_INT(config_test_parse(&c, ARGV("--max-queue", "5"), err, sizeof(err), NULL), SVC_OK);
+    CHECK_INT(c.max_queue, 5);
+}
+
+TEST(test_config_flag_max_connections)
+{
+    Config c;
+    char err[256];
+
+    CHECK_INT(config_test_parse(&c, ARGV("--max-connections", "64"), err, sizeof(err), NULL),
+              SVC_OK);
+    CHECK_INT(c.max_conns, 64);
+}
+
+TEST(test_config_flag_http_threads)
+{
+    Config c;
+    char err[256];
+
+    CHECK_INT(config_test_parse(&c, ARGV("--http-threads", "8"), err, sizeof(err), NULL), SVC_OK);
+    CHECK_INT(c.http_threads, 8);
+}
+
+TEST(test_config_flag_store)
+{
+    Config c;
+    char err[256];
+
+    CHECK_INT(config_test_parse(&c, ARGV("--store", "memory"), err, sizeof(err), NULL), SVC_OK);
+    CHECK_STR(c.store, "memory");
+}
+
+TEST(test_config_flag_log_level)
+{
+    Config c;
+    char err[256];
+
+    CHECK_INT(config_test_parse(&c, ARGV("--log-level", "debug"), err, sizeof(err), NULL), SVC_OK);
+    CHECK_INT(c.log_level, LOG_DEBUG);
+    CHECK_INT(config_test_parse(&c, ARGV("--log-level", "error"), err, sizeof(err), NULL), SVC_OK);
+    CHECK_INT(c.log_level, LOG_ERROR);
+}
+
+TEST(test_config_flags_combined)
+{
+    Config c;
+    char err[256];
+
+    CHECK_INT(config_test_parse(&c, ARGV("--host", "10.0.0.1", "-p", "81", "--processes=3",
+                                         "--max-queue", "9"),
+                                err, sizeof(err), NULL),
+              SVC_OK);
+    CHECK_STR(c.host, "10.0.0.1");
+    CHECK_INT(c.port, 81);
+    CHECK_INT(c.processes, 3);
+    CHECK_INT(c.max_queue, 9);
+    CHECK_INT(c.max_body, 64u << 20); /* untouched settings keep their default */
+}
+
+TEST(test_config_env_twins)
+{
+    Config c;
+    char err[256];
+
+    setenv("POOLD_HOST", "192.168.1.2", 1);
+    setenv("POOLD_PORT", "9100", 1);
+    setenv("POOLD_PROCESSES", "5", 1);
+    setenv("POOLD_MAX_BODY", "2k", 1);
+    setenv("POOLD_MAX_QUEUE", "42", 1);
+    setenv("POOLD_MAX_CONNECTIONS", "77", 1);
+    setenv("POOLD_HTTP_THREADS", "3", 1);
+    setenv("POOLD_STORE", "memory", 1);
+    setenv("POOLD_LOG_LEVEL", "warn", 1);
+    CHECK_INT(config_test_parse(&c, ARGV(), err, sizeof(err), NULL), SVC_OK);
+    CHECK_STR(c.host, "192.168.1.2");
+    CHECK_INT(c.port, 9100);
+    CHECK_INT(c.processes, 5);
+    CHECK_INT(c.max_body, 2048);
+    CHECK_INT(c.max_queue, 42);
+    CHECK_INT(c.max_conns, 77);
+    CHECK_INT(c.http_threads, 3);
+    CHECK_STR(c.store, "memory");
+    CHECK_INT(c.log_level, LOG_WARN);
+}
+
+TEST(test_config_flag_wins_over_env)
+{
+    Config c;
+    char err[256];
+
+    setenv("POOLD_PORT", "9100", 1);
+    setenv("POOLD_HOST", "192.168.1.2", 1);
+    setenv("POOLD_PROCESSES", "5", 1);
+    CHECK_INT(config_test_parse(&c, ARGV("--port", "9200", "--host", "0.0.0.0"), err,
+                                sizeof(err), NULL),
+              SVC_OK);
+    CHECK_INT(c.port, 9200);
+    CHECK_STR(c.host, "0.0.0.0");
+    CHECK_INT(c.processes, 5); /* no flag: the environment still applies */
+}
+
+TEST(test_config_env_bad_value_rejected)
+{
+    setenv("POOLD_PORT", "70000", 1);
+    EXPECT_REJECTED("70000");
+}
+
+TEST(test_config_port_out_of_range_rejected)
+{
+    EXPECT_REJECTED("--port", "--port", "70000");
+    EXPECT_REJECTED("--port", "--port", "-1");
+    EXPECT_REJECTED("--port", "--port", "80x");
+    EXPECT_REJECTED("--port", "--port", "");
+}
+
+TEST(test_config_processes_zero_rejected)
+{
+    EXPECT_REJECTED("--processes", "--processes", "0");
+    EXPECT_REJECTED("--processes", "-n", "-2");
+}
+
+TEST(test_config_max_body_zero_rejected)
+{
+    EXPECT_REJECTED("--max-body", "--max-body", "0");
+    EXPECT_REJECTED("--max-body", "--max-body", "12x");
+}
+
+TEST(test_config_store_sqlite_rejected)
+{
+    EXPECT_REJECTED("sqlite:x", "--store", "sqlite:x");
+}
+
+TEST(test_config_log_level_unknown_rejected)
+{
+    EXPECT_REJECTED("--log-level", "--log-level", "loud");
+}
+
+TEST(test_config_empty_host_rejected)
+{
+    EXPECT_REJECTED("--host", "--host", "");
+}
+
+TEST(test_config_unknown_flag_rejected)
+{
+    EXPECT_REJECTED("--bogus", "--bogus", "1");
+    EXPECT_REJECTED("-x", "-x");
+}
+
+TEST(test_config_missing_value_rejected)
+{
+    EXPECT_REJECTED("--port", "--port");
+    EXPECT_REJECTED("-p", "-p");
+}
+
+TEST(test_config_stray_argument_rejected)
+{
+    EXPECT_REJECTED("extra", "extra");
+    EXPECT_REJECTED("extra", "--port", "9000", "extra");
+}
+
+TEST(test_config_help_prints_usage)
+{
+    Config c;
+    char err[256], *printed = NULL;
+
+    CHECK_INT(config_test_parse(&c, ARGV("--help"), err, sizeof(err), &printed), CONFIG_HELP);
+    CHECK(printed != NULL);
+    CHECK(strstr(printed, "usage: poold") != NULL);
+    CHECK(strstr(printed, "--port") != NULL);
+    CHECK(strstr(printed, "POOLD_PORT") != NULL);
+    CHECK(strstr(printed, "--max-body") != NULL);
+    free(printed);
+
+    CHECK_INT(config_test_parse(&c, ARGV("-h"), err, sizeof(err), &printed), CONFIG_HELP);
+    CHECK(strstr(printed, "usage: poold") != NULL);
+    free(printed);
+}
+
+TEST(test_config_parse_prints_nothing_without_help)
+{
+    Config c;
+    char err[256], *printed = NULL;
+
+    CHECK_INT(config_test_parse(&c, ARGV("--port", "9000"), err, sizeof(err), &printed), SVC_OK);
+    CHECK_STR(printed, "");
+    free(printed);
+}
+
+TEST(test_config_parse_size_suffixes)
+{
+    size_t v = 0;
+
+    CHECK_INT(config_parse_size("64M", &v), SVC_OK);
+    CHECK_INT(v, 64u << 20);
+    CHECK_INT(config_parse_size("1k", &v), SVC_OK);
+    CHECK_INT(v, 1024);
+    CHECK_INT(config_parse_size("3K", &v), SVC_OK);
+    CHECK_INT(v, 3072);
+    CHECK_INT(config_parse_size("512", &v), SVC_OK);
+    CHECK_INT(v, 512);
+    CHECK_INT(config_parse_size("2GiB", &v), SVC_OK);
+    CHECK_INT(v, 2ull << 30);
+    CHECK_INT(config_parse_size("1g", &v), SVC_OK);
+    CHECK_INT(v, 1ull << 30);
+    CHECK_INT(config_parse_size("64MB", &v), SVC_OK);
+    CHECK_INT(v, 64u << 20);
+    CHECK_INT(config_parse_size("0", &v), SVC_OK);
+    CHECK_INT(v, 0);
+}
+
+TEST(test_config_parse_size_rejects_bad)
+{
+    size_t v = 0;
+
+    CHECK_INT(config_parse_size("-1", &v), SVC_EINVAL);
+    CHECK_INT(config_parse_size("12x", &v), SVC_EINVAL);
+    CHECK_INT(config_parse_size("", &v), SVC_EINVAL);
+    CHECK_INT(config_parse_size(NULL, &v), SVC_EINVAL);
+    CHECK_INT(config_parse_size("M", &v), SVC_EINVAL);
+    CHECK_INT(config_parse_size("1 M", &v), SVC_EINVAL);
+    CHECK_INT(config_parse_size("1MM", &v), SVC_EINVAL);
+    CHECK_INT(config_parse_size("99999999999999999999", &v), SVC_EINVAL);
+    CHECK_INT(config_parse_size("18014398509481984G", &v), SVC_EINVAL); /* 2^54 GiB */
+}
+
+int
+main(int argc, char **argv)
+{
+    /* Tests set the variables they need; start every one from none. */
+    for (size_t i = 0; i < ARRAY_LEN(config_test_envs); i++)
+        unsetenv(config_test_envs[i]);
+    return harness_run(argc, argv);
+}
+
+TEST(test_config_parse_size_rejects_signs_and_stray_suffixes)
+{
+    size_t v = 7;
+
+    /* strtoull skips blanks and takes signs: " -1" would wrap to SIZE_MAX
+     * and lift the body limit. */
+    CHECK_INT(config_parse_size(" -1", &v), SVC_EINVAL);
+    CHECK_INT(config_parse_size("+5", &v), SVC_EINVAL);
+    CHECK_INT(config_parse_size(" 5", &v), SVC_EINVAL);
+    CHECK_INT(config_parse_size("64iB", &v), SVC_EINVAL);
+    CHECK_INT(config_parse_size("64Mi", &v), SVC_EINVAL);
+    CHECK_INT(config_parse_size("64MBx", &v), SVC_EINVAL);
+    CHECK_INT(v, 7);
+    CHECK_INT(config_parse_size("512B", &v), SVC_OK);
+    CHECK_INT(v, 512);
+}

@@ -328,9 +328,12 @@ pool_assign(Pool *p)
 static void
 pool_steal(Pool *p)
 {
-    int idle = 0;
+    int idle = 0, queued;
 
-    if (p->queue.head)
+    pthread_mutex_lock(&p->lock);
+    queued = p->queue.head != NULL;
+    pthread_mutex_unlock(&p->lock);
+    if (queued)
         return;
     for (int i = 0; i < p->opt.processes; i++)
         idle |= p->workers[i].state == W_READY && p->workers[i].inflight == 0;

@@ -51,11 +51,12 @@ const Call *batch_call(const Batch *b);
 int batch_start(Batch *b, Pool *p, BatchDoneFn done, void *ctx);
 
 /*
- * After done: the answer. On success a new reference to the apply result
- * or the array of map results (a failed item is {"error": {...}} in its
- * place under on_error "collect"). On failure NULL, with *f filled.
+ * After done: the answer, as malloc'd JSON text (length in *len): the apply
+ * result, or the array of map results (a failed item is {"error": {...}} in
+ * its place under on_error "collect"). On failure NULL, with *f filled.
+ * When nothing failed the workers' texts are spliced, never parsed.
  */
-json_t *batch_result(Batch *b, BatchFailure *f);
+char *batch_result(Batch *b, BatchFailure *f, size_t *len);
 
 /* After done: who ran the call (for apply), "" when unknown. */
 const char *batch_worker(const Batch *b, pid_t *pid);

@@ -148,6 +148,12 @@ http_reply_json(HttpReq *r, int status, json_t *body)
     http_queue(r, status, text, "application/json", NULL, NULL);
 }
 
+void
+http_reply_text(HttpReq *r, int status, char *text)
+{
+    http_queue(r, status, text, "application/json", NULL, NULL);
+}
+
 static const struct {
     int status;
     const char *slug, *title;
@@ -543,6 +549,11 @@ http_start(const HttpOptions *o, char *err, size_t errlen)
                             MHD_OPTION_THREAD_POOL_SIZE, (unsigned)o->threads,
                             MHD_OPTION_CONNECTION_LIMIT, (unsigned)o->max_conns,
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
+                            /* MHD zeroes this pool between requests; 16 KiB
+                             * holds any sane header block at half the cost
+                             * of the default 32 KiB (the body comes to us
+                             * in pieces, whatever its size). */
+                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(16 * 1024),
                             MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
                             MHD_OPTION_NOTIFY_COMPLETED, http_completed, NULL,
                             MHD_OPTION_END);

@@ -57,6 +57,9 @@ const char *http_header(HttpReq *r, const char *name);
 /* Replies with body as JSON (the reference is stolen). */
 void http_reply_json(HttpReq *r, int status, json_t *body);
 
+/* Replies with text (malloc'd JSON, taken) as the body. */
+void http_reply_text(HttpReq *r, int status, char *text);
+
 /*
  * Replies application/problem+json (RFC 9457) with the type and title that
  * belong to status, the detail, and the members of ext (stolen, may be NULL;

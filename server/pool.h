@@ -18,7 +18,7 @@
 #include "common.h"
 
 typedef enum {
-    POOL_OK,        /* the worker ran the task; data holds the outcomes */
+    POOL_OK,        /* the worker ran the task; data holds its result */
     POOL_LOST,      /* the worker died while running it (wstatus says how) */
     POOL_CANCELLED, /* the caller's cancel flag was set before it ran */
     POOL_STOPPED,   /* the pool shut down before it could run */
@@ -26,7 +26,7 @@ typedef enum {
 
 typedef struct PoolResult {
     PoolStatus status;
-    char *data;         /* POOL_OK: outcomes as JSON text (wire.h); the
+    char *data;         /* POOL_OK: the result payload (wire.h); the
                          * callback may take it and set data to NULL */
     size_t len;
     uint32_t fails;     /* POOL_OK: items that failed */

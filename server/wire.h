@@ -6,8 +6,11 @@
  * can be large). Both ends are the same binary on the same host, so the
  * header is written in native byte order.
  *
- * A task's payload is the JSON text [func, items, kwds]; a result's payload
- * is a JSON array with one outcome per item: {"r": value} or
+ * A task's payload is the JSON text [func, items, kwds]. A result's payload
+ * is a JSON array with one entry per item. When no item failed (the header
+ * says how many did), each entry is the item's value as it is, so the
+ * answer to a client can be spliced together without parsing it again;
+ * otherwise each entry is an outcome: {"r": value} or
  * {"e": {"type", "message"}}.
  */
 #ifndef POOLD_WIRE_H

@@ -87,6 +87,11 @@ worker_execute(const Registry *reg, const char *payload, size_t plen,
         if (json_array_size(out) != json_array_size(items))
             goto cleanup;
     }
+    if (*fails == 0) { /* all succeeded: send the bare values (wire.h) */
+        json_t *o;
+        json_array_foreach(out, i, o)
+            json_array_set(out, i, json_object_get(o, "r"));
+    }
     if ((text = json_dumps(out, JSON_COMPACT)))
         *len = strlen(text);
 cleanup:

@@ -23,9 +23,10 @@ void worker_main(unsigned number, int sock, void *arg);
 
 /*
  * Runs one task: payload is [func, items, kwds] as JSON text, mode a
- * WIRE_MODE_*. Returns the outcomes as malloc'd JSON text (length in *len),
- * the count of failed items in *fails and the index of the first in *first.
- * NULL when out of memory.
+ * WIRE_MODE_*. Returns the result payload (wire.h: plain values when
+ * *fails is 0, outcomes otherwise) as malloc'd JSON text, its length in
+ * *len, the count of failed items in *fails and the index of the first in
+ * *first. NULL when out of memory.
  */
 char *worker_execute(const Registry *reg, const char *payload, size_t plen,
                      uint32_t mode, size_t *len, uint32_t *fails,

@@ -36,6 +36,17 @@ builtins_test_run(const char *file, int line, const char *payload, uint32_t mode
     if (!json_is_array(outs) || json_array_size(outs) != nitems)
         harness_fail(file, line, "%s: outcomes %s, expected an array of %zu", payload, text,
                      nitems);
+    /* wire.h: bare values when nothing failed, outcomes otherwise. Check
+     * that, then give the callers outcomes either way. */
+    for (size_t i = 0; i < nitems; i++) {
+        json_t *o = json_array_get(outs, i);
+        int outcome = json_is_object(o) && json_object_size(o) == 1 &&
+                      (json_object_get(o, "r") || json_object_get(o, "e"));
+        if (*fails > 0 && !outcome)
+            harness_fail(file, line, "%s: entry %zu of %s is not an outcome", payload, i, text);
+        if (*fails == 0)
+            json_array_set_new(outs, i, json_pack("{s:O}", "r", o));
+    }
     free(text);
     return outs;
 }
@@ -462,6 +473,22 @@ TEST(test_builtins_map_keeps_one_outcome_per_item_with_long_errors)
     CHECK_INT(fails, 1);
     CHECK_INT(first, 1);
     json_decref(outs);
+}
+
+TEST(test_builtins_success_sends_bare_values)
+{
+    size_t len = 0;
+    uint32_t fails = 9;
+    uint64_t first = 9;
+    const char *payload = "[\"echo\",[{\"r\":1},[2],\"3\"],null]";
+    char *text = worker_execute(builtins_test_reg, payload, strlen(payload), WIRE_MODE_MAP, &len,
+                                &fails, &first);
+
+    CHECK(text != NULL);
+    CHECK_INT(fails, 0);
+    CHECK_STR(text, "[{\"r\":1},[2],\"3\"]"); /* spliceable as it is */
+    CHECK_INT(len, strlen(text));
+    free(text);
 }
 
 TEST(test_builtins_registered_names)

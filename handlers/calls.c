@@ -23,6 +23,7 @@ calls_status(BatchOutcome o)
     case BATCH_ERROR: return 422;
     case BATCH_LOST: return 502;
     case BATCH_STOPPED: return 503;
+    case BATCH_CANCELLED: return 410;
     default: return 500;
     }
 }
@@ -107,7 +108,7 @@ calls_run(HttpReq *r, CallOp op)
         http_reply_problem(r, 500, "out of memory", NULL);
         return;
     }
-    rc = batch_start(b, app->pool, calls_done, w);
+    rc = batch_start(b, app->pool, 0, calls_done, NULL, w);
     batch_unref(b); /* the waiter and the tasks hold theirs */
     if (rc == SVC_OK)
         return;

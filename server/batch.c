@@ -10,7 +10,9 @@
 
 struct Batch {
     int refs;              /* atomic */
-    int cancel;            /* atomic: read by the pool before a task runs */
+    int cancelled;         /* atomic: batch_cancel was called */
+    uint64_t owner;        /* names its tasks to pool_cancel */
+    Pool *pool;
     Call *call;
     size_t nchunks;
     size_t pending;        /* chunks not yet back */
@@ -18,9 +20,13 @@ struct Batch {
     size_t *lens;          /* their lengths */
     unsigned char *plain;  /* 1 when the chunk's payload is bare values */
     int all_plain;         /* every chunk is */
+    size_t items_done;     /* atomic */
     BatchDoneFn done;
+    BatchStartFn start;
     void *ctx;
-    int finished;          /* done() was called: late chunks are dropped */
+    int started;           /* dispatcher only: start() was called */
+    int finished;          /* dispatcher only: done() was called; late
+                            * chunks are dropped */
     BatchFailure fail;
     char worker[32];
     pid_t pid;
@@ -35,7 +41,10 @@ batch_new(Call *call)
         call_free(call);
         return NULL;
     }
+    static uint64_t owners;
+
     b->refs = 1;
+    b->owner = __atomic_add_fetch(&owners, 1, __ATOMIC_RELAXED);
     b->call = call;
     b->all_plain = 1;
     b->nchunks = call_chunks(call);
@@ -138,6 +147,8 @@ batch_take(Batch *b, size_t chunk, PoolResult *res)
         res->data = NULL;
         break;
     case POOL_LOST:
+        if (__atomic_load_n(&b->cancelled, __ATOMIC_ACQUIRE))
+            goto cancelled; /* its worker was killed to cancel it */
         batch_lost_message(res, msg, sizeof(msg));
         if (!b->call->collect) {
             batch_set_failure(b, BATCH_LOST, call_chunk_first(b->call, chunk), "WorkerLost", msg);
@@ -159,11 +170,16 @@ batch_take(Batch *b, size_t chunk, PoolResult *res)
         }
         break;
     case POOL_CANCELLED:
+    cancelled:
+        batch_set_failure(b, BATCH_CANCELLED, call_chunk_first(b->call, chunk), "Cancelled",
+                          "the call was cancelled");
+        return 1;
     case POOL_STOPPED:
         batch_set_failure(b, BATCH_STOPPED, call_chunk_first(b->call, chunk), "ShuttingDown",
                           "poold is shutting down");
         return 1;
     }
+    __atomic_add_fetch(&b->items_done, call_chunk_len(b->call, chunk), __ATOMIC_RELAXED);
     return b->pending == 0;
 }
 
@@ -175,14 +191,45 @@ batch_chunk_done(void *ctx, size_t chunk, PoolResult *res)
 
     if (!b->finished && batch_take(b, chunk, res)) {
         b->finished = 1;
-        __atomic_store_n(&b->cancel, 1, __ATOMIC_RELEASE); /* drop chunks not yet sent */
+        if (b->pending > 0) /* decided early: the rest need not run */
+            pool_cancel(b->pool, b->owner);
         b->done(b, b->ctx);
     }
     batch_unref(b);
 }
 
+/* A PoolStartFn: the first chunk to reach a worker starts the batch. */
+static void
+batch_chunk_start(void *ctx, size_t chunk, const char *worker, pid_t pid)
+{
+    Batch *b = ctx;
+
+    (void)chunk;
+    if (b->started || b->finished)
+        return;
+    b->started = 1;
+    snprintf(b->worker, sizeof(b->worker), "%s", worker);
+    b->pid = pid;
+    if (b->start)
+        b->start(b, b->ctx);
+}
+
+void
+batch_cancel(Batch *b)
+{
+    __atomic_store_n(&b->cancelled, 1, __ATOMIC_RELEASE);
+    pool_cancel(b->pool, b->owner);
+}
+
+void
+batch_progress(const Batch *b, size_t *done, size_t *total)
+{
+    *done = __atomic_load_n(&b->items_done, __ATOMIC_RELAXED);
+    *total = call_items(b->call);
+}
+
 int
-batch_start(Batch *b, Pool *p, BatchDoneFn done, void *ctx)
+batch_start(Batch *b, Pool *p, int priority, BatchDoneFn done, BatchStartFn start, void *ctx)
 {
     PoolTask **tasks = calloc(b->nchunks ? b->nchunks : 1, sizeof(*tasks));
     size_t i, n = 0;
@@ -190,14 +237,17 @@ batch_start(Batch *b, Pool *p, BatchDoneFn done, void *ctx)
 
     if (!tasks)
         return SVC_ENOMEM;
+    b->pool = p;
     b->done = done;
+    b->start = start;
     b->ctx = ctx;
     b->pending = b->nchunks;
     for (i = 0; i < b->nchunks; i++, n++) {
         size_t len = 0;
         uint32_t mode = 0;
         char *payload = call_chunk_payload(b->call, i, &len, &mode);
-        if (!payload || !(tasks[i] = pool_task_new(payload, len, mode, batch_chunk_done, b, i, &b->cancel)))
+        if (!payload || !(tasks[i] = pool_task_new(payload, len, mode, priority, batch_chunk_done,
+                                                   batch_chunk_start, b, i, b->owner)))
             goto cleanup;
     }
     /* Each task holds a reference, dropped in its callback, which may run

@@ -20,6 +20,7 @@ typedef enum {
     BATCH_ERROR,   /* an item raised (on_error "raise") */
     BATCH_LOST,    /* a worker died running an item */
     BATCH_STOPPED, /* the pool shut down first */
+    BATCH_CANCELLED, /* batch_cancel */
     BATCH_NOMEM,
 } BatchOutcome;
 
@@ -34,6 +35,10 @@ typedef struct BatchFailure {
  * every chunk done, or the first failure under on_error "raise". */
 typedef void (*BatchDoneFn)(Batch *b, void *ctx);
 
+/* Called at most once, on the dispatcher thread before done, when the
+ * first chunk goes to a worker. */
+typedef void (*BatchStartFn)(Batch *b, void *ctx);
+
 /* Takes ownership of call. NULL when out of memory (call is freed). */
 Batch *batch_new(Call *call);
 
@@ -44,11 +49,21 @@ void batch_unref(Batch *b);
 const Call *batch_call(const Batch *b);
 
 /*
- * Cuts the call into tasks and queues them. done(b, ctx) follows exactly
- * once when SVC_OK is returned; never otherwise. Returns SVC_OK,
- * SVC_EFULL (queue bound), SVC_ESTOPPED or SVC_ENOMEM.
+ * Cuts the call into tasks of the given priority and queues them.
+ * done(b, ctx) follows exactly once when SVC_OK is returned, never
+ * otherwise; start (may be NULL) before it. Returns SVC_OK, SVC_EFULL
+ * (queue bound), SVC_ESTOPPED or SVC_ENOMEM.
  */
-int batch_start(Batch *b, Pool *p, BatchDoneFn done, void *ctx);
+int batch_start(Batch *b, Pool *p, int priority, BatchDoneFn done,
+                BatchStartFn start, void *ctx);
+
+/* Any thread, after batch_start: drops the chunks not yet started and
+ * kills the workers running the others. done follows, BATCH_CANCELLED,
+ * unless the batch had its answer already. */
+void batch_cancel(Batch *b);
+
+/* Items whose chunk is back, and items in all (any thread). */
+void batch_progress(const Batch *b, size_t *done, size_t *total);
 
 /*
  * After done: the answer, as malloc'd JSON text (length in *len): the apply

@@ -30,6 +30,7 @@
 
 #include "forkserver.h"
 #include "log.h"
+#include "taskq.h"
 #include "wire.h"
 #include "worker.h"
 
@@ -39,14 +40,18 @@
 #define POOL_RESPAWN_DELAY 1.0 /* seconds before retrying a failed spawn */
 
 struct PoolTask {
-    PoolTask *next, *prev;
+    TaskqNode node;         /* first: a queued task is its node */
+    PoolTask *done_next;    /* in p->done */
+    PoolTask *start_next;   /* in p->started */
     char *payload;
     size_t len;
     uint32_t mode;
     PoolDoneFn done;
+    PoolStartFn start;
     void *ctx;
     size_t index;
-    const int *cancel;
+    uint64_t owner;         /* what pool_cancel names */
+    int announced;          /* start() has been called */
     PoolResult res;
 };
 
@@ -72,15 +77,18 @@ typedef struct PoolSlot {
     int next_free;
 } PoolSlot;
 
-typedef struct TaskList {
+/* A FIFO of tasks through one of their links, for the callbacks the
+ * dispatcher calls once it has dropped the lock. */
+typedef struct TaskFifo {
     PoolTask *head, *tail;
-} TaskList;
+} TaskFifo;
 
 struct Pool {
     PoolOptions opt;
     pthread_mutex_t lock;
-    TaskList queue;         /* under lock */
-    long queued;            /* under lock */
+    Taskq queue;            /* under lock */
+    uint64_t *cancels;      /* under lock: owners pool_cancel named */
+    size_t ncancels, capcancels;
     int stopping;           /* under lock */
     int kicked;             /* atomic: an eventfd write is pending */
     int kick_fd, ep;
@@ -98,7 +106,8 @@ struct Pool {
     unsigned next_number;
     int rr;                 /* the last worker picked, so that ties rotate */
     PoolWorker *workers;
-    TaskList done;          /* dispatcher only: callbacks to call */
+    TaskFifo done;          /* dispatcher only: done callbacks to call */
+    TaskFifo started;       /* dispatcher only: start callbacks to call */
 };
 
 static double
@@ -110,49 +119,40 @@ pool_now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void
-list_push(TaskList *l, PoolTask *t)
-{
-    t->next = NULL;
-    t->prev = l->tail;
-    if (l->tail)
-        l->tail->next = t;
-    else
-        l->head = t;
-    l->tail = t;
-}
-
-static void
-list_push_front(TaskList *l, PoolTask *t)
-{
-    t->prev = NULL;
-    t->next = l->head;
-    if (l->head)
-        l->head->prev = t;
-    else
-        l->tail = t;
-    l->head = t;
-}
+#define FIFO_PUSH(l, t, link)                                                 \
+    do {                                                                      \
+        (t)->link = NULL;                                                     \
+        if ((l)->tail)                                                        \
+            (l)->tail->link = (t);                                            \
+        else                                                                  \
+            (l)->head = (t);                                                  \
+        (l)->tail = (t);                                                      \
+    } while (0)
 
 static PoolTask *
-list_pop(TaskList *l)
+fifo_pop_done(TaskFifo *l)
 {
     PoolTask *t = l->head;
 
-    if (t) {
-        l->head = t->next;
-        if (l->head)
-            l->head->prev = NULL;
-        else
-            l->tail = NULL;
-        t->next = t->prev = NULL;
-    }
+    if (t && !(l->head = t->done_next))
+        l->tail = NULL;
+    return t;
+}
+
+static PoolTask *
+fifo_pop_started(TaskFifo *l)
+{
+    PoolTask *t = l->head;
+
+    if (t && !(l->head = t->start_next))
+        l->tail = NULL;
     return t;
 }
 
 PoolTask *
-pool_task_new(char *payload, size_t len, uint32_t mode, PoolDoneFn done,
-              void *ctx, size_t index, const int *cancel)
+pool_task_new(char *payload, size_t len, uint32_t mode, int priority,
+              PoolDoneFn done, PoolStartFn start, void *ctx, size_t index,
+              uint64_t owner)
 {
     PoolTask *t = calloc(1, sizeof(*t));
 
@@ -164,9 +164,11 @@ pool_task_new(char *payload, size_t len, uint32_t mode, PoolDoneFn done,
     t->len = len;
     t->mode = mode;
     t->done = done;
+    t->start = start;
     t->ctx = ctx;
     t->index = index;
-    t->cancel = cancel;
+    t->owner = owner;
+    t->node.prio = priority;
     return t;
 }
 
@@ -185,7 +187,21 @@ static void
 pool_finish(Pool *p, PoolTask *t, PoolStatus status)
 {
     t->res.status = status;
-    list_push(&p->done, t);
+    FIFO_PUSH(&p->done, t, done_next);
+}
+
+/* Puts a task taken back from a worker at the head of its priority, to
+ * run next. Dispatcher thread. */
+static void
+pool_requeue(Pool *p, PoolTask *t)
+{
+    int rc;
+
+    pthread_mutex_lock(&p->lock);
+    rc = taskq_push_front(&p->queue, &t->node);
+    pthread_mutex_unlock(&p->lock);
+    if (rc < 0)
+        pool_finish(p, t, POOL_LOST); /* no memory to queue it again */
 }
 
 static void
@@ -296,19 +312,20 @@ pool_assign(Pool *p)
     PoolTask *t;
 
     pthread_mutex_lock(&p->lock);
-    while (p->queue.head && (idx = pool_pick(p)) >= 0) {
-        t = list_pop(&p->queue);
-        p->queued--;
-        if (t->cancel && __atomic_load_n(t->cancel, __ATOMIC_ACQUIRE)) {
-            pool_finish(p, t, POOL_CANCELLED);
-            continue;
-        }
+    while (p->queue.len && (idx = pool_pick(p)) >= 0) {
+        t = (PoolTask *)taskq_pop(&p->queue);
         if (pool_send(p, idx, t) < 0) {
-            list_push_front(&p->queue, t);
-            p->queued++;
+            if (taskq_push_front(&p->queue, &t->node) < 0)
+                pool_finish(p, t, POOL_LOST);
             break;
         }
         p->workers[idx].dirty = 1;
+        pool_worker_name(&p->workers[idx], t->res.worker, sizeof(t->res.worker));
+        t->res.pid = p->workers[idx].pid;
+        if (t->start && !t->announced) {
+            t->announced = 1;
+            FIFO_PUSH(&p->started, t, start_next);
+        }
     }
     pthread_mutex_unlock(&p->lock);
     /* One write per worker for the whole burst. */
@@ -331,7 +348,7 @@ pool_steal(Pool *p)
     int idle = 0, queued;
 
     pthread_mutex_lock(&p->lock);
-    queued = p->queue.head != NULL;
+    queued = p->queue.len > 0;
     pthread_mutex_unlock(&p->lock);
     if (queued)
         return;
@@ -345,10 +362,7 @@ pool_steal(Pool *p)
             int s = w->slots[k];
             if (!wire_claim(&p->claims[s], p->slots[s].seq, WIRE_CLAIM_STOLEN))
                 continue;
-            pthread_mutex_lock(&p->lock);
-            list_push_front(&p->queue, p->slots[s].task);
-            p->queued++;
-            pthread_mutex_unlock(&p->lock);
+            pool_requeue(p, p->slots[s].task);
             pool_release_slot(p, s);
             pool_worker_drop(w, k);
         }
@@ -408,10 +422,7 @@ pool_worker_eof(Pool *p, PoolWorker *w)
         int s = w->slots[k];
         if (!wire_claim(&p->claims[s], p->slots[s].seq, WIRE_CLAIM_STOLEN))
             continue;
-        pthread_mutex_lock(&p->lock);
-        list_push_front(&p->queue, p->slots[s].task);
-        p->queued++;
-        pthread_mutex_unlock(&p->lock);
+        pool_requeue(p, p->slots[s].task);
         pool_release_slot(p, s);
         pool_worker_drop(w, k);
     }
@@ -526,13 +537,73 @@ pool_worker_event(Pool *p, int idx, uint32_t events)
     }
 }
 
+static int
+pool_cancelled(const uint64_t *ids, size_t n, uint64_t owner)
+{
+    for (size_t i = 0; i < n; i++)
+        if (ids[i] == owner)
+            return 1;
+    return 0;
+}
+
+/*
+ * Carries out pool_cancel: queued and unstarted tasks of the named owners
+ * end POOL_CANCELLED; a worker running one is killed, so its task ends
+ * POOL_LOST and a replacement is forked.
+ */
+static void
+pool_apply_cancels(Pool *p)
+{
+    uint64_t *ids;
+    size_t n;
+
+    pthread_mutex_lock(&p->lock);
+    ids = p->cancels;
+    n = p->ncancels;
+    p->cancels = NULL;
+    p->ncancels = p->capcancels = 0;
+    for (TaskqNode *cur = n ? taskq_first(&p->queue) : NULL, *next; cur; cur = next) {
+        next = taskq_next(&p->queue, cur);
+        if (pool_cancelled(ids, n, ((PoolTask *)cur)->owner)) {
+            taskq_remove(&p->queue, cur);
+            pool_finish(p, (PoolTask *)cur, POOL_CANCELLED);
+        }
+    }
+    pthread_mutex_unlock(&p->lock);
+    for (int i = 0; n && i < p->opt.processes; i++) {
+        PoolWorker *w = &p->workers[i];
+        int kill_it = 0;
+        for (int k = w->inflight - 1; k >= 0; k--) {
+            int s = w->slots[k];
+            PoolTask *t = p->slots[s].task;
+            if (!pool_cancelled(ids, n, t->owner))
+                continue;
+            if (wire_claim(&p->claims[s], p->slots[s].seq, WIRE_CLAIM_STOLEN)) {
+                pool_release_slot(p, s);
+                pool_worker_drop(w, k);
+                pool_finish(p, t, POOL_CANCELLED);
+            } else {
+                kill_it = 1;
+            }
+        }
+        if (kill_it && w->state == W_READY) {
+            log_msg(LOG_INFO, "killing ForkPoolWorker-%u pid %d: its task was cancelled", w->number,
+                    (int)w->pid);
+            kill(w->pid, SIGKILL); /* EOF and the exit report follow */
+        }
+    }
+    free(ids);
+}
+
 /* Calls the callbacks of the tasks that ended, outside the lock. */
 static void
 pool_run_callbacks(Pool *p)
 {
     PoolTask *t;
 
-    while ((t = list_pop(&p->done))) {
+    while ((t = fifo_pop_started(&p->started)))
+        t->start(t->ctx, t->index, t->res.worker, t->res.pid);
+    while ((t = fifo_pop_done(&p->done))) {
         t->done(t->ctx, t->index, &t->res);
         pool_task_free(t);
     }
@@ -547,9 +618,8 @@ pool_drain(Pool *p)
     int busy = 0;
 
     pthread_mutex_lock(&p->lock);
-    while ((t = list_pop(&p->queue)))
+    while ((t = (PoolTask *)taskq_pop(&p->queue)))
         pool_finish(p, t, POOL_STOPPED);
-    p->queued = 0;
     pthread_mutex_unlock(&p->lock);
     for (int i = 0; i < p->opt.processes; i++)
         busy |= p->workers[i].inflight > 0;
@@ -620,6 +690,7 @@ pool_run(void *arg)
             pool_run_callbacks(p);
             break;
         }
+        pool_apply_cancels(p);
         pool_steal(p);
         pool_assign(p);
         pool_run_callbacks(p);
@@ -686,6 +757,17 @@ pool_start(Pool *p)
     return SVC_OK;
 }
 
+/* Wakes the dispatcher, once per burst: see the comment in pool_run. */
+static void
+pool_kick(Pool *p)
+{
+    uint64_t one = 1;
+
+    if (!__atomic_exchange_n(&p->kicked, 1, __ATOMIC_SEQ_CST) &&
+        write(p->kick_fd, &one, sizeof(one)) < 0)
+        log_errno(LOG_WARN, errno, "eventfd write");
+}
+
 int
 pool_submit(Pool *p, PoolTask **tasks, size_t n)
 {
@@ -694,20 +776,44 @@ pool_submit(Pool *p, PoolTask **tasks, size_t n)
         pthread_mutex_unlock(&p->lock);
         return SVC_ESTOPPED;
     }
-    if (p->queued + (long)n > p->opt.max_queue) {
+    if ((long)(p->queue.len + n) > p->opt.max_queue) {
         pthread_mutex_unlock(&p->lock);
         return SVC_EFULL;
     }
     for (size_t i = 0; i < n; i++)
-        list_push(&p->queue, tasks[i]);
-    p->queued += (long)n;
+        if (taskq_push(&p->queue, &tasks[i]->node) < 0) {
+            while (i-- > 0)
+                taskq_remove(&p->queue, &tasks[i]->node);
+            pthread_mutex_unlock(&p->lock);
+            return SVC_ENOMEM;
+        }
     pthread_mutex_unlock(&p->lock);
-    if (!__atomic_exchange_n(&p->kicked, 1, __ATOMIC_SEQ_CST)) {
-        uint64_t one = 1;
-        if (write(p->kick_fd, &one, sizeof(one)) < 0)
-            log_errno(LOG_WARN, errno, "eventfd write");
-    }
+    pool_kick(p);
     return SVC_OK;
+}
+
+int
+pool_cancel(Pool *p, uint64_t owner)
+{
+    int rc = SVC_OK;
+
+    pthread_mutex_lock(&p->lock);
+    if (p->ncancels == p->capcancels) {
+        size_t cap = p->capcancels ? p->capcancels * 2 : 8;
+        uint64_t *grown = realloc(p->cancels, cap * sizeof(*grown));
+        if (grown) {
+            p->cancels = grown;
+            p->capcancels = cap;
+        } else {
+            rc = SVC_ENOMEM;
+        }
+    }
+    if (rc == SVC_OK)
+        p->cancels[p->ncancels++] = owner;
+    pthread_mutex_unlock(&p->lock);
+    if (rc == SVC_OK)
+        pool_kick(p);
+    return rc;
 }
 
 json_t *
@@ -733,7 +839,7 @@ pool_snapshot(Pool *p)
                                                  "in_flight", inflight));
     }
     out = json_pack("{s:i, s:o, s:{s:I, s:I, s:I}}", "processes", p->opt.processes, "workers", workers,
-                    "queue", "queued", (json_int_t)p->queued, "running", (json_int_t)running,
+                    "queue", "queued", (json_int_t)p->queue.len, "running", (json_int_t)running,
                     "max", (json_int_t)p->opt.max_queue);
     pthread_mutex_unlock(&p->lock);
     return out;
@@ -772,8 +878,10 @@ pool_free(Pool *p)
     }
     if (p->fs.fd >= 0)
         forkserver_stop(&p->fs);
-    while ((t = list_pop(&p->queue)))
+    while ((t = (PoolTask *)taskq_pop(&p->queue)))
         pool_task_free(t);
+    taskq_free(&p->queue);
+    free(p->cancels);
     if (p->kick_fd >= 0)
         close(p->kick_fd);
     if (p->ep >= 0)

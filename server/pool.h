@@ -20,7 +20,7 @@
 typedef enum {
     POOL_OK,        /* the worker ran the task; data holds its result */
     POOL_LOST,      /* the worker died while running it (wstatus says how) */
-    POOL_CANCELLED, /* the caller's cancel flag was set before it ran */
+    POOL_CANCELLED, /* pool_cancel named its owner before it started */
     POOL_STOPPED,   /* the pool shut down before it could run */
 } PoolStatus;
 
@@ -37,8 +37,12 @@ typedef struct PoolResult {
 } PoolResult;
 
 /* Called once per task on the dispatcher thread, outside the pool's lock;
- * it may submit more tasks. ctx and index are the task's. */
+ * it may submit or cancel tasks. ctx and index are the task's. */
 typedef void (*PoolDoneFn)(void *ctx, size_t index, PoolResult *res);
+
+/* Called at most once per task, on the dispatcher thread before its done
+ * callback, when the task is first handed to a worker. */
+typedef void (*PoolStartFn)(void *ctx, size_t index, const char *worker, pid_t pid);
 
 typedef struct PoolOptions {
     int processes;
@@ -57,14 +61,13 @@ int pool_start(Pool *p);
 
 /*
  * A task to run: payload (JSON text, taken: the pool frees it) of wire
- * mode `mode`; done(ctx, index, …) is called when it ends. cancel, if not
- * NULL, is read before the task is sent: when it is non-zero the task ends
- * POOL_CANCELLED without running. It must outlive the task.
- * NULL when out of memory (payload is freed).
+ * mode `mode`. Higher priorities run first. done(ctx, index, …) is called
+ * when it ends, start (may be NULL) when it first goes to a worker. owner
+ * groups tasks for pool_cancel. NULL when out of memory (payload is freed).
  */
-PoolTask *pool_task_new(char *payload, size_t len, uint32_t mode,
-                        PoolDoneFn done, void *ctx, size_t index,
-                        const int *cancel);
+PoolTask *pool_task_new(char *payload, size_t len, uint32_t mode, int priority,
+                        PoolDoneFn done, PoolStartFn start, void *ctx,
+                        size_t index, uint64_t owner);
 
 /* Frees a task that was never submitted. */
 void pool_task_free(PoolTask *t);
@@ -74,6 +77,13 @@ void pool_task_free(PoolTask *t);
  * (past --max-queue) or SVC_ESTOPPED the caller still does.
  */
 int pool_submit(Pool *p, PoolTask **tasks, size_t n);
+
+/*
+ * Any thread. Ends the queued and not yet started tasks of owner
+ * POOL_CANCELLED, and kills the workers running its other tasks (those end
+ * POOL_LOST; replacements are forked). Returns SVC_OK or SVC_ENOMEM.
+ */
+int pool_cancel(Pool *p, uint64_t owner);
 
 /* New reference: {processes, workers:[{name,pid,state,tasks_done}],
  * queue:{queued,running,max}}. Any thread. */

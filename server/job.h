@@ -1,0 +1,109 @@
+/*
+ * job.h: the table of async jobs, their state machine, their waiters and
+ * their expiry.
+ *
+ * A job is one async call (apply_async, map_async, starmap_async) with a
+ * random 128-bit id. The table owns its lock and one clock thread, which
+ * ends long polls at their deadline and forgets finished jobs after
+ * --result-ttl. It knows no HTTP: a long poll is a JobWakeFn the caller
+ * gives, and the table calls it once, when the job ends or the deadline
+ * passes, whichever comes first. It runs jobs through batch.c, so it knows
+ * the pool only as the thing a batch is started on.
+ *
+ * States: queued -> running -> succeeded | failed | timed_out | worker_lost,
+ * and cancelled from queued or running. An id the table does not hold is
+ * unknown (404), never "pending".
+ */
+#ifndef POOLD_JOB_H
+#define POOLD_JOB_H
+
+#include <jansson.h>
+
+#include "batch.h"
+#include "call.h"
+#include "common.h"
+
+typedef struct Job Job;
+typedef struct JobTable JobTable;
+
+typedef enum {
+    JOB_QUEUED,
+    JOB_RUNNING,
+    JOB_SUCCEEDED,
+    JOB_FAILED,
+    JOB_TIMED_OUT,
+    JOB_WORKER_LOST,
+    JOB_CANCELLED,
+} JobStatus;
+
+typedef struct JobOptions {
+    Pool *pool;
+    long max_jobs;       /* jobs held at once, finished ones included */
+    double result_ttl;   /* seconds a finished job is kept */
+} JobOptions;
+
+JobTable *job_table_new(const JobOptions *o);
+
+/* Ends every long poll (their wake functions run) and frees the table.
+ * Call after the pool has stopped, so no batch is left running. */
+void job_table_free(JobTable *t);
+
+/*
+ * Creates a job for call (taken) and starts it on the pool. key is the
+ * client's Idempotency-Key (NULL for none) and body the request body it
+ * fingerprints. Returns SVC_OK with *job (a new reference) and *created
+ * (0 when the key named an existing job with the same body, which is
+ * returned instead); SVC_EINVAL when the key is known with another body;
+ * SVC_EFULL past --max-jobs or --max-queue; SVC_ESTOPPED; SVC_ENOMEM.
+ */
+int job_submit(JobTable *t, Call *call, int priority, const char *key,
+               const char *body, size_t body_len, Job **job, int *created);
+
+/* A new reference to the job with this id, or NULL when unknown. */
+Job *job_find(JobTable *t, const char *id);
+
+void job_unref(Job *j);
+
+const char *job_id(const Job *j);
+
+/* The job as GET /v1/jobs/{id} shows it (new reference). */
+json_t *job_json(JobTable *t, Job *j);
+
+/* The job's status and, once ended, its answer: the result as JSON text
+ * (malloc'd, *len set) for JOB_SUCCEEDED, else NULL with *f filled for a
+ * failure. Returns the status. */
+JobStatus job_outcome(JobTable *t, Job *j, char **result, size_t *len,
+                      BatchFailure *f);
+
+int job_ended(JobStatus s);
+const char *job_status_name(JobStatus s);
+
+/*
+ * Cancels the job: a queued one never runs; a running one has its
+ * unstarted chunks dropped and its running tasks' workers killed (and
+ * replaced). Returns SVC_OK, or SVC_EINVAL when the job had already ended.
+ */
+int job_cancel(JobTable *t, Job *j);
+
+/* Called once, from the table's threads, when the job ends or the
+ * deadline passes; ctx is the caller's. */
+typedef void (*JobWakeFn)(void *ctx);
+
+/*
+ * Waits for the job to end, at most `seconds`. Returns 1 when the job has
+ * already ended (wake is not called), 0 when wake will be called exactly
+ * once, or SVC_ENOMEM.
+ */
+int job_wait(JobTable *t, Job *j, double seconds, JobWakeFn wake, void *ctx);
+
+/*
+ * Lists jobs newest first, at most limit, only those in status (-1: any),
+ * starting after the job named by cursor (NULL: from the newest). Returns a
+ * new reference {"jobs": [...], "next_cursor": id | null}.
+ */
+json_t *job_list(JobTable *t, int status, size_t limit, const char *cursor);
+
+/* Parses a status name; -1 when unknown. */
+int job_status_parse(const char *name);
+
+#endif

@@ -16,7 +16,6 @@
 #include "pool.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -24,93 +23,13 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "forkserver.h"
 #include "log.h"
-#include "taskq.h"
-#include "wire.h"
-#include "worker.h"
+#include "pool_impl.h"
 
-#define POOL_DEPTH 8          /* tasks written ahead to one worker */
-#define POOL_TAG_KICK UINT32_MAX
-#define POOL_TAG_FS (UINT32_MAX - 1)
-#define POOL_RESPAWN_DELAY 1.0 /* seconds before retrying a failed spawn */
-
-struct PoolTask {
-    TaskqNode node;         /* first: a queued task is its node */
-    PoolTask *done_next;    /* in p->done */
-    PoolTask *start_next;   /* in p->started */
-    char *payload;
-    size_t len;
-    uint32_t mode;
-    PoolDoneFn done;
-    PoolStartFn start;
-    void *ctx;
-    size_t index;
-    uint64_t owner;         /* what pool_cancel names */
-    int announced;          /* start() has been called */
-    PoolResult res;
-};
-
-typedef enum { W_SPAWNING, W_READY, W_DYING, W_BACKOFF } WorkerState;
-
-typedef struct PoolWorker {
-    WorkerState state;      /* written under p->lock, read by snapshots */
-    unsigned number;        /* ForkPoolWorker-N */
-    pid_t pid;
-    int fd;
-    WireBuf in, out;
-    int want_out;           /* EPOLLOUT is armed */
-    int dirty;              /* tasks were added to out since the last flush */
-    int slots[POOL_DEPTH];  /* claim slots in flight, in the order sent */
-    int inflight;
-    unsigned long tasks_done;
-    double retry_at;        /* W_BACKOFF: when to spawn again */
-} PoolWorker;
-
-typedef struct PoolSlot {
-    PoolTask *task;
-    uint64_t seq;
-    int next_free;
-} PoolSlot;
-
-/* A FIFO of tasks through one of their links, for the callbacks the
- * dispatcher calls once it has dropped the lock. */
-typedef struct TaskFifo {
-    PoolTask *head, *tail;
-} TaskFifo;
-
-struct Pool {
-    PoolOptions opt;
-    pthread_mutex_t lock;
-    Taskq queue;            /* under lock */
-    uint64_t *cancels;      /* under lock: owners pool_cancel named */
-    size_t ncancels, capcancels;
-    int stopping;           /* under lock */
-    int kicked;             /* atomic: an eventfd write is pending */
-    int kick_fd, ep;
-    pthread_t thread;
-    int thread_started;
-    double stop_deadline;
-
-    Forkserver fs;
-    int fs_dead;
-    WorkerEnv env;          /* what each worker inherits */
-    WireClaim *claims;      /* shared memory, nslots words */
-    PoolSlot *slots;
-    int nslots, free_slot;
-    uint64_t seq;
-    unsigned next_number;
-    int rr;                 /* the last worker picked, so that ties rotate */
-    PoolWorker *workers;
-    TaskFifo done;          /* dispatcher only: done callbacks to call */
-    TaskFifo started;       /* dispatcher only: start callbacks to call */
-};
-
-static double
+double
 pool_now(void)
 {
     struct timespec ts;
@@ -118,16 +37,6 @@ pool_now(void)
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
-
-#define FIFO_PUSH(l, t, link)                                                 \
-    do {                                                                      \
-        (t)->link = NULL;                                                     \
-        if ((l)->tail)                                                        \
-            (l)->tail->link = (t);                                            \
-        else                                                                  \
-            (l)->head = (t);                                                  \
-        (l)->tail = (t);                                                      \
-    } while (0)
 
 static PoolTask *
 fifo_pop_done(TaskFifo *l)
@@ -183,7 +92,7 @@ pool_task_free(PoolTask *t)
 }
 
 /* Ends a task: its callback runs after the dispatcher drops the lock. */
-static void
+void
 pool_finish(Pool *p, PoolTask *t, PoolStatus status)
 {
     t->res.status = status;
@@ -192,7 +101,7 @@ pool_finish(Pool *p, PoolTask *t, PoolStatus status)
 
 /* Puts a task taken back from a worker at the head of its priority, to
  * run next. Dispatcher thread. */
-static void
+void
 pool_requeue(Pool *p, PoolTask *t)
 {
     int rc;
@@ -204,52 +113,6 @@ pool_requeue(Pool *p, PoolTask *t)
         pool_finish(p, t, POOL_LOST); /* no memory to queue it again */
 }
 
-static void
-pool_worker_name(const PoolWorker *w, char *buf, size_t len)
-{
-    snprintf(buf, len, "ForkPoolWorker-%u", w->number);
-}
-
-/* Asks the fork server for a new worker in w's place. */
-static void
-pool_spawn(Pool *p, PoolWorker *w)
-{
-    pthread_mutex_lock(&p->lock);
-    w->number = ++p->next_number;
-    w->pid = 0;
-    w->state = W_SPAWNING;
-    pthread_mutex_unlock(&p->lock);
-    if (p->fs_dead || forkserver_spawn(&p->fs, w->number) < 0) {
-        log_errno(LOG_ERROR, errno, "cannot ask the fork server for ForkPoolWorker-%u", w->number);
-        w->state = W_BACKOFF;
-        w->retry_at = pool_now() + POOL_RESPAWN_DELAY;
-    }
-}
-
-static int
-pool_flush(Pool *p, PoolWorker *w, int idx)
-{
-    while (w->out.off < w->out.len) {
-        ssize_t n = write(w->fd, w->out.data + w->out.off, w->out.len - w->out.off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            break;
-        if (n <= 0)
-            return -1; /* the worker is gone; EPOLLHUP will tell */
-        w->out.off += (size_t)n;
-    }
-    int want = w->out.off < w->out.len;
-    if (want != w->want_out) {
-        struct epoll_event ev = {.events = EPOLLIN | (want ? EPOLLOUT : 0), .data.u32 = (uint32_t)idx};
-        epoll_ctl(p->ep, EPOLL_CTL_MOD, w->fd, &ev);
-        w->want_out = want;
-    }
-    return 0;
-}
-
-/* Writes t to worker idx under a fresh claim. Returns 0, or -1 when out of
- * memory (t is then still the caller's). */
 static int
 pool_send(Pool *p, int idx, PoolTask *t)
 {
@@ -268,7 +131,7 @@ pool_send(Pool *p, int idx, PoolTask *t)
     return 0;
 }
 
-static void
+void
 pool_release_slot(Pool *p, int s)
 {
     p->slots[s].task = NULL;
@@ -277,7 +140,7 @@ pool_release_slot(Pool *p, int s)
 }
 
 /* Removes position i from w's in-flight list. */
-static void
+void
 pool_worker_drop(PoolWorker *w, int i)
 {
     memmove(&w->slots[i], &w->slots[i + 1], (size_t)(w->inflight - i - 1) * sizeof(int));
@@ -370,173 +233,6 @@ pool_steal(Pool *p)
 }
 
 /* Handles one result frame from worker w. */
-static void
-pool_result(Pool *p, PoolWorker *w, const WireHeader *h, const char *payload)
-{
-    int s = (int)h->slot, i;
-    PoolTask *t;
-
-    for (i = 0; i < w->inflight && w->slots[i] != s; i++)
-        ;
-    if (h->kind != WIRE_RESULT || i == w->inflight || p->slots[s].seq != h->seq) {
-        log_msg(LOG_WARN, "ForkPoolWorker-%u sent a result for no task of its own (slot %d)", w->number, s);
-        return;
-    }
-    t = p->slots[s].task;
-    pool_worker_drop(w, i);
-    pool_release_slot(p, s);
-    __atomic_store_n(&p->claims[s].word, WIRE_CLAIM_WORD(h->seq, WIRE_CLAIM_FREE), __ATOMIC_RELEASE);
-    __atomic_add_fetch(&w->tasks_done, 1, __ATOMIC_RELAXED);
-    if (!(t->res.data = malloc(h->len + 1))) {
-        pool_finish(p, t, POOL_LOST); /* no memory for the answer: report, don't crash */
-        return;
-    }
-    memcpy(t->res.data, payload, h->len);
-    t->res.data[h->len] = '\0';
-    t->res.len = h->len;
-    t->res.fails = h->mode;
-    t->res.first_fail = h->aux;
-    pool_worker_name(w, t->res.worker, sizeof(t->res.worker));
-    t->res.pid = w->pid;
-    pool_finish(p, t, POOL_OK);
-}
-
-/*
- * The worker's socket closed or failed: it is dead or dying. Kill it to be
- * sure, put its unstarted tasks back in the queue, and keep the started
- * one until the fork server reports how the worker ended.
- */
-static void
-pool_worker_eof(Pool *p, PoolWorker *w)
-{
-    if (w->state != W_READY)
-        return;
-    kill(w->pid, SIGKILL);
-    epoll_ctl(p->ep, EPOLL_CTL_DEL, w->fd, NULL);
-    close(w->fd);
-    w->fd = -1;
-    wire_buf_free(&w->in);
-    wire_buf_free(&w->out);
-    w->want_out = 0;
-    for (int k = w->inflight - 1; k >= 0; k--) {
-        int s = w->slots[k];
-        if (!wire_claim(&p->claims[s], p->slots[s].seq, WIRE_CLAIM_STOLEN))
-            continue;
-        pool_requeue(p, p->slots[s].task);
-        pool_release_slot(p, s);
-        pool_worker_drop(w, k);
-    }
-    pthread_mutex_lock(&p->lock);
-    w->state = W_DYING;
-    pthread_mutex_unlock(&p->lock);
-}
-
-/* The fork server reported that pid ended with wait status st. */
-static void
-pool_worker_exited(Pool *p, pid_t pid, int st)
-{
-    PoolWorker *w = NULL;
-
-    for (int i = 0; i < p->opt.processes; i++)
-        if (p->workers[i].pid == pid && (p->workers[i].state == W_READY || p->workers[i].state == W_DYING))
-            w = &p->workers[i];
-    if (!w)
-        return;
-    pool_worker_eof(p, w);
-    if (WIFSIGNALED(st))
-        log_msg(LOG_WARN, "ForkPoolWorker-%u pid %d was killed by signal %d", w->number, (int)pid, WTERMSIG(st));
-    else
-        log_msg(LOG_WARN, "ForkPoolWorker-%u pid %d exited with status %d", w->number, (int)pid, WEXITSTATUS(st));
-    for (int k = 0; k < w->inflight; k++) {
-        int s = w->slots[k];
-        PoolTask *t = p->slots[s].task;
-        pool_worker_name(w, t->res.worker, sizeof(t->res.worker));
-        t->res.pid = pid;
-        t->res.wstatus = st;
-        __atomic_store_n(&p->claims[s].word, 0, __ATOMIC_RELEASE);
-        pool_release_slot(p, s);
-        pool_finish(p, t, POOL_LOST);
-    }
-    w->inflight = 0;
-    if (p->stopping)
-        w->state = W_BACKOFF, w->retry_at = 1e300; /* never again */
-    else
-        pool_spawn(p, w);
-}
-
-static void
-pool_fs_event(Pool *p)
-{
-    ForkserverEvent ev;
-    int rc;
-
-    while ((rc = forkserver_read(&p->fs, &ev)) > 0) {
-        PoolWorker *w = NULL;
-        for (int i = 0; i < p->opt.processes; i++)
-            if (p->workers[i].state == W_SPAWNING && p->workers[i].number == ev.number)
-                w = &p->workers[i];
-        if (ev.type == FS_EXITED) {
-            pool_worker_exited(p, ev.pid, ev.status);
-        } else if (!w) {
-            if (ev.fd >= 0)
-                close(ev.fd);
-        } else if (ev.type == FS_SPAWN_FAILED) {
-            log_errno(LOG_ERROR, ev.status, "cannot fork ForkPoolWorker-%u", ev.number);
-            w->state = W_BACKOFF;
-            w->retry_at = pool_now() + POOL_RESPAWN_DELAY;
-        } else {
-            int idx = (int)(w - p->workers);
-            struct epoll_event e = {.events = EPOLLIN, .data.u32 = (uint32_t)idx};
-            fcntl(ev.fd, F_SETFL, O_NONBLOCK);
-            w->fd = ev.fd;
-            epoll_ctl(p->ep, EPOLL_CTL_ADD, w->fd, &e);
-            pthread_mutex_lock(&p->lock);
-            w->pid = ev.pid;
-            w->state = W_READY;
-            pthread_mutex_unlock(&p->lock);
-            log_msg(LOG_INFO, "ForkPoolWorker-%u started, pid %d", w->number, (int)ev.pid);
-        }
-    }
-    if (rc < 0 && !p->fs_dead) {
-        p->fs_dead = 1;
-        epoll_ctl(p->ep, EPOLL_CTL_DEL, p->fs.fd, NULL);
-        log_msg(LOG_ERROR, "the fork server is gone: dead workers cannot be replaced");
-    }
-}
-
-static void
-pool_worker_event(Pool *p, int idx, uint32_t events)
-{
-    PoolWorker *w = &p->workers[idx];
-    WireHeader h;
-    const char *payload;
-    int rc;
-
-    if (w->state != W_READY)
-        return;
-    if (events & EPOLLOUT)
-        pool_flush(p, w, idx);
-    for (;;) {
-        while ((rc = wire_next(&w->in, &h, &payload)) > 0)
-            pool_result(p, w, &h, payload);
-        if (rc < 0 || wire_buf_reserve(&w->in, 64 * 1024) < 0) {
-            log_msg(LOG_ERROR, "ForkPoolWorker-%u sent a malformed frame", w->number);
-            pool_worker_eof(p, w);
-            return;
-        }
-        ssize_t n = read(w->fd, w->in.data + w->in.len, w->in.cap - w->in.len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            break;
-        if (n <= 0) {
-            pool_worker_eof(p, w);
-            return;
-        }
-        w->in.len += (size_t)n;
-    }
-}
-
 static int
 pool_cancelled(const uint64_t *ids, size_t n, uint64_t owner)
 {

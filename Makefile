@@ -5,14 +5,15 @@
 PKGS    := libmicrohttpd jansson libcurl nettle
 CC      ?= gcc
 CFLAGS  ?= -O2 -g
-CFLAGS  += -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread -MMD -MP \
+# override: `make CFLAGS=-O0` replaces the optimisation flags, not these.
+override CFLAGS += -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread -MMD -MP \
            -Iinclude -Iserver -Ihandlers $(shell pkg-config --cflags $(PKGS))
-LDLIBS  += $(shell pkg-config --libs $(PKGS)) -lm -pthread
+override LDLIBS += $(shell pkg-config --libs $(PKGS)) -lm -pthread
 
 ifeq ($(SANITIZE),1)
 BUILD   ?= build-san
-CFLAGS  += -O1 -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
-LDFLAGS += -fsanitize=address,undefined
+override CFLAGS += -O1 -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+override LDFLAGS += -fsanitize=address,undefined
 else
 BUILD   ?= build
 endif
@@ -55,7 +56,7 @@ test: tests
 	@POOLD_BIN=$(abspath $(BUILD)/poold) tests/run.sh $(UNIT_TESTS) $(HTTP_TESTS)
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-tsan
 
 -include $(OBJ:.o=.d)
 

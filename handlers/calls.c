@@ -58,10 +58,12 @@ calls_resume(HttpReq *r, void *ctx)
     ext = json_pack("{s:s, s:{s:s, s:s}}", "func", c->fn->name, "error", "type", f.type, "message", f.message);
     if (c->op != CALL_APPLY)
         json_object_set_new(ext, "index", json_integer((json_int_t)f.index));
+    /* The message often names the function already ("pow(): ..."); the
+     * func field always does. */
     if (c->op == CALL_APPLY)
-        snprintf(detail, sizeof(detail), "%s(): %s: %s", c->fn->name, f.type, f.message);
+        snprintf(detail, sizeof(detail), "%s: %s", f.type, f.message);
     else
-        snprintf(detail, sizeof(detail), "%s(): item %zu: %s: %s", c->fn->name, f.index, f.type, f.message);
+        snprintf(detail, sizeof(detail), "item %zu: %s: %s", f.index, f.type, f.message);
     http_reply_problem(r, calls_status(f.outcome), detail, ext);
 }
 
@@ -82,6 +84,13 @@ calls_unref(void *b)
     batch_unref(b);
 }
 
+/* An HttpGoneFn: the client left; nobody will read the results. */
+static void
+calls_gone(void *b)
+{
+    batch_cancel(b);
+}
+
 static void
 calls_run(HttpReq *r, CallOp op)
 {
@@ -90,9 +99,12 @@ calls_run(HttpReq *r, CallOp op)
     CallError err;
     Batch *b;
     HttpWaiter *w;
+    size_t nchunks;
     int rc;
 
-    rc = call_parse(http_json(r), op, app->reg, app->cfg->processes, &c, &err);
+    CallLimits lim = {.processes = app->cfg->processes, .max_items = app->cfg->max_items};
+
+    rc = call_parse(http_json(r), op, app->reg, &lim, &c, &err);
     if (rc != SVC_OK) {
         json_t *ext = err.field[0] ? json_pack("{s:s}", "field", err.field) : NULL;
         http_reply_problem(r, rc == SVC_ENOFUNC ? 404 : rc == SVC_EINVAL ? 400 : 500, err.detail, ext);
@@ -103,17 +115,25 @@ calls_run(HttpReq *r, CallOp op)
         http_reply_json(r, 200, json_pack("{s:[]}", "results"));
         return;
     }
+    nchunks = call_chunks(c);
     if (!(b = batch_new(c)) || !(w = http_defer(r, calls_resume, batch_ref(b), calls_unref))) {
         batch_unref(b);
         http_reply_problem(r, 500, "out of memory", NULL);
         return;
     }
+    http_waiter_on_gone(w, calls_gone);
     rc = batch_start(b, app->pool, 0, calls_done, NULL, w);
     batch_unref(b); /* the waiter and the tasks hold theirs */
     if (rc == SVC_OK)
         return;
     http_waiter_unref(w); /* done() will never run: drop the producer's reference */
-    if (rc == SVC_EFULL) {
+    if (rc == SVC_E2BIG) {
+        char detail[160];
+        snprintf(detail, sizeof(detail),
+                 "the call needs %zu tasks, more than --max-queue (%ld) holds: raise chunksize",
+                 nchunks, app->cfg->max_queue);
+        http_reply_problem(r, 400, detail, json_pack("{s:s}", "field", "chunksize"));
+    } else if (rc == SVC_EFULL) {
         char detail[128];
         snprintf(detail, sizeof(detail), "the queue is full (--max-queue %ld tasks); retry later",
                  app->cfg->max_queue);

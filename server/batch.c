@@ -99,7 +99,10 @@ batch_set_failure(Batch *b, BatchOutcome o, size_t index, const char *type, cons
 static void
 batch_lost_message(const PoolResult *res, char *buf, size_t len)
 {
-    if (WIFSIGNALED(res->wstatus))
+    if (res->wstatus == -1)
+        snprintf(buf, len, "%s (pid %d) died with the fork server while running the task",
+                 res->worker, (int)res->pid);
+    else if (WIFSIGNALED(res->wstatus))
         snprintf(buf, len, "%s (pid %d) died while running the task: killed by signal %d (SIG%s)",
                  res->worker, (int)res->pid, WTERMSIG(res->wstatus),
                  sigabbrev_np(WTERMSIG(res->wstatus)) ?: "?");
@@ -174,6 +177,10 @@ batch_take(Batch *b, size_t chunk, PoolResult *res)
         batch_set_failure(b, BATCH_CANCELLED, call_chunk_first(b->call, chunk), "Cancelled",
                           "the call was cancelled");
         return 1;
+    case POOL_NOMEM:
+        batch_set_failure(b, BATCH_NOMEM, call_chunk_first(b->call, chunk), "MemoryError",
+                          "out of memory while sending the task");
+        return 1;
     case POOL_STOPPED:
         batch_set_failure(b, BATCH_STOPPED, call_chunk_first(b->call, chunk), "ShuttingDown",
                           "poold is shutting down");
@@ -191,8 +198,8 @@ batch_chunk_done(void *ctx, size_t chunk, PoolResult *res)
 
     if (!b->finished && batch_take(b, chunk, res)) {
         b->finished = 1;
-        if (b->pending > 0) /* decided early: the rest need not run */
-            pool_cancel(b->pool, b->owner);
+        if (b->pending > 0 && !__atomic_load_n(&b->cancelled, __ATOMIC_ACQUIRE))
+            pool_cancel(b->pool, b->owner); /* decided early: the rest need not run */
         b->done(b, b->ctx);
     }
     batch_unref(b);

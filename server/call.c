@@ -88,7 +88,7 @@ call_parse_apply(const json_t *body, Call *c, CallError *err)
 }
 
 static int
-call_parse_map(const json_t *body, CallOp op, int processes, Call *c, CallError *err)
+call_parse_map(const json_t *body, CallOp op, const CallLimits *lim, Call *c, CallError *err)
 {
     json_t *it = json_object_get(body, "iterable"), *cs = json_object_get(body, "chunksize");
     json_t *oe = json_object_get(body, "on_error"), *item;
@@ -98,6 +98,12 @@ call_parse_map(const json_t *body, CallOp op, int processes, Call *c, CallError 
         return call_fail(err, SVC_EINVAL, "iterable", "'iterable' is required");
     if (!json_is_array(it))
         return call_fail(err, SVC_EINVAL, "iterable", "'iterable' must be an array");
+    if ((long)json_array_size(it) > lim->max_items) {
+        char detail[128];
+        snprintf(detail, sizeof(detail), "'iterable' has %zu items, more than --max-items (%ld)",
+                 json_array_size(it), lim->max_items);
+        return call_fail(err, SVC_EINVAL, "iterable", detail);
+    }
     if (op == CALL_STARMAP)
         json_array_foreach(it, i, item)
             if (!json_is_array(item)) {
@@ -110,7 +116,7 @@ call_parse_map(const json_t *body, CallOp op, int processes, Call *c, CallError 
             return call_fail(err, SVC_EINVAL, "chunksize", "'chunksize' must be an integer >= 1");
         c->chunksize = (size_t)json_integer_value(cs);
     } else {
-        c->chunksize = call_default_chunksize(json_array_size(it), processes);
+        c->chunksize = call_default_chunksize(json_array_size(it), lim->processes);
     }
     if (oe && !json_is_null(oe)) {
         const char *v = json_string_value(oe);
@@ -123,7 +129,7 @@ call_parse_map(const json_t *body, CallOp op, int processes, Call *c, CallError 
 }
 
 int
-call_parse(const json_t *body, CallOp op, const Registry *reg, int processes,
+call_parse(const json_t *body, CallOp op, const Registry *reg, const CallLimits *lim,
            Call **out, CallError *err)
 {
     Call *c = NULL;
@@ -140,7 +146,7 @@ call_parse(const json_t *body, CallOp op, const Registry *reg, int processes,
     if ((rc = call_parse_func(body, reg, c, err)) != SVC_OK)
         goto cleanup;
     rc = op == CALL_APPLY ? call_parse_apply(body, c, err)
-                          : call_parse_map(body, op, processes, c, err);
+                          : call_parse_map(body, op, lim, c, err);
 cleanup:
     if (rc != SVC_OK)
         call_free(c);

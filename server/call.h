@@ -25,6 +25,13 @@ struct Call {
     int collect;          /* on_error: 1 for "collect", 0 for "raise" */
 };
 
+/* What the server allows: the pool size (for the default chunksize) and
+ * the most items one map may carry. */
+typedef struct CallLimits {
+    int processes;
+    long max_items;
+} CallLimits;
+
 typedef struct CallError {
     int code;          /* SVC_EINVAL (bad field) or SVC_ENOFUNC */
     char field[32];    /* the field at fault, "" when none */
@@ -32,12 +39,12 @@ typedef struct CallError {
 } CallError;
 
 /*
- * Validates body for op and returns a new Call in *out (free with
- * call_free). processes is the pool size, for the default chunksize.
- * Returns SVC_OK, or SVC_EINVAL / SVC_ENOFUNC with err filled.
+ * Validates body for op within lim and returns a new Call in *out (free
+ * with call_free). Returns SVC_OK, or SVC_EINVAL / SVC_ENOFUNC with err
+ * filled.
  */
 int call_parse(const json_t *body, CallOp op, const Registry *reg,
-               int processes, Call **out, CallError *err);
+               const CallLimits *lim, Call **out, CallError *err);
 
 void call_free(Call *c);
 

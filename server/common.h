@@ -18,6 +18,7 @@
 #define SVC_EFULL    -4   /* a bound was reached (queue, table) */
 #define SVC_ENOMEM   -5
 #define SVC_ESTOPPED -6   /* the module is shutting down */
+#define SVC_E2BIG    -7   /* over a bound that waiting cannot help */
 
 typedef struct Config Config;
 typedef struct Registry Registry;

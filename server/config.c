@@ -14,7 +14,7 @@
 enum {
     OPT_HOST = 'H', OPT_PORT = 'p', OPT_PROCESSES = 'n', OPT_HELP = 'h',
     OPT_MAX_BODY = 256, OPT_MAX_QUEUE, OPT_STORE, OPT_LOG_LEVEL,
-    OPT_HTTP_THREADS, OPT_MAX_CONNS,
+    OPT_HTTP_THREADS, OPT_MAX_CONNS, OPT_MAX_ITEMS,
 };
 
 /* One row per setting: the flag, its environment twin and its help line.
@@ -29,7 +29,8 @@ static const struct {
     {"host", OPT_HOST, "POOLD_HOST", "ADDR", "address to listen on (127.0.0.1)"},
     {"port", OPT_PORT, "POOLD_PORT", "PORT", "TCP port (8080)"},
     {"processes", OPT_PROCESSES, "POOLD_PROCESSES", "N", "worker processes (number of CPUs)"},
-    {"max-body", OPT_MAX_BODY, "POOLD_MAX_BODY", "BYTES", "largest request body, K/M/G suffixes (64M)"},
+    {"max-body", OPT_MAX_BODY, "POOLD_MAX_BODY", "BYTES", "largest request body, K/M/G suffixes, at most 512M (64M)"},
+    {"max-items", OPT_MAX_ITEMS, "POOLD_MAX_ITEMS", "N", "items in one map's iterable (10000000)"},
     {"max-queue", OPT_MAX_QUEUE, "POOLD_MAX_QUEUE", "N", "tasks waiting for a worker before 503 (100000)"},
     {"max-connections", OPT_MAX_CONNS, "POOLD_MAX_CONNECTIONS", "N", "open HTTP connections (10000)"},
     {"http-threads", OPT_HTTP_THREADS, "POOLD_HTTP_THREADS", "N", "HTTP polling threads (2)"},
@@ -49,6 +50,7 @@ config_defaults(Config *c)
     c->http_threads = 2;
     c->max_body = 64u << 20;
     c->max_queue = 100000;
+    c->max_items = 10000000;
     c->max_conns = 10000;
     strcpy(c->store, "memory");
     c->log_level = LOG_INFO;
@@ -127,12 +129,17 @@ config_set(Config *c, int id, const char *name, const char *v, char *err,
         if ((rc = config_parse_long(v, 1, 1000000, &n)) == SVC_OK)
             c->max_conns = (int)n;
         break;
+    case OPT_MAX_ITEMS:
+        if ((rc = config_parse_long(v, 1, 1000000000, &n)) == SVC_OK)
+            c->max_items = n;
+        break;
     case OPT_MAX_QUEUE:
         if ((rc = config_parse_long(v, 1, 100000000, &n)) == SVC_OK)
             c->max_queue = n;
         break;
     case OPT_MAX_BODY:
-        if ((rc = config_parse_size(v, &sz)) == SVC_OK && sz == 0)
+        /* A body becomes one task frame, which wire.h bounds at 1 GiB. */
+        if ((rc = config_parse_size(v, &sz)) == SVC_OK && (sz == 0 || sz > CONFIG_MAX_BODY_LIMIT))
             rc = SVC_EINVAL;
         if (rc == SVC_OK)
             c->max_body = sz;

@@ -17,12 +17,14 @@ struct Config {
     int http_threads;    /* --http-threads: MHD polling threads */
     size_t max_body;     /* --max-body: bytes of one request body */
     long max_queue;      /* --max-queue: tasks waiting for a worker */
+    long max_items;      /* --max-items: items in one map */
     int max_conns;       /* --max-connections: open HTTP connections */
     char store[256];     /* --store: "memory" (sqlite comes later) */
     int log_level;       /* --log-level */
 };
 
 #define CONFIG_HELP 1 /* config_parse printed --help: exit 0 */
+#define CONFIG_MAX_BODY_LIMIT ((size_t)512 << 20) /* --max-body's own bound */
 
 /* Fills c from defaults, then environment, then argv. On a bad value it
  * writes one line into err and returns SVC_EINVAL; for --help it prints the

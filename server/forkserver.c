@@ -59,6 +59,7 @@ fs_child(int ctl, int sfd, int sock, unsigned number, ForkserverWorkerFn fn, voi
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
     signal(SIGCHLD, SIG_DFL);
+    signal(SIGTERM, SIG_DFL); /* a timeout's first, polite kill */
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     fn(number, sock, arg);
     _exit(0);
@@ -114,9 +115,13 @@ fs_main(int ctl, ForkserverWorkerFn fn, void *arg)
     sigset_t mask;
     int sfd;
 
-    /* Ctrl-C reaches the whole process group; the main process decides
-     * how workers stop, so neither the server nor its workers take SIGINT. */
+    /* The main process decides how workers stop. So the server and its
+     * workers leave poold's process group, which Ctrl-C, `timeout` and
+     * `kill -- -PGID` signal as a whole, and the server ignores the stop
+     * signals: it ends when its control socket closes. */
+    setpgid(0, 0);
     signal(SIGINT, SIG_IGN);
+    signal(SIGTERM, SIG_IGN);
     signal(SIGPIPE, SIG_IGN);
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     prctl(PR_SET_NAME, "poold-forksrv");

@@ -19,54 +19,25 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <microhttpd.h>
 
+#include "http_impl.h"
 #include "log.h"
-
-#define HTTP_PARAM_MAX 128
-
-struct Http {
-    struct MHD_Daemon *d;
-    const Route *routes;
-    size_t max_body;
-    void *app;
-    int port;
-    pthread_mutex_t lock;     /* guards the suspended list */
-    HttpWaiter *suspended;
-    int stopping;
-    int active;               /* atomic: requests begun and not completed */
-};
 
 #define HTTP_DRAIN_SECONDS 5.0 /* how long http_stop lets answers finish */
 
-struct HttpWaiter {
-    pthread_mutex_t lock;
-    int refs;                 /* under lock */
-    int woken, suspended, gone; /* under lock */
-    struct MHD_Connection *conn;
-    Http *http;
-    HttpResumeFn fn;
-    void *ctx;
-    void (*ctx_free)(void *);
-    HttpWaiter *prev, *next;  /* in http->suspended, under http->lock */
-    int listed;               /* under http->lock; the list holds a reference */
-};
 
-struct HttpReq {
-    Http *http;
-    struct MHD_Connection *conn;
-    const Route *route;
-    int status;               /* an answer known before the handler: 404, 405, 413 */
-    char allow[64];           /* the methods a 405 names */
-    char *body;
-    size_t len, cap;
-    json_t *json;
-    char param[HTTP_PARAM_MAX];
-    HttpWaiter *waiter;
-    int answered;
-};
+static double
+http_now(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
 
 /* --- route matching --- */
 
@@ -136,7 +107,7 @@ http_queue(HttpReq *r, int status, char *text, const char *type, const char *hna
         MHD_add_response_header(resp, hname, hval);
     MHD_queue_response(r->conn, (unsigned)status, resp);
     MHD_destroy_response(resp);
-    r->answered = 1;
+    r->answered = status;
 }
 
 void
@@ -232,123 +203,6 @@ http_header(HttpReq *r, const char *name)
     return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
 }
 
-/* --- deferred answers --- */
-
-HttpWaiter *
-http_defer(HttpReq *r, HttpResumeFn fn, void *ctx, void (*ctx_free)(void *))
-{
-    HttpWaiter *w = calloc(1, sizeof(*w));
-
-    if (!w) {
-        if (ctx_free)
-            ctx_free(ctx);
-        return NULL;
-    }
-    pthread_mutex_init(&w->lock, NULL);
-    w->refs = 2; /* the request's and the producer's */
-    w->conn = r->conn;
-    w->http = r->http;
-    w->fn = fn;
-    w->ctx = ctx;
-    w->ctx_free = ctx_free;
-    r->waiter = w;
-    return w;
-}
-
-void
-http_waiter_unref(HttpWaiter *w)
-{
-    int left;
-
-    if (!w)
-        return;
-    pthread_mutex_lock(&w->lock);
-    left = --w->refs;
-    pthread_mutex_unlock(&w->lock);
-    if (left > 0)
-        return;
-    if (w->ctx_free)
-        w->ctx_free(w->ctx);
-    pthread_mutex_destroy(&w->lock);
-    free(w);
-}
-
-/* Takes w off the suspended list. Returns 1 when it was on it: the
- * caller then owns the list's reference. */
-static int
-http_unlist(Http *h, HttpWaiter *w)
-{
-    int was;
-
-    pthread_mutex_lock(&h->lock);
-    if ((was = w->listed)) {
-        if (w->prev)
-            w->prev->next = w->next;
-        else
-            h->suspended = w->next;
-        if (w->next)
-            w->next->prev = w->prev;
-        w->prev = w->next = NULL;
-        w->listed = 0;
-    }
-    pthread_mutex_unlock(&h->lock);
-    return was;
-}
-
-/* Resumes a suspended connection. The waiter's lock orders this against
- * http_suspend: a wake that comes first is remembered, never lost, and a
- * connection that is not suspended is never resumed. */
-void
-http_wake(HttpWaiter *w)
-{
-    pthread_mutex_lock(&w->lock);
-    w->woken = 1;
-    if (w->suspended && !w->gone) {
-        w->suspended = 0;
-        if (http_unlist(w->http, w))
-            w->refs--; /* the request still holds one: never the last */
-        MHD_resume_connection(w->conn);
-    }
-    pthread_mutex_unlock(&w->lock);
-}
-
-/* After the handler deferred: suspends the connection unless the answer
- * is already in, in which case it answers now. MHD thread only. */
-static void
-http_suspend(HttpReq *r)
-{
-    HttpWaiter *w = r->waiter;
-    int now;
-
-    pthread_mutex_lock(&w->lock);
-    now = w->woken;
-    pthread_mutex_lock(&r->http->lock);
-    if (!now && r->http->stopping) {
-        /* http_stop has resumed the others; a new suspension would
-         * outlive the daemon. */
-        pthread_mutex_unlock(&r->http->lock);
-        pthread_mutex_unlock(&w->lock);
-        http_reply_problem(r, 503, "poold is shutting down", NULL);
-        return;
-    }
-    pthread_mutex_unlock(&r->http->lock);
-    if (!now) {
-        pthread_mutex_lock(&r->http->lock);
-        w->next = r->http->suspended;
-        if (w->next)
-            w->next->prev = w;
-        r->http->suspended = w;
-        w->listed = 1;
-        w->refs++;
-        pthread_mutex_unlock(&r->http->lock);
-        w->suspended = 1;
-        MHD_suspend_connection(r->conn);
-    }
-    pthread_mutex_unlock(&w->lock);
-    if (now)
-        w->fn(r, w->ctx);
-}
-
 /* --- the access handler --- */
 
 static HttpReq *
@@ -361,6 +215,8 @@ http_req_new(Http *h, struct MHD_Connection *c, const char *url, const char *met
         return NULL;
     r->http = h;
     r->conn = c;
+    r->began = http_now();
+    snprintf(r->line, sizeof(r->line), "%s %s", method, url);
     __atomic_add_fetch(&h->active, 1, __ATOMIC_RELAXED);
     r->route = http_route(h->routes, method, url, r->param, r->allow, sizeof(r->allow));
     if (!r->route)
@@ -466,15 +322,8 @@ http_access(void *cls, struct MHD_Connection *c, const char *url, const char *me
     }
     if (r->answered)
         return MHD_YES;
-    if (r->waiter) { /* resumed */
-        int woken;
-        pthread_mutex_lock(&r->waiter->lock);
-        woken = r->waiter->woken;
-        pthread_mutex_unlock(&r->waiter->lock);
-        if (woken)
-            r->waiter->fn(r, r->waiter->ctx);
-        else
-            http_reply_problem(r, 503, "poold is shutting down", NULL);
+    if (r->waiter) {
+        http_resumed(r);
         return MHD_YES;
     }
     if (r->status)
@@ -494,12 +343,12 @@ http_completed(void *cls, struct MHD_Connection *c, void **req_cls, enum MHD_Req
     (void)toe;
     if (!r)
         return;
-    if (r->waiter) {
-        pthread_mutex_lock(&r->waiter->lock);
-        r->waiter->gone = 1;
-        pthread_mutex_unlock(&r->waiter->lock);
-        http_waiter_unref(r->waiter);
-    }
+    if (r->answered >= 500)
+        log_msg(LOG_WARN, "%s -> %d (%.1f ms)", r->line, r->answered, (http_now() - r->began) * 1e3);
+    else
+        log_msg(LOG_DEBUG, "%s -> %d (%.1f ms)", r->line, r->answered, (http_now() - r->began) * 1e3);
+    if (r->waiter)
+        http_waiter_release(r->waiter);
     json_decref(r->json);
     free(r->body);
     __atomic_sub_fetch(&r->http->active, 1, __ATOMIC_RELEASE);
@@ -533,6 +382,7 @@ http_start(const HttpOptions *o, char *err, size_t errlen)
         return NULL;
     }
     pthread_mutex_init(&h->lock, NULL);
+    h->watch_ep = h->watch_stop = -1;
     h->routes = o->routes;
     h->max_body = o->max_body;
     h->app = o->app;
@@ -543,6 +393,12 @@ http_start(const HttpOptions *o, char *err, size_t errlen)
     }
     if (ai->ai_family == AF_INET6)
         flags |= MHD_USE_IPv6;
+    /* Before the daemon: its threads may suspend a call at once. */
+    if (http_watch_start(h) < 0) {
+        freeaddrinfo(ai);
+        snprintf(err, errlen, "cannot start the disconnect watcher");
+        goto fail;
+    }
     h->d = MHD_start_daemon(flags, 0, NULL, NULL, http_access, h,
                             MHD_OPTION_EXTERNAL_LOGGER, http_mhd_log, NULL,
                             MHD_OPTION_SOCK_ADDR, ai->ai_addr,
@@ -554,7 +410,6 @@ http_start(const HttpOptions *o, char *err, size_t errlen)
                              * of the default 32 KiB (the body comes to us
                              * in pieces, whatever its size). */
                             MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(16 * 1024),
-                            MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
                             MHD_OPTION_NOTIFY_COMPLETED, http_completed, NULL,
                             MHD_OPTION_END);
     freeaddrinfo(ai);
@@ -566,6 +421,7 @@ http_start(const HttpOptions *o, char *err, size_t errlen)
     h->port = info ? info->port : o->port;
     return h;
 fail:
+    http_watch_stop(h);
     pthread_mutex_destroy(&h->lock);
     free(h);
     return NULL;
@@ -589,31 +445,11 @@ http_quiesce(Http *h)
 void
 http_stop(Http *h)
 {
-    HttpWaiter *w;
-
     if (!h)
         return;
     /* MHD may not stop with suspended connections: resume each; unwoken,
      * it answers 503. */
-    pthread_mutex_lock(&h->lock);
-    h->stopping = 1;
-    while ((w = h->suspended)) {
-        h->suspended = w->next;
-        if (w->next)
-            w->next->prev = NULL;
-        w->prev = w->next = NULL;
-        w->listed = 0; /* its reference is ours now */
-        pthread_mutex_unlock(&h->lock);
-        pthread_mutex_lock(&w->lock);
-        if (w->suspended && !w->gone) {
-            w->suspended = 0;
-            MHD_resume_connection(w->conn);
-        }
-        pthread_mutex_unlock(&w->lock);
-        http_waiter_unref(w);
-        pthread_mutex_lock(&h->lock);
-    }
-    pthread_mutex_unlock(&h->lock);
+    http_resume_all(h);
     /* A call just woken still has to write its answer: give the requests
      * in flight a moment to complete before the daemon closes them. */
     for (int i = 0; i < (int)(HTTP_DRAIN_SECONDS * 100); i++) {
@@ -622,6 +458,7 @@ http_stop(Http *h)
         usleep(10 * 1000);
     }
     MHD_stop_daemon(h->d);
+    http_watch_stop(h);
     pthread_mutex_destroy(&h->lock);
     free(h);
 }

@@ -84,6 +84,15 @@ HttpWaiter *http_defer(HttpReq *r, HttpResumeFn fn, void *ctx, void (*ctx_free)(
  * client has gone. */
 void http_wake(HttpWaiter *w);
 
+/* Called at most once, from http's watcher thread, when the client hangs
+ * up while its answer is deferred; ctx is the waiter's. The producer
+ * should stop its work and wake the waiter as usual. */
+typedef void (*HttpGoneFn)(void *ctx);
+
+/* Asks to be told (gone) if the client leaves while suspended. Call right
+ * after http_defer, before the handler returns. */
+void http_waiter_on_gone(HttpWaiter *w, HttpGoneFn gone);
+
 void http_waiter_unref(HttpWaiter *w);
 
 #endif

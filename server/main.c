@@ -20,7 +20,7 @@
 #include "registry.h"
 
 /* Distinct exit codes per start-up failure, as beanstalkd does. */
-enum { EXIT_USAGE = 2, EXIT_REGISTRY = 3, EXIT_POOL = 4, EXIT_HTTP = 5 };
+enum { EXIT_USAGE = 2, EXIT_REGISTRY = 3, EXIT_POOL = 4, EXIT_HTTP = 5, EXIT_POOL_FAILED = 6 };
 
 #define SHUTDOWN_GRACE 30.0 /* seconds running tasks get to finish */
 
@@ -36,8 +36,22 @@ main_raise_nofile(void)
     }
 }
 
-/* Blocks the stop signals in every thread to come; the main thread takes
- * them with sigwait, so no handler runs in an arbitrary thread. */
+/* A second stop signal during the graceful stop: end at once. Workers
+ * and the fork server die with this process (PR_SET_PDEATHSIG). */
+static void
+main_stop_now(int sig)
+{
+    static const char msg[] = "poold: second stop signal: exiting at once\n";
+
+    (void)sig;
+    if (write(2, msg, sizeof(msg) - 1) < 0)
+        _exit(1);
+    _exit(1);
+}
+
+/* The stop signals are blocked in every thread; the main thread takes
+ * them with sigwait, so no handler runs in an arbitrary thread. After the
+ * first, the next one is let through to main_stop_now. */
 static void
 main_wait_for_signal(const sigset_t *set)
 {
@@ -45,7 +59,11 @@ main_wait_for_signal(const sigset_t *set)
 
     while (sigwait(set, &sig) != 0)
         ;
-    log_msg(LOG_INFO, "received %s: shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    log_msg(LOG_INFO, "received %s: shutting down (a second signal stops at once)",
+            sig == SIGINT ? "SIGINT" : "SIGTERM");
+    signal(SIGTERM, main_stop_now);
+    signal(SIGINT, main_stop_now);
+    pthread_sigmask(SIG_UNBLOCK, set, NULL);
 }
 
 int
@@ -100,7 +118,8 @@ main(int argc, char **argv)
         log_msg(LOG_ERROR, "%s", err);
         goto cleanup;
     }
-    log_msg(LOG_INFO, "poold listening on http://%s:%d with %d processes, pid %d", cfg.host,
+    log_msg(LOG_INFO, "poold listening on http://%s%s%s:%d with %d processes, pid %d",
+            strchr(cfg.host, ':') ? "[" : "", cfg.host, strchr(cfg.host, ':') ? "]" : "",
             http_port(http), cfg.processes, (int)getpid());
 
     main_wait_for_signal(&stop);
@@ -108,8 +127,8 @@ main(int argc, char **argv)
     pool_stop(pool, SHUTDOWN_GRACE); /* every waiting call gets its answer */
     http_stop(http);
     http = NULL;
-    rc = 0;
-    log_msg(LOG_INFO, "poold stopped");
+    rc = pool_failed(pool) ? EXIT_POOL_FAILED : 0;
+    log_msg(LOG_INFO, "poold stopped%s", rc ? ": the pool had failed" : "");
 cleanup:
     http_stop(http);
     pool_free(pool);

@@ -121,13 +121,14 @@ pool_send(Pool *p, int idx, PoolTask *t)
     WireHeader h = {.len = (uint32_t)t->len, .kind = WIRE_TASK, .slot = (uint32_t)s,
                     .mode = t->mode, .seq = ++p->seq};
 
-    if (wire_put(&w->out, &h, t->payload) < 0)
+    if (t->len > WIRE_MAX_PAYLOAD || wire_put(&w->out, &h, t->payload) < 0)
         return -1;
     p->free_slot = p->slots[s].next_free;
     p->slots[s].task = t;
     p->slots[s].seq = h.seq;
     __atomic_store_n(&p->claims[s].word, WIRE_CLAIM_WORD(h.seq, WIRE_CLAIM_SENT), __ATOMIC_RELEASE);
-    w->slots[w->inflight++] = s;
+    w->slots[w->inflight] = s;
+    __atomic_add_fetch(&w->inflight, 1, __ATOMIC_RELAXED);
     return 0;
 }
 
@@ -144,12 +145,14 @@ void
 pool_worker_drop(PoolWorker *w, int i)
 {
     memmove(&w->slots[i], &w->slots[i + 1], (size_t)(w->inflight - i - 1) * sizeof(int));
-    w->inflight--;
+    if (__atomic_sub_fetch(&w->inflight, 1, __ATOMIC_RELAXED) == 0)
+        w->stolen_from = 0;
 }
 
 /* Picks the ready worker with the fewest tasks in flight (an idle one
- * first), starting after the last pick so that ties rotate. -1 if all are
- * full. */
+ * first), starting after the last pick so that ties rotate, and one that
+ * tasks were just taken back from only when no other has room. -1 if all
+ * are full. */
 static int
 pool_pick(Pool *p)
 {
@@ -158,8 +161,10 @@ pool_pick(Pool *p)
     for (int k = 0; k < p->opt.processes; k++) {
         int i = (p->rr + 1 + k) % p->opt.processes;
         PoolWorker *w = &p->workers[i];
-        if (w->state == W_READY && w->inflight < POOL_DEPTH &&
-            (best < 0 || w->inflight < p->workers[best].inflight))
+        if (w->state != W_READY || w->inflight >= POOL_DEPTH)
+            continue;
+        if (best < 0 || w->stolen_from < p->workers[best].stolen_from ||
+            (w->stolen_from == p->workers[best].stolen_from && w->inflight < p->workers[best].inflight))
             best = i;
     }
     if (best >= 0)
@@ -178,9 +183,10 @@ pool_assign(Pool *p)
     while (p->queue.len && (idx = pool_pick(p)) >= 0) {
         t = (PoolTask *)taskq_pop(&p->queue);
         if (pool_send(p, idx, t) < 0) {
-            if (taskq_push_front(&p->queue, &t->node) < 0)
-                pool_finish(p, t, POOL_LOST);
-            break;
+            /* Out of memory for its frame: end it rather than leave it at
+             * the head of the queue, where it would block every other. */
+            pool_finish(p, t, POOL_NOMEM);
+            continue;
         }
         p->workers[idx].dirty = 1;
         pool_worker_name(&p->workers[idx], t->res.worker, sizeof(t->res.worker));
@@ -228,6 +234,7 @@ pool_steal(Pool *p)
             pool_requeue(p, p->slots[s].task);
             pool_release_slot(p, s);
             pool_worker_drop(w, k);
+            w->stolen_from = 1;
         }
     }
 }
@@ -305,29 +312,39 @@ pool_run_callbacks(Pool *p)
     }
 }
 
-/* During a stop: ends what is queued, and reports whether the dispatcher
- * may exit (nothing in flight, or the grace period is over). */
+/*
+ * During a stop (Pool's close() then join()): the queue goes on running
+ * until it is empty and nothing is in flight, or until the grace period is
+ * over, or at once when no worker is left to run it. Then what remains
+ * ends POOL_STOPPED and the workers are killed. Returns 1 when the
+ * dispatcher may exit.
+ */
 static int
 pool_drain(Pool *p)
 {
     PoolTask *t;
-    int busy = 0;
+    int busy = 0, alive = 0;
 
+    for (int i = 0; i < p->opt.processes; i++) {
+        busy |= p->workers[i].inflight > 0;
+        alive |= p->workers[i].state == W_READY;
+    }
+    pthread_mutex_lock(&p->lock);
+    busy |= p->queue.len > 0;
+    pthread_mutex_unlock(&p->lock);
+    if (busy && alive && pool_now() < p->stop_deadline)
+        return 0;
     pthread_mutex_lock(&p->lock);
     while ((t = (PoolTask *)taskq_pop(&p->queue)))
         pool_finish(p, t, POOL_STOPPED);
     pthread_mutex_unlock(&p->lock);
-    for (int i = 0; i < p->opt.processes; i++)
-        busy |= p->workers[i].inflight > 0;
-    if (busy && pool_now() < p->stop_deadline)
-        return 0;
     for (int i = 0; i < p->opt.processes; i++) {
         PoolWorker *w = &p->workers[i];
         for (int k = 0; k < w->inflight; k++) {
             pool_finish(p, p->slots[w->slots[k]].task, POOL_STOPPED);
             pool_release_slot(p, w->slots[k]);
         }
-        w->inflight = 0;
+        __atomic_store_n(&w->inflight, 0, __ATOMIC_RELAXED);
         if (w->pid > 0)
             kill(w->pid, SIGKILL);
     }
@@ -472,6 +489,10 @@ pool_submit(Pool *p, PoolTask **tasks, size_t n)
         pthread_mutex_unlock(&p->lock);
         return SVC_ESTOPPED;
     }
+    if ((long)n > p->opt.max_queue) {
+        pthread_mutex_unlock(&p->lock);
+        return SVC_E2BIG; /* could never fit: waiting would not help */
+    }
     if ((long)(p->queue.len + n) > p->opt.max_queue) {
         pthread_mutex_unlock(&p->lock);
         return SVC_EFULL;
@@ -517,9 +538,16 @@ pool_snapshot(Pool *p)
 {
     static const char *const states[] = {"starting", "ready", "dying", "starting"};
     json_t *workers = json_array(), *out;
-    long running = 0;
+    long running = 0, sent = 0;
     char name[32];
 
+    /* The claim words say what workers hold: started, or written ahead
+     * and waiting in their socket (which is queueing, not running). */
+    for (int s = 0; s < p->nslots; s++) {
+        uint64_t word = __atomic_load_n(&p->claims[s].word, __ATOMIC_RELAXED);
+        running += (word & 3) == WIRE_CLAIM_STARTED;
+        sent += (word & 3) == WIRE_CLAIM_SENT;
+    }
     pthread_mutex_lock(&p->lock);
     for (int i = 0; i < p->opt.processes; i++) {
         PoolWorker *w = &p->workers[i];
@@ -527,18 +555,23 @@ pool_snapshot(Pool *p)
         const char *state = states[w->state];
         if (w->state == W_READY)
             state = inflight > 0 ? "busy" : "idle";
-        running += inflight;
         pool_worker_name(w, name, sizeof(name));
         json_array_append_new(workers, json_pack("{s:s, s:i, s:s, s:I, s:i}", "name", name,
                                                  "pid", (int)w->pid, "state", state, "tasks_done",
                                                  (json_int_t)__atomic_load_n(&w->tasks_done, __ATOMIC_RELAXED),
                                                  "in_flight", inflight));
     }
-    out = json_pack("{s:i, s:o, s:{s:I, s:I, s:I}}", "processes", p->opt.processes, "workers", workers,
-                    "queue", "queued", (json_int_t)p->queue.len, "running", (json_int_t)running,
-                    "max", (json_int_t)p->opt.max_queue);
+    out = json_pack("{s:i, s:o, s:{s:I, s:I, s:I, s:I}}", "processes", p->opt.processes, "workers", workers,
+                    "queue", "queued", (json_int_t)p->queue.len, "sent", (json_int_t)sent,
+                    "running", (json_int_t)running, "max", (json_int_t)p->opt.max_queue);
     pthread_mutex_unlock(&p->lock);
     return out;
+}
+
+int
+pool_failed(Pool *p)
+{
+    return __atomic_load_n(&p->fs_dead, __ATOMIC_RELAXED);
 }
 
 void

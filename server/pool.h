@@ -22,6 +22,7 @@ typedef enum {
     POOL_LOST,      /* the worker died while running it (wstatus says how) */
     POOL_CANCELLED, /* pool_cancel named its owner before it started */
     POOL_STOPPED,   /* the pool shut down before it could run */
+    POOL_NOMEM,     /* no memory to send it */
 } PoolStatus;
 
 typedef struct PoolResult {
@@ -74,7 +75,8 @@ void pool_task_free(PoolTask *t);
 
 /*
  * Queues n tasks, all or none. On SVC_OK the pool owns them; on SVC_EFULL
- * (past --max-queue) or SVC_ESTOPPED the caller still does.
+ * (the queue is too full now), SVC_E2BIG (n alone is over --max-queue),
+ * SVC_ESTOPPED or SVC_ENOMEM the caller still does.
  */
 int pool_submit(Pool *p, PoolTask **tasks, size_t n);
 
@@ -96,6 +98,10 @@ json_t *pool_snapshot(Pool *p);
  * callback has been called when it returns.
  */
 void pool_stop(Pool *p, double grace);
+
+/* 1 once the pool cannot go on (its fork server died); it has then asked
+ * the process to shut down with SIGTERM. */
+int pool_failed(Pool *p);
 
 void pool_free(Pool *p);
 

@@ -49,8 +49,11 @@ typedef struct PoolWorker {
     WireBuf in, out;
     int want_out;           /* EPOLLOUT is armed */
     int dirty;              /* tasks were added to out since the last flush */
+    int stolen_from;        /* tasks were taken back from it since it was
+                             * last idle: don't hand them straight back */
     int slots[POOL_DEPTH];  /* claim slots in flight, in the order sent */
-    int inflight;
+    int inflight;           /* written by the dispatcher with atomics, for
+                             * the snapshots that read it */
     unsigned long tasks_done;
     double retry_at;        /* W_BACKOFF: when to spawn again */
 } PoolWorker;

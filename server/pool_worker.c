@@ -22,6 +22,15 @@ pool_worker_name(const PoolWorker *w, char *buf, size_t len)
     snprintf(buf, len, "ForkPoolWorker-%u", w->number);
 }
 
+/* Changes w's state under the lock, as snapshots read it. */
+static void
+pool_set_state(Pool *p, PoolWorker *w, WorkerState state)
+{
+    pthread_mutex_lock(&p->lock);
+    w->state = state;
+    pthread_mutex_unlock(&p->lock);
+}
+
 /* Asks the fork server for a new worker in w's place. */
 void
 pool_spawn(Pool *p, PoolWorker *w)
@@ -30,11 +39,13 @@ pool_spawn(Pool *p, PoolWorker *w)
     w->number = ++p->next_number;
     w->pid = 0;
     w->state = W_SPAWNING;
+    __atomic_store_n(&w->tasks_done, 0, __ATOMIC_RELAXED); /* a new process starts at 0 */
     pthread_mutex_unlock(&p->lock);
     if (p->fs_dead || forkserver_spawn(&p->fs, w->number) < 0) {
-        log_errno(LOG_ERROR, errno, "cannot ask the fork server for ForkPoolWorker-%u", w->number);
-        w->state = W_BACKOFF;
-        w->retry_at = pool_now() + POOL_RESPAWN_DELAY;
+        if (!p->fs_dead)
+            log_errno(LOG_ERROR, errno, "cannot ask the fork server for ForkPoolWorker-%u", w->number);
+        w->retry_at = p->fs_dead ? 1e300 : pool_now() + POOL_RESPAWN_DELAY;
+        pool_set_state(p, w, W_BACKOFF);
     }
 }
 
@@ -98,6 +109,8 @@ pool_result(Pool *p, PoolWorker *w, const WireHeader *h, const char *payload)
  * sure, put its unstarted tasks back in the queue, and keep the started
  * one until the fork server reports how the worker ended.
  */
+static void pool_worker_exited(Pool *p, pid_t pid, int st);
+
 static void
 pool_worker_eof(Pool *p, PoolWorker *w)
 {
@@ -118,9 +131,9 @@ pool_worker_eof(Pool *p, PoolWorker *w)
         pool_release_slot(p, s);
         pool_worker_drop(w, k);
     }
-    pthread_mutex_lock(&p->lock);
-    w->state = W_DYING;
-    pthread_mutex_unlock(&p->lock);
+    pool_set_state(p, w, W_DYING);
+    if (p->fs_dead) /* no exit report will come: end it now */
+        pool_worker_exited(p, w->pid, -1);
 }
 
 /* The fork server reported that pid ended with wait status st. */
@@ -134,8 +147,18 @@ pool_worker_exited(Pool *p, pid_t pid, int st)
             w = &p->workers[i];
     if (!w)
         return;
-    pool_worker_eof(p, w);
-    if (WIFSIGNALED(st))
+    if (w->state == W_READY) {
+        /* Read what it wrote before it died, up to EOF: a result that was
+         * already sent must not become a 502. That ends in
+         * pool_worker_eof, which comes back here once the state is DYING. */
+        pool_worker_event(p, (int)(w - p->workers), EPOLLIN);
+        pool_worker_eof(p, w);
+    }
+    if (w->state != W_DYING)
+        return;
+    if (st == -1)
+        log_msg(LOG_WARN, "ForkPoolWorker-%u pid %d is gone", w->number, (int)pid);
+    else if (WIFSIGNALED(st))
         log_msg(LOG_WARN, "ForkPoolWorker-%u pid %d was killed by signal %d", w->number, (int)pid, WTERMSIG(st));
     else
         log_msg(LOG_WARN, "ForkPoolWorker-%u pid %d exited with status %d", w->number, (int)pid, WEXITSTATUS(st));
@@ -149,11 +172,41 @@ pool_worker_exited(Pool *p, pid_t pid, int st)
         pool_release_slot(p, s);
         pool_finish(p, t, POOL_LOST);
     }
-    w->inflight = 0;
-    if (p->stopping)
-        w->state = W_BACKOFF, w->retry_at = 1e300; /* never again */
-    else
+    __atomic_store_n(&w->inflight, 0, __ATOMIC_RELAXED);
+    if (p->stopping || p->fs_dead) {
+        w->retry_at = 1e300; /* never again */
+        pool_set_state(p, w, W_BACKOFF);
+    } else {
         pool_spawn(p, w);
+    }
+}
+
+/*
+ * The fork server died. Its workers die with it (PR_SET_PDEATHSIG), no
+ * exit report will come, and no worker can be replaced: poold cannot go on
+ * as a pool. End what each worker held, then have the process shut down
+ * and exit non-zero (main reads pool_failed), so a supervisor restarts it.
+ */
+static void
+pool_fs_lost(Pool *p)
+{
+    __atomic_store_n(&p->fs_dead, 1, __ATOMIC_RELAXED);
+    epoll_ctl(p->ep, EPOLL_CTL_DEL, p->fs.fd, NULL);
+    log_msg(LOG_ERROR, "the fork server died: workers cannot be replaced; poold is shutting down");
+    for (int i = 0; i < p->opt.processes; i++) {
+        PoolWorker *w = &p->workers[i];
+        if (w->state == W_READY || w->state == W_DYING) {
+            if (w->state == W_READY)
+                pool_worker_event(p, i, EPOLLIN); /* takes what it sent, then EOF */
+            pool_worker_eof(p, w);
+            if (w->state == W_DYING)
+                pool_worker_exited(p, w->pid, -1);
+        } else {
+            w->retry_at = 1e300;
+            pool_set_state(p, w, W_BACKOFF);
+        }
+    }
+    kill(getpid(), SIGTERM); /* main's sigwait takes it */
 }
 
 void
@@ -174,8 +227,8 @@ pool_fs_event(Pool *p)
                 close(ev.fd);
         } else if (ev.type == FS_SPAWN_FAILED) {
             log_errno(LOG_ERROR, ev.status, "cannot fork ForkPoolWorker-%u", ev.number);
-            w->state = W_BACKOFF;
             w->retry_at = pool_now() + POOL_RESPAWN_DELAY;
+            pool_set_state(p, w, W_BACKOFF);
         } else {
             int idx = (int)(w - p->workers);
             struct epoll_event e = {.events = EPOLLIN, .data.u32 = (uint32_t)idx};
@@ -189,11 +242,8 @@ pool_fs_event(Pool *p)
             log_msg(LOG_INFO, "ForkPoolWorker-%u started, pid %d", w->number, (int)ev.pid);
         }
     }
-    if (rc < 0 && !p->fs_dead) {
-        p->fs_dead = 1;
-        epoll_ctl(p->ep, EPOLL_CTL_DEL, p->fs.fd, NULL);
-        log_msg(LOG_ERROR, "the fork server is gone: dead workers cannot be replaced");
-    }
+    if (rc < 0 && !p->fs_dead)
+        pool_fs_lost(p);
 }
 
 void

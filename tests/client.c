@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -66,6 +67,8 @@ server_try(Server *s, const char *const *args)
     fflush(NULL);
     if ((s->pid = fork()) == 0) {
         int fd = open(s->log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        /* A test that fails exits at once: its server must not outlive it. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (fd >= 0) {
             dup2(fd, 1);
             dup2(fd, 2);
@@ -101,6 +104,15 @@ server_start(Server *s, const char *const *args)
     exit(2);
 }
 
+/* A test that fails exits before it stops its server, so its log stays
+ * for reading; a clean stop removes it, unless POOLD_TEST_KEEP_LOGS. */
+static void
+server_drop_log(const Server *s)
+{
+    if (!getenv("POOLD_TEST_KEEP_LOGS"))
+        unlink(s->log);
+}
+
 int
 server_stop(Server *s)
 {
@@ -112,6 +124,7 @@ server_stop(Server *s)
     for (double end = now_seconds() + 30; now_seconds() < end;) {
         if (waitpid(s->pid, &st, WNOHANG) == s->pid) {
             s->pid = 0;
+            server_drop_log(s);
             return st;
         }
         usleep(10 * 1000);
@@ -119,7 +132,19 @@ server_stop(Server *s)
     kill(s->pid, SIGKILL);
     waitpid(s->pid, &st, 0);
     s->pid = 0;
-    return st;
+    return st; /* it hung: keep the log */
+}
+
+json_t *
+get_json(const Server *s, const char *path)
+{
+    Resp r;
+    json_t *j = NULL;
+
+    if (req(s, "GET", path, NULL, &r) == 0 && r.status == 200)
+        j = json_incref(r.json);
+    resp_free(&r);
+    return j;
 }
 
 typedef struct Buf {

@@ -10,6 +10,7 @@
 #include "registry.h"
 #include "wire.h"
 
+static const CallLimits call_test_lim = {.processes = 2, .max_items = 10000000};
 static Registry *call_test_reg; /* built in main, inherited by each test */
 
 /* Parses the JSON text body as op with a pool of 2 processes. */
@@ -22,7 +23,7 @@ call_test_parse(const char *body, CallOp op, Call **out, CallError *err)
 
     CHECK(j != NULL);
     memset(err, 0, sizeof(*err));
-    rc = call_parse(j, op, call_test_reg, 2, out, err);
+    rc = call_parse(j, op, call_test_reg, &call_test_lim, out, err);
     json_decref(j); /* the Call keeps its own references */
     return rc;
 }
@@ -180,7 +181,7 @@ TEST(test_call_map_default_chunksize)
     call_free(c);
     /* 20001 items on 2 processes: divmod(20001, 8) = (2500, 1) -> 2501. */
     body = call_test_big_body("fib", 20001, 0);
-    CHECK_INT(call_parse(body, CALL_MAP, call_test_reg, 2, &c, &err), SVC_OK);
+    CHECK_INT(call_parse(body, CALL_MAP, call_test_reg, &call_test_lim, &c, &err), SVC_OK);
     CHECK_INT(c->chunksize, 2501);
     CHECK_INT(call_chunks(c), 8);
     call_free(c);
@@ -204,7 +205,7 @@ TEST(test_call_starmap_parses_argument_lists)
     call_free(c);
     /* 20000 items on 2 processes: divmod(20000, 8) = (2500, 0) -> 2500. */
     body = call_test_big_body("pow", 20000, 1);
-    CHECK_INT(call_parse(body, CALL_STARMAP, call_test_reg, 2, &c, &err), SVC_OK);
+    CHECK_INT(call_parse(body, CALL_STARMAP, call_test_reg, &call_test_lim, &c, &err), SVC_OK);
     CHECK_INT(c->chunksize, 2500);
     call_free(c);
     json_decref(body);
@@ -519,4 +520,20 @@ main(int argc, char **argv)
     rc = harness_run(argc, argv);
     registry_free(call_test_reg);
     return rc;
+}
+
+TEST(test_call_map_over_max_items_is_rejected)
+{
+    json_t *body = json_pack("{s:s, s:[iii]}", "func", "echo", "iterable", 1, 2, 3);
+    CallLimits lim = {.processes = 2, .max_items = 2};
+    CallError err;
+    Call *c = NULL;
+
+    CHECK_INT(call_parse(body, CALL_MAP, call_test_reg, &lim, &c, &err), SVC_EINVAL);
+    CHECK_STR(err.field, "iterable");
+    CHECK(c == NULL);
+    lim.max_items = 3;
+    CHECK_INT(call_parse(body, CALL_MAP, call_test_reg, &lim, &c, &err), SVC_OK);
+    call_free(c);
+    json_decref(body);
 }

@@ -387,3 +387,29 @@ TEST(test_config_parse_size_rejects_signs_and_stray_suffixes)
     CHECK_INT(config_parse_size("512B", &v), SVC_OK);
     CHECK_INT(v, 512);
 }
+
+TEST(test_config_max_body_is_bounded_by_the_frame_limit)
+{
+    Config c;
+    char err[256];
+    char *ok[] = {"poold", "--max-body", "512M", NULL};
+    char *big[] = {"poold", "--max-body", "2G", NULL};
+
+    CHECK_INT(config_parse(&c, 3, ok, stdout, err, sizeof(err)), SVC_OK);
+    CHECK_INT(c.max_body, 512u << 20);
+    CHECK_INT(config_parse(&c, 3, big, stdout, err, sizeof(err)), SVC_EINVAL);
+    CHECK(strstr(err, "--max-body") != NULL);
+}
+
+TEST(test_config_max_items_flag_and_default)
+{
+    Config c;
+    char err[256];
+    char *none[] = {"poold", NULL};
+    char *set[] = {"poold", "--max-items", "5", NULL};
+
+    CHECK_INT(config_parse(&c, 1, none, stdout, err, sizeof(err)), SVC_OK);
+    CHECK_INT(c.max_items, 10000000);
+    CHECK_INT(config_parse(&c, 3, set, stdout, err, sizeof(err)), SVC_OK);
+    CHECK_INT(c.max_items, 5);
+}

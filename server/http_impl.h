@@ -1,0 +1,79 @@
+/*
+ * http_impl.h: what http.c (the daemon, request phases, replies) and
+ * http_wait.c (deferred answers: suspend, wake, disconnect watch) share.
+ * Private to http: no other module includes it.
+ */
+#ifndef POOLD_HTTP_IMPL_H
+#define POOLD_HTTP_IMPL_H
+
+#include <pthread.h>
+
+#include <microhttpd.h>
+#include <uthash.h>
+
+#include "http.h"
+
+#define HTTP_PARAM_MAX 128
+
+struct Http {
+    struct MHD_Daemon *d;
+    const Route *routes;
+    size_t max_body;
+    void *app;
+    int port;
+    int active;               /* atomic: requests begun and not completed */
+    pthread_mutex_t lock;     /* guards what follows */
+    HttpWaiter *suspended;    /* by id; the table holds a reference each */
+    uint64_t next_id;
+    int stopping;
+    int watch_ep;             /* epoll set of suspended sockets (EPOLLRDHUP) */
+    int watch_stop;           /* eventfd that ends the watcher */
+    pthread_t watcher;
+    int watcher_started;
+};
+
+struct HttpWaiter {
+    int refs;                 /* atomic */
+    pthread_mutex_t lock;     /* guards woken, suspended, gone, cancelled */
+    int woken, suspended, gone, cancelled;
+    uint64_t id;              /* key in http->suspended */
+    int fd;                   /* the connection's socket, while watched */
+    struct MHD_Connection *conn;
+    Http *http;
+    HttpResumeFn fn;
+    HttpGoneFn gone_fn;
+    void *ctx;
+    void (*ctx_free)(void *);
+    UT_hash_handle hh;        /* in http->suspended, under http->lock */
+};
+
+struct HttpReq {
+    Http *http;
+    struct MHD_Connection *conn;
+    const Route *route;
+    int status;               /* an answer known before the handler: 404, 405, 413 */
+    int answered;             /* the status queued, 0 before */
+    double began;             /* for the request log */
+    char line[96];            /* "POST /v1/apply", for the request log */
+    char allow[64];           /* the methods a 405 names */
+    char *body;
+    size_t len, cap;
+    json_t *json;
+    char param[HTTP_PARAM_MAX];
+    HttpWaiter *waiter;
+};
+
+/* http_wait.c */
+int http_watch_start(Http *h);
+void http_watch_stop(Http *h);
+/* After the handler deferred: suspends the connection, or answers now if
+ * the wake came first. MHD thread. */
+void http_suspend(HttpReq *r);
+/* Re-entered after a resume: answers through the waiter. MHD thread. */
+void http_resumed(HttpReq *r);
+/* The request is complete: the waiter loses its connection. */
+void http_waiter_release(HttpWaiter *w);
+/* At stop: resumes every suspended connection; unwoken, they answer 503. */
+void http_resume_all(Http *h);
+
+#endif

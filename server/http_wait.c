@@ -1,0 +1,271 @@
+/*
+ * http_wait.c: deferred answers. A handler that cannot answer at once
+ * defers: its connection is suspended (no thread waits for it) until the
+ * producer wakes it, from any thread.
+ *
+ * The waiter's lock orders wake against suspend: a wake that comes first
+ * is remembered, never lost, and a connection that is not suspended is
+ * never resumed (libmicrohttpd 0.9.75 loses such a resume, and resuming a
+ * connection twice is undefined).
+ *
+ * MHD does not notice a client that disconnects while its connection is
+ * suspended. So each suspended socket also sits in a small epoll set of
+ * our own, for EPOLLRDHUP, and a watcher thread tells the handler (its
+ * HttpGoneFn) so that work nobody will read is cancelled. The set holds
+ * waiter ids, never pointers: an event may be read after its waiter is
+ * gone, and a stale id finds nothing.
+ *
+ * Lock order: waiter lock, then http->lock, then MHD's own.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "http_impl.h"
+#include "log.h"
+
+HttpWaiter *
+http_defer(HttpReq *r, HttpResumeFn fn, void *ctx, void (*ctx_free)(void *))
+{
+    HttpWaiter *w = calloc(1, sizeof(*w));
+
+    if (!w) {
+        if (ctx_free)
+            ctx_free(ctx);
+        return NULL;
+    }
+    pthread_mutex_init(&w->lock, NULL);
+    w->refs = 2; /* the request's and the producer's */
+    w->fd = -1;
+    w->conn = r->conn;
+    w->http = r->http;
+    w->fn = fn;
+    w->ctx = ctx;
+    w->ctx_free = ctx_free;
+    r->waiter = w;
+    return w;
+}
+
+void
+http_waiter_on_gone(HttpWaiter *w, HttpGoneFn gone)
+{
+    w->gone_fn = gone;
+}
+
+static void
+http_waiter_ref(HttpWaiter *w)
+{
+    __atomic_add_fetch(&w->refs, 1, __ATOMIC_RELAXED);
+}
+
+void
+http_waiter_unref(HttpWaiter *w)
+{
+    if (!w || __atomic_sub_fetch(&w->refs, 1, __ATOMIC_ACQ_REL) > 0)
+        return;
+    if (w->ctx_free)
+        w->ctx_free(w->ctx);
+    pthread_mutex_destroy(&w->lock);
+    free(w);
+}
+
+/* Takes w out of the suspended table and the watch set (w->lock held).
+ * Returns 1 when it was in: the caller then owns the table's reference. */
+static int
+http_unlist(Http *h, HttpWaiter *w)
+{
+    HttpWaiter *found = NULL;
+
+    pthread_mutex_lock(&h->lock);
+    HASH_FIND(hh, h->suspended, &w->id, sizeof(w->id), found);
+    if (found)
+        HASH_DEL(h->suspended, w);
+    if (w->fd >= 0 && h->watch_ep >= 0)
+        epoll_ctl(h->watch_ep, EPOLL_CTL_DEL, w->fd, NULL);
+    w->fd = -1;
+    pthread_mutex_unlock(&h->lock);
+    return found != NULL;
+}
+
+void
+http_wake(HttpWaiter *w)
+{
+    int listed = 0;
+
+    pthread_mutex_lock(&w->lock);
+    w->woken = 1;
+    if (w->suspended && !w->gone) {
+        w->suspended = 0;
+        listed = http_unlist(w->http, w);
+        MHD_resume_connection(w->conn);
+    }
+    pthread_mutex_unlock(&w->lock);
+    if (listed)
+        http_waiter_unref(w); /* the request still holds one: never the last */
+}
+
+/* Puts w in the table and, when the handler cares, its socket in the watch
+ * set. Under w->lock. Returns 0, or -1 when poold is stopping. */
+static int
+http_list(Http *h, HttpWaiter *w)
+{
+    const union MHD_ConnectionInfo *ci;
+
+    pthread_mutex_lock(&h->lock);
+    if (h->stopping) {
+        pthread_mutex_unlock(&h->lock);
+        return -1;
+    }
+    w->id = ++h->next_id;
+    http_waiter_ref(w);
+    HASH_ADD(hh, h->suspended, id, sizeof(w->id), w);
+    ci = w->gone_fn ? MHD_get_connection_info(w->conn, MHD_CONNECTION_INFO_CONNECTION_FD) : NULL;
+    if (ci && h->watch_ep >= 0) {
+        struct epoll_event ev = {.events = EPOLLRDHUP | EPOLLONESHOT, .data.u64 = w->id};
+        if (epoll_ctl(h->watch_ep, EPOLL_CTL_ADD, ci->connect_fd, &ev) == 0)
+            w->fd = ci->connect_fd;
+    }
+    pthread_mutex_unlock(&h->lock);
+    return 0;
+}
+
+void
+http_suspend(HttpReq *r)
+{
+    HttpWaiter *w = r->waiter;
+    int now, stopping = 0;
+
+    pthread_mutex_lock(&w->lock);
+    now = w->woken;
+    if (!now && !(stopping = http_list(r->http, w) < 0)) {
+        w->suspended = 1;
+        MHD_suspend_connection(r->conn);
+    }
+    pthread_mutex_unlock(&w->lock);
+    if (stopping) /* http_stop resumed the others; this one would outlive MHD */
+        http_reply_problem(r, 503, "poold is shutting down", NULL);
+    else if (now)
+        w->fn(r, w->ctx);
+}
+
+void
+http_resumed(HttpReq *r)
+{
+    int woken;
+
+    pthread_mutex_lock(&r->waiter->lock);
+    woken = r->waiter->woken;
+    pthread_mutex_unlock(&r->waiter->lock);
+    if (woken)
+        r->waiter->fn(r, r->waiter->ctx);
+    else
+        http_reply_problem(r, 503, "poold is shutting down", NULL);
+}
+
+void
+http_waiter_release(HttpWaiter *w)
+{
+    pthread_mutex_lock(&w->lock);
+    w->gone = 1;
+    pthread_mutex_unlock(&w->lock);
+    http_waiter_unref(w);
+}
+
+/* A watched socket hung up: tell the handler once, if its answer is still
+ * awaited. The connection stays suspended until the producer wakes it. */
+static void
+http_watch_event(Http *h, uint64_t id)
+{
+    HttpWaiter *w = NULL;
+    int tell = 0;
+
+    pthread_mutex_lock(&h->lock);
+    HASH_FIND(hh, h->suspended, &id, sizeof(id), w);
+    if (w)
+        http_waiter_ref(w);
+    pthread_mutex_unlock(&h->lock);
+    if (!w)
+        return;
+    pthread_mutex_lock(&w->lock);
+    if (w->suspended && !w->woken && !w->cancelled)
+        tell = w->cancelled = 1;
+    pthread_mutex_unlock(&w->lock);
+    if (tell) {
+        log_msg(LOG_DEBUG, "client gone while its call waits: cancelling");
+        w->gone_fn(w->ctx);
+    }
+    http_waiter_unref(w);
+}
+
+static void *
+http_watch_run(void *arg)
+{
+    Http *h = arg;
+    struct epoll_event evs[32];
+
+    for (;;) {
+        int n = epoll_wait(h->watch_ep, evs, 32, -1);
+        if (n < 0 && errno != EINTR)
+            break;
+        for (int i = 0; i < n; i++) {
+            if (evs[i].data.u64 == 0)
+                return NULL; /* watch_stop */
+            http_watch_event(h, evs[i].data.u64);
+        }
+    }
+    return NULL;
+}
+
+int
+http_watch_start(Http *h)
+{
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = 0};
+
+    h->watch_ep = epoll_create1(EPOLL_CLOEXEC);
+    h->watch_stop = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (h->watch_ep < 0 || h->watch_stop < 0 ||
+        epoll_ctl(h->watch_ep, EPOLL_CTL_ADD, h->watch_stop, &ev) < 0 ||
+        pthread_create(&h->watcher, NULL, http_watch_run, h) != 0)
+        return -1;
+    h->watcher_started = 1;
+    return 0;
+}
+
+void
+http_watch_stop(Http *h)
+{
+    uint64_t one = 1;
+
+    if (h->watcher_started && write(h->watch_stop, &one, sizeof(one)) == sizeof(one))
+        pthread_join(h->watcher, NULL);
+    h->watcher_started = 0;
+    if (h->watch_ep >= 0)
+        close(h->watch_ep);
+    if (h->watch_stop >= 0)
+        close(h->watch_stop);
+    h->watch_ep = h->watch_stop = -1;
+}
+
+void
+http_resume_all(Http *h)
+{
+    HttpWaiter *w;
+
+    pthread_mutex_lock(&h->lock);
+    h->stopping = 1;
+    while ((w = h->suspended)) {
+        HASH_DEL(h->suspended, w); /* its reference is ours now */
+        pthread_mutex_unlock(&h->lock);
+        pthread_mutex_lock(&w->lock);
+        if (w->suspended && !w->gone) {
+            w->suspended = 0;
+            MHD_resume_connection(w->conn);
+        }
+        pthread_mutex_unlock(&w->lock);
+        http_waiter_unref(w);
+        pthread_mutex_lock(&h->lock);
+    }
+    pthread_mutex_unlock(&h->lock);
+}

@@ -15,6 +15,13 @@
 
 #define HTTP_PARAM_MAX 128
 
+/* A suspension the watcher has not looked at yet. */
+typedef struct HttpPending {
+    uint64_t id;
+    double at;                /* when it was suspended (monotonic s) */
+    int fd;
+} HttpPending;
+
 struct Http {
     struct MHD_Daemon *d;
     const Route *routes;
@@ -26,8 +33,11 @@ struct Http {
     HttpWaiter *suspended;    /* by id; the table holds a reference each */
     uint64_t next_id;
     int stopping;
+    HttpPending *pend;        /* ring of suspensions not yet watched */
+    size_t pend_head, pend_len, pend_cap;
     int watch_ep;             /* epoll set of suspended sockets (EPOLLRDHUP) */
-    int watch_stop;           /* eventfd that ends the watcher */
+    int watch_stop;           /* eventfd: new suspensions, or stop */
+    int watch_quit;           /* atomic: the watcher must end */
     pthread_t watcher;
     int watcher_started;
 };
@@ -37,7 +47,7 @@ struct HttpWaiter {
     pthread_mutex_t lock;     /* guards woken, suspended, gone, cancelled */
     int woken, suspended, gone, cancelled;
     uint64_t id;              /* key in http->suspended */
-    int fd;                   /* the connection's socket, while watched */
+    int fd;                   /* the socket, once in the watch set */
     struct MHD_Connection *conn;
     Http *http;
     HttpResumeFn fn;

@@ -206,25 +206,21 @@ pool_assign(Pool *p)
 }
 
 /*
- * When a worker sits idle and nothing is queued, takes back the tasks that
- * busy workers hold but have not started, so that they run now instead of
- * behind a long task. The first task of each worker is left alone: it is
- * running or about to.
+ * Called right after pool_assign: a worker still idle then means nothing
+ * is queued. Takes back the tasks that busy workers hold but have not
+ * started, so that they run now instead of behind a long task. The first
+ * task of each worker is left alone: it is running or about to. Returns
+ * the number taken back.
  */
-static void
+static int
 pool_steal(Pool *p)
 {
-    int idle = 0, queued;
+    int idle = 0, taken = 0;
 
-    pthread_mutex_lock(&p->lock);
-    queued = p->queue.len > 0;
-    pthread_mutex_unlock(&p->lock);
-    if (queued)
-        return;
     for (int i = 0; i < p->opt.processes; i++)
         idle |= p->workers[i].state == W_READY && p->workers[i].inflight == 0;
     if (!idle)
-        return;
+        return 0;
     for (int i = 0; i < p->opt.processes; i++) {
         PoolWorker *w = &p->workers[i];
         for (int k = w->inflight - 1; k >= 1; k--) {
@@ -235,8 +231,10 @@ pool_steal(Pool *p)
             pool_release_slot(p, s);
             pool_worker_drop(w, k);
             w->stolen_from = 1;
+            taken++;
         }
     }
+    return taken;
 }
 
 /* Handles one result frame from worker w. */
@@ -264,7 +262,8 @@ pool_apply_cancels(Pool *p)
     ids = p->cancels;
     n = p->ncancels;
     p->cancels = NULL;
-    p->ncancels = p->capcancels = 0;
+    p->capcancels = 0;
+    __atomic_store_n(&p->ncancels, 0, __ATOMIC_RELEASE);
     for (TaskqNode *cur = n ? taskq_first(&p->queue) : NULL, *next; cur; cur = next) {
         next = taskq_next(&p->queue, cur);
         if (pool_cancelled(ids, n, ((PoolTask *)cur)->owner)) {
@@ -396,16 +395,16 @@ pool_run(void *arg)
         for (int i = 0; i < p->opt.processes; i++)
             if (p->workers[i].state == W_BACKOFF && p->workers[i].retry_at <= now)
                 pool_spawn(p, &p->workers[i]);
-        pthread_mutex_lock(&p->lock);
-        stopping = p->stopping;
-        pthread_mutex_unlock(&p->lock);
+        stopping = __atomic_load_n(&p->stopping, __ATOMIC_ACQUIRE);
         if (stopping && pool_drain(p)) {
             pool_run_callbacks(p);
             break;
         }
-        pool_apply_cancels(p);
-        pool_steal(p);
+        if (__atomic_load_n(&p->ncancels, __ATOMIC_ACQUIRE))
+            pool_apply_cancels(p);
         pool_assign(p);
+        if (pool_steal(p)) /* what it took back goes to the idle workers */
+            pool_assign(p);
         pool_run_callbacks(p);
     }
     return NULL;
@@ -525,8 +524,11 @@ pool_cancel(Pool *p, uint64_t owner)
             rc = SVC_ENOMEM;
         }
     }
-    if (rc == SVC_OK)
-        p->cancels[p->ncancels++] = owner;
+    if (rc == SVC_OK) {
+        p->cancels[p->ncancels] = owner;
+        /* The dispatcher's loop reads the count without the lock. */
+        __atomic_store_n(&p->ncancels, p->ncancels + 1, __ATOMIC_RELEASE);
+    }
     pthread_mutex_unlock(&p->lock);
     if (rc == SVC_OK)
         pool_kick(p);
@@ -582,7 +584,7 @@ pool_stop(Pool *p, double grace)
     if (!p->thread_started)
         return;
     pthread_mutex_lock(&p->lock);
-    p->stopping = 1;
+    __atomic_store_n(&p->stopping, 1, __ATOMIC_RELEASE);
     p->stop_deadline = pool_now() + grace;
     pthread_mutex_unlock(&p->lock);
     if (write(p->kick_fd, &one, sizeof(one)) < 0)

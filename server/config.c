@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <netdb.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -107,12 +108,18 @@ config_set(Config *c, int id, const char *name, const char *v, char *err,
     int rc = SVC_OK;
 
     switch (id) {
-    case OPT_HOST:
-        if (strlen(v) == 0 || strlen(v) >= sizeof(c->host))
+    case OPT_HOST: {
+        /* Resolved here, so that a typo is a usage error (exit 2), not a
+         * failure to listen after the pool has started. */
+        struct addrinfo hints = {.ai_flags = AI_PASSIVE, .ai_socktype = SOCK_STREAM}, *ai = NULL;
+        if (strlen(v) == 0 || strlen(v) >= sizeof(c->host) || getaddrinfo(v, NULL, &hints, &ai) != 0)
             rc = SVC_EINVAL;
         else
             strcpy(c->host, v);
+        if (ai)
+            freeaddrinfo(ai);
         break;
+    }
     case OPT_PORT:
         if ((rc = config_parse_long(v, 0, 65535, &n)) == SVC_OK)
             c->port = (int)n;

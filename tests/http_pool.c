@@ -374,6 +374,7 @@ TEST(test_bad_flags_exit_2_with_one_line)
     static const char *const cases[][3] = {
         {"--processes", "0", NULL}, {"--port", "99999", NULL}, {"--bogus", NULL, NULL},
         {"--max-body", "lots", NULL}, {"--store", "nowhere", NULL}, {"--log-level", "loud", NULL},
+        {"--host", "no such host.invalid", NULL},
     };
     char out[1024];
 

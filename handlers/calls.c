@@ -103,7 +103,13 @@ calls_run(HttpReq *r, CallOp op)
     int rc;
 
     CallLimits lim = {.processes = app->cfg->processes, .max_items = app->cfg->max_items};
+    int async;
+    double wait;
 
+    if (jobs_prefer(r, &async, &wait)) { /* Prefer: respond-async, wait=N */
+        jobs_run_preferred(r, op, async, wait);
+        return;
+    }
     rc = call_parse(http_json(r), op, app->reg, &lim, &c, &err);
     if (rc != SVC_OK) {
         json_t *ext = err.field[0] ? json_pack("{s:s}", "field", err.field) : NULL;

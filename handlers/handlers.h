@@ -14,6 +14,7 @@ typedef struct App {
     const Config *cfg;
     const Registry *reg;
     Pool *pool;
+    JobTable *jobs;
 } App;
 
 /* The route table: one row per endpoint, ending with a zero row. */
@@ -23,6 +24,19 @@ extern const Route routes[];
 void handle_apply(HttpReq *r);
 void handle_map(HttpReq *r);
 void handle_starmap(HttpReq *r);
+
+/* jobs.c: the async calls and their jobs */
+void handle_apply_async(HttpReq *r);
+void handle_map_async(HttpReq *r);
+void handle_starmap_async(HttpReq *r);
+void handle_jobs_list(HttpReq *r);
+void handle_job_get(HttpReq *r);
+void handle_job_delete(HttpReq *r);
+void handle_job_result(HttpReq *r);
+/* Prefer on a sync call (RFC 7240): returns 1 when it asks for a job. */
+int jobs_prefer(HttpReq *r, int *async, double *wait);
+/* Runs the sync call as a job and answers as the preference says. */
+void jobs_run_preferred(HttpReq *r, int op, int async, double wait);
 
 /* pool.c: the pool and its functions */
 void handle_pool(HttpReq *r);

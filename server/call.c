@@ -34,8 +34,11 @@ static const char *const call_fields[][6] = {
     [CALL_STARMAP] = {"func", "iterable", "chunksize", "on_error", NULL},
 };
 
+/* Fields only an async job takes. */
+static const char *const call_async_fields[] = {"priority", NULL};
+
 static int
-call_check_fields(const json_t *body, CallOp op, CallError *err)
+call_check_fields(const json_t *body, CallOp op, int async, CallError *err)
 {
     const char *key;
     json_t *val;
@@ -44,6 +47,8 @@ call_check_fields(const json_t *body, CallOp op, CallError *err)
         int known = 0;
         for (size_t i = 0; call_fields[op][i]; i++)
             known |= strcmp(call_fields[op][i], key) == 0;
+        for (size_t i = 0; async && call_async_fields[i]; i++)
+            known |= strcmp(call_async_fields[i], key) == 0;
         if (!known) {
             char detail[200];
             snprintf(detail, sizeof(detail), "unknown field '%.64s'", key);
@@ -128,6 +133,19 @@ call_parse_map(const json_t *body, CallOp op, const CallLimits *lim, Call *c, Ca
     return SVC_OK;
 }
 
+static int
+call_parse_priority(const json_t *body, Call *c, CallError *err)
+{
+    json_t *p = json_object_get(body, "priority");
+
+    if (!p || json_is_null(p))
+        return SVC_OK;
+    if (!json_is_integer(p) || json_integer_value(p) < -1000000 || json_integer_value(p) > 1000000)
+        return call_fail(err, SVC_EINVAL, "priority", "'priority' must be an integer in [-1000000, 1000000]");
+    c->priority = (int)json_integer_value(p);
+    return SVC_OK;
+}
+
 int
 call_parse(const json_t *body, CallOp op, const Registry *reg, const CallLimits *lim,
            Call **out, CallError *err)
@@ -138,7 +156,7 @@ call_parse(const json_t *body, CallOp op, const Registry *reg, const CallLimits 
     *out = NULL;
     if (!json_is_object(body))
         return call_fail(err, SVC_EINVAL, "", "the body must be a JSON object");
-    if ((rc = call_check_fields(body, op, err)) != SVC_OK)
+    if ((rc = call_check_fields(body, op, lim->async, err)) != SVC_OK)
         return rc;
     if (!(c = calloc(1, sizeof(*c))))
         return call_fail(err, SVC_ENOMEM, "", "out of memory");
@@ -147,6 +165,8 @@ call_parse(const json_t *body, CallOp op, const Registry *reg, const CallLimits 
         goto cleanup;
     rc = op == CALL_APPLY ? call_parse_apply(body, c, err)
                           : call_parse_map(body, op, lim, c, err);
+    if (rc == SVC_OK && lim->async)
+        rc = call_parse_priority(body, c, err);
 cleanup:
     if (rc != SVC_OK)
         call_free(c);

@@ -23,6 +23,7 @@ struct Call {
     json_t *iterable;     /* map, starmap: the items (owned ref) */
     size_t chunksize;     /* items per task; 0 for apply */
     int collect;          /* on_error: 1 for "collect", 0 for "raise" */
+    int priority;         /* async: higher runs first; 0 by default */
 };
 
 /* What the server allows: the pool size (for the default chunksize) and
@@ -30,6 +31,7 @@ struct Call {
 typedef struct CallLimits {
     int processes;
     long max_items;
+    int async;        /* the call is an async job: it may carry "priority" */
 } CallLimits;
 
 typedef struct CallError {

@@ -28,6 +28,7 @@ typedef struct Call Call;
 typedef struct Batch Batch;
 typedef struct HttpReq HttpReq;
 typedef struct HttpWaiter HttpWaiter;
+typedef struct JobTable JobTable;
 typedef struct Route Route;
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))

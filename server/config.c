@@ -15,7 +15,7 @@
 enum {
     OPT_HOST = 'H', OPT_PORT = 'p', OPT_PROCESSES = 'n', OPT_HELP = 'h',
     OPT_MAX_BODY = 256, OPT_MAX_QUEUE, OPT_STORE, OPT_LOG_LEVEL,
-    OPT_HTTP_THREADS, OPT_MAX_CONNS, OPT_MAX_ITEMS,
+    OPT_HTTP_THREADS, OPT_MAX_CONNS, OPT_MAX_ITEMS, OPT_MAX_JOBS, OPT_RESULT_TTL,
 };
 
 /* One row per setting: the flag, its environment twin and its help line.
@@ -33,6 +33,8 @@ static const struct {
     {"max-body", OPT_MAX_BODY, "POOLD_MAX_BODY", "BYTES", "largest request body, K/M/G suffixes, at most 512M (64M)"},
     {"max-items", OPT_MAX_ITEMS, "POOLD_MAX_ITEMS", "N", "items in one map's iterable (10000000)"},
     {"max-queue", OPT_MAX_QUEUE, "POOLD_MAX_QUEUE", "N", "tasks waiting for a worker before 503 (100000)"},
+    {"max-jobs", OPT_MAX_JOBS, "POOLD_MAX_JOBS", "N", "async jobs held, finished ones included (1000000)"},
+    {"result-ttl", OPT_RESULT_TTL, "POOLD_RESULT_TTL", "SECONDS", "how long a finished job is kept (3600)"},
     {"max-connections", OPT_MAX_CONNS, "POOLD_MAX_CONNECTIONS", "N", "open HTTP connections (10000)"},
     {"http-threads", OPT_HTTP_THREADS, "POOLD_HTTP_THREADS", "N", "HTTP polling threads (2)"},
     {"store", OPT_STORE, "POOLD_STORE", "KIND", "job store: memory"},
@@ -52,6 +54,8 @@ config_defaults(Config *c)
     c->max_body = 64u << 20;
     c->max_queue = 100000;
     c->max_items = 10000000;
+    c->max_jobs = 1000000;
+    c->result_ttl = 3600;
     c->max_conns = 10000;
     strcpy(c->store, "memory");
     c->log_level = LOG_INFO;
@@ -81,6 +85,22 @@ config_parse_size(const char *s, size_t *out)
     if (*end || v > SIZE_MAX / mult)
         return SVC_EINVAL;
     *out = (size_t)(v * mult);
+    return SVC_OK;
+}
+
+int
+config_parse_seconds(const char *s, double *out)
+{
+    char *end;
+    double v;
+
+    if (!s || !(isdigit((unsigned char)*s) || *s == '.'))
+        return SVC_EINVAL;
+    errno = 0;
+    v = strtod(s, &end);
+    if (errno || end == s || *end || !(v >= 0) || v > 1e9)
+        return SVC_EINVAL;
+    *out = v;
     return SVC_OK;
 }
 
@@ -135,6 +155,13 @@ config_set(Config *c, int id, const char *name, const char *v, char *err,
     case OPT_MAX_CONNS:
         if ((rc = config_parse_long(v, 1, 1000000, &n)) == SVC_OK)
             c->max_conns = (int)n;
+        break;
+    case OPT_MAX_JOBS:
+        if ((rc = config_parse_long(v, 1, 100000000, &n)) == SVC_OK)
+            c->max_jobs = n;
+        break;
+    case OPT_RESULT_TTL:
+        rc = config_parse_seconds(v, &c->result_ttl);
         break;
     case OPT_MAX_ITEMS:
         if ((rc = config_parse_long(v, 1, 1000000000, &n)) == SVC_OK)

@@ -18,6 +18,8 @@ struct Config {
     size_t max_body;     /* --max-body: bytes of one request body */
     long max_queue;      /* --max-queue: tasks waiting for a worker */
     long max_items;      /* --max-items: items in one map */
+    long max_jobs;       /* --max-jobs: async jobs held, finished included */
+    double result_ttl;   /* --result-ttl: seconds a finished job is kept */
     int max_conns;       /* --max-connections: open HTTP connections */
     char store[256];     /* --store: "memory" (sqlite comes later) */
     int log_level;       /* --log-level */
@@ -35,5 +37,8 @@ int config_parse(Config *c, int argc, char **argv, FILE *out, char *err,
 /* Parses "64M", "1k", "512" (bytes; K/M/G are powers of 1024). Returns
  * SVC_OK or SVC_EINVAL. */
 int config_parse_size(const char *s, size_t *out);
+
+/* Parses seconds, fractions allowed ("0.5"), >= 0. SVC_OK or SVC_EINVAL. */
+int config_parse_seconds(const char *s, double *out);
 
 #endif

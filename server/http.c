@@ -86,8 +86,10 @@ http_route(const Route *routes, const char *method, const char *path, char *para
 
 /* --- replies --- */
 
+/* Queues text (malloc'd, taken) as the answer, with the content type and
+ * the extra headers (name, value pairs, NULL-terminated; may be NULL). */
 static void
-http_queue(HttpReq *r, int status, char *text, const char *type, const char *hname, const char *hval)
+http_queue(HttpReq *r, int status, char *text, const char *type, const char *const *headers)
 {
     struct MHD_Response *resp;
 
@@ -103,8 +105,8 @@ http_queue(HttpReq *r, int status, char *text, const char *type, const char *hna
         return;
     }
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
-    if (hname)
-        MHD_add_response_header(resp, hname, hval);
+    for (size_t i = 0; headers && headers[i] && headers[i + 1]; i += 2)
+        MHD_add_response_header(resp, headers[i], headers[i + 1]);
     MHD_queue_response(r->conn, (unsigned)status, resp);
     MHD_destroy_response(resp);
     r->answered = status;
@@ -116,13 +118,22 @@ http_reply_json(HttpReq *r, int status, json_t *body)
     char *text = body ? json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
 
     json_decref(body);
-    http_queue(r, status, text, "application/json", NULL, NULL);
+    http_queue(r, status, text, "application/json", NULL);
+}
+
+void
+http_reply_json_h(HttpReq *r, int status, json_t *body, const char *const *headers)
+{
+    char *text = body ? json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+
+    json_decref(body);
+    http_queue(r, status, text, "application/json", headers);
 }
 
 void
 http_reply_text(HttpReq *r, int status, char *text)
 {
-    http_queue(r, status, text, "application/json", NULL, NULL);
+    http_queue(r, status, text, "application/json", NULL);
 }
 
 static const struct {
@@ -163,12 +174,10 @@ http_reply_problem(HttpReq *r, int status, const char *detail, json_t *ext)
     json_decref(ext);
     char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);
-    if (status == 503)
-        http_queue(r, status, text, "application/problem+json", MHD_HTTP_HEADER_RETRY_AFTER, "1");
-    else if (status == 405)
-        http_queue(r, status, text, "application/problem+json", MHD_HTTP_HEADER_ALLOW, r->allow);
-    else
-        http_queue(r, status, text, "application/problem+json", NULL, NULL);
+    const char *retry[] = {MHD_HTTP_HEADER_RETRY_AFTER, "1", NULL};
+    const char *allow[] = {MHD_HTTP_HEADER_ALLOW, r->allow, NULL};
+    http_queue(r, status, text, "application/problem+json",
+               status == 503 ? retry : status == 405 ? allow : NULL);
 }
 
 /* --- accessors --- */
@@ -183,6 +192,13 @@ const json_t *
 http_json(HttpReq *r)
 {
     return r->json;
+}
+
+const char *
+http_body(HttpReq *r, size_t *len)
+{
+    *len = r->len;
+    return r->body ? r->body : "";
 }
 
 const char *

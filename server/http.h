@@ -50,12 +50,16 @@ void http_stop(Http *h);
 
 void *http_app(HttpReq *r);
 const json_t *http_json(HttpReq *r);      /* borrowed; NULL without a body */
+const char *http_body(HttpReq *r, size_t *len); /* the raw body, borrowed */
 const char *http_param(HttpReq *r);       /* the {id} segment, "" if none */
 const char *http_query(HttpReq *r, const char *key);
 const char *http_header(HttpReq *r, const char *name);
 
 /* Replies with body as JSON (the reference is stolen). */
 void http_reply_json(HttpReq *r, int status, json_t *body);
+
+/* The same with extra headers: name, value pairs, NULL-terminated. */
+void http_reply_json_h(HttpReq *r, int status, json_t *body, const char *const *headers);
 
 /* Replies with text (malloc'd JSON, taken) as the body. */
 void http_reply_text(HttpReq *r, int status, char *text);

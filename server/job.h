@@ -24,7 +24,7 @@
 #include "common.h"
 
 typedef struct Job Job;
-typedef struct JobTable JobTable;
+
 
 typedef enum {
     JOB_QUEUED,
@@ -44,8 +44,12 @@ typedef struct JobOptions {
 
 JobTable *job_table_new(const JobOptions *o);
 
-/* Ends every long poll (their wake functions run) and frees the table.
- * Call after the pool has stopped, so no batch is left running. */
+/* Ends every long poll now (their wake functions run) and stops the
+ * clock; later waits return at once. Call after the pool has stopped, so
+ * that every job has ended or will not run. */
+void job_table_stop(JobTable *t);
+
+/* Frees the table, once nothing can reach it (HTTP has stopped). */
 void job_table_free(JobTable *t);
 
 /*
@@ -54,7 +58,8 @@ void job_table_free(JobTable *t);
  * fingerprints. Returns SVC_OK with *job (a new reference) and *created
  * (0 when the key named an existing job with the same body, which is
  * returned instead); SVC_EINVAL when the key is known with another body;
- * SVC_EFULL past --max-jobs or --max-queue; SVC_ESTOPPED; SVC_ENOMEM.
+ * SVC_EFULL past --max-jobs or --max-queue; SVC_E2BIG when the call alone
+ * needs more tasks than --max-queue; SVC_ESTOPPED; SVC_ENOMEM.
  */
 int job_submit(JobTable *t, Call *call, int priority, const char *key,
                const char *body, size_t body_len, Job **job, int *created);
@@ -65,9 +70,16 @@ Job *job_find(JobTable *t, const char *id);
 void job_unref(Job *j);
 
 const char *job_id(const Job *j);
+CallOp job_op(const Job *j);
+const char *job_func(const Job *j);
 
 /* The job as GET /v1/jobs/{id} shows it (new reference). */
 json_t *job_json(JobTable *t, Job *j);
+
+/* The status code of the job's outcome in DESIGN.md's table (200, 410,
+ * 422, 502, 503, 504), or 202 while it runs. The table knows no HTTP;
+ * the numbers are the contract's, which the job carries in its error. */
+int job_outcome_code(JobTable *t, Job *j);
 
 /* The job's status and, once ended, its answer: the result as JSON text
  * (malloc'd, *len set) for JOB_SUCCEEDED, else NULL with *f filled for a

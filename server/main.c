@@ -15,6 +15,7 @@
 #include "config.h"
 #include "handlers.h"
 #include "http.h"
+#include "job.h"
 #include "log.h"
 #include "pool.h"
 #include "registry.h"
@@ -73,6 +74,7 @@ main(int argc, char **argv)
     Registry *reg = NULL;
     Pool *pool = NULL;
     Http *http = NULL;
+    JobTable *jobs = NULL;
     char err[512];
     sigset_t stop;
     int rc;
@@ -109,7 +111,12 @@ main(int argc, char **argv)
         goto cleanup;
     }
 
-    App app = {.cfg = &cfg, .reg = reg, .pool = pool};
+    JobOptions jo = {.pool = pool, .max_jobs = cfg.max_jobs, .result_ttl = cfg.result_ttl};
+    if (!(jobs = job_table_new(&jo))) {
+        log_msg(LOG_ERROR, "cannot start the job table");
+        goto cleanup;
+    }
+    App app = {.cfg = &cfg, .reg = reg, .pool = pool, .jobs = jobs};
     HttpOptions ho = {.host = cfg.host, .port = cfg.port, .threads = cfg.http_threads,
                       .max_conns = cfg.max_conns, .max_body = cfg.max_body,
                       .routes = routes, .app = &app};
@@ -125,12 +132,14 @@ main(int argc, char **argv)
     main_wait_for_signal(&stop);
     http_quiesce(http);
     pool_stop(pool, SHUTDOWN_GRACE); /* every waiting call gets its answer */
+    job_table_stop(jobs);            /* and every long poll */
     http_stop(http);
     http = NULL;
     rc = pool_failed(pool) ? EXIT_POOL_FAILED : 0;
     log_msg(LOG_INFO, "poold stopped%s", rc ? ": the pool had failed" : "");
 cleanup:
     http_stop(http);
+    job_table_free(jobs);
     pool_free(pool);
     registry_free(reg);
     return rc;

@@ -1,0 +1,354 @@
+/*
+ * jobs.c: the async calls and their jobs. POST /v1/apply_async,
+ * /v1/map_async, /v1/starmap_async; GET /v1/jobs, GET and DELETE
+ * /v1/jobs/{id}; GET /v1/jobs/{id}/result?timeout=S (AsyncResult.get);
+ * and the sync calls' Prefer: respond-async / wait=N, which run as jobs.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "call.h"
+#include "config.h"
+#include "handlers.h"
+#include "job.h"
+
+#define JOBS_MAX_WAIT 300.0  /* seconds a long poll may ask for */
+#define JOBS_MAX_LIMIT 1000  /* jobs in one page of GET /v1/jobs */
+
+/* How a deferred answer is written once its wait ends. */
+typedef struct JobsReply {
+    Job *job;
+    int sync_shape;         /* answer as the sync call would ({"results"}) */
+    char applied[40];       /* Preference-Applied for a 202, or "" */
+} JobsReply;
+
+static void
+jobs_reply_free(void *ctx)
+{
+    JobsReply *jr = ctx;
+
+    job_unref(jr->job);
+    free(jr);
+}
+
+/* 202 with the job, where to follow it, and when to ask again. */
+static void
+jobs_accepted(HttpReq *r, Job *j, const char *applied)
+{
+    App *app = http_app(r);
+    char location[64];
+    const char *h[] = {"Location", location, "Retry-After", "1",
+                       applied && *applied ? "Preference-Applied" : NULL, applied, NULL};
+
+    snprintf(location, sizeof(location), "/v1/jobs/%s", job_id(j));
+    http_reply_json_h(r, 202, job_json(app->jobs, j), h);
+}
+
+/* The answer of an ended job, as its sync call gives it; 202 while it runs. */
+static void
+jobs_answer(HttpReq *r, Job *j, int sync_shape, const char *applied)
+{
+    App *app = http_app(r);
+    BatchFailure f;
+    size_t len = 0;
+    char *result = NULL, detail[700];
+    JobStatus s = job_outcome(app->jobs, j, &result, &len, &f);
+    int code = job_outcome_code(app->jobs, j);
+    json_t *ext;
+
+    if (!job_ended(s)) {
+        jobs_accepted(r, j, applied);
+    } else if (s == JOB_SUCCEEDED && result) {
+        const char *key = sync_shape && job_op(j) != CALL_APPLY ? "results" : "result";
+        json_t *v = json_loadb(result, len, JSON_DECODE_ANY, NULL);
+        http_reply_json(r, 200, v ? json_pack("{s:o}", key, v) : NULL);
+    } else if (s == JOB_CANCELLED) {
+        http_reply_problem(r, 410, "the job was cancelled", json_pack("{s:s}", "job", job_id(j)));
+    } else {
+        snprintf(detail, sizeof(detail), "%s: %s", f.type, f.message);
+        ext = json_pack("{s:s, s:s, s:{s:s, s:s}}", "job", job_id(j), "func", job_func(j),
+                        "error", "type", f.type, "message", f.message);
+        if (f.outcome == BATCH_ERROR && job_op(j) != CALL_APPLY)
+            json_object_set_new(ext, "index", json_integer((json_int_t)f.index));
+        http_reply_problem(r, code, detail, ext);
+    }
+    free(result);
+}
+
+/* An HttpResumeFn: the wait ended, by the job's end or the deadline. */
+static void
+jobs_resume(HttpReq *r, void *ctx)
+{
+    JobsReply *jr = ctx;
+
+    jobs_answer(r, jr->job, jr->sync_shape, jr->applied);
+}
+
+/* A JobWakeFn: the producer's side of the waiter. */
+static void
+jobs_wake(void *ctx)
+{
+    http_wake(ctx);
+    http_waiter_unref(ctx);
+}
+
+/* Waits up to `seconds` for j, then answers (jobs_answer). Takes j. */
+static void
+jobs_wait_then_answer(HttpReq *r, Job *j, double seconds, int sync_shape, const char *applied)
+{
+    App *app = http_app(r);
+    JobsReply *jr = calloc(1, sizeof(*jr));
+    HttpWaiter *w;
+    int rc;
+
+    if (!jr) {
+        job_unref(j);
+        http_reply_problem(r, 500, "out of memory", NULL);
+        return;
+    }
+    jr->job = j;
+    jr->sync_shape = sync_shape;
+    snprintf(jr->applied, sizeof(jr->applied), "%s", applied ? applied : "");
+    if (!(w = http_defer(r, jobs_resume, jr, jobs_reply_free))) {
+        http_reply_problem(r, 500, "out of memory", NULL);
+        return;
+    }
+    rc = job_wait(app->jobs, j, seconds, jobs_wake, w);
+    if (rc != 0) /* ended already (1) or no memory: answer now, as it is */
+        jobs_wake(w);
+}
+
+/* Maps job_submit's refusals to their answers. */
+static void
+jobs_refused(HttpReq *r, int rc)
+{
+    App *app = http_app(r);
+    char detail[160];
+
+    switch (rc) {
+    case SVC_EINVAL:
+        http_reply_problem(r, 422, "this Idempotency-Key was used with another body", NULL);
+        break;
+    case SVC_E2BIG:
+        snprintf(detail, sizeof(detail), "the call needs more tasks than --max-queue (%ld) holds: raise chunksize",
+                 app->cfg->max_queue);
+        http_reply_problem(r, 400, detail, json_pack("{s:s}", "field", "chunksize"));
+        break;
+    case SVC_EFULL:
+        http_reply_problem(r, 503, "too many jobs or tasks waiting (--max-jobs, --max-queue); retry later", NULL);
+        break;
+    case SVC_ESTOPPED:
+        http_reply_problem(r, 503, "poold is shutting down", NULL);
+        break;
+    default:
+        http_reply_problem(r, 500, "out of memory", NULL);
+    }
+}
+
+/*
+ * Parses and submits the body as a job. Returns the job (a reference) or
+ * NULL once it has answered the refusal. *created is 0 for an
+ * idempotent replay.
+ */
+static Job *
+jobs_submit(HttpReq *r, CallOp op, int *created)
+{
+    App *app = http_app(r);
+    CallLimits lim = {.processes = app->cfg->processes, .max_items = app->cfg->max_items, .async = 1};
+    const char *key = http_header(r, "Idempotency-Key");
+    size_t body_len = 0;
+    const char *body = http_body(r, &body_len);
+    Call *c = NULL;
+    CallError err;
+    Job *j = NULL;
+    int rc;
+
+    if (key && (strlen(key) == 0 || strlen(key) > 255)) {
+        http_reply_problem(r, 400, "Idempotency-Key must be 1 to 255 characters", NULL);
+        return NULL;
+    }
+    rc = call_parse(http_json(r), op, app->reg, &lim, &c, &err);
+    if (rc != SVC_OK) {
+        json_t *ext = err.field[0] ? json_pack("{s:s}", "field", err.field) : NULL;
+        http_reply_problem(r, rc == SVC_ENOFUNC ? 404 : rc == SVC_EINVAL ? 400 : 500, err.detail, ext);
+        return NULL;
+    }
+    rc = job_submit(app->jobs, c, c->priority, key, body, body_len, &j, created);
+    if (rc != SVC_OK)
+        jobs_refused(r, rc);
+    return j;
+}
+
+static void
+jobs_submit_async(HttpReq *r, CallOp op)
+{
+    int created = 0;
+    Job *j = jobs_submit(r, op, &created);
+
+    if (!j)
+        return;
+    jobs_accepted(r, j, NULL);
+    job_unref(j);
+}
+
+void
+handle_apply_async(HttpReq *r)
+{
+    jobs_submit_async(r, CALL_APPLY);
+}
+
+void
+handle_map_async(HttpReq *r)
+{
+    jobs_submit_async(r, CALL_MAP);
+}
+
+void
+handle_starmap_async(HttpReq *r)
+{
+    jobs_submit_async(r, CALL_STARMAP);
+}
+
+/*
+ * Reads RFC 7240's Prefer: "respond-async" sets *async; "wait=N" sets
+ * *wait (seconds). Returns 1 when either is present.
+ */
+int
+jobs_prefer(HttpReq *r, int *async, double *wait)
+{
+    const char *p = http_header(r, "Prefer");
+    char buf[256], *save = NULL;
+
+    *async = 0;
+    *wait = -1;
+    if (!p)
+        return 0;
+    snprintf(buf, sizeof(buf), "%s", p);
+    for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        char *end;
+        while (*tok == ' ' || *tok == '\t')
+            tok++;
+        if (strncmp(tok, "respond-async", 13) == 0) {
+            *async = 1;
+        } else if (strncmp(tok, "wait=", 5) == 0) {
+            double v = strtod(tok + 5, &end);
+            if (end != tok + 5 && isfinite(v) && v >= 0)
+                *wait = v > JOBS_MAX_WAIT ? JOBS_MAX_WAIT : v;
+        }
+    }
+    return *async || *wait >= 0;
+}
+
+void
+jobs_run_preferred(HttpReq *r, int op, int async, double wait)
+{
+    int created = 0;
+    char applied[40];
+    Job *j = jobs_submit(r, op, &created);
+
+    if (!j)
+        return;
+    if (async && wait < 0) {
+        jobs_accepted(r, j, "respond-async");
+        job_unref(j);
+        return;
+    }
+    snprintf(applied, sizeof(applied), "wait=%g", wait);
+    jobs_wait_then_answer(r, j, wait, 1, applied);
+}
+
+/* --- /v1/jobs --- */
+
+static Job *
+jobs_find(HttpReq *r)
+{
+    App *app = http_app(r);
+    Job *j = job_find(app->jobs, http_param(r));
+
+    if (!j)
+        http_reply_problem(r, 404, "no such job (it may have expired: --result-ttl)",
+                           json_pack("{s:s}", "job", http_param(r)));
+    return j;
+}
+
+void
+handle_job_get(HttpReq *r)
+{
+    App *app = http_app(r);
+    Job *j = jobs_find(r);
+
+    if (!j)
+        return;
+    http_reply_json(r, 200, job_json(app->jobs, j));
+    job_unref(j);
+}
+
+void
+handle_job_delete(HttpReq *r)
+{
+    App *app = http_app(r);
+    Job *j = jobs_find(r);
+
+    if (!j)
+        return;
+    if (job_cancel(app->jobs, j) == SVC_OK)
+        http_reply_json(r, 200, job_json(app->jobs, j));
+    else
+        http_reply_problem(r, 409, "the job has already ended", json_pack("{s:s}", "job", job_id(j)));
+    job_unref(j);
+}
+
+void
+handle_job_result(HttpReq *r)
+{
+    const char *q = http_query(r, "timeout");
+    double timeout = 0;
+    char *end;
+    Job *j;
+
+    if (q) {
+        errno = 0;
+        timeout = strtod(q, &end);
+        if (end == q || *end || errno || !isfinite(timeout) || timeout < 0) {
+            http_reply_problem(r, 400, "timeout must be a number of seconds >= 0",
+                               json_pack("{s:s}", "field", "timeout"));
+            return;
+        }
+        if (timeout > JOBS_MAX_WAIT)
+            timeout = JOBS_MAX_WAIT;
+    }
+    if (!(j = jobs_find(r)))
+        return;
+    jobs_wait_then_answer(r, j, timeout, 0, NULL);
+}
+
+void
+handle_jobs_list(HttpReq *r)
+{
+    App *app = http_app(r);
+    const char *st = http_query(r, "status"), *lim = http_query(r, "limit"), *cur = http_query(r, "cursor");
+    int status = -1;
+    long limit = 50;
+    char *end;
+
+    if (st && (status = job_status_parse(st)) < 0) {
+        http_reply_problem(r, 400, "unknown status", json_pack("{s:s}", "field", "status"));
+        return;
+    }
+    if (lim) {
+        limit = strtol(lim, &end, 10);
+        if (end == lim || *end || limit < 1 || limit > JOBS_MAX_LIMIT) {
+            http_reply_problem(r, 400, "limit must be an integer from 1 to 1000",
+                               json_pack("{s:s}", "field", "limit"));
+            return;
+        }
+    }
+    if (cur && (!*cur || strspn(cur, "0123456789") != strlen(cur) || strlen(cur) > 19)) {
+        http_reply_problem(r, 400, "cursor is not one this server gave", json_pack("{s:s}", "field", "cursor"));
+        return;
+    }
+    http_reply_json(r, 200, job_list(app->jobs, status, (size_t)limit, cur));
+}

@@ -1,0 +1,719 @@
+/*
+ * job.c: see job.h.
+ *
+ * One lock guards the table and every job's mutable fields. Batches report
+ * on the dispatcher thread (job_batch_start, job_batch_done); handlers read
+ * and cancel from MHD threads; the clock thread ends long polls at their
+ * deadline and expires finished jobs. Wake functions are always called
+ * with the lock released, since they take http's locks.
+ */
+#include "job.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include <nettle/sha2.h>
+#include <uthash.h>
+
+#include "log.h"
+#include "registry.h"
+
+typedef struct JobWait {
+    struct JobWait *prev, *next; /* in t->waits */
+    Job *job;                    /* a reference */
+    double deadline;             /* monotonic */
+    JobWakeFn wake;
+    void *ctx;
+} JobWait;
+
+struct Job {
+    int refs;                  /* atomic */
+    JobTable *table;
+    char id[33];
+    uint64_t seq;              /* creation order, for list cursors */
+    CallOp op;
+    char func[129];
+    int priority;
+    JobStatus status;
+    double created, started, finished; /* wall clock, 0 when not yet */
+    double finished_mono;      /* for the TTL */
+    size_t total;              /* items */
+    Batch *batch;              /* a reference until the batch is done */
+    char worker[32];
+    pid_t pid;
+    char *result;              /* JSON text, when succeeded */
+    size_t result_len;
+    BatchFailure fail;         /* when failed */
+    char *key;                 /* Idempotency-Key, or NULL */
+    uint8_t digest[SHA256_DIGEST_SIZE]; /* of the request body */
+    Job *newer, *older;        /* in the table's list, newest first */
+    Job *fin_next;             /* in the finished FIFO, for expiry */
+    int in_table;
+    UT_hash_handle hh, hh_key;
+};
+
+struct JobTable {
+    JobOptions opt;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;       /* the clock thread sleeps on it */
+    Job *by_id, *by_key;
+    Job *newest, *oldest;
+    size_t count;
+    uint64_t seq;
+    Job *fin_head, *fin_tail;  /* finished jobs, oldest first */
+    JobWait *waits;            /* every long poll */
+    pthread_t clock;
+    int clock_started, quit;
+};
+
+static const char *const job_names[] = {"queued", "running", "succeeded", "failed",
+                                        "timed_out", "worker_lost", "cancelled"};
+static const char *const job_ops[] = {"apply_async", "map_async", "starmap_async"};
+
+static double
+job_mono(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static double
+job_wall(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int
+job_ended(JobStatus s)
+{
+    return s >= JOB_SUCCEEDED;
+}
+
+const char *
+job_status_name(JobStatus s)
+{
+    return job_names[s];
+}
+
+int
+job_status_parse(const char *name)
+{
+    for (size_t i = 0; i < ARRAY_LEN(job_names); i++)
+        if (strcmp(job_names[i], name) == 0)
+            return (int)i;
+    return -1;
+}
+
+const char *
+job_id(const Job *j)
+{
+    return j->id;
+}
+
+CallOp
+job_op(const Job *j)
+{
+    return j->op;
+}
+
+const char *
+job_func(const Job *j)
+{
+    return j->func;
+}
+
+static Job *
+job_ref(Job *j)
+{
+    __atomic_add_fetch(&j->refs, 1, __ATOMIC_RELAXED);
+    return j;
+}
+
+void
+job_unref(Job *j)
+{
+    if (!j || __atomic_sub_fetch(&j->refs, 1, __ATOMIC_ACQ_REL) > 0)
+        return;
+    batch_unref(j->batch);
+    free(j->result);
+    free(j->key);
+    free(j);
+}
+
+/* 128 bits from getrandom(2), as 32 hex digits: ids are not guessable and
+ * never a counter. */
+static int
+job_new_id(char out[33])
+{
+    uint8_t raw[16];
+    size_t got = 0;
+
+    while (got < sizeof(raw)) {
+        ssize_t n = getrandom(raw + got, sizeof(raw) - got, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -1;
+        got += (size_t)n;
+    }
+    for (size_t i = 0; i < sizeof(raw); i++)
+        snprintf(out + 2 * i, 3, "%02x", raw[i]);
+    return 0;
+}
+
+/* --- the clock thread: long-poll deadlines and the TTL --- */
+
+/* Takes j's waits off the list (lock held) into *fired, to be woken once
+ * the lock is dropped. */
+static void
+job_take_waits(JobTable *t, Job *j, JobWait **fired)
+{
+    for (JobWait *w = t->waits, *next; w; w = next) {
+        next = w->next;
+        if (j && w->job != j)
+            continue;
+        if (w->prev)
+            w->prev->next = w->next;
+        else
+            t->waits = w->next;
+        if (w->next)
+            w->next->prev = w->prev;
+        w->next = *fired;
+        *fired = w;
+    }
+}
+
+static void
+job_fire(JobWait *fired)
+{
+    for (JobWait *w = fired, *next; w; w = next) {
+        next = w->next;
+        w->wake(w->ctx);
+        job_unref(w->job);
+        free(w);
+    }
+}
+
+/* Forgets j (lock held): it becomes unknown, 404. */
+static void
+job_remove(JobTable *t, Job *j)
+{
+    HASH_DELETE(hh, t->by_id, j);
+    if (j->key)
+        HASH_DELETE(hh_key, t->by_key, j);
+    if (j->newer)
+        j->newer->older = j->older;
+    else
+        t->newest = j->older;
+    if (j->older)
+        j->older->newer = j->newer;
+    else
+        t->oldest = j->newer;
+    t->count--;
+    j->in_table = 0;
+    job_unref(j);
+}
+
+/* One pass of the clock (lock held): collects due long polls into *fired,
+ * forgets expired jobs, and returns the next time something is due. */
+static double
+job_tick(JobTable *t, JobWait **fired)
+{
+    double now = job_mono(), next = now + 3600;
+
+    for (JobWait *w = t->waits, *after; w; w = after) {
+        after = w->next;
+        if (w->deadline <= now) {
+            if (w->prev)
+                w->prev->next = w->next;
+            else
+                t->waits = w->next;
+            if (w->next)
+                w->next->prev = w->prev;
+            w->next = *fired;
+            *fired = w;
+        } else if (w->deadline < next) {
+            next = w->deadline;
+        }
+    }
+    while (t->fin_head && t->fin_head->finished_mono + t->opt.result_ttl <= now) {
+        Job *j = t->fin_head;
+        t->fin_head = j->fin_next;
+        if (!t->fin_head)
+            t->fin_tail = NULL;
+        if (j->in_table)
+            job_remove(t, j);
+        job_unref(j); /* the FIFO's reference */
+    }
+    if (t->fin_head && t->fin_head->finished_mono + t->opt.result_ttl < next)
+        next = t->fin_head->finished_mono + t->opt.result_ttl;
+    return next;
+}
+
+static void *
+job_clock_run(void *arg)
+{
+    JobTable *t = arg;
+
+    pthread_mutex_lock(&t->lock);
+    while (!t->quit) {
+        JobWait *fired = NULL;
+        double next = job_tick(t, &fired), wait;
+        if (fired) {
+            pthread_mutex_unlock(&t->lock);
+            job_fire(fired);
+            pthread_mutex_lock(&t->lock);
+            continue;
+        }
+        wait = next - job_mono();
+        /* The cond uses CLOCK_MONOTONIC (job_table_new), like deadlines. */
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        double until = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9 + (wait > 0 ? wait : 0);
+        ts.tv_sec = (time_t)until;
+        ts.tv_nsec = (long)((until - (double)ts.tv_sec) * 1e9);
+        pthread_cond_timedwait(&t->cond, &t->lock, &ts);
+    }
+    pthread_mutex_unlock(&t->lock);
+    return NULL;
+}
+
+JobTable *
+job_table_new(const JobOptions *o)
+{
+    JobTable *t = calloc(1, sizeof(*t));
+    pthread_condattr_t ca;
+
+    if (!t)
+        return NULL;
+    t->opt = *o;
+    pthread_mutex_init(&t->lock, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&t->cond, &ca);
+    pthread_condattr_destroy(&ca);
+    if (pthread_create(&t->clock, NULL, job_clock_run, t) != 0) {
+        job_table_free(t);
+        return NULL;
+    }
+    t->clock_started = 1;
+    return t;
+}
+
+void
+job_table_stop(JobTable *t)
+{
+    JobWait *fired = NULL;
+
+    if (!t)
+        return;
+    pthread_mutex_lock(&t->lock);
+    t->quit = 1;
+    job_take_waits(t, NULL, &fired);
+    pthread_cond_signal(&t->cond);
+    pthread_mutex_unlock(&t->lock);
+    if (t->clock_started)
+        pthread_join(t->clock, NULL);
+    t->clock_started = 0;
+    job_fire(fired);
+}
+
+void
+job_table_free(JobTable *t)
+{
+    if (!t)
+        return;
+    job_table_stop(t);
+    while (t->fin_head) {
+        Job *j = t->fin_head;
+        t->fin_head = j->fin_next;
+        job_unref(j);
+    }
+    while (t->newest)
+        job_remove(t, t->newest);
+    pthread_cond_destroy(&t->cond);
+    pthread_mutex_destroy(&t->lock);
+    free(t);
+}
+
+/* --- the state machine, driven by the batch --- */
+
+/* Ends j with status s (lock held): stamps it, queues it for expiry and
+ * collects its long polls into *fired. */
+static void
+job_end(JobTable *t, Job *j, JobStatus s, JobWait **fired)
+{
+    j->status = s;
+    j->finished = job_wall();
+    j->finished_mono = job_mono();
+    j->fin_next = NULL;
+    job_ref(j); /* the FIFO's */
+    if (t->fin_tail)
+        t->fin_tail->fin_next = j;
+    else
+        t->fin_head = j;
+    t->fin_tail = j;
+    job_take_waits(t, j, fired);
+    pthread_cond_signal(&t->cond);
+}
+
+/* A BatchStartFn: the first task went to a worker. */
+static void
+job_batch_start(Batch *b, void *ctx)
+{
+    Job *j = ctx;
+    JobTable *t = j->table;
+    pid_t pid;
+    const char *worker = batch_worker(b, &pid);
+
+    pthread_mutex_lock(&t->lock);
+    if (j->status == JOB_QUEUED) {
+        j->status = JOB_RUNNING;
+        j->started = job_wall();
+        snprintf(j->worker, sizeof(j->worker), "%s", worker);
+        j->pid = pid;
+    }
+    pthread_mutex_unlock(&t->lock);
+}
+
+static JobStatus
+job_status_of(BatchOutcome o)
+{
+    switch (o) {
+    case BATCH_OK: return JOB_SUCCEEDED;
+    case BATCH_LOST: return JOB_WORKER_LOST;
+    case BATCH_CANCELLED: return JOB_CANCELLED;
+    default: return JOB_FAILED;
+    }
+}
+
+/* A BatchDoneFn: the job has its answer. Dispatcher thread. */
+static void
+job_batch_done(Batch *b, void *ctx)
+{
+    Job *j = ctx;
+    JobTable *t = j->table;
+    JobWait *fired = NULL;
+    BatchFailure f = {0};
+    size_t len = 0;
+    char *result = batch_result(b, &f, &len);
+    pid_t pid;
+    const char *worker = batch_worker(b, &pid);
+    Batch *drop;
+
+    pthread_mutex_lock(&t->lock);
+    drop = j->batch;
+    j->batch = NULL;
+    if (!job_ended(j->status)) { /* a cancelled job stays cancelled */
+        JobStatus s = result ? JOB_SUCCEEDED : job_status_of(f.outcome);
+        j->result = result;
+        j->result_len = len;
+        result = NULL;
+        j->fail = f;
+        snprintf(j->worker, sizeof(j->worker), "%s", worker);
+        j->pid = pid;
+        if (!j->started)
+            j->started = job_wall();
+        job_end(t, j, s, &fired);
+    }
+    pthread_mutex_unlock(&t->lock);
+    free(result);
+    job_fire(fired);
+    batch_unref(drop);
+    job_unref(j); /* the batch's reference */
+}
+
+/* --- submitting --- */
+
+static void
+job_digest(const char *body, size_t len, uint8_t out[SHA256_DIGEST_SIZE])
+{
+    struct sha256_ctx ctx;
+
+    sha256_init(&ctx);
+    sha256_update(&ctx, len, (const uint8_t *)body);
+    sha256_digest(&ctx, SHA256_DIGEST_SIZE, out);
+}
+
+/* Adds j to the table (lock held). */
+static void
+job_insert(JobTable *t, Job *j)
+{
+    HASH_ADD(hh, t->by_id, id, strlen(j->id), j);
+    if (j->key)
+        HASH_ADD_KEYPTR(hh_key, t->by_key, j->key, strlen(j->key), j);
+    j->older = t->newest;
+    if (t->newest)
+        t->newest->newer = j;
+    else
+        t->oldest = j;
+    t->newest = j;
+    t->count++;
+    j->in_table = 1;
+    job_ref(j); /* the table's */
+}
+
+int
+job_submit(JobTable *t, Call *call, int priority, const char *key,
+           const char *body, size_t body_len, Job **job, int *created)
+{
+    Job *j = calloc(1, sizeof(*j)), *old = NULL;
+    Batch *b = NULL;
+    int rc = SVC_ENOMEM;
+
+    *job = NULL;
+    *created = 0;
+    if (!j || job_new_id(j->id) < 0 || (key && !(j->key = strdup(key)))) {
+        call_free(call);
+        goto cleanup;
+    }
+    j->refs = 1; /* the caller's */
+    j->table = t;
+    j->op = call->op;
+    snprintf(j->func, sizeof(j->func), "%s", call->fn->name);
+    j->priority = priority;
+    j->total = call_items(call);
+    j->created = job_wall();
+    if (key)
+        job_digest(body, body_len, j->digest);
+    if (!(b = batch_new(call)))
+        goto cleanup;
+
+    pthread_mutex_lock(&t->lock);
+    if (key)
+        HASH_FIND(hh_key, t->by_key, key, strlen(key), old);
+    if (old) { /* the same call again: the same job, run once */
+        rc = memcmp(old->digest, j->digest, sizeof(j->digest)) == 0 ? SVC_OK : SVC_EINVAL;
+        if (rc == SVC_OK)
+            *job = job_ref(old);
+        pthread_mutex_unlock(&t->lock);
+        goto cleanup;
+    }
+    if ((long)t->count >= t->opt.max_jobs) {
+        pthread_mutex_unlock(&t->lock);
+        rc = SVC_EFULL;
+        goto cleanup;
+    }
+    j->seq = ++t->seq;
+    j->batch = batch_ref(b);
+    job_insert(t, j);
+    pthread_mutex_unlock(&t->lock);
+
+    /* Started outside the lock: the batch's callbacks take it. */
+    job_ref(j); /* the batch's, dropped in job_batch_done */
+    if ((rc = batch_start(b, t->opt.pool, priority, job_batch_done, job_batch_start, j)) != SVC_OK) {
+        pthread_mutex_lock(&t->lock);
+        if (j->in_table)
+            job_remove(t, j);
+        batch_unref(j->batch);
+        j->batch = NULL;
+        pthread_mutex_unlock(&t->lock);
+        job_unref(j); /* the batch's, never to be used */
+        goto cleanup;
+    }
+    *job = job_ref(j);
+    *created = 1;
+cleanup:
+    batch_unref(b);
+    job_unref(j);
+    return rc;
+}
+
+Job *
+job_find(JobTable *t, const char *id)
+{
+    Job *j = NULL;
+
+    pthread_mutex_lock(&t->lock);
+    HASH_FIND(hh, t->by_id, id, strlen(id), j);
+    if (j)
+        job_ref(j);
+    pthread_mutex_unlock(&t->lock);
+    return j;
+}
+
+/* --- reading --- */
+
+static json_t *
+job_time(double t)
+{
+    char buf[40], frac[8];
+    struct tm tm;
+    time_t secs = (time_t)t;
+
+    if (t <= 0)
+        return json_null();
+    gmtime_r(&secs, &tm);
+    strftime(buf, sizeof(buf) - 8, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(frac, sizeof(frac), ".%03dZ", (int)((t - (double)secs) * 1000));
+    strcat(buf, frac);
+    return json_string(buf);
+}
+
+int
+job_outcome_code(JobTable *t, Job *j)
+{
+    int code;
+
+    pthread_mutex_lock(&t->lock);
+    switch (j->status) {
+    case JOB_SUCCEEDED: code = 200; break;
+    case JOB_CANCELLED: code = 410; break;
+    case JOB_WORKER_LOST: code = 502; break;
+    case JOB_TIMED_OUT: code = 504; break;
+    case JOB_FAILED: code = j->fail.outcome == BATCH_ERROR ? 422 : j->fail.outcome == BATCH_STOPPED ? 503 : 500; break;
+    default: code = 202;
+    }
+    pthread_mutex_unlock(&t->lock);
+    return code;
+}
+
+json_t *
+job_json(JobTable *t, Job *j)
+{
+    json_t *o, *err = json_null(), *result = NULL, *worker = json_null();
+    size_t done, total;
+    int code = job_outcome_code(t, j);
+
+    pthread_mutex_lock(&t->lock);
+    if (j->batch && !job_ended(j->status))
+        batch_progress(j->batch, &done, &total);
+    else
+        done = j->status == JOB_SUCCEEDED ? j->total : 0, total = j->total;
+    if (j->worker[0])
+        worker = json_pack("{s:s, s:i}", "name", j->worker, "pid", (int)j->pid);
+    if (j->status == JOB_SUCCEEDED && j->result)
+        result = json_loadb(j->result, j->result_len, JSON_DECODE_ANY, NULL);
+    if (job_ended(j->status) && j->status != JOB_SUCCEEDED) {
+        err = json_pack("{s:s, s:s, s:i}", "type", j->status == JOB_CANCELLED ? "Cancelled" : j->fail.type,
+                        "message", j->status == JOB_CANCELLED ? "the job was cancelled" : j->fail.message,
+                        "status", code);
+        if (j->op != CALL_APPLY && j->fail.outcome == BATCH_ERROR)
+            json_object_set_new(err, "index", json_integer((json_int_t)j->fail.index));
+    }
+    o = json_pack("{s:s, s:s, s:s, s:s, s:b, s:o, s:{s:I, s:I}, s:o, s:i, s:o, s:o, s:o}",
+                  "id", j->id, "op", job_ops[j->op], "func", j->func,
+                  "status", job_names[j->status], "ready", job_ended(j->status),
+                  "successful", job_ended(j->status) ? json_boolean(j->status == JOB_SUCCEEDED) : json_null(),
+                  "progress", "done", (json_int_t)done, "total", (json_int_t)total,
+                  "worker", worker, "priority", j->priority,
+                  "created_at", job_time(j->created), "started_at", job_time(j->started),
+                  "finished_at", job_time(j->finished));
+    pthread_mutex_unlock(&t->lock);
+    if (o && result)
+        json_object_set_new(o, "result", result);
+    else
+        json_decref(result);
+    if (o && !json_is_null(err))
+        json_object_set_new(o, "error", err);
+    else
+        json_decref(err);
+    return o;
+}
+
+JobStatus
+job_outcome(JobTable *t, Job *j, char **result, size_t *len, BatchFailure *f)
+{
+    JobStatus s;
+
+    pthread_mutex_lock(&t->lock);
+    s = j->status;
+    *result = NULL;
+    if (s == JOB_SUCCEEDED && j->result && (*result = malloc(j->result_len + 1))) {
+        memcpy(*result, j->result, j->result_len + 1);
+        *len = j->result_len;
+    }
+    *f = j->fail;
+    pthread_mutex_unlock(&t->lock);
+    return s;
+}
+
+/* --- cancelling and waiting --- */
+
+int
+job_cancel(JobTable *t, Job *j)
+{
+    JobWait *fired = NULL;
+    Batch *b = NULL;
+
+    pthread_mutex_lock(&t->lock);
+    if (job_ended(j->status)) {
+        pthread_mutex_unlock(&t->lock);
+        return SVC_EINVAL;
+    }
+    if (j->batch)
+        b = batch_ref(j->batch);
+    job_end(t, j, JOB_CANCELLED, &fired);
+    pthread_mutex_unlock(&t->lock);
+    if (b) { /* its done callback still comes, and finds the job ended */
+        batch_cancel(b);
+        batch_unref(b);
+    }
+    job_fire(fired);
+    return SVC_OK;
+}
+
+int
+job_wait(JobTable *t, Job *j, double seconds, JobWakeFn wake, void *ctx)
+{
+    JobWait *w = calloc(1, sizeof(*w));
+
+    if (!w)
+        return SVC_ENOMEM;
+    pthread_mutex_lock(&t->lock);
+    if (job_ended(j->status) || t->quit) {
+        pthread_mutex_unlock(&t->lock);
+        free(w);
+        return 1;
+    }
+    w->job = job_ref(j);
+    w->deadline = job_mono() + seconds;
+    w->wake = wake;
+    w->ctx = ctx;
+    w->next = t->waits;
+    if (t->waits)
+        t->waits->prev = w;
+    t->waits = w;
+    pthread_cond_signal(&t->cond); /* a nearer deadline than it sleeps for */
+    pthread_mutex_unlock(&t->lock);
+    return 0;
+}
+
+json_t *
+job_list(JobTable *t, int status, size_t limit, const char *cursor)
+{
+    json_t *jobs = json_array(), *next = json_null();
+    uint64_t before = cursor ? strtoull(cursor, NULL, 10) : UINT64_MAX;
+    Job *page[limit ? limit : 1];
+    size_t n = 0;
+    Job *j;
+
+    pthread_mutex_lock(&t->lock);
+    for (j = t->newest; j && n < limit; j = j->older)
+        if (j->seq < before && (status < 0 || (int)j->status == status))
+            page[n++] = job_ref(j);
+    /* Is there more after this page? */
+    for (; j && n == limit; j = j->older)
+        if (status < 0 || (int)j->status == status) {
+            char c[24];
+            snprintf(c, sizeof(c), "%llu", (unsigned long long)page[n - 1]->seq);
+            json_decref(next);
+            next = json_string(c);
+            break;
+        }
+    pthread_mutex_unlock(&t->lock);
+    for (size_t i = 0; i < n; i++) {
+        json_array_append_new(jobs, job_json(t, page[i]));
+        job_unref(page[i]);
+    }
+    return json_pack("{s:o, s:o}", "jobs", jobs, "next_cursor", next);
+}

@@ -63,3 +63,4 @@ clean:
 # Benchmarks: side by side, in one run, reported as ratios.
 bench: $(BUILD)/poold
 	POOLD_BIN=$(BUILD)/poold bench/http.sh
+	POOLD_BIN=$(BUILD)/poold bench/jobs.sh

@@ -36,7 +36,7 @@ struct Job {
     char id[33];
     uint64_t seq;              /* creation order, for list cursors */
     CallOp op;
-    char func[129];
+    const char *func;          /* borrowed from the registry, which outlives jobs */
     int priority;
     JobStatus status;
     double created, started, finished; /* wall clock, 0 when not yet */
@@ -47,7 +47,7 @@ struct Job {
     pid_t pid;
     char *result;              /* JSON text, when succeeded */
     size_t result_len;
-    BatchFailure fail;         /* when failed */
+    BatchFailure *fail;        /* when failed; NULL otherwise (it is large) */
     char *key;                 /* Idempotency-Key, or NULL */
     uint8_t digest[SHA256_DIGEST_SIZE]; /* of the request body */
     Job *newer, *older;        /* in the table's list, newest first */
@@ -145,6 +145,7 @@ job_unref(Job *j)
         return;
     batch_unref(j->batch);
     free(j->result);
+    free(j->fail);
     free(j->key);
     free(j);
 }
@@ -418,7 +419,8 @@ job_batch_done(Batch *b, void *ctx)
         j->result = result;
         j->result_len = len;
         result = NULL;
-        j->fail = f;
+        if (s != JOB_SUCCEEDED && (j->fail = malloc(sizeof(f))))
+            *j->fail = f;
         snprintf(j->worker, sizeof(j->worker), "%s", worker);
         j->pid = pid;
         if (!j->started)
@@ -479,7 +481,7 @@ job_submit(JobTable *t, Call *call, int priority, const char *key,
     j->refs = 1; /* the caller's */
     j->table = t;
     j->op = call->op;
-    snprintf(j->func, sizeof(j->func), "%s", call->fn->name);
+    j->func = call->fn->name;
     j->priority = priority;
     j->total = call_items(call);
     j->created = job_wall();
@@ -570,7 +572,9 @@ job_outcome_code(JobTable *t, Job *j)
     case JOB_CANCELLED: code = 410; break;
     case JOB_WORKER_LOST: code = 502; break;
     case JOB_TIMED_OUT: code = 504; break;
-    case JOB_FAILED: code = j->fail.outcome == BATCH_ERROR ? 422 : j->fail.outcome == BATCH_STOPPED ? 503 : 500; break;
+    case JOB_FAILED:
+        code = !j->fail ? 500 : j->fail->outcome == BATCH_ERROR ? 422 : j->fail->outcome == BATCH_STOPPED ? 503 : 500;
+        break;
     default: code = 202;
     }
     pthread_mutex_unlock(&t->lock);
@@ -594,11 +598,11 @@ job_json(JobTable *t, Job *j)
     if (j->status == JOB_SUCCEEDED && j->result)
         result = json_loadb(j->result, j->result_len, JSON_DECODE_ANY, NULL);
     if (job_ended(j->status) && j->status != JOB_SUCCEEDED) {
-        err = json_pack("{s:s, s:s, s:i}", "type", j->status == JOB_CANCELLED ? "Cancelled" : j->fail.type,
-                        "message", j->status == JOB_CANCELLED ? "the job was cancelled" : j->fail.message,
-                        "status", code);
-        if (j->op != CALL_APPLY && j->fail.outcome == BATCH_ERROR)
-            json_object_set_new(err, "index", json_integer((json_int_t)j->fail.index));
+        int cancelled = j->status == JOB_CANCELLED || !j->fail;
+        err = json_pack("{s:s, s:s, s:i}", "type", cancelled ? "Cancelled" : j->fail->type,
+                        "message", cancelled ? "the job was cancelled" : j->fail->message, "status", code);
+        if (!cancelled && j->op != CALL_APPLY && j->fail->outcome == BATCH_ERROR)
+            json_object_set_new(err, "index", json_integer((json_int_t)j->fail->index));
     }
     o = json_pack("{s:s, s:s, s:s, s:s, s:b, s:o, s:{s:I, s:I}, s:o, s:i, s:o, s:o, s:o}",
                   "id", j->id, "op", job_ops[j->op], "func", j->func,
@@ -632,7 +636,10 @@ job_outcome(JobTable *t, Job *j, char **result, size_t *len, BatchFailure *f)
         memcpy(*result, j->result, j->result_len + 1);
         *len = j->result_len;
     }
-    *f = j->fail;
+    if (j->fail)
+        *f = *j->fail;
+    else
+        memset(f, 0, sizeof(*f));
     pthread_mutex_unlock(&t->lock);
     return s;
 }

@@ -133,7 +133,9 @@ calls_run(HttpReq *r, CallOp op)
     if (rc == SVC_OK)
         return;
     http_waiter_unref(w); /* done() will never run: drop the producer's reference */
-    if (rc == SVC_E2BIG) {
+    if (rc == SVC_ETOOLARGE) {
+        http_reply_problem(r, 413, "a task of this call would exceed 1 GiB once encoded", NULL);
+    } else if (rc == SVC_E2BIG) {
         char detail[160];
         snprintf(detail, sizeof(detail),
                  "the call needs %zu tasks, more than --max-queue (%ld) holds: raise chunksize",

@@ -137,6 +137,9 @@ jobs_refused(HttpReq *r, int rc)
                  app->cfg->max_queue);
         http_reply_problem(r, 400, detail, json_pack("{s:s}", "field", "chunksize"));
         break;
+    case SVC_ETOOLARGE:
+        http_reply_problem(r, 413, "a task of this call would exceed 1 GiB once encoded", NULL);
+        break;
     case SVC_EFULL:
         http_reply_problem(r, 503, "too many jobs or tasks waiting (--max-jobs, --max-queue); retry later", NULL);
         break;

@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 
 #include "call.h"
+#include "wire.h"
 
 struct Batch {
     int refs;              /* atomic */
@@ -198,8 +199,11 @@ batch_chunk_done(void *ctx, size_t chunk, PoolResult *res)
 
     if (!b->finished && batch_take(b, chunk, res)) {
         b->finished = 1;
+        /* Decided early (Pool.map raises at the first failure): the chunks
+         * not started need not run. Running ones are short-lived as a rule
+         * and are let finish: killing a worker costs a fork. */
         if (b->pending > 0 && !__atomic_load_n(&b->cancelled, __ATOMIC_ACQUIRE))
-            pool_cancel(b->pool, b->owner); /* decided early: the rest need not run */
+            pool_cancel(b->pool, b->owner, 0);
         b->done(b, b->ctx);
     }
     batch_unref(b);
@@ -225,7 +229,7 @@ void
 batch_cancel(Batch *b)
 {
     __atomic_store_n(&b->cancelled, 1, __ATOMIC_RELEASE);
-    pool_cancel(b->pool, b->owner);
+    pool_cancel(b->pool, b->owner, 1);
 }
 
 void
@@ -253,10 +257,16 @@ batch_start(Batch *b, Pool *p, int priority, BatchDoneFn done, BatchStartFn star
         size_t len = 0;
         uint32_t mode = 0;
         char *payload = call_chunk_payload(b->call, i, &len, &mode);
+        if (payload && len > WIRE_MAX_PAYLOAD) { /* re-encoded larger than its body */
+            free(payload);
+            rc = SVC_ETOOLARGE;
+            goto cleanup;
+        }
         if (!payload || !(tasks[i] = pool_task_new(payload, len, mode, priority, batch_chunk_done,
                                                    batch_chunk_start, b, i, b->owner)))
             goto cleanup;
     }
+    call_drop_values(b->call);
     /* Each task holds a reference, dropped in its callback, which may run
      * on the dispatcher before pool_submit even returns: take them first. */
     __atomic_add_fetch(&b->refs, (int)n, __ATOMIC_RELAXED);

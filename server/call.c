@@ -168,10 +168,12 @@ call_parse(const json_t *body, CallOp op, const Registry *reg, const CallLimits 
     if (rc == SVC_OK && lim->async)
         rc = call_parse_priority(body, c, err);
 cleanup:
-    if (rc != SVC_OK)
+    if (rc != SVC_OK) {
         call_free(c);
-    else
+    } else {
+        c->nitems = op == CALL_APPLY ? 1 : json_array_size(c->iterable);
         *out = c;
+    }
     return rc;
 }
 
@@ -189,7 +191,16 @@ call_free(Call *c)
 size_t
 call_items(const Call *c)
 {
-    return c->op == CALL_APPLY ? 1 : json_array_size(c->iterable);
+    return c->nitems;
+}
+
+void
+call_drop_values(Call *c)
+{
+    json_decref(c->args);
+    json_decref(c->kwds);
+    json_decref(c->iterable);
+    c->args = c->kwds = c->iterable = NULL;
 }
 
 size_t

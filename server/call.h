@@ -24,6 +24,7 @@ struct Call {
     size_t chunksize;     /* items per task; 0 for apply */
     int collect;          /* on_error: 1 for "collect", 0 for "raise" */
     int priority;         /* async: higher runs first; 0 by default */
+    size_t nitems;        /* items to run, kept when the values go */
 };
 
 /* What the server allows: the pool size (for the default chunksize) and
@@ -52,6 +53,11 @@ void call_free(Call *c);
 
 /* Items to run: 1 for apply. */
 size_t call_items(const Call *c);
+
+/* Drops the call's JSON values (args, kwds, iterable) once its payloads
+ * are built: they belong to the request body, which the HTTP thread that
+ * parsed it should be the one to free. Counts and chunking stay. */
+void call_drop_values(Call *c);
 
 /* Tasks the call splits into: ceil(items / chunksize), 1 for apply. */
 size_t call_chunks(const Call *c);

@@ -19,6 +19,7 @@
 #define SVC_ENOMEM   -5
 #define SVC_ESTOPPED -6   /* the module is shutting down */
 #define SVC_E2BIG    -7   /* over a bound that waiting cannot help */
+#define SVC_ETOOLARGE -8  /* one piece is larger than can be sent */
 
 typedef struct Config Config;
 typedef struct Registry Registry;

@@ -123,6 +123,9 @@ fs_main(int ctl, ForkserverWorkerFn fn, void *arg)
     signal(SIGINT, SIG_IGN);
     signal(SIGTERM, SIG_IGN);
     signal(SIGPIPE, SIG_IGN);
+    /* Now a background group on poold's terminal: under `stty tostop` a
+     * worker's log line would stop it. */
+    signal(SIGTTOU, SIG_IGN);
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     prctl(PR_SET_NAME, "poold-forksrv");
     sigemptyset(&mask);

@@ -359,7 +359,8 @@ http_completed(void *cls, struct MHD_Connection *c, void **req_cls, enum MHD_Req
     (void)toe;
     if (!r)
         return;
-    if (r->answered >= 500)
+    /* 503 is backpressure, expected under load: not worth a line each. */
+    if (r->answered >= 500 && r->answered != 503)
         log_msg(LOG_WARN, "%s -> %d (%.1f ms)", r->line, r->answered, (http_now() - r->began) * 1e3);
     else
         log_msg(LOG_DEBUG, "%s -> %d (%.1f ms)", r->line, r->answered, (http_now() - r->began) * 1e3);
@@ -399,6 +400,7 @@ http_start(const HttpOptions *o, char *err, size_t errlen)
     }
     pthread_mutex_init(&h->lock, NULL);
     h->watch_ep = h->watch_stop = -1;
+    h->quiesced_fd = -1;
     h->routes = o->routes;
     h->max_body = o->max_body;
     h->app = o->app;
@@ -452,10 +454,9 @@ http_port(const Http *h)
 void
 http_quiesce(Http *h)
 {
-    MHD_socket fd = MHD_quiesce_daemon(h->d);
-
-    if (fd != MHD_INVALID_SOCKET)
-        close(fd);
+    /* The socket is ours to close, but only after MHD_stop_daemon: its
+     * threads may still touch it (microhttpd.h, MHD_quiesce_daemon). */
+    h->quiesced_fd = MHD_quiesce_daemon(h->d);
 }
 
 void
@@ -474,6 +475,8 @@ http_stop(Http *h)
         usleep(10 * 1000);
     }
     MHD_stop_daemon(h->d);
+    if (h->quiesced_fd >= 0)
+        close(h->quiesced_fd);
     http_watch_stop(h);
     pthread_mutex_destroy(&h->lock);
     free(h);

@@ -28,6 +28,7 @@ struct Http {
     size_t max_body;
     void *app;
     int port;
+    int quiesced_fd;          /* the listening socket after http_quiesce */
     int active;               /* atomic: requests begun and not completed */
     pthread_mutex_t lock;     /* guards what follows */
     HttpWaiter *suspended;    /* by id; the table holds a reference each */

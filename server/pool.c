@@ -238,63 +238,88 @@ pool_steal(Pool *p)
 }
 
 /* Handles one result frame from worker w. */
-static int
-pool_cancelled(const uint64_t *ids, size_t n, uint64_t owner)
+/* The cancel naming owner, or NULL. */
+static const PoolCancel *
+pool_cancelled(const PoolCancel *cs, size_t n, uint64_t owner)
 {
     for (size_t i = 0; i < n; i++)
-        if (ids[i] == owner)
-            return 1;
-    return 0;
+        if (cs[i].owner == owner)
+            return &cs[i];
+    return NULL;
 }
 
 /*
- * Carries out pool_cancel: queued and unstarted tasks of the named owners
- * end POOL_CANCELLED; a worker running one is killed, so its task ends
- * POOL_LOST and a replacement is forked.
+ * Cancels on one worker: its unstarted tasks of the named owners end
+ * POOL_CANCELLED. If one of them is running and its cancel asks for the
+ * kill, the worker must run nothing else when the SIGKILL lands: its
+ * other unstarted tasks go back to the queue, its socket is read for a
+ * result that already came, and only a task still unanswered is killed.
  */
+static void
+pool_cancel_on_worker(Pool *p, int idx, const PoolCancel *cs, size_t n)
+{
+    PoolWorker *w = &p->workers[idx];
+    int runs = 0;
+
+    for (int k = w->inflight - 1; k >= 0; k--) {
+        int s = w->slots[k];
+        PoolTask *t = p->slots[s].task;
+        const PoolCancel *c = pool_cancelled(cs, n, t->owner);
+        if (!c)
+            continue;
+        if (wire_claim(&p->claims[s], p->slots[s].seq, WIRE_CLAIM_STOLEN)) {
+            pool_release_slot(p, s);
+            pool_worker_drop(w, k);
+            pool_finish(p, t, POOL_CANCELLED);
+        } else {
+            runs |= c->kill;
+        }
+    }
+    if (!runs)
+        return;
+    for (int k = w->inflight - 1; k >= 0; k--) {
+        int s = w->slots[k];
+        if (!wire_claim(&p->claims[s], p->slots[s].seq, WIRE_CLAIM_STOLEN))
+            continue;
+        pool_requeue(p, p->slots[s].task);
+        pool_release_slot(p, s);
+        pool_worker_drop(w, k);
+    }
+    pool_worker_event(p, idx, EPOLLIN);
+    for (int k = 0; w->state == W_READY && k < w->inflight; k++)
+        if (pool_cancelled(cs, n, p->slots[w->slots[k]].task->owner)) {
+            log_msg(LOG_INFO, "killing ForkPoolWorker-%u pid %d: its task was cancelled", w->number,
+                    (int)w->pid);
+            kill(w->pid, SIGKILL); /* EOF and the exit report follow */
+            break;
+        }
+}
+
+/* Carries out pool_cancel: queued tasks first, then each worker's. */
 static void
 pool_apply_cancels(Pool *p)
 {
-    uint64_t *ids;
+    PoolCancel *cs;
     size_t n;
 
     pthread_mutex_lock(&p->lock);
-    ids = p->cancels;
+    cs = p->cancels;
     n = p->ncancels;
     p->cancels = NULL;
     p->capcancels = 0;
     __atomic_store_n(&p->ncancels, 0, __ATOMIC_RELEASE);
     for (TaskqNode *cur = n ? taskq_first(&p->queue) : NULL, *next; cur; cur = next) {
         next = taskq_next(&p->queue, cur);
-        if (pool_cancelled(ids, n, ((PoolTask *)cur)->owner)) {
+        if (pool_cancelled(cs, n, ((PoolTask *)cur)->owner)) {
             taskq_remove(&p->queue, cur);
             pool_finish(p, (PoolTask *)cur, POOL_CANCELLED);
         }
     }
     pthread_mutex_unlock(&p->lock);
-    for (int i = 0; n && i < p->opt.processes; i++) {
-        PoolWorker *w = &p->workers[i];
-        int kill_it = 0;
-        for (int k = w->inflight - 1; k >= 0; k--) {
-            int s = w->slots[k];
-            PoolTask *t = p->slots[s].task;
-            if (!pool_cancelled(ids, n, t->owner))
-                continue;
-            if (wire_claim(&p->claims[s], p->slots[s].seq, WIRE_CLAIM_STOLEN)) {
-                pool_release_slot(p, s);
-                pool_worker_drop(w, k);
-                pool_finish(p, t, POOL_CANCELLED);
-            } else {
-                kill_it = 1;
-            }
-        }
-        if (kill_it && w->state == W_READY) {
-            log_msg(LOG_INFO, "killing ForkPoolWorker-%u pid %d: its task was cancelled", w->number,
-                    (int)w->pid);
-            kill(w->pid, SIGKILL); /* EOF and the exit report follow */
-        }
-    }
-    free(ids);
+    for (int i = 0; n && i < p->opt.processes; i++)
+        if (p->workers[i].state == W_READY)
+            pool_cancel_on_worker(p, i, cs, n);
+    free(cs);
 }
 
 /* Calls the callbacks of the tasks that ended, outside the lock. */
@@ -324,9 +349,10 @@ pool_drain(Pool *p)
     PoolTask *t;
     int busy = 0, alive = 0;
 
+    /* A worker starting, or waiting to be respawned, will serve. */
     for (int i = 0; i < p->opt.processes; i++) {
         busy |= p->workers[i].inflight > 0;
-        alive |= p->workers[i].state == W_READY;
+        alive |= p->workers[i].state != W_BACKOFF || p->workers[i].retry_at < 1e299;
     }
     pthread_mutex_lock(&p->lock);
     busy |= p->queue.len > 0;
@@ -344,7 +370,7 @@ pool_drain(Pool *p)
             pool_release_slot(p, w->slots[k]);
         }
         __atomic_store_n(&w->inflight, 0, __ATOMIC_RELAXED);
-        if (w->pid > 0)
+        if (w->pid > 0 && (w->state == W_READY || w->state == W_DYING))
             kill(w->pid, SIGKILL);
     }
     return 1;
@@ -509,14 +535,14 @@ pool_submit(Pool *p, PoolTask **tasks, size_t n)
 }
 
 int
-pool_cancel(Pool *p, uint64_t owner)
+pool_cancel(Pool *p, uint64_t owner, int kill_running)
 {
     int rc = SVC_OK;
 
     pthread_mutex_lock(&p->lock);
     if (p->ncancels == p->capcancels) {
         size_t cap = p->capcancels ? p->capcancels * 2 : 8;
-        uint64_t *grown = realloc(p->cancels, cap * sizeof(*grown));
+        PoolCancel *grown = realloc(p->cancels, cap * sizeof(*grown));
         if (grown) {
             p->cancels = grown;
             p->capcancels = cap;
@@ -525,7 +551,7 @@ pool_cancel(Pool *p, uint64_t owner)
         }
     }
     if (rc == SVC_OK) {
-        p->cancels[p->ncancels] = owner;
+        p->cancels[p->ncancels] = (PoolCancel){.owner = owner, .kill = kill_running};
         /* The dispatcher's loop reads the count without the lock. */
         __atomic_store_n(&p->ncancels, p->ncancels + 1, __ATOMIC_RELEASE);
     }

@@ -82,10 +82,12 @@ int pool_submit(Pool *p, PoolTask **tasks, size_t n);
 
 /*
  * Any thread. Ends the queued and not yet started tasks of owner
- * POOL_CANCELLED, and kills the workers running its other tasks (those end
- * POOL_LOST; replacements are forked). Returns SVC_OK or SVC_ENOMEM.
+ * POOL_CANCELLED. With kill_running, a worker running one of its tasks is
+ * killed (that task ends POOL_LOST; a replacement is forked), after every
+ * other task it held has been put back in the queue; without, running
+ * tasks finish. Returns SVC_OK or SVC_ENOMEM.
  */
-int pool_cancel(Pool *p, uint64_t owner);
+int pool_cancel(Pool *p, uint64_t owner, int kill_running);
 
 /* New reference: {processes, workers:[{name,pid,state,tasks_done}],
  * queue:{queued,running,max}}. Any thread. */

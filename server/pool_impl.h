@@ -58,6 +58,11 @@ typedef struct PoolWorker {
     double retry_at;        /* W_BACKOFF: when to spawn again */
 } PoolWorker;
 
+typedef struct PoolCancel {
+    uint64_t owner;
+    int kill;               /* kill a worker running one of its tasks */
+} PoolCancel;
+
 typedef struct PoolSlot {
     PoolTask *task;
     uint64_t seq;
@@ -74,7 +79,7 @@ struct Pool {
     PoolOptions opt;
     pthread_mutex_t lock;
     Taskq queue;            /* under lock */
-    uint64_t *cancels;      /* under lock: owners pool_cancel named */
+    PoolCancel *cancels;    /* under lock: what pool_cancel asked */
     size_t ncancels, capcancels;
     int stopping;           /* under lock */
     int kicked;             /* atomic: an eventfd write is pending */

@@ -173,8 +173,11 @@ pool_worker_exited(Pool *p, pid_t pid, int st)
         pool_finish(p, t, POOL_LOST);
     }
     __atomic_store_n(&w->inflight, 0, __ATOMIC_RELAXED);
-    if (p->stopping || p->fs_dead) {
-        w->retry_at = 1e300; /* never again */
+    w->pid = 0; /* reaped: never signal that number again */
+    /* Replaced even during a graceful stop, which still has a queue to
+     * run; only a dead fork server cannot replace it. */
+    if (p->fs_dead) {
+        w->retry_at = 1e300;
         pool_set_state(p, w, W_BACKOFF);
     } else {
         pool_spawn(p, w);
@@ -206,7 +209,10 @@ pool_fs_lost(Pool *p)
             pool_set_state(p, w, W_BACKOFF);
         }
     }
-    kill(getpid(), SIGTERM); /* main's sigwait takes it */
+    /* Have main shut down (its sigwait takes this), unless it already is:
+     * a signal then would read as a second one, "stop at once". */
+    if (!__atomic_load_n(&p->stopping, __ATOMIC_ACQUIRE))
+        kill(getpid(), SIGTERM);
 }
 
 void

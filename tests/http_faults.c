@@ -260,6 +260,43 @@ TEST(test_sigterm_runs_the_queue_before_exiting)
     CHECK_INT(WEXITSTATUS(st), 0);
 }
 
+TEST(test_graceful_stop_replaces_a_worker_that_dies)
+{
+    static const char *const args[] = {"--processes", "1", NULL};
+    static const char body[] = "{\"func\":\"sleep\",\"args\":[3]}";
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    Call c = {.path = "/v1/map",
+              .body = "{\"func\":\"echo\",\"chunksize\":1,\"iterable\":[1,2,3,4,5]}"};
+    char head[256];
+    Server s;
+    pthread_t t;
+    int fd, st;
+
+    server_start(&s, args);
+    c.s = &s;
+    a.sin_port = htons((uint16_t)s.port);
+    fd = socket(AF_INET, SOCK_STREAM, 0);
+    CHECK(connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0);
+    snprintf(head, sizeof(head), "POST /v1/apply HTTP/1.1\r\nHost: x\r\nContent-Length: %zu\r\n\r\n%s",
+             strlen(body), body);
+    CHECK(send(fd, head, strlen(head), 0) > 0);
+    CHECK(await_pool_number(&s, "queue.running", 1, 5));
+    CHECK(pthread_create(&t, NULL, call_run, &c) == 0);
+    CHECK(await_pool_number(&s, "queue.sent", 5, 5));
+    kill(s.pid, SIGTERM);
+    usleep(200 * 1000);
+    close(fd); /* the running call's client leaves: its worker is killed */
+    pthread_join(t, NULL);
+    /* The worker was replaced and the accepted map still ran. */
+    CHECK_INT(c.r.status, 200);
+    CHECK_STR(c.r.body, "{\"results\":[1,2,3,4,5]}");
+    resp_free(&c.r);
+    CHECK(waitpid(s.pid, &st, 0) == s.pid);
+    s.pid = 0;
+    CHECK(WIFEXITED(st));
+    CHECK_INT(WEXITSTATUS(st), 0);
+}
+
 int
 main(int argc, char **argv)
 {

@@ -24,20 +24,12 @@
 
 #include <microhttpd.h>
 
+#include "clock.h"
 #include "http_impl.h"
 #include "log.h"
 
 #define HTTP_DRAIN_SECONDS 5.0 /* how long http_stop lets answers finish */
 
-
-static double
-http_now(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* --- route matching --- */
 
@@ -231,7 +223,7 @@ http_req_new(Http *h, struct MHD_Connection *c, const char *url, const char *met
         return NULL;
     r->http = h;
     r->conn = c;
-    r->began = http_now();
+    r->began = clock_mono();
     snprintf(r->line, sizeof(r->line), "%s %s", method, url);
     __atomic_add_fetch(&h->active, 1, __ATOMIC_RELAXED);
     r->route = http_route(h->routes, method, url, r->param, r->allow, sizeof(r->allow));
@@ -361,9 +353,9 @@ http_completed(void *cls, struct MHD_Connection *c, void **req_cls, enum MHD_Req
         return;
     /* 503 is backpressure, expected under load: not worth a line each. */
     if (r->answered >= 500 && r->answered != 503)
-        log_msg(LOG_WARN, "%s -> %d (%.1f ms)", r->line, r->answered, (http_now() - r->began) * 1e3);
+        log_msg(LOG_WARN, "%s -> %d (%.1f ms)", r->line, r->answered, (clock_mono() - r->began) * 1e3);
     else
-        log_msg(LOG_DEBUG, "%s -> %d (%.1f ms)", r->line, r->answered, (http_now() - r->began) * 1e3);
+        log_msg(LOG_DEBUG, "%s -> %d (%.1f ms)", r->line, r->answered, (clock_mono() - r->began) * 1e3);
     if (r->waiter)
         http_waiter_release(r->waiter);
     json_decref(r->json);

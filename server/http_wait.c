@@ -26,19 +26,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "http_impl.h"
 #include "log.h"
 
 #define HTTP_WATCH_AFTER 0.05 /* seconds a call waits before it is watched */
-
-static double
-http_wait_now(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 HttpWaiter *
 http_defer(HttpReq *r, HttpResumeFn fn, void *ctx, void (*ctx_free)(void *))
@@ -139,7 +131,7 @@ http_pend(Http *h, uint64_t id, int fd)
         h->pend_head = 0;
     }
     h->pend[(h->pend_head + h->pend_len++) % h->pend_cap] =
-        (HttpPending){.id = id, .at = http_wait_now(), .fd = fd};
+        (HttpPending){.id = id, .at = clock_mono(), .fd = fd};
     if (h->pend_len == 1) {
         uint64_t one = 1;
         if (write(h->watch_stop, &one, sizeof(one)) < 0)
@@ -178,7 +170,7 @@ http_list(Http *h, HttpWaiter *w)
 static int
 http_watch_due(Http *h)
 {
-    double now = http_wait_now();
+    double now = clock_mono();
     int ms = -1;
 
     pthread_mutex_lock(&h->lock);

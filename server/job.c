@@ -19,6 +19,7 @@
 #include <nettle/sha2.h>
 #include <uthash.h>
 
+#include "clock.h"
 #include "log.h"
 #include "registry.h"
 
@@ -73,24 +74,6 @@ struct JobTable {
 static const char *const job_names[] = {"queued", "running", "succeeded", "failed",
                                         "timed_out", "worker_lost", "cancelled"};
 static const char *const job_ops[] = {"apply_async", "map_async", "starmap_async"};
-
-static double
-job_mono(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static double
-job_wall(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 int
 job_ended(JobStatus s)
@@ -175,21 +158,29 @@ job_new_id(char out[33])
 
 /* Takes j's waits off the list (lock held) into *fired, to be woken once
  * the lock is dropped. */
+/* Moves w from the table's list (lock held) to *fired, to be woken once
+ * the lock is dropped. */
+static void
+job_wait_fire_later(JobTable *t, JobWait *w, JobWait **fired)
+{
+    if (w->prev)
+        w->prev->next = w->next;
+    else
+        t->waits = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+    w->next = *fired;
+    *fired = w;
+}
+
+/* Takes j's waits (every wait when j is NULL) off the list, into *fired. */
 static void
 job_take_waits(JobTable *t, Job *j, JobWait **fired)
 {
     for (JobWait *w = t->waits, *next; w; w = next) {
         next = w->next;
-        if (j && w->job != j)
-            continue;
-        if (w->prev)
-            w->prev->next = w->next;
-        else
-            t->waits = w->next;
-        if (w->next)
-            w->next->prev = w->prev;
-        w->next = *fired;
-        *fired = w;
+        if (!j || w->job == j)
+            job_wait_fire_later(t, w, fired);
     }
 }
 
@@ -229,22 +220,14 @@ job_remove(JobTable *t, Job *j)
 static double
 job_tick(JobTable *t, JobWait **fired)
 {
-    double now = job_mono(), next = now + 3600;
+    double now = clock_mono(), next = now + 3600;
 
     for (JobWait *w = t->waits, *after; w; w = after) {
         after = w->next;
-        if (w->deadline <= now) {
-            if (w->prev)
-                w->prev->next = w->next;
-            else
-                t->waits = w->next;
-            if (w->next)
-                w->next->prev = w->prev;
-            w->next = *fired;
-            *fired = w;
-        } else if (w->deadline < next) {
+        if (w->deadline <= now)
+            job_wait_fire_later(t, w, fired);
+        else if (w->deadline < next)
             next = w->deadline;
-        }
     }
     while (t->fin_head && t->fin_head->finished_mono + t->opt.result_ttl <= now) {
         Job *j = t->fin_head;
@@ -275,12 +258,10 @@ job_clock_run(void *arg)
             pthread_mutex_lock(&t->lock);
             continue;
         }
-        wait = next - job_mono();
-        /* The cond uses CLOCK_MONOTONIC (job_table_new), like deadlines. */
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        double until = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9 + (wait > 0 ? wait : 0);
-        ts.tv_sec = (time_t)until;
+        wait = next - clock_mono();
+        /* The cond waits on CLOCK_MONOTONIC (job_table_new), as deadlines do. */
+        double until = clock_mono() + (wait > 0 ? wait : 0);
+        struct timespec ts = {.tv_sec = (time_t)until};
         ts.tv_nsec = (long)((until - (double)ts.tv_sec) * 1e9);
         pthread_cond_timedwait(&t->cond, &t->lock, &ts);
     }
@@ -354,8 +335,8 @@ static void
 job_end(JobTable *t, Job *j, JobStatus s, JobWait **fired)
 {
     j->status = s;
-    j->finished = job_wall();
-    j->finished_mono = job_mono();
+    j->finished = clock_wall();
+    j->finished_mono = clock_mono();
     j->fin_next = NULL;
     job_ref(j); /* the FIFO's */
     if (t->fin_tail)
@@ -379,7 +360,7 @@ job_batch_start(Batch *b, void *ctx)
     pthread_mutex_lock(&t->lock);
     if (j->status == JOB_QUEUED) {
         j->status = JOB_RUNNING;
-        j->started = job_wall();
+        j->started = clock_wall();
         snprintf(j->worker, sizeof(j->worker), "%s", worker);
         j->pid = pid;
     }
@@ -424,7 +405,7 @@ job_batch_done(Batch *b, void *ctx)
         snprintf(j->worker, sizeof(j->worker), "%s", worker);
         j->pid = pid;
         if (!j->started)
-            j->started = job_wall();
+            j->started = clock_wall();
         job_end(t, j, s, &fired);
     }
     pthread_mutex_unlock(&t->lock);
@@ -484,7 +465,7 @@ job_submit(JobTable *t, Call *call, int priority, const char *key,
     j->func = call->fn->name;
     j->priority = priority;
     j->total = call_items(call);
-    j->created = job_wall();
+    j->created = clock_wall();
     if (key)
         job_digest(body, body_len, j->digest);
     if (!(b = batch_new(call)))
@@ -683,7 +664,7 @@ job_wait(JobTable *t, Job *j, double seconds, JobWakeFn wake, void *ctx)
         return 1;
     }
     w->job = job_ref(j);
-    w->deadline = job_mono() + seconds;
+    w->deadline = clock_mono() + seconds;
     w->wake = wake;
     w->ctx = ctx;
     w->next = t->waits;

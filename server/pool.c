@@ -29,15 +29,6 @@
 #include "log.h"
 #include "pool_impl.h"
 
-double
-pool_now(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static PoolTask *
 fifo_pop_done(TaskFifo *l)
 {
@@ -149,6 +140,27 @@ pool_worker_drop(PoolWorker *w, int i)
         w->stolen_from = 0;
 }
 
+/*
+ * Takes back w's tasks from position `from` on that it has not started
+ * (the claim decides), to the head of the queue. Returns how many.
+ */
+int
+pool_take_back(Pool *p, PoolWorker *w, int from)
+{
+    int taken = 0;
+
+    for (int k = w->inflight - 1; k >= from; k--) {
+        int s = w->slots[k];
+        if (!wire_claim(&p->claims[s], p->slots[s].seq, WIRE_CLAIM_STOLEN))
+            continue;
+        pool_requeue(p, p->slots[s].task);
+        pool_release_slot(p, s);
+        pool_worker_drop(w, k);
+        taken++;
+    }
+    return taken;
+}
+
 /* Picks the ready worker with the fewest tasks in flight (an idle one
  * first), starting after the last pick so that ties rotate, and one that
  * tasks were just taken back from only when no other has room. -1 if all
@@ -222,17 +234,10 @@ pool_steal(Pool *p)
     if (!idle)
         return 0;
     for (int i = 0; i < p->opt.processes; i++) {
-        PoolWorker *w = &p->workers[i];
-        for (int k = w->inflight - 1; k >= 1; k--) {
-            int s = w->slots[k];
-            if (!wire_claim(&p->claims[s], p->slots[s].seq, WIRE_CLAIM_STOLEN))
-                continue;
-            pool_requeue(p, p->slots[s].task);
-            pool_release_slot(p, s);
-            pool_worker_drop(w, k);
-            w->stolen_from = 1;
-            taken++;
-        }
+        int n = pool_take_back(p, &p->workers[i], 1);
+        if (n > 0)
+            p->workers[i].stolen_from = 1;
+        taken += n;
     }
     return taken;
 }
@@ -277,14 +282,7 @@ pool_cancel_on_worker(Pool *p, int idx, const PoolCancel *cs, size_t n)
     }
     if (!runs)
         return;
-    for (int k = w->inflight - 1; k >= 0; k--) {
-        int s = w->slots[k];
-        if (!wire_claim(&p->claims[s], p->slots[s].seq, WIRE_CLAIM_STOLEN))
-            continue;
-        pool_requeue(p, p->slots[s].task);
-        pool_release_slot(p, s);
-        pool_worker_drop(w, k);
-    }
+    pool_take_back(p, w, 0);
     pool_worker_event(p, idx, EPOLLIN);
     for (int k = 0; w->state == W_READY && k < w->inflight; k++)
         if (pool_cancelled(cs, n, p->slots[w->slots[k]].task->owner)) {
@@ -357,7 +355,7 @@ pool_drain(Pool *p)
     pthread_mutex_lock(&p->lock);
     busy |= p->queue.len > 0;
     pthread_mutex_unlock(&p->lock);
-    if (busy && alive && pool_now() < p->stop_deadline)
+    if (busy && alive && clock_mono() < p->stop_deadline)
         return 0;
     pthread_mutex_lock(&p->lock);
     while ((t = (PoolTask *)taskq_pop(&p->queue)))
@@ -380,7 +378,7 @@ pool_drain(Pool *p)
 static int
 pool_timeout_ms(Pool *p, int stopping)
 {
-    double next = stopping ? pool_now() + 0.05 : 1e300, now = pool_now();
+    double next = stopping ? clock_mono() + 0.05 : 1e300, now = clock_mono();
 
     for (int i = 0; i < p->opt.processes; i++)
         if (p->workers[i].state == W_BACKOFF && p->workers[i].retry_at < next)
@@ -417,7 +415,7 @@ pool_run(void *arg)
                 pool_worker_event(p, (int)tag, evs[i].events);
             }
         }
-        double now = pool_now();
+        double now = clock_mono();
         for (int i = 0; i < p->opt.processes; i++)
             if (p->workers[i].state == W_BACKOFF && p->workers[i].retry_at <= now)
                 pool_spawn(p, &p->workers[i]);
@@ -611,7 +609,7 @@ pool_stop(Pool *p, double grace)
         return;
     pthread_mutex_lock(&p->lock);
     __atomic_store_n(&p->stopping, 1, __ATOMIC_RELEASE);
-    p->stop_deadline = pool_now() + grace;
+    p->stop_deadline = clock_mono() + grace;
     pthread_mutex_unlock(&p->lock);
     if (write(p->kick_fd, &one, sizeof(one)) < 0)
         log_errno(LOG_WARN, errno, "eventfd write");

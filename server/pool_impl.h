@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <sys/types.h>
 
+#include "clock.h"
 #include "forkserver.h"
 #include "pool.h"
 #include "taskq.h"
@@ -113,7 +114,7 @@ struct Pool {
     } while (0)
 
 /* pool.c */
-double pool_now(void);
+int pool_take_back(Pool *p, PoolWorker *w, int from);
 void pool_finish(Pool *p, PoolTask *t, PoolStatus status);
 void pool_requeue(Pool *p, PoolTask *t);
 void pool_release_slot(Pool *p, int s);

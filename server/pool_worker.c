@@ -44,7 +44,7 @@ pool_spawn(Pool *p, PoolWorker *w)
     if (p->fs_dead || forkserver_spawn(&p->fs, w->number) < 0) {
         if (!p->fs_dead)
             log_errno(LOG_ERROR, errno, "cannot ask the fork server for ForkPoolWorker-%u", w->number);
-        w->retry_at = p->fs_dead ? 1e300 : pool_now() + POOL_RESPAWN_DELAY;
+        w->retry_at = p->fs_dead ? 1e300 : clock_mono() + POOL_RESPAWN_DELAY;
         pool_set_state(p, w, W_BACKOFF);
     }
 }
@@ -123,14 +123,7 @@ pool_worker_eof(Pool *p, PoolWorker *w)
     wire_buf_free(&w->in);
     wire_buf_free(&w->out);
     w->want_out = 0;
-    for (int k = w->inflight - 1; k >= 0; k--) {
-        int s = w->slots[k];
-        if (!wire_claim(&p->claims[s], p->slots[s].seq, WIRE_CLAIM_STOLEN))
-            continue;
-        pool_requeue(p, p->slots[s].task);
-        pool_release_slot(p, s);
-        pool_worker_drop(w, k);
-    }
+    pool_take_back(p, w, 0);
     pool_set_state(p, w, W_DYING);
     if (p->fs_dead) /* no exit report will come: end it now */
         pool_worker_exited(p, w->pid, -1);
@@ -233,7 +226,7 @@ pool_fs_event(Pool *p)
                 close(ev.fd);
         } else if (ev.type == FS_SPAWN_FAILED) {
             log_errno(LOG_ERROR, ev.status, "cannot fork ForkPoolWorker-%u", ev.number);
-            w->retry_at = pool_now() + POOL_RESPAWN_DELAY;
+            w->retry_at = clock_mono() + POOL_RESPAWN_DELAY;
             pool_set_state(p, w, W_BACKOFF);
         } else {
             int idx = (int)(w - p->workers);

@@ -21,6 +21,7 @@
 /* How a deferred answer is written once its wait ends. */
 typedef struct JobsReply {
     Job *job;
+    HttpWaiter *waiter;     /* borrowed: lives as long as this does */
     int sync_shape;         /* answer as the sync call would ({"results"}) */
     char applied[40];       /* Preference-Applied for a 202, or "" */
 } JobsReply;
@@ -44,7 +45,7 @@ jobs_accepted(HttpReq *r, Job *j, const char *applied)
                        applied && *applied ? "Preference-Applied" : NULL, applied, NULL};
 
     snprintf(location, sizeof(location), "/v1/jobs/%s", job_id(j));
-    http_reply_json_h(r, 202, job_json(app->jobs, j), h);
+    http_reply_json_h(r, 202, job_json(app->jobs, j, 1), h);
 }
 
 /* The answer of an ended job, as its sync call gives it; 202 while it runs. */
@@ -87,6 +88,17 @@ jobs_resume(HttpReq *r, void *ctx)
     jobs_answer(r, jr->job, jr->sync_shape, jr->applied);
 }
 
+/* An HttpGoneFn: the long poll's client left. Answer now, so that its
+ * connection is freed; the job's own wake comes later and finds the
+ * waiter woken already. */
+static void
+jobs_gone(void *ctx)
+{
+    JobsReply *jr = ctx;
+
+    http_wake(jr->waiter);
+}
+
 /* A JobWakeFn: the producer's side of the waiter. */
 static void
 jobs_wake(void *ctx)
@@ -112,10 +124,17 @@ jobs_wait_then_answer(HttpReq *r, Job *j, double seconds, int sync_shape, const 
     jr->job = j;
     jr->sync_shape = sync_shape;
     snprintf(jr->applied, sizeof(jr->applied), "%s", applied ? applied : "");
+    if (seconds <= 0) { /* no wait: answer as it is */
+        jobs_answer(r, j, sync_shape, applied);
+        jobs_reply_free(jr);
+        return;
+    }
     if (!(w = http_defer(r, jobs_resume, jr, jobs_reply_free))) {
         http_reply_problem(r, 500, "out of memory", NULL);
         return;
     }
+    jr->waiter = w;
+    http_waiter_on_gone(w, jobs_gone);
     rc = job_wait(app->jobs, j, seconds, jobs_wake, w);
     if (rc != 0) /* ended already (1) or no memory: answer now, as it is */
         jobs_wake(w);
@@ -234,7 +253,8 @@ jobs_prefer(HttpReq *r, int *async, double *wait)
         char *end;
         while (*tok == ' ' || *tok == '\t')
             tok++;
-        if (strncmp(tok, "respond-async", 13) == 0) {
+        tok[strcspn(tok, " \t;")] = '\0'; /* parameters after ';' do not matter here */
+        if (strcmp(tok, "respond-async") == 0) {
             *async = 1;
         } else if (strncmp(tok, "wait=", 5) == 0) {
             double v = strtod(tok + 5, &end);
@@ -285,7 +305,7 @@ handle_job_get(HttpReq *r)
 
     if (!j)
         return;
-    http_reply_json(r, 200, job_json(app->jobs, j));
+    http_reply_json(r, 200, job_json(app->jobs, j, 1));
     job_unref(j);
 }
 
@@ -298,7 +318,7 @@ handle_job_delete(HttpReq *r)
     if (!j)
         return;
     if (job_cancel(app->jobs, j) == SVC_OK)
-        http_reply_json(r, 200, job_json(app->jobs, j));
+        http_reply_json(r, 200, job_json(app->jobs, j, 1));
     else
         http_reply_problem(r, 409, "the job has already ended", json_pack("{s:s}", "job", job_id(j)));
     job_unref(j);
@@ -315,7 +335,8 @@ handle_job_result(HttpReq *r)
     if (q) {
         errno = 0;
         timeout = strtod(q, &end);
-        if (end == q || *end || errno || !isfinite(timeout) || timeout < 0) {
+        if (!(*q >= '0' && *q <= '9') || strpbrk(q, "xXpP") || end == q || *end || errno ||
+            !isfinite(timeout) || timeout < 0) {
             http_reply_problem(r, 400, "timeout must be a number of seconds >= 0",
                                json_pack("{s:s}", "field", "timeout"));
             return;

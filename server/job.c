@@ -24,7 +24,8 @@
 #include "registry.h"
 
 typedef struct JobWait {
-    struct JobWait *prev, *next; /* in t->waits */
+    struct JobWait *prev, *next; /* in t->waits: every long poll */
+    struct JobWait *jprev, *jnext; /* in job->waits: this job's */
     Job *job;                    /* a reference */
     double deadline;             /* monotonic */
     JobWakeFn wake;
@@ -43,6 +44,7 @@ struct Job {
     double created, started, finished; /* wall clock, 0 when not yet */
     double finished_mono;      /* for the TTL */
     size_t total;              /* items */
+    size_t done_at_end;        /* progress when it ended */
     Batch *batch;              /* a reference until the batch is done */
     char worker[32];
     pid_t pid;
@@ -53,6 +55,7 @@ struct Job {
     uint8_t digest[SHA256_DIGEST_SIZE]; /* of the request body */
     Job *newer, *older;        /* in the table's list, newest first */
     Job *fin_next;             /* in the finished FIFO, for expiry */
+    JobWait *waits;            /* its long polls */
     int in_table;
     UT_hash_handle hh, hh_key;
 };
@@ -67,6 +70,7 @@ struct JobTable {
     uint64_t seq;
     Job *fin_head, *fin_tail;  /* finished jobs, oldest first */
     JobWait *waits;            /* every long poll */
+    double clock_due;          /* when the clock thread wakes next */
     pthread_t clock;
     int clock_started, quit;
 };
@@ -169,18 +173,24 @@ job_wait_fire_later(JobTable *t, JobWait *w, JobWait **fired)
         t->waits = w->next;
     if (w->next)
         w->next->prev = w->prev;
+    if (w->jprev)
+        w->jprev->jnext = w->jnext;
+    else
+        w->job->waits = w->jnext;
+    if (w->jnext)
+        w->jnext->jprev = w->jprev;
     w->next = *fired;
     *fired = w;
 }
 
-/* Takes j's waits (every wait when j is NULL) off the list, into *fired. */
+/* Takes j's waits (every wait when j is NULL) off the lists, into *fired.
+ * A job's end touches its own long polls only, however many others wait. */
 static void
 job_take_waits(JobTable *t, Job *j, JobWait **fired)
 {
-    for (JobWait *w = t->waits, *next; w; w = next) {
-        next = w->next;
-        if (!j || w->job == j)
-            job_wait_fire_later(t, w, fired);
+    for (JobWait *w = j ? j->waits : t->waits, *next; w; w = next) {
+        next = j ? w->jnext : w->next;
+        job_wait_fire_later(t, w, fired);
     }
 }
 
@@ -258,6 +268,7 @@ job_clock_run(void *arg)
             pthread_mutex_lock(&t->lock);
             continue;
         }
+        t->clock_due = next;
         wait = next - clock_mono();
         /* The cond waits on CLOCK_MONOTONIC (job_table_new), as deadlines do. */
         double until = clock_mono() + (wait > 0 ? wait : 0);
@@ -334,18 +345,25 @@ job_table_free(JobTable *t)
 static void
 job_end(JobTable *t, Job *j, JobStatus s, JobWait **fired)
 {
+    size_t total;
+
+    if (j->batch)
+        batch_progress(j->batch, &j->done_at_end, &total);
+    if (s == JOB_SUCCEEDED)
+        j->done_at_end = j->total;
     j->status = s;
     j->finished = clock_wall();
     j->finished_mono = clock_mono();
     j->fin_next = NULL;
     job_ref(j); /* the FIFO's */
-    if (t->fin_tail)
+    if (t->fin_tail) {
         t->fin_tail->fin_next = j;
-    else
+    } else {
         t->fin_head = j;
+        pthread_cond_signal(&t->cond); /* the first expiry to schedule */
+    }
     t->fin_tail = j;
     job_take_waits(t, j, fired);
-    pthread_cond_signal(&t->cond);
 }
 
 /* A BatchStartFn: the first task went to a worker. */
@@ -393,8 +411,6 @@ job_batch_done(Batch *b, void *ctx)
     Batch *drop;
 
     pthread_mutex_lock(&t->lock);
-    drop = j->batch;
-    j->batch = NULL;
     if (!job_ended(j->status)) { /* a cancelled job stays cancelled */
         JobStatus s = result ? JOB_SUCCEEDED : job_status_of(f.outcome);
         j->result = result;
@@ -408,6 +424,8 @@ job_batch_done(Batch *b, void *ctx)
             j->started = clock_wall();
         job_end(t, j, s, &fired);
     }
+    drop = j->batch;
+    j->batch = NULL;
     pthread_mutex_unlock(&t->lock);
     free(result);
     job_fire(fired);
@@ -417,12 +435,16 @@ job_batch_done(Batch *b, void *ctx)
 
 /* --- submitting --- */
 
+/* The fingerprint of a call for its Idempotency-Key: the endpoint and the
+ * body, so that one key cannot stand for a map and a starmap alike. */
 static void
-job_digest(const char *body, size_t len, uint8_t out[SHA256_DIGEST_SIZE])
+job_digest(CallOp op, const char *body, size_t len, uint8_t out[SHA256_DIGEST_SIZE])
 {
     struct sha256_ctx ctx;
+    uint8_t tag = (uint8_t)op;
 
     sha256_init(&ctx);
+    sha256_update(&ctx, 1, &tag);
     sha256_update(&ctx, len, (const uint8_t *)body);
     sha256_digest(&ctx, SHA256_DIGEST_SIZE, out);
 }
@@ -467,7 +489,7 @@ job_submit(JobTable *t, Call *call, int priority, const char *key,
     j->total = call_items(call);
     j->created = clock_wall();
     if (key)
-        job_digest(body, body_len, j->digest);
+        job_digest(call->op, body, body_len, j->digest);
     if (!(b = batch_new(call)))
         goto cleanup;
 
@@ -487,22 +509,28 @@ job_submit(JobTable *t, Call *call, int priority, const char *key,
         goto cleanup;
     }
     j->seq = ++t->seq;
-    j->batch = batch_ref(b);
     job_insert(t, j);
     pthread_mutex_unlock(&t->lock);
 
-    /* Started outside the lock: the batch's callbacks take it. */
+    /* Started outside the lock: the batch's callbacks take it. The job is
+     * visible already, so a DELETE may come first: the batch is attached
+     * only once started, and cancelled then if the job was. */
     job_ref(j); /* the batch's, dropped in job_batch_done */
     if ((rc = batch_start(b, t->opt.pool, priority, job_batch_done, job_batch_start, j)) != SVC_OK) {
         pthread_mutex_lock(&t->lock);
         if (j->in_table)
             job_remove(t, j);
-        batch_unref(j->batch);
-        j->batch = NULL;
         pthread_mutex_unlock(&t->lock);
         job_unref(j); /* the batch's, never to be used */
         goto cleanup;
     }
+    pthread_mutex_lock(&t->lock);
+    int cancelled = job_ended(j->status) && j->status == JOB_CANCELLED;
+    if (!job_ended(j->status))
+        j->batch = batch_ref(b);
+    pthread_mutex_unlock(&t->lock);
+    if (cancelled)
+        batch_cancel(b);
     *job = job_ref(j);
     *created = 1;
 cleanup:
@@ -542,12 +570,12 @@ job_time(double t)
     return json_string(buf);
 }
 
-int
-job_outcome_code(JobTable *t, Job *j)
+/* The outcome's status code (lock held). */
+static int
+job_code(const Job *j)
 {
     int code;
 
-    pthread_mutex_lock(&t->lock);
     switch (j->status) {
     case JOB_SUCCEEDED: code = 200; break;
     case JOB_CANCELLED: code = 410; break;
@@ -558,25 +586,36 @@ job_outcome_code(JobTable *t, Job *j)
         break;
     default: code = 202;
     }
+    return code;
+}
+
+int
+job_outcome_code(JobTable *t, Job *j)
+{
+    int code;
+
+    pthread_mutex_lock(&t->lock);
+    code = job_code(j);
     pthread_mutex_unlock(&t->lock);
     return code;
 }
 
 json_t *
-job_json(JobTable *t, Job *j)
+job_json(JobTable *t, Job *j, int with_result)
 {
     json_t *o, *err = json_null(), *result = NULL, *worker = json_null();
     size_t done, total;
-    int code = job_outcome_code(t, j);
+    int code;
 
     pthread_mutex_lock(&t->lock);
+    code = job_code(j);
     if (j->batch && !job_ended(j->status))
         batch_progress(j->batch, &done, &total);
     else
-        done = j->status == JOB_SUCCEEDED ? j->total : 0, total = j->total;
+        done = j->done_at_end, total = j->total;
     if (j->worker[0])
         worker = json_pack("{s:s, s:i}", "name", j->worker, "pid", (int)j->pid);
-    if (j->status == JOB_SUCCEEDED && j->result)
+    if (with_result && j->status == JOB_SUCCEEDED && j->result)
         result = json_loadb(j->result, j->result_len, JSON_DECODE_ANY, NULL);
     if (job_ended(j->status) && j->status != JOB_SUCCEEDED) {
         int cancelled = j->status == JOB_CANCELLED || !j->fail;
@@ -671,7 +710,12 @@ job_wait(JobTable *t, Job *j, double seconds, JobWakeFn wake, void *ctx)
     if (t->waits)
         t->waits->prev = w;
     t->waits = w;
-    pthread_cond_signal(&t->cond); /* a nearer deadline than it sleeps for */
+    w->jnext = j->waits;
+    if (j->waits)
+        j->waits->jprev = w;
+    j->waits = w;
+    if (w->deadline < t->clock_due)
+        pthread_cond_signal(&t->cond); /* nearer than the clock sleeps for */
     pthread_mutex_unlock(&t->lock);
     return 0;
 }
@@ -700,7 +744,7 @@ job_list(JobTable *t, int status, size_t limit, const char *cursor)
         }
     pthread_mutex_unlock(&t->lock);
     for (size_t i = 0; i < n; i++) {
-        json_array_append_new(jobs, job_json(t, page[i]));
+        json_array_append_new(jobs, job_json(t, page[i], 0)); /* bounded: no results */
         job_unref(page[i]);
     }
     return json_pack("{s:o, s:o}", "jobs", jobs, "next_cursor", next);

@@ -73,8 +73,9 @@ const char *job_id(const Job *j);
 CallOp job_op(const Job *j);
 const char *job_func(const Job *j);
 
-/* The job as GET /v1/jobs/{id} shows it (new reference). */
-json_t *job_json(JobTable *t, Job *j);
+/* The job as GET /v1/jobs/{id} shows it (new reference); its result only
+ * when with_result (a list leaves results out, to stay bounded). */
+json_t *job_json(JobTable *t, Job *j, int with_result);
 
 /* The status code of the job's outcome in DESIGN.md's table (200, 410,
  * 422, 502, 503, 504), or 202 while it runs. The table knows no HTTP;

@@ -14,7 +14,7 @@
 #include "client.h"
 #include "harness.h"
 
-static Server srv; /* two workers, a short TTL for the expiry test */
+static Server srv; /* two workers */
 
 /* POSTs body; checks the status; returns the job id (static buffer). */
 static const char *
@@ -475,6 +475,115 @@ TEST(test_200_long_polls_on_one_job_while_a_sync_call_is_quick)
     resp_free(&r);
     pthread_join(t, NULL);
     CHECK_INT(ps.ok, 200);
+}
+
+TEST(test_long_poll_whose_client_leaves_frees_its_connection)
+{
+    static const char *const args[] = {"--processes", "1", "--max-connections", "4", NULL};
+    Server s;
+    Resp r;
+    char id[64], path[160];
+    CURLM *m = curl_multi_init();
+    CURL *h[6];
+    int running = 0;
+
+    server_start(&s, args);
+    snprintf(id, sizeof(id), "%s", submit(&s, "/v1/apply_async", "{\"func\":\"sleep\",\"args\":[30]}", 202, &r));
+    resp_free(&r);
+    snprintf(path, sizeof(path), "http://127.0.0.1:%d/v1/jobs/%s/result?timeout=300", s.port, id);
+    for (int i = 0; i < 6; i++) {
+        h[i] = curl_easy_init();
+        curl_easy_setopt(h[i], CURLOPT_URL, path);
+        curl_easy_setopt(h[i], CURLOPT_WRITEFUNCTION, polls_sink);
+        curl_easy_setopt(h[i], CURLOPT_TIMEOUT_MS, 500L); /* they give up */
+        curl_multi_add_handle(m, h[i]);
+    }
+    do {
+        curl_multi_perform(m, &running);
+        curl_multi_poll(m, NULL, 0, 100, NULL);
+    } while (running);
+    for (int i = 0; i < 6; i++) {
+        curl_multi_remove_handle(m, h[i]);
+        curl_easy_cleanup(h[i]);
+    }
+    curl_multi_cleanup(m);
+    /* Their connections were freed when they left, not at the 300 s
+     * deadline: with a limit of 4, new connections are served again. */
+    usleep(300 * 1000);
+    char health[96];
+    snprintf(health, sizeof(health), "http://127.0.0.1:%d/healthz", s.port);
+    for (int i = 0; i < 6; i++) {
+        CURL *c = curl_easy_init();
+        long code = 0;
+        curl_easy_setopt(c, CURLOPT_URL, health);
+        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, polls_sink);
+        curl_easy_setopt(c, CURLOPT_TIMEOUT, 2L);
+        curl_easy_setopt(c, CURLOPT_FRESH_CONNECT, 1L);
+        curl_easy_setopt(c, CURLOPT_FORBID_REUSE, 1L);
+        curl_easy_perform(c);
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+        curl_easy_cleanup(c);
+        CHECK_INT(code, 200);
+    }
+    server_stop(&s);
+}
+
+TEST(test_idempotency_key_is_per_endpoint_and_starmap_async_runs)
+{
+    static const char *const key[] = {"Idempotency-Key: same-key-two-ops", NULL};
+    const char *body = "{\"func\":\"pow\",\"iterable\":[[2,3],[3,2]]}";
+    Resp a, b, r;
+    char path[160];
+
+    CHECK(req_h(&srv, "POST", "/v1/starmap_async", body, key, &a) == 0);
+    CHECK_INT(a.status, 202);
+    CHECK_STR(json_string_value(jpath(a.json, "op")), "starmap_async");
+    CHECK(req_h(&srv, "POST", "/v1/map_async", body, key, &b) == 0);
+    CHECK_INT(b.status, 422); /* the key names a starmap, not this map */
+    snprintf(path, sizeof(path), "/v1/jobs/%s/result?timeout=10", json_string_value(jpath(a.json, "id")));
+    CHECK(req(&srv, "GET", path, NULL, &r) == 0);
+    CHECK_INT(r.status, 200);
+    CHECK_STR(r.body, "{\"result\":[8,9]}");
+    resp_free(&r);
+    resp_free(&a);
+    resp_free(&b);
+}
+
+TEST(test_result_timeout_must_be_seconds)
+{
+    static const char *const bad[] = {"abc", "-1", "1e309", "0x10", "%201", "nan"};
+    Resp r;
+    char path[160];
+    const char *id = submit(&srv, "/v1/apply_async", "{\"func\":\"echo\",\"args\":[1]}", 202, &r);
+
+    resp_free(&r);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        snprintf(path, sizeof(path), "/v1/jobs/%s/result?timeout=%s", id, bad[i]);
+        CHECK(req(&srv, "GET", path, NULL, &r) == 0);
+        if (r.status != 400)
+            fprintf(stderr, "    timeout=%s -> %ld\n", bad[i], r.status);
+        CHECK_INT(r.status, 400);
+        resp_free(&r);
+    }
+}
+
+TEST(test_job_list_entries_leave_results_out)
+{
+    Resp r;
+    char path[160];
+    const char *id = submit(&srv, "/v1/apply_async", "{\"func\":\"echo\",\"args\":[\"big\"]}", 202, &r);
+
+    resp_free(&r);
+    snprintf(path, sizeof(path), "/v1/jobs/%s/result?timeout=10", id);
+    CHECK(req(&srv, "GET", path, NULL, &r) == 0);
+    resp_free(&r);
+    json_t *l = get_json(&srv, "/v1/jobs?limit=1");
+    CHECK_STR(json_string_value(jpath(l, "jobs.0.status")), "succeeded");
+    CHECK(jpath(l, "jobs.0.result") == NULL);
+    json_decref(l);
+    json_t *j = job_get(&srv, id);
+    CHECK_STR(json_string_value(jpath(j, "result")), "big"); /* the job itself has it */
+    json_decref(j);
 }
 
 int

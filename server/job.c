@@ -57,14 +57,14 @@ struct Job {
     Job *fin_next;             /* in the finished FIFO, for expiry */
     JobWait *waits;            /* its long polls */
     int in_table;
-    UT_hash_handle hh, hh_key;
+    UT_hash_handle hh, hh_key, hh_seq;
 };
 
 struct JobTable {
     JobOptions opt;
     pthread_mutex_t lock;
     pthread_cond_t cond;       /* the clock thread sleeps on it */
-    Job *by_id, *by_key;
+    Job *by_id, *by_key, *by_seq;
     Job *newest, *oldest;
     size_t count;
     uint64_t seq;
@@ -210,6 +210,7 @@ static void
 job_remove(JobTable *t, Job *j)
 {
     HASH_DELETE(hh, t->by_id, j);
+    HASH_DELETE(hh_seq, t->by_seq, j);
     if (j->key)
         HASH_DELETE(hh_key, t->by_key, j);
     if (j->newer)
@@ -454,6 +455,7 @@ static void
 job_insert(JobTable *t, Job *j)
 {
     HASH_ADD(hh, t->by_id, id, strlen(j->id), j);
+    HASH_ADD(hh_seq, t->by_seq, seq, sizeof(j->seq), j);
     if (j->key)
         HASH_ADD_KEYPTR(hh_key, t->by_key, j->key, strlen(j->key), j);
     j->older = t->newest;
@@ -720,28 +722,47 @@ job_wait(JobTable *t, Job *j, double seconds, JobWakeFn wake, void *ctx)
     return 0;
 }
 
+/*
+ * Pages from the newest job down. The cursor is the sequence number of the
+ * last job of the previous page, found in O(1); a page looks at most
+ * JOB_LIST_SCAN jobs under the lock (a rare status can be far apart), and
+ * when that budget runs out it ends early with a cursor to go on from.
+ */
+#define JOB_LIST_SCAN 10000
+
 json_t *
 job_list(JobTable *t, int status, size_t limit, const char *cursor)
 {
     json_t *jobs = json_array(), *next = json_null();
-    uint64_t before = cursor ? strtoull(cursor, NULL, 10) : UINT64_MAX;
-    Job *page[limit ? limit : 1];
-    size_t n = 0;
-    Job *j;
+    Job *page[limit ? limit : 1], *j = NULL;
+    uint64_t from = 0;
+    size_t n = 0, scanned = 0;
 
     pthread_mutex_lock(&t->lock);
-    for (j = t->newest; j && n < limit; j = j->older)
-        if (j->seq < before && (status < 0 || (int)j->status == status))
-            page[n++] = job_ref(j);
-    /* Is there more after this page? */
-    for (; j && n == limit; j = j->older)
-        if (status < 0 || (int)j->status == status) {
-            char c[24];
-            snprintf(c, sizeof(c), "%llu", (unsigned long long)page[n - 1]->seq);
-            json_decref(next);
-            next = json_string(c);
-            break;
+    if (cursor) {
+        from = strtoull(cursor, NULL, 10);
+        HASH_FIND(hh_seq, t->by_seq, &from, sizeof(from), j);
+        if (j) {
+            j = j->older;
+        } else { /* its job expired: start below it anyway */
+            for (j = t->newest; j && j->seq >= from && scanned < JOB_LIST_SCAN; j = j->older)
+                scanned++;
         }
+    } else {
+        j = t->newest;
+    }
+    for (; j && n < limit && scanned < JOB_LIST_SCAN; j = j->older, scanned++)
+        if (status < 0 || (int)j->status == status)
+            page[n++] = job_ref(j);
+    /* More below? Then say where to go on from: after the last job shown,
+     * or, when the scan budget ran out, after the last job looked at. */
+    if (j) {
+        char c[24];
+        uint64_t last = n == limit ? page[n - 1]->seq : (j->newer ? j->newer->seq : j->seq);
+        snprintf(c, sizeof(c), "%llu", (unsigned long long)last);
+        json_decref(next);
+        next = json_string(c);
+    }
     pthread_mutex_unlock(&t->lock);
     for (size_t i = 0; i < n; i++) {
         json_array_append_new(jobs, job_json(t, page[i], 0)); /* bounded: no results */

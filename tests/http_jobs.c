@@ -30,6 +30,20 @@ submit(const Server *s, const char *path, const char *body, long status, Resp *r
     return id;
 }
 
+/* Tasks all workers have run (tests here run one at a time). */
+static long
+tasks_done(const Server *s)
+{
+    json_t *p = get_json(s, "/v1/pool"), *w;
+    size_t i;
+    long n = 0;
+
+    json_array_foreach(json_object_get(p, "workers"), i, w)
+        n += (long)json_integer_value(json_object_get(w, "tasks_done"));
+    json_decref(p);
+    return n;
+}
+
 static json_t *
 job_get(const Server *s, const char *id)
 {
@@ -243,11 +257,18 @@ TEST(test_map_job_reports_progress_while_it_runs)
 TEST(test_idempotency_key_returns_the_same_job)
 {
     static const char *const same[] = {"Idempotency-Key: order-42", NULL};
-    Resp a, b, c;
+    Resp a, b, c, r;
     const char *body = "{\"func\":\"echo\",\"args\":[\"once\"]}";
+    long before = tasks_done(&srv);
+    char path[160];
 
     CHECK(req_h(&srv, "POST", "/v1/apply_async", body, same, &a) == 0);
     CHECK(req_h(&srv, "POST", "/v1/apply_async", body, same, &b) == 0);
+    snprintf(path, sizeof(path), "/v1/jobs/%s/result?timeout=10", json_string_value(jpath(a.json, "id")));
+    CHECK(req(&srv, "GET", path, NULL, &r) == 0);
+    CHECK_INT(r.status, 200);
+    resp_free(&r);
+    CHECK_INT(tasks_done(&srv) - before, 1); /* the replay ran nothing */
     CHECK_INT(a.status, 202);
     CHECK_INT(b.status, 202);
     CHECK_STR(json_string_value(jpath(a.json, "id")), json_string_value(jpath(b.json, "id")));
@@ -475,6 +496,7 @@ TEST(test_200_long_polls_on_one_job_while_a_sync_call_is_quick)
     resp_free(&r);
     pthread_join(t, NULL);
     CHECK_INT(ps.ok, 200);
+    CHECK(now_seconds() - t0 < 10); /* at the job's end (2 s), not the 20 s deadline */
 }
 
 TEST(test_long_poll_whose_client_leaves_frees_its_connection)

@@ -99,12 +99,9 @@ calls_run(HttpReq *r, CallOp op)
     CallError err;
     Batch *b;
     HttpWaiter *w;
-    size_t nchunks;
-    int rc;
-
     CallLimits lim = {.processes = app->cfg->processes, .max_items = app->cfg->max_items};
-    int async;
     double wait;
+    int async, rc;
 
     if (jobs_prefer(r, &async, &wait)) { /* Prefer: respond-async, wait=N */
         jobs_run_preferred(r, op, async, wait);
@@ -121,7 +118,6 @@ calls_run(HttpReq *r, CallOp op)
         http_reply_json(r, 200, json_pack("{s:[]}", "results"));
         return;
     }
-    nchunks = call_chunks(c);
     if (!(b = batch_new(c)) || !(w = http_defer(r, calls_resume, batch_ref(b), calls_unref))) {
         batch_unref(b);
         http_reply_problem(r, 500, "out of memory", NULL);
@@ -133,22 +129,34 @@ calls_run(HttpReq *r, CallOp op)
     if (rc == SVC_OK)
         return;
     http_waiter_unref(w); /* done() will never run: drop the producer's reference */
-    if (rc == SVC_ETOOLARGE) {
+    calls_refused(r, rc);
+}
+
+void
+calls_refused(HttpReq *r, int rc)
+{
+    App *app = http_app(r);
+    char detail[160];
+
+    switch (rc) {
+    case SVC_ETOOLARGE:
         http_reply_problem(r, 413, "a task of this call would exceed 1 GiB once encoded", NULL);
-    } else if (rc == SVC_E2BIG) {
-        char detail[160];
-        snprintf(detail, sizeof(detail),
-                 "the call needs %zu tasks, more than --max-queue (%ld) holds: raise chunksize",
-                 nchunks, app->cfg->max_queue);
-        http_reply_problem(r, 400, detail, json_pack("{s:s}", "field", "chunksize"));
-    } else if (rc == SVC_EFULL) {
-        char detail[128];
-        snprintf(detail, sizeof(detail), "the queue is full (--max-queue %ld tasks); retry later",
+        break;
+    case SVC_E2BIG:
+        snprintf(detail, sizeof(detail), "the call needs more tasks than --max-queue (%ld) holds: raise chunksize",
                  app->cfg->max_queue);
+        http_reply_problem(r, 400, detail, json_pack("{s:s}", "field", "chunksize"));
+        break;
+    case SVC_EFULL:
+        snprintf(detail, sizeof(detail), "the queue or the job table is full (--max-queue %ld, --max-jobs %ld); retry later",
+                 app->cfg->max_queue, app->cfg->max_jobs);
         http_reply_problem(r, 503, detail, NULL);
-    } else {
-        http_reply_problem(r, rc == SVC_ESTOPPED ? 503 : 500,
-                           rc == SVC_ESTOPPED ? "poold is shutting down" : "out of memory", NULL);
+        break;
+    case SVC_ESTOPPED:
+        http_reply_problem(r, 503, "poold is shutting down", NULL);
+        break;
+    default:
+        http_reply_problem(r, 500, "out of memory", NULL);
     }
 }
 

@@ -24,6 +24,8 @@ extern const Route routes[];
 void handle_apply(HttpReq *r);
 void handle_map(HttpReq *r);
 void handle_starmap(HttpReq *r);
+/* Answers a refusal of the pool or the job table (SVC_E*) with its status. */
+void calls_refused(HttpReq *r, int rc);
 
 /* jobs.c: the async calls and their jobs */
 void handle_apply_async(HttpReq *r);

@@ -140,36 +140,6 @@ jobs_wait_then_answer(HttpReq *r, Job *j, double seconds, int sync_shape, const 
         jobs_wake(w);
 }
 
-/* Maps job_submit's refusals to their answers. */
-static void
-jobs_refused(HttpReq *r, int rc)
-{
-    App *app = http_app(r);
-    char detail[160];
-
-    switch (rc) {
-    case SVC_EINVAL:
-        http_reply_problem(r, 422, "this Idempotency-Key was used with another body", NULL);
-        break;
-    case SVC_E2BIG:
-        snprintf(detail, sizeof(detail), "the call needs more tasks than --max-queue (%ld) holds: raise chunksize",
-                 app->cfg->max_queue);
-        http_reply_problem(r, 400, detail, json_pack("{s:s}", "field", "chunksize"));
-        break;
-    case SVC_ETOOLARGE:
-        http_reply_problem(r, 413, "a task of this call would exceed 1 GiB once encoded", NULL);
-        break;
-    case SVC_EFULL:
-        http_reply_problem(r, 503, "too many jobs or tasks waiting (--max-jobs, --max-queue); retry later", NULL);
-        break;
-    case SVC_ESTOPPED:
-        http_reply_problem(r, 503, "poold is shutting down", NULL);
-        break;
-    default:
-        http_reply_problem(r, 500, "out of memory", NULL);
-    }
-}
-
 /*
  * Parses and submits the body as a job. Returns the job (a reference) or
  * NULL once it has answered the refusal. *created is 0 for an
@@ -199,8 +169,10 @@ jobs_submit(HttpReq *r, CallOp op, int *created)
         return NULL;
     }
     rc = job_submit(app->jobs, c, c->priority, key, body, body_len, &j, created);
-    if (rc != SVC_OK)
-        jobs_refused(r, rc);
+    if (rc == SVC_EINVAL)
+        http_reply_problem(r, 422, "this Idempotency-Key was used with another body", NULL);
+    else if (rc != SVC_OK)
+        calls_refused(r, rc);
     return j;
 }
 

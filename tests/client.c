@@ -135,6 +135,13 @@ server_stop(Server *s)
     return st; /* it hung: keep the log */
 }
 
+void
+server_reaped(Server *s)
+{
+    s->pid = 0;
+    server_drop_log(s);
+}
+
 json_t *
 get_json(const Server *s, const char *path)
 {

@@ -24,6 +24,9 @@ void server_start(Server *s, const char *const *args);
 /* SIGTERM, then waits (SIGKILL after 30 s). Returns the wait status. */
 int server_stop(Server *s);
 
+/* The test reaped the server itself (waitpid): forget it and its log. */
+void server_reaped(Server *s);
+
 /* GET path; the parsed body (new reference) when it answered 200, else
  * NULL. */
 json_t *get_json(const Server *s, const char *path);

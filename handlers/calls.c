@@ -15,6 +15,25 @@
 #include "handlers.h"
 #include "pool.h"
 
+void
+calls_reply_result(HttpReq *r, const char *key, char *v, size_t len)
+{
+    size_t klen = strlen(key);
+    char *body = malloc(klen + len + 6);
+
+    /* {"key": v} around the text the workers wrote: no re-encoding. */
+    if (body) {
+        snprintf(body, klen + 5, "{\"%s\":", key);
+        memcpy(body + klen + 4, v, len);
+        memcpy(body + klen + 4 + len, "}", 2);
+    }
+    free(v);
+    if (body)
+        http_reply_text(r, 200, body);
+    else
+        http_reply_problem(r, 500, "out of memory", NULL);
+}
+
 /* The status DESIGN.md's table gives each way a batch can fail. */
 static int
 calls_status(BatchOutcome o)
@@ -36,23 +55,11 @@ calls_resume(HttpReq *r, void *ctx)
     const Call *c = batch_call(b);
     BatchFailure f;
     size_t len = 0;
-    char *v = batch_result(b, &f, &len), *body, detail[700];
+    char *v = batch_result(b, &f, &len), detail[700];
     json_t *ext;
 
     if (v) {
-        /* {"result": v} around the text the batch spliced: no re-encoding. */
-        const char *key = c->op == CALL_APPLY ? "{\"result\":" : "{\"results\":";
-        size_t klen = strlen(key);
-        if ((body = malloc(klen + len + 2))) {
-            memcpy(body, key, klen);
-            memcpy(body + klen, v, len);
-            memcpy(body + klen + len, "}", 2);
-        }
-        free(v);
-        if (body)
-            http_reply_text(r, 200, body);
-        else
-            http_reply_problem(r, 500, "out of memory", NULL);
+        calls_reply_result(r, c->op == CALL_APPLY ? "result" : "results", v, len);
         return;
     }
     ext = json_pack("{s:s, s:{s:s, s:s}}", "func", c->fn->name, "error", "type", f.type, "message", f.message);

@@ -24,6 +24,8 @@ extern const Route routes[];
 void handle_apply(HttpReq *r);
 void handle_map(HttpReq *r);
 void handle_starmap(HttpReq *r);
+/* Answers 200 {"key": v}, with v (malloc'd JSON text, taken) as it is. */
+void calls_reply_result(HttpReq *r, const char *key, char *v, size_t len);
 /* Answers a refusal of the pool or the job table (SVC_E*) with its status. */
 void calls_refused(HttpReq *r, int rc);
 

@@ -63,9 +63,8 @@ jobs_answer(HttpReq *r, Job *j, int sync_shape, const char *applied)
     if (!job_ended(s)) {
         jobs_accepted(r, j, applied);
     } else if (s == JOB_SUCCEEDED && result) {
-        const char *key = sync_shape && job_op(j) != CALL_APPLY ? "results" : "result";
-        json_t *v = json_loadb(result, len, JSON_DECODE_ANY, NULL);
-        http_reply_json(r, 200, v ? json_pack("{s:o}", key, v) : NULL);
+        calls_reply_result(r, sync_shape && job_op(j) != CALL_APPLY ? "results" : "result", result, len);
+        result = NULL; /* taken */
     } else if (s == JOB_CANCELLED) {
         http_reply_problem(r, 410, "the job was cancelled", json_pack("{s:s}", "job", job_id(j)));
     } else {

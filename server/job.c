@@ -527,7 +527,7 @@ job_submit(JobTable *t, Call *call, int priority, const char *key,
         goto cleanup;
     }
     pthread_mutex_lock(&t->lock);
-    int cancelled = job_ended(j->status) && j->status == JOB_CANCELLED;
+    int cancelled = j->status == JOB_CANCELLED;
     if (!job_ended(j->status))
         j->batch = batch_ref(b);
     pthread_mutex_unlock(&t->lock);

@@ -47,13 +47,21 @@ $(BUILD)/tests/http_%: tests/http_%.c tests/harness.c tests/client.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -Itests -o $@ $^ $(LDLIBS)
 
-tests: $(BUILD)/poold $(UNIT_TESTS) $(HTTP_TESTS)
+# The misbehaving functions the fault tests load with --plugin.
+TEST_PLUGINS := $(BUILD)/tests/misbehave.so
+
+$(BUILD)/tests/%.so: tests/plugin/%.c include/poold.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -fPIC -shared -o $@ $<
+
+tests: $(BUILD)/poold $(UNIT_TESTS) $(HTTP_TESTS) $(TEST_PLUGINS)
 
 run: $(BUILD)/poold
 	$(BUILD)/poold --host 127.0.0.1 --port 8080
 
 test: tests
-	@POOLD_BIN=$(abspath $(BUILD)/poold) tests/run.sh $(UNIT_TESTS) $(HTTP_TESTS)
+	@POOLD_BIN=$(abspath $(BUILD)/poold) POOLD_TEST_PLUGIN=$(abspath $(BUILD)/tests/misbehave.so) \
+	    POOLD_SANITIZED=$(SANITIZE) tests/run.sh $(UNIT_TESTS) $(HTTP_TESTS)
 
 clean:
 	rm -rf build build-san build-tsan

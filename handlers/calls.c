@@ -34,13 +34,13 @@ calls_reply_result(HttpReq *r, const char *key, char *v, size_t len)
         http_reply_problem(r, 500, "out of memory", NULL);
 }
 
-/* The status DESIGN.md's table gives each way a batch can fail. */
-static int
-calls_status(BatchOutcome o)
+int
+calls_status(int o)
 {
-    switch (o) {
+    switch ((BatchOutcome)o) {
     case BATCH_ERROR: return 422;
     case BATCH_LOST: return 502;
+    case BATCH_TIMEOUT: return 504;
     case BATCH_STOPPED: return 503;
     case BATCH_CANCELLED: return 410;
     default: return 500;
@@ -106,7 +106,7 @@ calls_run(HttpReq *r, CallOp op)
     CallError err;
     Batch *b;
     HttpWaiter *w;
-    CallLimits lim = {.processes = app->cfg->processes, .max_items = app->cfg->max_items};
+    CallLimits lim = calls_limits(app, 0);
     double wait;
     int async, rc;
 
@@ -137,6 +137,14 @@ calls_run(HttpReq *r, CallOp op)
         return;
     http_waiter_unref(w); /* done() will never run: drop the producer's reference */
     calls_refused(r, rc);
+}
+
+CallLimits
+calls_limits(const App *app, int async)
+{
+    return (CallLimits){.processes = app->cfg->processes, .max_items = app->cfg->max_items,
+                        .async = async, .timeout = app->cfg->task_timeout,
+                        .max_timeout = app->cfg->max_task_timeout};
 }
 
 void

@@ -6,6 +6,7 @@
 #ifndef POOLD_HANDLERS_H
 #define POOLD_HANDLERS_H
 
+#include "call.h"
 #include "common.h"
 #include "http.h"
 
@@ -28,6 +29,10 @@ void handle_starmap(HttpReq *r);
 void calls_reply_result(HttpReq *r, const char *key, char *v, size_t len);
 /* Answers a refusal of the pool or the job table (SVC_E*) with its status. */
 void calls_refused(HttpReq *r, int rc);
+/* What the server's flags allow a call (see call.h). */
+CallLimits calls_limits(const App *app, int async);
+/* The status DESIGN.md's table gives each way a batch can fail. */
+int calls_status(int batch_outcome);
 
 /* jobs.c: the async calls and their jobs */
 void handle_apply_async(HttpReq *r);
@@ -48,5 +53,6 @@ void handle_functions(HttpReq *r);
 
 /* health.c */
 void handle_healthz(HttpReq *r);
+void handle_readyz(HttpReq *r);
 
 #endif

@@ -148,7 +148,7 @@ static Job *
 jobs_submit(HttpReq *r, CallOp op, int *created)
 {
     App *app = http_app(r);
-    CallLimits lim = {.processes = app->cfg->processes, .max_items = app->cfg->max_items, .async = 1};
+    CallLimits lim = calls_limits(app, 1);
     const char *key = http_header(r, "Idempotency-Key");
     size_t body_len = 0;
     const char *body = http_body(r, &body_len);

@@ -20,5 +20,6 @@ const Route routes[] = {
     {"GET",  "/v1/pool",        handle_pool,      0},
     {"GET",  "/v1/functions",   handle_functions, 0},
     {"GET",  "/healthz",        handle_healthz,   0},
+    {"GET",  "/readyz",         handle_readyz,    0},
     {0},
 };

@@ -103,6 +103,9 @@ batch_lost_message(const PoolResult *res, char *buf, size_t len)
     if (res->wstatus == -1)
         snprintf(buf, len, "%s (pid %d) died with the fork server while running the task",
                  res->worker, (int)res->pid);
+    else if (WIFSIGNALED(res->wstatus) && WTERMSIG(res->wstatus) == SIGXCPU)
+        snprintf(buf, len, "%s (pid %d) used up its CPU time (--worker-cpu-limit) and was killed "
+                 "by signal %d (SIGXCPU)", res->worker, (int)res->pid, SIGXCPU);
     else if (WIFSIGNALED(res->wstatus))
         snprintf(buf, len, "%s (pid %d) died while running the task: killed by signal %d (SIG%s)",
                  res->worker, (int)res->pid, WTERMSIG(res->wstatus),
@@ -112,6 +115,32 @@ batch_lost_message(const PoolResult *res, char *buf, size_t len)
                  (int)res->pid, WEXITSTATUS(res->wstatus));
     else
         snprintf(buf, len, "%s (pid %d) died while running the task", res->worker, (int)res->pid);
+}
+
+/*
+ * Under on_error "collect", a chunk whose worker died (or was stopped at
+ * a deadline) answers an error for each of its items: the results of those
+ * that had finished died with the worker. Item `at` (or none, -1) gets
+ * `msg`, the others `others`. Returns 0, or -1 when out of memory.
+ */
+static int
+batch_collect_chunk(Batch *b, size_t chunk, const char *type, int status, long at,
+                    const char *msg, const char *others)
+{
+    json_t *outs = json_array();
+
+    for (size_t k = 0; k < call_chunk_len(b->call, chunk); k++)
+        json_array_append_new(outs, json_pack("{s:{s:s, s:s, s:i}}", "e", "type", type, "message",
+                                              at < 0 || (long)k == at ? msg : others, "status", status));
+    b->chunks[chunk] = json_dumps(outs, JSON_COMPACT);
+    json_decref(outs);
+    b->all_plain = 0;
+    if (!b->chunks[chunk]) {
+        batch_set_failure(b, BATCH_NOMEM, 0, "MemoryError", "out of memory");
+        return -1;
+    }
+    b->lens[chunk] = strlen(b->chunks[chunk]);
+    return 0;
 }
 
 /* Finds the first failed item of a chunk's outcomes, for the problem. */
@@ -131,7 +160,8 @@ batch_item_error(Batch *b, size_t chunk, const PoolResult *res)
 static int
 batch_take(Batch *b, size_t chunk, PoolResult *res)
 {
-    char msg[256];
+    char msg[256], others[320];
+    size_t first = call_chunk_first(b->call, chunk);
 
     b->pending--;
     if (res->worker[0]) {
@@ -155,35 +185,35 @@ batch_take(Batch *b, size_t chunk, PoolResult *res)
             goto cancelled; /* its worker was killed to cancel it */
         batch_lost_message(res, msg, sizeof(msg));
         if (!b->call->collect) {
-            batch_set_failure(b, BATCH_LOST, call_chunk_first(b->call, chunk), "WorkerLost", msg);
+            batch_set_failure(b, BATCH_LOST, first, "WorkerLost", msg);
             return 1;
         }
-        /* Under "collect", each item of the chunk carries the loss. */
-        json_t *outs = json_array();
-        for (size_t k = 0; k < call_chunk_len(b->call, chunk); k++)
-            json_array_append_new(outs, json_pack("{s:{s:s, s:s, s:i}}", "e", "type", "WorkerLost",
-                                                  "message", msg, "status", 502));
-        b->chunks[chunk] = json_dumps(outs, JSON_COMPACT);
-        json_decref(outs);
-        b->all_plain = 0;
-        if (b->chunks[chunk])
-            b->lens[chunk] = strlen(b->chunks[chunk]);
-        if (!b->chunks[chunk]) {
-            batch_set_failure(b, BATCH_NOMEM, 0, "MemoryError", "out of memory");
+        if (batch_collect_chunk(b, chunk, "WorkerLost", 502, -1, msg, msg) < 0)
+            return 1;
+        break;
+    case POOL_TIMEOUT:
+        snprintf(msg, sizeof(msg), "the call ran past its timeout of %g s; %s (pid %d) was stopped",
+                 res->timeout, res->worker, (int)res->pid);
+        if (!b->call->collect) {
+            batch_set_failure(b, BATCH_TIMEOUT, first + res->late_item, "TimedOut", msg);
             return 1;
         }
+        snprintf(others, sizeof(others), "lost with its chunk when item %zu ran past its timeout of %g s",
+                 first + (size_t)res->late_item, res->timeout);
+        if (batch_collect_chunk(b, chunk, "TimedOut", 504, (long)res->late_item, msg, others) < 0)
+            return 1;
         break;
     case POOL_CANCELLED:
     cancelled:
-        batch_set_failure(b, BATCH_CANCELLED, call_chunk_first(b->call, chunk), "Cancelled",
+        batch_set_failure(b, BATCH_CANCELLED, first, "Cancelled",
                           "the call was cancelled");
         return 1;
     case POOL_NOMEM:
-        batch_set_failure(b, BATCH_NOMEM, call_chunk_first(b->call, chunk), "MemoryError",
+        batch_set_failure(b, BATCH_NOMEM, first, "MemoryError",
                           "out of memory while sending the task");
         return 1;
     case POOL_STOPPED:
-        batch_set_failure(b, BATCH_STOPPED, call_chunk_first(b->call, chunk), "ShuttingDown",
+        batch_set_failure(b, BATCH_STOPPED, first, "ShuttingDown",
                           "poold is shutting down");
         return 1;
     }
@@ -265,6 +295,7 @@ batch_start(Batch *b, Pool *p, int priority, BatchDoneFn done, BatchStartFn star
         if (!payload || !(tasks[i] = pool_task_new(payload, len, mode, priority, batch_chunk_done,
                                                    batch_chunk_start, b, i, b->owner)))
             goto cleanup;
+        pool_task_limits(tasks[i], b->call->timeout, b->call->retries);
     }
     call_drop_values(b->call);
     /* Each task holds a reference, dropped in its callback, which may run

@@ -19,6 +19,7 @@ typedef enum {
     BATCH_OK,
     BATCH_ERROR,   /* an item raised (on_error "raise") */
     BATCH_LOST,    /* a worker died running an item */
+    BATCH_TIMEOUT, /* an item ran past its timeout */
     BATCH_STOPPED, /* the pool shut down first */
     BATCH_CANCELLED, /* batch_cancel */
     BATCH_NOMEM,
@@ -27,7 +28,7 @@ typedef enum {
 typedef struct BatchFailure {
     BatchOutcome outcome;
     size_t index;        /* the item at fault */
-    char type[64];       /* the function's error type, or "WorkerLost" */
+    char type[64];       /* the function's error type, "WorkerLost", "TimedOut" */
     char message[512];
 } BatchFailure;
 

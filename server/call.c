@@ -28,10 +28,10 @@ call_default_chunksize(size_t n, int processes)
 
 /* Fields each op accepts; anything else is a 400, so that a typo such as
  * "chunk_size" is reported instead of silently ignored. */
-static const char *const call_fields[][6] = {
-    [CALL_APPLY] = {"func", "args", "kwds", NULL},
-    [CALL_MAP] = {"func", "iterable", "chunksize", "on_error", NULL},
-    [CALL_STARMAP] = {"func", "iterable", "chunksize", "on_error", NULL},
+static const char *const call_fields[][8] = {
+    [CALL_APPLY] = {"func", "args", "kwds", "timeout", "retries", NULL},
+    [CALL_MAP] = {"func", "iterable", "chunksize", "on_error", "timeout", "retries", NULL},
+    [CALL_STARMAP] = {"func", "iterable", "chunksize", "on_error", "timeout", "retries", NULL},
 };
 
 /* Fields only an async job takes. */
@@ -146,6 +146,35 @@ call_parse_priority(const json_t *body, Call *c, CallError *err)
     return SVC_OK;
 }
 
+/* timeout (seconds per item, > 0, at most --max-task-timeout) and retries
+ * (0 to CALL_MAX_RETRIES), on every call. */
+static int
+call_parse_limits(const json_t *body, const CallLimits *lim, Call *c, CallError *err)
+{
+    json_t *t = json_object_get(body, "timeout"), *r = json_object_get(body, "retries");
+    char detail[160];
+
+    c->timeout = lim->timeout;
+    if (t && !json_is_null(t)) {
+        if (!json_is_number(t) || !(json_number_value(t) > 0) || json_number_value(t) > 1e9)
+            return call_fail(err, SVC_EINVAL, "timeout", "'timeout' must be a number of seconds > 0");
+        if (lim->max_timeout > 0 && json_number_value(t) > lim->max_timeout) {
+            snprintf(detail, sizeof(detail), "'timeout' may be at most %g seconds (--max-task-timeout)",
+                     lim->max_timeout);
+            return call_fail(err, SVC_EINVAL, "timeout", detail);
+        }
+        c->timeout = json_number_value(t);
+    }
+    if (r && !json_is_null(r)) {
+        if (!json_is_integer(r) || json_integer_value(r) < 0 || json_integer_value(r) > CALL_MAX_RETRIES) {
+            snprintf(detail, sizeof(detail), "'retries' must be an integer in [0, %d]", CALL_MAX_RETRIES);
+            return call_fail(err, SVC_EINVAL, "retries", detail);
+        }
+        c->retries = (int)json_integer_value(r);
+    }
+    return SVC_OK;
+}
+
 int
 call_parse(const json_t *body, CallOp op, const Registry *reg, const CallLimits *lim,
            Call **out, CallError *err)
@@ -165,6 +194,8 @@ call_parse(const json_t *body, CallOp op, const Registry *reg, const CallLimits 
         goto cleanup;
     rc = op == CALL_APPLY ? call_parse_apply(body, c, err)
                           : call_parse_map(body, op, lim, c, err);
+    if (rc == SVC_OK)
+        rc = call_parse_limits(body, lim, c, err);
     if (rc == SVC_OK && lim->async)
         rc = call_parse_priority(body, c, err);
 cleanup:

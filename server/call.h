@@ -24,6 +24,8 @@ struct Call {
     size_t chunksize;     /* items per task; 0 for apply */
     int collect;          /* on_error: 1 for "collect", 0 for "raise" */
     int priority;         /* async: higher runs first; 0 by default */
+    double timeout;       /* seconds per item; 0 for none */
+    int retries;          /* runs again after a worker dies under it */
     size_t nitems;        /* items to run, kept when the values go */
 };
 
@@ -33,7 +35,11 @@ typedef struct CallLimits {
     int processes;
     long max_items;
     int async;        /* the call is an async job: it may carry "priority" */
+    double timeout;   /* --task-timeout: a call's default; 0 for none */
+    double max_timeout; /* --max-task-timeout: 0 for no cap */
 } CallLimits;
+
+#define CALL_MAX_RETRIES 10
 
 typedef struct CallError {
     int code;          /* SVC_EINVAL (bad field) or SVC_ENOFUNC */

@@ -16,6 +16,8 @@ enum {
     OPT_HOST = 'H', OPT_PORT = 'p', OPT_PROCESSES = 'n', OPT_HELP = 'h',
     OPT_MAX_BODY = 256, OPT_MAX_QUEUE, OPT_STORE, OPT_LOG_LEVEL,
     OPT_HTTP_THREADS, OPT_MAX_CONNS, OPT_MAX_ITEMS, OPT_MAX_JOBS, OPT_RESULT_TTL,
+    OPT_TASK_TIMEOUT, OPT_MAX_TASK_TIMEOUT, OPT_MAX_TASKS_PER_CHILD, OPT_WORKER_MEMORY,
+    OPT_WORKER_CPU, OPT_SHUTDOWN_GRACE, OPT_PLUGIN,
 };
 
 /* One row per setting: the flag, its environment twin and its help line.
@@ -37,6 +39,13 @@ static const struct {
     {"result-ttl", OPT_RESULT_TTL, "POOLD_RESULT_TTL", "SECONDS", "how long a finished job is kept (3600)"},
     {"max-connections", OPT_MAX_CONNS, "POOLD_MAX_CONNECTIONS", "N", "open HTTP connections (10000)"},
     {"http-threads", OPT_HTTP_THREADS, "POOLD_HTTP_THREADS", "N", "HTTP polling threads (2)"},
+    {"task-timeout", OPT_TASK_TIMEOUT, "POOLD_TASK_TIMEOUT", "SECONDS", "a task's default timeout; 0 is none (0)"},
+    {"max-task-timeout", OPT_MAX_TASK_TIMEOUT, "POOLD_MAX_TASK_TIMEOUT", "SECONDS", "the longest timeout a call may ask; 0 is no cap (0)"},
+    {"max-tasks-per-child", OPT_MAX_TASKS_PER_CHILD, "POOLD_MAX_TASKS_PER_CHILD", "N", "replace a worker after N tasks; 0 never (0)"},
+    {"worker-memory-limit", OPT_WORKER_MEMORY, "POOLD_WORKER_MEMORY_LIMIT", "BYTES", "each worker's address space (RLIMIT_AS), K/M/G; 0 is none (0)"},
+    {"worker-cpu-limit", OPT_WORKER_CPU, "POOLD_WORKER_CPU_LIMIT", "SECONDS", "CPU seconds one task may use (RLIMIT_CPU); 0 is none (0)"},
+    {"shutdown-grace", OPT_SHUTDOWN_GRACE, "POOLD_SHUTDOWN_GRACE", "SECONDS", "how long running tasks may finish after SIGTERM (30)"},
+    {"plugin", OPT_PLUGIN, "POOLD_PLUGIN", "PATH", "load a plugin; repeat for more (env: ':'-separated)"},
     {"store", OPT_STORE, "POOLD_STORE", "KIND", "job store: memory"},
     {"log-level", OPT_LOG_LEVEL, "POOLD_LOG_LEVEL", "LEVEL", "error, warn, info or debug (info)"},
 };
@@ -57,6 +66,7 @@ config_defaults(Config *c)
     c->max_jobs = 1000000;
     c->result_ttl = 3600;
     c->max_conns = 10000;
+    c->shutdown_grace = 30;
     strcpy(c->store, "memory");
     c->log_level = LOG_INFO;
 }
@@ -178,6 +188,42 @@ config_set(Config *c, int id, const char *name, const char *v, char *err,
         if (rc == SVC_OK)
             c->max_body = sz;
         break;
+    case OPT_TASK_TIMEOUT:
+        rc = config_parse_seconds(v, &c->task_timeout);
+        break;
+    case OPT_MAX_TASK_TIMEOUT:
+        rc = config_parse_seconds(v, &c->max_task_timeout);
+        break;
+    case OPT_SHUTDOWN_GRACE:
+        rc = config_parse_seconds(v, &c->shutdown_grace);
+        break;
+    case OPT_MAX_TASKS_PER_CHILD:
+        if ((rc = config_parse_long(v, 0, LONG_MAX, &n)) == SVC_OK)
+            c->max_tasks_per_child = n;
+        break;
+    case OPT_WORKER_CPU:
+        if ((rc = config_parse_long(v, 0, 1000000000, &n)) == SVC_OK)
+            c->worker_cpu = n;
+        break;
+    case OPT_WORKER_MEMORY:
+        /* Under a few MiB a worker cannot even start. */
+        if ((rc = config_parse_size(v, &sz)) == SVC_OK && sz != 0 && sz < (16u << 20)) {
+            snprintf(err, errlen, "%s: '%s' is below the least a worker needs (16M)", name, v);
+            return SVC_EINVAL;
+        }
+        if (rc == SVC_OK)
+            c->worker_memory = sz;
+        break;
+    case OPT_PLUGIN:
+        if (c->nplugins == CONFIG_MAX_PLUGINS) {
+            snprintf(err, errlen, "%s: at most %d plugins", name, CONFIG_MAX_PLUGINS);
+            return SVC_EINVAL;
+        }
+        if (!*v)
+            rc = SVC_EINVAL;
+        else
+            c->plugins[c->nplugins++] = v;
+        break;
     case OPT_STORE:
         if (strcmp(v, "memory") != 0) {
             snprintf(err, errlen, "%s: unknown store '%s' (this build has: memory)", name, v);
@@ -193,6 +239,23 @@ config_set(Config *c, int id, const char *name, const char *v, char *err,
     if (rc != SVC_OK)
         snprintf(err, errlen, "%s: invalid value '%s'", name, v);
     return rc;
+}
+
+/* POOLD_PLUGIN: paths separated by ':', kept in c->plugin_env. */
+static int
+config_plugin_env(Config *c, const char *v, char *err, size_t errlen)
+{
+    char *save = NULL;
+
+    if (strlen(v) >= sizeof(c->plugin_env)) {
+        snprintf(err, errlen, "POOLD_PLUGIN: too long");
+        return SVC_EINVAL;
+    }
+    strcpy(c->plugin_env, v);
+    for (char *p = strtok_r(c->plugin_env, ":", &save); p; p = strtok_r(NULL, ":", &save))
+        if (config_set(c, OPT_PLUGIN, "POOLD_PLUGIN", p, err, errlen) != SVC_OK)
+            return SVC_EINVAL;
+    return SVC_OK;
 }
 
 static void
@@ -213,13 +276,17 @@ config_parse(Config *c, int argc, char **argv, FILE *out, char *err,
              size_t errlen)
 {
     struct option longopts[ARRAY_LEN(config_opts) + 2];
-    int opt, idx;
+    int opt, idx, plugin_flags = 0;
 
     config_defaults(c);
     for (size_t i = 0; i < ARRAY_LEN(config_opts); i++) {
         const char *v = getenv(config_opts[i].env);
-        if (v && config_set(c, config_opts[i].id, config_opts[i].env, v, err, errlen) != SVC_OK)
+        if (v && config_opts[i].id == OPT_PLUGIN) {
+            if (config_plugin_env(c, v, err, errlen) != SVC_OK)
+                return SVC_EINVAL;
+        } else if (v && config_set(c, config_opts[i].id, config_opts[i].env, v, err, errlen) != SVC_OK) {
             return SVC_EINVAL;
+        }
         longopts[i] = (struct option){config_opts[i].name, required_argument, NULL, config_opts[i].id};
     }
     longopts[ARRAY_LEN(config_opts)] = (struct option){"help", no_argument, NULL, OPT_HELP};
@@ -247,8 +314,18 @@ config_parse(Config *c, int argc, char **argv, FILE *out, char *err,
         for (size_t i = 0; i < ARRAY_LEN(config_opts); i++)
             if (config_opts[i].id == opt)
                 snprintf(name, sizeof(name), "--%s", config_opts[i].name);
+        if (opt == OPT_PLUGIN && !plugin_flags++)
+            c->nplugins = 0; /* the flags replace POOLD_PLUGIN's list */
         if (config_set(c, opt, name, optarg, err, errlen) != SVC_OK)
             return SVC_EINVAL;
+    }
+    if (c->max_task_timeout > 0 && (c->task_timeout == 0 || c->task_timeout > c->max_task_timeout)) {
+        if (c->task_timeout > c->max_task_timeout) {
+            snprintf(err, errlen, "--task-timeout %g is over --max-task-timeout %g", c->task_timeout,
+                     c->max_task_timeout);
+            return SVC_EINVAL;
+        }
+        c->task_timeout = c->max_task_timeout; /* "no timeout" is over any cap */
     }
     if (optind < argc) {
         snprintf(err, errlen, "unexpected argument '%s' (see --help)", argv[optind]);

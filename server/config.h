@@ -10,6 +10,8 @@
 
 #include "common.h"
 
+#define CONFIG_MAX_PLUGINS 32
+
 struct Config {
     char host[256];      /* --host: address to listen on */
     int port;            /* --port */
@@ -22,6 +24,16 @@ struct Config {
     double result_ttl;   /* --result-ttl: seconds a finished job is kept */
     int max_conns;       /* --max-connections: open HTTP connections */
     char store[256];     /* --store: "memory" (sqlite comes later) */
+    double task_timeout; /* --task-timeout: seconds per task; 0 is none */
+    double max_task_timeout; /* --max-task-timeout: the most a call may ask; 0 is no cap */
+    long max_tasks_per_child; /* --max-tasks-per-child: 0 keeps workers */
+    size_t worker_memory; /* --worker-memory-limit: RLIMIT_AS bytes; 0 is none */
+    long worker_cpu;     /* --worker-cpu-limit: CPU seconds per task; 0 is none */
+    double shutdown_grace; /* --shutdown-grace: seconds running tasks get at a stop */
+    const char *plugins[CONFIG_MAX_PLUGINS]; /* --plugin, in order (argv's
+                                              * or plugin_env's strings) */
+    int nplugins;
+    char plugin_env[4096]; /* POOLD_PLUGIN, split at ':' in place */
     int log_level;       /* --log-level */
 };
 

@@ -392,6 +392,7 @@ job_status_of(BatchOutcome o)
     switch (o) {
     case BATCH_OK: return JOB_SUCCEEDED;
     case BATCH_LOST: return JOB_WORKER_LOST;
+    case BATCH_TIMEOUT: return JOB_TIMED_OUT;
     case BATCH_CANCELLED: return JOB_CANCELLED;
     default: return JOB_FAILED;
     }

@@ -17,13 +17,12 @@
 #include "http.h"
 #include "job.h"
 #include "log.h"
+#include "plugin.h"
 #include "pool.h"
 #include "registry.h"
 
 /* Distinct exit codes per start-up failure, as beanstalkd does. */
 enum { EXIT_USAGE = 2, EXIT_REGISTRY = 3, EXIT_POOL = 4, EXIT_HTTP = 5, EXIT_POOL_FAILED = 6 };
-
-#define SHUTDOWN_GRACE 30.0 /* seconds running tasks get to finish */
 
 /* Suspended connections and worker sockets add up: take the hard limit. */
 static void
@@ -95,9 +94,18 @@ main(int argc, char **argv)
         log_msg(LOG_ERROR, "cannot build the function registry");
         goto cleanup;
     }
+    /* A plugin that cannot load is a mistake in the command line: usage. */
+    for (int i = 0; i < cfg.nplugins; i++)
+        if (plugin_load(reg, cfg.plugins[i], err, sizeof(err)) != SVC_OK) {
+            fprintf(stderr, "poold: %s\n", err);
+            rc = EXIT_USAGE;
+            goto cleanup;
+        }
     /* The fork server is forked here, while this process has one thread. */
     rc = EXIT_POOL;
-    PoolOptions po = {.processes = cfg.processes, .max_queue = cfg.max_queue, .reg = reg};
+    PoolOptions po = {.processes = cfg.processes, .max_queue = cfg.max_queue, .reg = reg,
+                      .max_tasks_per_child = cfg.max_tasks_per_child,
+                      .worker_memory = cfg.worker_memory, .worker_cpu = cfg.worker_cpu};
     if (!(pool = pool_new(&po))) {
         log_errno(LOG_ERROR, errno, "cannot start the fork server");
         goto cleanup;
@@ -131,7 +139,7 @@ main(int argc, char **argv)
 
     main_wait_for_signal(&stop);
     http_quiesce(http);
-    pool_stop(pool, SHUTDOWN_GRACE); /* every waiting call gets its answer */
+    pool_stop(pool, cfg.shutdown_grace); /* every waiting call gets its answer */
     job_table_stop(jobs);            /* and every long poll */
     http_stop(http);
     http = NULL;

@@ -73,6 +73,13 @@ pool_task_new(char *payload, size_t len, uint32_t mode, int priority,
 }
 
 void
+pool_task_limits(PoolTask *t, double timeout, int retries)
+{
+    t->timeout = timeout;
+    t->retries = retries;
+}
+
+void
 pool_task_free(PoolTask *t)
 {
     if (!t)
@@ -110,16 +117,22 @@ pool_send(Pool *p, int idx, PoolTask *t)
     PoolWorker *w = &p->workers[idx];
     int s = p->free_slot;
     WireHeader h = {.len = (uint32_t)t->len, .kind = WIRE_TASK, .slot = (uint32_t)s,
-                    .mode = t->mode, .seq = ++p->seq};
+                    .mode = t->mode, .seq = ++p->seq, .aux = t->timeout > 0 ? WIRE_TASK_TIMED : 0};
 
     if (t->len > WIRE_MAX_PAYLOAD || wire_put(&w->out, &h, t->payload) < 0)
         return -1;
     p->free_slot = p->slots[s].next_free;
     p->slots[s].task = t;
     p->slots[s].seq = h.seq;
+    __atomic_store_n(&p->claims[s].since_ns, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&p->claims[s].item, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&p->claims[s].word, WIRE_CLAIM_WORD(h.seq, WIRE_CLAIM_SENT), __ATOMIC_RELEASE);
     w->slots[w->inflight] = s;
     __atomic_add_fetch(&w->inflight, 1, __ATOMIC_RELAXED);
+    w->assigned++;
+    /* It cannot start before now: its deadline is no earlier. */
+    if (t->timeout > 0 && clock_mono() + t->timeout < w->check_at)
+        w->check_at = clock_mono() + t->timeout;
     return 0;
 }
 
@@ -156,6 +169,7 @@ pool_take_back(Pool *p, PoolWorker *w, int from)
         pool_requeue(p, p->slots[s].task);
         pool_release_slot(p, s);
         pool_worker_drop(w, k);
+        w->assigned--;
         taken++;
     }
     return taken;
@@ -163,17 +177,20 @@ pool_take_back(Pool *p, PoolWorker *w, int from)
 
 /* Picks the ready worker with the fewest tasks in flight (an idle one
  * first), starting after the last pick so that ties rotate, and one that
- * tasks were just taken back from only when no other has room. -1 if all
- * are full. */
+ * tasks were just taken back from only when no other has room. A worker
+ * being stopped, or given its last task under --max-tasks-per-child, gets
+ * none. -1 if none has room. */
 static int
 pool_pick(Pool *p)
 {
     int best = -1;
+    long max = p->opt.max_tasks_per_child;
 
     for (int k = 0; k < p->opt.processes; k++) {
         int i = (p->rr + 1 + k) % p->opt.processes;
         PoolWorker *w = &p->workers[i];
-        if (w->state != W_READY || w->inflight >= POOL_DEPTH)
+        if (w->state != W_READY || w->doomed || w->inflight >= POOL_DEPTH ||
+            (max > 0 && w->assigned + (long)w->tasks_done >= max))
             continue;
         if (best < 0 || w->stolen_from < p->workers[best].stolen_from ||
             (w->stolen_from == p->workers[best].stolen_from && w->inflight < p->workers[best].inflight))
@@ -275,6 +292,7 @@ pool_cancel_on_worker(Pool *p, int idx, const PoolCancel *cs, size_t n)
         if (wire_claim(&p->claims[s], p->slots[s].seq, WIRE_CLAIM_STOLEN)) {
             pool_release_slot(p, s);
             pool_worker_drop(w, k);
+            w->assigned--;
             pool_finish(p, t, POOL_CANCELLED);
         } else {
             runs |= c->kill;
@@ -284,13 +302,16 @@ pool_cancel_on_worker(Pool *p, int idx, const PoolCancel *cs, size_t n)
         return;
     pool_take_back(p, w, 0);
     pool_worker_event(p, idx, EPOLLIN);
-    for (int k = 0; w->state == W_READY && k < w->inflight; k++)
-        if (pool_cancelled(cs, n, p->slots[w->slots[k]].task->owner)) {
+    for (int k = 0; w->state == W_READY && k < w->inflight; k++) {
+        PoolTask *t = p->slots[w->slots[k]].task;
+        if (pool_cancelled(cs, n, t->owner)) {
             log_msg(LOG_INFO, "killing ForkPoolWorker-%u pid %d: its task was cancelled", w->number,
                     (int)w->pid);
-            kill(w->pid, SIGKILL); /* EOF and the exit report follow */
+            t->killed = 1;
+            pool_stop_worker(p, w, SIGKILL); /* EOF and the exit report follow */
             break;
         }
+    }
 }
 
 /* Carries out pool_cancel: queued tasks first, then each worker's. */
@@ -315,7 +336,7 @@ pool_apply_cancels(Pool *p)
     }
     pthread_mutex_unlock(&p->lock);
     for (int i = 0; n && i < p->opt.processes; i++)
-        if (p->workers[i].state == W_READY)
+        if (p->workers[i].state == W_READY && p->workers[i].inflight > 0)
             pool_cancel_on_worker(p, i, cs, n);
     free(cs);
 }
@@ -350,7 +371,7 @@ pool_drain(Pool *p)
     /* A worker starting, or waiting to be respawned, will serve. */
     for (int i = 0; i < p->opt.processes; i++) {
         busy |= p->workers[i].inflight > 0;
-        alive |= p->workers[i].state != W_BACKOFF || p->workers[i].retry_at < 1e299;
+        alive |= p->workers[i].state != W_BACKOFF || p->workers[i].retry_at < POOL_NEVER;
     }
     pthread_mutex_lock(&p->lock);
     busy |= p->queue.len > 0;
@@ -368,24 +389,54 @@ pool_drain(Pool *p)
             pool_release_slot(p, w->slots[k]);
         }
         __atomic_store_n(&w->inflight, 0, __ATOMIC_RELAXED);
-        if (w->pid > 0 && (w->state == W_READY || w->state == W_DYING))
+        if (w->pid > 0 && (w->state == W_STARTING || w->state == W_READY || w->state == W_DYING))
             kill(w->pid, SIGKILL);
     }
     return 1;
 }
 
-/* Milliseconds until the next timed duty, for epoll_wait. */
+/* Milliseconds until the next timed duty (a respawn, a deadline, a
+ * SIGKILL after SIGTERM), for epoll_wait. */
 static int
 pool_timeout_ms(Pool *p, int stopping)
 {
-    double next = stopping ? clock_mono() + 0.05 : 1e300, now = clock_mono();
+    double next = stopping ? clock_mono() + 0.05 : POOL_NEVER, now = clock_mono();
 
-    for (int i = 0; i < p->opt.processes; i++)
-        if (p->workers[i].state == W_BACKOFF && p->workers[i].retry_at < next)
-            next = p->workers[i].retry_at;
-    if (next >= 1e299)
+    for (int i = 0; i < p->opt.processes; i++) {
+        PoolWorker *w = &p->workers[i];
+        if (w->state == W_BACKOFF && w->retry_at < next)
+            next = w->retry_at;
+        if (w->check_at < next)
+            next = w->check_at;
+        if (w->kill_at < next)
+            next = w->kill_at;
+    }
+    if (next >= POOL_NEVER)
         return -1;
     return next <= now ? 0 : (int)((next - now) * 1000) + 1;
+}
+
+/* The duties whose time has come: respawns, deadlines, SIGKILLs. */
+static void
+pool_timed_duties(Pool *p)
+{
+    double now = clock_mono();
+
+    for (int i = 0; i < p->opt.processes; i++) {
+        PoolWorker *w = &p->workers[i];
+        if (w->state == W_BACKOFF && w->retry_at <= now)
+            pool_spawn(p, w);
+        if (w->check_at <= now)
+            pool_check_deadlines(p, i, now);
+        if (w->kill_at <= now) {
+            w->kill_at = POOL_NEVER;
+            if (w->pid > 0) {
+                log_msg(LOG_WARN, "ForkPoolWorker-%u pid %d outlived SIGTERM by %.1f s: SIGKILL",
+                        w->number, (int)w->pid, POOL_TERM_GRACE);
+                kill(w->pid, SIGKILL);
+            }
+        }
+    }
 }
 
 static void *
@@ -415,10 +466,7 @@ pool_run(void *arg)
                 pool_worker_event(p, (int)tag, evs[i].events);
             }
         }
-        double now = clock_mono();
-        for (int i = 0; i < p->opt.processes; i++)
-            if (p->workers[i].state == W_BACKOFF && p->workers[i].retry_at <= now)
-                pool_spawn(p, &p->workers[i]);
+        pool_timed_duties(p);
         stopping = __atomic_load_n(&p->stopping, __ATOMIC_ACQUIRE);
         if (stopping && pool_drain(p)) {
             pool_run_callbacks(p);
@@ -459,9 +507,12 @@ pool_new(const PoolOptions *o)
         goto fail;
     for (int s = 0; s < p->nslots; s++)
         p->slots[s].next_free = s + 1 < p->nslots ? s + 1 : -1;
-    for (int i = 0; i < o->processes; i++)
+    for (int i = 0; i < o->processes; i++) {
         p->workers[i].fd = -1;
-    p->env = (WorkerEnv){.reg = o->reg, .claims = p->claims, .nclaims = (size_t)p->nslots};
+        p->workers[i].check_at = p->workers[i].kill_at = POOL_NEVER;
+    }
+    p->env = (WorkerEnv){.reg = o->reg, .claims = p->claims, .nclaims = (size_t)p->nslots,
+                         .memory_limit = o->worker_memory, .cpu_limit = o->worker_cpu};
     if (forkserver_start(&p->fs, worker_main, &p->env) < 0) {
         e = errno;
         goto fail;
@@ -562,7 +613,7 @@ pool_cancel(Pool *p, uint64_t owner, int kill_running)
 json_t *
 pool_snapshot(Pool *p)
 {
-    static const char *const states[] = {"starting", "ready", "dying", "starting"};
+    static const char *const states[] = {"starting", "starting", "ready", "dying", "waiting"};
     json_t *workers = json_array(), *out;
     long running = 0, sent = 0;
     char name[32];
@@ -598,6 +649,27 @@ int
 pool_failed(Pool *p)
 {
     return __atomic_load_n(&p->fs_dead, __ATOMIC_RELAXED);
+}
+
+int
+pool_ready(Pool *p, char *why, size_t len)
+{
+    int ready = 0;
+
+    pthread_mutex_lock(&p->lock);
+    for (int i = 0; i < p->opt.processes; i++)
+        ready |= p->workers[i].state == W_READY;
+    if (p->stopping || pool_failed(p))
+        snprintf(why, len, "poold is shutting down");
+    else if (p->backoff > 0)
+        snprintf(why, len, "workers keep dying at start-up (%s); the next spawn waits %g s",
+                 p->loop_why, p->backoff);
+    else if (!ready)
+        snprintf(why, len, "no worker is ready yet");
+    else
+        why[0] = '\0';
+    pthread_mutex_unlock(&p->lock);
+    return why[0] == '\0';
 }
 
 void

@@ -20,6 +20,7 @@
 typedef enum {
     POOL_OK,        /* the worker ran the task; data holds its result */
     POOL_LOST,      /* the worker died while running it (wstatus says how) */
+    POOL_TIMEOUT,   /* it ran past its timeout: its worker was killed */
     POOL_CANCELLED, /* pool_cancel named its owner before it started */
     POOL_STOPPED,   /* the pool shut down before it could run */
     POOL_NOMEM,     /* no memory to send it */
@@ -35,6 +36,8 @@ typedef struct PoolResult {
     char worker[32];    /* POOL_OK, POOL_LOST: "ForkPoolWorker-N" */
     pid_t pid;
     int wstatus;        /* POOL_LOST: the worker's wait status */
+    double timeout;     /* POOL_TIMEOUT: the timeout it ran past */
+    uint64_t late_item; /* POOL_TIMEOUT: index in the task of the item */
 } PoolResult;
 
 /* Called once per task on the dispatcher thread, outside the pool's lock;
@@ -49,6 +52,9 @@ typedef struct PoolOptions {
     int processes;
     long max_queue;       /* tasks waiting for a worker */
     const Registry *reg;  /* inherited by the workers */
+    long max_tasks_per_child; /* a worker is replaced after this many; 0 never */
+    size_t worker_memory; /* RLIMIT_AS of each worker; 0 none */
+    long worker_cpu;      /* CPU seconds per task (RLIMIT_CPU); 0 none */
 } PoolOptions;
 
 /*
@@ -69,6 +75,15 @@ int pool_start(Pool *p);
 PoolTask *pool_task_new(char *payload, size_t len, uint32_t mode, int priority,
                         PoolDoneFn done, PoolStartFn start, void *ctx,
                         size_t index, uint64_t owner);
+
+/*
+ * Bounds a task before it is submitted: each of its items may run for
+ * timeout seconds (0: no limit), after which its worker is stopped (SIGTERM,
+ * then SIGKILL) and the task ends POOL_TIMEOUT. A task whose worker dies
+ * under it is run again on another worker up to `retries` times before it
+ * ends POOL_LOST; a timeout is never retried.
+ */
+void pool_task_limits(PoolTask *t, double timeout, int retries);
 
 /* Frees a task that was never submitted. */
 void pool_task_free(PoolTask *t);
@@ -100,6 +115,11 @@ json_t *pool_snapshot(Pool *p);
  * callback has been called when it returns.
  */
 void pool_stop(Pool *p, double grace);
+
+/* 1 when the pool can take work now: a worker is ready, workers are not
+ * dying at start-up in a loop, and it is not stopping. Otherwise 0, with
+ * the reason in why. Any thread. */
+int pool_ready(Pool *p, char *why, size_t len);
 
 /* 1 once the pool cannot go on (its fork server died); it has then asked
  * the process to shut down with SIGTERM. */

@@ -23,6 +23,16 @@
 #define POOL_TAG_KICK UINT32_MAX
 #define POOL_TAG_FS (UINT32_MAX - 1)
 #define POOL_RESPAWN_DELAY 1.0 /* seconds before retrying a failed spawn */
+#define POOL_TERM_GRACE 1.0   /* seconds from SIGTERM to SIGKILL for a task
+                               * past its timeout */
+/* Workers dying before they are ready, POOL_LOOP_DEATHS times within
+ * POOL_LOOP_WINDOW seconds, are a crash loop: spawns back off from
+ * POOL_LOOP_BACKOFF seconds, doubling up to POOL_LOOP_BACKOFF_MAX. */
+#define POOL_LOOP_DEATHS 10
+#define POOL_LOOP_WINDOW 10.0
+#define POOL_LOOP_BACKOFF 1.0
+#define POOL_LOOP_BACKOFF_MAX 30.0
+#define POOL_NEVER 1e300
 
 struct PoolTask {
     TaskqNode node;         /* first: a queued task is its node */
@@ -37,10 +47,18 @@ struct PoolTask {
     size_t index;
     uint64_t owner;         /* what pool_cancel names */
     int announced;          /* start() has been called */
+    double timeout;         /* seconds per item; 0 for none */
+    int retries;            /* runs left after a worker dies under it */
+    int timed_out;          /* its worker was stopped for its deadline */
+    int killed;             /* its worker was killed to cancel it: no retry */
     PoolResult res;
 };
 
-typedef enum { W_SPAWNING, W_READY, W_DYING, W_BACKOFF } WorkerState;
+/* SPAWNING: asked of the fork server; STARTING: forked, its initializers
+ * running, until its WIRE_READY frame; READY: takes tasks; DYING: its
+ * socket is closed, its exit report not yet in; BACKOFF: waiting for
+ * retry_at to be spawned again. */
+typedef enum { W_SPAWNING, W_STARTING, W_READY, W_DYING, W_BACKOFF } WorkerState;
 
 typedef struct PoolWorker {
     WorkerState state;      /* written under p->lock, read by snapshots */
@@ -56,6 +74,16 @@ typedef struct PoolWorker {
     int inflight;           /* written by the dispatcher with atomics, for
                              * the snapshots that read it */
     unsigned long tasks_done;
+    long assigned;          /* tasks sent and not taken back, against
+                             * --max-tasks-per-child */
+    int doomed;             /* being stopped (timeout, cancel, retirement):
+                             * gets no more tasks */
+    int retiring;           /* stopped after --max-tasks-per-child tasks */
+    int was_ready;          /* its WIRE_READY came: a death is no start-up
+                             * failure */
+    double spawned_at;      /* when it was asked for */
+    double check_at;        /* when to look at its timed tasks' deadlines */
+    double kill_at;         /* SIGTERM sent: when SIGKILL follows */
     double retry_at;        /* W_BACKOFF: when to spawn again */
 } PoolWorker;
 
@@ -101,6 +129,11 @@ struct Pool {
     PoolWorker *workers;
     TaskFifo done;          /* dispatcher only: done callbacks to call */
     TaskFifo started;       /* dispatcher only: start callbacks to call */
+    double deaths[POOL_LOOP_DEATHS]; /* when the latest start-up deaths
+                                      * came, a ring */
+    int ndeaths;
+    double backoff;         /* under lock: crash loop delay, 0 when none */
+    char loop_why[160];     /* under lock: the last start-up death */
 };
 
 #define FIFO_PUSH(l, t, link)                                                 \
@@ -115,6 +148,7 @@ struct Pool {
 
 /* pool.c */
 int pool_take_back(Pool *p, PoolWorker *w, int from);
+void pool_set_state(Pool *p, PoolWorker *w, WorkerState state);
 void pool_finish(Pool *p, PoolTask *t, PoolStatus status);
 void pool_requeue(Pool *p, PoolTask *t);
 void pool_release_slot(Pool *p, int s);
@@ -126,5 +160,7 @@ void pool_spawn(Pool *p, PoolWorker *w);
 int pool_flush(Pool *p, PoolWorker *w, int idx);
 void pool_fs_event(Pool *p);
 void pool_worker_event(Pool *p, int idx, uint32_t events);
+void pool_check_deadlines(Pool *p, int idx, double now);
+void pool_stop_worker(Pool *p, PoolWorker *w, int sig);
 
 #endif

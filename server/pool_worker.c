@@ -23,7 +23,7 @@ pool_worker_name(const PoolWorker *w, char *buf, size_t len)
 }
 
 /* Changes w's state under the lock, as snapshots read it. */
-static void
+void
 pool_set_state(Pool *p, PoolWorker *w, WorkerState state)
 {
     pthread_mutex_lock(&p->lock);
@@ -41,10 +41,14 @@ pool_spawn(Pool *p, PoolWorker *w)
     w->state = W_SPAWNING;
     __atomic_store_n(&w->tasks_done, 0, __ATOMIC_RELAXED); /* a new process starts at 0 */
     pthread_mutex_unlock(&p->lock);
+    w->assigned = 0;
+    w->doomed = w->retiring = w->was_ready = 0;
+    w->check_at = w->kill_at = POOL_NEVER;
+    w->spawned_at = clock_mono();
     if (p->fs_dead || forkserver_spawn(&p->fs, w->number) < 0) {
         if (!p->fs_dead)
             log_errno(LOG_ERROR, errno, "cannot ask the fork server for ForkPoolWorker-%u", w->number);
-        w->retry_at = p->fs_dead ? 1e300 : clock_mono() + POOL_RESPAWN_DELAY;
+        w->retry_at = p->fs_dead ? POOL_NEVER : clock_mono() + POOL_RESPAWN_DELAY;
         pool_set_state(p, w, W_BACKOFF);
     }
 }
@@ -71,14 +75,50 @@ pool_flush(Pool *p, PoolWorker *w, int idx)
     return 0;
 }
 
-/* Writes t to worker idx under a fresh claim. Returns 0, or -1 when out of
- * memory (t is then still the caller's). */
+/* The worker ran its initializers and takes tasks: the crash loop, if
+ * any, is over. */
+static void
+pool_worker_ready(Pool *p, PoolWorker *w)
+{
+    w->was_ready = 1;
+    pthread_mutex_lock(&p->lock);
+    w->state = W_READY;
+    if (p->backoff > 0)
+        log_msg(LOG_INFO, "ForkPoolWorker-%u started: workers start again", w->number);
+    p->backoff = 0;
+    p->ndeaths = 0;
+    pthread_mutex_unlock(&p->lock);
+    log_msg(LOG_INFO, "ForkPoolWorker-%u ready, pid %d, %.1f ms after it was asked for", w->number,
+            (int)w->pid, (clock_mono() - w->spawned_at) * 1000);
+}
+
+/* Under --max-tasks-per-child, a worker whose last task is back is let go:
+ * closing its socket makes it exit; its exit report brings the next. */
+static void
+pool_worker_retire(Pool *p, PoolWorker *w)
+{
+    log_msg(LOG_INFO, "ForkPoolWorker-%u pid %d retires after %lu tasks (--max-tasks-per-child)",
+            w->number, (int)w->pid, w->tasks_done);
+    w->retiring = 1;
+    epoll_ctl(p->ep, EPOLL_CTL_DEL, w->fd, NULL);
+    close(w->fd);
+    w->fd = -1;
+    wire_buf_free(&w->in);
+    wire_buf_free(&w->out);
+    w->want_out = 0;
+    pool_set_state(p, w, W_DYING);
+}
+
 static void
 pool_result(Pool *p, PoolWorker *w, const WireHeader *h, const char *payload)
 {
     int s = (int)h->slot, i;
     PoolTask *t;
 
+    if (h->kind == WIRE_READY && w->state == W_STARTING) {
+        pool_worker_ready(p, w);
+        return;
+    }
     for (i = 0; i < w->inflight && w->slots[i] != s; i++)
         ;
     if (h->kind != WIRE_RESULT || i == w->inflight || p->slots[s].seq != h->seq) {
@@ -88,6 +128,7 @@ pool_result(Pool *p, PoolWorker *w, const WireHeader *h, const char *payload)
     t = p->slots[s].task;
     pool_worker_drop(w, i);
     pool_release_slot(p, s);
+    w->assigned--;
     __atomic_store_n(&p->claims[s].word, WIRE_CLAIM_WORD(h->seq, WIRE_CLAIM_FREE), __ATOMIC_RELEASE);
     __atomic_add_fetch(&w->tasks_done, 1, __ATOMIC_RELAXED);
     if (!(t->res.data = malloc(h->len + 1))) {
@@ -114,7 +155,7 @@ static void pool_worker_exited(Pool *p, pid_t pid, int st);
 static void
 pool_worker_eof(Pool *p, PoolWorker *w)
 {
-    if (w->state != W_READY)
+    if (w->state != W_READY && w->state != W_STARTING)
         return;
     kill(w->pid, SIGKILL);
     epoll_ctl(p->ep, EPOLL_CTL_DEL, w->fd, NULL);
@@ -129,18 +170,84 @@ pool_worker_eof(Pool *p, PoolWorker *w)
         pool_worker_exited(p, w->pid, -1);
 }
 
+/* Says how a worker ended, in the log. */
+static void
+pool_log_exit(const PoolWorker *w, pid_t pid, int st, char *buf, size_t len)
+{
+    if (st == -1)
+        snprintf(buf, len, "gone with the fork server");
+    else if (WIFSIGNALED(st))
+        snprintf(buf, len, "killed by signal %d (SIG%s)", WTERMSIG(st), sigabbrev_np(WTERMSIG(st)) ?: "?");
+    else
+        snprintf(buf, len, "exited with status %d", WEXITSTATUS(st));
+    if (w->retiring)
+        log_msg(LOG_DEBUG, "ForkPoolWorker-%u pid %d %s", w->number, (int)pid, buf);
+    else
+        log_msg(LOG_WARN, "ForkPoolWorker-%u pid %d %s", w->number, (int)pid, buf);
+}
+
+/*
+ * A worker died before it was ready (its initializers crashed, or it could
+ * not start). Once that happens POOL_LOOP_DEATHS times within
+ * POOL_LOOP_WINDOW seconds, respawning at once would only spin the CPU:
+ * each later spawn waits, twice as long each time, until a worker starts.
+ * Returns when w may be spawned again.
+ */
+static double
+pool_startup_death(Pool *p, const PoolWorker *w, const char *how)
+{
+    double now = clock_mono(), oldest;
+    int full;
+
+    p->deaths[p->ndeaths++ % POOL_LOOP_DEATHS] = now;
+    full = p->ndeaths >= POOL_LOOP_DEATHS;
+    oldest = p->deaths[p->ndeaths % POOL_LOOP_DEATHS];
+    if (!full || now - oldest > POOL_LOOP_WINDOW)
+        return now;
+    pthread_mutex_lock(&p->lock);
+    p->backoff = p->backoff > 0 ? p->backoff * 2 : POOL_LOOP_BACKOFF;
+    if (p->backoff > POOL_LOOP_BACKOFF_MAX)
+        p->backoff = POOL_LOOP_BACKOFF_MAX;
+    snprintf(p->loop_why, sizeof(p->loop_why), "ForkPoolWorker-%u %s", w->number, how);
+    pthread_mutex_unlock(&p->lock);
+    log_msg(LOG_ERROR, "workers keep dying at start-up (%d in %.1f s; ForkPoolWorker-%u %s): "
+            "waiting %g s before the next spawn", POOL_LOOP_DEATHS, now - oldest, w->number, how,
+            p->backoff);
+    return now + p->backoff;
+}
+
+/* What becomes of the task a worker was running when it died: a timeout,
+ * a retry, or a loss. */
+static void
+pool_task_orphaned(Pool *p, PoolTask *t)
+{
+    if (t->timed_out) {
+        pool_finish(p, t, POOL_TIMEOUT);
+    } else if (t->retries > 0 && !t->killed && !p->fs_dead) {
+        t->retries--;
+        log_msg(LOG_INFO, "running the task of %s pid %d again (%d retr%s left)", t->res.worker,
+                (int)t->res.pid, t->retries, t->retries == 1 ? "y" : "ies");
+        pool_requeue(p, t);
+    } else {
+        pool_finish(p, t, POOL_LOST);
+    }
+}
+
 /* The fork server reported that pid ended with wait status st. */
 static void
 pool_worker_exited(Pool *p, pid_t pid, int st)
 {
     PoolWorker *w = NULL;
+    char how[64];
+    double respawn_at;
 
     for (int i = 0; i < p->opt.processes; i++)
-        if (p->workers[i].pid == pid && (p->workers[i].state == W_READY || p->workers[i].state == W_DYING))
+        if (p->workers[i].pid == pid && (p->workers[i].state == W_STARTING ||
+                                         p->workers[i].state == W_READY || p->workers[i].state == W_DYING))
             w = &p->workers[i];
     if (!w)
         return;
-    if (w->state == W_READY) {
+    if (w->state == W_READY || w->state == W_STARTING) {
         /* Read what it wrote before it died, up to EOF: a result that was
          * already sent must not become a 502. That ends in
          * pool_worker_eof, which comes back here once the state is DYING. */
@@ -149,12 +256,7 @@ pool_worker_exited(Pool *p, pid_t pid, int st)
     }
     if (w->state != W_DYING)
         return;
-    if (st == -1)
-        log_msg(LOG_WARN, "ForkPoolWorker-%u pid %d is gone", w->number, (int)pid);
-    else if (WIFSIGNALED(st))
-        log_msg(LOG_WARN, "ForkPoolWorker-%u pid %d was killed by signal %d", w->number, (int)pid, WTERMSIG(st));
-    else
-        log_msg(LOG_WARN, "ForkPoolWorker-%u pid %d exited with status %d", w->number, (int)pid, WEXITSTATUS(st));
+    pool_log_exit(w, pid, st, how, sizeof(how));
     for (int k = 0; k < w->inflight; k++) {
         int s = w->slots[k];
         PoolTask *t = p->slots[s].task;
@@ -163,14 +265,16 @@ pool_worker_exited(Pool *p, pid_t pid, int st)
         t->res.wstatus = st;
         __atomic_store_n(&p->claims[s].word, 0, __ATOMIC_RELEASE);
         pool_release_slot(p, s);
-        pool_finish(p, t, POOL_LOST);
+        pool_task_orphaned(p, t);
     }
     __atomic_store_n(&w->inflight, 0, __ATOMIC_RELAXED);
+    respawn_at = w->was_ready ? 0 : pool_startup_death(p, w, how);
     w->pid = 0; /* reaped: never signal that number again */
     /* Replaced even during a graceful stop, which still has a queue to
      * run; only a dead fork server cannot replace it. */
-    if (p->fs_dead) {
-        w->retry_at = 1e300;
+    if (p->fs_dead || respawn_at > clock_mono()) {
+        w->retry_at = p->fs_dead ? POOL_NEVER : respawn_at;
+        w->check_at = w->kill_at = POOL_NEVER;
         pool_set_state(p, w, W_BACKOFF);
     } else {
         pool_spawn(p, w);
@@ -191,14 +295,14 @@ pool_fs_lost(Pool *p)
     log_msg(LOG_ERROR, "the fork server died: workers cannot be replaced; poold is shutting down");
     for (int i = 0; i < p->opt.processes; i++) {
         PoolWorker *w = &p->workers[i];
-        if (w->state == W_READY || w->state == W_DYING) {
-            if (w->state == W_READY)
+        if (w->state == W_STARTING || w->state == W_READY || w->state == W_DYING) {
+            if (w->state != W_DYING)
                 pool_worker_event(p, i, EPOLLIN); /* takes what it sent, then EOF */
             pool_worker_eof(p, w);
             if (w->state == W_DYING)
                 pool_worker_exited(p, w->pid, -1);
         } else {
-            w->retry_at = 1e300;
+            w->retry_at = POOL_NEVER;
             pool_set_state(p, w, W_BACKOFF);
         }
     }
@@ -236,9 +340,9 @@ pool_fs_event(Pool *p)
             epoll_ctl(p->ep, EPOLL_CTL_ADD, w->fd, &e);
             pthread_mutex_lock(&p->lock);
             w->pid = ev.pid;
-            w->state = W_READY;
+            w->state = W_STARTING; /* until its WIRE_READY frame */
             pthread_mutex_unlock(&p->lock);
-            log_msg(LOG_INFO, "ForkPoolWorker-%u started, pid %d", w->number, (int)ev.pid);
+            log_msg(LOG_DEBUG, "ForkPoolWorker-%u forked, pid %d", w->number, (int)ev.pid);
         }
     }
     if (rc < 0 && !p->fs_dead)
@@ -253,7 +357,7 @@ pool_worker_event(Pool *p, int idx, uint32_t events)
     const char *payload;
     int rc;
 
-    if (w->state != W_READY)
+    if (w->state != W_READY && w->state != W_STARTING)
         return;
     if (events & EPOLLOUT)
         pool_flush(p, w, idx);
@@ -276,5 +380,87 @@ pool_worker_event(Pool *p, int idx, uint32_t events)
         }
         w->in.len += (size_t)n;
     }
+    if (p->opt.max_tasks_per_child > 0 && w->inflight == 0 && !w->doomed &&
+        (long)w->tasks_done >= p->opt.max_tasks_per_child)
+        pool_worker_retire(p, w);
+}
+
+/*
+ * Stops a worker that must run nothing more (its task is past its
+ * deadline, or cancelled): it gets no new task, and sig. What it held but
+ * had not started was put back in the queue by the caller. EOF and the
+ * exit report follow.
+ */
+void
+pool_stop_worker(Pool *p, PoolWorker *w, int sig)
+{
+    (void)p;
+    w->doomed = 1;
+    if (w->pid > 0)
+        kill(w->pid, sig);
+    if (sig == SIGTERM)
+        w->kill_at = clock_mono() + POOL_TERM_GRACE;
+}
+
+/* Task t, which worker idx runs, is past its deadline. */
+static void
+pool_time_out(Pool *p, int idx, PoolTask *t)
+{
+    PoolWorker *w = &p->workers[idx];
+
+    pool_take_back(p, w, 0);
+    pool_worker_event(p, idx, EPOLLIN); /* its result may be in already */
+    for (int k = 0; w->state == W_READY && k < w->inflight; k++)
+        if (p->slots[w->slots[k]].task == t) {
+            log_msg(LOG_WARN, "a task ran past its timeout of %g s on ForkPoolWorker-%u pid %d: SIGTERM",
+                    t->timeout, w->number, (int)w->pid);
+            t->timed_out = 1;
+            pool_stop_worker(p, w, SIGTERM);
+            return;
+        }
+}
+
+/*
+ * Looks at the deadlines of the timed tasks worker idx holds. One that
+ * started its current item more than its timeout ago is past it: the
+ * worker's other tasks go back to the queue, a result already in its
+ * socket is taken, and if the task is still unanswered the worker gets
+ * SIGTERM (then SIGKILL, pool_timed_duties) and the task will end
+ * POOL_TIMEOUT. Otherwise the next look is set for the earliest deadline.
+ */
+void
+pool_check_deadlines(Pool *p, int idx, double now)
+{
+    PoolWorker *w = &p->workers[idx];
+    double next = POOL_NEVER;
+
+    w->check_at = POOL_NEVER;
+    if (w->state != W_READY || w->doomed)
+        return;
+    for (int k = 0; k < w->inflight; k++) {
+        int s = w->slots[k];
+        PoolTask *t = p->slots[s].task;
+        uint64_t word = __atomic_load_n(&p->claims[s].word, __ATOMIC_ACQUIRE), item, since;
+        double due;
+        if (t->timeout <= 0)
+            continue;
+        if (word != WIRE_CLAIM_WORD(p->slots[s].seq, WIRE_CLAIM_STARTED)) {
+            due = now + t->timeout; /* not started: no earlier than that */
+        } else {
+            item = __atomic_load_n(&p->claims[s].item, __ATOMIC_ACQUIRE);
+            since = __atomic_load_n(&p->claims[s].since_ns, __ATOMIC_ACQUIRE);
+            /* 0: started, its first item's time not yet written. */
+            due = (since ? (double)since / 1e9 : now) + t->timeout;
+            if (due <= now) {
+                t->res.late_item = item;
+                t->res.timeout = t->timeout;
+                pool_time_out(p, idx, t);
+                return;
+            }
+        }
+        if (due < next)
+            next = due;
+    }
+    w->check_at = next;
 }
 

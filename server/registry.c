@@ -1,6 +1,7 @@
 /* registry.c: see registry.h. A uthash table keyed by name. */
 #include "registry.h"
 
+#include <dlfcn.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,7 +14,12 @@ typedef struct RegistryEntry {
 
 struct Registry {
     RegistryEntry *by_name;
+    PooldWorkerInit *inits;
+    size_t ninits;
+    void **handles;
+    size_t nhandles;
 };
+
 
 Registry *
 registry_new(void)
@@ -40,6 +46,10 @@ registry_free(Registry *r)
         HASH_DEL(r->by_name, e);
         registry_entry_free(e);
     }
+    free(r->inits);
+    for (size_t i = 0; i < r->nhandles; i++)
+        dlclose(r->handles[i]);
+    free(r->handles);
     free(r);
 }
 
@@ -101,4 +111,37 @@ registry_list(const Registry *r)
                                              "doc", v[i]->fn.doc, "source", v[i]->fn.source));
     free(v);
     return out;
+}
+
+int
+registry_add_init(Registry *r, PooldWorkerInit init)
+{
+    PooldWorkerInit *grown = realloc(r->inits, (r->ninits + 1) * sizeof(*grown));
+
+    if (!grown)
+        return SVC_ENOMEM;
+    grown[r->ninits++] = init;
+    r->inits = grown;
+    return SVC_OK;
+}
+
+int
+registry_run_inits(const Registry *r, unsigned worker_number)
+{
+    for (size_t i = 0; i < r->ninits; i++)
+        if (r->inits[i](worker_number) != 0)
+            return SVC_ERROR;
+    return SVC_OK;
+}
+
+int
+registry_keep_handle(Registry *r, void *handle)
+{
+    void **grown = realloc(r->handles, (r->nhandles + 1) * sizeof(*grown));
+
+    if (!grown)
+        return SVC_ENOMEM;
+    grown[r->nhandles++] = handle;
+    r->handles = grown;
+    return SVC_OK;
 }

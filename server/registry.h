@@ -34,6 +34,18 @@ const RegistryFn *registry_find(const Registry *r, const char *name);
 /* New reference: [{name, doc, source}, ...] sorted by name. */
 json_t *registry_list(const Registry *r);
 
+/* Adds a per-worker initializer (run in registration order). Returns
+ * SVC_OK or SVC_ENOMEM. */
+int registry_add_init(Registry *r, PooldWorkerInit init);
+
+/* In a new worker: runs every initializer. Returns SVC_OK, or SVC_ERROR
+ * at the first that fails. */
+int registry_run_inits(const Registry *r, unsigned worker_number);
+
+/* Keeps a dlopen handle, closed with the registry: the code of the
+ * functions it registered lives there. Returns SVC_OK or SVC_ENOMEM. */
+int registry_keep_handle(Registry *r, void *handle);
+
 /* Adds the built-in C functions (builtins.c). */
 int builtins_register(Registry *r);
 

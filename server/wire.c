@@ -47,7 +47,7 @@ wire_next(WireBuf *b, WireHeader *h, const char **payload)
     if (avail < sizeof(*h))
         return 0;
     memcpy(h, b->data + b->off, sizeof(*h));
-    if ((h->kind != WIRE_TASK && h->kind != WIRE_RESULT) || h->len > WIRE_MAX_PAYLOAD)
+    if (h->kind < WIRE_TASK || h->kind > WIRE_READY || h->len > WIRE_MAX_PAYLOAD)
         return -1;
     if (avail - sizeof(*h) < h->len)
         return 0;

@@ -21,7 +21,15 @@
 
 #define WIRE_MAX_PAYLOAD (1u << 30)
 
-enum { WIRE_TASK = 1, WIRE_RESULT = 2 };
+enum {
+    WIRE_TASK = 1,   /* dispatcher -> worker */
+    WIRE_RESULT = 2, /* worker -> dispatcher: one per task it started */
+    WIRE_READY = 3,  /* worker -> dispatcher: initialised, takes tasks */
+};
+
+/* A task header's aux: the task has a deadline, so the worker records
+ * when each item starts (WireClaim.since_ns) for the dispatcher to watch. */
+#define WIRE_TASK_TIMED 1u
 
 /* How a task's items become calls. */
 enum {
@@ -36,7 +44,8 @@ typedef struct WireHeader {
     uint32_t slot; /* claim slot of the task (see pool.c) */
     uint32_t mode; /* task: WIRE_MODE_*; result: items that failed */
     uint64_t seq;  /* task sequence number; a result echoes it */
-    uint64_t aux;  /* result: index in the chunk of the first failed item */
+    uint64_t aux;  /* task: WIRE_TASK_* flags; result: index in the chunk
+                    * of the first failed item */
 } WireHeader;
 
 /* A receive buffer that frames are cut from. */
@@ -75,7 +84,13 @@ int wire_put(WireBuf *b, const WireHeader *h, const char *payload);
 enum { WIRE_CLAIM_FREE = 0, WIRE_CLAIM_SENT = 1, WIRE_CLAIM_STARTED = 2, WIRE_CLAIM_STOLEN = 3 };
 
 typedef struct WireClaim {
-    uint64_t word; /* seq << 2 | WIRE_CLAIM_*; only touched with __atomic builtins */
+    uint64_t word;     /* seq << 2 | WIRE_CLAIM_*; only touched with __atomic builtins */
+    /* A timed task's progress, written by the worker before each item:
+     * since_ns first, then item, so that a reader that loads item and then
+     * since_ns never pairs an item with an earlier item's start. The
+     * dispatcher zeroes both when it sends the task. */
+    uint64_t since_ns; /* CLOCK_MONOTONIC when the current item started */
+    uint64_t item;     /* index in the task of the item running */
 } WireClaim;
 
 #define WIRE_CLAIM_WORD(seq, state) (((uint64_t)(seq) << 2) | (uint64_t)(state))

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
+#include <time.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -44,9 +46,24 @@ worker_call(const RegistryFn *fn, const json_t *args, const json_t *kwds, int *f
                      worker_text(err.message));
 }
 
+/* Marks item i of a timed task as started now (see WireClaim). */
+static void
+worker_progress(WireClaim *progress, size_t i)
+{
+    struct timespec ts;
+
+    if (!progress)
+        return;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    __atomic_store_n(&progress->since_ns, (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec,
+                     __ATOMIC_RELEASE);
+    __atomic_store_n(&progress->item, (uint64_t)i, __ATOMIC_RELEASE);
+}
+
 char *
 worker_execute(const Registry *reg, const char *payload, size_t plen,
-               uint32_t mode, size_t *len, uint32_t *fails, uint64_t *first)
+               uint32_t mode, WireClaim *progress, size_t *len, uint32_t *fails,
+               uint64_t *first)
 {
     json_t *task = json_loadb(payload, plen, 0, NULL), *out = json_array(), *args = NULL;
     json_t *items = json_array_get(task, 1), *kwds = json_array_get(task, 2), *item;
@@ -63,6 +80,7 @@ worker_execute(const Registry *reg, const char *payload, size_t plen,
         kwds = NULL;
     if (mode == WIRE_MODE_APPLY) {
         json_t *empty = kwds ? NULL : json_object();
+        worker_progress(progress, 0);
         int rc = json_array_append_new(out, worker_call(fn, items, kwds ? kwds : empty, &failed));
         json_decref(empty);
         if (rc < 0)
@@ -71,6 +89,7 @@ worker_execute(const Registry *reg, const char *payload, size_t plen,
     } else {
         json_t *empty = json_object();
         json_array_foreach(items, i, item) {
+            worker_progress(progress, i);
             if (mode == WIRE_MODE_MAP) {
                 json_decref(args);
                 args = json_pack("[O]", item);
@@ -127,13 +146,34 @@ worker_write(int sock, const WireHeader *h, const char *payload)
     return 0;
 }
 
+/* Under --worker-cpu-limit, each task gets cpu_limit seconds of CPU from
+ * now: SIGXCPU ends the worker at the soft limit. Only the soft limit
+ * moves, since a process cannot raise its hard limit again. */
+static void
+worker_cpu_budget(long cpu_limit)
+{
+    struct rusage ru;
+    struct rlimit rl;
+
+    if (cpu_limit <= 0 || getrusage(RUSAGE_SELF, &ru) != 0 || getrlimit(RLIMIT_CPU, &rl) != 0)
+        return;
+    rl.rlim_cur = (rlim_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + 1 + cpu_limit);
+    if (rl.rlim_max != RLIM_INFINITY && rl.rlim_cur > rl.rlim_max)
+        rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_CPU, &rl);
+}
+
 /* Runs one task frame and answers it. Returns 0, or -1 when the worker
- * must exit (socket gone, bad frame, out of memory). */
+ * must exit (socket gone, bad frame). */
 static int
 worker_task(const WorkerEnv *env, unsigned number, int sock, const WireHeader *h,
             const char *payload)
 {
+    /* What a task that ran out of memory answers: it needs none to send. */
+    static const char nomem[] = "[{\"e\":{\"type\":\"MemoryError\",\"message\":"
+                                "\"the worker ran out of memory running the task\"}}]";
     WireHeader r = {.kind = WIRE_RESULT, .slot = h->slot, .seq = h->seq};
+    WireClaim *progress;
     size_t len = 0;
     char *out;
     int rc;
@@ -144,12 +184,46 @@ worker_task(const WorkerEnv *env, unsigned number, int sock, const WireHeader *h
         return 0; /* the dispatcher took it back for an idle worker */
     log_msg(LOG_DEBUG, "task %llu started on ForkPoolWorker-%u pid %d",
             (unsigned long long)h->seq, number, (int)getpid());
-    if (!(out = worker_execute(env->reg, payload, h->len, h->mode, &len, &r.mode, &r.aux)))
+    progress = h->aux & WIRE_TASK_TIMED ? &env->claims[h->slot] : NULL;
+    worker_cpu_budget(env->cpu_limit);
+    out = worker_execute(env->reg, payload, h->len, h->mode, progress, &len, &r.mode, &r.aux);
+    if (!out && h->mode == WIRE_MODE_APPLY) { /* a map's would have to say which item */
+        r.len = sizeof(nomem) - 1;
+        r.mode = 1;
+        r.aux = 0;
+        return worker_write(sock, &r, nomem);
+    }
+    if (!out)
         return -1;
     r.len = (uint32_t)len;
     rc = len > WIRE_MAX_PAYLOAD ? -1 : worker_write(sock, &r, out);
     free(out);
     return rc;
+}
+
+/* Before the first task: the limits, the plugins' initializers, then the
+ * WIRE_READY frame that makes the dispatcher send tasks. Returns 0, or -1
+ * when the worker cannot start. */
+static int
+worker_start(const WorkerEnv *env, unsigned number, int sock)
+{
+    WireHeader ready = {.kind = WIRE_READY};
+    struct rlimit rl = {0, 0};
+
+    /* A crash in a function leaves no core file behind in poold's cwd. */
+    setrlimit(RLIMIT_CORE, &rl);
+    if (env->memory_limit) {
+        rl.rlim_cur = rl.rlim_max = (rlim_t)env->memory_limit;
+        if (setrlimit(RLIMIT_AS, &rl) != 0) {
+            log_errno(LOG_ERROR, errno, "ForkPoolWorker-%u: cannot set --worker-memory-limit", number);
+            return -1;
+        }
+    }
+    if (registry_run_inits(env->reg, number) != SVC_OK) {
+        log_msg(LOG_ERROR, "ForkPoolWorker-%u: a plugin's worker initializer failed", number);
+        return -1;
+    }
+    return worker_write(sock, &ready, "");
 }
 
 void
@@ -166,6 +240,8 @@ worker_main(unsigned number, int sock, void *arg)
     prctl(PR_SET_NAME, name);
     signal(SIGPIPE, SIG_IGN);
     signal(SIGINT, SIG_IGN);
+    if (worker_start(env, number, sock) < 0)
+        _exit(WORKER_EXIT_START);
     for (;;) {
         rc = wire_next(&in, &h, &payload);
         if (rc > 0 && worker_task(env, number, sock, &h, payload) == 0)

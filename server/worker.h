@@ -14,7 +14,13 @@ typedef struct WorkerEnv {
     const Registry *reg;
     WireClaim *claims; /* shared with the dispatcher; see wire.h */
     size_t nclaims;
+    size_t memory_limit; /* RLIMIT_AS in bytes; 0 for none */
+    long cpu_limit;      /* CPU seconds per task (RLIMIT_CPU); 0 for none */
 } WorkerEnv;
+
+/* A worker's exit status when it cannot start (a limit it cannot set, a
+ * plugin's initializer that failed). */
+#define WORKER_EXIT_START 70
 
 /* The worker's life (a ForkserverWorkerFn; arg is a WorkerEnv). Reads task
  * frames from sock, runs each task it wins the claim of, answers one result
@@ -23,13 +29,14 @@ void worker_main(unsigned number, int sock, void *arg);
 
 /*
  * Runs one task: payload is [func, items, kwds] as JSON text, mode a
- * WIRE_MODE_*. Returns the result payload (wire.h: plain values when
+ * WIRE_MODE_*. With progress (may be NULL), it records when each item
+ * starts (wire.h, WireClaim) for the dispatcher's deadlines. Returns the result payload (wire.h: plain values when
  * *fails is 0, outcomes otherwise) as malloc'd JSON text, its length in
  * *len, the count of failed items in *fails and the index of the first in
  * *first. NULL when out of memory.
  */
 char *worker_execute(const Registry *reg, const char *payload, size_t plen,
-                     uint32_t mode, size_t *len, uint32_t *fails,
-                     uint64_t *first);
+                     uint32_t mode, WireClaim *progress, size_t *len,
+                     uint32_t *fails, uint64_t *first);
 
 #endif

@@ -26,7 +26,7 @@ builtins_test_run(const char *file, int line, const char *payload, uint32_t mode
 
     *fails = UINT32_MAX;
     *first = UINT64_MAX;
-    text = worker_execute(builtins_test_reg, payload, strlen(payload), mode, &len, fails, first);
+    text = worker_execute(builtins_test_reg, payload, strlen(payload), mode, NULL, &len, fails, first);
     if (!text)
         harness_fail(file, line, "%s: worker_execute returned NULL", payload);
     if (len != strlen(text))
@@ -481,7 +481,7 @@ TEST(test_builtins_success_sends_bare_values)
     uint32_t fails = 9;
     uint64_t first = 9;
     const char *payload = "[\"echo\",[{\"r\":1},[2],\"3\"],null]";
-    char *text = worker_execute(builtins_test_reg, payload, strlen(payload), WIRE_MODE_MAP, &len,
+    char *text = worker_execute(builtins_test_reg, payload, strlen(payload), WIRE_MODE_MAP, NULL, &len,
                                 &fails, &first);
 
     CHECK(text != NULL);

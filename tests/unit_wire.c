@@ -128,7 +128,7 @@ TEST(test_wire_partial_frame_needs_more)
 
 TEST(test_wire_bad_kind_rejected)
 {
-    static const uint32_t kinds[] = {0, 3, 7, UINT32_MAX};
+    static const uint32_t kinds[] = {0, 4, 7, UINT32_MAX};
 
     for (size_t i = 0; i < ARRAY_LEN(kinds); i++) {
         WireBuf b = {0};
@@ -252,7 +252,7 @@ TEST(test_wire_reserve_all_consumed_starts_over)
 
 TEST(test_wire_claim_started_wins_once)
 {
-    WireClaim c = {WIRE_CLAIM_WORD(7, WIRE_CLAIM_SENT)};
+    WireClaim c = {.word = WIRE_CLAIM_WORD(7, WIRE_CLAIM_SENT)};
 
     CHECK_INT(wire_claim(&c, 7, WIRE_CLAIM_STARTED), 1);
     CHECK(c.word == WIRE_CLAIM_WORD(7, WIRE_CLAIM_STARTED));
@@ -264,7 +264,7 @@ TEST(test_wire_claim_started_wins_once)
 
 TEST(test_wire_claim_stolen_blocks_start)
 {
-    WireClaim c = {WIRE_CLAIM_WORD(9, WIRE_CLAIM_SENT)};
+    WireClaim c = {.word = WIRE_CLAIM_WORD(9, WIRE_CLAIM_SENT)};
 
     CHECK_INT(wire_claim(&c, 9, WIRE_CLAIM_STOLEN), 1);
     CHECK(c.word == WIRE_CLAIM_WORD(9, WIRE_CLAIM_STOLEN));
@@ -274,7 +274,7 @@ TEST(test_wire_claim_stolen_blocks_start)
 
 TEST(test_wire_claim_stale_seq_fails)
 {
-    WireClaim c = {WIRE_CLAIM_WORD(8, WIRE_CLAIM_SENT)};
+    WireClaim c = {.word = WIRE_CLAIM_WORD(8, WIRE_CLAIM_SENT)};
     WireClaim idle = {WIRE_CLAIM_WORD(0, WIRE_CLAIM_FREE)};
 
     /* The slot was reused for task 8: task 7's worker must not take it. */

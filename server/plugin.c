@@ -1,0 +1,74 @@
+/* plugin.c: see plugin.h. */
+#include "plugin.h"
+
+#include <dlfcn.h>
+#include <stdio.h>
+
+/* What the host callbacks need while one plugin's entry point runs. */
+typedef struct PluginLoad {
+    Registry *reg;
+    const char *path;
+    char *err;
+    size_t errlen;
+} PluginLoad;
+
+static int
+plugin_add(PooldHost *host, const char *name, const char *doc, PooldFn fn)
+{
+    PluginLoad *l = host->ctx;
+    int rc = registry_add(l->reg, name, doc, "plugin", fn);
+
+    if (rc == SVC_EINVAL)
+        snprintf(l->err, l->errlen, "%s: cannot register '%s': %s", l->path, name ? name : "(null)",
+                 name && *name && fn ? "the name is taken" : "a name and a function are required");
+    else if (rc != SVC_OK)
+        snprintf(l->err, l->errlen, "%s: out of memory", l->path);
+    return rc == SVC_OK ? 0 : -1;
+}
+
+static int
+plugin_on_worker_start(PooldHost *host, PooldWorkerInit init)
+{
+    PluginLoad *l = host->ctx;
+
+    if (init && registry_add_init(l->reg, init) == SVC_OK)
+        return 0;
+    snprintf(l->err, l->errlen, "%s: cannot add its worker initializer", l->path);
+    return -1;
+}
+
+int
+plugin_load(Registry *r, const char *path, char *err, size_t errlen)
+{
+    PluginLoad l = {.reg = r, .path = path, .err = err, .errlen = errlen};
+    PooldHost host = {.abi_version = POOLD_ABI_VERSION, .ctx = &l, .add = plugin_add,
+                      .on_worker_start = plugin_on_worker_start};
+    void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    const unsigned *abi;
+    int (*init)(PooldHost *);
+
+    err[0] = '\0';
+    if (!h) {
+        snprintf(err, errlen, "--plugin %s: %s", path, dlerror());
+        return SVC_ERROR;
+    }
+    abi = dlsym(h, "poold_plugin_abi");
+    *(void **)&init = dlsym(h, "poold_plugin_init");
+    if (!abi || !init) {
+        snprintf(err, errlen, "--plugin %s: not a poold plugin (no POOLD_PLUGIN entry point)", path);
+    } else if (*abi != POOLD_ABI_VERSION) {
+        snprintf(err, errlen, "--plugin %s: built for plugin ABI %u, this poold has ABI %u: rebuild it "
+                 "against this poold.h", path, *abi, POOLD_ABI_VERSION);
+    } else if (init(&host) != 0) {
+        if (!err[0])
+            snprintf(err, errlen, "--plugin %s: its entry point failed", path);
+    } else if (registry_keep_handle(r, h) == SVC_OK) {
+        return SVC_OK;
+    } else {
+        snprintf(err, errlen, "--plugin %s: out of memory", path);
+    }
+    /* Its functions may already be in the registry: start-up stops, and
+     * the registry is freed before anything could call them. */
+    dlclose(h);
+    return SVC_ERROR;
+}

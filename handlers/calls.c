@@ -170,6 +170,10 @@ calls_refused(HttpReq *r, int rc)
     case SVC_ESTOPPED:
         http_reply_problem(r, 503, "poold is shutting down", NULL);
         break;
+    case SVC_EUNAVAIL:
+        pool_ready(app->pool, detail, sizeof(detail));
+        http_reply_problem(r, 503, detail, NULL);
+        break;
     default:
         http_reply_problem(r, 500, "out of memory", NULL);
     }

@@ -20,6 +20,7 @@
 #define SVC_ESTOPPED -6   /* the module is shutting down */
 #define SVC_E2BIG    -7   /* over a bound that waiting cannot help */
 #define SVC_ETOOLARGE -8  /* one piece is larger than can be sent */
+#define SVC_EUNAVAIL -9   /* nothing can serve it now (workers cannot start) */
 
 typedef struct Config Config;
 typedef struct Registry Registry;

@@ -544,6 +544,16 @@ pool_start(Pool *p)
     return SVC_OK;
 }
 
+/* 1 when a worker takes tasks (lock held). */
+static int
+pool_any_ready(Pool *p)
+{
+    for (int i = 0; i < p->opt.processes; i++)
+        if (p->workers[i].state == W_READY)
+            return 1;
+    return 0;
+}
+
 /* Wakes the dispatcher, once per burst: see the comment in pool_run. */
 static void
 pool_kick(Pool *p)
@@ -570,6 +580,12 @@ pool_submit(Pool *p, PoolTask **tasks, size_t n)
     if ((long)(p->queue.len + n) > p->opt.max_queue) {
         pthread_mutex_unlock(&p->lock);
         return SVC_EFULL;
+    }
+    if (p->backoff > 0 && !pool_any_ready(p)) {
+        /* Workers are crash-looping at start-up: the call would only wait
+         * for a worker that may never come. */
+        pthread_mutex_unlock(&p->lock);
+        return SVC_EUNAVAIL;
     }
     for (size_t i = 0; i < n; i++)
         if (taskq_push(&p->queue, &tasks[i]->node) < 0) {
@@ -654,11 +670,10 @@ pool_failed(Pool *p)
 int
 pool_ready(Pool *p, char *why, size_t len)
 {
-    int ready = 0;
+    int ready;
 
     pthread_mutex_lock(&p->lock);
-    for (int i = 0; i < p->opt.processes; i++)
-        ready |= p->workers[i].state == W_READY;
+    ready = pool_any_ready(p);
     if (p->stopping || pool_failed(p))
         snprintf(why, len, "poold is shutting down");
     else if (p->backoff > 0)

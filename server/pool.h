@@ -91,7 +91,8 @@ void pool_task_free(PoolTask *t);
 /*
  * Queues n tasks, all or none. On SVC_OK the pool owns them; on SVC_EFULL
  * (the queue is too full now), SVC_E2BIG (n alone is over --max-queue),
- * SVC_ESTOPPED or SVC_ENOMEM the caller still does.
+ * SVC_EUNAVAIL (no worker is up and workers die at start-up: see
+ * pool_ready), SVC_ESTOPPED or SVC_ENOMEM the caller still does.
  */
 int pool_submit(Pool *p, PoolTask **tasks, size_t n);
 

@@ -133,6 +133,7 @@ struct Pool {
                                       * came, a ring */
     int ndeaths;
     double backoff;         /* under lock: crash loop delay, 0 when none */
+    double backoff_at;      /* when it was last raised */
     char loop_why[160];     /* under lock: the last start-up death */
 };
 

@@ -190,7 +190,8 @@ pool_log_exit(const PoolWorker *w, pid_t pid, int st, char *buf, size_t len)
  * A worker died before it was ready (its initializers crashed, or it could
  * not start). Once that happens POOL_LOOP_DEATHS times within
  * POOL_LOOP_WINDOW seconds, respawning at once would only spin the CPU:
- * each later spawn waits, twice as long each time, until a worker starts.
+ * each later spawn waits, and each round of spawns that dies again doubles
+ * the wait, until a worker starts.
  * Returns when w may be spawned again.
  */
 static double
@@ -204,10 +205,13 @@ pool_startup_death(Pool *p, const PoolWorker *w, const char *how)
     oldest = p->deaths[p->ndeaths % POOL_LOOP_DEATHS];
     if (!full || now - oldest > POOL_LOOP_WINDOW)
         return now;
+    if (p->backoff > 0 && w->spawned_at < p->backoff_at)
+        return now + p->backoff; /* spawned before the last wait: same round */
     pthread_mutex_lock(&p->lock);
     p->backoff = p->backoff > 0 ? p->backoff * 2 : POOL_LOOP_BACKOFF;
     if (p->backoff > POOL_LOOP_BACKOFF_MAX)
         p->backoff = POOL_LOOP_BACKOFF_MAX;
+    p->backoff_at = now;
     snprintf(p->loop_why, sizeof(p->loop_why), "ForkPoolWorker-%u %s", w->number, how);
     pthread_mutex_unlock(&p->lock);
     log_msg(LOG_ERROR, "workers keep dying at start-up (%d in %.1f s; ForkPoolWorker-%u %s): "

@@ -316,3 +316,88 @@ jpath(json_t *root, const char *path)
     }
     return cur;
 }
+
+int
+worker_in_state(const Server *s, const char *state)
+{
+    json_t *j = get_json(s, "/v1/pool"), *w;
+    size_t i;
+    int pid = 0;
+
+    json_array_foreach(json_object_get(j, "workers"), i, w)
+        if (!pid && strcmp(json_string_value(json_object_get(w, "state")), state) == 0)
+            pid = (int)json_integer_value(json_object_get(w, "pid"));
+    json_decref(j);
+    return pid;
+}
+
+long
+pool_number(const Server *s, const char *path)
+{
+    json_t *j = get_json(s, "/v1/pool");
+    long v = (long)json_integer_value(jpath(j, path));
+
+    json_decref(j);
+    return v;
+}
+
+int
+await_pool_number(const Server *s, const char *path, long want, double seconds)
+{
+    for (double end = now_seconds() + seconds; now_seconds() < end; usleep(10 * 1000))
+        if (pool_number(s, path) == want)
+            return 1;
+    return 0;
+}
+
+void *
+bg_call_run(void *arg)
+{
+    BgCall *c = arg;
+
+    req(c->s, "POST", c->path, c->body, &c->r);
+    return NULL;
+}
+
+/* Field n (1-based, after the command) of /proc/pid/stat, 0 if gone. */
+static long
+proc_stat_field(int pid, int n)
+{
+    char path[64], buf[1024];
+    long v = 0;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+    if (!(f = fopen(path, "r")))
+        return 0;
+    if (fgets(buf, sizeof(buf), f)) {
+        char *p = strrchr(buf, ')'), *save = NULL;
+        /* Fields after the command start at 3 (state). */
+        int i = 3;
+        for (char *tok = p ? strtok_r(p + 2, " ", &save) : NULL; tok; tok = strtok_r(NULL, " ", &save), i++)
+            if (i == n) {
+                v = strtol(tok, NULL, 10);
+                break;
+            }
+    }
+    fclose(f);
+    return v;
+}
+
+int
+parent_pid(int pid)
+{
+    return (int)proc_stat_field(pid, 4);
+}
+
+double
+cpu_seconds(int pid)
+{
+    return (double)(proc_stat_field(pid, 14) + proc_stat_field(pid, 15)) / (double)sysconf(_SC_CLK_TCK);
+}
+
+const char *
+test_plugin(void)
+{
+    return getenv("POOLD_TEST_PLUGIN") ? getenv("POOLD_TEST_PLUGIN") : "build/tests/misbehave.so";
+}

@@ -60,4 +60,30 @@ json_t *jpath(json_t *root, const char *path);
 
 double now_seconds(void);
 
+/* The pid of a worker in /v1/pool whose state is `state` ("busy",
+ * "idle"), 0 if none. */
+int worker_in_state(const Server *s, const char *state);
+
+/* The number at a path of /v1/pool, such as "queue.running". */
+long pool_number(const Server *s, const char *path);
+
+/* Waits up to `seconds` for pool_number(path) == want; 1 if it came. */
+int await_pool_number(const Server *s, const char *path, long want, double seconds);
+
+/* A POST run on its own thread: pthread_create(&t, NULL, bg_call_run, &c). */
+typedef struct BgCall {
+    const Server *s;
+    const char *path, *body;
+    Resp r;
+} BgCall;
+void *bg_call_run(void *arg);
+
+/* From /proc: a process's parent (0 if it is gone), and the CPU time it
+ * has used, user and system, in seconds. */
+int parent_pid(int pid);
+double cpu_seconds(int pid);
+
+/* The path of the misbehaving test plugin (tests/plugin/misbehave.c). */
+const char *test_plugin(void);
+
 #endif

@@ -18,56 +18,6 @@
 #include "client.h"
 #include "harness.h"
 
-/* The pid of a worker whose state is `state` ("busy", "idle"), 0 if none. */
-static int
-worker_in_state(const Server *s, const char *state)
-{
-    json_t *j = get_json(s, "/v1/pool"), *w;
-    size_t i;
-    int pid = 0;
-
-    json_array_foreach(json_object_get(j, "workers"), i, w)
-        if (!pid && strcmp(json_string_value(json_object_get(w, "state")), state) == 0)
-            pid = (int)json_integer_value(json_object_get(w, "pid"));
-    json_decref(j);
-    return pid;
-}
-
-static long
-pool_number(const Server *s, const char *path)
-{
-    json_t *j = get_json(s, "/v1/pool");
-    long v = (long)json_integer_value(jpath(j, path));
-
-    json_decref(j);
-    return v;
-}
-
-/* Waits up to `seconds` for pool_number(path) == want. */
-static int
-await_pool_number(const Server *s, const char *path, long want, double seconds)
-{
-    for (double end = now_seconds() + seconds; now_seconds() < end; usleep(10 * 1000))
-        if (pool_number(s, path) == want)
-            return 1;
-    return 0;
-}
-
-typedef struct Call {
-    const Server *s;
-    const char *path, *body;
-    Resp r;
-} Call;
-
-static void *
-call_run(void *arg)
-{
-    Call *c = arg;
-
-    req(c->s, "POST", c->path, c->body, &c->r);
-    return NULL;
-}
-
 TEST(test_short_tasks_do_not_wait_behind_a_long_one)
 {
     static const char *const args[] = {"--processes", "2", NULL};
@@ -96,7 +46,7 @@ TEST(test_short_tasks_do_not_wait_behind_a_long_one)
 TEST(test_dead_workers_unstarted_tasks_run_on_its_replacement)
 {
     static const char *const args[] = {"--processes", "1", NULL};
-    Call c = {.path = "/v1/map",
+    BgCall c = {.path = "/v1/map",
               .body = "{\"func\":\"sleep\",\"chunksize\":1,\"on_error\":\"collect\","
                       "\"iterable\":[5,0.1,0.1,0.1,0.1,0.1]}"};
     Server s;
@@ -105,7 +55,7 @@ TEST(test_dead_workers_unstarted_tasks_run_on_its_replacement)
 
     server_start(&s, args);
     c.s = &s;
-    CHECK(pthread_create(&t, NULL, call_run, &c) == 0);
+    CHECK(pthread_create(&t, NULL, bg_call_run, &c) == 0);
     CHECK(await_pool_number(&s, "queue.running", 1, 5)); /* the 5 s item runs */
     victim = worker_in_state(&s, "busy");
     CHECK(victim > 0);
@@ -159,30 +109,10 @@ TEST(test_client_that_hangs_up_cancels_its_work)
     server_stop(&s);
 }
 
-/* The fork server is the parent of every worker. */
-static int
-fork_server_pid(int worker)
-{
-    char path[64], buf[512];
-    int ppid = 0;
-    FILE *f;
-
-    snprintf(path, sizeof(path), "/proc/%d/stat", worker);
-    if (!(f = fopen(path, "r")))
-        return 0;
-    if (fgets(buf, sizeof(buf), f)) {
-        char *p = strrchr(buf, ')');
-        if (p)
-            sscanf(p + 2, "%*c %d", &ppid);
-    }
-    fclose(f);
-    return ppid;
-}
-
 TEST(test_fork_server_death_answers_calls_and_exits_nonzero)
 {
     static const char *const args[] = {"--processes", "1", NULL};
-    Call c = {.path = "/v1/apply", .body = "{\"func\":\"sleep\",\"args\":[10]}"};
+    BgCall c = {.path = "/v1/apply", .body = "{\"func\":\"sleep\",\"args\":[10]}"};
     Server s;
     pthread_t t;
     int fs, st = 0;
@@ -190,9 +120,9 @@ TEST(test_fork_server_death_answers_calls_and_exits_nonzero)
 
     server_start(&s, args);
     c.s = &s;
-    CHECK(pthread_create(&t, NULL, call_run, &c) == 0);
+    CHECK(pthread_create(&t, NULL, bg_call_run, &c) == 0);
     CHECK(await_pool_number(&s, "queue.running", 1, 5));
-    fs = fork_server_pid(worker_in_state(&s, "busy"));
+    fs = parent_pid(worker_in_state(&s, "busy"));
     CHECK(fs > 0 && fs != s.pid);
     t0 = now_seconds();
     CHECK(kill(fs, SIGKILL) == 0);
@@ -214,7 +144,7 @@ TEST(test_fork_server_death_answers_calls_and_exits_nonzero)
 TEST(test_second_stop_signal_exits_at_once)
 {
     static const char *const args[] = {"--processes", "1", NULL};
-    Call c = {.path = "/v1/apply", .body = "{\"func\":\"sleep\",\"args\":[20]}"};
+    BgCall c = {.path = "/v1/apply", .body = "{\"func\":\"sleep\",\"args\":[20]}"};
     Server s;
     pthread_t t;
     int st = 0;
@@ -222,7 +152,7 @@ TEST(test_second_stop_signal_exits_at_once)
 
     server_start(&s, args);
     c.s = &s;
-    CHECK(pthread_create(&t, NULL, call_run, &c) == 0);
+    CHECK(pthread_create(&t, NULL, bg_call_run, &c) == 0);
     CHECK(await_pool_number(&s, "queue.running", 1, 5));
     kill(s.pid, SIGTERM); /* graceful: would wait for the 20 s task */
     usleep(200 * 1000);
@@ -240,7 +170,7 @@ TEST(test_second_stop_signal_exits_at_once)
 TEST(test_sigterm_runs_the_queue_before_exiting)
 {
     static const char *const args[] = {"--processes", "1", "--max-queue", "100", NULL};
-    Call c = {.path = "/v1/map",
+    BgCall c = {.path = "/v1/map",
               .body = "{\"func\":\"sleep\",\"chunksize\":1,\"iterable\":[0.2,0.2,0.2,0.2,0.2,0.2,0.2,0.2,0.2,0.2,0.2,0.2]}"};
     Server s;
     pthread_t t;
@@ -248,7 +178,7 @@ TEST(test_sigterm_runs_the_queue_before_exiting)
 
     server_start(&s, args);
     c.s = &s;
-    CHECK(pthread_create(&t, NULL, call_run, &c) == 0);
+    CHECK(pthread_create(&t, NULL, bg_call_run, &c) == 0);
     CHECK(await_pool_number(&s, "queue.queued", 4, 5)); /* 8 written ahead, 4 queued */
     st = server_stop(&s);
     pthread_join(t, NULL);
@@ -265,7 +195,7 @@ TEST(test_graceful_stop_replaces_a_worker_that_dies)
     static const char *const args[] = {"--processes", "1", NULL};
     static const char body[] = "{\"func\":\"sleep\",\"args\":[3]}";
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    Call c = {.path = "/v1/map",
+    BgCall c = {.path = "/v1/map",
               .body = "{\"func\":\"echo\",\"chunksize\":1,\"iterable\":[1,2,3,4,5]}"};
     char head[256];
     Server s;
@@ -281,7 +211,7 @@ TEST(test_graceful_stop_replaces_a_worker_that_dies)
              strlen(body), body);
     CHECK(send(fd, head, strlen(head), 0) > 0);
     CHECK(await_pool_number(&s, "queue.running", 1, 5));
-    CHECK(pthread_create(&t, NULL, call_run, &c) == 0);
+    CHECK(pthread_create(&t, NULL, bg_call_run, &c) == 0);
     CHECK(await_pool_number(&s, "queue.sent", 5, 5));
     kill(s.pid, SIGTERM);
     usleep(200 * 1000);

@@ -81,6 +81,14 @@ spin(const json_t *args, const json_t *kwds, PooldError *err)
     return json_real(s);
 }
 
+/* pid(): the worker's process id, to tell workers apart. */
+static json_t *
+pid(const json_t *args, const json_t *kwds, PooldError *err)
+{
+    (void)args, (void)kwds, (void)err;
+    return json_integer(getpid());
+}
+
 static int
 crash_at_start(unsigned worker)
 {
@@ -101,6 +109,7 @@ setup(PooldHost *host)
            host->add(host, "hang", "hang(): ignores SIGTERM, never returns", hang) ||
            host->add(host, "alloc", "alloc(mib): allocates mib MiB", alloc) ||
            host->add(host, "spin", "spin(seconds): burns CPU", spin) ||
+           host->add(host, "pid", "pid(): the worker's process id", pid) ||
            host->on_worker_start(host, crash_at_start);
 }
 

@@ -128,6 +128,10 @@ fs_main(int ctl, ForkserverWorkerFn fn, void *arg)
     signal(SIGTTOU, SIG_IGN);
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     prctl(PR_SET_NAME, "poold-forksrv");
+    /* What a worker forks and leaves behind is reparented here, not to
+     * poold, which may be PID 1 in a container and reaps nothing: fs_reap
+     * reaps it (its exit report names no worker, and the pool drops it). */
+    prctl(PR_SET_CHILD_SUBREAPER, 1);
     sigemptyset(&mask);
     sigaddset(&mask, SIGCHLD);
     sigprocmask(SIG_BLOCK, &mask, NULL);

@@ -2,6 +2,7 @@
 #include "client.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -388,6 +389,21 @@ int
 parent_pid(int pid)
 {
     return (int)proc_stat_field(pid, 4);
+}
+
+int
+child_pid(int pid)
+{
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    int child = 0;
+
+    while (d && !child && (e = readdir(d)))
+        if (atoi(e->d_name) > 0 && parent_pid(atoi(e->d_name)) == pid)
+            child = atoi(e->d_name);
+    if (d)
+        closedir(d);
+    return child;
 }
 
 double

@@ -81,6 +81,7 @@ void *bg_call_run(void *arg);
 /* From /proc: a process's parent (0 if it is gone), and the CPU time it
  * has used, user and system, in seconds. */
 int parent_pid(int pid);
+int child_pid(int pid); /* one child of pid, 0 if none */
 double cpu_seconds(int pid);
 
 /* The path of the misbehaving test plugin (tests/plugin/misbehave.c). */

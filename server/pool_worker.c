@@ -188,7 +188,7 @@ pool_log_exit(const PoolWorker *w, pid_t pid, int st, char *buf, size_t len)
 
 /*
  * A worker died before it was ready (its initializers crashed, or it could
- * not start). Once that happens POOL_LOOP_DEATHS times within
+ * not start) or before its first task. Once that happens POOL_LOOP_DEATHS times within
  * POOL_LOOP_WINDOW seconds, respawning at once would only spin the CPU:
  * each later spawn waits, and each round of spawns that dies again doubles
  * the wait, until a worker starts.
@@ -244,6 +244,7 @@ pool_worker_exited(Pool *p, pid_t pid, int st)
     PoolWorker *w = NULL;
     char how[64];
     double respawn_at;
+    int startup;
 
     for (int i = 0; i < p->opt.processes; i++)
         if (p->workers[i].pid == pid && (p->workers[i].state == W_STARTING ||
@@ -261,6 +262,9 @@ pool_worker_exited(Pool *p, pid_t pid, int st)
     if (w->state != W_DYING)
         return;
     pool_log_exit(w, pid, st, how, sizeof(how));
+    /* Died before it was ready, or before it ever held a task: a worker
+     * that cannot start (or live idle) must not be respawned in a loop. */
+    startup = !w->was_ready || (w->tasks_done == 0 && w->inflight == 0 && !w->doomed && !w->retiring);
     for (int k = 0; k < w->inflight; k++) {
         int s = w->slots[k];
         PoolTask *t = p->slots[s].task;
@@ -272,8 +276,10 @@ pool_worker_exited(Pool *p, pid_t pid, int st)
         pool_task_orphaned(p, t);
     }
     __atomic_store_n(&w->inflight, 0, __ATOMIC_RELAXED);
-    respawn_at = w->was_ready ? 0 : pool_startup_death(p, w, how);
+    respawn_at = startup ? pool_startup_death(p, w, how) : 0;
+    pthread_mutex_lock(&p->lock); /* snapshots read pid */
     w->pid = 0; /* reaped: never signal that number again */
+    pthread_mutex_unlock(&p->lock);
     /* Replaced even during a graceful stop, which still has a queue to
      * run; only a dead fork server cannot replace it. */
     if (p->fs_dead || respawn_at > clock_mono()) {

@@ -103,10 +103,10 @@ killer(void *arg)
 {
     void **a = arg;
     const Server *s = a[0];
-    volatile int *stop = a[1];
+    int *stop = a[1];
     long *kills = a[2];
 
-    while (!*stop) {
+    while (!__atomic_load_n(stop, __ATOMIC_ACQUIRE)) {
         int pid = worker_in_state(s, "busy");
         if (pid > 0 && kill(pid, SIGKILL) == 0)
             (*kills)++;
@@ -121,9 +121,9 @@ TEST(test_20_concurrent_calls_with_workers_killed_under_them_all_get_answers)
     BgCall c[20];
     pthread_t t[20], k;
     Server s;
-    volatile int stop = 0;
+    int stop = 0;
     long kills = 0, ok = 0, lost = 0;
-    void *ka[] = {&s, (void *)&stop, &kills};
+    void *ka[] = {&s, &stop, &kills};
     double t0;
 
     server_start(&s, args);
@@ -143,7 +143,7 @@ TEST(test_20_concurrent_calls_with_workers_killed_under_them_all_get_answers)
             fprintf(stderr, "    call %d: %ld %s\n", i, c[i].r.status, c[i].r.body ? c[i].r.body : "");
         resp_free(&c[i].r);
     }
-    stop = 1;
+    __atomic_store_n(&stop, 1, __ATOMIC_RELEASE);
     pthread_join(k, NULL);
     fprintf(stderr, "    %ld answered 200, %ld 502, %ld workers killed, %.1f s\n", ok, lost, kills,
             now_seconds() - t0);

@@ -69,6 +69,11 @@ clean:
 -include $(OBJ:.o=.d)
 
 # Benchmarks: side by side, in one run, reported as ratios.
-bench: $(BUILD)/poold
+$(BUILD)/bench/%: bench/%.c tests/client.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -Itests -o $@ $^ $(LDLIBS)
+
+bench: $(BUILD)/poold $(BUILD)/bench/respawn
 	POOLD_BIN=$(BUILD)/poold bench/http.sh
 	POOLD_BIN=$(BUILD)/poold bench/jobs.sh
+	POOLD_BIN=$(BUILD)/poold RESPAWN_BIN=$(BUILD)/bench/respawn bench/faults.sh

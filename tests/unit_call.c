@@ -508,6 +508,43 @@ TEST(test_call_free_null_is_noop)
     CHECK(1); /* reaching here without a crash is the behaviour */
 }
 
+TEST(test_call_timeout_and_retries)
+{
+    CallLimits lim = {.processes = 2, .max_items = 100, .timeout = 3, .max_timeout = 10};
+    json_t *j;
+    Call *c = NULL;
+    CallError err;
+
+    CHECK_INT(call_test_parse("{\"func\":\"echo\"}", CALL_APPLY, &c, &err), SVC_OK);
+    CHECK(c->timeout == 0); /* no --task-timeout: none */
+    CHECK_INT(c->retries, 0);
+    call_free(c);
+    CHECK_INT(call_test_parse("{\"func\":\"echo\",\"timeout\":2.5,\"retries\":3}", CALL_APPLY, &c, &err),
+              SVC_OK);
+    CHECK(c->timeout == 2.5);
+    CHECK_INT(c->retries, 3);
+    call_free(c);
+    CHECK_INT(call_test_parse("{\"func\":\"echo\",\"iterable\":[1],\"timeout\":1}", CALL_MAP, &c, &err),
+              SVC_OK);
+    CHECK(c->timeout == 1);
+    call_free(c);
+    /* The server's default, and its cap. */
+    j = json_pack("{s:s}", "func", "echo");
+    CHECK_INT(call_parse(j, CALL_APPLY, call_test_reg, &lim, &c, &err), SVC_OK);
+    CHECK(c->timeout == 3);
+    call_free(c);
+    json_object_set_new(j, "timeout", json_integer(11));
+    CHECK_INT(call_parse(j, CALL_APPLY, call_test_reg, &lim, &c, &err), SVC_EINVAL);
+    CHECK_STR(err.field, "timeout");
+    CHECK(strstr(err.detail, "--max-task-timeout") != NULL);
+    json_decref(j);
+    EXPECT_CALL_ERROR(CALL_APPLY, "{\"func\":\"echo\",\"timeout\":0}", SVC_EINVAL, "timeout");
+    EXPECT_CALL_ERROR(CALL_APPLY, "{\"func\":\"echo\",\"timeout\":\"5\"}", SVC_EINVAL, "timeout");
+    EXPECT_CALL_ERROR(CALL_STARMAP, "{\"func\":\"echo\",\"iterable\":[],\"timeout\":-1}", SVC_EINVAL, "timeout");
+    EXPECT_CALL_ERROR(CALL_APPLY, "{\"func\":\"echo\",\"retries\":11}", SVC_EINVAL, "retries");
+    EXPECT_CALL_ERROR(CALL_APPLY, "{\"func\":\"echo\",\"retries\":true}", SVC_EINVAL, "retries");
+}
+
 int
 main(int argc, char **argv)
 {

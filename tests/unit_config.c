@@ -362,6 +362,62 @@ TEST(test_config_parse_size_rejects_bad)
     CHECK_INT(config_parse_size("18014398509481984G", &v), SVC_EINVAL); /* 2^54 GiB */
 }
 
+TEST(test_config_fault_tolerance_flags)
+{
+    Config c;
+    char err[256];
+
+    CHECK_INT(config_test_parse(&c, ARGV(), err, sizeof(err), NULL), SVC_OK);
+    CHECK(c.task_timeout == 0 && c.max_task_timeout == 0 && c.shutdown_grace == 30);
+    CHECK_INT(c.max_tasks_per_child, 0);
+    CHECK_INT(c.worker_memory, 0);
+    CHECK_INT(c.worker_cpu, 0);
+    CHECK_INT(config_test_parse(&c, ARGV("--task-timeout", "1.5", "--max-task-timeout", "60",
+                                         "--max-tasks-per-child", "100", "--worker-memory-limit", "1G",
+                                         "--worker-cpu-limit", "30", "--shutdown-grace", "0.5"),
+                                err, sizeof(err), NULL), SVC_OK);
+    CHECK(c.task_timeout == 1.5 && c.max_task_timeout == 60 && c.shutdown_grace == 0.5);
+    CHECK_INT(c.max_tasks_per_child, 100);
+    CHECK_INT(c.worker_memory, 1u << 30);
+    CHECK_INT(c.worker_cpu, 30);
+    /* A cap with no default: calls without a timeout get the cap. */
+    CHECK_INT(config_test_parse(&c, ARGV("--max-task-timeout", "5"), err, sizeof(err), NULL), SVC_OK);
+    CHECK(c.task_timeout == 5);
+    setenv("POOLD_TASK_TIMEOUT", "2", 1);
+    CHECK_INT(config_test_parse(&c, ARGV(), err, sizeof(err), NULL), SVC_OK);
+    CHECK(c.task_timeout == 2);
+}
+
+TEST(test_config_fault_tolerance_flags_reject_bad_values)
+{
+    EXPECT_REJECTED("--max-task-timeout", "--task-timeout", "10", "--max-task-timeout", "5");
+    EXPECT_REJECTED("--task-timeout", "--task-timeout", "-1");
+    EXPECT_REJECTED("--worker-memory-limit", "--worker-memory-limit", "1M");
+    EXPECT_REJECTED("--worker-cpu-limit", "--worker-cpu-limit", "1.5");
+    EXPECT_REJECTED("--max-tasks-per-child", "--max-tasks-per-child", "-2");
+    EXPECT_REJECTED("--shutdown-grace", "--shutdown-grace", "soon");
+}
+
+TEST(test_config_plugins_from_flags_or_environment)
+{
+    Config c;
+    char err[256];
+
+    setenv("POOLD_PLUGIN", "/a.so:/b.so", 1);
+    CHECK_INT(config_test_parse(&c, ARGV(), err, sizeof(err), NULL), SVC_OK);
+    CHECK_INT(c.nplugins, 2);
+    CHECK_STR(c.plugins[0], "/a.so");
+    CHECK_STR(c.plugins[1], "/b.so");
+    /* Flags replace the environment's list, and keep their order. */
+    CHECK_INT(config_test_parse(&c, ARGV("--plugin", "/c.so", "--plugin", "/d.so"), err, sizeof(err), NULL),
+              SVC_OK);
+    CHECK_INT(c.nplugins, 2);
+    CHECK_STR(c.plugins[0], "/c.so");
+    CHECK_STR(c.plugins[1], "/d.so");
+    unsetenv("POOLD_PLUGIN");
+    EXPECT_REJECTED("--plugin", "--plugin", "");
+}
+
 int
 main(int argc, char **argv)
 {

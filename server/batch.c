@@ -192,6 +192,8 @@ batch_take(Batch *b, size_t chunk, PoolResult *res)
             return 1;
         break;
     case POOL_TIMEOUT:
+        if (__atomic_load_n(&b->cancelled, __ATOMIC_ACQUIRE))
+            goto cancelled; /* cancelled while its worker was being stopped */
         snprintf(msg, sizeof(msg), "the call ran past its timeout of %g s; %s (pid %d) was stopped",
                  res->timeout, res->worker, (int)res->pid);
         if (!b->call->collect) {

@@ -138,8 +138,11 @@ main(int argc, char **argv)
             http_port(http), cfg.processes, (int)getpid());
 
     main_wait_for_signal(&stop);
-    http_quiesce(http);
+    /* HTTP goes on serving during the grace: a new call is told 503 (and a
+     * balancer reads /readyz 503) instead of meeting a closed port, and a
+     * client can still fetch the results of its jobs. */
     pool_stop(pool, cfg.shutdown_grace); /* every waiting call gets its answer */
+    http_quiesce(http);
     job_table_stop(jobs);            /* and every long poll */
     http_stop(http);
     http = NULL;

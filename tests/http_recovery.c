@@ -283,10 +283,11 @@ TEST(test_full_queue_refuses_sync_and_async_calls_with_503_then_serves_again)
 
 TEST(test_shutdown_grace_bounds_the_wait_for_running_tasks)
 {
-    static const char *const args[] = {"--processes", "1", "--shutdown-grace", "0.5", NULL};
+    static const char *const args[] = {"--processes", "1", "--shutdown-grace", "1.5", NULL};
     BgCall c = {.path = "/v1/apply", .body = "{\"func\":\"sleep\",\"args\":[30]}"};
     Server s;
     pthread_t t;
+    Resp r;
     int st;
     double t0;
 
@@ -296,15 +297,25 @@ TEST(test_shutdown_grace_bounds_the_wait_for_running_tasks)
     CHECK(await_pool_number(&s, "queue.running", 1, 5));
     t0 = now_seconds();
     CHECK(kill(s.pid, SIGTERM) == 0);
+    /* During the grace poold still answers: new calls 503, not ready. */
+    CHECK(await_status(&s, "/readyz", 503, 1));
+    CHECK(req(&s, "POST", "/v1/apply", "{\"func\":\"echo\",\"args\":[1]}", &r) == 0);
+    CHECK_INT(r.status, 503);
+    CHECK_STR(resp_header(&r, "Retry-After"), "1");
+    CHECK(strstr(json_string_value(jpath(r.json, "detail")), "shutting down") != NULL);
+    resp_free(&r);
+    CHECK(req(&s, "POST", "/v1/apply_async", "{\"func\":\"echo\",\"args\":[1]}", &r) == 0);
+    CHECK_INT(r.status, 503);
+    resp_free(&r);
     pthread_join(t, NULL);
     CHECK_INT(c.r.status, 503); /* answered at the end of the grace */
-    CHECK(now_seconds() - t0 < 3);
+    CHECK(now_seconds() - t0 >= 1.4);
     resp_free(&c.r);
     CHECK(waitpid(s.pid, &st, 0) == s.pid);
     server_reaped(&s);
     CHECK(WIFEXITED(st));
     CHECK_INT(WEXITSTATUS(st), 0);
-    CHECK(now_seconds() - t0 < 3);
+    CHECK(now_seconds() - t0 < 4);
 }
 
 TEST(test_poold_as_pid_1_stops_on_sigterm_with_status_0)

@@ -75,6 +75,20 @@ pool_flush(Pool *p, PoolWorker *w, int idx)
     return 0;
 }
 
+/* Closes w's socket: it gets nothing more, and is DYING until the fork
+ * server reports its exit. */
+static void
+pool_worker_close(Pool *p, PoolWorker *w)
+{
+    epoll_ctl(p->ep, EPOLL_CTL_DEL, w->fd, NULL);
+    close(w->fd);
+    w->fd = -1;
+    wire_buf_free(&w->in);
+    wire_buf_free(&w->out);
+    w->want_out = 0;
+    pool_set_state(p, w, W_DYING);
+}
+
 /* The worker ran its initializers and takes tasks: the crash loop, if
  * any, is over. */
 static void
@@ -100,13 +114,7 @@ pool_worker_retire(Pool *p, PoolWorker *w)
     log_msg(LOG_INFO, "ForkPoolWorker-%u pid %d retires after %lu tasks (--max-tasks-per-child)",
             w->number, (int)w->pid, w->tasks_done);
     w->retiring = 1;
-    epoll_ctl(p->ep, EPOLL_CTL_DEL, w->fd, NULL);
-    close(w->fd);
-    w->fd = -1;
-    wire_buf_free(&w->in);
-    wire_buf_free(&w->out);
-    w->want_out = 0;
-    pool_set_state(p, w, W_DYING);
+    pool_worker_close(p, w);
 }
 
 static void
@@ -158,14 +166,8 @@ pool_worker_eof(Pool *p, PoolWorker *w)
     if (w->state != W_READY && w->state != W_STARTING)
         return;
     kill(w->pid, SIGKILL);
-    epoll_ctl(p->ep, EPOLL_CTL_DEL, w->fd, NULL);
-    close(w->fd);
-    w->fd = -1;
-    wire_buf_free(&w->in);
-    wire_buf_free(&w->out);
-    w->want_out = 0;
+    pool_worker_close(p, w);
     pool_take_back(p, w, 0);
-    pool_set_state(p, w, W_DYING);
     if (p->fs_dead) /* no exit report will come: end it now */
         pool_worker_exited(p, w->pid, -1);
 }

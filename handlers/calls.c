@@ -34,14 +34,16 @@ calls_reply_result(HttpReq *r, const char *key, char *v, size_t len)
         http_reply_problem(r, 500, "out of memory", NULL);
 }
 
-int
-calls_status(int o)
+/* The status DESIGN.md's table gives each way a batch can fail. */
+static int
+calls_status(BatchOutcome o)
 {
-    switch ((BatchOutcome)o) {
+    switch (o) {
     case BATCH_ERROR: return 422;
     case BATCH_LOST: return 502;
     case BATCH_TIMEOUT: return 504;
     case BATCH_STOPPED: return 503;
+    case BATCH_UNAVAILABLE: return 503;
     case BATCH_CANCELLED: return 410;
     default: return 500;
     }
@@ -171,7 +173,8 @@ calls_refused(HttpReq *r, int rc)
         http_reply_problem(r, 503, "poold is shutting down", NULL);
         break;
     case SVC_EUNAVAIL:
-        pool_ready(app->pool, detail, sizeof(detail));
+        if (pool_ready(app->pool, detail, sizeof(detail)))
+            snprintf(detail, sizeof(detail), "no worker could start; retry");
         http_reply_problem(r, 503, detail, NULL);
         break;
     default:

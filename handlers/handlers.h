@@ -31,8 +31,6 @@ void calls_reply_result(HttpReq *r, const char *key, char *v, size_t len);
 void calls_refused(HttpReq *r, int rc);
 /* What the server's flags allow a call (see call.h). */
 CallLimits calls_limits(const App *app, int async);
-/* The status DESIGN.md's table gives each way a batch can fail. */
-int calls_status(int batch_outcome);
 
 /* jobs.c: the async calls and their jobs */
 void handle_apply_async(HttpReq *r);

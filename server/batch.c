@@ -8,6 +8,7 @@
 
 #include "call.h"
 #include "wire.h"
+#include "worker.h"
 
 struct Batch {
     int refs;              /* atomic */
@@ -110,6 +111,9 @@ batch_lost_message(const PoolResult *res, char *buf, size_t len)
         snprintf(buf, len, "%s (pid %d) died while running the task: killed by signal %d (SIG%s)",
                  res->worker, (int)res->pid, WTERMSIG(res->wstatus),
                  sigabbrev_np(WTERMSIG(res->wstatus)) ?: "?");
+    else if (WIFEXITED(res->wstatus) && WEXITSTATUS(res->wstatus) == WORKER_EXIT_NOMEM)
+        snprintf(buf, len, "%s (pid %d) ran out of memory (--worker-memory-limit?) %s the task",
+                 res->worker, (int)res->pid, res->started ? "running" : "reading");
     else if (WIFEXITED(res->wstatus))
         snprintf(buf, len, "%s (pid %d) died while running the task: exit status %d", res->worker,
                  (int)res->pid, WEXITSTATUS(res->wstatus));
@@ -217,6 +221,10 @@ batch_take(Batch *b, size_t chunk, PoolResult *res)
     case POOL_STOPPED:
         batch_set_failure(b, BATCH_STOPPED, first, "ShuttingDown",
                           "poold is shutting down");
+        return 1;
+    case POOL_UNAVAILABLE:
+        batch_set_failure(b, BATCH_UNAVAILABLE, first, "Unavailable",
+                          "no worker could start to run it: workers keep dying at start-up (GET /readyz says why)");
         return 1;
     }
     __atomic_add_fetch(&b->items_done, call_chunk_len(b->call, chunk), __ATOMIC_RELAXED);

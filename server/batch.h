@@ -21,6 +21,7 @@ typedef enum {
     BATCH_LOST,    /* a worker died running an item */
     BATCH_TIMEOUT, /* an item ran past its timeout */
     BATCH_STOPPED, /* the pool shut down first */
+    BATCH_UNAVAILABLE, /* no worker could start to run it */
     BATCH_CANCELLED, /* batch_cancel */
     BATCH_NOMEM,
 } BatchOutcome;

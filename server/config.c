@@ -17,7 +17,7 @@ enum {
     OPT_MAX_BODY = 256, OPT_MAX_QUEUE, OPT_STORE, OPT_LOG_LEVEL,
     OPT_HTTP_THREADS, OPT_MAX_CONNS, OPT_MAX_ITEMS, OPT_MAX_JOBS, OPT_RESULT_TTL,
     OPT_TASK_TIMEOUT, OPT_MAX_TASK_TIMEOUT, OPT_MAX_TASKS_PER_CHILD, OPT_WORKER_MEMORY,
-    OPT_WORKER_CPU, OPT_SHUTDOWN_GRACE, OPT_PLUGIN,
+    OPT_WORKER_CPU, OPT_SHUTDOWN_GRACE, OPT_PLUGIN, OPT_WORKER_START_TIMEOUT,
 };
 
 /* One row per setting: the flag, its environment twin and its help line.
@@ -44,6 +44,7 @@ static const struct {
     {"max-tasks-per-child", OPT_MAX_TASKS_PER_CHILD, "POOLD_MAX_TASKS_PER_CHILD", "N", "replace a worker after N tasks; 0 never (0)"},
     {"worker-memory-limit", OPT_WORKER_MEMORY, "POOLD_WORKER_MEMORY_LIMIT", "BYTES", "each worker's address space (RLIMIT_AS), K/M/G; 0 is none (0)"},
     {"worker-cpu-limit", OPT_WORKER_CPU, "POOLD_WORKER_CPU_LIMIT", "SECONDS", "CPU seconds one task may use (RLIMIT_CPU); 0 is none (0)"},
+    {"worker-start-timeout", OPT_WORKER_START_TIMEOUT, "POOLD_WORKER_START_TIMEOUT", "SECONDS", "a new worker not ready by then (its plugins' initializers) is killed; 0 waits (30)"},
     {"shutdown-grace", OPT_SHUTDOWN_GRACE, "POOLD_SHUTDOWN_GRACE", "SECONDS", "how long running tasks may finish after SIGTERM (30)"},
     {"plugin", OPT_PLUGIN, "POOLD_PLUGIN", "PATH", "load a plugin; repeat for more (env: ':'-separated)"},
     {"store", OPT_STORE, "POOLD_STORE", "KIND", "job store: memory"},
@@ -67,6 +68,7 @@ config_defaults(Config *c)
     c->result_ttl = 3600;
     c->max_conns = 10000;
     c->shutdown_grace = 30;
+    c->worker_start_timeout = 30;
     strcpy(c->store, "memory");
     c->log_level = LOG_INFO;
 }
@@ -193,6 +195,9 @@ config_set(Config *c, int id, const char *name, const char *v, char *err,
         break;
     case OPT_MAX_TASK_TIMEOUT:
         rc = config_parse_seconds(v, &c->max_task_timeout);
+        break;
+    case OPT_WORKER_START_TIMEOUT:
+        rc = config_parse_seconds(v, &c->worker_start_timeout);
         break;
     case OPT_SHUTDOWN_GRACE:
         rc = config_parse_seconds(v, &c->shutdown_grace);

@@ -30,6 +30,7 @@ struct Config {
     size_t worker_memory; /* --worker-memory-limit: RLIMIT_AS bytes; 0 is none */
     long worker_cpu;     /* --worker-cpu-limit: CPU seconds per task; 0 is none */
     double shutdown_grace; /* --shutdown-grace: seconds running tasks get at a stop */
+    double worker_start_timeout; /* --worker-start-timeout: seconds to be ready */
     const char *plugins[CONFIG_MAX_PLUGINS]; /* --plugin, in order (argv's
                                               * or plugin_env's strings) */
     int nplugins;

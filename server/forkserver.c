@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/pidfd.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -24,22 +25,23 @@ typedef struct FsMsg {
     int status;
 } FsMsg;
 
+/* Sends m, with nfds descriptors (0 to 2) attached. */
 static int
-fs_send(int fd, const FsMsg *m, int passfd)
+fs_send(int fd, const FsMsg *m, const int *fds, int nfds)
 {
-    char ctrl[CMSG_SPACE(sizeof(int))];
+    char ctrl[CMSG_SPACE(2 * sizeof(int))];
     struct iovec iov = {.iov_base = (void *)m, .iov_len = sizeof(*m)};
     struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
 
-    if (passfd >= 0) {
+    if (nfds > 0) {
         memset(ctrl, 0, sizeof(ctrl));
         mh.msg_control = ctrl;
-        mh.msg_controllen = sizeof(ctrl);
+        mh.msg_controllen = CMSG_SPACE((size_t)nfds * sizeof(int));
         struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
         cm->cmsg_level = SOL_SOCKET;
         cm->cmsg_type = SCM_RIGHTS;
-        cm->cmsg_len = CMSG_LEN(sizeof(int));
-        memcpy(CMSG_DATA(cm), &passfd, sizeof(int));
+        cm->cmsg_len = CMSG_LEN((size_t)nfds * sizeof(int));
+        memcpy(CMSG_DATA(cm), fds, (size_t)nfds * sizeof(int));
     }
     while (sendmsg(fd, &mh, MSG_NOSIGNAL) < 0)
         if (errno != EINTR)
@@ -75,7 +77,7 @@ fs_spawn(int ctl, int sfd, unsigned number, ForkserverWorkerFn fn, void *arg)
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
         m.type = FS_SPAWN_FAILED;
         m.status = errno;
-        fs_send(ctl, &m, -1);
+        fs_send(ctl, &m, NULL, 0);
         return;
     }
     if ((pid = fork()) == 0) {
@@ -85,10 +87,16 @@ fs_spawn(int ctl, int sfd, unsigned number, ForkserverWorkerFn fn, void *arg)
     if (pid < 0) {
         m.type = FS_SPAWN_FAILED;
         m.status = errno;
-        fs_send(ctl, &m, -1);
+        fs_send(ctl, &m, NULL, 0);
     } else {
+        /* A pidfd names this process and no later one with its number:
+         * this server reaps on its own, and a signal the main process
+         * sends by pid could reach a stranger that reused it. */
+        int fds[2] = {sv[0], pidfd_open(pid, 0)};
         m.pid = pid;
-        fs_send(ctl, &m, sv[0]);
+        fs_send(ctl, &m, fds, fds[1] >= 0 ? 2 : 1);
+        if (fds[1] >= 0)
+            close(fds[1]);
     }
     close(sv[0]);
     close(sv[1]);
@@ -104,7 +112,7 @@ fs_reap(int ctl)
     while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
         m.pid = pid;
         m.status = st;
-        fs_send(ctl, &m, -1);
+        fs_send(ctl, &m, NULL, 0);
     }
 }
 
@@ -200,7 +208,7 @@ int
 forkserver_read(Forkserver *fs, ForkserverEvent *ev)
 {
     FsMsg m;
-    char ctrl[CMSG_SPACE(sizeof(int))];
+    char ctrl[CMSG_SPACE(2 * sizeof(int))];
     struct iovec iov = {.iov_base = &m, .iov_len = sizeof(m)};
     struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctrl,
                         .msg_controllen = sizeof(ctrl)};
@@ -217,10 +225,15 @@ forkserver_read(Forkserver *fs, ForkserverEvent *ev)
     ev->number = m.number;
     ev->pid = m.pid;
     ev->status = m.status;
-    ev->fd = -1;
+    ev->fd = ev->pidfd = -1;
     for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm))
-        if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS)
-            memcpy(&ev->fd, CMSG_DATA(cm), sizeof(int));
+        if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
+            size_t n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+            if (n >= 1)
+                memcpy(&ev->fd, CMSG_DATA(cm), sizeof(int));
+            if (n >= 2)
+                memcpy(&ev->pidfd, CMSG_DATA(cm) + sizeof(int), sizeof(int));
+        }
     if (m.type == FS_SPAWNED && ev->fd < 0)
         return -1;
     return 1;

@@ -32,6 +32,8 @@ typedef struct ForkserverEvent {
     pid_t pid;       /* FS_SPAWNED, FS_EXITED */
     int status;      /* FS_EXITED: wait status; FS_SPAWN_FAILED: errno */
     int fd;          /* FS_SPAWNED: the worker's socket, now the caller's */
+    int pidfd;       /* FS_SPAWNED: a pidfd for the worker (the caller's),
+                      * or -1 where the kernel has none */
 } ForkserverEvent;
 
 /* Forks the server. Call before any thread exists. Returns 0 or -1 (errno). */

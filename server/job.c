@@ -585,7 +585,8 @@ job_code(const Job *j)
     case JOB_WORKER_LOST: code = 502; break;
     case JOB_TIMED_OUT: code = 504; break;
     case JOB_FAILED:
-        code = !j->fail ? 500 : j->fail->outcome == BATCH_ERROR ? 422 : j->fail->outcome == BATCH_STOPPED ? 503 : 500;
+        code = !j->fail ? 500 : j->fail->outcome == BATCH_ERROR ? 422 : j->fail->outcome == BATCH_STOPPED ||
+               j->fail->outcome == BATCH_UNAVAILABLE ? 503 : 500;
         break;
     default: code = 202;
     }

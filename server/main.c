@@ -105,7 +105,8 @@ main(int argc, char **argv)
     rc = EXIT_POOL;
     PoolOptions po = {.processes = cfg.processes, .max_queue = cfg.max_queue, .reg = reg,
                       .max_tasks_per_child = cfg.max_tasks_per_child,
-                      .worker_memory = cfg.worker_memory, .worker_cpu = cfg.worker_cpu};
+                      .worker_memory = cfg.worker_memory, .worker_cpu = cfg.worker_cpu,
+                      .start_timeout = cfg.worker_start_timeout};
     if (!(pool = pool_new(&po))) {
         log_errno(LOG_ERROR, errno, "cannot start the fork server");
         goto cleanup;

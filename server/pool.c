@@ -97,6 +97,18 @@ pool_finish(Pool *p, PoolTask *t, PoolStatus status)
     FIFO_PUSH(&p->done, t, done_next);
 }
 
+/* Ends every queued task with status. Dispatcher thread. */
+void
+pool_end_queue(Pool *p, PoolStatus status)
+{
+    PoolTask *t;
+
+    pthread_mutex_lock(&p->lock);
+    while ((t = (PoolTask *)taskq_pop(&p->queue)))
+        pool_finish(p, t, status);
+    pthread_mutex_unlock(&p->lock);
+}
+
 /* Puts a task taken back from a worker at the head of its priority, to
  * run next. Dispatcher thread. */
 void
@@ -259,7 +271,6 @@ pool_steal(Pool *p)
     return taken;
 }
 
-/* Handles one result frame from worker w. */
 /* The cancel naming owner, or NULL. */
 static const PoolCancel *
 pool_cancelled(const PoolCancel *cs, size_t n, uint64_t owner)
@@ -365,23 +376,20 @@ pool_run_callbacks(Pool *p)
 static int
 pool_drain(Pool *p)
 {
-    PoolTask *t;
-    int busy = 0, alive = 0;
+    int busy = 0, alive = pool_any_ready(p);
 
-    /* A worker starting, or waiting to be respawned, will serve. */
+    /* A worker starting, or waiting to be respawned, will serve; not in a
+     * crash loop. */
     for (int i = 0; i < p->opt.processes; i++) {
         busy |= p->workers[i].inflight > 0;
-        alive |= p->workers[i].state != W_BACKOFF || p->workers[i].retry_at < POOL_NEVER;
+        alive |= !p->backoff && (p->workers[i].state != W_BACKOFF || p->workers[i].retry_at < POOL_NEVER);
     }
     pthread_mutex_lock(&p->lock);
     busy |= p->queue.len > 0;
     pthread_mutex_unlock(&p->lock);
     if (busy && alive && clock_mono() < p->stop_deadline)
         return 0;
-    pthread_mutex_lock(&p->lock);
-    while ((t = (PoolTask *)taskq_pop(&p->queue)))
-        pool_finish(p, t, POOL_STOPPED);
-    pthread_mutex_unlock(&p->lock);
+    pool_end_queue(p, POOL_STOPPED);
     for (int i = 0; i < p->opt.processes; i++) {
         PoolWorker *w = &p->workers[i];
         for (int k = 0; k < w->inflight; k++) {
@@ -389,8 +397,8 @@ pool_drain(Pool *p)
             pool_release_slot(p, w->slots[k]);
         }
         __atomic_store_n(&w->inflight, 0, __ATOMIC_RELAXED);
-        if (w->pid > 0 && (w->state == W_STARTING || w->state == W_READY || w->state == W_DYING))
-            kill(w->pid, SIGKILL);
+        if (w->state == W_STARTING || w->state == W_READY || w->state == W_DYING)
+            pool_signal(w, SIGKILL);
     }
     return 1;
 }
@@ -411,6 +419,8 @@ pool_timeout_ms(Pool *p, int stopping)
         if (w->kill_at < next)
             next = w->kill_at;
     }
+    if (p->loop_at < next)
+        next = p->loop_at;
     if (next >= POOL_NEVER)
         return -1;
     return next <= now ? 0 : (int)((next - now) * 1000) + 1;
@@ -433,10 +443,11 @@ pool_timed_duties(Pool *p)
             if (w->pid > 0) {
                 log_msg(LOG_WARN, "ForkPoolWorker-%u pid %d outlived SIGTERM by %.1f s: SIGKILL",
                         w->number, (int)w->pid, POOL_TERM_GRACE);
-                kill(w->pid, SIGKILL);
+                pool_signal(w, SIGKILL);
             }
         }
     }
+    p->loop_at = pool_loop_check(p, now);
 }
 
 static void *
@@ -507,8 +518,9 @@ pool_new(const PoolOptions *o)
         goto fail;
     for (int s = 0; s < p->nslots; s++)
         p->slots[s].next_free = s + 1 < p->nslots ? s + 1 : -1;
+    p->loop_at = POOL_NEVER;
     for (int i = 0; i < o->processes; i++) {
-        p->workers[i].fd = -1;
+        p->workers[i].fd = p->workers[i].pidfd = -1;
         p->workers[i].check_at = p->workers[i].kill_at = POOL_NEVER;
     }
     p->env = (WorkerEnv){.reg = o->reg, .claims = p->claims, .nclaims = (size_t)p->nslots,
@@ -544,8 +556,9 @@ pool_start(Pool *p)
     return SVC_OK;
 }
 
-/* 1 when a worker takes tasks (lock held). */
-static int
+/* 1 when a worker takes tasks. Under the lock, or on the dispatcher
+ * (which alone writes the states). */
+int
 pool_any_ready(Pool *p)
 {
     for (int i = 0; i < p->opt.processes; i++)
@@ -715,6 +728,8 @@ pool_free(Pool *p)
     for (int i = 0; p->workers && i < p->opt.processes; i++) {
         if (p->workers[i].fd >= 0)
             close(p->workers[i].fd);
+        if (p->workers[i].pidfd >= 0)
+            close(p->workers[i].pidfd);
         wire_buf_free(&p->workers[i].in);
         wire_buf_free(&p->workers[i].out);
     }

@@ -24,6 +24,7 @@ typedef enum {
     POOL_CANCELLED, /* pool_cancel named its owner before it started */
     POOL_STOPPED,   /* the pool shut down before it could run */
     POOL_NOMEM,     /* no memory to send it */
+    POOL_UNAVAILABLE, /* no worker could start to run it (a crash loop) */
 } PoolStatus;
 
 typedef struct PoolResult {
@@ -36,6 +37,8 @@ typedef struct PoolResult {
     char worker[32];    /* POOL_OK, POOL_LOST: "ForkPoolWorker-N" */
     pid_t pid;
     int wstatus;        /* POOL_LOST: the worker's wait status */
+    int started;        /* POOL_LOST: it had started (else it killed the
+                         * workers that read it) */
     double timeout;     /* POOL_TIMEOUT: the timeout it ran past */
     uint64_t late_item; /* POOL_TIMEOUT: index in the task of the item */
 } PoolResult;
@@ -55,6 +58,7 @@ typedef struct PoolOptions {
     long max_tasks_per_child; /* a worker is replaced after this many; 0 never */
     size_t worker_memory; /* RLIMIT_AS of each worker; 0 none */
     long worker_cpu;      /* CPU seconds per task (RLIMIT_CPU); 0 none */
+    double start_timeout; /* seconds a new worker may take to be ready */
 } PoolOptions;
 
 /*
@@ -110,10 +114,10 @@ int pool_cancel(Pool *p, uint64_t owner, int kill_running);
 json_t *pool_snapshot(Pool *p);
 
 /*
- * Stops the pool: refuses new tasks, ends the queued ones POOL_STOPPED,
- * lets running ones finish for up to grace seconds, then kills what is
- * left (POOL_STOPPED) and stops the workers and the fork server. Every
- * callback has been called when it returns.
+ * Stops the pool (Pool's close() then join()): refuses new tasks, runs the
+ * queued and running ones for up to grace seconds, then ends what is left
+ * POOL_STOPPED, killing its workers, and stops the workers and the fork
+ * server. Every callback has been called when it returns.
  */
 void pool_stop(Pool *p, double grace);
 

@@ -32,6 +32,8 @@
 #define POOL_LOOP_WINDOW 10.0
 #define POOL_LOOP_BACKOFF 1.0
 #define POOL_LOOP_BACKOFF_MAX 30.0
+#define POOL_READY_SETTLE 1.0  /* a worker ready this long ends a crash loop */
+#define POOL_MAX_BOUNCES 3     /* workers a task may see die before it starts */
 #define POOL_NEVER 1e300
 
 struct PoolTask {
@@ -51,6 +53,7 @@ struct PoolTask {
     int retries;            /* runs left after a worker dies under it */
     int timed_out;          /* its worker was stopped for its deadline */
     int killed;             /* its worker was killed to cancel it: no retry */
+    int bounces;            /* workers that died reading it, before it started */
     PoolResult res;
 };
 
@@ -64,6 +67,7 @@ typedef struct PoolWorker {
     WorkerState state;      /* written under p->lock, read by snapshots */
     unsigned number;        /* ForkPoolWorker-N */
     pid_t pid;
+    int pidfd;              /* signals go here, never to a reused pid; -1 */
     int fd;
     WireBuf in, out;
     int want_out;           /* EPOLLOUT is armed */
@@ -82,6 +86,7 @@ typedef struct PoolWorker {
     int was_ready;          /* its WIRE_READY came: a death is no start-up
                              * failure */
     double spawned_at;      /* when it was asked for */
+    double ready_at;        /* when its WIRE_READY came */
     double check_at;        /* when to look at its timed tasks' deadlines */
     double kill_at;         /* SIGTERM sent: when SIGKILL follows */
     double retry_at;        /* W_BACKOFF: when to spawn again */
@@ -134,6 +139,7 @@ struct Pool {
     int ndeaths;
     double backoff;         /* under lock: crash loop delay, 0 when none */
     double backoff_at;      /* when it was last raised */
+    double loop_at;         /* when pool_loop_check wants to look again */
     char loop_why[160];     /* under lock: the last start-up death */
 };
 
@@ -150,6 +156,8 @@ struct Pool {
 /* pool.c */
 int pool_take_back(Pool *p, PoolWorker *w, int from);
 void pool_set_state(Pool *p, PoolWorker *w, WorkerState state);
+int pool_any_ready(Pool *p);
+void pool_end_queue(Pool *p, PoolStatus status);
 void pool_finish(Pool *p, PoolTask *t, PoolStatus status);
 void pool_requeue(Pool *p, PoolTask *t);
 void pool_release_slot(Pool *p, int s);
@@ -163,5 +171,7 @@ void pool_fs_event(Pool *p);
 void pool_worker_event(Pool *p, int idx, uint32_t events);
 void pool_check_deadlines(Pool *p, int idx, double now);
 void pool_stop_worker(Pool *p, PoolWorker *w, int sig);
+void pool_signal(PoolWorker *w, int sig);
+double pool_loop_check(Pool *p, double now);
 
 #endif

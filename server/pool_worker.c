@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/pidfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -89,21 +90,39 @@ pool_worker_close(Pool *p, PoolWorker *w)
     pool_set_state(p, w, W_DYING);
 }
 
-/* The worker ran its initializers and takes tasks: the crash loop, if
- * any, is over. */
+/* A worker ran a task, or stayed ready for POOL_READY_SETTLE: workers
+ * start again, and the deaths before it no longer make a loop. */
+static void
+pool_loop_over(Pool *p, const PoolWorker *w)
+{
+    if (!p->ndeaths && !p->backoff)
+        return;
+    if (p->backoff > 0)
+        log_msg(LOG_INFO, "ForkPoolWorker-%u is up: workers start again", w->number);
+    pthread_mutex_lock(&p->lock);
+    p->backoff = 0;
+    pthread_mutex_unlock(&p->lock);
+    p->ndeaths = 0;
+}
+
+/* The worker ran its initializers and takes tasks. */
 static void
 pool_worker_ready(Pool *p, PoolWorker *w)
 {
     w->was_ready = 1;
-    pthread_mutex_lock(&p->lock);
-    w->state = W_READY;
-    if (p->backoff > 0)
-        log_msg(LOG_INFO, "ForkPoolWorker-%u started: workers start again", w->number);
-    p->backoff = 0;
-    p->ndeaths = 0;
-    pthread_mutex_unlock(&p->lock);
+    w->ready_at = clock_mono();
+    pool_set_state(p, w, W_READY);
     log_msg(LOG_INFO, "ForkPoolWorker-%u ready, pid %d, %.1f ms after it was asked for", w->number,
-            (int)w->pid, (clock_mono() - w->spawned_at) * 1000);
+            (int)w->pid, (w->ready_at - w->spawned_at) * 1000);
+}
+
+void
+pool_signal(PoolWorker *w, int sig)
+{
+    if (w->pidfd >= 0)
+        pidfd_send_signal(w->pidfd, sig, NULL, 0);
+    else if (w->pid > 0)
+        kill(w->pid, sig);
 }
 
 /* Under --max-tasks-per-child, a worker whose last task is back is let go:
@@ -139,6 +158,7 @@ pool_result(Pool *p, PoolWorker *w, const WireHeader *h, const char *payload)
     w->assigned--;
     __atomic_store_n(&p->claims[s].word, WIRE_CLAIM_WORD(h->seq, WIRE_CLAIM_FREE), __ATOMIC_RELEASE);
     __atomic_add_fetch(&w->tasks_done, 1, __ATOMIC_RELAXED);
+    pool_loop_over(p, w);
     if (!(t->res.data = malloc(h->len + 1))) {
         pool_finish(p, t, POOL_LOST); /* no memory for the answer: report, don't crash */
         return;
@@ -159,17 +179,42 @@ pool_result(Pool *p, PoolWorker *w, const WireHeader *h, const char *payload)
  * one until the fork server reports how the worker ended.
  */
 static void pool_worker_exited(Pool *p, pid_t pid, int st);
+static int pool_worker_running(Pool *p, const PoolWorker *w);
 
 static void
 pool_worker_eof(Pool *p, PoolWorker *w)
 {
+    int from = 0;
+
     if (w->state != W_READY && w->state != W_STARTING)
         return;
-    kill(w->pid, SIGKILL);
+    pool_signal(w, SIGKILL);
     pool_worker_close(p, w);
-    pool_take_back(p, w, 0);
+    /* Running nothing, it died reading its next task: perhaps of that
+     * task (a frame too large for --worker-memory-limit). After
+     * POOL_MAX_BOUNCES such deaths the task stays, to end worker_lost,
+     * instead of killing worker after worker. */
+    if (w->inflight > 0 && !pool_worker_running(p, w)) {
+        PoolTask *t = p->slots[w->slots[0]].task;
+        if (++t->bounces >= POOL_MAX_BOUNCES)
+            from = 1;
+    }
+    pool_take_back(p, w, from);
     if (p->fs_dead) /* no exit report will come: end it now */
         pool_worker_exited(p, w->pid, -1);
+}
+
+/* 1 when one of w's tasks has started. */
+static int
+pool_worker_running(Pool *p, const PoolWorker *w)
+{
+    for (int k = 0; k < w->inflight; k++) {
+        int s = w->slots[k];
+        if (__atomic_load_n(&p->claims[s].word, __ATOMIC_ACQUIRE) ==
+            WIRE_CLAIM_WORD(p->slots[s].seq, WIRE_CLAIM_STARTED))
+            return 1;
+    }
+    return 0;
 }
 
 /* Says how a worker ended, in the log. */
@@ -189,37 +234,70 @@ pool_log_exit(const PoolWorker *w, pid_t pid, int st, char *buf, size_t len)
 }
 
 /*
- * A worker died before it was ready (its initializers crashed, or it could
- * not start) or before its first task. Once that happens POOL_LOOP_DEATHS times within
- * POOL_LOOP_WINDOW seconds, respawning at once would only spin the CPU:
- * each later spawn waits, and each round of spawns that dies again doubles
- * the wait, until a worker starts.
- * Returns when w may be spawned again.
+ * A worker died before it was ready (its initializers crashed or hung, it
+ * could not start) or before its first task. POOL_LOOP_DEATHS of those
+ * within POOL_LOOP_WINDOW seconds are a crash loop, where respawning at
+ * once would only spin the CPU: each later spawn waits, twice as long for
+ * each round of spawns that dies again, until a worker runs a task or
+ * stays up for POOL_READY_SETTLE (pool_loop_over). While no worker is up,
+ * the queue is failed rather than left to wait for one. Returns when w may
+ * be spawned again.
  */
 static double
 pool_startup_death(Pool *p, const PoolWorker *w, const char *how)
 {
     double now = clock_mono(), oldest;
-    int full;
 
     p->deaths[p->ndeaths++ % POOL_LOOP_DEATHS] = now;
-    full = p->ndeaths >= POOL_LOOP_DEATHS;
     oldest = p->deaths[p->ndeaths % POOL_LOOP_DEATHS];
-    if (!full || now - oldest > POOL_LOOP_WINDOW)
+    if (!p->backoff && (p->ndeaths < POOL_LOOP_DEATHS || now - oldest > POOL_LOOP_WINDOW))
         return now;
-    if (p->backoff > 0 && w->spawned_at < p->backoff_at)
-        return now + p->backoff; /* spawned before the last wait: same round */
-    pthread_mutex_lock(&p->lock);
-    p->backoff = p->backoff > 0 ? p->backoff * 2 : POOL_LOOP_BACKOFF;
-    if (p->backoff > POOL_LOOP_BACKOFF_MAX)
-        p->backoff = POOL_LOOP_BACKOFF_MAX;
-    p->backoff_at = now;
-    snprintf(p->loop_why, sizeof(p->loop_why), "ForkPoolWorker-%u %s", w->number, how);
-    pthread_mutex_unlock(&p->lock);
-    log_msg(LOG_ERROR, "workers keep dying at start-up (%d in %.1f s; ForkPoolWorker-%u %s): "
-            "waiting %g s before the next spawn", POOL_LOOP_DEATHS, now - oldest, w->number, how,
-            p->backoff);
+    if (!p->backoff || w->spawned_at >= p->backoff_at) { /* a new round died */
+        pthread_mutex_lock(&p->lock);
+        p->backoff = p->backoff > 0 ? p->backoff * 2 : POOL_LOOP_BACKOFF;
+        if (p->backoff > POOL_LOOP_BACKOFF_MAX)
+            p->backoff = POOL_LOOP_BACKOFF_MAX;
+        p->backoff_at = now;
+        snprintf(p->loop_why, sizeof(p->loop_why), "ForkPoolWorker-%u %s", w->number, how);
+        pthread_mutex_unlock(&p->lock);
+        log_msg(LOG_ERROR, "workers keep dying at start-up (%d deaths, the latest: ForkPoolWorker-%u %s): "
+                "waiting %g s before the next spawn", p->ndeaths, w->number, how, p->backoff);
+    }
+    if (!pool_any_ready(p))
+        pool_end_queue(p, POOL_UNAVAILABLE);
     return now + p->backoff;
+}
+
+/* The crash loop's clock: a worker that takes too long to be ready is
+ * killed (its death counts as one at start-up), and one that has stayed
+ * ready long enough ends the loop. Returns when to look again. */
+double
+pool_loop_check(Pool *p, double now)
+{
+    double next = POOL_NEVER;
+
+    for (int i = 0; i < p->opt.processes; i++) {
+        PoolWorker *w = &p->workers[i];
+        double due;
+        if (w->state == W_STARTING && p->opt.start_timeout > 0) {
+            due = w->spawned_at + p->opt.start_timeout;
+            if (due <= now && !w->doomed) {
+                log_msg(LOG_WARN, "ForkPoolWorker-%u pid %d is not ready after %g s: killing it",
+                        w->number, (int)w->pid, p->opt.start_timeout);
+                w->doomed = 1;
+                pool_signal(w, SIGKILL);
+            } else if (due > now && due < next) {
+                next = due;
+            }
+        } else if (w->state == W_READY && (p->ndeaths || p->backoff)) {
+            due = w->ready_at + POOL_READY_SETTLE;
+            if (due <= now)
+                pool_loop_over(p, w);
+            else if (due < next)
+                next = due;
+        }
+    }
+    return next;
 }
 
 /* What becomes of the task a worker was running when it died: a timeout,
@@ -229,7 +307,7 @@ pool_task_orphaned(Pool *p, PoolTask *t)
 {
     if (t->timed_out) {
         pool_finish(p, t, POOL_TIMEOUT);
-    } else if (t->retries > 0 && !t->killed && !p->fs_dead) {
+    } else if (t->retries > 0 && !t->killed && !p->fs_dead && t->bounces < POOL_MAX_BOUNCES) {
         t->retries--;
         log_msg(LOG_INFO, "running the task of %s pid %d again (%d retr%s left)", t->res.worker,
                 (int)t->res.pid, t->retries, t->retries == 1 ? "y" : "ies");
@@ -273,6 +351,7 @@ pool_worker_exited(Pool *p, pid_t pid, int st)
         pool_worker_name(w, t->res.worker, sizeof(t->res.worker));
         t->res.pid = pid;
         t->res.wstatus = st;
+        t->res.started = t->bounces < POOL_MAX_BOUNCES;
         __atomic_store_n(&p->claims[s].word, 0, __ATOMIC_RELEASE);
         pool_release_slot(p, s);
         pool_task_orphaned(p, t);
@@ -282,6 +361,9 @@ pool_worker_exited(Pool *p, pid_t pid, int st)
     pthread_mutex_lock(&p->lock); /* snapshots read pid */
     w->pid = 0; /* reaped: never signal that number again */
     pthread_mutex_unlock(&p->lock);
+    if (w->pidfd >= 0)
+        close(w->pidfd);
+    w->pidfd = -1;
     /* Replaced even during a graceful stop, which still has a queue to
      * run; only a dead fork server cannot replace it. */
     if (p->fs_dead || respawn_at > clock_mono()) {
@@ -340,6 +422,8 @@ pool_fs_event(Pool *p)
         } else if (!w) {
             if (ev.fd >= 0)
                 close(ev.fd);
+            if (ev.pidfd >= 0)
+                close(ev.pidfd);
         } else if (ev.type == FS_SPAWN_FAILED) {
             log_errno(LOG_ERROR, ev.status, "cannot fork ForkPoolWorker-%u", ev.number);
             w->retry_at = clock_mono() + POOL_RESPAWN_DELAY;
@@ -349,6 +433,7 @@ pool_fs_event(Pool *p)
             struct epoll_event e = {.events = EPOLLIN, .data.u32 = (uint32_t)idx};
             fcntl(ev.fd, F_SETFL, O_NONBLOCK);
             w->fd = ev.fd;
+            w->pidfd = ev.pidfd;
             epoll_ctl(p->ep, EPOLL_CTL_ADD, w->fd, &e);
             pthread_mutex_lock(&p->lock);
             w->pid = ev.pid;
@@ -408,8 +493,7 @@ pool_stop_worker(Pool *p, PoolWorker *w, int sig)
 {
     (void)p;
     w->doomed = 1;
-    if (w->pid > 0)
-        kill(w->pid, sig);
+    pool_signal(w, sig);
     if (sig == SIGTERM)
         w->kill_at = clock_mono() + POOL_TERM_GRACE;
 }

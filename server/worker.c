@@ -157,7 +157,10 @@ worker_cpu_budget(long cpu_limit)
 
     if (cpu_limit <= 0 || getrusage(RUSAGE_SELF, &ru) != 0 || getrlimit(RLIMIT_CPU, &rl) != 0)
         return;
-    rl.rlim_cur = (rlim_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + 1 + cpu_limit);
+    /* Whole seconds used, rounded up: the task gets [limit, limit + 1) s. */
+    long long used_us = (long long)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000 +
+                        ru.ru_utime.tv_usec + ru.ru_stime.tv_usec;
+    rl.rlim_cur = (rlim_t)((used_us + 999999) / 1000000 + cpu_limit);
     if (rl.rlim_max != RLIM_INFINITY && rl.rlim_cur > rl.rlim_max)
         rl.rlim_cur = rl.rlim_max;
     setrlimit(RLIMIT_CPU, &rl);
@@ -169,9 +172,6 @@ static int
 worker_task(const WorkerEnv *env, unsigned number, int sock, const WireHeader *h,
             const char *payload)
 {
-    /* What a task that ran out of memory answers: it needs none to send. */
-    static const char nomem[] = "[{\"e\":{\"type\":\"MemoryError\",\"message\":"
-                                "\"the worker ran out of memory running the task\"}}]";
     WireHeader r = {.kind = WIRE_RESULT, .slot = h->slot, .seq = h->seq};
     WireClaim *progress;
     size_t len = 0;
@@ -187,18 +187,25 @@ worker_task(const WorkerEnv *env, unsigned number, int sock, const WireHeader *h
     progress = h->aux & WIRE_TASK_TIMED ? &env->claims[h->slot] : NULL;
     worker_cpu_budget(env->cpu_limit);
     out = worker_execute(env->reg, payload, h->len, h->mode, progress, &len, &r.mode, &r.aux);
-    if (!out && h->mode == WIRE_MODE_APPLY) { /* a map's would have to say which item */
-        r.len = sizeof(nomem) - 1;
-        r.mode = 1;
-        r.aux = 0;
-        return worker_write(sock, &r, nomem);
-    }
-    if (!out)
+    if (!out) /* a malformed task: the dispatcher only sends what call.c built */
         return -1;
     r.len = (uint32_t)len;
     rc = len > WIRE_MAX_PAYLOAD ? -1 : worker_write(sock, &r, out);
     free(out);
     return rc;
+}
+
+/* jansson's allocator in a worker. Out of memory (--worker-memory-limit,
+ * say) mid-parse or mid-dump leaves no sane way on: the worker exits with
+ * a status that says why, and its task ends worker_lost saying so. */
+static void *
+worker_json_malloc(size_t n)
+{
+    void *p = malloc(n);
+
+    if (!p && n)
+        _exit(WORKER_EXIT_NOMEM);
+    return p;
 }
 
 /* Before the first task: the limits, the plugins' initializers, then the
@@ -212,6 +219,7 @@ worker_start(const WorkerEnv *env, unsigned number, int sock)
 
     /* A crash in a function leaves no core file behind in poold's cwd. */
     setrlimit(RLIMIT_CORE, &rl);
+    json_set_alloc_funcs(worker_json_malloc, free);
     if (env->memory_limit) {
         rl.rlim_cur = rl.rlim_max = (rlim_t)env->memory_limit;
         if (setrlimit(RLIMIT_AS, &rl) != 0) {
@@ -249,7 +257,7 @@ worker_main(unsigned number, int sock, void *arg)
         if (rc != 0)
             break;
         if (wire_buf_reserve(&in, 64 * 1024) < 0)
-            break;
+            _exit(WORKER_EXIT_NOMEM); /* a frame larger than the memory left */
         ssize_t n = read(sock, in.data + in.len, in.cap - in.len);
         if (n < 0 && errno == EINTR)
             continue;

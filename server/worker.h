@@ -21,6 +21,9 @@ typedef struct WorkerEnv {
 /* A worker's exit status when it cannot start (a limit it cannot set, a
  * plugin's initializer that failed). */
 #define WORKER_EXIT_START 70
+/* A worker's exit status when it ran out of memory outside a function
+ * (reading a task, encoding a result). */
+#define WORKER_EXIT_NOMEM 71
 
 /* The worker's life (a ForkserverWorkerFn; arg is a WorkerEnv). Reads task
  * frames from sock, runs each task it wins the claim of, answers one result
@@ -30,10 +33,11 @@ void worker_main(unsigned number, int sock, void *arg);
 /*
  * Runs one task: payload is [func, items, kwds] as JSON text, mode a
  * WIRE_MODE_*. With progress (may be NULL), it records when each item
- * starts (wire.h, WireClaim) for the dispatcher's deadlines. Returns the result payload (wire.h: plain values when
- * *fails is 0, outcomes otherwise) as malloc'd JSON text, its length in
- * *len, the count of failed items in *fails and the index of the first in
- * *first. NULL when out of memory.
+ * starts (wire.h, WireClaim) for the dispatcher's deadlines. Returns the
+ * result payload (wire.h: plain values when *fails is 0, outcomes
+ * otherwise) as malloc'd JSON text, its length in *len, the count of
+ * failed items in *fails and the index of the first in *first. NULL when
+ * the payload is not a task or memory ran out.
  */
 char *worker_execute(const Registry *reg, const char *payload, size_t plen,
                      uint32_t mode, WireClaim *progress, size_t *len,

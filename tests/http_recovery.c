@@ -237,6 +237,110 @@ TEST(test_workers_crashing_at_start_up_drive_readyz_to_503_without_spinning)
     server_stop(&s);
 }
 
+/* A flag file for the test plugin's initializer (misbehave.c), named in
+ * the environment variable var for the server started next. */
+static void
+flag_on(char *path, size_t len, const char *var)
+{
+    snprintf(path, len, "/tmp/poold-test-%s-%d", var, (int)getpid());
+    fclose(fopen(path, "w"));
+    setenv(var, path, 1);
+}
+
+/* Waits up to `seconds` for /readyz to name a crash loop; 1 if it did. */
+static int
+await_crash_loop(const Server *s, double seconds)
+{
+    Resp r;
+    int looping = 0;
+
+    for (double end = now_seconds() + seconds; !looping && now_seconds() < end; usleep(20 * 1000)) {
+        if (req(s, "GET", "/readyz", NULL, &r) == 0 && r.status == 503)
+            looping = strstr(json_string_value(jpath(r.json, "detail")) ?: "", "dying at start-up") != NULL;
+        resp_free(&r);
+    }
+    return looping;
+}
+
+TEST(test_workers_dying_right_after_ready_are_a_crash_loop_too)
+{
+    char flag[96];
+    const char *args[] = {"--plugin", test_plugin(), "--processes", "2", NULL};
+    Server s;
+    int fs;
+    double cpu0;
+
+    flag_on(flag, sizeof(flag), "MISBEHAVE_DIE_SOON");
+    server_start(&s, args);
+    unsetenv("MISBEHAVE_DIE_SOON");
+    CHECK(await_crash_loop(&s, 10));
+    fs = child_pid(s.pid);
+    cpu0 = cpu_seconds(s.pid) + cpu_seconds(fs);
+    sleep(2);
+    fprintf(stderr, "    CPU over 2 s: %.2f s\n", cpu_seconds(s.pid) + cpu_seconds(fs) - cpu0);
+    CHECK(cpu_seconds(s.pid) + cpu_seconds(fs) - cpu0 < 0.2);
+    unlink(flag);
+    CHECK(await_status(&s, "/readyz", 200, 40));
+    server_stop(&s);
+}
+
+TEST(test_a_call_queued_when_workers_start_crashing_gets_503_not_a_hang)
+{
+    char flag[96];
+    const char *args[] = {"--plugin", test_plugin(), "--processes", "1", "--max-tasks-per-child", "1", NULL};
+    Server s;
+    Resp r;
+    double t0;
+
+    flag_on(flag, sizeof(flag), "MISBEHAVE_CRASH_AT_START");
+    unlink(flag); /* the first worker starts */
+    server_start(&s, args);
+    unsetenv("MISBEHAVE_CRASH_AT_START");
+    CHECK(await_status(&s, "/readyz", 200, 5));
+    fclose(fopen(flag, "w"));
+    /* The worker retires after this call; its replacements crash. */
+    CHECK(req(&s, "POST", "/v1/apply", "{\"func\":\"pid\"}", &r) == 0);
+    CHECK_INT(r.status, 200);
+    resp_free(&r);
+    t0 = now_seconds();
+    CHECK(req(&s, "POST", "/v1/apply", "{\"func\":\"echo\",\"args\":[1]}", &r) == 0);
+    CHECK_INT(r.status, 503);
+    CHECK(strstr(json_string_value(jpath(r.json, "detail")), "start-up") != NULL);
+    CHECK(now_seconds() - t0 < 5);
+    resp_free(&r);
+    unlink(flag);
+    CHECK(await_status(&s, "/readyz", 200, 40));
+    server_stop(&s);
+}
+
+TEST(test_a_worker_stuck_in_its_initializer_is_killed_and_replaced)
+{
+    char flag[96];
+    const char *args[] = {"--plugin", test_plugin(), "--processes", "1", "--worker-start-timeout", "0.3", NULL};
+    Server s;
+    Resp r;
+    int first;
+
+    flag_on(flag, sizeof(flag), "MISBEHAVE_HANG_AT_START");
+    server_start(&s, args);
+    unsetenv("MISBEHAVE_HANG_AT_START");
+    first = worker_in_state(&s, "starting");
+    CHECK(first > 0);
+    /* Killed at 0.3 s, again and again: a crash loop, and the call that
+     * waits for a worker gets 503 when it is found. */
+    CHECK(req(&s, "POST", "/v1/apply", "{\"func\":\"echo\",\"args\":[1]}", &r) == 0);
+    CHECK_INT(r.status, 503);
+    resp_free(&r);
+    CHECK(kill(first, 0) != 0);
+    CHECK(await_crash_loop(&s, 5));
+    unlink(flag);
+    CHECK(await_status(&s, "/readyz", 200, 40));
+    CHECK(req(&s, "POST", "/v1/apply", "{\"func\":\"echo\",\"args\":[1]}", &r) == 0);
+    CHECK_INT(r.status, 200);
+    resp_free(&r);
+    server_stop(&s);
+}
+
 TEST(test_full_queue_refuses_sync_and_async_calls_with_503_then_serves_again)
 {
     static const char *const args[] = {"--processes", "1", "--max-queue", "2", NULL};

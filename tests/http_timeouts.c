@@ -323,6 +323,43 @@ TEST(test_worker_memory_limit_makes_a_big_allocation_a_memory_error)
     server_stop(&s);
 }
 
+TEST(test_a_task_too_large_for_the_memory_limit_is_a_502_not_a_fork_storm)
+{
+    Server s;
+    Resp r;
+    static const char head[] = "{\"func\":\"echo\",\"args\":[\"";
+    char *body;
+    size_t n = 40u << 20;
+
+    if (getenv("POOLD_SANITIZED") && strcmp(getenv("POOLD_SANITIZED"), "1") == 0) {
+        fprintf(stderr, "    skipped under the sanitizers\n");
+        return;
+    }
+    start(&s, "--worker-memory-limit", "64M");
+    /* A 40 MiB argument: no worker can even read the task. */
+    body = malloc(strlen(head) + n + 4);
+    CHECK(body != NULL);
+    memcpy(body, head, strlen(head));
+    memset(body + strlen(head), 'x', n);
+    strcpy(body + strlen(head) + n, "\"]}");
+    post(&s, "/v1/apply", body, 502, &r);
+    CHECK(strstr(json_string_value(jpath(r.json, "detail")), "ran out of memory") != NULL);
+    resp_free(&r);
+    free(body);
+    /* Three workers tried, no more; the pool serves on. */
+    CHECK(pool_back_to_full_size(&s));
+    {
+        json_t *j = get_json(&s, "/v1/pool");
+        int n1 = atoi(strrchr(json_string_value(jpath(j, "workers.0.name")), '-') + 1);
+        int n2 = atoi(strrchr(json_string_value(jpath(j, "workers.1.name")), '-') + 1);
+        CHECK((n1 > n2 ? n1 : n2) <= 5);
+        json_decref(j);
+    }
+    post(&s, "/v1/apply", "{\"func\":\"echo\",\"args\":[1]}", 200, &r);
+    resp_free(&r);
+    server_stop(&s);
+}
+
 TEST(test_worker_cpu_limit_ends_a_spinning_task_and_is_per_task)
 {
     const char *args[] = {"--plugin", test_plugin(), "--processes", "1", "--worker-cpu-limit", "1", NULL};

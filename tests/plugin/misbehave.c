@@ -3,9 +3,10 @@
  * real code does: they crash, abort, exit, hang, eat memory or CPU. The
  * fault tests load it with --plugin; poold itself never ships it.
  *
- * Its worker initializer crashes while the file named by
- * $MISBEHAVE_CRASH_AT_START exists, so a test can start and stop a crash
- * loop at will.
+ * Its worker initializer misbehaves while a file exists, so a test can
+ * start and stop it at will: it crashes while $MISBEHAVE_CRASH_AT_START
+ * names an existing file, hangs while $MISBEHAVE_HANG_AT_START does, and
+ * returns but has the worker die 5 ms later while $MISBEHAVE_DIE_SOON does.
  */
 #include <signal.h>
 #include <stdlib.h>
@@ -54,15 +55,16 @@ static json_t *
 alloc(const json_t *args, const json_t *kwds, PooldError *err)
 {
     json_int_t mib = json_integer_value(json_array_get(args, 0));
-    char *p;
+    volatile char *p; /* so that the writes are made, not optimised away */
 
     (void)kwds;
     if (mib <= 0 || mib > 1 << 20)
         return poold_error(err, "ValueError", "alloc(mib): mib must be in [1, 1048576]");
     if (!(p = malloc((size_t)mib << 20)))
         return poold_error(err, "MemoryError", "cannot allocate %lld MiB", (long long)mib);
-    memset(p, 1, (size_t)mib << 20);
-    free(p);
+    for (size_t i = 0; i < (size_t)mib << 20; i += 4096)
+        p[i] = 1;
+    free((char *)p);
     return json_integer(mib);
 }
 
@@ -89,14 +91,28 @@ pid(const json_t *args, const json_t *kwds, PooldError *err)
     return json_integer(getpid());
 }
 
+/* 1 when the environment variable names an existing file. */
 static int
-crash_at_start(unsigned worker)
+flag(const char *var)
 {
-    const char *f = getenv("MISBEHAVE_CRASH_AT_START");
+    const char *f = getenv(var);
 
+    return f && access(f, F_OK) == 0;
+}
+
+static int
+misbehave_at_start(unsigned worker)
+{
     (void)worker;
-    if (f && access(f, F_OK) == 0)
+    if (flag("MISBEHAVE_CRASH_AT_START"))
         crash(NULL, NULL, NULL);
+    if (flag("MISBEHAVE_HANG_AT_START"))
+        for (;;)
+            pause();
+    if (flag("MISBEHAVE_DIE_SOON")) {
+        signal(SIGALRM, SIG_DFL);
+        ualarm(5000, 0);
+    }
     return 0;
 }
 
@@ -110,7 +126,7 @@ setup(PooldHost *host)
            host->add(host, "alloc", "alloc(mib): allocates mib MiB", alloc) ||
            host->add(host, "spin", "spin(seconds): burns CPU", spin) ||
            host->add(host, "pid", "pid(): the worker's process id", pid) ||
-           host->on_worker_start(host, crash_at_start);
+           host->on_worker_start(host, misbehave_at_start);
 }
 
 POOLD_PLUGIN(setup)

@@ -142,6 +142,7 @@ pool_send(Pool *p, int idx, PoolTask *t)
     w->slots[w->inflight] = s;
     __atomic_add_fetch(&w->inflight, 1, __ATOMIC_RELAXED);
     w->assigned++;
+    w->fed = 1;
     /* It cannot start before now: its deadline is no earlier. */
     if (t->timeout > 0 && clock_mono() + t->timeout < w->check_at)
         w->check_at = clock_mono() + t->timeout;

@@ -25,11 +25,10 @@
 #define POOL_RESPAWN_DELAY 1.0 /* seconds before retrying a failed spawn */
 #define POOL_TERM_GRACE 1.0   /* seconds from SIGTERM to SIGKILL for a task
                                * past its timeout */
-/* Workers dying before they are ready, POOL_LOOP_DEATHS times within
- * POOL_LOOP_WINDOW seconds, are a crash loop: spawns back off from
+/* POOL_LOOP_DEATHS workers dying before they could take a task, with no
+ * worker doing well in between, are a crash loop: spawns back off from
  * POOL_LOOP_BACKOFF seconds, doubling up to POOL_LOOP_BACKOFF_MAX. */
 #define POOL_LOOP_DEATHS 10
-#define POOL_LOOP_WINDOW 10.0
 #define POOL_LOOP_BACKOFF 1.0
 #define POOL_LOOP_BACKOFF_MAX 30.0
 #define POOL_READY_SETTLE 1.0  /* a worker ready this long ends a crash loop */
@@ -83,8 +82,9 @@ typedef struct PoolWorker {
     int doomed;             /* being stopped (timeout, cancel, retirement):
                              * gets no more tasks */
     int retiring;           /* stopped after --max-tasks-per-child tasks */
-    int was_ready;          /* its WIRE_READY came: a death is no start-up
-                             * failure */
+    int was_ready;          /* its WIRE_READY came */
+    int fed;                /* it was sent a task: its death is no start-up
+                             * failure, whatever the task did to it */
     double spawned_at;      /* when it was asked for */
     double ready_at;        /* when its WIRE_READY came */
     double check_at;        /* when to look at its timed tasks' deadlines */
@@ -134,9 +134,7 @@ struct Pool {
     PoolWorker *workers;
     TaskFifo done;          /* dispatcher only: done callbacks to call */
     TaskFifo started;       /* dispatcher only: start callbacks to call */
-    double deaths[POOL_LOOP_DEATHS]; /* when the latest start-up deaths
-                                      * came, a ring */
-    int ndeaths;
+    int ndeaths;            /* start-up deaths since a worker did well */
     double backoff;         /* under lock: crash loop delay, 0 when none */
     double backoff_at;      /* when it was last raised */
     double loop_at;         /* when pool_loop_check wants to look again */

@@ -43,7 +43,7 @@ pool_spawn(Pool *p, PoolWorker *w)
     __atomic_store_n(&w->tasks_done, 0, __ATOMIC_RELAXED); /* a new process starts at 0 */
     pthread_mutex_unlock(&p->lock);
     w->assigned = 0;
-    w->doomed = w->retiring = w->was_ready = 0;
+    w->doomed = w->retiring = w->was_ready = w->fed = 0;
     w->check_at = w->kill_at = POOL_NEVER;
     w->spawned_at = clock_mono();
     if (p->fs_dead || forkserver_spawn(&p->fs, w->number) < 0) {
@@ -103,6 +103,10 @@ pool_loop_over(Pool *p, const PoolWorker *w)
     p->backoff = 0;
     pthread_mutex_unlock(&p->lock);
     p->ndeaths = 0;
+    /* The others waiting out the backoff start now. */
+    for (int i = 0; i < p->opt.processes; i++)
+        if (p->workers[i].state == W_BACKOFF && p->workers[i].retry_at < POOL_NEVER)
+            p->workers[i].retry_at = clock_mono();
 }
 
 /* The worker ran its initializers and takes tasks. */
@@ -234,23 +238,23 @@ pool_log_exit(const PoolWorker *w, pid_t pid, int st, char *buf, size_t len)
 }
 
 /*
- * A worker died before it was ready (its initializers crashed or hung, it
- * could not start) or before its first task. POOL_LOOP_DEATHS of those
- * within POOL_LOOP_WINDOW seconds are a crash loop, where respawning at
- * once would only spin the CPU: each later spawn waits, twice as long for
- * each round of spawns that dies again, until a worker runs a task or
- * stays up for POOL_READY_SETTLE (pool_loop_over). While no worker is up,
- * the queue is failed rather than left to wait for one. Returns when w may
- * be spawned again.
+ * A worker died before it was sent a task (its initializers crashed or
+ * hung, it could not start, it died idle). POOL_LOOP_DEATHS of those with
+ * no worker doing well in between (pool_loop_over), or one that hung past
+ * --worker-start-timeout, are a crash loop, where respawning at once would
+ * only spin the CPU: each later spawn waits, twice as long for each round
+ * of spawns that dies again, until a worker runs a task or stays up for
+ * POOL_READY_SETTLE. While no worker is up, the queue is failed rather
+ * than left to wait for one. Returns when w may be spawned again.
  */
 static double
 pool_startup_death(Pool *p, const PoolWorker *w, const char *how)
 {
-    double now = clock_mono(), oldest;
+    double now = clock_mono();
+    int hung = w->doomed && !w->was_ready; /* killed by the start timeout */
 
-    p->deaths[p->ndeaths++ % POOL_LOOP_DEATHS] = now;
-    oldest = p->deaths[p->ndeaths % POOL_LOOP_DEATHS];
-    if (!p->backoff && (p->ndeaths < POOL_LOOP_DEATHS || now - oldest > POOL_LOOP_WINDOW))
+    p->ndeaths++;
+    if (!p->backoff && p->ndeaths < POOL_LOOP_DEATHS && !hung)
         return now;
     if (!p->backoff || w->spawned_at >= p->backoff_at) { /* a new round died */
         pthread_mutex_lock(&p->lock);
@@ -342,9 +346,9 @@ pool_worker_exited(Pool *p, pid_t pid, int st)
     if (w->state != W_DYING)
         return;
     pool_log_exit(w, pid, st, how, sizeof(how));
-    /* Died before it was ready, or before it ever held a task: a worker
-     * that cannot start (or live idle) must not be respawned in a loop. */
-    startup = !w->was_ready || (w->tasks_done == 0 && w->inflight == 0 && !w->doomed && !w->retiring);
+    /* Died before it was sent a task: a worker that cannot start (or live
+     * idle) must not be respawned in a loop. */
+    startup = !w->fed && !w->retiring && !p->fs_dead && (!w->was_ready || !w->doomed);
     for (int k = 0; k < w->inflight; k++) {
         int s = w->slots[k];
         PoolTask *t = p->slots[s].task;

@@ -345,7 +345,6 @@ TEST(test_a_task_too_large_for_the_memory_limit_is_a_502_not_a_fork_storm)
     post(&s, "/v1/apply", body, 502, &r);
     CHECK(strstr(json_string_value(jpath(r.json, "detail")), "ran out of memory") != NULL);
     resp_free(&r);
-    free(body);
     /* Three workers tried, no more; the pool serves on. */
     CHECK(pool_back_to_full_size(&s));
     {
@@ -355,6 +354,16 @@ TEST(test_a_task_too_large_for_the_memory_limit_is_a_502_not_a_fork_storm)
         CHECK((n1 > n2 ? n1 : n2) <= 5);
         json_decref(j);
     }
+    /* Workers killed by tasks are no crash loop: three more such tasks (12
+     * deaths in all) leave poold ready and serving. */
+    for (int i = 0; i < 3; i++) {
+        post(&s, "/v1/apply", body, 502, &r);
+        resp_free(&r);
+    }
+    free(body);
+    CHECK(req(&s, "GET", "/readyz", NULL, &r) == 0);
+    CHECK_INT(r.status, 200);
+    resp_free(&r);
     post(&s, "/v1/apply", "{\"func\":\"echo\",\"args\":[1]}", 200, &r);
     resp_free(&r);
     server_stop(&s);

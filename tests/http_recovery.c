@@ -18,6 +18,17 @@
 #include "client.h"
 #include "harness.h"
 
+/* The status of one request (its body dropped), 0 when curl failed. */
+static long
+status_of(const Server *s, const char *method, const char *path, const char *body)
+{
+    Resp r;
+    long status = req(s, method, path, body, &r) == 0 ? r.status : 0;
+
+    resp_free(&r);
+    return status;
+}
+
 /* Waits up to `seconds` for GET path to answer `status`; 1 if it did. */
 static int
 await_status(const Server *s, const char *path, long status, double seconds)
@@ -231,9 +242,7 @@ TEST(test_workers_crashing_at_start_up_drive_readyz_to_503_without_spinning)
     /* Fixed: workers start again at the next spawn, and poold is ready. */
     unlink(flag);
     CHECK(await_status(&s, "/readyz", 200, 40));
-    CHECK(req(&s, "POST", "/v1/apply", "{\"func\":\"echo\",\"args\":[1]}", &r) == 0);
-    CHECK_INT(r.status, 200);
-    resp_free(&r);
+    CHECK_INT(status_of(&s, "POST", "/v1/apply", "{\"func\":\"echo\",\"args\":[1]}"), 200);
     server_stop(&s);
 }
 
@@ -299,9 +308,7 @@ TEST(test_a_call_queued_when_workers_start_crashing_gets_503_not_a_hang)
     CHECK(await_status(&s, "/readyz", 200, 5));
     fclose(fopen(flag, "w"));
     /* The worker retires after this call; its replacements crash. */
-    CHECK(req(&s, "POST", "/v1/apply", "{\"func\":\"pid\"}", &r) == 0);
-    CHECK_INT(r.status, 200);
-    resp_free(&r);
+    CHECK_INT(status_of(&s, "POST", "/v1/apply", "{\"func\":\"pid\"}"), 200);
     t0 = now_seconds();
     CHECK(req(&s, "POST", "/v1/apply", "{\"func\":\"echo\",\"args\":[1]}", &r) == 0);
     CHECK_INT(r.status, 503);
@@ -338,9 +345,7 @@ TEST(test_a_worker_stuck_in_its_initializer_is_killed_and_replaced)
     CHECK(await_crash_loop(&s, 5));
     unlink(flag);
     CHECK(await_status(&s, "/readyz", 200, 40));
-    CHECK(req(&s, "POST", "/v1/apply", "{\"func\":\"echo\",\"args\":[1]}", &r) == 0);
-    CHECK_INT(r.status, 200);
-    resp_free(&r);
+    CHECK_INT(status_of(&s, "POST", "/v1/apply", "{\"func\":\"echo\",\"args\":[1]}"), 200);
     server_stop(&s);
 }
 
@@ -379,12 +384,8 @@ TEST(test_full_queue_refuses_sync_and_async_calls_with_503_then_serves_again)
     resp_free(&c.r);
     /* Drained: both kinds are served again. */
     CHECK(await_pool_number(&s, "queue.queued", 0, 5));
-    CHECK(req(&s, "POST", "/v1/apply_async", "{\"func\":\"echo\",\"args\":[2]}", &r) == 0);
-    CHECK_INT(r.status, 202);
-    resp_free(&r);
-    CHECK(req(&s, "POST", "/v1/apply", "{\"func\":\"echo\",\"args\":[3]}", &r) == 0);
-    CHECK_INT(r.status, 200);
-    resp_free(&r);
+    CHECK_INT(status_of(&s, "POST", "/v1/apply_async", "{\"func\":\"echo\",\"args\":[2]}"), 202);
+    CHECK_INT(status_of(&s, "POST", "/v1/apply", "{\"func\":\"echo\",\"args\":[3]}"), 200);
     server_stop(&s);
 }
 
@@ -411,9 +412,7 @@ TEST(test_shutdown_grace_bounds_the_wait_for_running_tasks)
     CHECK_STR(resp_header(&r, "Retry-After"), "1");
     CHECK(strstr(json_string_value(jpath(r.json, "detail")), "shutting down") != NULL);
     resp_free(&r);
-    CHECK(req(&s, "POST", "/v1/apply_async", "{\"func\":\"echo\",\"args\":[1]}", &r) == 0);
-    CHECK_INT(r.status, 503);
-    resp_free(&r);
+    CHECK_INT(status_of(&s, "POST", "/v1/apply_async", "{\"func\":\"echo\",\"args\":[1]}"), 503);
     pthread_join(t, NULL);
     CHECK_INT(c.r.status, 503); /* answered at the end of the grace */
     CHECK(now_seconds() - t0 >= 1.4);

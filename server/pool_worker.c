@@ -177,14 +177,14 @@ pool_result(Pool *p, PoolWorker *w, const WireHeader *h, const char *payload)
     pool_finish(p, t, POOL_OK);
 }
 
+static void pool_worker_exited(Pool *p, pid_t pid, int st);
+static int pool_worker_running(Pool *p, const PoolWorker *w);
+
 /*
  * The worker's socket closed or failed: it is dead or dying. Kill it to be
  * sure, put its unstarted tasks back in the queue, and keep the started
  * one until the fork server reports how the worker ended.
  */
-static void pool_worker_exited(Pool *p, pid_t pid, int st);
-static int pool_worker_running(Pool *p, const PoolWorker *w);
-
 static void
 pool_worker_eof(Pool *p, PoolWorker *w)
 {

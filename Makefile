@@ -26,9 +26,21 @@ LIB_OBJ     := $(filter-out $(BUILD)/obj/server/main.o,$(OBJ))
 UNIT_TESTS  := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/unit_*.c))
 HTTP_TESTS  := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/http_*.c))
 
-.PHONY: all run test clean tests bench
+PREFIX  ?= /usr/local
 
-all: $(BUILD)/poold
+.PHONY: all run test clean tests bench install
+
+all: $(BUILD)/poold $(BUILD)/plugins/example.so
+
+# The example plugin (examples/plugin/), built as any plugin would be:
+# against include/poold.h and jansson, position-independent, shared.
+$(BUILD)/plugins/example.so: examples/plugin/wordcount.c include/poold.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -fPIC -shared -o $@ $< $(shell pkg-config --libs jansson)
+
+install: $(BUILD)/poold
+	install -D -m 755 $(BUILD)/poold $(DESTDIR)$(PREFIX)/bin/poold
+	install -D -m 644 include/poold.h $(DESTDIR)$(PREFIX)/include/poold.h
 
 $(BUILD)/poold: $(OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -48,19 +60,20 @@ $(BUILD)/tests/http_%: tests/http_%.c tests/harness.c tests/client.c
 	$(CC) $(CFLAGS) $(LDFLAGS) -Itests -o $@ $^ $(LDLIBS)
 
 # The misbehaving functions the fault tests load with --plugin.
-TEST_PLUGINS := $(BUILD)/tests/misbehave.so
+TEST_PLUGINS := $(BUILD)/tests/misbehave.so $(BUILD)/tests/noentry.so
 
 $(BUILD)/tests/%.so: tests/plugin/%.c include/poold.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -fPIC -shared -o $@ $<
 
-tests: $(BUILD)/poold $(UNIT_TESTS) $(HTTP_TESTS) $(TEST_PLUGINS)
+tests: $(BUILD)/poold $(BUILD)/plugins/example.so $(UNIT_TESTS) $(HTTP_TESTS) $(TEST_PLUGINS)
 
 run: $(BUILD)/poold
 	$(BUILD)/poold --host 127.0.0.1 --port 8080
 
 test: tests
 	@POOLD_BIN=$(abspath $(BUILD)/poold) POOLD_TEST_PLUGIN=$(abspath $(BUILD)/tests/misbehave.so) \
+	    POOLD_PLUGIN_DIR=$(abspath $(BUILD)) \
 	    POOLD_SANITIZED=$(SANITIZE) tests/run.sh $(UNIT_TESTS) $(HTTP_TESTS)
 
 clean:

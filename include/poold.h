@@ -31,7 +31,7 @@
 
 typedef struct PooldError {
     char type[64];
-    char message[512];
+    char message[4096];
 } PooldError;
 
 typedef json_t *(*PooldFn)(const json_t *args, const json_t *kwds,

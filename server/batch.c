@@ -154,8 +154,12 @@ batch_item_error(Batch *b, size_t chunk, const PoolResult *res)
     json_t *outs = json_loadb(res->data, res->len, 0, NULL);
     json_t *e = json_object_get(json_array_get(outs, res->first_fail), "e");
 
-    batch_set_failure(b, BATCH_ERROR, call_chunk_first(b->call, chunk) + res->first_fail,
-                      json_string_value(json_object_get(e, "type")) ?: "Error",
+    const char *type = json_string_value(json_object_get(e, "type")) ?: "Error";
+
+    /* A function's own deadline (an exec function's timeout) reads as the
+     * call's would: 504. */
+    batch_set_failure(b, strcmp(type, "TimedOut") == 0 ? BATCH_TIMEOUT : BATCH_ERROR,
+                      call_chunk_first(b->call, chunk) + res->first_fail, type,
                       json_string_value(json_object_get(e, "message")) ?: "");
     json_decref(outs);
 }
@@ -332,7 +336,8 @@ batch_item_value(json_t *outcome)
         return json_incref(r);
     e = json_object_get(outcome, "e");
     if (!json_object_get(e, "status"))
-        json_object_set_new(e, "status", json_integer(422));
+        json_object_set_new(e, "status", json_integer(
+            strcmp(json_string_value(json_object_get(e, "type")) ?: "", "TimedOut") == 0 ? 504 : 422));
     return json_pack("{s:O}", "error", e);
 }
 

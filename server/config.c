@@ -17,7 +17,8 @@ enum {
     OPT_MAX_BODY = 256, OPT_MAX_QUEUE, OPT_STORE, OPT_LOG_LEVEL,
     OPT_HTTP_THREADS, OPT_MAX_CONNS, OPT_MAX_ITEMS, OPT_MAX_JOBS, OPT_RESULT_TTL,
     OPT_TASK_TIMEOUT, OPT_MAX_TASK_TIMEOUT, OPT_MAX_TASKS_PER_CHILD, OPT_WORKER_MEMORY,
-    OPT_WORKER_CPU, OPT_SHUTDOWN_GRACE, OPT_PLUGIN, OPT_WORKER_START_TIMEOUT,
+    OPT_WORKER_CPU, OPT_SHUTDOWN_GRACE, OPT_PLUGIN, OPT_WORKER_START_TIMEOUT, OPT_FUNCTIONS,
+    OPT_MAX_RESULT,
 };
 
 /* One row per setting: the flag, its environment twin and its help line.
@@ -47,6 +48,8 @@ static const struct {
     {"worker-start-timeout", OPT_WORKER_START_TIMEOUT, "POOLD_WORKER_START_TIMEOUT", "SECONDS", "a new worker not ready by then (its plugins' initializers) is killed; 0 waits (30)"},
     {"shutdown-grace", OPT_SHUTDOWN_GRACE, "POOLD_SHUTDOWN_GRACE", "SECONDS", "how long running tasks may finish after SIGTERM (30)"},
     {"plugin", OPT_PLUGIN, "POOLD_PLUGIN", "PATH", "load a plugin; repeat for more (env: ':'-separated)"},
+    {"functions", OPT_FUNCTIONS, "POOLD_FUNCTIONS", "FILE", "exec functions to declare (JSON: {\"functions\": [...]})"},
+    {"max-result", OPT_MAX_RESULT, "POOLD_MAX_RESULT", "BYTES", "most stdout an exec function may write, K/M/G (16M)"},
     {"store", OPT_STORE, "POOLD_STORE", "KIND", "job store: memory"},
     {"log-level", OPT_LOG_LEVEL, "POOLD_LOG_LEVEL", "LEVEL", "error, warn, info or debug (info)"},
 };
@@ -69,6 +72,7 @@ config_defaults(Config *c)
     c->max_conns = 10000;
     c->shutdown_grace = 30;
     c->worker_start_timeout = 30;
+    c->max_result = 16u << 20;
     strcpy(c->store, "memory");
     c->log_level = LOG_INFO;
 }
@@ -228,6 +232,18 @@ config_set(Config *c, int id, const char *name, const char *v, char *err,
             rc = SVC_EINVAL;
         else
             c->plugins[c->nplugins++] = v;
+        break;
+    case OPT_FUNCTIONS:
+        if (!*v)
+            rc = SVC_EINVAL;
+        else
+            c->functions = v;
+        break;
+    case OPT_MAX_RESULT:
+        if ((rc = config_parse_size(v, &sz)) == SVC_OK && (sz == 0 || sz > CONFIG_MAX_BODY_LIMIT))
+            rc = SVC_EINVAL;
+        if (rc == SVC_OK)
+            c->max_result = sz;
         break;
     case OPT_STORE:
         if (strcmp(v, "memory") != 0) {

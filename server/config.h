@@ -34,6 +34,8 @@ struct Config {
     const char *plugins[CONFIG_MAX_PLUGINS]; /* --plugin, in order (argv's
                                               * or plugin_env's strings) */
     int nplugins;
+    const char *functions; /* --functions: the exec functions' file, or NULL */
+    size_t max_result;   /* --max-result: bytes of an exec function's stdout */
     char plugin_env[4096]; /* POOLD_PLUGIN, split at ':' in place */
     int log_level;       /* --log-level */
 };

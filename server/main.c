@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "exec.h"
 #include "handlers.h"
 #include "http.h"
 #include "job.h"
@@ -101,6 +102,11 @@ main(int argc, char **argv)
             rc = EXIT_USAGE;
             goto cleanup;
         }
+    if (cfg.functions && exec_load(reg, cfg.functions, cfg.max_result, err, sizeof(err)) != SVC_OK) {
+        fprintf(stderr, "poold: %s\n", err);
+        rc = EXIT_USAGE;
+        goto cleanup;
+    }
     /* The fork server is forked here, while this process has one thread. */
     rc = EXIT_POOL;
     PoolOptions po = {.processes = cfg.processes, .max_queue = cfg.max_queue, .reg = reg,

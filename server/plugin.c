@@ -10,6 +10,8 @@ typedef struct PluginLoad {
     const char *path;
     char *err;
     size_t errlen;
+    int failed;       /* a host call failed: the load fails, whatever the
+                       * entry point returns */
 } PluginLoad;
 
 static int
@@ -18,12 +20,15 @@ plugin_add(PooldHost *host, const char *name, const char *doc, PooldFn fn)
     PluginLoad *l = host->ctx;
     int rc = registry_add(l->reg, name, doc, "plugin", fn);
 
-    if (rc == SVC_EINVAL)
-        snprintf(l->err, l->errlen, "%s: cannot register '%s': %s", l->path, name ? name : "(null)",
+    if (rc == SVC_OK)
+        return 0;
+    if (!l->failed && rc == SVC_EINVAL)
+        snprintf(l->err, l->errlen, "--plugin %s: cannot register '%s': %s", l->path, name ? name : "(null)",
                  name && *name && fn ? "the name is taken" : "a name and a function are required");
-    else if (rc != SVC_OK)
-        snprintf(l->err, l->errlen, "%s: out of memory", l->path);
-    return rc == SVC_OK ? 0 : -1;
+    else if (!l->failed)
+        snprintf(l->err, l->errlen, "--plugin %s: out of memory", l->path);
+    l->failed = 1;
+    return -1;
 }
 
 static int
@@ -33,7 +38,9 @@ plugin_on_worker_start(PooldHost *host, PooldWorkerInit init)
 
     if (init && registry_add_init(l->reg, init) == SVC_OK)
         return 0;
-    snprintf(l->err, l->errlen, "%s: cannot add its worker initializer", l->path);
+    if (!l->failed)
+        snprintf(l->err, l->errlen, "--plugin %s: cannot add its worker initializer", l->path);
+    l->failed = 1;
     return -1;
 }
 
@@ -59,8 +66,8 @@ plugin_load(Registry *r, const char *path, char *err, size_t errlen)
     } else if (*abi != POOLD_ABI_VERSION) {
         snprintf(err, errlen, "--plugin %s: built for plugin ABI %u, this poold has ABI %u: rebuild it "
                  "against this poold.h", path, *abi, POOLD_ABI_VERSION);
-    } else if (init(&host) != 0) {
-        if (!err[0])
+    } else if (init(&host) != 0 || l.failed) {
+        if (!l.failed)
             snprintf(err, errlen, "--plugin %s: its entry point failed", path);
     } else if (registry_keep_handle(r, h) == SVC_OK) {
         return SVC_OK;

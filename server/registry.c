@@ -7,6 +7,8 @@
 
 #include <uthash.h>
 
+#include "exec.h"
+
 typedef struct RegistryEntry {
     RegistryFn fn;
     UT_hash_handle hh;
@@ -30,6 +32,7 @@ registry_new(void)
 static void
 registry_entry_free(RegistryEntry *e)
 {
+    exec_spec_free((ExecSpec *)e->fn.exec);
     free((char *)e->fn.name);
     free((char *)e->fn.doc);
     free(e);
@@ -53,16 +56,18 @@ registry_free(Registry *r)
     free(r);
 }
 
-int
-registry_add(Registry *r, const char *name, const char *doc,
-             const char *source, PooldFn fn)
+/* Adds fn or spec under name; spec is the entry's from the start. */
+static int
+registry_put(Registry *r, const char *name, const char *doc, const char *source, PooldFn fn,
+             ExecSpec *spec)
 {
     RegistryEntry *e;
 
-    if (!name || !*name || !fn || registry_find(r, name))
-        return SVC_EINVAL;
-    if (!(e = calloc(1, sizeof(*e))))
-        return SVC_ENOMEM;
+    if (!name || !*name || (!fn && !spec) || registry_find(r, name) || !(e = calloc(1, sizeof(*e)))) {
+        exec_spec_free(spec);
+        return !name || !*name || (!fn && !spec) || registry_find(r, name) ? SVC_EINVAL : SVC_ENOMEM;
+    }
+    e->fn.exec = spec;
     e->fn.name = strdup(name);
     e->fn.doc = strdup(doc ? doc : "");
     e->fn.source = source;
@@ -73,6 +78,19 @@ registry_add(Registry *r, const char *name, const char *doc,
     }
     HASH_ADD_KEYPTR(hh, r->by_name, e->fn.name, strlen(e->fn.name), e);
     return SVC_OK;
+}
+
+int
+registry_add(Registry *r, const char *name, const char *doc,
+             const char *source, PooldFn fn)
+{
+    return registry_put(r, name, doc, source, fn, NULL);
+}
+
+int
+registry_add_exec(Registry *r, const char *name, const char *doc, ExecSpec *spec)
+{
+    return registry_put(r, name, doc, "exec", NULL, spec);
 }
 
 const RegistryFn *

@@ -13,11 +13,14 @@
 #include "common.h"
 #include "poold.h"
 
+struct ExecSpec;
+
 typedef struct RegistryFn {
     const char *name;
     const char *doc;
     const char *source; /* "builtin", "plugin" or "exec" */
-    PooldFn fn;
+    PooldFn fn;         /* builtin, plugin */
+    const struct ExecSpec *exec; /* exec (exec.h) */
 } RegistryFn;
 
 Registry *registry_new(void);
@@ -27,6 +30,10 @@ void registry_free(Registry *r);
  * or an empty one, or SVC_ENOMEM. */
 int registry_add(Registry *r, const char *name, const char *doc,
                  const char *source, PooldFn fn);
+
+/* An exec function (exec.h); takes spec, freeing it on failure too.
+ * Returns SVC_OK, SVC_EINVAL for a name taken or empty, or SVC_ENOMEM. */
+int registry_add_exec(Registry *r, const char *name, const char *doc, struct ExecSpec *spec);
 
 /* Borrowed pointer, valid for the registry's life; NULL when unknown. */
 const RegistryFn *registry_find(const Registry *r, const char *name);

@@ -11,6 +11,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "exec.h"
 #include "log.h"
 
 /* A JSON string for text a function wrote, which may not be valid UTF-8
@@ -35,7 +36,7 @@ static json_t *
 worker_call(const RegistryFn *fn, const json_t *args, const json_t *kwds, int *failed)
 {
     PooldError err = {"", ""};
-    json_t *r = fn->fn(args, kwds, &err);
+    json_t *r = fn->exec ? exec_run(fn->exec, args, kwds, &err) : fn->fn(args, kwds, &err);
 
     *failed = r == NULL;
     if (r)

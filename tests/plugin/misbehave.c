@@ -7,6 +7,7 @@
  * start and stop it at will: it crashes while $MISBEHAVE_CRASH_AT_START
  * names an existing file, hangs while $MISBEHAVE_HANG_AT_START does, and
  * returns but has the worker die 5 ms later while $MISBEHAVE_DIE_SOON does.
+ * Each run appends "worker-number pid" to the file $MISBEHAVE_INIT_LOG names.
  */
 #include <signal.h>
 #include <stdlib.h>
@@ -103,7 +104,13 @@ flag(const char *var)
 static int
 misbehave_at_start(unsigned worker)
 {
-    (void)worker;
+    const char *log = getenv("MISBEHAVE_INIT_LOG");
+    FILE *f;
+
+    if (log && (f = fopen(log, "a"))) { /* one line per initializer run */
+        fprintf(f, "%u %d\n", worker, (int)getpid());
+        fclose(f);
+    }
     if (flag("MISBEHAVE_CRASH_AT_START"))
         crash(NULL, NULL, NULL);
     if (flag("MISBEHAVE_HANG_AT_START"))

@@ -1,0 +1,412 @@
+/* exec.c: see exec.h. */
+#include "exec.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "clock.h"
+
+#define EXEC_STDERR_TAIL 2048
+
+/* --- loading --- */
+
+void
+exec_spec_free(ExecSpec *x)
+{
+    if (!x)
+        return;
+    for (char **a = x->argv; a && *a; a++)
+        free(*a);
+    for (char **e = x->env; e && *e; e++)
+        free(*e);
+    free(x->argv);
+    free(x->env);
+    free(x->cwd);
+    free(x->name);
+    free(x);
+}
+
+/* 1 when cmd names an executable: a path as it is, a bare name on PATH. */
+static int
+exec_found(const char *cmd)
+{
+    const char *path = getenv("PATH") ? getenv("PATH") : "/usr/local/bin:/usr/bin:/bin";
+    char buf[4096];
+
+    if (strchr(cmd, '/'))
+        return access(cmd, X_OK) == 0;
+    for (const char *p = path, *end; *p; p = *end ? end + 1 : end) {
+        end = strchrnul(p, ':');
+        struct stat st;
+        if (snprintf(buf, sizeof(buf), "%.*s/%s", (int)(end - p), end > p ? p : ".", cmd) <
+                (int)sizeof(buf) &&
+            access(buf, X_OK) == 0 && stat(buf, &st) == 0 && S_ISREG(st.st_mode))
+            return 1;
+    }
+    return 0;
+}
+
+/* Builds the spec of one entry, or NULL with why filled. */
+static ExecSpec *
+exec_spec(const json_t *e, const char *name, size_t max_result, char *why, size_t len)
+{
+    static const char *const keys[] = {"name", "exec", "doc", "timeout", "env", "cwd", NULL};
+    json_t *argv = json_object_get(e, "exec"), *env = json_object_get(e, "env"), *v;
+    json_t *timeout = json_object_get(e, "timeout"), *cwd = json_object_get(e, "cwd");
+    ExecSpec *x = NULL;
+    const char *key;
+    size_t i = 0;
+
+    json_object_foreach((json_t *)e, key, v) {
+        size_t k = 0;
+        while (keys[k] && strcmp(keys[k], key) != 0)
+            k++;
+        if (!keys[k]) {
+            snprintf(why, len, "unknown field '%.64s'", key);
+            return NULL;
+        }
+    }
+    if (!json_is_array(argv) || json_array_size(argv) == 0) {
+        snprintf(why, len, "'exec' is required: a non-empty array of strings (the argv)");
+        return NULL;
+    }
+    json_array_foreach(argv, i, v)
+        if (!json_is_string(v) || json_string_length(v) == 0) {
+            snprintf(why, len, "'exec' must hold non-empty strings only");
+            return NULL;
+        }
+    if (timeout && (!json_is_number(timeout) || json_number_value(timeout) < 0)) {
+        snprintf(why, len, "'timeout' must be a number of seconds >= 0");
+        return NULL;
+    }
+    if (cwd && !json_is_string(cwd)) {
+        snprintf(why, len, "'cwd' must be a string");
+        return NULL;
+    }
+    if (env && !json_is_object(env)) {
+        snprintf(why, len, "'env' must be an object of strings");
+        return NULL;
+    }
+    json_object_foreach(env, key, v)
+        if (!json_is_string(v) || !*key || strchr(key, '=')) {
+            snprintf(why, len, "'env' must be an object of strings, with names without '='");
+            return NULL;
+        }
+    if (!exec_found(json_string_value(json_array_get(argv, 0)))) {
+        snprintf(why, len, "command not found: %s", json_string_value(json_array_get(argv, 0)));
+        return NULL;
+    }
+    if (!(x = calloc(1, sizeof(*x))) || !(x->argv = calloc(json_array_size(argv) + 1, sizeof(char *))) ||
+        !(x->env = calloc(json_object_size(env) + 1, sizeof(char *))))
+        goto nomem;
+    json_array_foreach(argv, i, v)
+        if (!(x->argv[i] = strdup(json_string_value(v))))
+            goto nomem;
+    i = 0;
+    json_object_foreach(env, key, v)
+        if (asprintf(&x->env[i++], "%s=%s", key, json_string_value(v)) < 0) {
+            x->env[i - 1] = NULL;
+            goto nomem;
+        }
+    if ((cwd && !(x->cwd = strdup(json_string_value(cwd)))) || !(x->name = strdup(name)))
+        goto nomem;
+    x->timeout = timeout ? json_number_value(timeout) : 0;
+    x->max_result = max_result;
+    return x;
+nomem:
+    exec_spec_free(x);
+    snprintf(why, len, "out of memory");
+    return NULL;
+}
+
+int
+exec_load(Registry *r, const char *path, size_t max_result, char *err, size_t errlen)
+{
+    json_error_t jerr;
+    json_t *root = json_load_file(path, 0, &jerr), *fns = json_object_get(root, "functions"), *e;
+    char why[256];
+    size_t i;
+    int rc = SVC_EINVAL;
+
+    if (!root) {
+        snprintf(err, errlen, "--functions %s: %s (line %d)", path, jerr.text, jerr.line);
+        return SVC_EINVAL;
+    }
+    if (!json_is_array(fns)) {
+        snprintf(err, errlen, "--functions %s: expected {\"functions\": [...]}", path);
+        goto cleanup;
+    }
+    json_array_foreach(fns, i, e) {
+        const char *name = json_string_value(json_object_get(e, "name"));
+        json_t *doc = json_object_get(e, "doc");
+        ExecSpec *x;
+        if (!json_is_object(e) || !name || !*name || (doc && !json_is_string(doc))) {
+            snprintf(err, errlen, "--functions %s: entry %zu: needs a 'name' (and a string 'doc', if any)",
+                     path, i + 1);
+            goto cleanup;
+        }
+        if (!(x = exec_spec(e, name, max_result, why, sizeof(why)))) {
+            snprintf(err, errlen, "--functions %s: entry %zu ('%s'): %s", path, i + 1, name, why);
+            goto cleanup;
+        }
+        if (registry_add_exec(r, name, json_string_value(doc), x) != SVC_OK) {
+            snprintf(err, errlen, "--functions %s: entry %zu ('%s'): the name is taken", path, i + 1, name);
+            goto cleanup;
+        }
+    }
+    rc = SVC_OK;
+cleanup:
+    json_decref(root);
+    return rc;
+}
+
+/* --- running, in a worker --- */
+
+/* The process group of the command running, for the SIGTERM handler. */
+static volatile sig_atomic_t exec_group;
+
+/* The worker is being stopped (its task ran past the call's timeout): take
+ * the command's whole group down with it, then die of the same signal. */
+static void
+exec_on_term(int sig)
+{
+    if (exec_group > 0)
+        kill(-exec_group, SIGKILL);
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+/* In the child: the pipes become stdio, its own process group, and it dies
+ * with the worker. Never returns. */
+static void
+exec_child(const ExecSpec *x, int in, int out, int err)
+{
+    setpgid(0, 0);
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    dup2(in, 0);
+    dup2(out, 1);
+    dup2(err, 2);
+    signal(SIGPIPE, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    signal(SIGINT, SIG_DFL);
+    for (char **e = x->env; e && *e; e++)
+        putenv(*e);
+    if (x->cwd && chdir(x->cwd) != 0) {
+        dprintf(2, "cannot enter %s: %s\n", x->cwd, strerror(errno));
+        _exit(127);
+    }
+    execvp(x->argv[0], x->argv);
+    dprintf(2, "cannot run %s: %s\n", x->argv[0], strerror(errno));
+    _exit(127);
+}
+
+typedef struct ExecIo {
+    const char *in;        /* the args, as JSON */
+    size_t in_len, in_off;
+    char *out;             /* stdout so far */
+    size_t out_len, out_cap;
+    char tail[EXEC_STDERR_TAIL + 1]; /* the last of stderr */
+    size_t tail_len;
+    int over;              /* stdout passed max_result */
+} ExecIo;
+
+/* Keeps the last EXEC_STDERR_TAIL bytes of stderr. */
+static void
+exec_tail(ExecIo *io, const char *buf, size_t n)
+{
+    if (n >= EXEC_STDERR_TAIL) {
+        memcpy(io->tail, buf + n - EXEC_STDERR_TAIL, EXEC_STDERR_TAIL);
+        io->tail_len = EXEC_STDERR_TAIL;
+        return;
+    }
+    if (io->tail_len + n > EXEC_STDERR_TAIL) {
+        size_t drop = io->tail_len + n - EXEC_STDERR_TAIL;
+        memmove(io->tail, io->tail + drop, io->tail_len - drop);
+        io->tail_len -= drop;
+    }
+    memcpy(io->tail + io->tail_len, buf, n);
+    io->tail_len += n;
+}
+
+/* Moves bytes between the pipes until stdout and stderr close or the
+ * deadline passes. fds: stdin (may be -1 once closed), stdout, stderr.
+ * Returns 0, or -1 on the deadline. */
+static int
+exec_pump(ExecIo *io, int fds[3], size_t max_result, double deadline)
+{
+    char buf[65536];
+
+    while (fds[1] >= 0 || fds[2] >= 0) {
+        struct pollfd pf[3] = {{fds[0], POLLOUT, 0}, {fds[1], POLLIN, 0}, {fds[2], POLLIN, 0}};
+        int ms = deadline > 0 ? (int)((deadline - clock_mono()) * 1000) + 1 : -1;
+        if (deadline > 0 && ms <= 0)
+            return -1;
+        if (poll(pf, 3, ms) < 0 && errno != EINTR)
+            return -1;
+        if (pf[0].revents) {
+            ssize_t n = write(fds[0], io->in + io->in_off, io->in_len - io->in_off);
+            if (n > 0)
+                io->in_off += (size_t)n;
+            if (n < 0 ? errno != EAGAIN && errno != EINTR : io->in_off == io->in_len) {
+                close(fds[0]); /* all written, or the command will not read */
+                fds[0] = -1;
+            }
+        }
+        for (int k = 1; k <= 2; k++) {
+            if (!pf[k].revents)
+                continue;
+            ssize_t n = read(fds[k], buf, sizeof(buf));
+            if (n < 0 && (errno == EAGAIN || errno == EINTR))
+                continue;
+            if (n <= 0) {
+                close(fds[k]);
+                fds[k] = -1;
+            } else if (k == 2) {
+                exec_tail(io, buf, (size_t)n);
+            } else if (io->out_len + (size_t)n > max_result) {
+                io->over = 1;
+                return 0;
+            } else {
+                if (io->out_len + (size_t)n > io->out_cap) {
+                    size_t cap = (io->out_len + (size_t)n) * 2;
+                    char *grown = realloc(io->out, cap + 1);
+                    if (!grown) {
+                        io->over = 1;
+                        return 0;
+                    }
+                    io->out = grown;
+                    io->out_cap = cap;
+                }
+                memcpy(io->out + io->out_len, buf, (size_t)n);
+                io->out_len += (size_t)n;
+            }
+        }
+    }
+    return 0;
+}
+
+/* Waits for pid until the deadline. Returns its wait status, or -1 on the
+ * deadline. */
+static int
+exec_wait(pid_t pid, double deadline)
+{
+    int st;
+
+    for (;;) {
+        pid_t r = waitpid(pid, &st, deadline > 0 ? WNOHANG : 0);
+        if (r == pid)
+            return st;
+        if (r < 0 && errno != EINTR)
+            return 0;
+        if (deadline > 0 && clock_mono() >= deadline)
+            return -1;
+        if (r == 0)
+            usleep(1000);
+    }
+}
+
+/* Stdout of a command that exited 0: JSON when it parses, else the text
+ * without its final newline. */
+static json_t *
+exec_result(const ExecIo *io, PooldError *err)
+{
+    json_t *v = json_loadb(io->out ? io->out : "", io->out_len, JSON_DECODE_ANY, NULL);
+    size_t n = io->out_len;
+
+    if (v)
+        return v;
+    if (n > 0 && io->out[n - 1] == '\n')
+        n--;
+    if (!(v = json_stringn(io->out ? io->out : "", n)))
+        return poold_error(err, "ValueError", "the command's output is neither JSON nor UTF-8 text");
+    return v;
+}
+
+json_t *
+exec_run(const ExecSpec *x, const json_t *args, const json_t *kwds, PooldError *err)
+{
+    int in[2] = {-1, -1}, out[2] = {-1, -1}, er[2] = {-1, -1}, fds[3], st = 0, timed_out = 0;
+    double deadline = x->timeout > 0 ? clock_mono() + x->timeout : 0;
+    ExecIo io = {0};
+    char *text = NULL;
+    json_t *r = NULL;
+    pid_t pid;
+
+    if (json_object_size(kwds) > 0)
+        return poold_error(err, "TypeError", "%s() takes positional arguments only (args)", x->name);
+    if (!(text = json_dumps(args, JSON_COMPACT)) || pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0 ||
+        pipe2(er, O_CLOEXEC) < 0) {
+        poold_error(err, "OSError", "cannot start %s: %s", x->argv[0], strerror(errno));
+        goto cleanup;
+    }
+    io.in = text;
+    io.in_len = strlen(text);
+    signal(SIGPIPE, SIG_IGN);
+    if ((pid = fork()) < 0) {
+        poold_error(err, "OSError", "cannot start %s: %s", x->argv[0], strerror(errno));
+        goto cleanup;
+    }
+    if (pid == 0)
+        exec_child(x, in[0], out[1], er[1]);
+    setpgid(pid, pid); /* as the child does: whichever runs first */
+    exec_group = pid;
+    signal(SIGTERM, exec_on_term);
+    fds[0] = in[1];
+    fds[1] = out[0];
+    fds[2] = er[0];
+    in[1] = out[0] = er[0] = -1; /* now in fds */
+    for (int k = 0; k < 3; k++)
+        fcntl(fds[k], F_SETFL, O_NONBLOCK);
+    close(in[0]);
+    close(out[1]);
+    close(er[1]);
+    in[0] = out[1] = er[1] = -1;
+    timed_out = exec_pump(&io, fds, x->max_result, deadline) < 0;
+    if (!timed_out && !io.over)
+        timed_out = (st = exec_wait(pid, deadline)) == -1;
+    /* Whatever is left of its process group goes: on a timeout or an
+     * overflow, the command itself; always, what it left behind. */
+    kill(-pid, SIGKILL);
+    if (timed_out || io.over)
+        st = exec_wait(pid, 0);
+    signal(SIGTERM, SIG_DFL);
+    exec_group = 0;
+    for (int k = 0; k < 3; k++)
+        if (fds[k] >= 0)
+            close(fds[k]);
+    io.tail[io.tail_len] = '\0';
+    if (timed_out)
+        poold_error(err, "TimedOut", "%s ran past its timeout of %g s; its process group was killed",
+                    x->name, x->timeout);
+    else if (io.over)
+        poold_error(err, "ValueError", "%s wrote more than --max-result (%zu bytes)", x->name,
+                    x->max_result);
+    else if (WIFSIGNALED(st))
+        poold_error(err, "ExecError", "%s was killed by signal %d (SIG%s): %s", x->name, WTERMSIG(st),
+                    sigabbrev_np(WTERMSIG(st)) ?: "?", io.tail);
+    else if (WEXITSTATUS(st) != 0)
+        poold_error(err, "ExecError", "%s exited with status %d: %s", x->name, WEXITSTATUS(st), io.tail);
+    else
+        r = exec_result(&io, err);
+cleanup:
+    for (int k = 0; k < 2; k++) {
+        if (in[k] >= 0)
+            close(in[k]);
+        if (out[k] >= 0)
+            close(out[k]);
+        if (er[k] >= 0)
+            close(er[k]);
+    }
+    free(io.out);
+    free(text);
+    return r;
+}

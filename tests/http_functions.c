@@ -1,0 +1,371 @@
+/*
+ * http_functions.c: the functions users bring: C plugins (--plugin, the
+ * example wordcount and the test plugin) and operator-declared exec
+ * functions (--functions), each over the real server; and the start-up
+ * errors of both.
+ */
+#include <dirent.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "client.h"
+#include "harness.h"
+
+static char fns_path[128], pg_path[128];
+
+/* The example plugin, built by `make`. */
+static const char *
+example_plugin(void)
+{
+    static char path[512];
+    const char *dir = getenv("POOLD_PLUGIN_DIR") ? getenv("POOLD_PLUGIN_DIR") : "build";
+
+    snprintf(path, sizeof(path), "%s/plugins/example.so", dir);
+    return path;
+}
+
+/* Writes text to a file named for this test process; returns its path in
+ * a static buffer. */
+static const char *
+write_file(char *path, size_t len, const char *stem, const char *text)
+{
+    FILE *f;
+
+    snprintf(path, len, "/tmp/poold-test-%s-%d", stem, (int)getpid());
+    CHECK((f = fopen(path, "w")) != NULL);
+    fputs(text, f);
+    fclose(f);
+    return path;
+}
+
+/* The exec functions the tests declare. "slow" writes its shell's pid,
+ * which is its process group, to pg_path, and leaves a child behind. */
+static const char *
+functions_file(void)
+{
+    char text[1024];
+
+    snprintf(pg_path, sizeof(pg_path), "/tmp/poold-test-pg-%d", (int)getpid());
+    snprintf(text, sizeof(text),
+             "{\"functions\": [\n"
+             " {\"name\": \"upper\", \"exec\": [\"tr\", \"a-z\", \"A-Z\"], \"doc\": \"upper-cases its JSON\"},\n"
+             " {\"name\": \"fail\", \"exec\": [\"sh\", \"-c\", \"echo oops on stderr >&2; exit 4\"]},\n"
+             " {\"name\": \"text\", \"exec\": [\"sh\", \"-c\", \"cat >/dev/null; echo not json\"]},\n"
+             " {\"name\": \"env\", \"exec\": [\"sh\", \"-c\", \"cat >/dev/null; printf '\\\"%%s %%s\\\"' \\\"$GREETING\\\" \\\"$(pwd)\\\"\"],"
+             " \"env\": {\"GREETING\": \"hi\"}, \"cwd\": \"/tmp\"},\n"
+             " {\"name\": \"slow\", \"exec\": [\"sh\", \"-c\", \"echo $$ > %s; sleep 30 & sleep 30\"], \"timeout\": 0.5},\n"
+             " {\"name\": \"slower\", \"exec\": [\"sh\", \"-c\", \"echo $$ > %s; sleep 30 & sleep 30\"]}\n"
+             "]}\n", pg_path, pg_path);
+    return write_file(fns_path, sizeof(fns_path), "fns", text);
+}
+
+static void
+start(Server *s)
+{
+    const char *args[] = {"--processes", "2", "--plugin", example_plugin(), "--functions", functions_file(), NULL};
+
+    server_start(s, args);
+    unlink(fns_path); /* read at start-up */
+}
+
+/* POSTs body to path and checks the status; the caller frees r. */
+static void
+post(const Server *s, const char *path, const char *body, long status, Resp *r)
+{
+    CHECK(req(s, "POST", path, body, r) == 0);
+    if (r->status != status)
+        fprintf(stderr, "    %s %s -> %ld %s\n", path, body, r->status, r->body);
+    CHECK_INT(r->status, status);
+}
+
+/* The number of live processes in process group pg. */
+static int
+group_size(int pg)
+{
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    int n = 0;
+
+    while (d && (e = readdir(d))) {
+        char path[320], buf[512], *p;
+        FILE *f;
+        int pgrp = 0;
+        char state = 0;
+        if (atoi(e->d_name) <= 0)
+            continue;
+        snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
+        if (!(f = fopen(path, "r")))
+            continue;
+        if (fgets(buf, sizeof(buf), f) && (p = strrchr(buf, ')')))
+            sscanf(p + 2, "%c %*d %d", &state, &pgrp);
+        fclose(f);
+        n += pgrp == pg && state != 'Z';
+    }
+    if (d)
+        closedir(d);
+    return n;
+}
+
+/* The process group "slow" wrote, once it has. */
+static int
+slow_group(void)
+{
+    for (int i = 0; i < 100; i++) {
+        FILE *f = fopen(pg_path, "r");
+        int pg = 0;
+        if (f) {
+            if (fscanf(f, "%d", &pg) != 1)
+                pg = 0;
+            fclose(f);
+        }
+        if (pg > 0)
+            return pg;
+        usleep(10 * 1000);
+    }
+    return 0;
+}
+
+TEST(test_example_plugin_wordcount_in_apply_and_map)
+{
+    Server s;
+    Resp r;
+
+    start(&s);
+    post(&s, "/v1/apply", "{\"func\":\"wordcount\",\"args\":[\"the quick  brown\\tfox\\n\"]}", 200, &r);
+    CHECK_INT(json_integer_value(jpath(r.json, "result")), 4);
+    resp_free(&r);
+    post(&s, "/v1/map", "{\"func\":\"wordcount\",\"iterable\":[\"a\",\"\",\"a b c\",\"  x  \"]}", 200, &r);
+    CHECK_INT(json_integer_value(jpath(r.json, "results.0")), 1);
+    CHECK_INT(json_integer_value(jpath(r.json, "results.1")), 0);
+    CHECK_INT(json_integer_value(jpath(r.json, "results.2")), 3);
+    CHECK_INT(json_integer_value(jpath(r.json, "results.3")), 1);
+    resp_free(&r);
+    post(&s, "/v1/apply", "{\"func\":\"wordcount\",\"args\":[7]}", 422, &r);
+    CHECK_STR(json_string_value(jpath(r.json, "error.type")), "TypeError");
+    resp_free(&r);
+    server_stop(&s);
+}
+
+TEST(test_functions_lists_each_source_with_its_doc)
+{
+    Server s;
+    json_t *j, *f;
+    size_t i;
+    int seen = 0;
+
+    start(&s);
+    j = get_json(&s, "/v1/functions");
+    json_array_foreach(json_object_get(j, "functions"), i, f) {
+        const char *name = json_string_value(json_object_get(f, "name"));
+        const char *source = json_string_value(json_object_get(f, "source"));
+        if (strcmp(name, "wordcount") == 0) {
+            CHECK_STR(source, "plugin");
+            CHECK(strstr(json_string_value(json_object_get(f, "doc")), "words") != NULL);
+            seen |= 1;
+        } else if (strcmp(name, "upper") == 0) {
+            CHECK_STR(source, "exec");
+            CHECK_STR(json_string_value(json_object_get(f, "doc")), "upper-cases its JSON");
+            seen |= 2;
+        } else if (strcmp(name, "pow") == 0) {
+            CHECK_STR(source, "builtin");
+            seen |= 4;
+        }
+    }
+    CHECK_INT(seen, 7);
+    json_decref(j);
+    server_stop(&s);
+}
+
+TEST(test_exec_upper_round_trips_json)
+{
+    Server s;
+    Resp r;
+
+    start(&s);
+    /* (tr would upper-case null and true too: numbers and strings only.) */
+    post(&s, "/v1/apply", "{\"func\":\"upper\",\"args\":[\"hello\",{\"key\":[1,2.5]}]}", 200, &r);
+    CHECK_STR(json_string_value(jpath(r.json, "result.0")), "HELLO");
+    CHECK_INT(json_integer_value(jpath(r.json, "result.1.KEY.0")), 1);
+    CHECK(json_real_value(jpath(r.json, "result.1.KEY.1")) == 2.5);
+    resp_free(&r);
+    post(&s, "/v1/map", "{\"func\":\"upper\",\"iterable\":[\"a\",\"b\"],\"chunksize\":1}", 200, &r);
+    CHECK_STR(json_string_value(jpath(r.json, "results.0.0")), "A");
+    CHECK_STR(json_string_value(jpath(r.json, "results.1.0")), "B");
+    resp_free(&r);
+    /* Output that is not JSON is a string, final newline trimmed; env and
+     * cwd are the operator's. */
+    post(&s, "/v1/apply", "{\"func\":\"text\"}", 200, &r);
+    CHECK_STR(json_string_value(jpath(r.json, "result")), "not json");
+    resp_free(&r);
+    post(&s, "/v1/apply", "{\"func\":\"env\"}", 200, &r);
+    CHECK_STR(json_string_value(jpath(r.json, "result")), "hi /tmp");
+    resp_free(&r);
+    server_stop(&s);
+}
+
+TEST(test_exec_failing_command_is_422_with_its_stderr)
+{
+    Server s;
+    Resp r;
+
+    start(&s);
+    post(&s, "/v1/apply", "{\"func\":\"fail\"}", 422, &r);
+    CHECK_STR(json_string_value(jpath(r.json, "error.type")), "ExecError");
+    CHECK(strstr(json_string_value(jpath(r.json, "error.message")), "exited with status 4") != NULL);
+    CHECK(strstr(json_string_value(jpath(r.json, "error.message")), "oops on stderr") != NULL);
+    resp_free(&r);
+    post(&s, "/v1/apply", "{\"func\":\"upper\",\"kwds\":{\"x\":1}}", 422, &r);
+    resp_free(&r);
+    server_stop(&s);
+}
+
+TEST(test_exec_past_its_timeout_is_504_and_leaves_no_process)
+{
+    Server s;
+    Resp r;
+    double t0;
+    int pg;
+
+    start(&s);
+    unlink(pg_path);
+    t0 = now_seconds();
+    post(&s, "/v1/apply", "{\"func\":\"slow\"}", 504, &r);
+    CHECK(now_seconds() - t0 < 2);
+    CHECK_STR(json_string_value(jpath(r.json, "error.type")), "TimedOut");
+    resp_free(&r);
+    pg = slow_group();
+    CHECK(pg > 0);
+    CHECK_INT(group_size(pg), 0); /* the shell and both sleeps are gone */
+    /* The call's own timeout stops the worker: the command's group goes
+     * with it. */
+    unlink(pg_path);
+    post(&s, "/v1/apply", "{\"func\":\"slower\",\"timeout\":0.5}", 504, &r);
+    resp_free(&r);
+    pg = slow_group();
+    CHECK(pg > 0);
+    for (int i = 0; i < 100 && group_size(pg) > 0; i++)
+        usleep(10 * 1000);
+    CHECK_INT(group_size(pg), 0);
+    unlink(pg_path);
+    server_stop(&s);
+}
+
+TEST(test_undeclared_function_is_404)
+{
+    Server s;
+    Resp r;
+
+    start(&s);
+    post(&s, "/v1/apply", "{\"func\":\"rm\",\"args\":[\"-rf\",\"/\"]}", 404, &r);
+    resp_free(&r);
+    server_stop(&s);
+}
+
+TEST(test_plugin_initializer_runs_once_in_each_worker_and_each_replacement)
+{
+    char log[128];
+    const char *args[] = {"--plugin", test_plugin(), "--processes", "2", NULL};
+    Server s;
+    Resp r;
+    FILE *f;
+    unsigned number;
+    int pid, lines = 0, victim;
+    unsigned seen = 0;
+
+    snprintf(log, sizeof(log), "/tmp/poold-test-init-%d", (int)getpid());
+    unlink(log);
+    setenv("MISBEHAVE_INIT_LOG", log, 1);
+    server_start(&s, args);
+    unsetenv("MISBEHAVE_INIT_LOG");
+    post(&s, "/v1/apply", "{\"func\":\"crash\"}", 502, &r); /* ForkPoolWorker-3 replaces it */
+    resp_free(&r);
+    victim = 0;
+    for (int i = 0; i < 300 && !victim; i++, usleep(10 * 1000)) {
+        json_t *j = get_json(&s, "/v1/pool");
+        victim = strcmp(json_string_value(jpath(j, "workers.0.state")), "idle") == 0 &&
+                 strcmp(json_string_value(jpath(j, "workers.1.state")), "idle") == 0;
+        json_decref(j);
+    }
+    CHECK(victim);
+    CHECK((f = fopen(log, "r")) != NULL);
+    while (fscanf(f, "%u %d", &number, &pid) == 2) {
+        lines++;
+        CHECK(number >= 1 && number <= 3);
+        CHECK(!(seen & (1u << number))); /* once per worker */
+        seen |= 1u << number;
+        CHECK(pid > 0 && pid != s.pid);
+    }
+    fclose(f);
+    CHECK_INT(lines, 3);
+    unlink(log);
+    server_stop(&s);
+}
+
+/* Runs poold with the extra arguments; checks it exits 2 with one line on
+ * stderr that mentions want. */
+static void
+expect_startup_error(const char *extra, const char *want)
+{
+    const char *bin = getenv("POOLD_BIN") ? getenv("POOLD_BIN") : "build/poold";
+    char cmd[1024], out[1024] = "";
+    FILE *f;
+    int st;
+
+    snprintf(cmd, sizeof(cmd), "%s --port 0 %s 2>&1 >/dev/null", bin, extra);
+    CHECK((f = popen(cmd, "r")) != NULL);
+    if (!fgets(out, sizeof(out), f))
+        out[0] = '\0';
+    st = pclose(f);
+    if (!strstr(out, want))
+        fprintf(stderr, "    %s -> %s", extra, out);
+    CHECK(WIFEXITED(st));
+    CHECK_INT(WEXITSTATUS(st), 2);
+    CHECK(strstr(out, want) != NULL);
+}
+
+TEST(test_each_startup_error_stops_poold_with_a_message)
+{
+    char path[128], arg[256], dir[512];
+    const char *noentry;
+
+    snprintf(dir, sizeof(dir), "%s", test_plugin());
+    *strrchr(dir, '/') = '\0';
+    expect_startup_error("--plugin /nonexistent/x.so", "/nonexistent/x.so");
+    noentry = strcat(dir, "/noentry.so");
+    snprintf(arg, sizeof(arg), "--plugin %s", noentry);
+    expect_startup_error(arg, "not a poold plugin");
+    snprintf(arg, sizeof(arg), "--plugin %s --plugin %s", test_plugin(), test_plugin());
+    expect_startup_error(arg, "'crash': the name is taken");
+    snprintf(arg, sizeof(arg), "--functions %s", write_file(path, sizeof(path), "bad1", "{\"functions\": ["));
+    expect_startup_error(arg, path);
+    snprintf(arg, sizeof(arg), "--functions %s",
+             write_file(path, sizeof(path), "bad2", "{\"functions\": [{\"name\": \"x\"}]}"));
+    expect_startup_error(arg, "entry 1 ('x'): 'exec' is required");
+    snprintf(arg, sizeof(arg), "--functions %s",
+             write_file(path, sizeof(path), "bad3",
+                        "{\"functions\": [{\"name\": \"x\", \"exec\": [\"true\"]},"
+                        " {\"name\": \"x\", \"exec\": [\"true\"]}]}"));
+    expect_startup_error(arg, "entry 2 ('x'): the name is taken");
+    snprintf(arg, sizeof(arg), "--functions %s",
+             write_file(path, sizeof(path), "bad4",
+                        "{\"functions\": [{\"name\": \"echo\", \"exec\": [\"true\"]}]}"));
+    expect_startup_error(arg, "entry 1 ('echo'): the name is taken");
+    snprintf(arg, sizeof(arg), "--functions %s",
+             write_file(path, sizeof(path), "bad5",
+                        "{\"functions\": [{\"name\": \"y\", \"exec\": [\"no-such-command-here\"]}]}"));
+    expect_startup_error(arg, "entry 1 ('y'): command not found: no-such-command-here");
+    for (int i = 1; i <= 5; i++) {
+        snprintf(path, sizeof(path), "/tmp/poold-test-bad%d-%d", i, (int)getpid());
+        unlink(path);
+    }
+}
+
+int
+main(int argc, char **argv)
+{
+    return harness_run(argc, argv);
+}

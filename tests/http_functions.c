@@ -329,7 +329,7 @@ expect_startup_error(const char *extra, const char *want)
 
 TEST(test_each_startup_error_stops_poold_with_a_message)
 {
-    char path[128], arg[256], dir[512];
+    char path[128], arg[1200], dir[512];
     const char *noentry;
 
     snprintf(dir, sizeof(dir), "%s", test_plugin());

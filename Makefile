@@ -60,7 +60,7 @@ $(BUILD)/tests/http_%: tests/http_%.c tests/harness.c tests/client.c
 	$(CC) $(CFLAGS) $(LDFLAGS) -Itests -o $@ $^ $(LDLIBS)
 
 # The misbehaving functions the fault tests load with --plugin.
-TEST_PLUGINS := $(BUILD)/tests/misbehave.so $(BUILD)/tests/noentry.so
+TEST_PLUGINS := $(BUILD)/tests/misbehave.so $(BUILD)/tests/noentry.so $(BUILD)/tests/badabi.so
 
 $(BUILD)/tests/%.so: tests/plugin/%.c include/poold.h
 	@mkdir -p $(dir $@)

@@ -57,7 +57,7 @@ calls_resume(HttpReq *r, void *ctx)
     const Call *c = batch_call(b);
     BatchFailure f;
     size_t len = 0;
-    char *v = batch_result(b, &f, &len), detail[700];
+    char *v = batch_result(b, &f, &len), detail[4300];
     json_t *ext;
 
     if (v) {

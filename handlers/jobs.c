@@ -55,7 +55,7 @@ jobs_answer(HttpReq *r, Job *j, int sync_shape, const char *applied)
     App *app = http_app(r);
     BatchFailure f;
     size_t len = 0;
-    char *result = NULL, detail[700];
+    char *result = NULL, detail[4300];
     JobStatus s = job_outcome(app->jobs, j, &result, &len, &f);
     int code = job_outcome_code(app->jobs, j);
     json_t *ext;

@@ -41,8 +41,9 @@ typedef json_t *(*PooldFn)(const json_t *args, const json_t *kwds,
  * initializer). Non-zero fails the worker's start-up. */
 typedef int (*PooldWorkerInit)(unsigned worker_number);
 
-/* What poold hands a plugin's entry point. Both calls return 0, or -1 for
- * an empty or already taken name. */
+/* What poold hands a plugin's entry point, valid only while it runs. Both
+ * calls return 0, or -1 for an empty or already taken name (the load then
+ * fails, whatever the entry point returns). */
 typedef struct PooldHost PooldHost;
 struct PooldHost {
     unsigned abi_version; /* POOLD_ABI_VERSION of the poold loading it */

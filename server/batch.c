@@ -88,13 +88,29 @@ batch_call(const Batch *b)
     return b->call;
 }
 
+/* Copies text, cut if it must be on a character boundary: the JSON of a
+ * problem needs valid UTF-8. */
+static void
+batch_copy_text(char *dst, size_t len, const char *text)
+{
+    size_t n = strlen(text);
+
+    if (n >= len) {
+        n = len - 1;
+        while (n > 0 && ((unsigned char)text[n] & 0xC0) == 0x80)
+            n--; /* back to the first byte of the character cut */
+    }
+    memcpy(dst, text, n);
+    dst[n] = '\0';
+}
+
 static void
 batch_set_failure(Batch *b, BatchOutcome o, size_t index, const char *type, const char *msg)
 {
     b->fail.outcome = o;
     b->fail.index = index;
-    snprintf(b->fail.type, sizeof(b->fail.type), "%s", type);
-    snprintf(b->fail.message, sizeof(b->fail.message), "%s", msg);
+    batch_copy_text(b->fail.type, sizeof(b->fail.type), type);
+    batch_copy_text(b->fail.message, sizeof(b->fail.message), msg);
 }
 
 /* Says how a worker ended, for the error a client reads. */
@@ -154,12 +170,11 @@ batch_item_error(Batch *b, size_t chunk, const PoolResult *res)
     json_t *outs = json_loadb(res->data, res->len, 0, NULL);
     json_t *e = json_object_get(json_array_get(outs, res->first_fail), "e");
 
-    const char *type = json_string_value(json_object_get(e, "type")) ?: "Error";
-
-    /* A function's own deadline (an exec function's timeout) reads as the
-     * call's would: 504. */
-    batch_set_failure(b, strcmp(type, "TimedOut") == 0 ? BATCH_TIMEOUT : BATCH_ERROR,
-                      call_chunk_first(b->call, chunk) + res->first_fail, type,
+    /* A function's own deadline (an exec function's timeout, status 504
+     * in its outcome) reads as the call's would. */
+    batch_set_failure(b, json_integer_value(json_object_get(e, "status")) == 504 ? BATCH_TIMEOUT : BATCH_ERROR,
+                      call_chunk_first(b->call, chunk) + res->first_fail,
+                      json_string_value(json_object_get(e, "type")) ?: "Error",
                       json_string_value(json_object_get(e, "message")) ?: "");
     json_decref(outs);
 }
@@ -336,8 +351,7 @@ batch_item_value(json_t *outcome)
         return json_incref(r);
     e = json_object_get(outcome, "e");
     if (!json_object_get(e, "status"))
-        json_object_set_new(e, "status", json_integer(
-            strcmp(json_string_value(json_object_get(e, "type")) ?: "", "TimedOut") == 0 ? 504 : 422));
+        json_object_set_new(e, "status", json_integer(422));
     return json_pack("{s:O}", "error", e);
 }
 

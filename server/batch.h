@@ -30,7 +30,7 @@ typedef struct BatchFailure {
     BatchOutcome outcome;
     size_t index;        /* the item at fault */
     char type[64];       /* the function's error type, "WorkerLost", "TimedOut" */
-    char message[512];
+    char message[4096];  /* holds a PooldError's whole */
 } BatchFailure;
 
 /* Called once, on the dispatcher thread, when the batch has its answer:

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/pidfd.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -35,21 +36,37 @@ exec_spec_free(ExecSpec *x)
     free(x);
 }
 
-/* 1 when cmd names an executable: a path as it is, a bare name on PATH. */
+/* 1 when file is an executable regular file; a relative one is looked
+ * up from cwd (NULL: poold's own). */
 static int
-exec_found(const char *cmd)
+exec_runnable(const char *cwd, const char *file)
 {
-    const char *path = getenv("PATH") ? getenv("PATH") : "/usr/local/bin:/usr/bin:/bin";
+    char buf[4096];
+    struct stat st;
+
+    if (cwd && file[0] != '/') {
+        if (snprintf(buf, sizeof(buf), "%s/%s", cwd, file) >= (int)sizeof(buf))
+            return 0;
+        file = buf;
+    }
+    return access(file, X_OK) == 0 && stat(file, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* 1 when cmd runs as the child will run it: a path from cwd, a bare name
+ * on the PATH the entry's env sets, else poold's. */
+static int
+exec_found(const char *cmd, const char *cwd, const char *path)
+{
     char buf[4096];
 
     if (strchr(cmd, '/'))
-        return access(cmd, X_OK) == 0;
+        return exec_runnable(cwd, cmd);
+    if (!path)
+        path = getenv("PATH") ? getenv("PATH") : "/usr/local/bin:/usr/bin:/bin";
     for (const char *p = path, *end; *p; p = *end ? end + 1 : end) {
         end = strchrnul(p, ':');
-        struct stat st;
         if (snprintf(buf, sizeof(buf), "%.*s/%s", (int)(end - p), end > p ? p : ".", cmd) <
-                (int)sizeof(buf) &&
-            access(buf, X_OK) == 0 && stat(buf, &st) == 0 && S_ISREG(st.st_mode))
+                (int)sizeof(buf) && exec_runnable(cwd, buf))
             return 1;
     }
     return 0;
@@ -84,12 +101,14 @@ exec_spec(const json_t *e, const char *name, size_t max_result, char *why, size_
             snprintf(why, len, "'exec' must hold non-empty strings only");
             return NULL;
         }
-    if (timeout && (!json_is_number(timeout) || json_number_value(timeout) < 0)) {
-        snprintf(why, len, "'timeout' must be a number of seconds >= 0");
+    if (timeout && (!json_is_number(timeout) || json_number_value(timeout) < 0 ||
+                    json_number_value(timeout) > 1e6)) {
+        snprintf(why, len, "'timeout' must be a number of seconds in [0, 1000000]");
         return NULL;
     }
-    if (cwd && !json_is_string(cwd)) {
-        snprintf(why, len, "'cwd' must be a string");
+    struct stat st;
+    if (cwd && (!json_is_string(cwd) || stat(json_string_value(cwd), &st) != 0 || !S_ISDIR(st.st_mode))) {
+        snprintf(why, len, "'cwd' must name a directory");
         return NULL;
     }
     if (env && !json_is_object(env)) {
@@ -101,7 +120,8 @@ exec_spec(const json_t *e, const char *name, size_t max_result, char *why, size_
             snprintf(why, len, "'env' must be an object of strings, with names without '='");
             return NULL;
         }
-    if (!exec_found(json_string_value(json_array_get(argv, 0)))) {
+    if (!exec_found(json_string_value(json_array_get(argv, 0)), json_string_value(cwd),
+                    json_string_value(json_object_get(env, "PATH")))) {
         snprintf(why, len, "command not found: %s", json_string_value(json_array_get(argv, 0)));
         return NULL;
     }
@@ -138,7 +158,10 @@ exec_load(Registry *r, const char *path, size_t max_result, char *err, size_t er
     int rc = SVC_EINVAL;
 
     if (!root) {
-        snprintf(err, errlen, "--functions %s: %s (line %d)", path, jerr.text, jerr.line);
+        if (jerr.line > 0)
+            snprintf(err, errlen, "--functions %s: %s (line %d)", path, jerr.text, jerr.line);
+        else
+            snprintf(err, errlen, "--functions %s: %s", path, jerr.text);
         return SVC_EINVAL;
     }
     if (!json_is_array(fns)) {
@@ -185,25 +208,49 @@ exec_on_term(int sig)
     raise(sig);
 }
 
-/* In the child: the pipes become stdio, its own process group, and it dies
- * with the worker. Never returns. */
+/* In the child: the pipes become stdio and nothing else is inherited (no
+ * other descriptor, no ignored signal, no POOLD_* setting); its own process
+ * group, and it dies with the worker. Never returns. */
 static void
 exec_child(const ExecSpec *x, int in, int out, int err)
 {
+    extern char **environ;
+    sigset_t none;
+    int fds[3] = {in, out, err};
+
     setpgid(0, 0);
     prctl(PR_SET_PDEATHSIG, SIGKILL);
-    dup2(in, 0);
-    dup2(out, 1);
-    dup2(err, 2);
-    signal(SIGPIPE, SIG_DFL);
-    signal(SIGTERM, SIG_DFL);
-    signal(SIGINT, SIG_DFL);
+    /* Above 2 first, so that no dup2 below overwrites a source (poold may
+     * have started with a standard descriptor closed). */
+    for (int k = 0; k < 3; k++)
+        fds[k] = fcntl(fds[k], F_DUPFD, 3);
+    for (int k = 0; k < 3; k++)
+        if (fds[k] < 0 || dup2(fds[k], k) < 0)
+            _exit(126);
+    close_range(3, ~0u, 0);
+    for (int sig = 1; sig < NSIG; sig++)
+        signal(sig, SIG_DFL);
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    for (size_t i = 0; environ && environ[i];) {
+        char name[256];
+        size_t n = strcspn(environ[i], "=");
+        if (strncmp(environ[i], "POOLD_", 6) == 0 && n < sizeof(name)) {
+            memcpy(name, environ[i], n);
+            name[n] = '\0';
+            unsetenv(name); /* environ shifts down: look at i again */
+        } else {
+            i++;
+        }
+    }
     for (char **e = x->env; e && *e; e++)
         putenv(*e);
     if (x->cwd && chdir(x->cwd) != 0) {
         dprintf(2, "cannot enter %s: %s\n", x->cwd, strerror(errno));
         _exit(127);
     }
+    if (getppid() == 1) /* the worker died before PR_SET_PDEATHSIG took */
+        _exit(126);
     execvp(x->argv[0], x->argv);
     dprintf(2, "cannot run %s: %s\n", x->argv[0], strerror(errno));
     _exit(127);
@@ -237,81 +284,142 @@ exec_tail(ExecIo *io, const char *buf, size_t n)
     io->tail_len += n;
 }
 
-/* Moves bytes between the pipes until stdout and stderr close or the
- * deadline passes. fds: stdin (may be -1 once closed), stdout, stderr.
- * Returns 0, or -1 on the deadline. */
+/* Makes the stderr tail valid UTF-8 in place, for the client's JSON: a
+ * character cut at its start is dropped, any other invalid byte becomes
+ * '?'. */
+static void
+exec_tail_text(ExecIo *io)
+{
+    unsigned char *t = (unsigned char *)io->tail;
+    size_t i = 0, n = io->tail_len, start = 0;
+
+    while (start < n && (t[start] & 0xC0) == 0x80)
+        start++;
+    memmove(t, t + start, n - start);
+    n -= start;
+    while (i < n) {
+        size_t len = t[i] < 0x80 ? 1 : (t[i] & 0xE0) == 0xC0 ? 2 : (t[i] & 0xF0) == 0xE0 ? 3
+                   : (t[i] & 0xF8) == 0xF0 ? 4 : 0;
+        size_t k = 1;
+        while (len && k < len && i + k < n && (t[i + k] & 0xC0) == 0x80)
+            k++;
+        if (!len || k < len || (t[i] == 0 && n > i)) {
+            t[i++] = '?';
+            continue;
+        }
+        i += len;
+    }
+    io->tail_len = n;
+    io->tail[n] = '\0';
+}
+
+/* Reads what fd has now into io (k: 1 stdout, 2 stderr). Returns 0 at
+ * EOF, 1 when it may have more, -1 when stdout passed max_result. */
 static int
-exec_pump(ExecIo *io, int fds[3], size_t max_result, double deadline)
+exec_read(ExecIo *io, int k, int fd, size_t max_result)
 {
     char buf[65536];
+    ssize_t n = read(fd, buf, sizeof(buf));
+
+    if (n < 0)
+        return errno == EAGAIN || errno == EINTR ? 1 : 0;
+    if (n == 0)
+        return 0;
+    if (k == 2) {
+        exec_tail(io, buf, (size_t)n);
+        return 1;
+    }
+    if (io->out_len + (size_t)n > max_result)
+        return -1;
+    if (io->out_len + (size_t)n > io->out_cap) {
+        size_t cap = (io->out_len + (size_t)n) * 2;
+        char *grown = realloc(io->out, cap + 1);
+        if (!grown)
+            return -1;
+        io->out = grown;
+        io->out_cap = cap;
+    }
+    memcpy(io->out + io->out_len, buf, (size_t)n);
+    io->out_len += (size_t)n;
+    return 1;
+}
+
+/* Milliseconds to the deadline for poll (-1: none), at most an hour. */
+static int
+exec_ms(double deadline)
+{
+    double left;
+
+    if (deadline <= 0)
+        return -1;
+    left = deadline - clock_mono();
+    return left <= 0 ? 0 : left > 3600 ? 3600 * 1000 : (int)(left * 1000) + 1;
+}
+
+/*
+ * Moves bytes between the pipes until the command has exited (its pidfd,
+ * fds[3]) and stdout and stderr are drained, or both are closed, or the
+ * deadline passes. fds: stdin (-1 once closed), stdout, stderr, pidfd.
+ * Returns 0, or -1 on the deadline. Sets io->over on too much output.
+ */
+static int
+exec_pump(ExecIo *io, int fds[4], size_t max_result, double deadline)
+{
+    int exited = 0;
 
     while (fds[1] >= 0 || fds[2] >= 0) {
-        struct pollfd pf[3] = {{fds[0], POLLOUT, 0}, {fds[1], POLLIN, 0}, {fds[2], POLLIN, 0}};
-        int ms = deadline > 0 ? (int)((deadline - clock_mono()) * 1000) + 1 : -1;
-        if (deadline > 0 && ms <= 0)
+        struct pollfd pf[4] = {{fds[0], POLLOUT, 0}, {fds[1], POLLIN, 0}, {fds[2], POLLIN, 0},
+                               {exited ? -1 : fds[3], POLLIN, 0}};
+        int ms = exited ? 0 : exec_ms(deadline);
+        if (deadline > 0 && !exited && ms == 0)
             return -1;
-        if (poll(pf, 3, ms) < 0 && errno != EINTR)
+        int n = poll(pf, 4, ms);
+        if (n < 0 && errno != EINTR)
             return -1;
+        if (n == 0 && exited)
+            return 0; /* exited, and nothing more to read now: what a
+                       * background child still holds is not its output */
         if (pf[0].revents) {
-            ssize_t n = write(fds[0], io->in + io->in_off, io->in_len - io->in_off);
-            if (n > 0)
-                io->in_off += (size_t)n;
-            if (n < 0 ? errno != EAGAIN && errno != EINTR : io->in_off == io->in_len) {
+            ssize_t w = write(fds[0], io->in + io->in_off, io->in_len - io->in_off);
+            if (w > 0)
+                io->in_off += (size_t)w;
+            if (w < 0 ? errno != EAGAIN && errno != EINTR : io->in_off == io->in_len) {
                 close(fds[0]); /* all written, or the command will not read */
                 fds[0] = -1;
             }
         }
         for (int k = 1; k <= 2; k++) {
-            if (!pf[k].revents)
-                continue;
-            ssize_t n = read(fds[k], buf, sizeof(buf));
-            if (n < 0 && (errno == EAGAIN || errno == EINTR))
-                continue;
-            if (n <= 0) {
-                close(fds[k]);
-                fds[k] = -1;
-            } else if (k == 2) {
-                exec_tail(io, buf, (size_t)n);
-            } else if (io->out_len + (size_t)n > max_result) {
+            int rc = pf[k].revents ? exec_read(io, k, fds[k], max_result) : 1;
+            if (rc < 0) {
                 io->over = 1;
                 return 0;
-            } else {
-                if (io->out_len + (size_t)n > io->out_cap) {
-                    size_t cap = (io->out_len + (size_t)n) * 2;
-                    char *grown = realloc(io->out, cap + 1);
-                    if (!grown) {
-                        io->over = 1;
-                        return 0;
-                    }
-                    io->out = grown;
-                    io->out_cap = cap;
-                }
-                memcpy(io->out + io->out_len, buf, (size_t)n);
-                io->out_len += (size_t)n;
+            }
+            if (rc == 0) {
+                close(fds[k]);
+                fds[k] = -1;
             }
         }
+        exited |= pf[3].revents != 0;
     }
     return 0;
 }
 
-/* Waits for pid until the deadline. Returns its wait status, or -1 on the
- * deadline. */
+/* Waits for the command (its pidfd) until the deadline, then reaps it.
+ * Returns its wait status, or -1 on the deadline, -2 when it cannot. */
 static int
-exec_wait(pid_t pid, double deadline)
+exec_wait(pid_t pid, int pidfd, double deadline)
 {
+    struct pollfd pf = {pidfd, POLLIN, 0};
     int st;
 
-    for (;;) {
-        pid_t r = waitpid(pid, &st, deadline > 0 ? WNOHANG : 0);
-        if (r == pid)
-            return st;
-        if (r < 0 && errno != EINTR)
-            return 0;
+    while (pidfd >= 0 && poll(&pf, 1, exec_ms(deadline)) <= 0) {
         if (deadline > 0 && clock_mono() >= deadline)
             return -1;
-        if (r == 0)
-            usleep(1000);
     }
+    while (waitpid(pid, &st, 0) < 0)
+        if (errno != EINTR)
+            return -2;
+    return st;
 }
 
 /* Stdout of a command that exited 0: JSON when it parses, else the text
@@ -332,10 +440,12 @@ exec_result(const ExecIo *io, PooldError *err)
 }
 
 json_t *
-exec_run(const ExecSpec *x, const json_t *args, const json_t *kwds, PooldError *err)
+exec_run(const ExecSpec *x, const json_t *args, const json_t *kwds, int64_t *group, PooldError *err)
 {
-    int in[2] = {-1, -1}, out[2] = {-1, -1}, er[2] = {-1, -1}, fds[3], st = 0, timed_out = 0;
+    int in[2] = {-1, -1}, out[2] = {-1, -1}, er[2] = {-1, -1}, fds[4] = {-1, -1, -1, -1};
+    int st = 0, timed_out = 0;
     double deadline = x->timeout > 0 ? clock_mono() + x->timeout : 0;
+    sigset_t term, old;
     ExecIo io = {0};
     char *text = NULL;
     json_t *r = NULL;
@@ -345,24 +455,33 @@ exec_run(const ExecSpec *x, const json_t *args, const json_t *kwds, PooldError *
         return poold_error(err, "TypeError", "%s() takes positional arguments only (args)", x->name);
     if (!(text = json_dumps(args, JSON_COMPACT)) || pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0 ||
         pipe2(er, O_CLOEXEC) < 0) {
-        poold_error(err, "OSError", "cannot start %s: %s", x->argv[0], strerror(errno));
+        poold_error(err, "OSError", "cannot start %s: %s", x->name, strerror(errno));
         goto cleanup;
     }
     io.in = text;
     io.in_len = strlen(text);
     signal(SIGPIPE, SIG_IGN);
+    /* A SIGTERM between the fork and the handler would leave the group. */
+    sigemptyset(&term);
+    sigaddset(&term, SIGTERM);
+    sigprocmask(SIG_BLOCK, &term, &old);
     if ((pid = fork()) < 0) {
-        poold_error(err, "OSError", "cannot start %s: %s", x->argv[0], strerror(errno));
+        sigprocmask(SIG_SETMASK, &old, NULL);
+        poold_error(err, "OSError", "cannot start %s: %s", x->name, strerror(errno));
         goto cleanup;
     }
     if (pid == 0)
         exec_child(x, in[0], out[1], er[1]);
     setpgid(pid, pid); /* as the child does: whichever runs first */
     exec_group = pid;
+    if (group)
+        __atomic_store_n(group, (int64_t)pid, __ATOMIC_RELEASE);
     signal(SIGTERM, exec_on_term);
+    sigprocmask(SIG_SETMASK, &old, NULL);
     fds[0] = in[1];
     fds[1] = out[0];
     fds[2] = er[0];
+    fds[3] = pidfd_open(pid, 0);
     in[1] = out[0] = er[0] = -1; /* now in fds */
     for (int k = 0; k < 3; k++)
         fcntl(fds[k], F_SETFL, O_NONBLOCK);
@@ -372,24 +491,28 @@ exec_run(const ExecSpec *x, const json_t *args, const json_t *kwds, PooldError *
     in[0] = out[1] = er[1] = -1;
     timed_out = exec_pump(&io, fds, x->max_result, deadline) < 0;
     if (!timed_out && !io.over)
-        timed_out = (st = exec_wait(pid, deadline)) == -1;
+        timed_out = (st = exec_wait(pid, fds[3], deadline)) == -1;
     /* Whatever is left of its process group goes: on a timeout or an
      * overflow, the command itself; always, what it left behind. */
     kill(-pid, SIGKILL);
     if (timed_out || io.over)
-        st = exec_wait(pid, 0);
+        st = exec_wait(pid, -1, 0);
+    if (group)
+        __atomic_store_n(group, 0, __ATOMIC_RELEASE);
     signal(SIGTERM, SIG_DFL);
     exec_group = 0;
-    for (int k = 0; k < 3; k++)
+    for (int k = 0; k < 4; k++)
         if (fds[k] >= 0)
             close(fds[k]);
-    io.tail[io.tail_len] = '\0';
+    exec_tail_text(&io);
     if (timed_out)
         poold_error(err, "TimedOut", "%s ran past its timeout of %g s; its process group was killed",
                     x->name, x->timeout);
     else if (io.over)
         poold_error(err, "ValueError", "%s wrote more than --max-result (%zu bytes)", x->name,
                     x->max_result);
+    else if (st == -2)
+        poold_error(err, "OSError", "%s: cannot wait for the command: %s", x->name, strerror(errno));
     else if (WIFSIGNALED(st))
         poold_error(err, "ExecError", "%s was killed by signal %d (SIG%s): %s", x->name, WTERMSIG(st),
                     sigabbrev_np(WTERMSIG(st)) ?: "?", io.tail);

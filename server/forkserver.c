@@ -49,6 +49,20 @@ fs_send(int fd, const FsMsg *m, const int *fds, int nfds)
     return 0;
 }
 
+/* The main process died: clean up, then go (the workers follow, by their
+ * PR_SET_PDEATHSIG). */
+static ForkserverCleanupFn fs_cleanup;
+static void *fs_cleanup_arg;
+
+static void
+fs_on_parent_death(int sig)
+{
+    (void)sig;
+    if (fs_cleanup)
+        fs_cleanup(fs_cleanup_arg);
+    _exit(0);
+}
+
 /* In the new worker: undo what the fork server set up for itself, and die
  * with it, so that no worker outlives poold. */
 static void
@@ -62,6 +76,7 @@ fs_child(int ctl, int sfd, int sock, unsigned number, ForkserverWorkerFn fn, voi
     sigprocmask(SIG_SETMASK, &none, NULL);
     signal(SIGCHLD, SIG_DFL);
     signal(SIGTERM, SIG_DFL); /* a timeout's first, polite kill */
+    signal(SIGUSR1, SIG_DFL);
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     fn(number, sock, arg);
     _exit(0);
@@ -118,7 +133,7 @@ fs_reap(int ctl)
 
 /* The fork server's whole life: wait for requests and for dead children. */
 static void
-fs_main(int ctl, ForkserverWorkerFn fn, void *arg)
+fs_main(int ctl, ForkserverWorkerFn fn, ForkserverCleanupFn cleanup, void *arg, pid_t parent)
 {
     sigset_t mask;
     int sfd;
@@ -134,7 +149,12 @@ fs_main(int ctl, ForkserverWorkerFn fn, void *arg)
     /* Now a background group on poold's terminal: under `stty tostop` a
      * worker's log line would stop it. */
     signal(SIGTTOU, SIG_IGN);
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    fs_cleanup = cleanup;
+    fs_cleanup_arg = arg;
+    signal(SIGUSR1, fs_on_parent_death);
+    prctl(PR_SET_PDEATHSIG, SIGUSR1);
+    if (getppid() != parent) /* it died before the line above */
+        fs_on_parent_death(SIGUSR1);
     prctl(PR_SET_NAME, "poold-forksrv");
     /* What a worker forks and leaves behind is reparented here, not to
      * poold, which may be PID 1 in a container and reaps nothing: fs_reap
@@ -162,18 +182,19 @@ fs_main(int ctl, ForkserverWorkerFn fn, void *arg)
             unsigned number;
             ssize_t n = recv(ctl, &number, sizeof(number), 0);
             if (n == 0 || (n < 0 && errno != EINTR))
-                _exit(0);
+                fs_on_parent_death(0); /* the main process is done with us */
             if (n == (ssize_t)sizeof(number))
                 fs_spawn(ctl, sfd, number, fn, arg);
         } else if (pf[0].revents) {
-            _exit(0); /* the main process is gone */
+            fs_on_parent_death(0); /* the main process is gone */
         }
     }
 }
 
 int
-forkserver_start(Forkserver *fs, ForkserverWorkerFn fn, void *arg)
+forkserver_start(Forkserver *fs, ForkserverWorkerFn fn, ForkserverCleanupFn cleanup, void *arg)
 {
+    pid_t parent = getpid();
     int sv[2];
 
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
@@ -188,7 +209,7 @@ forkserver_start(Forkserver *fs, ForkserverWorkerFn fn, void *arg)
     }
     if (fs->pid == 0) {
         close(sv[0]);
-        fs_main(sv[1], fn, arg);
+        fs_main(sv[1], fn, cleanup, arg, parent);
     }
     close(sv[1]);
     fs->fd = sv[0];

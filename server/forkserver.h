@@ -36,8 +36,13 @@ typedef struct ForkserverEvent {
                       * or -1 where the kernel has none */
 } ForkserverEvent;
 
+/* Runs in the fork server, from a signal handler, when the main process
+ * dies however it dies (a second stop signal, SIGKILL): what no worker can
+ * clean up once they die with it. Must be async-signal-safe. */
+typedef void (*ForkserverCleanupFn)(void *arg);
+
 /* Forks the server. Call before any thread exists. Returns 0 or -1 (errno). */
-int forkserver_start(Forkserver *fs, ForkserverWorkerFn fn, void *arg);
+int forkserver_start(Forkserver *fs, ForkserverWorkerFn fn, ForkserverCleanupFn cleanup, void *arg);
 
 /* Asks for worker `number`; the answer comes later as an event.
  * Returns 0 or -1 (errno). */

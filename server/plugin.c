@@ -3,6 +3,7 @@
 
 #include <dlfcn.h>
 #include <stdio.h>
+#include <string.h>
 
 /* What the host callbacks need while one plugin's entry point runs. */
 typedef struct PluginLoad {
@@ -50,10 +51,14 @@ plugin_load(Registry *r, const char *path, char *err, size_t errlen)
     PluginLoad l = {.reg = r, .path = path, .err = err, .errlen = errlen};
     PooldHost host = {.abi_version = POOLD_ABI_VERSION, .ctx = &l, .add = plugin_add,
                       .on_worker_start = plugin_on_worker_start};
-    void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    char local[4096];
+    void *h;
     const unsigned *abi;
     int (*init)(PooldHost *);
 
+    /* A bare name is a file here, not a library for the loader to search. */
+    snprintf(local, sizeof(local), "%s%s", strchr(path, '/') ? "" : "./", path);
+    h = dlopen(local, RTLD_NOW | RTLD_LOCAL);
     err[0] = '\0';
     if (!h) {
         snprintf(err, errlen, "--plugin %s: %s", path, dlerror());

@@ -138,6 +138,7 @@ pool_send(Pool *p, int idx, PoolTask *t)
     p->slots[s].seq = h.seq;
     __atomic_store_n(&p->claims[s].since_ns, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&p->claims[s].item, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&p->claims[s].group, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&p->claims[s].word, WIRE_CLAIM_WORD(h.seq, WIRE_CLAIM_SENT), __ATOMIC_RELEASE);
     w->slots[w->inflight] = s;
     __atomic_add_fetch(&w->inflight, 1, __ATOMIC_RELAXED);
@@ -393,13 +394,14 @@ pool_drain(Pool *p)
     pool_end_queue(p, POOL_STOPPED);
     for (int i = 0; i < p->opt.processes; i++) {
         PoolWorker *w = &p->workers[i];
+        /* Killed while its slots still name what it runs (pool_signal). */
+        if (w->state == W_STARTING || w->state == W_READY || w->state == W_DYING)
+            pool_signal(p, w, SIGKILL);
         for (int k = 0; k < w->inflight; k++) {
             pool_finish(p, p->slots[w->slots[k]].task, POOL_STOPPED);
             pool_release_slot(p, w->slots[k]);
         }
         __atomic_store_n(&w->inflight, 0, __ATOMIC_RELAXED);
-        if (w->state == W_STARTING || w->state == W_READY || w->state == W_DYING)
-            pool_signal(w, SIGKILL);
     }
     return 1;
 }
@@ -444,7 +446,7 @@ pool_timed_duties(Pool *p)
             if (w->pid > 0) {
                 log_msg(LOG_WARN, "ForkPoolWorker-%u pid %d outlived SIGTERM by %.1f s: SIGKILL",
                         w->number, (int)w->pid, POOL_TERM_GRACE);
-                pool_signal(w, SIGKILL);
+                pool_signal(p, w, SIGKILL);
             }
         }
     }
@@ -526,7 +528,7 @@ pool_new(const PoolOptions *o)
     }
     p->env = (WorkerEnv){.reg = o->reg, .claims = p->claims, .nclaims = (size_t)p->nslots,
                          .memory_limit = o->worker_memory, .cpu_limit = o->worker_cpu};
-    if (forkserver_start(&p->fs, worker_main, &p->env) < 0) {
+    if (forkserver_start(&p->fs, worker_main, worker_kill_groups, &p->env) < 0) {
         e = errno;
         goto fail;
     }

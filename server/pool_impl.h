@@ -169,7 +169,7 @@ void pool_fs_event(Pool *p);
 void pool_worker_event(Pool *p, int idx, uint32_t events);
 void pool_check_deadlines(Pool *p, int idx, double now);
 void pool_stop_worker(Pool *p, PoolWorker *w, int sig);
-void pool_signal(PoolWorker *w, int sig);
+void pool_signal(Pool *p, PoolWorker *w, int sig);
 double pool_loop_check(Pool *p, double now);
 
 #endif

@@ -121,8 +121,13 @@ pool_worker_ready(Pool *p, PoolWorker *w)
 }
 
 void
-pool_signal(PoolWorker *w, int sig)
+pool_signal(Pool *p, PoolWorker *w, int sig)
 {
+    for (int k = 0; k < w->inflight; k++) {
+        int64_t g = __atomic_load_n(&p->claims[w->slots[k]].group, __ATOMIC_ACQUIRE);
+        if (g > 0)
+            kill(-(pid_t)g, SIGKILL); /* an exec function's whole group */
+    }
     if (w->pidfd >= 0)
         pidfd_send_signal(w->pidfd, sig, NULL, 0);
     else if (w->pid > 0)
@@ -192,7 +197,7 @@ pool_worker_eof(Pool *p, PoolWorker *w)
 
     if (w->state != W_READY && w->state != W_STARTING)
         return;
-    pool_signal(w, SIGKILL);
+    pool_signal(p, w, SIGKILL);
     pool_worker_close(p, w);
     /* Running nothing, it died reading its next task: perhaps of that
      * task (a frame too large for --worker-memory-limit). After
@@ -289,7 +294,7 @@ pool_loop_check(Pool *p, double now)
                 log_msg(LOG_WARN, "ForkPoolWorker-%u pid %d is not ready after %g s: killing it",
                         w->number, (int)w->pid, p->opt.start_timeout);
                 w->doomed = 1;
-                pool_signal(w, SIGKILL);
+                pool_signal(p, w, SIGKILL);
             } else if (due > now && due < next) {
                 next = due;
             }
@@ -497,7 +502,7 @@ pool_stop_worker(Pool *p, PoolWorker *w, int sig)
 {
     (void)p;
     w->doomed = 1;
-    pool_signal(w, sig);
+    pool_signal(p, w, sig);
     if (sig == SIGTERM)
         w->kill_at = clock_mono() + POOL_TERM_GRACE;
 }

@@ -91,6 +91,10 @@ typedef struct WireClaim {
      * dispatcher zeroes both when it sends the task. */
     uint64_t since_ns; /* CLOCK_MONOTONIC when the current item started */
     uint64_t item;     /* index in the task of the item running */
+    /* The process group of an exec function the task runs, 0 when none:
+     * whoever kills the worker kills the group too, since a SIGKILLed
+     * worker cannot. */
+    int64_t group;
 } WireClaim;
 
 #define WIRE_CLAIM_WORD(seq, state) (((uint64_t)(seq) << 2) | (uint64_t)(state))

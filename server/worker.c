@@ -14,6 +14,10 @@
 #include "exec.h"
 #include "log.h"
 
+/* The claim of the task this worker runs: an exec function publishes its
+ * process group there (wire.h). A worker runs one task at a time. */
+static WireClaim *worker_claim;
+
 /* A JSON string for text a function wrote, which may not be valid UTF-8
  * (a message cut mid-character by its buffer, or raw bytes). New reference;
  * never NULL unless out of memory. */
@@ -36,15 +40,18 @@ static json_t *
 worker_call(const RegistryFn *fn, const json_t *args, const json_t *kwds, int *failed)
 {
     PooldError err = {"", ""};
-    json_t *r = fn->exec ? exec_run(fn->exec, args, kwds, &err) : fn->fn(args, kwds, &err);
+    json_t *r = fn->exec ? exec_run(fn->exec, args, kwds, worker_claim ? &worker_claim->group : NULL, &err)
+                         : fn->fn(args, kwds, &err);
 
     *failed = r == NULL;
     if (r)
         return json_pack("{s:o}", "r", r);
     if (!err.type[0]) /* a function that failed without saying why */
         snprintf(err.type, sizeof(err.type), "RuntimeError");
-    return json_pack("{s:{s:o, s:o}}", "e", "type", worker_text(err.type), "message",
-                     worker_text(err.message));
+    /* An exec function's own deadline answers as the call's would: 504. */
+    return json_pack("{s:{s:o, s:o, s:i}}", "e", "type", worker_text(err.type), "message",
+                     worker_text(err.message), "status",
+                     fn->exec && strcmp(err.type, "TimedOut") == 0 ? 504 : 422);
 }
 
 /* Marks item i of a timed task as started now (see WireClaim). */
@@ -187,7 +194,9 @@ worker_task(const WorkerEnv *env, unsigned number, int sock, const WireHeader *h
             (unsigned long long)h->seq, number, (int)getpid());
     progress = h->aux & WIRE_TASK_TIMED ? &env->claims[h->slot] : NULL;
     worker_cpu_budget(env->cpu_limit);
+    worker_claim = &env->claims[h->slot];
     out = worker_execute(env->reg, payload, h->len, h->mode, progress, &len, &r.mode, &r.aux);
+    worker_claim = NULL;
     if (!out) /* a malformed task: the dispatcher only sends what call.c built */
         return -1;
     r.len = (uint32_t)len;
@@ -207,6 +216,18 @@ worker_json_malloc(size_t n)
     if (!p && n)
         _exit(WORKER_EXIT_NOMEM);
     return p;
+}
+
+void
+worker_kill_groups(void *arg)
+{
+    const WorkerEnv *env = arg;
+
+    for (size_t s = 0; s < env->nclaims; s++) {
+        int64_t g = __atomic_load_n(&env->claims[s].group, __ATOMIC_ACQUIRE);
+        if (g > 0)
+            kill(-(pid_t)g, SIGKILL);
+    }
 }
 
 /* Before the first task: the limits, the plugins' initializers, then the

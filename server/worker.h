@@ -30,6 +30,11 @@ typedef struct WorkerEnv {
  * frame per task, and exits when the socket closes. */
 void worker_main(unsigned number, int sock, void *arg);
 
+/* Kills the process group of every exec function a worker runs (their
+ * claims say which). Async-signal-safe: the fork server calls it when the
+ * main process dies (a ForkserverCleanupFn; arg is the WorkerEnv). */
+void worker_kill_groups(void *arg);
+
 /*
  * Runs one task: payload is [func, items, kwds] as JSON text, mode a
  * WIRE_MODE_*. With progress (may be NULL), it records when each item

@@ -47,7 +47,7 @@ write_file(char *path, size_t len, const char *stem, const char *text)
 static const char *
 functions_file(void)
 {
-    char text[1024];
+    char text[2048];
 
     snprintf(pg_path, sizeof(pg_path), "/tmp/poold-test-pg-%d", (int)getpid());
     snprintf(text, sizeof(text),
@@ -58,7 +58,11 @@ functions_file(void)
              " {\"name\": \"env\", \"exec\": [\"sh\", \"-c\", \"cat >/dev/null; printf '\\\"%%s %%s\\\"' \\\"$GREETING\\\" \\\"$(pwd)\\\"\"],"
              " \"env\": {\"GREETING\": \"hi\"}, \"cwd\": \"/tmp\"},\n"
              " {\"name\": \"slow\", \"exec\": [\"sh\", \"-c\", \"echo $$ > %s; sleep 30 & sleep 30\"], \"timeout\": 0.5},\n"
-             " {\"name\": \"slower\", \"exec\": [\"sh\", \"-c\", \"echo $$ > %s; sleep 30 & sleep 30\"]}\n"
+             " {\"name\": \"slower\", \"exec\": [\"sh\", \"-c\", \"echo $$ > %s; sleep 30 & sleep 30\"]},\n"
+             " {\"name\": \"noisy\", \"exec\": [\"sh\", \"-c\", \"cat >/dev/null; i=0; while [ $i -lt 1500 ];"
+             " do printf '\\\\303\\\\251' >&2; i=$((i+1)); done; echo; echo FINAL: the real error >&2; exit 3\"]},\n"
+             " {\"name\": \"big\", \"exec\": [\"sh\", \"-c\", \"cat >/dev/null; head -c 2000000 /dev/zero\"]},\n"
+             " {\"name\": \"quick\", \"exec\": [\"sh\", \"-c\", \"cat >/dev/null; sleep 30 & echo 7\"], \"timeout\": 5}\n"
              "]}\n", pg_path, pg_path);
     return write_file(fns_path, sizeof(fns_path), "fns", text);
 }
@@ -66,7 +70,8 @@ functions_file(void)
 static void
 start(Server *s)
 {
-    const char *args[] = {"--processes", "2", "--plugin", example_plugin(), "--functions", functions_file(), NULL};
+    const char *args[] = {"--processes", "2", "--plugin", example_plugin(), "--functions", functions_file(),
+                          "--max-result", "1M", NULL};
 
     server_start(s, args);
     unlink(fns_path); /* read at start-up */
@@ -239,6 +244,8 @@ TEST(test_exec_past_its_timeout_is_504_and_leaves_no_process)
     resp_free(&r);
     pg = slow_group();
     CHECK(pg > 0);
+    for (int i = 0; i < 100 && group_size(pg) > 0; i++)
+        usleep(10 * 1000);
     CHECK_INT(group_size(pg), 0); /* the shell and both sleeps are gone */
     /* The call's own timeout stops the worker: the command's group goes
      * with it. */
@@ -252,6 +259,95 @@ TEST(test_exec_past_its_timeout_is_504_and_leaves_no_process)
     CHECK_INT(group_size(pg), 0);
     unlink(pg_path);
     server_stop(&s);
+}
+
+TEST(test_exec_long_non_ascii_stderr_keeps_its_end_and_status)
+{
+    Server s;
+    Resp r;
+    const char *m;
+
+    start(&s);
+    post(&s, "/v1/apply", "{\"func\":\"noisy\"}", 422, &r);
+    m = json_string_value(jpath(r.json, "error.message"));
+    CHECK(m != NULL);
+    CHECK(strstr(m, "exited with status 3") != NULL);
+    CHECK(strstr(m, "FINAL: the real error") != NULL); /* the tail, whole */
+    CHECK(strstr(m, "\xc3\xa9") != NULL);              /* and its text */
+    resp_free(&r);
+    server_stop(&s);
+}
+
+TEST(test_exec_output_over_max_result_is_an_error)
+{
+    Server s;
+    Resp r;
+
+    start(&s);
+    post(&s, "/v1/apply", "{\"func\":\"big\"}", 422, &r);
+    CHECK(strstr(json_string_value(jpath(r.json, "error.message")), "--max-result") != NULL);
+    resp_free(&r);
+    server_stop(&s);
+}
+
+TEST(test_exec_answers_when_the_command_exits_not_when_its_children_do)
+{
+    Server s;
+    Resp r;
+    double t0;
+
+    start(&s);
+    t0 = now_seconds();
+    post(&s, "/v1/apply", "{\"func\":\"quick\"}", 200, &r);
+    CHECK_INT(json_integer_value(jpath(r.json, "result")), 7);
+    CHECK(now_seconds() - t0 < 2);
+    resp_free(&r);
+    server_stop(&s);
+}
+
+/* Starts "slower" as a job and waits until its shell has written its
+ * process group; returns the job's id in id. */
+static int
+start_slower_job(const Server *s, char *id, size_t len)
+{
+    Resp r;
+
+    unlink(pg_path);
+    post(s, "/v1/apply_async", "{\"func\":\"slower\"}", 202, &r);
+    snprintf(id, len, "%s", json_string_value(jpath(r.json, "id")));
+    resp_free(&r);
+    return slow_group();
+}
+
+TEST(test_cancelling_or_stopping_leaves_no_exec_process)
+{
+    Server s;
+    Resp r;
+    char id[64], path[128];
+    int pg, st;
+
+    start(&s);
+    pg = start_slower_job(&s, id, sizeof(id));
+    CHECK(pg > 0 && group_size(pg) > 0);
+    snprintf(path, sizeof(path), "/v1/jobs/%s", id);
+    CHECK(req(&s, "DELETE", path, NULL, &r) == 0);
+    CHECK_INT(r.status, 200);
+    resp_free(&r);
+    for (int i = 0; i < 100 && group_size(pg) > 0; i++)
+        usleep(10 * 1000);
+    CHECK_INT(group_size(pg), 0);
+
+    pg = start_slower_job(&s, id, sizeof(id));
+    CHECK(pg > 0 && group_size(pg) > 0);
+    kill(s.pid, SIGTERM); /* the grace (30 s) is cut short by a second signal */
+    usleep(200 * 1000);
+    kill(s.pid, SIGTERM);
+    CHECK(waitpid(s.pid, &st, 0) == s.pid);
+    server_reaped(&s);
+    for (int i = 0; i < 200 && group_size(pg) > 0; i++)
+        usleep(10 * 1000);
+    CHECK_INT(group_size(pg), 0);
+    unlink(pg_path);
 }
 
 TEST(test_undeclared_function_is_404)
@@ -315,10 +411,13 @@ expect_startup_error(const char *extra, const char *want)
     FILE *f;
     int st;
 
+    char more[256];
+
     snprintf(cmd, sizeof(cmd), "%s --port 0 %s 2>&1 >/dev/null", bin, extra);
     CHECK((f = popen(cmd, "r")) != NULL);
     if (!fgets(out, sizeof(out), f))
         out[0] = '\0';
+    CHECK(fgets(more, sizeof(more), f) == NULL); /* one line */
     st = pclose(f);
     if (!strstr(out, want))
         fprintf(stderr, "    %s -> %s", extra, out);
@@ -338,6 +437,10 @@ TEST(test_each_startup_error_stops_poold_with_a_message)
     noentry = strcat(dir, "/noentry.so");
     snprintf(arg, sizeof(arg), "--plugin %s", noentry);
     expect_startup_error(arg, "not a poold plugin");
+    snprintf(dir, sizeof(dir), "%s", test_plugin());
+    *strrchr(dir, '/') = '\0';
+    snprintf(arg, sizeof(arg), "--plugin %s/badabi.so", dir);
+    expect_startup_error(arg, "rebuild it");
     snprintf(arg, sizeof(arg), "--plugin %s --plugin %s", test_plugin(), test_plugin());
     expect_startup_error(arg, "'crash': the name is taken");
     snprintf(arg, sizeof(arg), "--functions %s", write_file(path, sizeof(path), "bad1", "{\"functions\": ["));

@@ -123,7 +123,9 @@ pool_worker_ready(Pool *p, PoolWorker *w)
 void
 pool_signal(Pool *p, PoolWorker *w, int sig)
 {
-    for (int k = 0; k < w->inflight; k++) {
+    /* SIGTERM lets the worker take its exec function's group down itself
+     * (exec.c); SIGKILL cannot, so the group goes first. */
+    for (int k = 0; sig == SIGKILL && k < w->inflight; k++) {
         int64_t g = __atomic_load_n(&p->claims[w->slots[k]].group, __ATOMIC_ACQUIRE);
         if (g > 0)
             kill(-(pid_t)g, SIGKILL); /* an exec function's whole group */
@@ -168,6 +170,10 @@ pool_result(Pool *p, PoolWorker *w, const WireHeader *h, const char *payload)
     __atomic_store_n(&p->claims[s].word, WIRE_CLAIM_WORD(h->seq, WIRE_CLAIM_FREE), __ATOMIC_RELEASE);
     __atomic_add_fetch(&w->tasks_done, 1, __ATOMIC_RELAXED);
     pool_loop_over(p, w);
+    if (t->timed_out) { /* answered after SIGTERM: past its deadline all the same */
+        pool_finish(p, t, POOL_TIMEOUT);
+        return;
+    }
     if (!(t->res.data = malloc(h->len + 1))) {
         pool_finish(p, t, POOL_LOST); /* no memory for the answer: report, don't crash */
         return;

@@ -154,6 +154,9 @@ void
 pool_release_slot(Pool *p, int s)
 {
     p->slots[s].task = NULL;
+    /* Its exec group, if any, is dead or dying: never kill that number
+     * again (worker_kill_groups), since the kernel may reuse it. */
+    __atomic_store_n(&p->claims[s].group, 0, __ATOMIC_RELEASE);
     p->slots[s].next_free = p->free_slot;
     p->free_slot = s;
 }

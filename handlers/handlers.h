@@ -45,6 +45,12 @@ int jobs_prefer(HttpReq *r, int *async, double *wait);
 /* Runs the sync call as a job and answers as the preference says. */
 void jobs_run_preferred(HttpReq *r, int op, int async, double wait);
 
+/* imap.c: the streamed calls */
+void handle_imap(HttpReq *r);
+void handle_imap_unordered(HttpReq *r);
+int imap_line(HttpReq *r, const char *line, size_t len);
+int imap_unordered_line(HttpReq *r, const char *line, size_t len);
+
 /* pool.c: the pool and its functions */
 void handle_pool(HttpReq *r);
 void handle_functions(HttpReq *r);

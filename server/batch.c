@@ -43,10 +43,8 @@ batch_new(Call *call)
         call_free(call);
         return NULL;
     }
-    static uint64_t owners;
-
     b->refs = 1;
-    b->owner = __atomic_add_fetch(&owners, 1, __ATOMIC_RELAXED);
+    b->owner = pool_owner_new();
     b->call = call;
     b->all_plain = 1;
     b->nchunks = call_chunks(call);
@@ -113,8 +111,7 @@ batch_set_failure(Batch *b, BatchOutcome o, size_t index, const char *type, cons
     batch_copy_text(b->fail.message, sizeof(b->fail.message), msg);
 }
 
-/* Says how a worker ended, for the error a client reads. */
-static void
+void
 batch_lost_message(const PoolResult *res, char *buf, size_t len)
 {
     if (res->wstatus == -1)

@@ -75,6 +75,10 @@ void batch_progress(const Batch *b, size_t *done, size_t *total);
  */
 char *batch_result(Batch *b, BatchFailure *f, size_t *len);
 
+/* Says how a task's worker ended (POOL_LOST), for the error a client
+ * reads: the signal or exit status, and what it likely means. */
+void batch_lost_message(const PoolResult *res, char *buf, size_t len);
+
 /* After done: who ran the call (for apply), "" when unknown. */
 const char *batch_worker(const Batch *b, pid_t *pid);
 

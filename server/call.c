@@ -18,6 +18,14 @@ call_fail(CallError *err, int code, const char *field, const char *detail)
 }
 
 size_t
+call_default_buffersize(size_t chunksize, int processes)
+{
+    size_t chunks = 8 * (size_t)(processes > 0 ? processes : 1);
+
+    return chunksize * (chunks > 64 ? chunks : 64);
+}
+
+size_t
 call_default_chunksize(size_t n, int processes)
 {
     size_t per = 4 * (size_t)(processes > 0 ? processes : 1);
@@ -37,18 +45,31 @@ static const char *const call_fields[][8] = {
 /* Fields only an async job takes. */
 static const char *const call_async_fields[] = {"priority", NULL};
 
+/* An imap's: a stream goes on past a failed item, so no on_error. */
+static const char *const call_stream_fields[] = {"func", "iterable", "chunksize", "buffersize",
+                                                 "timeout", "retries", NULL};
+
 static int
-call_check_fields(const json_t *body, CallOp op, int async, CallError *err)
+call_known(const char *const *fields, const char *key)
+{
+    for (size_t i = 0; fields[i]; i++)
+        if (strcmp(fields[i], key) == 0)
+            return 1;
+    return 0;
+}
+
+static int
+call_check_fields(const json_t *body, CallOp op, const CallLimits *lim, CallError *err)
 {
     const char *key;
     json_t *val;
 
     json_object_foreach((json_t *)body, key, val) {
-        int known = 0;
-        for (size_t i = 0; call_fields[op][i]; i++)
-            known |= strcmp(call_fields[op][i], key) == 0;
-        for (size_t i = 0; async && call_async_fields[i]; i++)
-            known |= strcmp(call_async_fields[i], key) == 0;
+        int known = call_known(lim->stream ? call_stream_fields : call_fields[op], key) ||
+                    (lim->async && call_known(call_async_fields, key));
+        if (lim->lines && strcmp(key, "iterable") == 0)
+            return call_fail(err, SVC_EINVAL, "iterable",
+                             "an NDJSON body carries its items as lines after the call, not as 'iterable'");
         if (!known) {
             char detail[200];
             snprintf(detail, sizeof(detail), "unknown field '%.64s'", key);
@@ -93,14 +114,39 @@ call_parse_apply(const json_t *body, Call *c, CallError *err)
 }
 
 static int
+call_parse_buffersize(const json_t *body, const CallLimits *lim, Call *c, CallError *err)
+{
+    json_t *b = json_object_get(body, "buffersize");
+    char detail[128];
+
+    c->buffersize = call_default_buffersize(c->chunksize, lim->processes);
+    if (b && !json_is_null(b)) {
+        if (!json_is_integer(b) || json_integer_value(b) < 1 || json_integer_value(b) > CALL_MAX_BUFFERSIZE) {
+            snprintf(detail, sizeof(detail), "'buffersize' must be an integer in [1, %d]", CALL_MAX_BUFFERSIZE);
+            return call_fail(err, SVC_EINVAL, "buffersize", detail);
+        }
+        c->buffersize = (size_t)json_integer_value(b);
+    }
+    /* A window smaller than a chunk could never send one. */
+    if (c->buffersize < c->chunksize)
+        c->buffersize = c->chunksize;
+    return SVC_OK;
+}
+
+static int
 call_parse_map(const json_t *body, CallOp op, const CallLimits *lim, Call *c, CallError *err)
 {
     json_t *it = json_object_get(body, "iterable"), *cs = json_object_get(body, "chunksize");
     json_t *oe = json_object_get(body, "on_error"), *item;
     size_t i;
 
+    if (lim->lines) /* the items follow as lines: an empty array stands in */
+        it = json_array();
+    else if (it)
+        json_incref(it);
     if (!it)
         return call_fail(err, SVC_EINVAL, "iterable", "'iterable' is required");
+    c->iterable = it;
     if (!json_is_array(it))
         return call_fail(err, SVC_EINVAL, "iterable", "'iterable' must be an array");
     if ((long)json_array_size(it) > lim->max_items) {
@@ -121,7 +167,8 @@ call_parse_map(const json_t *body, CallOp op, const CallLimits *lim, Call *c, Ca
             return call_fail(err, SVC_EINVAL, "chunksize", "'chunksize' must be an integer >= 1");
         c->chunksize = (size_t)json_integer_value(cs);
     } else {
-        c->chunksize = call_default_chunksize(json_array_size(it), lim->processes);
+        /* Python's imap defaults to 1: results come back one by one. */
+        c->chunksize = lim->stream ? 1 : call_default_chunksize(json_array_size(it), lim->processes);
     }
     if (oe && !json_is_null(oe)) {
         const char *v = json_string_value(oe);
@@ -129,8 +176,7 @@ call_parse_map(const json_t *body, CallOp op, const CallLimits *lim, Call *c, Ca
             return call_fail(err, SVC_EINVAL, "on_error", "'on_error' must be \"raise\" or \"collect\"");
         c->collect = strcmp(v, "collect") == 0;
     }
-    c->iterable = json_incref(it);
-    return SVC_OK;
+    return lim->stream ? call_parse_buffersize(body, lim, c, err) : SVC_OK;
 }
 
 static int
@@ -185,7 +231,7 @@ call_parse(const json_t *body, CallOp op, const Registry *reg, const CallLimits 
     *out = NULL;
     if (!json_is_object(body))
         return call_fail(err, SVC_EINVAL, "", "the body must be a JSON object");
-    if ((rc = call_check_fields(body, op, lim->async, err)) != SVC_OK)
+    if ((rc = call_check_fields(body, op, lim, err)) != SVC_OK)
         return rc;
     if (!(c = calloc(1, sizeof(*c))))
         return call_fail(err, SVC_ENOMEM, "", "out of memory");
@@ -257,14 +303,26 @@ call_chunk_len(const Call *c, size_t i)
 }
 
 char *
+call_payload(const RegistryFn *fn, CallOp op, json_t *items, json_t *kwds, size_t *len, uint32_t *mode)
+{
+    json_t *frame = json_pack("[sOO]", fn->name, items, op == CALL_APPLY ? kwds : json_null());
+    char *text = frame ? json_dumps(frame, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+
+    json_decref(frame);
+    *mode = op == CALL_APPLY ? WIRE_MODE_APPLY : op == CALL_MAP ? WIRE_MODE_MAP : WIRE_MODE_STARMAP;
+    if (text)
+        *len = strlen(text);
+    return text;
+}
+
+char *
 call_chunk_payload(const Call *c, size_t i, size_t *len, uint32_t *mode)
 {
-    json_t *items = NULL, *frame = NULL;
+    json_t *items = NULL;
     char *text = NULL;
 
     if (c->op == CALL_APPLY) {
         items = json_incref(c->args);
-        *mode = WIRE_MODE_APPLY;
     } else {
         size_t first = call_chunk_first(c, i), n = call_chunk_len(c, i);
         if (!(items = json_array()))
@@ -272,15 +330,9 @@ call_chunk_payload(const Call *c, size_t i, size_t *len, uint32_t *mode)
         for (size_t k = 0; k < n; k++)
             if (json_array_append(items, json_array_get(c->iterable, first + k)) < 0)
                 goto cleanup;
-        *mode = c->op == CALL_MAP ? WIRE_MODE_MAP : WIRE_MODE_STARMAP;
     }
-    frame = json_pack("[sOO]", c->fn->name, items, c->op == CALL_APPLY ? c->kwds : json_null());
-    if (frame)
-        text = json_dumps(frame, JSON_COMPACT | JSON_ENCODE_ANY);
-    if (text)
-        *len = strlen(text);
+    text = call_payload(c->fn, c->op, items, c->kwds, len, mode);
 cleanup:
     json_decref(items);
-    json_decref(frame);
     return text;
 }

@@ -27,6 +27,7 @@ struct Call {
     double timeout;       /* seconds per item; 0 for none */
     int retries;          /* runs again after a worker dies under it */
     size_t nitems;        /* items to run, kept when the values go */
+    size_t buffersize;    /* imap: items in flight at most (0 outside imap) */
 };
 
 /* What the server allows: the pool size (for the default chunksize) and
@@ -37,9 +38,14 @@ typedef struct CallLimits {
     int async;        /* the call is an async job: it may carry "priority" */
     double timeout;   /* --task-timeout: a call's default; 0 for none */
     double max_timeout; /* --max-task-timeout: 0 for no cap */
+    int stream;       /* an imap: chunksize defaults to 1, "buffersize" is
+                       * taken, "on_error" is not (a stream always goes on) */
+    int lines;        /* the items come later, one NDJSON line each: the
+                       * body must not carry "iterable" */
 } CallLimits;
 
 #define CALL_MAX_RETRIES 10
+#define CALL_MAX_BUFFERSIZE 1000000 /* imap: the most items in flight */
 
 typedef struct CallError {
     int code;          /* SVC_EINVAL (bad field) or SVC_ENOFUNC */
@@ -77,6 +83,15 @@ size_t call_chunk_len(const Call *c, size_t i);
 /* The wire payload of chunk i (malloc'd JSON text, caller frees), with its
  * byte length in *len and its WIRE_MODE_* in *mode. NULL when out of memory. */
 char *call_chunk_payload(const Call *c, size_t i, size_t *len, uint32_t *mode);
+
+/* The wire payload of one task of fn over items (an args array for apply,
+ * else the items), as call_chunk_payload. items and kwds are borrowed. */
+char *call_payload(const RegistryFn *fn, CallOp op, json_t *items, json_t *kwds,
+                   size_t *len, uint32_t *mode);
+
+/* imap's default window: enough chunks to keep every worker's pipeline
+ * full (the dispatcher writes several tasks ahead per worker). */
+size_t call_default_buffersize(size_t chunksize, int processes);
 
 /* Python's default chunksize for map: ceil(n / (4 * processes)), at least 1. */
 size_t call_default_chunksize(size_t n, int processes);

@@ -18,7 +18,7 @@ enum {
     OPT_HTTP_THREADS, OPT_MAX_CONNS, OPT_MAX_ITEMS, OPT_MAX_JOBS, OPT_RESULT_TTL,
     OPT_TASK_TIMEOUT, OPT_MAX_TASK_TIMEOUT, OPT_MAX_TASKS_PER_CHILD, OPT_WORKER_MEMORY,
     OPT_WORKER_CPU, OPT_SHUTDOWN_GRACE, OPT_PLUGIN, OPT_WORKER_START_TIMEOUT, OPT_FUNCTIONS,
-    OPT_MAX_RESULT,
+    OPT_MAX_RESULT, OPT_MAX_SPILL,
 };
 
 /* One row per setting: the flag, its environment twin and its help line.
@@ -50,6 +50,7 @@ static const struct {
     {"plugin", OPT_PLUGIN, "POOLD_PLUGIN", "PATH", "load a plugin; repeat for more (env: ':'-separated)"},
     {"functions", OPT_FUNCTIONS, "POOLD_FUNCTIONS", "FILE", "exec functions to declare (JSON: {\"functions\": [...]})"},
     {"max-result", OPT_MAX_RESULT, "POOLD_MAX_RESULT", "BYTES", "most stdout an exec function may write, K/M/G (16M)"},
+    {"max-spill", OPT_MAX_SPILL, "POOLD_MAX_SPILL", "BYTES", "an NDJSON imap's results held on disk while its body still uploads, K/M/G (1G)"},
     {"store", OPT_STORE, "POOLD_STORE", "KIND", "job store: memory"},
     {"log-level", OPT_LOG_LEVEL, "POOLD_LOG_LEVEL", "LEVEL", "error, warn, info or debug (info)"},
 };
@@ -73,6 +74,7 @@ config_defaults(Config *c)
     c->shutdown_grace = 30;
     c->worker_start_timeout = 30;
     c->max_result = 16u << 20;
+    c->max_spill = (size_t)1 << 30;
     strcpy(c->store, "memory");
     c->log_level = LOG_INFO;
 }
@@ -244,6 +246,12 @@ config_set(Config *c, int id, const char *name, const char *v, char *err,
             rc = SVC_EINVAL;
         if (rc == SVC_OK)
             c->max_result = sz;
+        break;
+    case OPT_MAX_SPILL:
+        if ((rc = config_parse_size(v, &sz)) == SVC_OK && sz == 0)
+            rc = SVC_EINVAL;
+        if (rc == SVC_OK)
+            c->max_spill = sz;
         break;
     case OPT_STORE:
         if (strcmp(v, "memory") != 0) {

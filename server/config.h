@@ -36,6 +36,7 @@ struct Config {
     int nplugins;
     const char *functions; /* --functions: the exec functions' file, or NULL */
     size_t max_result;   /* --max-result: bytes of an exec function's stdout */
+    size_t max_spill;    /* --max-spill: an imap's results on disk while it uploads */
     char plugin_env[4096]; /* POOLD_PLUGIN, split at ':' in place */
     int log_level;       /* --log-level */
 };

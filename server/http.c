@@ -229,8 +229,9 @@ http_req_new(Http *h, struct MHD_Connection *c, const char *url, const char *met
     r->route = http_route(h->routes, method, url, r->param, r->allow, sizeof(r->allow));
     if (!r->route)
         r->status = r->allow[0] ? 405 : 404;
+    r->lines = http_lines_wanted(r);
     cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-    if (cl && strtoull(cl, NULL, 10) > h->max_body)
+    if (cl && strtoull(cl, NULL, 10) > h->max_body && !r->lines)
         r->status = 413;
     return r;
 }
@@ -270,7 +271,10 @@ http_early_answer(HttpReq *r)
 {
     char detail[160];
 
-    if (r->status == 413)
+    if (r->status == 413 && r->lines)
+        snprintf(detail, sizeof(detail), "a line of the body is longer than --max-body (%zu bytes)",
+                 r->http->max_body);
+    else if (r->status == 413)
         snprintf(detail, sizeof(detail), "the body is larger than --max-body (%zu bytes)", r->http->max_body);
     else if (r->status == 405)
         snprintf(detail, sizeof(detail), "this path takes: %s", r->allow);
@@ -285,7 +289,9 @@ http_run(HttpReq *r)
     json_error_t jerr;
     char detail[300];
 
-    if (r->route->json_body) {
+    if (r->lines)
+        http_lines_end(r);
+    else if (r->route->body != HTTP_BODY_ANY) {
         if (r->len == 0) {
             http_reply_problem(r, 400, "the body is empty: send a JSON object", NULL);
             return;
@@ -299,7 +305,7 @@ http_run(HttpReq *r)
         }
     }
     r->route->handler(r);
-    if (r->waiter && !r->answered)
+    if (r->waiter && !r->waiter->stream && !r->answered)
         http_suspend(r);
     else if (!r->answered)
         http_reply_problem(r, 500, "the handler gave no answer", NULL);
@@ -324,13 +330,17 @@ http_access(void *cls, struct MHD_Connection *c, const char *url, const char *me
         return MHD_YES;
     }
     if (*upload_data_size) {
-        http_req_append(r, upload_data, *upload_data_size);
-        *upload_data_size = 0;
+        if (r->lines) {
+            http_lines_take(r, upload_data, upload_data_size);
+        } else {
+            http_req_append(r, upload_data, *upload_data_size);
+            *upload_data_size = 0;
+        }
         return MHD_YES;
     }
     if (r->answered)
         return MHD_YES;
-    if (r->waiter) {
+    if (r->waiter && !r->waiter->stream) {
         http_resumed(r);
         return MHD_YES;
     }

@@ -8,6 +8,7 @@
 #define POOLD_HTTP_H
 
 #include <jansson.h>
+#include <sys/types.h>
 
 #include "common.h"
 
@@ -15,11 +16,35 @@
  * http_defer. Called on an MHD thread. */
 typedef void (*HttpHandler)(HttpReq *r);
 
+/* What a route's body must be. */
+typedef enum {
+    HTTP_BODY_ANY,   /* the handler reads it, if it wants it */
+    HTTP_BODY_JSON,  /* JSON: 400 otherwise */
+    HTTP_BODY_LINES, /* JSON, or with Content-Type application/x-ndjson,
+                      * lines handed to the route's line function as
+                      * they arrive, never held whole */
+} HttpBody;
+
+/* HttpLineFn's answers. */
+#define HTTP_LINE_MORE 0  /* taken: send the next */
+#define HTTP_LINE_FULL 1  /* taken, but send no more until http_wake */
+#define HTTP_LINE_STOP (-1) /* read no more: the rest of the body is dropped */
+
+/*
+ * Takes one line of an NDJSON body (without its newline; blank lines are
+ * skipped), on an MHD thread, as it arrives. After an HTTP_LINE_FULL and a
+ * wake, it is called with line NULL to ask whether it may go on (MORE) or
+ * not yet (FULL). The handler runs as usual once the body has ended, and
+ * answers; it may not answer before.
+ */
+typedef int (*HttpLineFn)(HttpReq *r, const char *line, size_t len);
+
 struct Route {
     const char *method;
     const char *pattern;  /* literal path; at most one "{id}" segment */
     HttpHandler handler;
-    int json_body;        /* the body must be JSON: 400 otherwise */
+    HttpBody body;
+    HttpLineFn line;      /* HTTP_BODY_LINES only */
 };
 
 typedef struct HttpOptions {
@@ -98,5 +123,38 @@ typedef void (*HttpGoneFn)(void *ctx);
 void http_waiter_on_gone(HttpWaiter *w, HttpGoneFn gone);
 
 void http_waiter_unref(HttpWaiter *w);
+
+/* --- streams: a body read line by line, an answer written as it comes --- */
+
+/* 1 when the body comes as lines to the route's HttpLineFn. */
+int http_lines(HttpReq *r);
+
+/*
+ * Makes the request a stream with the handler's ctx (freed by ctx_free,
+ * may be NULL, once http is done with it). Its waiter is borrowed: the
+ * producer may http_wake it until closed(ctx) is called, on an MHD thread,
+ * when the request is over; gone(ctx) may come before, from another
+ * thread, when the client hangs up while the connection sleeps. NULL when
+ * out of memory (ctx is then freed).
+ */
+HttpWaiter *http_stream(HttpReq *r, void *ctx, void (*ctx_free)(void *), HttpGoneFn gone,
+                        void (*closed)(void *));
+
+/* The ctx given to http_stream, NULL before. */
+void *http_stream_ctx(HttpReq *r);
+
+/* HttpReadFn's answers besides a byte count. */
+#define HTTP_READ_WAIT 0      /* nothing now: the connection sleeps until http_wake */
+#define HTTP_READ_END (-1)    /* the answer is complete */
+#define HTTP_READ_ERROR (-2)  /* abort: the connection is closed */
+
+/* Fills buf with up to max bytes of the answer, on an MHD thread. With
+ * stopping set, poold is shutting down and the connection cannot sleep:
+ * the stream must end instead of answering HTTP_READ_WAIT. */
+typedef ssize_t (*HttpReadFn)(void *ctx, char *buf, size_t max, int stopping);
+
+/* Answers a stream (after http_stream) with the body read() writes, in
+ * chunked transfer encoding. */
+void http_reply_stream(HttpReq *r, int status, const char *type, HttpReadFn read);
 
 #endif

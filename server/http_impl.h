@@ -47,6 +47,10 @@ struct HttpWaiter {
     int refs;                 /* atomic */
     pthread_mutex_t lock;     /* guards woken, suspended, gone, cancelled */
     int woken, suspended, gone, cancelled;
+    int stream;               /* http_stream's: sleeps and wakes many times,
+                               * and woken is a wake not yet seen */
+    HttpReadFn read;          /* a stream's answer */
+    void (*closed)(void *ctx);
     uint64_t id;              /* key in http->suspended */
     int fd;                   /* the socket, once in the watch set */
     struct MHD_Connection *conn;
@@ -72,6 +76,8 @@ struct HttpReq {
     json_t *json;
     char param[HTTP_PARAM_MAX];
     HttpWaiter *waiter;
+    int lines;                /* the body goes to route->line as it comes */
+    int line_state;           /* HTTP_LINE_*: the line function's last word */
 };
 
 /* http_wait.c */
@@ -86,5 +92,19 @@ void http_resumed(HttpReq *r);
 void http_waiter_release(HttpWaiter *w);
 /* At stop: resumes every suspended connection; unwoken, they answer 503. */
 void http_resume_all(Http *h);
+/* A stream's connection sleeps until the next http_wake. MHD thread.
+ * Returns 1 when it sleeps, 0 when a wake came first (go on at once), -1
+ * when poold is stopping (it cannot sleep). */
+int http_pause(HttpWaiter *w);
+
+/* http_stream.c */
+/* 1 when the request's body should go to its route's line function. */
+int http_lines_wanted(HttpReq *r);
+/* A body piece of a lines request: hands its lines on, keeps a partial
+ * last one, and sets *size to what it did not take (the connection then
+ * sleeps). MHD thread. */
+void http_lines_take(HttpReq *r, const char *data, size_t *size);
+/* The body ended: hands on its last line if it had no newline. */
+void http_lines_end(HttpReq *r);
 
 #endif

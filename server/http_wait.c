@@ -106,6 +106,7 @@ http_wake(HttpWaiter *w)
         w->suspended = 0;
         listed = http_unlist(w->http, w);
         MHD_resume_connection(w->conn);
+        w->woken = !w->stream; /* a stream's resume is its wake */
     }
     pthread_mutex_unlock(&w->lock);
     if (listed)
@@ -213,6 +214,22 @@ http_suspend(HttpReq *r)
         w->fn(r, w->ctx);
 }
 
+int
+http_pause(HttpWaiter *w)
+{
+    int rc = 1;
+
+    pthread_mutex_lock(&w->lock);
+    if (w->woken)
+        w->woken = rc = 0;
+    else if (http_list(w->http, w) < 0)
+        rc = -1;
+    else
+        w->suspended = 1, MHD_suspend_connection(w->conn);
+    pthread_mutex_unlock(&w->lock);
+    return rc;
+}
+
 void
 http_resumed(HttpReq *r)
 {
@@ -233,6 +250,8 @@ http_waiter_release(HttpWaiter *w)
     pthread_mutex_lock(&w->lock);
     w->gone = 1;
     pthread_mutex_unlock(&w->lock);
+    if (w->closed)
+        w->closed(w->ctx);
     http_waiter_unref(w);
 }
 

@@ -618,6 +618,14 @@ pool_submit(Pool *p, PoolTask **tasks, size_t n)
     return SVC_OK;
 }
 
+uint64_t
+pool_owner_new(void)
+{
+    static uint64_t owners;
+
+    return __atomic_add_fetch(&owners, 1, __ATOMIC_RELAXED);
+}
+
 int
 pool_cancel(Pool *p, uint64_t owner, int kill_running)
 {

@@ -100,6 +100,10 @@ void pool_task_free(PoolTask *t);
  */
 int pool_submit(Pool *p, PoolTask **tasks, size_t n);
 
+/* A new owner number for pool_task_new, never handed out before. Any
+ * thread. */
+uint64_t pool_owner_new(void);
+
 /*
  * Any thread. Ends the queued and not yet started tasks of owner
  * POOL_CANCELLED. With kill_running, a worker running one of its tasks is

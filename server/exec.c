@@ -263,6 +263,7 @@ typedef struct ExecIo {
     size_t out_len, out_cap;
     char tail[EXEC_STDERR_TAIL + 1]; /* the last of stderr */
     size_t tail_len;
+    int cut;               /* the tail lost bytes before it */
     int over;              /* stdout passed max_result */
 } ExecIo;
 
@@ -272,6 +273,7 @@ exec_tail(ExecIo *io, const char *buf, size_t n)
 {
     if (n >= EXEC_STDERR_TAIL) {
         memcpy(io->tail, buf + n - EXEC_STDERR_TAIL, EXEC_STDERR_TAIL);
+        io->cut |= n > EXEC_STDERR_TAIL || io->tail_len > 0;
         io->tail_len = EXEC_STDERR_TAIL;
         return;
     }
@@ -279,33 +281,62 @@ exec_tail(ExecIo *io, const char *buf, size_t n)
         size_t drop = io->tail_len + n - EXEC_STDERR_TAIL;
         memmove(io->tail, io->tail + drop, io->tail_len - drop);
         io->tail_len -= drop;
+        io->cut = 1;
     }
     memcpy(io->tail + io->tail_len, buf, n);
     io->tail_len += n;
 }
 
-/* Makes the stderr tail valid UTF-8 in place, for the client's JSON: a
- * character cut at its start is dropped, any other invalid byte becomes
- * '?'. */
+/* The length of the UTF-8 character at t (n bytes on), by RFC 3629's
+ * table (section 4), so that jansson takes the text: 0 when it is none (a
+ * lead byte C0, C1 or F5-FF, an overlong form, a surrogate, a value past
+ * U+10FFFF, a character cut short) and for NUL, which would end the
+ * message. */
+static size_t
+exec_utf8_len(const unsigned char *t, size_t n)
+{
+    unsigned char lo = 0x80, hi = 0xBF; /* the second byte's range */
+    size_t len;
+
+    if (t[0] < 0x80)
+        return t[0] != 0;
+    if (t[0] < 0xC2 || t[0] > 0xF4)
+        return 0;
+    len = t[0] < 0xE0 ? 2 : t[0] < 0xF0 ? 3 : 4;
+    if (t[0] == 0xE0)
+        lo = 0xA0; /* below: overlong */
+    else if (t[0] == 0xED)
+        hi = 0x9F; /* above: a surrogate */
+    else if (t[0] == 0xF0)
+        lo = 0x90; /* below: overlong */
+    else if (t[0] == 0xF4)
+        hi = 0x8F; /* above: past U+10FFFF */
+    if (n < len || t[1] < lo || t[1] > hi)
+        return 0;
+    for (size_t k = 2; k < len; k++)
+        if ((t[k] & 0xC0) != 0x80)
+            return 0;
+    return len;
+}
+
+/* Makes the stderr tail valid UTF-8 in place, for the client's JSON: the
+ * rest of a character the tail cut at its start is dropped, any other
+ * byte that is not part of a valid character becomes '?'. */
 static void
 exec_tail_text(ExecIo *io)
 {
     unsigned char *t = (unsigned char *)io->tail;
     size_t i = 0, n = io->tail_len, start = 0;
 
-    while (start < n && (t[start] & 0xC0) == 0x80)
+    while (io->cut && start < n && start < 3 && (t[start] & 0xC0) == 0x80)
         start++;
     memmove(t, t + start, n - start);
     n -= start;
     while (i < n) {
-        size_t len = t[i] < 0x80 ? 1 : (t[i] & 0xE0) == 0xC0 ? 2 : (t[i] & 0xF0) == 0xE0 ? 3
-                   : (t[i] & 0xF8) == 0xF0 ? 4 : 0;
-        size_t k = 1;
-        while (len && k < len && i + k < n && (t[i + k] & 0xC0) == 0x80)
-            k++;
-        if (!len || k < len || (t[i] == 0 && n > i)) {
-            t[i++] = '?';
-            continue;
+        size_t len = exec_utf8_len(t + i, n - i);
+        if (len == 0) {
+            t[i] = '?';
+            len = 1;
         }
         i += len;
     }

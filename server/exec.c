@@ -210,9 +210,10 @@ exec_on_term(int sig)
 
 /* In the child: the pipes become stdio and nothing else is inherited (no
  * other descriptor, no ignored signal, no POOLD_* setting); its own process
- * group, and it dies with the worker. Never returns. */
+ * group, and it dies with the worker, whose pid (taken before the fork) is
+ * worker. Never returns. */
 static void
-exec_child(const ExecSpec *x, int in, int out, int err)
+exec_child(const ExecSpec *x, pid_t worker, int in, int out, int err)
 {
     extern char **environ;
     sigset_t none;
@@ -249,7 +250,10 @@ exec_child(const ExecSpec *x, int in, int out, int err)
         dprintf(2, "cannot enter %s: %s\n", x->cwd, strerror(errno));
         _exit(127);
     }
-    if (getppid() == 1) /* the worker died before PR_SET_PDEATHSIG took */
+    /* The worker died before PR_SET_PDEATHSIG took. Its orphans go to the
+     * fork server (a subreaper), not to init: so compare with the worker,
+     * never with 1. */
+    if (getppid() != worker)
         _exit(126);
     execvp(x->argv[0], x->argv);
     dprintf(2, "cannot run %s: %s\n", x->argv[0], strerror(errno));
@@ -435,21 +439,34 @@ exec_pump(ExecIo *io, int fds[4], size_t max_result, double deadline)
     return 0;
 }
 
-/* Waits for the command (its pidfd) until the deadline, then reaps it.
- * Returns its wait status, or -1 on the deadline, -2 when it cannot. */
+/* Waits for the command (its pidfd) until the deadline, and leaves it
+ * unreaped: until exec_reap, neither its pid nor its process group's
+ * number can name another. Returns 0, or -1 on the deadline. */
 static int
 exec_wait(pid_t pid, int pidfd, double deadline)
 {
     struct pollfd pf = {pidfd, POLLIN, 0};
-    int st;
+    siginfo_t si;
 
     while (pidfd >= 0 && poll(&pf, 1, exec_ms(deadline)) <= 0) {
         if (deadline > 0 && clock_mono() >= deadline)
             return -1;
     }
+    while (pidfd < 0 && waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT) < 0 && errno == EINTR)
+        ;
+    return 0;
+}
+
+/* Reaps the command. Returns its wait status, or -1 (errno) when it
+ * cannot. */
+static int
+exec_reap(pid_t pid)
+{
+    int st;
+
     while (waitpid(pid, &st, 0) < 0)
         if (errno != EINTR)
-            return -2;
+            return -1;
     return st;
 }
 
@@ -474,13 +491,13 @@ json_t *
 exec_run(const ExecSpec *x, const json_t *args, const json_t *kwds, int64_t *group, PooldError *err)
 {
     int in[2] = {-1, -1}, out[2] = {-1, -1}, er[2] = {-1, -1}, fds[4] = {-1, -1, -1, -1};
-    int st = 0, timed_out = 0;
+    int st = 0, timed_out = 0, wait_errno = 0;
     double deadline = x->timeout > 0 ? clock_mono() + x->timeout : 0;
     sigset_t term, old;
     ExecIo io = {0};
     char *text = NULL;
     json_t *r = NULL;
-    pid_t pid;
+    pid_t pid, self = getpid();
 
     if (json_object_size(kwds) > 0)
         return poold_error(err, "TypeError", "%s() takes positional arguments only (args)", x->name);
@@ -502,7 +519,7 @@ exec_run(const ExecSpec *x, const json_t *args, const json_t *kwds, int64_t *gro
         goto cleanup;
     }
     if (pid == 0)
-        exec_child(x, in[0], out[1], er[1]);
+        exec_child(x, self, in[0], out[1], er[1]);
     setpgid(pid, pid); /* as the child does: whichever runs first */
     exec_group = pid;
     if (group)
@@ -522,16 +539,20 @@ exec_run(const ExecSpec *x, const json_t *args, const json_t *kwds, int64_t *gro
     in[0] = out[1] = er[1] = -1;
     timed_out = exec_pump(&io, fds, x->max_result, deadline) < 0;
     if (!timed_out && !io.over)
-        timed_out = (st = exec_wait(pid, fds[3], deadline)) == -1;
+        timed_out = exec_wait(pid, fds[3], deadline) < 0;
     /* Whatever is left of its process group goes: on a timeout or an
-     * overflow, the command itself; always, what it left behind. */
+     * overflow, the command itself; always, what it left behind. This,
+     * and unpublishing the group, come before the reap: until then no
+     * other process or group can have its number. The pid as well, should
+     * the command have left its group: the reap would wait for it. */
     kill(-pid, SIGKILL);
-    if (timed_out || io.over)
-        st = exec_wait(pid, -1, 0);
+    kill(pid, SIGKILL);
     if (group)
         __atomic_store_n(group, 0, __ATOMIC_RELEASE);
     signal(SIGTERM, SIG_DFL);
     exec_group = 0;
+    if ((st = exec_reap(pid)) < 0)
+        wait_errno = errno;
     for (int k = 0; k < 4; k++)
         if (fds[k] >= 0)
             close(fds[k]);
@@ -542,8 +563,8 @@ exec_run(const ExecSpec *x, const json_t *args, const json_t *kwds, int64_t *gro
     else if (io.over)
         poold_error(err, "ValueError", "%s wrote more than --max-result (%zu bytes)", x->name,
                     x->max_result);
-    else if (st == -2)
-        poold_error(err, "OSError", "%s: cannot wait for the command: %s", x->name, strerror(errno));
+    else if (st < 0)
+        poold_error(err, "OSError", "%s: cannot wait for the command: %s", x->name, strerror(wait_errno));
     else if (WIFSIGNALED(st))
         poold_error(err, "ExecError", "%s was killed by signal %d (SIG%s): %s", x->name, WTERMSIG(st),
                     sigabbrev_np(WTERMSIG(st)) ?: "?", io.tail);

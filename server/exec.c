@@ -17,6 +17,8 @@
 #include "clock.h"
 
 #define EXEC_STDERR_TAIL 2048
+/* How often, without a pidfd, a worker looks whether its command exited. */
+#define EXEC_POLL_MS 20
 
 /* --- loading --- */
 
@@ -379,33 +381,53 @@ exec_read(ExecIo *io, int k, int fd, size_t max_result)
     return 1;
 }
 
-/* Milliseconds to the deadline for poll (-1: none), at most an hour. */
+/* Milliseconds to the deadline for poll (-1: none), at most an hour; 0
+ * only once it has passed. Without a pidfd, whose poll would wake at the
+ * command's exit, at most EXEC_POLL_MS. */
 static int
-exec_ms(double deadline)
+exec_ms(double deadline, int pidfd)
 {
     double left;
+    int ms;
 
-    if (deadline <= 0)
-        return -1;
-    left = deadline - clock_mono();
-    return left <= 0 ? 0 : left > 3600 ? 3600 * 1000 : (int)(left * 1000) + 1;
+    if (deadline <= 0) {
+        ms = -1;
+    } else {
+        left = deadline - clock_mono();
+        ms = left <= 0 ? 0 : left > 3600 ? 3600 * 1000 : (int)(left * 1000) + 1;
+    }
+    return pidfd < 0 && (ms < 0 || ms > EXEC_POLL_MS) ? EXEC_POLL_MS : ms;
+}
+
+/* 1 when the command has exited, which leaves it unreaped: until
+ * exec_reap, neither its pid nor its process group's number can name
+ * another. Also 1 when it cannot be waited for (exec_reap says why). */
+static int
+exec_exited(pid_t pid)
+{
+    siginfo_t si = {0};
+
+    if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) < 0)
+        return errno != EINTR;
+    return si.si_pid == pid;
 }
 
 /*
- * Moves bytes between the pipes until the command has exited (its pidfd,
- * fds[3]) and stdout and stderr are drained, or both are closed, or the
- * deadline passes. fds: stdin (-1 once closed), stdout, stderr, pidfd.
- * Returns 0, or -1 on the deadline. Sets io->over on too much output.
+ * Moves bytes between the pipes until the command (pid) has exited (its
+ * pidfd, fds[3], or, with none, exec_exited) and stdout and stderr are
+ * drained, or both are closed, or the deadline passes. fds: stdin (-1 once
+ * closed), stdout, stderr, pidfd (-1: none). Returns 0, or -1 on the
+ * deadline. Sets io->over on too much output.
  */
 static int
-exec_pump(ExecIo *io, int fds[4], size_t max_result, double deadline)
+exec_pump(ExecIo *io, int fds[4], pid_t pid, size_t max_result, double deadline)
 {
     int exited = 0;
 
     while (fds[1] >= 0 || fds[2] >= 0) {
         struct pollfd pf[4] = {{fds[0], POLLOUT, 0}, {fds[1], POLLIN, 0}, {fds[2], POLLIN, 0},
                                {exited ? -1 : fds[3], POLLIN, 0}};
-        int ms = exited ? 0 : exec_ms(deadline);
+        int ms = exited ? 0 : exec_ms(deadline, fds[3]);
         if (deadline > 0 && !exited && ms == 0)
             return -1;
         int n = poll(pf, 4, ms);
@@ -434,26 +456,26 @@ exec_pump(ExecIo *io, int fds[4], size_t max_result, double deadline)
                 fds[k] = -1;
             }
         }
-        exited |= pf[3].revents != 0;
+        if (!exited)
+            exited = fds[3] >= 0 ? pf[3].revents != 0 : exec_exited(pid);
     }
     return 0;
 }
 
-/* Waits for the command (its pidfd) until the deadline, and leaves it
- * unreaped: until exec_reap, neither its pid nor its process group's
- * number can name another. Returns 0, or -1 on the deadline. */
+/* Waits until the command has exited or the deadline passes, and leaves
+ * it unreaped (exec_exited). With no pidfd (pidfd_open failed: an old
+ * kernel, no descriptor left) it looks every EXEC_POLL_MS, so the
+ * deadline holds all the same. Returns 0, or -1 on the deadline. */
 static int
 exec_wait(pid_t pid, int pidfd, double deadline)
 {
-    struct pollfd pf = {pidfd, POLLIN, 0};
-    siginfo_t si;
-
-    while (pidfd >= 0 && poll(&pf, 1, exec_ms(deadline)) <= 0) {
-        if (deadline > 0 && clock_mono() >= deadline)
+    while (!exec_exited(pid)) {
+        struct pollfd pf = {pidfd, POLLIN, 0};
+        int ms = exec_ms(deadline, pidfd);
+        if (deadline > 0 && ms == 0)
             return -1;
+        poll(&pf, 1, ms); /* a pf of -1 is no descriptor: a sleep */
     }
-    while (pidfd < 0 && waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT) < 0 && errno == EINTR)
-        ;
     return 0;
 }
 
@@ -537,7 +559,7 @@ exec_run(const ExecSpec *x, const json_t *args, const json_t *kwds, int64_t *gro
     close(out[1]);
     close(er[1]);
     in[0] = out[1] = er[1] = -1;
-    timed_out = exec_pump(&io, fds, x->max_result, deadline) < 0;
+    timed_out = exec_pump(&io, fds, pid, x->max_result, deadline) < 0;
     if (!timed_out && !io.over)
         timed_out = exec_wait(pid, fds[3], deadline) < 0;
     /* Whatever is left of its process group goes: on a timeout or an

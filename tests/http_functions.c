@@ -81,16 +81,6 @@ start(Server *s)
     unlink(fns_path); /* read at start-up */
 }
 
-/* POSTs body to path and checks the status; the caller frees r. */
-static void
-post(const Server *s, const char *path, const char *body, long status, Resp *r)
-{
-    CHECK(req(s, "POST", path, body, r) == 0);
-    if (r->status != status)
-        fprintf(stderr, "    %s %s -> %ld %s\n", path, body, r->status, r->body);
-    CHECK_INT(r->status, status);
-}
-
 /* The number of live processes in process group pg. */
 static int
 group_size(int pg)
@@ -392,7 +382,7 @@ TEST(test_plugin_initializer_runs_once_in_each_worker_and_each_replacement)
     Resp r;
     FILE *f;
     unsigned number;
-    int pid, lines = 0, victim;
+    int pid, lines = 0;
     unsigned seen = 0;
 
     snprintf(log, sizeof(log), "/tmp/poold-test-init-%d", (int)getpid());
@@ -402,14 +392,7 @@ TEST(test_plugin_initializer_runs_once_in_each_worker_and_each_replacement)
     unsetenv("MISBEHAVE_INIT_LOG");
     post(&s, "/v1/apply", "{\"func\":\"crash\"}", 502, &r); /* ForkPoolWorker-3 replaces it */
     resp_free(&r);
-    victim = 0;
-    for (int i = 0; i < 300 && !victim; i++, usleep(10 * 1000)) {
-        json_t *j = get_json(&s, "/v1/pool");
-        victim = strcmp(json_string_value(jpath(j, "workers.0.state")), "idle") == 0 &&
-                 strcmp(json_string_value(jpath(j, "workers.1.state")), "idle") == 0;
-        json_decref(j);
-    }
-    CHECK(victim);
+    CHECK(await_idle_workers(&s, 2, 3));
     CHECK((f = fopen(log, "r")) != NULL);
     while (fscanf(f, "%u %d", &number, &pid) == 2) {
         lines++;

@@ -10,25 +10,15 @@
 # Writes bench/results/faults.md. Stops what it started, by PID.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BIN=${POOLD_BIN:-build/poold}
+. bench/lib.sh
 RESPAWN=${RESPAWN_BIN:-build/bench/respawn}
-DUR=${BENCH_SECONDS:-10}
-command -v wrk >/dev/null || { echo "bench/faults.sh: wrk is missing (apt-get install wrk)" >&2; exit 1; }
+need_wrk
 
 respawn=$(POOLD_BIN=$BIN "$RESPAWN" | tail -n 1)
 
-log=$(mktemp)
-"$BIN" --host 127.0.0.1 --port 0 --processes "${BENCH_PROCESSES:-2}" 2>"$log" &
-pid=$!
 killer=
-trap 'kill $killer $pid 2>/dev/null; wait $pid 2>/dev/null; rm -f "$log"' EXIT
-for _ in $(seq 100); do
-    port=$(sed -n 's/.*listening on http:\/\/[^:]*:\([0-9]*\).*/\1/p' "$log")
-    [ -n "$port" ] && break
-    sleep 0.05
-done
-[ -n "${port:-}" ] || { echo "bench/faults.sh: poold did not start" >&2; cat "$log" >&2; exit 1; }
-url=http://127.0.0.1:$port
+trap 'if [ -n "$killer" ]; then kill "$killer" 2>/dev/null; fi; poold_stop' EXIT
+poold_start --processes "${BENCH_PROCESSES:-2}"
 
 # The workers are the fork server's children; the fork server is poold's.
 children() { cat /proc/"$1"/task/*/children 2>/dev/null | tr ' ' '\n' | grep -v '^$' || true; }
@@ -41,9 +31,6 @@ kill_loop() { # kills one worker, the two in turn, every 100 ms
         sleep 0.1
     done
 }
-
-rps() { awk '/Requests\/sec/ {print $2}'; }
-median() { sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 
 wrk -t2 -c64 -d2s -s bench/apply.lua "$url/v1/apply" >/dev/null # warm up
 calm_all= kill_all= ratio_all= lost_all=

@@ -9,27 +9,12 @@
 # started, by PID.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BIN=${POOLD_BIN:-build/poold}
-DUR=${BENCH_SECONDS:-10}
-command -v wrk >/dev/null || { echo "bench/http.sh: wrk is missing (apt-get install wrk)" >&2; exit 1; }
+. bench/lib.sh
+need_wrk
 
-log=$(mktemp)
-"$BIN" --host 127.0.0.1 --port 0 --processes "${BENCH_PROCESSES:-2}" 2>"$log" &
-pid=$!
-trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -f "$log"' EXIT
-port=
-for _ in $(seq 100); do   # --port 0: the kernel picks a free port; poold logs it
-    port=$(sed -n 's/.*listening on http:\/\/[^:]*:\([0-9]*\).*/\1/p' "$log")
-    [ -n "$port" ] && break
-    sleep 0.05
-done
-[ -n "$port" ] || { echo "bench/http.sh: poold did not start" >&2; cat "$log" >&2; exit 1; }
-
-url=http://127.0.0.1:$port
-rps() { awk '/Requests\/sec/ {print $2}'; }
+trap poold_stop EXIT
+poold_start --processes "${BENCH_PROCESSES:-2}"
 pct() { awk -v p="$1" '$1 == p {print $2}'; }
-
-median() { sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 
 wrk -t2 -c64 -d2s -s bench/apply.lua "$url/v1/apply" >/dev/null   # warm up
 # Alternate the two, ROUNDS times, and keep the medians: one run on a

@@ -9,33 +9,20 @@
 # Writes bench/results/jobs.md. Stops what it started, by PID.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BIN=${POOLD_BIN:-build/poold}
-DUR=${BENCH_SECONDS:-10}
+. bench/lib.sh
+need_wrk
 
-start() { # start ARGS...: serves poold on a free port; sets pid, url
-    log=$(mktemp)
-    "$BIN" --host 127.0.0.1 --port 0 "$@" 2>"$log" &
-    pid=$!
-    for _ in $(seq 100); do
-        port=$(sed -n 's/.*listening on http:\/\/[^:]*:\([0-9]*\).*/\1/p' "$log")
-        [ -n "$port" ] && break
-        sleep 0.05
-    done
-    url=http://127.0.0.1:$port
-}
-stop() { kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true; rm -f "$log"; }
-trap 'stop' EXIT
-rps() { awk '/Requests\/sec/ {print $2}'; }
+trap poold_stop EXIT
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 
 # 1. Submit rate, beside sync apply.
-start --processes 2
+poold_start --processes 2
 sync=$(wrk -t2 -c64 -d"${DUR}s" -s bench/apply.lua "$url/v1/apply" | rps)
 async=$(wrk -t2 -c64 -d"${DUR}s" -s bench/apply_async.lua "$url/v1/apply_async" | rps)
-stop
+poold_stop
 
 # 2. Memory per queued job.
-start --processes 1 --max-queue 200000
+poold_start --processes 1 --max-queue 200000
 curl -fs "$url/v1/apply_async" -d '{"func":"sleep","args":[600]}' >/dev/null
 for _ in $(seq 8); do curl -fs "$url/v1/apply_async" -d '{"func":"sleep","args":[600]}' >/dev/null; done
 sleep 0.5
@@ -51,10 +38,10 @@ for i in range(100000):
 PY
 after=$(rss_kb "$pid")
 queued=$(curl -fs "$url/v1/pool" | python3 -c 'import json,sys; print(json.load(sys.stdin)["queue"]["queued"])')
-stop
+poold_stop
 
 # 3. Long-poll wake-up latency.
-start --processes 2
+poold_start --processes 2
 lat=$(python3 - "$url" <<'PY'
 import sys, json, time, http.client, urllib.parse, datetime, statistics
 u = urllib.parse.urlparse(sys.argv[1])
@@ -72,7 +59,7 @@ for i in range(20):
 print("%.0f" % statistics.median(out))
 PY
 )
-stop
+poold_stop
 
 mkdir -p bench/results
 {

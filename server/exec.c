@@ -17,6 +17,8 @@
 #include "clock.h"
 
 #define EXEC_STDERR_TAIL 2048
+/* How often, without a pidfd, a worker looks whether its command exited. */
+#define EXEC_POLL_MS 20
 
 /* --- loading --- */
 
@@ -210,9 +212,10 @@ exec_on_term(int sig)
 
 /* In the child: the pipes become stdio and nothing else is inherited (no
  * other descriptor, no ignored signal, no POOLD_* setting); its own process
- * group, and it dies with the worker. Never returns. */
+ * group, and it dies with the worker, whose pid (taken before the fork) is
+ * worker. Never returns. */
 static void
-exec_child(const ExecSpec *x, int in, int out, int err)
+exec_child(const ExecSpec *x, pid_t worker, int in, int out, int err)
 {
     extern char **environ;
     sigset_t none;
@@ -249,7 +252,10 @@ exec_child(const ExecSpec *x, int in, int out, int err)
         dprintf(2, "cannot enter %s: %s\n", x->cwd, strerror(errno));
         _exit(127);
     }
-    if (getppid() == 1) /* the worker died before PR_SET_PDEATHSIG took */
+    /* The worker died before PR_SET_PDEATHSIG took. Its orphans go to the
+     * fork server (a subreaper), not to init: so compare with the worker,
+     * never with 1. */
+    if (getppid() != worker)
         _exit(126);
     execvp(x->argv[0], x->argv);
     dprintf(2, "cannot run %s: %s\n", x->argv[0], strerror(errno));
@@ -263,6 +269,7 @@ typedef struct ExecIo {
     size_t out_len, out_cap;
     char tail[EXEC_STDERR_TAIL + 1]; /* the last of stderr */
     size_t tail_len;
+    int cut;               /* the tail lost bytes before it */
     int over;              /* stdout passed max_result */
 } ExecIo;
 
@@ -272,6 +279,7 @@ exec_tail(ExecIo *io, const char *buf, size_t n)
 {
     if (n >= EXEC_STDERR_TAIL) {
         memcpy(io->tail, buf + n - EXEC_STDERR_TAIL, EXEC_STDERR_TAIL);
+        io->cut |= n > EXEC_STDERR_TAIL || io->tail_len > 0;
         io->tail_len = EXEC_STDERR_TAIL;
         return;
     }
@@ -279,33 +287,62 @@ exec_tail(ExecIo *io, const char *buf, size_t n)
         size_t drop = io->tail_len + n - EXEC_STDERR_TAIL;
         memmove(io->tail, io->tail + drop, io->tail_len - drop);
         io->tail_len -= drop;
+        io->cut = 1;
     }
     memcpy(io->tail + io->tail_len, buf, n);
     io->tail_len += n;
 }
 
-/* Makes the stderr tail valid UTF-8 in place, for the client's JSON: a
- * character cut at its start is dropped, any other invalid byte becomes
- * '?'. */
+/* The length of the UTF-8 character at t (n bytes on), by RFC 3629's
+ * table (section 4), so that jansson takes the text: 0 when it is none (a
+ * lead byte C0, C1 or F5-FF, an overlong form, a surrogate, a value past
+ * U+10FFFF, a character cut short) and for NUL, which would end the
+ * message. */
+static size_t
+exec_utf8_len(const unsigned char *t, size_t n)
+{
+    unsigned char lo = 0x80, hi = 0xBF; /* the second byte's range */
+    size_t len;
+
+    if (t[0] < 0x80)
+        return t[0] != 0;
+    if (t[0] < 0xC2 || t[0] > 0xF4)
+        return 0;
+    len = t[0] < 0xE0 ? 2 : t[0] < 0xF0 ? 3 : 4;
+    if (t[0] == 0xE0)
+        lo = 0xA0; /* below: overlong */
+    else if (t[0] == 0xED)
+        hi = 0x9F; /* above: a surrogate */
+    else if (t[0] == 0xF0)
+        lo = 0x90; /* below: overlong */
+    else if (t[0] == 0xF4)
+        hi = 0x8F; /* above: past U+10FFFF */
+    if (n < len || t[1] < lo || t[1] > hi)
+        return 0;
+    for (size_t k = 2; k < len; k++)
+        if ((t[k] & 0xC0) != 0x80)
+            return 0;
+    return len;
+}
+
+/* Makes the stderr tail valid UTF-8 in place, for the client's JSON: the
+ * rest of a character the tail cut at its start is dropped, any other
+ * byte that is not part of a valid character becomes '?'. */
 static void
 exec_tail_text(ExecIo *io)
 {
     unsigned char *t = (unsigned char *)io->tail;
     size_t i = 0, n = io->tail_len, start = 0;
 
-    while (start < n && (t[start] & 0xC0) == 0x80)
+    while (io->cut && start < n && start < 3 && (t[start] & 0xC0) == 0x80)
         start++;
     memmove(t, t + start, n - start);
     n -= start;
     while (i < n) {
-        size_t len = t[i] < 0x80 ? 1 : (t[i] & 0xE0) == 0xC0 ? 2 : (t[i] & 0xF0) == 0xE0 ? 3
-                   : (t[i] & 0xF8) == 0xF0 ? 4 : 0;
-        size_t k = 1;
-        while (len && k < len && i + k < n && (t[i + k] & 0xC0) == 0x80)
-            k++;
-        if (!len || k < len || (t[i] == 0 && n > i)) {
-            t[i++] = '?';
-            continue;
+        size_t len = exec_utf8_len(t + i, n - i);
+        if (len == 0) {
+            t[i] = '?';
+            len = 1;
         }
         i += len;
     }
@@ -344,33 +381,53 @@ exec_read(ExecIo *io, int k, int fd, size_t max_result)
     return 1;
 }
 
-/* Milliseconds to the deadline for poll (-1: none), at most an hour. */
+/* Milliseconds to the deadline for poll (-1: none), at most an hour; 0
+ * only once it has passed. Without a pidfd, whose poll would wake at the
+ * command's exit, at most EXEC_POLL_MS. */
 static int
-exec_ms(double deadline)
+exec_ms(double deadline, int pidfd)
 {
     double left;
+    int ms;
 
-    if (deadline <= 0)
-        return -1;
-    left = deadline - clock_mono();
-    return left <= 0 ? 0 : left > 3600 ? 3600 * 1000 : (int)(left * 1000) + 1;
+    if (deadline <= 0) {
+        ms = -1;
+    } else {
+        left = deadline - clock_mono();
+        ms = left <= 0 ? 0 : left > 3600 ? 3600 * 1000 : (int)(left * 1000) + 1;
+    }
+    return pidfd < 0 && (ms < 0 || ms > EXEC_POLL_MS) ? EXEC_POLL_MS : ms;
+}
+
+/* 1 when the command has exited, which leaves it unreaped: until
+ * exec_reap, neither its pid nor its process group's number can name
+ * another. Also 1 when it cannot be waited for (exec_reap says why). */
+static int
+exec_exited(pid_t pid)
+{
+    siginfo_t si = {0};
+
+    if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) < 0)
+        return errno != EINTR;
+    return si.si_pid == pid;
 }
 
 /*
- * Moves bytes between the pipes until the command has exited (its pidfd,
- * fds[3]) and stdout and stderr are drained, or both are closed, or the
- * deadline passes. fds: stdin (-1 once closed), stdout, stderr, pidfd.
- * Returns 0, or -1 on the deadline. Sets io->over on too much output.
+ * Moves bytes between the pipes until the command (pid) has exited (its
+ * pidfd, fds[3], or, with none, exec_exited) and stdout and stderr are
+ * drained, or both are closed, or the deadline passes. fds: stdin (-1 once
+ * closed), stdout, stderr, pidfd (-1: none). Returns 0, or -1 on the
+ * deadline. Sets io->over on too much output.
  */
 static int
-exec_pump(ExecIo *io, int fds[4], size_t max_result, double deadline)
+exec_pump(ExecIo *io, int fds[4], pid_t pid, size_t max_result, double deadline)
 {
     int exited = 0;
 
     while (fds[1] >= 0 || fds[2] >= 0) {
         struct pollfd pf[4] = {{fds[0], POLLOUT, 0}, {fds[1], POLLIN, 0}, {fds[2], POLLIN, 0},
                                {exited ? -1 : fds[3], POLLIN, 0}};
-        int ms = exited ? 0 : exec_ms(deadline);
+        int ms = exited ? 0 : exec_ms(deadline, fds[3]);
         if (deadline > 0 && !exited && ms == 0)
             return -1;
         int n = poll(pf, 4, ms);
@@ -399,26 +456,39 @@ exec_pump(ExecIo *io, int fds[4], size_t max_result, double deadline)
                 fds[k] = -1;
             }
         }
-        exited |= pf[3].revents != 0;
+        if (!exited)
+            exited = fds[3] >= 0 ? pf[3].revents != 0 : exec_exited(pid);
     }
     return 0;
 }
 
-/* Waits for the command (its pidfd) until the deadline, then reaps it.
- * Returns its wait status, or -1 on the deadline, -2 when it cannot. */
+/* Waits until the command has exited or the deadline passes, and leaves
+ * it unreaped (exec_exited). With no pidfd (pidfd_open failed: an old
+ * kernel, no descriptor left) it looks every EXEC_POLL_MS, so the
+ * deadline holds all the same. Returns 0, or -1 on the deadline. */
 static int
 exec_wait(pid_t pid, int pidfd, double deadline)
 {
-    struct pollfd pf = {pidfd, POLLIN, 0};
+    while (!exec_exited(pid)) {
+        struct pollfd pf = {pidfd, POLLIN, 0};
+        int ms = exec_ms(deadline, pidfd);
+        if (deadline > 0 && ms == 0)
+            return -1;
+        poll(&pf, 1, ms); /* a pf of -1 is no descriptor: a sleep */
+    }
+    return 0;
+}
+
+/* Reaps the command. Returns its wait status, or -1 (errno) when it
+ * cannot. */
+static int
+exec_reap(pid_t pid)
+{
     int st;
 
-    while (pidfd >= 0 && poll(&pf, 1, exec_ms(deadline)) <= 0) {
-        if (deadline > 0 && clock_mono() >= deadline)
-            return -1;
-    }
     while (waitpid(pid, &st, 0) < 0)
         if (errno != EINTR)
-            return -2;
+            return -1;
     return st;
 }
 
@@ -443,13 +513,13 @@ json_t *
 exec_run(const ExecSpec *x, const json_t *args, const json_t *kwds, int64_t *group, PooldError *err)
 {
     int in[2] = {-1, -1}, out[2] = {-1, -1}, er[2] = {-1, -1}, fds[4] = {-1, -1, -1, -1};
-    int st = 0, timed_out = 0;
+    int st = 0, timed_out = 0, wait_errno = 0;
     double deadline = x->timeout > 0 ? clock_mono() + x->timeout : 0;
     sigset_t term, old;
     ExecIo io = {0};
     char *text = NULL;
     json_t *r = NULL;
-    pid_t pid;
+    pid_t pid, self = getpid();
 
     if (json_object_size(kwds) > 0)
         return poold_error(err, "TypeError", "%s() takes positional arguments only (args)", x->name);
@@ -471,7 +541,7 @@ exec_run(const ExecSpec *x, const json_t *args, const json_t *kwds, int64_t *gro
         goto cleanup;
     }
     if (pid == 0)
-        exec_child(x, in[0], out[1], er[1]);
+        exec_child(x, self, in[0], out[1], er[1]);
     setpgid(pid, pid); /* as the child does: whichever runs first */
     exec_group = pid;
     if (group)
@@ -489,18 +559,22 @@ exec_run(const ExecSpec *x, const json_t *args, const json_t *kwds, int64_t *gro
     close(out[1]);
     close(er[1]);
     in[0] = out[1] = er[1] = -1;
-    timed_out = exec_pump(&io, fds, x->max_result, deadline) < 0;
+    timed_out = exec_pump(&io, fds, pid, x->max_result, deadline) < 0;
     if (!timed_out && !io.over)
-        timed_out = (st = exec_wait(pid, fds[3], deadline)) == -1;
+        timed_out = exec_wait(pid, fds[3], deadline) < 0;
     /* Whatever is left of its process group goes: on a timeout or an
-     * overflow, the command itself; always, what it left behind. */
+     * overflow, the command itself; always, what it left behind. This,
+     * and unpublishing the group, come before the reap: until then no
+     * other process or group can have its number. The pid as well, should
+     * the command have left its group: the reap would wait for it. */
     kill(-pid, SIGKILL);
-    if (timed_out || io.over)
-        st = exec_wait(pid, -1, 0);
+    kill(pid, SIGKILL);
     if (group)
         __atomic_store_n(group, 0, __ATOMIC_RELEASE);
     signal(SIGTERM, SIG_DFL);
     exec_group = 0;
+    if ((st = exec_reap(pid)) < 0)
+        wait_errno = errno;
     for (int k = 0; k < 4; k++)
         if (fds[k] >= 0)
             close(fds[k]);
@@ -511,8 +585,8 @@ exec_run(const ExecSpec *x, const json_t *args, const json_t *kwds, int64_t *gro
     else if (io.over)
         poold_error(err, "ValueError", "%s wrote more than --max-result (%zu bytes)", x->name,
                     x->max_result);
-    else if (st == -2)
-        poold_error(err, "OSError", "%s: cannot wait for the command: %s", x->name, strerror(errno));
+    else if (st < 0)
+        poold_error(err, "OSError", "%s: cannot wait for the command: %s", x->name, strerror(wait_errno));
     else if (WIFSIGNALED(st))
         poold_error(err, "ExecError", "%s was killed by signal %d (SIG%s): %s", x->name, WTERMSIG(st),
                     sigabbrev_np(WTERMSIG(st)) ?: "?", io.tail);

@@ -6,6 +6,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/pidfd.h>
 #include <sys/prctl.h>
@@ -49,8 +50,13 @@ fs_send(int fd, const FsMsg *m, const int *fds, int nfds)
     return 0;
 }
 
-/* The main process died: clean up, then go (the workers follow, by their
- * PR_SET_PDEATHSIG). */
+/* The workers forked and not yet reaped, for fs_on_parent_death: since
+ * only this server reaps them, none of these numbers names another
+ * process. SIGUSR1, the parent-death signal, is held while it changes. */
+static pid_t *fs_workers;
+static size_t fs_nworkers, fs_cap;
+
+/* The main process died: clean up, then go. */
 static ForkserverCleanupFn fs_cleanup;
 static void *fs_cleanup_arg;
 
@@ -58,9 +64,54 @@ static void
 fs_on_parent_death(int sig)
 {
     (void)sig;
+    /* The workers first (they would follow by their PR_SET_PDEATHSIG, but
+     * only once this server is gone): one still running could start an
+     * exec group after the cleanup read the claims. A worker sent SIGKILL
+     * runs no more code. */
+    for (size_t i = 0; i < fs_nworkers; i++)
+        kill(fs_workers[i], SIGKILL);
     if (fs_cleanup)
         fs_cleanup(fs_cleanup_arg);
     _exit(0);
+}
+
+/* Holds (SIG_BLOCK) or releases (SIG_UNBLOCK) the parent-death signal
+ * while fs_workers changes. */
+static void
+fs_hold(int how)
+{
+    sigset_t usr1;
+
+    sigemptyset(&usr1);
+    sigaddset(&usr1, SIGUSR1);
+    sigprocmask(how, &usr1, NULL);
+}
+
+/* Makes room in fs_workers for one more (SIGUSR1 held). Returns 0 or -1. */
+static int
+fs_workers_room(void)
+{
+    size_t cap = fs_cap ? fs_cap * 2 : 16;
+    pid_t *grown;
+
+    if (fs_nworkers < fs_cap)
+        return 0;
+    if (!(grown = realloc(fs_workers, cap * sizeof(*grown))))
+        return -1;
+    fs_workers = grown;
+    fs_cap = cap;
+    return 0;
+}
+
+/* Drops pid from fs_workers, if it is there (SIGUSR1 held). */
+static void
+fs_workers_forget(pid_t pid)
+{
+    for (size_t i = 0; i < fs_nworkers; i++)
+        if (fs_workers[i] == pid) {
+            fs_workers[i] = fs_workers[--fs_nworkers];
+            return;
+        }
 }
 
 /* In the new worker: undo what the fork server set up for itself, and die
@@ -95,13 +146,23 @@ fs_spawn(int ctl, int sfd, unsigned number, ForkserverWorkerFn fn, void *arg)
         fs_send(ctl, &m, NULL, 0);
         return;
     }
-    if ((pid = fork()) == 0) {
+    /* Held from before the fork until the worker is in fs_workers: no
+     * parent-death cleanup runs without it. */
+    fs_hold(SIG_BLOCK);
+    if (fs_workers_room() < 0) {
+        pid = -1;
+        m.status = ENOMEM;
+    } else if ((pid = fork()) == 0) {
         close(sv[0]);
         fs_child(ctl, sfd, sv[1], number, fn, arg);
+    } else if (pid < 0) {
+        m.status = errno;
+    } else {
+        fs_workers[fs_nworkers++] = pid;
     }
+    fs_hold(SIG_UNBLOCK);
     if (pid < 0) {
         m.type = FS_SPAWN_FAILED;
-        m.status = errno;
         fs_send(ctl, &m, NULL, 0);
     } else {
         /* A pidfd names this process and no later one with its number:
@@ -124,11 +185,16 @@ fs_reap(int ctl)
     int st;
     pid_t pid;
 
+    /* Held: a reaped pid must leave fs_workers before a cleanup can see
+     * it, as the kernel may give its number to another process. */
+    fs_hold(SIG_BLOCK);
     while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+        fs_workers_forget(pid);
         m.pid = pid;
         m.status = st;
         fs_send(ctl, &m, NULL, 0);
     }
+    fs_hold(SIG_UNBLOCK);
 }
 
 /* The fork server's whole life: wait for requests and for dead children. */

@@ -52,8 +52,8 @@ int forkserver_spawn(Forkserver *fs, unsigned number);
  * (the socket is nonblocking), -1 when the fork server is gone. */
 int forkserver_read(Forkserver *fs, ForkserverEvent *ev);
 
-/* Closes the control socket, which makes the server exit (its workers die
- * with it, by PR_SET_PDEATHSIG), and reaps it. */
+/* Closes the control socket, which makes the server kill its workers and
+ * exit, and reaps it. */
 void forkserver_stop(Forkserver *fs);
 
 #endif

@@ -32,6 +32,16 @@ typedef struct JobWait {
     void *ctx;
 } JobWait;
 
+/* What a failed job keeps of its BatchFailure, the message allocated to
+ * its length: a BatchFailure has room for any message (4 KB), and a job
+ * may stay for --result-ttl. */
+typedef struct JobFailure {
+    BatchOutcome outcome;
+    size_t index;
+    char type[64];
+    char message[];
+} JobFailure;
+
 struct Job {
     int refs;                  /* atomic */
     JobTable *table;
@@ -50,7 +60,7 @@ struct Job {
     pid_t pid;
     char *result;              /* JSON text, when succeeded */
     size_t result_len;
-    BatchFailure *fail;        /* when failed; NULL otherwise (it is large) */
+    JobFailure *fail;          /* when failed; NULL otherwise */
     char *key;                 /* Idempotency-Key, or NULL */
     uint8_t digest[SHA256_DIGEST_SIZE]; /* of the request body */
     Job *newer, *older;        /* in the table's list, newest first */
@@ -398,6 +408,23 @@ job_status_of(BatchOutcome o)
     }
 }
 
+/* A failed job's copy of f (JobFailure). NULL when out of memory. */
+static JobFailure *
+job_failure_new(const BatchFailure *f)
+{
+    size_t len = strnlen(f->message, sizeof(f->message));
+    JobFailure *jf = malloc(sizeof(*jf) + len + 1);
+
+    if (!jf)
+        return NULL;
+    jf->outcome = f->outcome;
+    jf->index = f->index;
+    snprintf(jf->type, sizeof(jf->type), "%s", f->type);
+    memcpy(jf->message, f->message, len);
+    jf->message[len] = '\0';
+    return jf;
+}
+
 /* A BatchDoneFn: the job has its answer. Dispatcher thread. */
 static void
 job_batch_done(Batch *b, void *ctx)
@@ -408,6 +435,7 @@ job_batch_done(Batch *b, void *ctx)
     BatchFailure f = {0};
     size_t len = 0;
     char *result = batch_result(b, &f, &len);
+    JobFailure *fail = result ? NULL : job_failure_new(&f);
     pid_t pid;
     const char *worker = batch_worker(b, &pid);
     Batch *drop;
@@ -418,8 +446,8 @@ job_batch_done(Batch *b, void *ctx)
         j->result = result;
         j->result_len = len;
         result = NULL;
-        if (s != JOB_SUCCEEDED && (j->fail = malloc(sizeof(f))))
-            *j->fail = f;
+        j->fail = fail;
+        fail = NULL;
         snprintf(j->worker, sizeof(j->worker), "%s", worker);
         j->pid = pid;
         if (!j->started)
@@ -430,6 +458,7 @@ job_batch_done(Batch *b, void *ctx)
     j->batch = NULL;
     pthread_mutex_unlock(&t->lock);
     free(result);
+    free(fail);
     job_fire(fired);
     batch_unref(drop);
     job_unref(j); /* the batch's reference */
@@ -660,10 +689,13 @@ job_outcome(JobTable *t, Job *j, char **result, size_t *len, BatchFailure *f)
         memcpy(*result, j->result, j->result_len + 1);
         *len = j->result_len;
     }
-    if (j->fail)
-        *f = *j->fail;
-    else
-        memset(f, 0, sizeof(*f));
+    memset(f, 0, sizeof(*f));
+    if (j->fail) {
+        f->outcome = j->fail->outcome;
+        f->index = j->fail->index;
+        snprintf(f->type, sizeof(f->type), "%s", j->fail->type);
+        snprintf(f->message, sizeof(f->message), "%s", j->fail->message);
+    }
     pthread_mutex_unlock(&t->lock);
     return s;
 }

@@ -123,17 +123,19 @@ pool_worker_ready(Pool *p, PoolWorker *w)
 void
 pool_signal(Pool *p, PoolWorker *w, int sig)
 {
+    if (w->pidfd >= 0)
+        pidfd_send_signal(w->pidfd, sig, NULL, 0);
+    else if (w->pid > 0)
+        kill(w->pid, sig);
     /* SIGTERM lets the worker take its exec function's group down itself
-     * (exec.c); SIGKILL cannot, so the group goes first. */
+     * (exec.c); SIGKILL cannot, so the group goes too. After the worker:
+     * once SIGKILL is sent it runs no more code, so it cannot start a new
+     * group after the claims were read. */
     for (int k = 0; sig == SIGKILL && k < w->inflight; k++) {
         int64_t g = __atomic_load_n(&p->claims[w->slots[k]].group, __ATOMIC_ACQUIRE);
         if (g > 0)
             kill(-(pid_t)g, SIGKILL); /* an exec function's whole group */
     }
-    if (w->pidfd >= 0)
-        pidfd_send_signal(w->pidfd, sig, NULL, 0);
-    else if (w->pid > 0)
-        kill(w->pid, sig);
 }
 
 /* Under --max-tasks-per-child, a worker whose last task is back is let go:

@@ -276,6 +276,16 @@ resp_free(Resp *r)
     memset(r, 0, sizeof(*r));
 }
 
+void
+post(const Server *s, const char *path, const char *body, long status, Resp *r)
+{
+    if (req(s, "POST", path, body, r) == 0 && r->status == status)
+        return;
+    fprintf(stderr, "    POST %s %s -> %ld %s (expected %ld)\n", path, body ? body : "", r->status,
+            r->body ? r->body : "(no answer)", status);
+    exit(1);
+}
+
 const char *
 resp_header(const Resp *r, const char *name)
 {
@@ -330,6 +340,29 @@ worker_in_state(const Server *s, const char *state)
             pid = (int)json_integer_value(json_object_get(w, "pid"));
     json_decref(j);
     return pid;
+}
+
+/* The number of workers /v1/pool shows idle. */
+static int
+idle_workers(const Server *s)
+{
+    json_t *j = get_json(s, "/v1/pool"), *w;
+    size_t i;
+    int idle = 0;
+
+    json_array_foreach(json_object_get(j, "workers"), i, w)
+        idle += strcmp(json_string_value(json_object_get(w, "state")), "idle") == 0;
+    json_decref(j);
+    return idle;
+}
+
+int
+await_idle_workers(const Server *s, int n, double seconds)
+{
+    for (double end = now_seconds() + seconds; now_seconds() < end; usleep(10 * 1000))
+        if (idle_workers(s) == n)
+            return 1;
+    return 0;
 }
 
 long

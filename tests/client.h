@@ -51,6 +51,11 @@ int req_h(const Server *s, const char *method, const char *path, const char *bod
 
 void resp_free(Resp *r);
 
+/* POSTs body to path and expects the status; the caller frees r. Another
+ * answer, or none, fails the test: it says what came and exits 1, as a
+ * failed CHECK does (this file links without harness.c, for bench/). */
+void post(const Server *s, const char *path, const char *body, long status, Resp *r);
+
 /* The value of response header name (case-insensitive), in a static
  * buffer, or NULL. */
 const char *resp_header(const Resp *r, const char *name);
@@ -69,6 +74,10 @@ long pool_number(const Server *s, const char *path);
 
 /* Waits up to `seconds` for pool_number(path) == want; 1 if it came. */
 int await_pool_number(const Server *s, const char *path, long want, double seconds);
+
+/* Waits up to `seconds` until /v1/pool shows n workers idle (the pool
+ * back to full size after a worker was replaced); 1 if it did. */
+int await_idle_workers(const Server *s, int n, double seconds);
 
 /* A POST run on its own thread: pthread_create(&t, NULL, bg_call_run, &c). */
 typedef struct BgCall {

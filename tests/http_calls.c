@@ -11,16 +11,6 @@
 
 static Server srv;
 
-/* POSTs body to path and checks the status. The caller frees r. */
-static void
-post(const char *path, const char *body, long status, Resp *r)
-{
-    CHECK(req(&srv, "POST", path, body, r) == 0);
-    if (r->status != status)
-        fprintf(stderr, "    %s %s -> %ld %s\n", path, body, r->status, r->body);
-    CHECK_INT(r->status, status);
-}
-
 /* Checks an RFC 9457 answer with the given status. */
 static void
 check_problem(const Resp *r, long status)
@@ -37,7 +27,7 @@ TEST(test_apply_pow_returns_the_seed_result)
 {
     Resp r;
 
-    post("/v1/apply", "{\"func\":\"pow\",\"args\":[10,10]}", 200, &r);
+    post(&srv, "/v1/apply", "{\"func\":\"pow\",\"args\":[10,10]}", 200, &r);
     CHECK_STR(resp_header(&r, "Content-Type"), "application/json");
     CHECK_STR(r.body, "{\"result\":10000000000}");
     resp_free(&r);
@@ -47,7 +37,7 @@ TEST(test_apply_binds_keyword_arguments)
 {
     Resp r;
 
-    post("/v1/apply", "{\"func\":\"pow\",\"args\":[2],\"kwds\":{\"exp\":10}}", 200, &r);
+    post(&srv, "/v1/apply", "{\"func\":\"pow\",\"args\":[2],\"kwds\":{\"exp\":10}}", 200, &r);
     CHECK_INT(json_integer_value(jpath(r.json, "result")), 1024);
     resp_free(&r);
 }
@@ -56,7 +46,7 @@ TEST(test_apply_negative_exponent_answers_a_real)
 {
     Resp r;
 
-    post("/v1/apply", "{\"func\":\"pow\",\"args\":[2,-2]}", 200, &r);
+    post(&srv, "/v1/apply", "{\"func\":\"pow\",\"args\":[2,-2]}", 200, &r);
     CHECK(json_is_real(jpath(r.json, "result")));
     CHECK(json_real_value(jpath(r.json, "result")) == 0.25);
     resp_free(&r);
@@ -66,23 +56,23 @@ TEST(test_apply_builtins_answer)
 {
     Resp r;
 
-    post("/v1/apply", "{\"func\":\"echo\",\"args\":[{\"a\":[1,\"x\",null]}]}", 200, &r);
+    post(&srv, "/v1/apply", "{\"func\":\"echo\",\"args\":[{\"a\":[1,\"x\",null]}]}", 200, &r);
     CHECK_STR(r.body, "{\"result\":{\"a\":[1,\"x\",null]}}");
     resp_free(&r);
-    post("/v1/apply", "{\"func\":\"sum\",\"args\":[[1,2,3,4]]}", 200, &r);
+    post(&srv, "/v1/apply", "{\"func\":\"sum\",\"args\":[[1,2,3,4]]}", 200, &r);
     CHECK_INT(json_integer_value(jpath(r.json, "result")), 10);
     resp_free(&r);
-    post("/v1/apply", "{\"func\":\"fib\",\"args\":[92]}", 200, &r);
+    post(&srv, "/v1/apply", "{\"func\":\"fib\",\"args\":[92]}", 200, &r);
     CHECK_STR(r.body, "{\"result\":7540113804746346429}");
     resp_free(&r);
-    post("/v1/apply", "{\"func\":\"sha256\",\"args\":[\"abc\"]}", 200, &r);
+    post(&srv, "/v1/apply", "{\"func\":\"sha256\",\"args\":[\"abc\"]}", 200, &r);
     CHECK_STR(json_string_value(jpath(r.json, "result")),
               "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     resp_free(&r);
-    post("/v1/apply", "{\"func\":\"sleep\",\"args\":[0.05]}", 200, &r);
+    post(&srv, "/v1/apply", "{\"func\":\"sleep\",\"args\":[0.05]}", 200, &r);
     CHECK(json_real_value(jpath(r.json, "result")) == 0.05);
     resp_free(&r);
-    post("/v1/apply", "{\"func\":\"calc\",\"args\":[2]}", 200, &r);
+    post(&srv, "/v1/apply", "{\"func\":\"calc\",\"args\":[2]}", 200, &r);
     CHECK_INT(json_integer_value(jpath(r.json, "result")), 1024);
     resp_free(&r);
 }
@@ -91,12 +81,12 @@ TEST(test_apply_overflow_is_422)
 {
     Resp r;
 
-    post("/v1/apply", "{\"func\":\"pow\",\"args\":[10,100]}", 422, &r);
+    post(&srv, "/v1/apply", "{\"func\":\"pow\",\"args\":[10,100]}", 422, &r);
     check_problem(&r, 422);
     CHECK_STR(json_string_value(jpath(r.json, "func")), "pow");
     CHECK_STR(json_string_value(jpath(r.json, "error.type")), "OverflowError");
     resp_free(&r);
-    post("/v1/apply", "{\"func\":\"fib\",\"args\":[93]}", 422, &r);
+    post(&srv, "/v1/apply", "{\"func\":\"fib\",\"args\":[93]}", 422, &r);
     CHECK_STR(json_string_value(jpath(r.json, "error.type")), "OverflowError");
     resp_free(&r);
 }
@@ -105,17 +95,17 @@ TEST(test_apply_rejected_arguments_are_422)
 {
     Resp r;
 
-    post("/v1/apply", "{\"func\":\"pow\",\"args\":[\"ten\",2]}", 422, &r);
+    post(&srv, "/v1/apply", "{\"func\":\"pow\",\"args\":[\"ten\",2]}", 422, &r);
     check_problem(&r, 422);
     CHECK_STR(json_string_value(jpath(r.json, "error.type")), "TypeError");
     resp_free(&r);
-    post("/v1/apply", "{\"func\":\"sleep\",\"args\":[-1]}", 422, &r);
+    post(&srv, "/v1/apply", "{\"func\":\"sleep\",\"args\":[-1]}", 422, &r);
     CHECK_STR(json_string_value(jpath(r.json, "error.type")), "ValueError");
     resp_free(&r);
-    post("/v1/apply", "{\"func\":\"sleep\",\"args\":[\"long\"]}", 422, &r);
+    post(&srv, "/v1/apply", "{\"func\":\"sleep\",\"args\":[\"long\"]}", 422, &r);
     CHECK_STR(json_string_value(jpath(r.json, "error.type")), "TypeError");
     resp_free(&r);
-    post("/v1/apply", "{\"func\":\"pow\",\"args\":[1,2,3]}", 422, &r);
+    post(&srv, "/v1/apply", "{\"func\":\"pow\",\"args\":[1,2,3]}", 422, &r);
     CHECK_STR(json_string_value(jpath(r.json, "error.type")), "TypeError");
     resp_free(&r);
 }
@@ -124,7 +114,7 @@ TEST(test_apply_unknown_function_is_404)
 {
     Resp r;
 
-    post("/v1/apply", "{\"func\":\"no_such_function\"}", 404, &r);
+    post(&srv, "/v1/apply", "{\"func\":\"no_such_function\"}", 404, &r);
     check_problem(&r, 404);
     CHECK(strstr(json_string_value(jpath(r.json, "detail")), "no_such_function") != NULL);
     resp_free(&r);
@@ -140,7 +130,7 @@ TEST(test_bad_bodies_are_400)
     Resp r;
 
     for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
-        post("/v1/apply", bodies[i], 400, &r);
+        post(&srv, "/v1/apply", bodies[i], 400, &r);
         check_problem(&r, 400);
         resp_free(&r);
     }
@@ -152,7 +142,7 @@ TEST(test_bad_bodies_are_400)
         "{\"func\":\"echo\",\"iterable\":[1],\"on_error\":\"ignore\"}",
     };
     for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++) {
-        post("/v1/map", maps[i], 400, &r);
+        post(&srv, "/v1/map", maps[i], 400, &r);
         check_problem(&r, 400);
         resp_free(&r);
     }
@@ -163,7 +153,7 @@ TEST(test_map_seed_example_runs_in_parallel)
     Resp r;
     double t0 = now_seconds(), took;
 
-    post("/v1/map", "{\"func\":\"calc\",\"iterable\":[1,2,5,10],\"chunksize\":1}", 200, &r);
+    post(&srv, "/v1/map", "{\"func\":\"calc\",\"iterable\":[1,2,5,10],\"chunksize\":1}", 200, &r);
     took = now_seconds() - t0;
     CHECK_STR(r.body, "{\"results\":[1,1024,9765625,10000000000]}");
     /* Four one-second items on two workers: about 2 s, never the 4 s of
@@ -180,7 +170,7 @@ TEST(test_map_default_chunksize_runs_in_parallel)
     double t0 = now_seconds(), took;
 
     /* Python's default: ceil(4 / (4 * 2)) = 1 item per task. */
-    post("/v1/map", "{\"func\":\"calc\",\"iterable\":[1,2,3,4]}", 200, &r);
+    post(&srv, "/v1/map", "{\"func\":\"calc\",\"iterable\":[1,2,3,4]}", 200, &r);
     took = now_seconds() - t0;
     CHECK_STR(r.body, "{\"results\":[1,1024,59049,1048576]}");
     CHECK(took >= 1.8 && took <= 3.5);
@@ -206,7 +196,7 @@ TEST(test_map_keeps_input_order_over_20000_items)
             sprintf(with_cs, "{\"chunksize\":%d,%s", chunksize, body + 1);
             b = with_cs;
         }
-        post("/v1/map", b, 200, &r);
+        post(&srv, "/v1/map", b, 200, &r);
         json_t *res = jpath(r.json, "results");
         CHECK_INT(json_array_size(res), N);
         for (int i = 0; i < N; i++)
@@ -222,10 +212,10 @@ TEST(test_map_empty_iterable_is_empty_list)
 {
     Resp r;
 
-    post("/v1/map", "{\"func\":\"calc\",\"iterable\":[]}", 200, &r);
+    post(&srv, "/v1/map", "{\"func\":\"calc\",\"iterable\":[]}", 200, &r);
     CHECK_STR(r.body, "{\"results\":[]}");
     resp_free(&r);
-    post("/v1/starmap", "{\"func\":\"pow\",\"iterable\":[]}", 200, &r);
+    post(&srv, "/v1/starmap", "{\"func\":\"pow\",\"iterable\":[]}", 200, &r);
     CHECK_STR(r.body, "{\"results\":[]}");
     resp_free(&r);
 }
@@ -234,7 +224,7 @@ TEST(test_map_raise_reports_the_failing_item)
 {
     Resp r;
 
-    post("/v1/map", "{\"func\":\"fib\",\"iterable\":[1,2,-5,4],\"chunksize\":2}", 422, &r);
+    post(&srv, "/v1/map", "{\"func\":\"fib\",\"iterable\":[1,2,-5,4],\"chunksize\":2}", 422, &r);
     check_problem(&r, 422);
     CHECK_INT(json_integer_value(jpath(r.json, "index")), 2);
     CHECK_STR(json_string_value(jpath(r.json, "func")), "fib");
@@ -246,7 +236,7 @@ TEST(test_map_collect_puts_errors_in_place)
 {
     Resp r;
 
-    post("/v1/map", "{\"func\":\"fib\",\"iterable\":[10,-1,93,20],\"on_error\":\"collect\"}", 200, &r);
+    post(&srv, "/v1/map", "{\"func\":\"fib\",\"iterable\":[10,-1,93,20],\"on_error\":\"collect\"}", 200, &r);
     CHECK_INT(json_array_size(jpath(r.json, "results")), 4);
     CHECK_INT(json_integer_value(jpath(r.json, "results.0")), 55);
     CHECK_STR(json_string_value(jpath(r.json, "results.1.error.type")), "ValueError");
@@ -260,13 +250,13 @@ TEST(test_starmap_spreads_each_item_as_arguments)
 {
     Resp r;
 
-    post("/v1/starmap", "{\"func\":\"pow\",\"iterable\":[[2,3],[3,2],[10,10],[2,-1]]}", 200, &r);
+    post(&srv, "/v1/starmap", "{\"func\":\"pow\",\"iterable\":[[2,3],[3,2],[10,10],[2,-1]]}", 200, &r);
     CHECK_STR(r.body, "{\"results\":[8,9,10000000000,0.5]}");
     resp_free(&r);
-    post("/v1/starmap", "{\"func\":\"pow\",\"iterable\":[[2,3],5]}", 400, &r);
+    post(&srv, "/v1/starmap", "{\"func\":\"pow\",\"iterable\":[[2,3],5]}", 400, &r);
     check_problem(&r, 400);
     resp_free(&r);
-    post("/v1/starmap", "{\"func\":\"pow\",\"iterable\":[[2,3],[2]]}", 422, &r);
+    post(&srv, "/v1/starmap", "{\"func\":\"pow\",\"iterable\":[[2,3],[2]]}", 422, &r);
     CHECK_INT(json_integer_value(jpath(r.json, "index")), 1);
     CHECK_STR(json_string_value(jpath(r.json, "error.type")), "TypeError");
     resp_free(&r);
@@ -304,10 +294,10 @@ TEST(test_connections_are_kept_alive)
 {
     Resp r;
 
-    post("/v1/apply", "{\"func\":\"echo\",\"args\":[1]}", 200, &r);
+    post(&srv, "/v1/apply", "{\"func\":\"echo\",\"args\":[1]}", 200, &r);
     resp_free(&r);
     for (int i = 0; i < 5; i++) {
-        post("/v1/apply", "{\"func\":\"echo\",\"args\":[1]}", 200, &r);
+        post(&srv, "/v1/apply", "{\"func\":\"echo\",\"args\":[1]}", 200, &r);
         CHECK_INT(r.connects, 0); /* the same connection answered */
         resp_free(&r);
         CHECK(req(&srv, "GET", "/healthz", NULL, &r) == 0);

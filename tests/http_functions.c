@@ -47,7 +47,7 @@ write_file(char *path, size_t len, const char *stem, const char *text)
 static const char *
 functions_file(void)
 {
-    char text[2048];
+    char text[4096];
 
     snprintf(pg_path, sizeof(pg_path), "/tmp/poold-test-pg-%d", (int)getpid());
     snprintf(text, sizeof(text),
@@ -61,6 +61,10 @@ functions_file(void)
              " {\"name\": \"slower\", \"exec\": [\"sh\", \"-c\", \"echo $$ > %s; sleep 30 & sleep 30\"]},\n"
              " {\"name\": \"noisy\", \"exec\": [\"sh\", \"-c\", \"cat >/dev/null; i=0; while [ $i -lt 1500 ];"
              " do printf '\\\\303\\\\251' >&2; i=$((i+1)); done; echo; echo FINAL: the real error >&2; exit 3\"]},\n"
+             " {\"name\": \"badutf8\", \"exec\": [\"sh\", \"-c\", \"cat >/dev/null; printf '"
+             "A[\\\\355\\\\240\\\\200]B[\\\\300\\\\257]C[\\\\303\\\\251\\\\342\\\\202\\\\254"
+             "\\\\360\\\\237\\\\230\\\\200]D[\\\\340\\\\200\\\\257]E[\\\\364\\\\220\\\\200\\\\200]"
+             "F[\\\\365]G[\\\\355\\\\237\\\\277\\\\364\\\\217\\\\277\\\\277]' >&2; exit 5\"]},\n"
              " {\"name\": \"big\", \"exec\": [\"sh\", \"-c\", \"cat >/dev/null; head -c 2000000 /dev/zero\"]},\n"
              " {\"name\": \"quick\", \"exec\": [\"sh\", \"-c\", \"cat >/dev/null; sleep 30 & echo 7\"], \"timeout\": 5}\n"
              "]}\n", pg_path, pg_path);
@@ -75,16 +79,6 @@ start(Server *s)
 
     server_start(s, args);
     unlink(fns_path); /* read at start-up */
-}
-
-/* POSTs body to path and checks the status; the caller frees r. */
-static void
-post(const Server *s, const char *path, const char *body, long status, Resp *r)
-{
-    CHECK(req(s, "POST", path, body, r) == 0);
-    if (r->status != status)
-        fprintf(stderr, "    %s %s -> %ld %s\n", path, body, r->status, r->body);
-    CHECK_INT(r->status, status);
 }
 
 /* The number of live processes in process group pg. */
@@ -278,6 +272,25 @@ TEST(test_exec_long_non_ascii_stderr_keeps_its_end_and_status)
     server_stop(&s);
 }
 
+/* RFC 3629: a surrogate (ED A0 80), an overlong (C0 AF, E0 80 AF), a value
+ * past U+10FFFF (F4 90 80 80) and a lead byte F5 become one '?' a byte;
+ * characters of 2, 3 and 4 bytes stay, up to the ends of the ranges. */
+TEST(test_exec_stderr_tail_replaces_each_invalid_utf8_byte)
+{
+    Server s;
+    Resp r;
+    const char *m;
+
+    start(&s);
+    post(&s, "/v1/apply", "{\"func\":\"badutf8\"}", 422, &r);
+    m = json_string_value(jpath(r.json, "error.message"));
+    CHECK(m != NULL);
+    CHECK(strstr(m, "exited with status 5: A[???]B[??]C[\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80]D[???]"
+                    "E[????]F[?]G[\xed\x9f\xbf\xf4\x8f\xbf\xbf]") != NULL);
+    resp_free(&r);
+    server_stop(&s);
+}
+
 TEST(test_exec_output_over_max_result_is_an_error)
 {
     Server s;
@@ -369,7 +382,7 @@ TEST(test_plugin_initializer_runs_once_in_each_worker_and_each_replacement)
     Resp r;
     FILE *f;
     unsigned number;
-    int pid, lines = 0, victim;
+    int pid, lines = 0;
     unsigned seen = 0;
 
     snprintf(log, sizeof(log), "/tmp/poold-test-init-%d", (int)getpid());
@@ -379,14 +392,7 @@ TEST(test_plugin_initializer_runs_once_in_each_worker_and_each_replacement)
     unsetenv("MISBEHAVE_INIT_LOG");
     post(&s, "/v1/apply", "{\"func\":\"crash\"}", 502, &r); /* ForkPoolWorker-3 replaces it */
     resp_free(&r);
-    victim = 0;
-    for (int i = 0; i < 300 && !victim; i++, usleep(10 * 1000)) {
-        json_t *j = get_json(&s, "/v1/pool");
-        victim = strcmp(json_string_value(jpath(j, "workers.0.state")), "idle") == 0 &&
-                 strcmp(json_string_value(jpath(j, "workers.1.state")), "idle") == 0;
-        json_decref(j);
-    }
-    CHECK(victim);
+    CHECK(await_idle_workers(&s, 2, 3));
     CHECK((f = fopen(log, "r")) != NULL);
     while (fscanf(f, "%u %d", &number, &pid) == 2) {
         lines++;

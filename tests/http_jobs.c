@@ -22,10 +22,7 @@ submit(const Server *s, const char *path, const char *body, long status, Resp *r
 {
     static char id[64];
 
-    CHECK(req(s, "POST", path, body, r) == 0);
-    if (r->status != status)
-        fprintf(stderr, "    %s %s -> %ld %s\n", path, body, r->status, r->body);
-    CHECK_INT(r->status, status);
+    post(s, path, body, status, r);
     snprintf(id, sizeof(id), "%s", json_string_value(jpath(r->json, "id")) ?: "");
     return id;
 }

@@ -44,29 +44,6 @@ await_status(const Server *s, const char *path, long status, double seconds)
     return 0;
 }
 
-/* The number of workers /v1/pool shows idle. */
-static int
-idle_workers(const Server *s)
-{
-    json_t *j = get_json(s, "/v1/pool"), *w;
-    size_t i;
-    int idle = 0;
-
-    json_array_foreach(json_object_get(j, "workers"), i, w)
-        idle += strcmp(json_string_value(json_object_get(w, "state")), "idle") == 0;
-    json_decref(j);
-    return idle;
-}
-
-static int
-await_idle_workers(const Server *s, int n, double seconds)
-{
-    for (double end = now_seconds() + seconds; now_seconds() < end; usleep(10 * 1000))
-        if (idle_workers(s) == n)
-            return 1;
-    return 0;
-}
-
 TEST(test_readyz_is_200_once_workers_are_up)
 {
     static const char *const args[] = {"--processes", "2", NULL};

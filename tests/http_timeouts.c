@@ -23,32 +23,6 @@ start(Server *s, const char *a1, const char *a2)
     server_start(s, args);
 }
 
-/* POSTs body and checks the status; the caller frees r. */
-static void
-post(const Server *s, const char *path, const char *body, long status, Resp *r)
-{
-    CHECK(req(s, "POST", path, body, r) == 0);
-    if (r->status != status)
-        fprintf(stderr, "    %s %s -> %ld %s\n", path, body, r->status, r->body);
-    CHECK_INT(r->status, status);
-}
-
-/* Waits up to 5 s until /v1/pool shows every worker idle; 1 if so. */
-static int
-pool_back_to_full_size(const Server *s)
-{
-    for (double end = now_seconds() + 5; now_seconds() < end; usleep(10 * 1000)) {
-        json_t *j = get_json(s, "/v1/pool"), *w;
-        size_t i, idle = 0;
-        json_array_foreach(json_object_get(j, "workers"), i, w)
-            idle += strcmp(json_string_value(json_object_get(w, "state")), "idle") == 0;
-        json_decref(j);
-        if (idle == 2)
-            return 1;
-    }
-    return 0;
-}
-
 TEST(test_apply_past_its_timeout_is_504_soon_after_the_deadline)
 {
     Server s;
@@ -64,7 +38,7 @@ TEST(test_apply_past_its_timeout_is_504_soon_after_the_deadline)
     CHECK_STR(json_string_value(jpath(r.json, "error.type")), "TimedOut");
     CHECK(strstr(json_string_value(jpath(r.json, "detail")), "timeout of 0.5 s") != NULL);
     resp_free(&r);
-    CHECK(pool_back_to_full_size(&s));
+    CHECK(await_idle_workers(&s, 2, 5));
     post(&s, "/v1/apply", "{\"func\":\"echo\",\"args\":[7],\"timeout\":0.5}", 200, &r);
     CHECK_INT(json_integer_value(jpath(r.json, "result")), 7);
     resp_free(&r);
@@ -90,7 +64,7 @@ TEST(test_task_that_ignores_sigterm_is_killed_and_504)
     CHECK(pid != NULL);
     CHECK(kill(atoi(pid + 5), 0) != 0);
     resp_free(&r);
-    CHECK(pool_back_to_full_size(&s));
+    CHECK(await_idle_workers(&s, 2, 5));
     server_stop(&s);
 }
 
@@ -258,7 +232,7 @@ TEST(test_retries_end_and_never_retry_a_function_error)
     post(&s, "/v1/apply", "{\"func\":\"crash\",\"retries\":2}", 502, &r);
     CHECK(strstr(json_string_value(jpath(r.json, "detail")), "SIGSEGV") != NULL);
     resp_free(&r);
-    CHECK(pool_back_to_full_size(&s));
+    CHECK(await_idle_workers(&s, 2, 5));
     {
         json_t *j = get_json(&s, "/v1/pool");
         int n1 = atoi(strrchr(json_string_value(jpath(j, "workers.0.name")), '-') + 1);
@@ -294,7 +268,7 @@ TEST(test_each_way_a_worker_dies_is_a_502_that_says_how)
         CHECK(strstr(json_string_value(jpath(r.json, "detail")), cases[i][1]) != NULL);
         resp_free(&r);
     }
-    CHECK(pool_back_to_full_size(&s));
+    CHECK(await_idle_workers(&s, 2, 5));
     server_stop(&s);
 }
 
@@ -346,7 +320,7 @@ TEST(test_a_task_too_large_for_the_memory_limit_is_a_502_not_a_fork_storm)
     CHECK(strstr(json_string_value(jpath(r.json, "detail")), "ran out of memory") != NULL);
     resp_free(&r);
     /* Three workers tried, no more; the pool serves on. */
-    CHECK(pool_back_to_full_size(&s));
+    CHECK(await_idle_workers(&s, 2, 5));
     {
         json_t *j = get_json(&s, "/v1/pool");
         int n1 = atoi(strrchr(json_string_value(jpath(j, "workers.0.name")), '-') + 1);

@@ -18,11 +18,11 @@ call_fail(CallError *err, int code, const char *field, const char *detail)
 }
 
 size_t
-call_default_buffersize(size_t chunksize, int processes)
+call_default_buffersize(int processes)
 {
     size_t chunks = 8 * (size_t)(processes > 0 ? processes : 1);
 
-    return chunksize * (chunks > 64 ? chunks : 64);
+    return chunks > 64 ? chunks : 64;
 }
 
 size_t
@@ -119,7 +119,7 @@ call_parse_buffersize(const json_t *body, const CallLimits *lim, Call *c, CallEr
     json_t *b = json_object_get(body, "buffersize");
     char detail[128];
 
-    c->buffersize = call_default_buffersize(c->chunksize, lim->processes);
+    c->buffersize = call_default_buffersize(lim->processes);
     if (b && !json_is_null(b)) {
         if (!json_is_integer(b) || json_integer_value(b) < 1 || json_integer_value(b) > CALL_MAX_BUFFERSIZE) {
             snprintf(detail, sizeof(detail), "'buffersize' must be an integer in [1, %d]", CALL_MAX_BUFFERSIZE);
@@ -127,9 +127,6 @@ call_parse_buffersize(const json_t *body, const CallLimits *lim, Call *c, CallEr
         }
         c->buffersize = (size_t)json_integer_value(b);
     }
-    /* A window smaller than a chunk could never send one. */
-    if (c->buffersize < c->chunksize)
-        c->buffersize = c->chunksize;
     return SVC_OK;
 }
 

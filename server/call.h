@@ -27,7 +27,8 @@ struct Call {
     double timeout;       /* seconds per item; 0 for none */
     int retries;          /* runs again after a worker dies under it */
     size_t nitems;        /* items to run, kept when the values go */
-    size_t buffersize;    /* imap: items in flight at most (0 outside imap) */
+    size_t buffersize;    /* imap: chunks (tasks) in flight at most, as
+                           * Python's imap counts them; 0 outside imap */
 };
 
 /* What the server allows: the pool size (for the default chunksize) and
@@ -45,7 +46,7 @@ typedef struct CallLimits {
 } CallLimits;
 
 #define CALL_MAX_RETRIES 10
-#define CALL_MAX_BUFFERSIZE 1000000 /* imap: the most items in flight */
+#define CALL_MAX_BUFFERSIZE 10000 /* imap: the most chunks in flight */
 
 typedef struct CallError {
     int code;          /* SVC_EINVAL (bad field) or SVC_ENOFUNC */
@@ -89,9 +90,9 @@ char *call_chunk_payload(const Call *c, size_t i, size_t *len, uint32_t *mode);
 char *call_payload(const RegistryFn *fn, CallOp op, json_t *items, json_t *kwds,
                    size_t *len, uint32_t *mode);
 
-/* imap's default window: enough chunks to keep every worker's pipeline
- * full (the dispatcher writes several tasks ahead per worker). */
-size_t call_default_buffersize(size_t chunksize, int processes);
+/* imap's default window, in chunks: enough to keep every worker's
+ * pipeline full (the dispatcher writes several tasks ahead per worker). */
+size_t call_default_buffersize(int processes);
 
 /* Python's default chunksize for map: ceil(n / (4 * processes)), at least 1. */
 size_t call_default_chunksize(size_t n, int processes);

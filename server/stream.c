@@ -32,7 +32,7 @@ struct Stream {
     Pool *pool;
     uint64_t owner;
     int ordered, lines;
-    size_t window;            /* items in flight at most */
+    size_t window;            /* items in flight at most: buffersize chunks */
 
     /* The connection's alone. */
     json_t *pending;          /* lines: items not yet in a chunk */
@@ -40,6 +40,8 @@ struct Stream {
     size_t inflight;          /* items sent whose lines are not out yet */
     int input_end;
     int cut;                  /* the final line is written: nothing follows */
+    json_t *last;             /* a final line to write once the items read
+                               * so far are out (stream_reject) */
     int ended;                /* stream_read said STREAM_END */
     char *out;                /* the outbox's memory part: the newest lines */
     size_t out_len, out_off, out_cap;
@@ -81,6 +83,7 @@ stream_unref(Stream *s)
         free(ch);
     }
     json_decref(s->pending);
+    json_decref(s->last);
     call_free(s->call);
     pthread_mutex_destroy(&s->lock);
     free(s->out);
@@ -107,7 +110,7 @@ stream_new(Call *call, const StreamOptions *o)
     s->ordered = o->ordered;
     s->lines = o->lines;
     s->input_end = !o->lines; /* an iterable is all there from the start */
-    s->window = call->buffersize;
+    s->window = call->buffersize * call->chunksize;
     s->max_spill = o->max_spill;
     s->spill_fd = -1;
     s->wake = o->wake;
@@ -622,7 +625,13 @@ stream_feed(Stream *s, json_t *item)
 void
 stream_reject(Stream *s, const char *msg)
 {
-    stream_cut(s, "InvalidItem", msg, 400);
+    /* The items before the bad line are good: their lines come first. */
+    if (!s->cut && !s->last)
+        s->last = json_pack("{s:{s:s, s:s, s:i}, s:b}", "error", "type", "InvalidItem", "message", msg,
+                            "status", 400, "final", 1);
+    if (!s->last)
+        stream_cut(s, "InvalidItem", msg, 400);
+    s->input_end = 1;
 }
 
 void
@@ -634,7 +643,7 @@ stream_end_input(Stream *s)
 int
 stream_input_refused(Stream *s)
 {
-    return s->cut || __atomic_load_n(&s->cancelled, __ATOMIC_ACQUIRE);
+    return s->cut || s->last || __atomic_load_n(&s->cancelled, __ATOMIC_ACQUIRE);
 }
 
 /* Copies what the outbox holds, oldest first: the spill file, then memory. */
@@ -675,8 +684,13 @@ stream_read(Stream *s, char *buf, size_t max, int stopping)
     stream_refused(s, stream_fill(s));
     if (stream_out_pending(s) == 0 && !s->cut && s->inflight == 0 && stream_next_len(s) == 0 &&
         s->input_end) {
-        s->ended = 1;
-        return STREAM_END;
+        if (!s->last) {
+            s->ended = 1;
+            return STREAM_END;
+        }
+        s->cut = 1;
+        stream_out_json(s, s->last);
+        s->last = NULL;
     }
     if (stream_out_pending(s) == 0 && stopping)
         stream_cut(s, "ShuttingDown", "poold is shutting down", 503);

@@ -3,7 +3,7 @@
  * the pool, whose results come out as NDJSON lines.
  *
  * The items come either all at once (a JSON array) or one at a time as the
- * body arrives (stream_feed). At most `buffersize` items are in flight:
+ * body arrives (stream_feed). At most `buffersize` chunks are in flight:
  * sent to the pool, or back but not yet turned into lines. Lines wait in an
  * outbox that the connection drains (stream_read); while the client is
  * still uploading, it cannot read (HTTP/1.1 as libmicrohttpd speaks it

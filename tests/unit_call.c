@@ -545,6 +545,75 @@ TEST(test_call_timeout_and_retries)
     EXPECT_CALL_ERROR(CALL_APPLY, "{\"func\":\"echo\",\"retries\":true}", SVC_EINVAL, "retries");
 }
 
+/* Parses body as an imap (lines: its items come as NDJSON lines). */
+static int
+call_test_stream(const char *body, int lines, Call **out, CallError *err)
+{
+    CallLimits lim = call_test_lim;
+    json_t *j = json_loads(body, 0, NULL);
+    int rc;
+
+    CHECK(j != NULL);
+    lim.stream = 1;
+    lim.lines = lines;
+    memset(err, 0, sizeof(*err));
+    *out = NULL;
+    rc = call_parse(j, CALL_MAP, call_test_reg, &lim, out, err);
+    json_decref(j);
+    return rc;
+}
+
+TEST(test_call_imap_defaults_chunksize_1_and_a_window_of_chunks)
+{
+    Call *c;
+    CallError err;
+
+    CHECK_INT(call_test_stream("{\"func\":\"echo\",\"iterable\":[1,2,3,4,5,6,7,8,9]}", 0, &c, &err), SVC_OK);
+    CHECK_INT(c->chunksize, 1); /* map's default would be 2 here */
+    CHECK_INT(c->buffersize, 64);
+    call_free(c);
+    CHECK_INT(call_test_stream("{\"func\":\"echo\",\"iterable\":[1],\"chunksize\":4,\"buffersize\":3}", 0, &c,
+                               &err), SVC_OK);
+    CHECK_INT(c->chunksize, 4);
+    CHECK_INT(c->buffersize, 3);
+    call_free(c);
+    CHECK_INT(call_default_buffersize(16), 128);
+}
+
+TEST(test_call_imap_refuses_bad_buffersize_and_on_error)
+{
+    Call *c;
+    CallError err;
+    const char *bad[] = {"0", "-1", "1.5", "\"4\"", "10001"};
+    char body[128];
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        snprintf(body, sizeof(body), "{\"func\":\"echo\",\"iterable\":[1],\"buffersize\":%s}", bad[i]);
+        CHECK_INT(call_test_stream(body, 0, &c, &err), SVC_EINVAL);
+        CHECK_STR(err.field, "buffersize");
+        CHECK(c == NULL);
+    }
+    /* A stream goes on after a failed item: there is nothing to choose. */
+    CHECK_INT(call_test_stream("{\"func\":\"echo\",\"iterable\":[1],\"on_error\":\"collect\"}", 0, &c, &err),
+              SVC_EINVAL);
+    /* buffersize is imap's alone. */
+    EXPECT_CALL_ERROR(CALL_MAP, "{\"func\":\"echo\",\"iterable\":[1],\"buffersize\":2}", SVC_EINVAL, "");
+}
+
+TEST(test_call_imap_lines_carry_no_iterable)
+{
+    Call *c;
+    CallError err;
+
+    CHECK_INT(call_test_stream("{\"func\":\"echo\",\"chunksize\":8}", 1, &c, &err), SVC_OK);
+    CHECK_INT(call_items(c), 0);
+    CHECK_INT(c->chunksize, 8);
+    call_free(c);
+    CHECK_INT(call_test_stream("{\"func\":\"echo\",\"iterable\":[1]}", 1, &c, &err), SVC_EINVAL);
+    CHECK_STR(err.field, "iterable");
+    CHECK_INT(call_test_stream("{\"func\":\"nope\"}", 1, &c, &err), SVC_ENOFUNC);
+}
+
 int
 main(int argc, char **argv)
 {

@@ -1,0 +1,514 @@
+/*
+ * http_imap.c: imap and imap_unordered, streamed as NDJSON: lines that come
+ * as the items finish, in order or not, bounded memory with an NDJSON body
+ * of a million items, and a client that hangs up stopping the work.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "client.h"
+#include "harness.h"
+
+/* --- a client that reads the answer a line at a time --- */
+
+typedef struct Lines {
+    /* the request */
+    const char *path;
+    const char *body;        /* a JSON body, or NULL for gen's NDJSON */
+    size_t (*gen)(char *buf, size_t max, void *ctx); /* the next line(s); 0 ends */
+    void *gen_ctx;
+    long hang_up_after;      /* lines read before the client hangs up; 0 never */
+    double timeout;          /* seconds; 0 for 120 */
+    int keep;                /* keep every line in `lines` */
+    /* the answer */
+    long status;
+    char type[64];
+    json_t *lines;           /* the parsed lines, when keep */
+    size_t count;            /* lines read */
+    json_t *last;            /* the last line */
+    double first_at;         /* seconds from the request to the first line */
+    long next_index;         /* imap: the index the next line should have */
+    int in_order;            /* every "index" was the one expected */
+    char *problem;           /* the body, when it was not a stream */
+    /* the reader's */
+    double began;
+    char *partial;
+    size_t plen;
+} Lines;
+
+static void
+lines_take(Lines *l, const char *text, size_t len)
+{
+    json_t *j = json_loadb(text, len, 0, NULL);
+
+    if (l->count++ == 0)
+        l->first_at = now_seconds() - l->began;
+    if (json_integer_value(json_object_get(j, "index")) != l->next_index ||
+        !json_object_get(j, "index"))
+        l->in_order = 0;
+    l->next_index++;
+    if (l->keep && j)
+        json_array_append(l->lines, j);
+    json_decref(l->last);
+    l->last = j;
+}
+
+static size_t
+lines_write(char *data, size_t size, size_t n, void *ctx)
+{
+    Lines *l = ctx;
+    size_t len = size * n, off = 0;
+
+    if (strncmp(l->type, "application/x-ndjson", 20) != 0) { /* a problem: keep it whole */
+        l->problem = realloc(l->problem, l->plen + len + 1);
+        memcpy(l->problem + l->plen, data, len);
+        l->plen += len;
+        l->problem[l->plen] = '\0';
+        return len;
+    }
+    while (off < len) {
+        char *nl = memchr(data + off, '\n', len - off);
+        size_t piece = nl ? (size_t)(nl - (data + off)) : len - off;
+        l->partial = realloc(l->partial, l->plen + piece + 1);
+        memcpy(l->partial + l->plen, data + off, piece);
+        l->plen += piece;
+        off += piece + (nl != NULL);
+        if (!nl)
+            break;
+        lines_take(l, l->partial, l->plen);
+        l->plen = 0;
+        if (l->hang_up_after && (long)l->count >= l->hang_up_after)
+            return 0; /* curl aborts and closes the connection */
+    }
+    return len;
+}
+
+static size_t
+lines_header(char *data, size_t size, size_t n, void *ctx)
+{
+    Lines *l = ctx;
+
+    if (size * n > 14 && strncasecmp(data, "Content-Type: ", 14) == 0)
+        snprintf(l->type, sizeof(l->type), "%.*s", (int)(size * n - 14), data + 14);
+    return size * n;
+}
+
+static size_t
+lines_read(char *buf, size_t size, size_t n, void *ctx)
+{
+    Lines *l = ctx;
+
+    return l->gen(buf, size * n, l->gen_ctx);
+}
+
+/* Runs the request; the answer is in l. Returns curl's code. */
+static CURLcode
+lines_post(const Server *s, Lines *l)
+{
+    CURL *h = curl_easy_init();
+    struct curl_slist *hl = curl_slist_append(NULL, "Expect:");
+    char url[256];
+    CURLcode rc;
+
+    l->lines = json_array();
+    l->in_order = 1;
+    l->began = now_seconds();
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", s->port, l->path);
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_POST, 1L);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, lines_write);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, l);
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, lines_header);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, l);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)((l->timeout > 0 ? l->timeout : 120) * 1000));
+    if (l->body) {
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, l->body);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(l->body));
+    } else {
+        hl = curl_slist_append(hl, "Content-Type: application/x-ndjson");
+        hl = curl_slist_append(hl, "Transfer-Encoding: chunked");
+        curl_easy_setopt(h, CURLOPT_READFUNCTION, lines_read);
+        curl_easy_setopt(h, CURLOPT_READDATA, l);
+    }
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
+    rc = curl_easy_perform(h);
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &l->status);
+    curl_slist_free_all(hl);
+    curl_easy_cleanup(h);
+    return rc;
+}
+
+static void
+lines_free(Lines *l)
+{
+    json_decref(l->lines);
+    json_decref(l->last);
+    free(l->partial);
+    free(l->problem);
+}
+
+/* An NDJSON body from a list of lines (the call first). */
+typedef struct Text {
+    const char *const *lines;
+    size_t at;
+} Text;
+
+static size_t
+text_gen(char *buf, size_t max, void *ctx)
+{
+    Text *t = ctx;
+    size_t len;
+
+    if (!t->lines[t->at])
+        return 0;
+    len = strlen(t->lines[t->at]);
+    if (len + 1 > max)
+        return 0;
+    memcpy(buf, t->lines[t->at++], len);
+    buf[len] = '\n';
+    return len + 1;
+}
+
+static void
+start(Server *s, const char *processes)
+{
+    const char *args[] = {"--processes", processes, NULL};
+
+    server_start(s, args);
+}
+
+/* --- order and timing --- */
+
+TEST(test_imap_writes_each_line_as_soon_as_those_before_it_are_done)
+{
+    Server s;
+    Lines l = {.path = "/v1/imap", .body = "{\"func\":\"sleep\",\"iterable\":[0.2,1.5,0.2,0.2]}", .keep = 1};
+    double t0;
+
+    start(&s, "2");
+    t0 = now_seconds();
+    CHECK_INT(lines_post(&s, &l), CURLE_OK);
+    CHECK_INT(l.status, 200);
+    CHECK_STR(l.type, "application/x-ndjson\r\n");
+    CHECK_INT(l.count, 4);
+    CHECK(l.in_order);
+    /* Item 0 is out at ~0.2 s, long before the slow item 1 ends at 1.5 s. */
+    CHECK(l.first_at < 0.9);
+    CHECK(now_seconds() - t0 >= 1.5);
+    CHECK(json_number_value(jpath(l.lines, "1.result")) == 1.5);
+    lines_free(&l);
+    server_stop(&s);
+}
+
+TEST(test_imap_unordered_writes_in_completion_order)
+{
+    Server s;
+    Lines l = {.path = "/v1/imap_unordered", .body = "{\"func\":\"sleep\",\"iterable\":[1.2,0.1,0.1]}", .keep = 1};
+
+    start(&s, "2");
+    CHECK_INT(lines_post(&s, &l), CURLE_OK);
+    CHECK_INT(l.status, 200);
+    CHECK_INT(l.count, 3);
+    CHECK_INT(json_integer_value(jpath(l.lines, "2.index")), 0);
+    CHECK(l.first_at < 0.8);
+    lines_free(&l);
+    server_stop(&s);
+}
+
+TEST(test_a_failed_item_is_an_error_line_and_the_stream_goes_on)
+{
+    Server s;
+    Lines l = {.path = "/v1/imap", .body = "{\"func\":\"fib\",\"iterable\":[10,-1,\"x\",12],\"chunksize\":2}", .keep = 1};
+
+    start(&s, "2");
+    CHECK_INT(lines_post(&s, &l), CURLE_OK);
+    CHECK_INT(l.status, 200);
+    CHECK_INT(l.count, 4);
+    CHECK(l.in_order);
+    CHECK_INT(json_integer_value(jpath(l.lines, "0.result")), 55);
+    CHECK_STR(json_string_value(jpath(l.lines, "1.error.type")), "ValueError");
+    CHECK_INT(json_integer_value(jpath(l.lines, "1.error.status")), 422);
+    CHECK_STR(json_string_value(jpath(l.lines, "2.error.type")), "TypeError");
+    CHECK_INT(json_integer_value(jpath(l.lines, "3.result")), 144);
+    lines_free(&l);
+    server_stop(&s);
+}
+
+TEST(test_fifty_thousand_items_stream_completely)
+{
+    Server s;
+    Lines l = {.path = "/v1/imap"};
+    json_t *items = json_array();
+    char *body;
+
+    for (int i = 0; i < 50000; i++)
+        json_array_append_new(items, json_integer(i));
+    body = json_dumps(json_pack("{s:s, s:o}", "func", "echo", "iterable", items), JSON_COMPACT);
+    l.body = body;
+    start(&s, "2");
+    CHECK_INT(lines_post(&s, &l), CURLE_OK);
+    CHECK_INT(l.status, 200);
+    CHECK_INT(l.count, 50000);
+    CHECK(l.in_order);
+    CHECK_INT(json_integer_value(jpath(l.last, "result")), 49999);
+    lines_free(&l);
+    free(body);
+    server_stop(&s);
+}
+
+/* --- requests --- */
+
+TEST(test_request_errors_before_the_stream_are_problems)
+{
+    Server s;
+    Resp r;
+
+    start(&s, "1");
+    post(&s, "/v1/imap", "{\"func\":\"nope\",\"iterable\":[1]}", 404, &r);
+    CHECK_STR(resp_header(&r, "Content-Type"), "application/problem+json");
+    resp_free(&r);
+    post(&s, "/v1/imap", "{\"func\":\"echo\",\"iterable\":[1],\"on_error\":\"raise\"}", 400, &r);
+    resp_free(&r);
+    post(&s, "/v1/imap_unordered", "{\"func\":\"echo\",\"iterable\":[1],\"buffersize\":0}", 400, &r);
+    CHECK_STR(json_string_value(jpath(r.json, "field")), "buffersize");
+    resp_free(&r);
+    post(&s, "/v1/imap", "not json", 400, &r);
+    resp_free(&r);
+    /* Python's imap over nothing yields nothing: an empty stream. */
+    post(&s, "/v1/imap", "{\"func\":\"echo\",\"iterable\":[]}", 200, &r);
+    CHECK_INT(r.len, 0);
+    resp_free(&r);
+    server_stop(&s);
+}
+
+TEST(test_ndjson_body_streams_its_items)
+{
+    Server s;
+    const char *in[] = {"{\"func\":\"echo\",\"chunksize\":2}", "1", "\"two\"", "", "[3,\"]\"]", "{\"four\":4}", "5", NULL};
+    Text t = {in, 0};
+    Lines l = {.path = "/v1/imap", .gen = text_gen, .gen_ctx = &t, .keep = 1};
+
+    start(&s, "2");
+    CHECK_INT(lines_post(&s, &l), CURLE_OK);
+    CHECK_INT(l.status, 200);
+    CHECK_INT(l.count, 5); /* the blank line is no item */
+    CHECK(l.in_order);
+    CHECK_STR(json_string_value(jpath(l.lines, "1.result")), "two");
+    CHECK_STR(json_string_value(jpath(l.lines, "2.result.1")), "]");
+    CHECK_INT(json_integer_value(jpath(l.lines, "3.result.four")), 4);
+    CHECK_INT(json_integer_value(jpath(l.lines, "4.result")), 5);
+    lines_free(&l);
+    server_stop(&s);
+}
+
+TEST(test_ndjson_call_line_errors_are_problems)
+{
+    Server s;
+    const char *nofunc[] = {"{\"func\":\"nope\"}", "1", NULL};
+    const char *iterable[] = {"{\"func\":\"echo\",\"iterable\":[1]}", NULL};
+    const char *empty[] = {NULL};
+    const char *const *bodies[] = {nofunc, iterable, empty};
+    long want[] = {404, 400, 400};
+
+    start(&s, "1");
+    for (int i = 0; i < 3; i++) {
+        Text t = {bodies[i], 0};
+        Lines l = {.path = "/v1/imap_unordered", .gen = text_gen, .gen_ctx = &t};
+        CHECK_INT(lines_post(&s, &l), CURLE_OK);
+        CHECK_INT(l.status, want[i]);
+        CHECK(l.problem && strstr(l.problem, "\"status\":") != NULL);
+        lines_free(&l);
+    }
+    server_stop(&s);
+}
+
+TEST(test_a_line_that_is_not_json_ends_the_stream_after_the_items_before_it)
+{
+    Server s;
+    const char *in[] = {"{\"func\":\"echo\"}", "1", "2", "{bad", "4", NULL};
+    Text t = {in, 0};
+    Lines l = {.path = "/v1/imap", .gen = text_gen, .gen_ctx = &t, .keep = 1};
+
+    start(&s, "2");
+    CHECK_INT(lines_post(&s, &l), CURLE_OK);
+    CHECK_INT(l.status, 200);
+    CHECK_INT(l.count, 3);
+    CHECK_INT(json_integer_value(jpath(l.lines, "1.result")), 2);
+    CHECK(json_is_true(jpath(l.last, "final")));
+    CHECK_INT(json_integer_value(jpath(l.last, "error.status")), 400);
+    lines_free(&l);
+    server_stop(&s);
+}
+
+/* --- bounds --- */
+
+/* A million NDJSON items, made as curl asks for them; samples poold's RSS
+ * as it goes. */
+typedef struct Million {
+    long next, total;
+    int pid;
+    long rss_max;
+} Million;
+
+static long
+rss_kib(int pid)
+{
+    char path[64], line[256];
+    long kib = -1;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "/proc/%d/status", pid);
+    if (!(f = fopen(path, "r")))
+        return -1;
+    while (fgets(line, sizeof(line), f))
+        if (strncmp(line, "VmRSS:", 6) == 0)
+            kib = atol(line + 6);
+    fclose(f);
+    return kib;
+}
+
+static size_t
+million_gen(char *buf, size_t max, void *ctx)
+{
+    Million *m = ctx;
+    size_t off = 0;
+
+    if (m->next < 0) {
+        off = (size_t)snprintf(buf, max, "{\"func\":\"echo\",\"chunksize\":16}\n");
+        m->next = 0;
+    }
+    while (m->next < m->total && off + 24 < max) {
+        off += (size_t)snprintf(buf + off, max - off, "%ld\n", m->next);
+        if (++m->next % 20000 == 0) {
+            long kib = rss_kib(m->pid);
+            if (kib > m->rss_max)
+                m->rss_max = kib;
+        }
+    }
+    return off;
+}
+
+TEST(test_a_million_ndjson_items_stream_through_in_bounded_memory)
+{
+    Server s;
+    Million m = {.next = -1, .total = 1000000};
+    Lines l = {.path = "/v1/imap", .gen = million_gen, .gen_ctx = &m, .timeout = 600};
+    Resp r;
+    long idle;
+
+    start(&s, "2");
+    /* Warm up: the first calls grow the allocator's arenas once. */
+    post(&s, "/v1/map", "{\"func\":\"echo\",\"iterable\":[1,2,3,4,5,6,7,8]}", 200, &r);
+    resp_free(&r);
+    idle = rss_kib(s.pid);
+    m.pid = s.pid;
+    m.rss_max = idle;
+    CHECK_INT(lines_post(&s, &l), CURLE_OK);
+    CHECK_INT(l.status, 200);
+    CHECK_INT(l.count, 1000000);
+    CHECK(l.in_order);
+    CHECK_INT(json_integer_value(jpath(l.last, "result")), 999999);
+    if (rss_kib(s.pid) > m.rss_max)
+        m.rss_max = rss_kib(s.pid);
+    fprintf(stderr, "    RSS idle %ld KiB, at most %ld KiB while streaming\n", idle, m.rss_max);
+    CHECK(m.rss_max - idle < 64 * 1024);
+    lines_free(&l);
+    server_stop(&s);
+}
+
+TEST(test_buffersize_bounds_the_items_in_flight)
+{
+    Server s;
+    Lines l = {.path = "/v1/imap_unordered",
+               .body = "{\"func\":\"sleep\",\"iterable\":[0.3,0.3,0.3,0.3,0.3,0.3],\"buffersize\":2}"};
+    double t0;
+
+    start(&s, "4");
+    t0 = now_seconds();
+    CHECK_INT(lines_post(&s, &l), CURLE_OK);
+    CHECK_INT(l.count, 6);
+    /* Two at a time on four workers: three rounds, not two. */
+    CHECK(now_seconds() - t0 >= 0.85);
+    lines_free(&l);
+    server_stop(&s);
+}
+
+/* --- hang-ups and stops --- */
+
+TEST(test_a_client_that_hangs_up_mid_stream_stops_the_work)
+{
+    Server s;
+    Lines l = {.path = "/v1/imap", .hang_up_after = 1,
+               .body = "{\"func\":\"sleep\",\"iterable\":[0.1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1]}"};
+    double t0;
+
+    start(&s, "2");
+    lines_post(&s, &l);
+    CHECK_INT(l.count, 1);
+    t0 = now_seconds();
+    /* The workers running a second each are killed, nothing else starts. */
+    CHECK(await_pool_number(&s, "queue.running", 0, 5));
+    CHECK(await_pool_number(&s, "queue.queued", 0, 1));
+    CHECK(now_seconds() - t0 < 1.0);
+    CHECK(await_idle_workers(&s, 2, 5));
+    lines_free(&l);
+    server_stop(&s);
+}
+
+TEST(test_a_client_that_hangs_up_before_any_line_stops_the_work)
+{
+    Server s;
+    Lines l = {.path = "/v1/imap_unordered", .timeout = 0.5,
+               .body = "{\"func\":\"sleep\",\"iterable\":[30,30,30,30]}"};
+
+    start(&s, "2");
+    CHECK_INT(lines_post(&s, &l), CURLE_OPERATION_TIMEDOUT);
+    CHECK_INT(l.count, 0);
+    /* Noticed while the connection sleeps, not 30 s later. */
+    CHECK(await_pool_number(&s, "queue.running", 0, 3));
+    CHECK_INT(pool_number(&s, "queue.queued"), 0);
+    CHECK(await_idle_workers(&s, 2, 5));
+    lines_free(&l);
+    server_stop(&s);
+}
+
+TEST(test_a_stream_cut_by_shutdown_ends_with_a_final_line)
+{
+    Server s;
+    Lines l = {.path = "/v1/imap", .keep = 1,
+               .body = "{\"func\":\"sleep\",\"iterable\":[0.2,0.2,0.2,0.2,0.2,0.2,0.2,0.2,0.2,0.2,"
+                       "0.2,0.2,0.2,0.2,0.2,0.2,0.2,0.2,0.2,0.2],\"buffersize\":1}"};
+    pid_t child;
+    int st;
+
+    start(&s, "1");
+    /* SIGTERM once the stream has begun. */
+    if ((child = fork()) == 0) {
+        usleep(500 * 1000);
+        kill(s.pid, SIGTERM);
+        _exit(0);
+    }
+    CHECK_INT(lines_post(&s, &l), CURLE_OK);
+    waitpid(child, &st, 0);
+    CHECK_INT(l.status, 200);
+    CHECK(l.count >= 2 && l.count < 20);
+    CHECK(json_is_true(jpath(l.last, "final")));
+    CHECK_INT(json_integer_value(jpath(l.last, "error.status")), 503);
+    CHECK_STR(json_string_value(jpath(l.last, "error.type")), "ShuttingDown");
+    lines_free(&l);
+    CHECK(WIFEXITED(server_stop(&s)));
+}
+
+int
+main(int argc, char **argv)
+{
+    curl_global_init(CURL_GLOBAL_ALL);
+    return harness_run(argc, argv);
+}

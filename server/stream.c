@@ -163,9 +163,9 @@ stream_spill(Stream *s)
         goto fail;
     }
     if ((size_t)(s->spill_w - s->spill_r) + len > s->max_spill) {
+        /* The lines held so far stay: the final line follows them. */
         snprintf(msg, sizeof(msg), "the results waiting for the body to end passed --max-spill (%zu bytes): "
-                 "send fewer lines per request, or stream a JSON array", s->max_spill);
-        s->out_len = s->out_off = 0;
+                 "send fewer lines per request", s->max_spill);
         stream_cut(s, "TooLarge", msg, 413);
         return;
     }
@@ -212,7 +212,7 @@ stream_outv(Stream *s, const struct iovec *parts, int n)
         s->out_len += parts[i].iov_len;
     }
     s->out[s->out_len++] = '\n';
-    if (stream_uploading(s) && s->out_len - s->out_off >= STREAM_OUT_CAP)
+    if (stream_uploading(s) && !s->cut && s->out_len - s->out_off >= STREAM_OUT_CAP)
         stream_spill(s);
     return 0;
 }
@@ -289,6 +289,8 @@ stream_plain_lines(Stream *s, const StreamChunk *ch)
             struct iovec parts[] = {{head, (size_t)hl}, {(void *)v, (size_t)(p - v)}, {"}", 1}};
             if (stream_outv(s, parts, 3) < 0)
                 return -1;
+            if (s->cut) /* that line passed --max-spill: the final one is out */
+                return 0;
             v = p + 1;
         }
     }
@@ -304,7 +306,7 @@ stream_outcome_lines(Stream *s, const StreamChunk *ch)
     int rc = outs ? 0 : -1;
 
     json_array_foreach(outs, k, o) {
-        if (rc < 0)
+        if (rc < 0 || s->cut)
             break;
         if ((e = json_object_get(o, "e"))) {
             json_t *st = json_object_get(e, "status");
@@ -334,7 +336,7 @@ stream_lines(Stream *s, const StreamChunk *ch)
         break;
     case POOL_LOST:
         batch_lost_message(&ch->res, msg, sizeof(msg));
-        for (size_t k = 0; rc == 0 && k < ch->n; k++)
+        for (size_t k = 0; rc == 0 && !s->cut && k < ch->n; k++)
             rc = stream_error_line(s, ch->first + k, "WorkerLost", msg, 502);
         break;
     case POOL_TIMEOUT:
@@ -342,7 +344,7 @@ stream_lines(Stream *s, const StreamChunk *ch)
                  ch->res.timeout, ch->res.worker, (int)ch->res.pid);
         snprintf(others, sizeof(others), "lost with its chunk when item %zu ran past its timeout of %g s",
                  ch->first + (size_t)ch->res.late_item, ch->res.timeout);
-        for (size_t k = 0; rc == 0 && k < ch->n; k++)
+        for (size_t k = 0; rc == 0 && !s->cut && k < ch->n; k++)
             rc = stream_error_line(s, ch->first + k, "TimedOut", k == ch->res.late_item ? msg : others, 504);
         break;
     case POOL_CANCELLED:

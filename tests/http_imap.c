@@ -49,10 +49,11 @@ lines_take(Lines *l, const char *text, size_t len)
 
     if (l->count++ == 0)
         l->first_at = now_seconds() - l->began;
-    if (json_integer_value(json_object_get(j, "index")) != l->next_index ||
-        !json_object_get(j, "index"))
-        l->in_order = 0;
-    l->next_index++;
+    if (json_object_get(j, "index")) { /* a final line has none */
+        if (json_integer_value(json_object_get(j, "index")) != l->next_index)
+            l->in_order = 0;
+        l->next_index++;
+    }
     if (l->keep && j)
         json_array_append(l->lines, j);
     json_decref(l->last);
@@ -479,6 +480,76 @@ TEST(test_a_client_that_hangs_up_before_any_line_stops_the_work)
     server_stop(&s);
 }
 
+/* "1" lines after a call line, `limit` of them, `per` at a time with
+ * pause_ms between: an upload that takes its time. */
+typedef struct Endless {
+    const char *call;
+    long sent, limit, per;
+    int pause_ms;
+} Endless;
+
+static size_t
+endless_gen(char *buf, size_t max, void *ctx)
+{
+    Endless *e = ctx;
+    size_t off = 0;
+    long upto = e->per ? e->sent + e->per : e->limit;
+
+    if (e->sent == 0)
+        off = (size_t)snprintf(buf, max, "%s\n", e->call);
+    else if (e->pause_ms)
+        usleep((useconds_t)e->pause_ms * 1000);
+    while (off + 8 < max && e->sent < e->limit && e->sent < upto) {
+        memcpy(buf + off, "1\n", 2);
+        off += 2;
+        e->sent++;
+    }
+    return off;
+}
+
+TEST(test_results_past_max_spill_end_the_stream_with_413)
+{
+    Server s;
+    const char *args[] = {"--processes", "2", "--max-spill", "300K", NULL};
+    /* 40,000 lines every 50 ms: results pile up while the body uploads. */
+    Endless e = {.call = "{\"func\":\"echo\",\"chunksize\":64}", .limit = 400000, .per = 40000,
+                 .pause_ms = 50};
+    Lines l = {.path = "/v1/imap", .gen = endless_gen, .gen_ctx = &e};
+
+    server_start(&s, args);
+    CHECK_INT(lines_post(&s, &l), CURLE_OK);
+    CHECK_INT(l.status, 200);
+    /* The lines held are written, then the reason; the rest of the body
+     * was read and dropped. */
+    CHECK(l.count > 1000 && l.count < 400000);
+    CHECK(l.in_order);
+    CHECK(json_is_true(jpath(l.last, "final")));
+    CHECK_INT(json_integer_value(jpath(l.last, "error.status")), 413);
+    CHECK_STR(json_string_value(jpath(l.last, "error.type")), "TooLarge");
+    CHECK_INT(e.sent, 400000);
+    lines_free(&l);
+    server_stop(&s);
+}
+
+TEST(test_a_client_that_hangs_up_while_uploading_stops_the_work)
+{
+    Server s;
+    /* Two slow items fill the window: poold stops reading, the client
+     * gives up. (The body is small: a FIN queued behind body bytes that
+     * poold has not read yet can only be seen once they are read.) */
+    Endless e = {.call = "{\"func\":\"sleep\",\"buffersize\":2}", .limit = 1000};
+    Lines l = {.path = "/v1/imap_unordered", .gen = endless_gen, .gen_ctx = &e, .timeout = 0.7};
+
+    start(&s, "2");
+    CHECK_INT(lines_post(&s, &l), CURLE_OPERATION_TIMEDOUT);
+    CHECK_INT(l.count, 0);
+    CHECK(await_pool_number(&s, "queue.running", 0, 3));
+    CHECK_INT(pool_number(&s, "queue.queued"), 0);
+    CHECK(await_idle_workers(&s, 2, 5));
+    lines_free(&l);
+    server_stop(&s);
+}
+
 TEST(test_a_stream_cut_by_shutdown_ends_with_a_final_line)
 {
     Server s;
@@ -499,6 +570,7 @@ TEST(test_a_stream_cut_by_shutdown_ends_with_a_final_line)
     waitpid(child, &st, 0);
     CHECK_INT(l.status, 200);
     CHECK(l.count >= 2 && l.count < 20);
+    CHECK(l.in_order);
     CHECK(json_is_true(jpath(l.last, "final")));
     CHECK_INT(json_integer_value(jpath(l.last, "error.status")), 503);
     CHECK_STR(json_string_value(jpath(l.last, "error.type")), "ShuttingDown");

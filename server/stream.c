@@ -668,6 +668,8 @@ stream_copy(Stream *s, char *buf, size_t max)
         return got;
     }
     n = s->out_len - s->out_off < max ? s->out_len - s->out_off : max;
+    if (n == 0)
+        return 0;
     memcpy(buf, s->out + s->out_off, n);
     s->out_off += n;
     if (s->out_off == s->out_len)

@@ -246,12 +246,14 @@ TEST(test_fifty_thousand_items_stream_completely)
 {
     Server s;
     Lines l = {.path = "/v1/imap"};
-    json_t *items = json_array();
+    json_t *items = json_array(), *call;
     char *body;
 
     for (int i = 0; i < 50000; i++)
         json_array_append_new(items, json_integer(i));
-    body = json_dumps(json_pack("{s:s, s:o}", "func", "echo", "iterable", items), JSON_COMPACT);
+    call = json_pack("{s:s, s:o}", "func", "echo", "iterable", items);
+    body = json_dumps(call, JSON_COMPACT);
+    json_decref(call);
     l.body = body;
     start(&s, "2");
     CHECK_INT(lines_post(&s, &l), CURLE_OK);
@@ -419,7 +421,10 @@ TEST(test_a_million_ndjson_items_stream_through_in_bounded_memory)
     if (rss_kib(s.pid) > m.rss_max)
         m.rss_max = rss_kib(s.pid);
     fprintf(stderr, "    RSS idle %ld KiB, at most %ld KiB while streaming\n", idle, m.rss_max);
-    CHECK(m.rss_max - idle < 64 * 1024);
+    /* AddressSanitizer keeps freed memory in quarantine: its RSS says
+     * nothing about ours. */
+    if (!getenv("POOLD_SANITIZED") || strcmp(getenv("POOLD_SANITIZED"), "1") != 0)
+        CHECK(m.rss_max - idle < 64 * 1024);
     lines_free(&l);
     server_stop(&s);
 }

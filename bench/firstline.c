@@ -3,7 +3,7 @@
  * over a fresh connection each time (as a CI step's curl would), for the
  * URL and body given. Prints the median and p90 in milliseconds.
  *
- *   firstline URL BODY [RUNS]
+ *   firstline URL BODY [RUNS]     (BODY "@file" reads the file)
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +29,27 @@ first_write(char *data, size_t size, size_t n, void *ctx)
     return size * n;
 }
 
+/* The body: the argument, or with "@path" the file's text (malloc'd). */
+static char *
+body_of(const char *arg)
+{
+    FILE *f;
+    char *text = NULL;
+    long len;
+
+    if (arg[0] != '@')
+        return strdup(arg);
+    if (!(f = fopen(arg + 1, "r")))
+        return NULL;
+    if (fseek(f, 0, SEEK_END) == 0 && (len = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
+        (text = malloc((size_t)len + 1)) && fread(text, 1, (size_t)len, f) == (size_t)len)
+        text[len] = '\0';
+    else
+        free(text), text = NULL;
+    fclose(f);
+    return text;
+}
+
 static int
 cmp(const void *a, const void *b)
 {
@@ -42,8 +63,9 @@ main(int argc, char **argv)
 {
     int runs = argc > 3 ? atoi(argv[3]) : 50;
     double *t = calloc((size_t)runs, sizeof(*t));
+    char *body = argc > 2 ? body_of(argv[2]) : NULL;
 
-    if (argc < 3 || runs < 1 || !t) {
+    if (argc < 3 || runs < 1 || !t || !body) {
         fprintf(stderr, "usage: firstline URL BODY [RUNS]\n");
         return 2;
     }
@@ -52,7 +74,7 @@ main(int argc, char **argv)
         CURL *h = curl_easy_init();
         First f = {.began = now_seconds()};
         curl_easy_setopt(h, CURLOPT_URL, argv[1]);
-        curl_easy_setopt(h, CURLOPT_POSTFIELDS, argv[2]);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
         curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, first_write);
         curl_easy_setopt(h, CURLOPT_WRITEDATA, &f);
         curl_easy_setopt(h, CURLOPT_TIMEOUT, 30L);
@@ -67,5 +89,6 @@ main(int argc, char **argv)
     qsort(t, (size_t)runs, sizeof(*t), cmp);
     printf("%.3f %.3f\n", t[runs / 2], t[runs * 9 / 10]);
     free(t);
+    free(body);
     return 0;
 }

@@ -20,7 +20,7 @@ trap 'poold_stop; rm -rf "$work"' EXIT
 
 echo "time to first line, ms (median, p90 of 50 fresh connections):"
 echo "  imap of echo over 1 item:        $("$FIRST" "$url/v1/imap" '{"func":"echo","iterable":[1]}')"
-echo "  imap of echo over 100,000 items: $("$FIRST" "$url/v1/imap" "$(cat "$work/100k.json")" 20)"
+echo "  imap of echo over 100,000 items: $("$FIRST" "$url/v1/imap" "@$work/100k.json" 20)"
 
 # items/s: the best of three runs, reading every line.
 rate() {

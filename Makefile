@@ -2,7 +2,7 @@
 # `make test` runs every test. SANITIZE=1 builds into build-san/ with
 # AddressSanitizer and UndefinedBehaviorSanitizer.
 
-PKGS    := libmicrohttpd jansson libcurl nettle
+PKGS    := libmicrohttpd jansson libcurl nettle sqlite3
 CC      ?= gcc
 CFLAGS  ?= -O2 -g
 # override: `make CFLAGS=-O0` replaces the optimisation flags, not these.

@@ -2,14 +2,16 @@
 # `set -euo pipefail` and `cd` to the project root.
 BIN=${POOLD_BIN:-build/poold}
 DUR=${BENCH_SECONDS:-10}
-pid= log=
+pid= log= data=
 
 # poold_start ARGS...: serves poold with ARGS on a free loopback port
-# (--port 0: the kernel picks one, and poold logs it); sets pid, log, port
-# and url. Exits, showing poold's log, when it does not start.
+# (--port 0: the kernel picks one, and poold logs it), its job store in a
+# fresh data dir (ARGS may name another store); sets pid, log, port and
+# url. Exits, showing poold's log, when it does not start.
 poold_start() {
     log=$(mktemp)
-    "$BIN" --host 127.0.0.1 --port 0 "$@" 2>"$log" &
+    data=$(mktemp -d)
+    "$BIN" --host 127.0.0.1 --port 0 --data-dir "$data" "$@" 2>"$log" &
     pid=$!
     port=
     for _ in $(seq 100); do
@@ -30,7 +32,8 @@ poold_stop() {
         wait "$pid" 2>/dev/null || true
     fi
     if [ -n "$log" ]; then rm -f "$log"; fi
-    pid= log=
+    if [ -n "$data" ]; then rm -rf "$data"; fi
+    pid= log= data=
 }
 
 need_wrk() {

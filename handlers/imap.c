@@ -201,8 +201,14 @@ imap_run(HttpReq *r, int ordered)
             http_reply_problem(r, q->status, q->detail,
                                q->field[0] ? json_pack("{s:s}", "field", q->field) : NULL);
         } else {
+            char type[32], msg[200];
+            int st;
             stream_end_input(q->stream);
-            http_reply_stream(r, 200, IMAP_TYPE, imap_read);
+            /* Refused before a line exists: a plain answer says it better. */
+            if ((st = stream_refusal(q->stream, type, sizeof(type), msg, sizeof(msg))) != 0)
+                http_reply_problem(r, st, msg, json_pack("{s:{s:s, s:s}}", "error", "type", type, "message", msg));
+            else
+                http_reply_stream(r, 200, IMAP_TYPE, imap_read);
         }
         return;
     }

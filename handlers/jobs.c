@@ -18,11 +18,17 @@
 #define JOBS_MAX_WAIT 300.0  /* seconds a long poll may ask for */
 #define JOBS_MAX_LIMIT 1000  /* jobs in one page of GET /v1/jobs */
 
-/* How a deferred answer is written once its wait ends. */
+/* How a deferred answer is written once its wait ends: a submit's, once
+ * the job is accepted (on disk, with the store) and perhaps done, or a
+ * long poll's. */
 typedef struct JobsReply {
-    Job *job;
+    JobTable *jobs;
+    Job *job;               /* a reference, once known */
     HttpWaiter *waiter;     /* borrowed: lives as long as this does */
+    int rc;                 /* the submit's end: SVC_OK, or why it was refused */
+    int accept;             /* answer 202 with the job, whatever its state */
     int sync_shape;         /* answer as the sync call would ({"results"}) */
+    double wait;            /* a submit's Prefer: wait=N, else 0 */
     char applied[40];       /* Preference-Applied for a 202, or "" */
 } JobsReply;
 
@@ -78,13 +84,36 @@ jobs_answer(HttpReq *r, Job *j, int sync_shape, const char *applied)
     free(result);
 }
 
-/* An HttpResumeFn: the wait ended, by the job's end or the deadline. */
+/* A submit the job table or its store refused. */
+static void
+jobs_refused(HttpReq *r, int rc)
+{
+    App *app = http_app(r);
+    char why[300];
+
+    if (rc == SVC_EINVAL)
+        http_reply_problem(r, 422, "this Idempotency-Key was used with another body", NULL);
+    else if (rc == SVC_ESTORE && !job_store_ready(app->jobs, why, sizeof(why)))
+        http_reply_problem(r, 503, why, NULL);
+    else if (rc == SVC_ESTORE)
+        http_reply_problem(r, 503, "the job store could not write the job", NULL);
+    else
+        calls_refused(r, rc);
+}
+
+/* An HttpResumeFn: the wait ended, by the job's end, the deadline, or the
+ * end of the submit. */
 static void
 jobs_resume(HttpReq *r, void *ctx)
 {
     JobsReply *jr = ctx;
 
-    jobs_answer(r, jr->job, jr->sync_shape, jr->applied);
+    if (jr->rc != SVC_OK || !jr->job)
+        jobs_refused(r, jr->rc != SVC_OK ? jr->rc : SVC_ENOMEM);
+    else if (jr->accept)
+        jobs_accepted(r, jr->job, jr->applied);
+    else
+        jobs_answer(r, jr->job, jr->sync_shape, jr->applied);
 }
 
 /* An HttpGoneFn: the long poll's client left. Answer now, so that its
@@ -106,14 +135,30 @@ jobs_wake(void *ctx)
     http_waiter_unref(ctx);
 }
 
+/* Defers r's answer to jr (taken); a long poll (watch) is answered at
+ * once when its client leaves. NULL when out of memory (answered). */
+static HttpWaiter *
+jobs_defer(HttpReq *r, JobsReply *jr, int watch)
+{
+    HttpWaiter *w;
+
+    if (!(w = http_defer(r, jobs_resume, jr, jobs_reply_free))) {
+        http_reply_problem(r, 500, "out of memory", NULL);
+        return NULL;
+    }
+    jr->waiter = w;
+    if (watch)
+        http_waiter_on_gone(w, jobs_gone);
+    return w;
+}
+
 /* Waits up to `seconds` for j, then answers (jobs_answer). Takes j. */
 static void
-jobs_wait_then_answer(HttpReq *r, Job *j, double seconds, int sync_shape, const char *applied)
+jobs_wait_then_answer(HttpReq *r, Job *j, double seconds)
 {
     App *app = http_app(r);
     JobsReply *jr = calloc(1, sizeof(*jr));
     HttpWaiter *w;
-    int rc;
 
     if (!jr) {
         job_unref(j);
@@ -121,70 +166,87 @@ jobs_wait_then_answer(HttpReq *r, Job *j, double seconds, int sync_shape, const 
         return;
     }
     jr->job = j;
-    jr->sync_shape = sync_shape;
-    snprintf(jr->applied, sizeof(jr->applied), "%s", applied ? applied : "");
     if (seconds <= 0) { /* no wait: answer as it is */
-        jobs_answer(r, j, sync_shape, applied);
+        jobs_answer(r, j, 0, NULL);
         jobs_reply_free(jr);
         return;
     }
-    if (!(w = http_defer(r, jobs_resume, jr, jobs_reply_free))) {
-        http_reply_problem(r, 500, "out of memory", NULL);
+    if (!(w = jobs_defer(r, jr, 1)))
         return;
-    }
-    jr->waiter = w;
-    http_waiter_on_gone(w, jobs_gone);
-    rc = job_wait(app->jobs, j, seconds, jobs_wake, w);
-    if (rc != 0) /* ended already (1) or no memory: answer now, as it is */
+    if (job_wait(app->jobs, j, seconds, jobs_wake, w) != 0) /* ended already (1) or no memory */
         jobs_wake(w);
 }
 
+/* A JobSubmittedFn: the job is accepted (or not). Any thread. With
+ * Prefer: wait=N the answer waits on for the job's end. */
+static void
+jobs_submitted(void *ctx, Job *j, int rc)
+{
+    JobsReply *jr = ctx;
+
+    jr->rc = rc;
+    jr->job = job_ref(j);
+    if (rc == SVC_OK && jr->wait > 0 && job_wait(jr->jobs, j, jr->wait, jobs_wake, jr->waiter) == 0)
+        return; /* jobs_wake comes with the job's end or the deadline */
+    jobs_wake(jr->waiter);
+}
+
 /*
- * Parses and submits the body as a job. Returns the job (a reference) or
- * NULL once it has answered the refusal. *created is 0 for an
- * idempotent replay.
+ * Parses the body and submits it as a job; the answer waits (suspended)
+ * until the job is accepted: on disk, with the store. accept answers 202
+ * with the job; else the answer is the sync call's once the job ends
+ * within wait seconds, or 202 with applied as Preference-Applied.
  */
-static Job *
-jobs_submit(HttpReq *r, CallOp op, int *created)
+static void
+jobs_submit(HttpReq *r, CallOp op, int accept, double wait, const char *applied)
 {
     App *app = http_app(r);
     CallLimits lim = calls_limits(app, 1);
     const char *key = http_header(r, "Idempotency-Key");
     size_t body_len = 0;
     const char *body = http_body(r, &body_len);
+    JobsReply *jr = NULL;
+    HttpWaiter *w;
     Call *c = NULL;
     CallError err;
     Job *j = NULL;
-    int rc;
+    int rc, created = 0;
 
     if (key && (strlen(key) == 0 || strlen(key) > 255)) {
         http_reply_problem(r, 400, "Idempotency-Key must be 1 to 255 characters", NULL);
-        return NULL;
+        return;
     }
     rc = call_parse(http_json(r), op, app->reg, &lim, &c, &err);
     if (rc != SVC_OK) {
         json_t *ext = err.field[0] ? json_pack("{s:s}", "field", err.field) : NULL;
         http_reply_problem(r, rc == SVC_ENOFUNC ? 404 : rc == SVC_EINVAL ? 400 : 500, err.detail, ext);
-        return NULL;
+        return;
     }
-    rc = job_submit(app->jobs, c, c->priority, key, body, body_len, &j, created);
-    if (rc == SVC_EINVAL)
-        http_reply_problem(r, 422, "this Idempotency-Key was used with another body", NULL);
-    else if (rc != SVC_OK)
-        calls_refused(r, rc);
-    return j;
+    if (!(jr = calloc(1, sizeof(*jr)))) {
+        call_free(c);
+        http_reply_problem(r, 500, "out of memory", NULL);
+        return;
+    }
+    *jr = (JobsReply){.jobs = app->jobs, .accept = accept, .sync_shape = !accept, .wait = wait};
+    snprintf(jr->applied, sizeof(jr->applied), "%s", applied ? applied : "");
+    /* Deferred before the submit, whose end may come at once. Not watched:
+     * jr->job is the producer's until the wake. */
+    if (!(w = jobs_defer(r, jr, 0))) {
+        call_free(c);
+        return;
+    }
+    rc = job_submit(app->jobs, c, c->priority, key, body, body_len, jobs_submitted, jr, &j, &created);
+    if (rc != SVC_OK) { /* refused at once: jobs_submitted will not come */
+        jr->rc = rc;
+        jobs_wake(w);
+    }
+    job_unref(j);
 }
 
 static void
 jobs_submit_async(HttpReq *r, CallOp op)
 {
-    int created = 0;
-    Job *j = jobs_submit(r, op, &created);
-
-    if (!j)
-        return;
-    jobs_accepted(r, j, NULL);
-    job_unref(j);
+    jobs_submit(r, op, 1, 0, NULL);
 }
 
 void
@@ -239,19 +301,14 @@ jobs_prefer(HttpReq *r, int *async, double *wait)
 void
 jobs_run_preferred(HttpReq *r, int op, int async, double wait)
 {
-    int created = 0;
     char applied[40];
-    Job *j = jobs_submit(r, op, &created);
 
-    if (!j)
-        return;
     if (async && wait < 0) {
-        jobs_accepted(r, j, "respond-async");
-        job_unref(j);
+        jobs_submit(r, op, 1, 0, "respond-async");
         return;
     }
     snprintf(applied, sizeof(applied), "wait=%g", wait);
-    jobs_wait_then_answer(r, j, wait, 1, applied);
+    jobs_submit(r, op, 0, wait, applied);
 }
 
 /* --- /v1/jobs --- */
@@ -317,7 +374,7 @@ handle_job_result(HttpReq *r)
     }
     if (!(j = jobs_find(r)))
         return;
-    jobs_wait_then_answer(r, j, timeout, 0, NULL);
+    jobs_wait_then_answer(r, j, timeout);
 }
 
 void

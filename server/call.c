@@ -162,6 +162,8 @@ call_parse_map(const json_t *body, CallOp op, const CallLimits *lim, Call *c, Ca
     if (cs && !json_is_null(cs)) {
         if (!json_is_integer(cs) || json_integer_value(cs) < 1)
             return call_fail(err, SVC_EINVAL, "chunksize", "'chunksize' must be an integer >= 1");
+        if (lim->stream && json_integer_value(cs) > CALL_MAX_STREAM_CHUNKSIZE)
+            return call_fail(err, SVC_EINVAL, "chunksize", "a stream's 'chunksize' is at most 10000");
         c->chunksize = (size_t)json_integer_value(cs);
     } else {
         /* Python's imap defaults to 1: results come back one by one. */

@@ -47,6 +47,10 @@ typedef struct CallLimits {
 
 #define CALL_MAX_RETRIES 10
 #define CALL_MAX_BUFFERSIZE 10000 /* imap: the most chunks in flight */
+#define CALL_MAX_STREAM_CHUNKSIZE 10000 /* imap: items per chunk, so that a
+                                         * window stays a bounded number of
+                                         * items (NDJSON input waits for a
+                                         * whole chunk) */
 
 typedef struct CallError {
     int code;          /* SVC_EINVAL (bad field) or SVC_ENOFUNC */

@@ -21,6 +21,7 @@
 #define SVC_E2BIG    -7   /* over a bound that waiting cannot help */
 #define SVC_ETOOLARGE -8  /* one piece is larger than can be sent */
 #define SVC_EUNAVAIL -9   /* nothing can serve it now (workers cannot start) */
+#define SVC_ESTORE  -10   /* the durable store cannot write it */
 
 typedef struct Config Config;
 typedef struct Registry Registry;

@@ -18,7 +18,7 @@ enum {
     OPT_HTTP_THREADS, OPT_MAX_CONNS, OPT_MAX_ITEMS, OPT_MAX_JOBS, OPT_RESULT_TTL,
     OPT_TASK_TIMEOUT, OPT_MAX_TASK_TIMEOUT, OPT_MAX_TASKS_PER_CHILD, OPT_WORKER_MEMORY,
     OPT_WORKER_CPU, OPT_SHUTDOWN_GRACE, OPT_PLUGIN, OPT_WORKER_START_TIMEOUT, OPT_FUNCTIONS,
-    OPT_MAX_RESULT, OPT_MAX_SPILL,
+    OPT_MAX_RESULT, OPT_MAX_SPILL, OPT_DATA_DIR, OPT_FSYNC,
 };
 
 /* One row per setting: the flag, its environment twin and its help line.
@@ -50,8 +50,10 @@ static const struct {
     {"plugin", OPT_PLUGIN, "POOLD_PLUGIN", "PATH", "load a plugin; repeat for more (env: ':'-separated)"},
     {"functions", OPT_FUNCTIONS, "POOLD_FUNCTIONS", "FILE", "exec functions to declare (JSON: {\"functions\": [...]})"},
     {"max-result", OPT_MAX_RESULT, "POOLD_MAX_RESULT", "BYTES", "most stdout an exec function may write, K/M/G (16M)"},
-    {"max-spill", OPT_MAX_SPILL, "POOLD_MAX_SPILL", "BYTES", "an NDJSON imap's results held on disk while its body still uploads, K/M/G (1G)"},
-    {"store", OPT_STORE, "POOLD_STORE", "KIND", "job store: memory"},
+    {"max-spill", OPT_MAX_SPILL, "POOLD_MAX_SPILL", "BYTES", "NDJSON imaps' results held on disk while their bodies still upload, all together, K/M/G (1G)"},
+    {"data-dir", OPT_DATA_DIR, "POOLD_DATA_DIR", "DIR", "where the job store's SQLite file lives (./data)"},
+    {"store", OPT_STORE, "POOLD_STORE", "KIND", "job store: sqlite:PATH, or memory to keep nothing across restarts (sqlite in --data-dir)"},
+    {"fsync", OPT_FSYNC, "POOLD_FSYNC", "MODE", "normal: jobs survive a crash of poold; full: a power loss too, slower (normal)"},
     {"log-level", OPT_LOG_LEVEL, "POOLD_LOG_LEVEL", "LEVEL", "error, warn, info or debug (info)"},
 };
 
@@ -75,7 +77,7 @@ config_defaults(Config *c)
     c->worker_start_timeout = 30;
     c->max_result = 16u << 20;
     c->max_spill = (size_t)1 << 30;
-    strcpy(c->store, "memory");
+    strcpy(c->data_dir, "data");
     c->log_level = LOG_INFO;
 }
 
@@ -254,11 +256,27 @@ config_set(Config *c, int id, const char *name, const char *v, char *err,
             c->max_spill = sz;
         break;
     case OPT_STORE:
-        if (strcmp(v, "memory") != 0) {
-            snprintf(err, errlen, "%s: unknown store '%s' (this build has: memory)", name, v);
+        c->store_memory = strcmp(v, "memory") == 0;
+        c->store_path[0] = '\0';
+        if (!c->store_memory && (strncmp(v, "sqlite:", 7) != 0 || !v[7] ||
+                                 strlen(v + 7) >= sizeof(c->store_path))) {
+            snprintf(err, errlen, "%s: unknown store '%s' (memory or sqlite:PATH)", name, v);
             return SVC_EINVAL;
         }
-        strcpy(c->store, v);
+        if (!c->store_memory)
+            strcpy(c->store_path, v + 7);
+        break;
+    case OPT_DATA_DIR:
+        if (!*v || strlen(v) + sizeof("/poold.db") > sizeof(c->data_dir))
+            rc = SVC_EINVAL;
+        else
+            strcpy(c->data_dir, v);
+        break;
+    case OPT_FSYNC:
+        if (strcmp(v, "normal") != 0 && strcmp(v, "full") != 0)
+            rc = SVC_EINVAL;
+        else
+            c->fsync_full = strcmp(v, "full") == 0;
         break;
     case OPT_LOG_LEVEL:
         if ((c->log_level = log_level_parse(v)) < 0)
@@ -360,5 +378,7 @@ config_parse(Config *c, int argc, char **argv, FILE *out, char *err,
         snprintf(err, errlen, "unexpected argument '%s' (see --help)", argv[optind]);
         return SVC_EINVAL;
     }
+    if (!c->store_memory && !c->store_path[0])
+        snprintf(c->store_path, sizeof(c->store_path), "%s/poold.db", c->data_dir);
     return SVC_OK;
 }

@@ -23,7 +23,11 @@ struct Config {
     long max_jobs;       /* --max-jobs: async jobs held, finished included */
     double result_ttl;   /* --result-ttl: seconds a finished job is kept */
     int max_conns;       /* --max-connections: open HTTP connections */
-    char store[256];     /* --store: "memory" (sqlite comes later) */
+    int store_memory;    /* --store memory: jobs live in memory only */
+    char store_path[4096]; /* the SQLite file: --store sqlite:PATH, else
+                            * DATA_DIR/poold.db; "" with store_memory */
+    char data_dir[4096]; /* --data-dir: where the SQLite file lives (./data) */
+    int fsync_full;      /* --fsync full: sync every commit (power loss) */
     double task_timeout; /* --task-timeout: seconds per task; 0 is none */
     double max_task_timeout; /* --max-task-timeout: the most a call may ask; 0 is no cap */
     long max_tasks_per_child; /* --max-tasks-per-child: 0 keeps workers */

@@ -331,7 +331,10 @@ http_access(void *cls, struct MHD_Connection *c, const char *url, const char *me
     }
     if (*upload_data_size) {
         if (r->lines) {
-            http_lines_take(r, upload_data, upload_data_size);
+            if (http_lines_take(r, upload_data, upload_data_size) < 0) {
+                log_msg(LOG_INFO, "%s: closed after dropping more than --max-body of an unwanted body", r->line);
+                return MHD_NO;
+            }
         } else {
             http_req_append(r, upload_data, *upload_data_size);
             *upload_data_size = 0;

@@ -78,6 +78,7 @@ struct HttpReq {
     HttpWaiter *waiter;
     int lines;                /* the body goes to route->line as it comes */
     int line_state;           /* HTTP_LINE_*: the line function's last word */
+    size_t dropped;           /* bytes of the body read and dropped after STOP */
 };
 
 /* http_wait.c */
@@ -102,8 +103,9 @@ int http_pause(HttpWaiter *w);
 int http_lines_wanted(HttpReq *r);
 /* A body piece of a lines request: hands its lines on, keeps a partial
  * last one, and sets *size to what it did not take (the connection then
- * sleeps). MHD thread. */
-void http_lines_take(HttpReq *r, const char *data, size_t *size);
+ * sleeps). Returns -1 when the connection should close: more than
+ * --max-body was dropped after the handler wanted no more. MHD thread. */
+int http_lines_take(HttpReq *r, const char *data, size_t *size);
 /* The body ended: hands on its last line if it had no newline. */
 void http_lines_end(HttpReq *r);
 

@@ -96,13 +96,13 @@ http_lines_wait(HttpReq *r)
     }
 }
 
-void
+int
 http_lines_take(HttpReq *r, const char *data, size_t *size)
 {
     size_t off = 0, n = *size;
 
     if (r->line_state == HTTP_LINE_FULL && !http_lines_wait(r))
-        return; /* asleep: the same bytes come again after the wake */
+        return 0; /* asleep: the same bytes come again after the wake */
     while (off < n && r->line_state != HTTP_LINE_STOP && !r->status) {
         const char *nl = memchr(data + off, '\n', n - off);
         size_t piece = nl ? (size_t)(nl - (data + off)) : n - off;
@@ -138,9 +138,15 @@ http_lines_take(HttpReq *r, const char *data, size_t *size)
         if (r->line_state == HTTP_LINE_FULL && !http_lines_wait(r))
             break;
     }
-    if (r->line_state == HTTP_LINE_STOP || r->status)
-        off = n; /* not wanted: read and dropped, so the answer can go */
+    if (r->line_state == HTTP_LINE_STOP || r->status) {
+        /* Not wanted: read and dropped, so the answer can go; but only up
+         * to --max-body, or an endless producer would hold the connection
+         * (and a read thread's time) for ever. */
+        r->dropped += n - off;
+        off = n;
+    }
     *size = n - off;
+    return r->dropped > r->http->max_body ? -1 : 0;
 }
 
 void

@@ -17,7 +17,9 @@
  * never pointers: an event may be read after its waiter is gone, and a
  * stale id finds nothing.
  *
- * Lock order: waiter lock, then http->lock, then MHD's own.
+ * Lock order: MHD's response lock (a stream's content reader runs under
+ * it), then a stream's lock, then the waiter's, then http->lock, then
+ * MHD's connection-cleanup lock (taken by MHD_resume_connection).
  */
 #include <errno.h>
 #include <stdlib.h>

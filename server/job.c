@@ -7,7 +7,7 @@
  * deadline and expires finished jobs. Wake functions are always called
  * with the lock released, since they take http's locks.
  */
-#include "job.h"
+#include "job_impl.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -23,71 +23,9 @@
 #include "log.h"
 #include "registry.h"
 
-typedef struct JobWait {
-    struct JobWait *prev, *next; /* in t->waits: every long poll */
-    struct JobWait *jprev, *jnext; /* in job->waits: this job's */
-    Job *job;                    /* a reference */
-    double deadline;             /* monotonic */
-    JobWakeFn wake;
-    void *ctx;
-} JobWait;
-
-/* What a failed job keeps of its BatchFailure, the message allocated to
- * its length: a BatchFailure has room for any message (4 KB), and a job
- * may stay for --result-ttl. */
-typedef struct JobFailure {
-    BatchOutcome outcome;
-    size_t index;
-    char type[64];
-    char message[];
-} JobFailure;
-
-struct Job {
-    int refs;                  /* atomic */
-    JobTable *table;
-    char id[33];
-    uint64_t seq;              /* creation order, for list cursors */
-    CallOp op;
-    const char *func;          /* borrowed from the registry, which outlives jobs */
-    int priority;
-    JobStatus status;
-    double created, started, finished; /* wall clock, 0 when not yet */
-    double finished_mono;      /* for the TTL */
-    size_t total;              /* items */
-    size_t done_at_end;        /* progress when it ended */
-    Batch *batch;              /* a reference until the batch is done */
-    char worker[32];
-    pid_t pid;
-    char *result;              /* JSON text, when succeeded */
-    size_t result_len;
-    JobFailure *fail;          /* when failed; NULL otherwise */
-    char *key;                 /* Idempotency-Key, or NULL */
-    uint8_t digest[SHA256_DIGEST_SIZE]; /* of the request body */
-    Job *newer, *older;        /* in the table's list, newest first */
-    Job *fin_next;             /* in the finished FIFO, for expiry */
-    JobWait *waits;            /* its long polls */
-    int in_table;
-    UT_hash_handle hh, hh_key, hh_seq;
-};
-
-struct JobTable {
-    JobOptions opt;
-    pthread_mutex_t lock;
-    pthread_cond_t cond;       /* the clock thread sleeps on it */
-    Job *by_id, *by_key, *by_seq;
-    Job *newest, *oldest;
-    size_t count;
-    uint64_t seq;
-    Job *fin_head, *fin_tail;  /* finished jobs, oldest first */
-    JobWait *waits;            /* every long poll */
-    double clock_due;          /* when the clock thread wakes next */
-    pthread_t clock;
-    int clock_started, quit;
-};
-
-static const char *const job_names[] = {"queued", "running", "succeeded", "failed",
-                                        "timed_out", "worker_lost", "cancelled"};
-static const char *const job_ops[] = {"apply_async", "map_async", "starmap_async"};
+const char *const job_names[] = {"queued", "running", "succeeded", "failed",
+                                 "timed_out", "worker_lost", "cancelled"};
+const char *const job_ops[] = {"apply_async", "map_async", "starmap_async"};
 
 int
 job_ended(JobStatus s)
@@ -128,7 +66,7 @@ job_func(const Job *j)
     return j->func;
 }
 
-static Job *
+Job *
 job_ref(Job *j)
 {
     __atomic_add_fetch(&j->refs, 1, __ATOMIC_RELAXED);
@@ -144,6 +82,7 @@ job_unref(Job *j)
     free(j->result);
     free(j->fail);
     free(j->key);
+    free(j->func_copy);
     free(j);
 }
 
@@ -204,7 +143,7 @@ job_take_waits(JobTable *t, Job *j, JobWait **fired)
     }
 }
 
-static void
+void
 job_fire(JobWait *fired)
 {
     for (JobWait *w = fired, *next; w; w = next) {
@@ -216,7 +155,7 @@ job_fire(JobWait *fired)
 }
 
 /* Forgets j (lock held): it becomes unknown, 404. */
-static void
+void
 job_remove(JobTable *t, Job *j)
 {
     HASH_DELETE(hh, t->by_id, j);
@@ -255,8 +194,11 @@ job_tick(JobTable *t, JobWait **fired)
         t->fin_head = j->fin_next;
         if (!t->fin_head)
             t->fin_tail = NULL;
-        if (j->in_table)
+        if (j->in_table) {
+            if (t->opt.store)
+                store_forget(t->opt.store, j->seq);
             job_remove(t, j);
+        }
         job_unref(j); /* the FIFO's reference */
     }
     if (t->fin_head && t->fin_head->finished_mono + t->opt.result_ttl < next)
@@ -351,9 +293,23 @@ job_table_free(JobTable *t)
 
 /* --- the state machine, driven by the batch --- */
 
+void
+job_expire_later(JobTable *t, Job *j)
+{
+    j->fin_next = NULL;
+    job_ref(j); /* the FIFO's */
+    if (t->fin_tail) {
+        t->fin_tail->fin_next = j;
+    } else {
+        t->fin_head = j;
+        pthread_cond_signal(&t->cond); /* the first expiry to schedule */
+    }
+    t->fin_tail = j;
+}
+
 /* Ends j with status s (lock held): stamps it, queues it for expiry and
  * collects its long polls into *fired. */
-static void
+void
 job_end(JobTable *t, Job *j, JobStatus s, JobWait **fired)
 {
     size_t total;
@@ -365,20 +321,16 @@ job_end(JobTable *t, Job *j, JobStatus s, JobWait **fired)
     j->status = s;
     j->finished = clock_wall();
     j->finished_mono = clock_mono();
-    j->fin_next = NULL;
-    job_ref(j); /* the FIFO's */
-    if (t->fin_tail) {
-        t->fin_tail->fin_next = j;
-    } else {
-        t->fin_head = j;
-        pthread_cond_signal(&t->cond); /* the first expiry to schedule */
-    }
-    t->fin_tail = j;
+    job_expire_later(t, j);
     job_take_waits(t, j, fired);
+    /* A job that poold's own stop cut short stays queued or running on
+     * disk, so that the next start runs it instead of failing it. */
+    if (!(s == JOB_FAILED && j->fail && j->fail->outcome == BATCH_STOPPED))
+        job_persist(t, j);
 }
 
 /* A BatchStartFn: the first task went to a worker. */
-static void
+void
 job_batch_start(Batch *b, void *ctx)
 {
     Job *j = ctx;
@@ -392,6 +344,7 @@ job_batch_start(Batch *b, void *ctx)
         j->started = clock_wall();
         snprintf(j->worker, sizeof(j->worker), "%s", worker);
         j->pid = pid;
+        job_persist(t, j);
     }
     pthread_mutex_unlock(&t->lock);
 }
@@ -409,7 +362,7 @@ job_status_of(BatchOutcome o)
 }
 
 /* A failed job's copy of f (JobFailure). NULL when out of memory. */
-static JobFailure *
+JobFailure *
 job_failure_new(const BatchFailure *f)
 {
     size_t len = strnlen(f->message, sizeof(f->message));
@@ -426,7 +379,7 @@ job_failure_new(const BatchFailure *f)
 }
 
 /* A BatchDoneFn: the job has its answer. Dispatcher thread. */
-static void
+void
 job_batch_done(Batch *b, void *ctx)
 {
     Job *j = ctx;
@@ -481,7 +434,7 @@ job_digest(CallOp op, const char *body, size_t len, uint8_t out[SHA256_DIGEST_SI
 }
 
 /* Adds j to the table (lock held). */
-static void
+void
 job_insert(JobTable *t, Job *j)
 {
     HASH_ADD(hh, t->by_id, id, strlen(j->id), j);
@@ -501,10 +454,12 @@ job_insert(JobTable *t, Job *j)
 
 int
 job_submit(JobTable *t, Call *call, int priority, const char *key,
-           const char *body, size_t body_len, Job **job, int *created)
+           const char *body, size_t body_len, JobSubmittedFn done, void *ctx,
+           Job **job, int *created)
 {
     Job *j = calloc(1, sizeof(*j)), *old = NULL;
     Batch *b = NULL;
+    JobSubmit *js = NULL;
     int rc = SVC_ENOMEM;
 
     *job = NULL;
@@ -533,6 +488,8 @@ job_submit(JobTable *t, Call *call, int priority, const char *key,
         if (rc == SVC_OK)
             *job = job_ref(old);
         pthread_mutex_unlock(&t->lock);
+        if (rc == SVC_OK)
+            done(ctx, *job, SVC_OK);
         goto cleanup;
     }
     if ((long)t->count >= t->opt.max_jobs) {
@@ -544,16 +501,19 @@ job_submit(JobTable *t, Call *call, int priority, const char *key,
     job_insert(t, j);
     pthread_mutex_unlock(&t->lock);
 
+    if (t->opt.store && (rc = job_write(t, j, body, body_len, done, ctx, &js)) != SVC_OK) {
+        job_discard(t, j);
+        goto cleanup;
+    }
     /* Started outside the lock: the batch's callbacks take it. The job is
      * visible already, so a DELETE may come first: the batch is attached
      * only once started, and cancelled then if the job was. */
     job_ref(j); /* the batch's, dropped in job_batch_done */
     if ((rc = batch_start(b, t->opt.pool, priority, job_batch_done, job_batch_start, j)) != SVC_OK) {
-        pthread_mutex_lock(&t->lock);
-        if (j->in_table)
-            job_remove(t, j);
-        pthread_mutex_unlock(&t->lock);
         job_unref(j); /* the batch's, never to be used */
+        if (js)
+            job_write_abandon(t, js);
+        job_discard(t, j);
         goto cleanup;
     }
     pthread_mutex_lock(&t->lock);
@@ -565,6 +525,8 @@ job_submit(JobTable *t, Call *call, int priority, const char *key,
         batch_cancel(b);
     *job = job_ref(j);
     *created = 1;
+    if (!js) /* no store: accepted as it stands */
+        done(ctx, j, SVC_OK);
 cleanup:
     batch_unref(b);
     job_unref(j);

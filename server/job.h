@@ -10,6 +10,11 @@
  * passes, whichever comes first. It runs jobs through batch.c, so it knows
  * the pool only as the thing a batch is started on.
  *
+ * With a store (store.h), every job is written there before its submit is
+ * confirmed, each change of state follows it, and job_table_recover reads
+ * them back after a restart: finished jobs keep their answers until their
+ * TTL, queued and running ones run again (at least once, never lost).
+ *
  * States: queued -> running -> succeeded | failed | timed_out | worker_lost,
  * and cancelled from queued or running. An id the table does not hold is
  * unknown (404), never "pending".
@@ -22,6 +27,7 @@
 #include "batch.h"
 #include "call.h"
 #include "common.h"
+#include "store.h"
 
 typedef struct Job Job;
 
@@ -40,6 +46,9 @@ typedef struct JobOptions {
     Pool *pool;
     long max_jobs;       /* jobs held at once, finished ones included */
     double result_ttl;   /* seconds a finished job is kept */
+    Store *store;        /* NULL: jobs live in memory only (--store memory) */
+    const Registry *reg; /* to run stored jobs again after a restart */
+    CallLimits limits;   /* the async calls' limits, for the same */
 } JobOptions;
 
 JobTable *job_table_new(const JobOptions *o);
@@ -52,21 +61,43 @@ void job_table_stop(JobTable *t);
 /* Frees the table, once nothing can reach it (HTTP has stopped). */
 void job_table_free(JobTable *t);
 
+/* The end of a submit: rc is SVC_OK once the job is accepted (written to
+ * the store, when there is one), or SVC_ESTORE when the store could not
+ * write it (the job is then gone). j is borrowed for the call. Called
+ * once, on any thread, perhaps before job_submit returns. */
+typedef void (*JobSubmittedFn)(void *ctx, Job *j, int rc);
+
 /*
  * Creates a job for call (taken) and starts it on the pool. key is the
  * client's Idempotency-Key (NULL for none) and body the request body it
- * fingerprints. Returns SVC_OK with *job (a new reference) and *created
- * (0 when the key named an existing job with the same body, which is
- * returned instead); SVC_EINVAL when the key is known with another body;
+ * fingerprints (and the store keeps, to run it again). Returns SVC_OK with
+ * *job (a new reference) and *created (0 when the key named an existing
+ * job with the same body, which is returned instead): done follows, once.
+ * Else, without done: SVC_EINVAL when the key is known with another body;
  * SVC_EFULL past --max-jobs or --max-queue; SVC_E2BIG when the call alone
- * needs more tasks than --max-queue; SVC_ESTOPPED; SVC_ENOMEM.
+ * needs more tasks than --max-queue; SVC_ESTORE when the store is known
+ * to be unwritable; SVC_ESTOPPED; SVC_ENOMEM.
  */
 int job_submit(JobTable *t, Call *call, int priority, const char *key,
-               const char *body, size_t body_len, Job **job, int *created);
+               const char *body, size_t body_len, JobSubmittedFn done, void *ctx,
+               Job **job, int *created);
+
+/*
+ * Reads the store's jobs back into the table, once, before HTTP serves:
+ * finished ones as they were, queued and running ones queued again.
+ * Returns the number of jobs read, or -1 when the store is unhealthy (the
+ * table then starts empty).
+ */
+long job_table_recover(JobTable *t);
+
+/* 1 when new jobs can be accepted by the store (always, without one);
+ * else 0 with the reason in why. */
+int job_store_ready(JobTable *t, char *why, size_t len);
 
 /* A new reference to the job with this id, or NULL when unknown. */
 Job *job_find(JobTable *t, const char *id);
 
+Job *job_ref(Job *j);
 void job_unref(Job *j);
 
 const char *job_id(const Job *j);

@@ -21,9 +21,11 @@
 #include "plugin.h"
 #include "pool.h"
 #include "registry.h"
+#include "store.h"
 
 /* Distinct exit codes per start-up failure, as beanstalkd does. */
-enum { EXIT_USAGE = 2, EXIT_REGISTRY = 3, EXIT_POOL = 4, EXIT_HTTP = 5, EXIT_POOL_FAILED = 6 };
+enum { EXIT_USAGE = 2, EXIT_REGISTRY = 3, EXIT_POOL = 4, EXIT_HTTP = 5, EXIT_POOL_FAILED = 6,
+       EXIT_NOMEM = 7 };
 
 /* Suspended connections and worker sockets add up: take the hard limit. */
 static void
@@ -75,6 +77,7 @@ main(int argc, char **argv)
     Pool *pool = NULL;
     Http *http = NULL;
     JobTable *jobs = NULL;
+    Store *store = NULL;
     char err[512];
     sigset_t stop;
     int rc;
@@ -89,6 +92,9 @@ main(int argc, char **argv)
     log_level = cfg.log_level;
     main_raise_nofile();
     signal(SIGPIPE, SIG_IGN);
+    /* Past RLIMIT_FSIZE a write fails with EFBIG, as on a full disk, and
+     * the store says so; the default action would kill poold instead. */
+    signal(SIGXFSZ, SIG_IGN);
 
     rc = EXIT_REGISTRY;
     if (!(reg = registry_new()) || builtins_register(reg) != SVC_OK) {
@@ -126,12 +132,22 @@ main(int argc, char **argv)
         goto cleanup;
     }
 
-    JobOptions jo = {.pool = pool, .max_jobs = cfg.max_jobs, .result_ttl = cfg.result_ttl};
+    /* A store that cannot be opened is not fatal: sync calls still serve,
+     * async submits and /readyz answer 503 with the reason. */
+    StoreOptions so = {.path = cfg.store_path, .fsync_full = cfg.fsync_full};
+    if (!cfg.store_memory && !(store = store_open(&so))) {
+        rc = EXIT_NOMEM;
+        goto cleanup;
+    }
+    App app = {.cfg = &cfg, .reg = reg, .pool = pool};
+    JobOptions jo = {.pool = pool, .max_jobs = cfg.max_jobs, .result_ttl = cfg.result_ttl,
+                     .store = store, .reg = reg, .limits = calls_limits(&app, 1)};
     if (!(jobs = job_table_new(&jo))) {
         log_msg(LOG_ERROR, "cannot start the job table");
         goto cleanup;
     }
-    App app = {.cfg = &cfg, .reg = reg, .pool = pool, .jobs = jobs};
+    app.jobs = jobs;
+    job_table_recover(jobs);
     HttpOptions ho = {.host = cfg.host, .port = cfg.port, .threads = cfg.http_threads,
                       .max_conns = cfg.max_conns, .max_body = cfg.max_body,
                       .routes = routes, .app = &app};
@@ -153,10 +169,13 @@ main(int argc, char **argv)
     job_table_stop(jobs);            /* and every long poll */
     http_stop(http);
     http = NULL;
+    store_close(store);              /* every state change is written */
+    store = NULL;
     rc = pool_failed(pool) ? EXIT_POOL_FAILED : 0;
     log_msg(LOG_INFO, "poold stopped%s", rc ? ": the pool had failed" : "");
 cleanup:
     http_stop(http);
+    store_close(store);
     job_table_free(jobs);
     pool_free(pool);
     registry_free(reg);

@@ -584,6 +584,17 @@ pool_kick(Pool *p)
         log_errno(LOG_WARN, errno, "eventfd write");
 }
 
+size_t
+pool_room(Pool *p)
+{
+    long room;
+
+    pthread_mutex_lock(&p->lock);
+    room = p->opt.max_queue - (long)p->queue.len;
+    pthread_mutex_unlock(&p->lock);
+    return room > 0 ? (size_t)room : 0;
+}
+
 int
 pool_submit(Pool *p, PoolTask **tasks, size_t n)
 {

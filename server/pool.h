@@ -100,6 +100,10 @@ void pool_task_free(PoolTask *t);
  */
 int pool_submit(Pool *p, PoolTask **tasks, size_t n);
 
+/* Tasks the queue would take now before --max-queue (any thread; a hint:
+ * another caller may take the room first). */
+size_t pool_room(Pool *p);
+
 /* A new owner number for pool_task_new, never handed out before. Any
  * thread. */
 uint64_t pool_owner_new(void);

@@ -17,6 +17,10 @@
 #define STREAM_OUT_CAP (256 * 1024) /* outbox bytes held in memory */
 #define STREAM_SUBMIT_MAX 64        /* chunks handed to the pool at once */
 
+/* Bytes of lines every stream together holds on disk (atomic): --max-spill
+ * bounds the sum, so N uploads cannot fill N times its size of $TMPDIR. */
+static size_t stream_spill_total;
+
 typedef struct StreamChunk {
     Stream *s;
     size_t first, n;          /* its items */
@@ -37,7 +41,14 @@ struct Stream {
     /* The connection's alone. */
     json_t *pending;          /* lines: items not yet in a chunk */
     size_t next;              /* index of the next item to send */
-    size_t inflight;          /* items sent whose lines are not out yet */
+    size_t inflight;          /* items in chunks whose lines are not out yet
+                               * (held ones included) */
+    PoolTask *held[STREAM_SUBMIT_MAX]; /* built, not yet taken by the pool */
+    StreamChunk *held_ch[STREAM_SUBMIT_MAX];
+    size_t nheld, held_items;
+    size_t items_out;         /* item lines written */
+    int cut_status;           /* the final line's status, once cut */
+    char cut_type[32], cut_msg[200];
     int input_end;
     int cut;                  /* the final line is written: nothing follows */
     json_t *last;             /* a final line to write once the items read
@@ -47,6 +58,7 @@ struct Stream {
     size_t out_len, out_off, out_cap;
     int spill_fd;             /* older lines, while the client uploads */
     off_t spill_w, spill_r;
+    size_t spill_held;        /* this stream's part of stream_spill_total */
     size_t max_spill;
 
     /* lock */
@@ -89,6 +101,7 @@ stream_unref(Stream *s)
     free(s->out);
     if (s->spill_fd >= 0)
         close(s->spill_fd);
+    __atomic_sub_fetch(&stream_spill_total, s->spill_held, __ATOMIC_RELAXED);
     free(s);
 }
 
@@ -149,6 +162,7 @@ stream_spill_open(void)
 }
 
 static void stream_cut(Stream *s, const char *type, const char *msg, int status);
+static void stream_drop_held(Stream *s);
 
 /* Moves the memory part to the end of the spill file: while the client
  * uploads, nothing reads the outbox, and memory must stay flat. */
@@ -162,13 +176,15 @@ stream_spill(Stream *s)
         snprintf(msg, sizeof(msg), "cannot hold the results while the body uploads: %s", strerror(errno));
         goto fail;
     }
-    if ((size_t)(s->spill_w - s->spill_r) + len > s->max_spill) {
+    if (__atomic_add_fetch(&stream_spill_total, len, __ATOMIC_RELAXED) > s->max_spill) {
+        __atomic_sub_fetch(&stream_spill_total, len, __ATOMIC_RELAXED);
         /* The lines held so far stay: the final line follows them. */
-        snprintf(msg, sizeof(msg), "the results waiting for the body to end passed --max-spill (%zu bytes): "
-                 "send fewer lines per request", s->max_spill);
+        snprintf(msg, sizeof(msg), "the results waiting for the body to end passed --max-spill (%zu bytes, "
+                 "all streams together): send fewer lines per request", s->max_spill);
         stream_cut(s, "TooLarge", msg, 413);
         return;
     }
+    s->spill_held += len;
     for (size_t done = 0; done < len;) {
         ssize_t n = pwrite(s->spill_fd, s->out + s->out_off + done, len - done, s->spill_w);
         if (n < 0 && errno == EINTR)
@@ -244,7 +260,11 @@ stream_cut(Stream *s, const char *type, const char *msg, int status)
     if (s->cut)
         return;
     s->cut = 1;
+    s->cut_status = status;
+    snprintf(s->cut_type, sizeof(s->cut_type), "%s", type);
+    snprintf(s->cut_msg, sizeof(s->cut_msg), "%s", msg);
     /* Nothing after this line is read: what still runs is waste. */
+    stream_drop_held(s);
     pool_cancel(s->pool, s->owner, 1);
     if (stream_out_json(s, json_pack("{s:{s:s, s:s, s:i}, s:b}", "error", "type", type, "message", msg,
                                      "status", status, "final", 1)) < 0)
@@ -256,6 +276,7 @@ stream_cut(Stream *s, const char *type, const char *msg, int status)
 static int
 stream_error_line(Stream *s, size_t index, const char *type, const char *msg, int status)
 {
+    s->items_out++;
     return stream_out_json(s, json_pack("{s:I, s:{s:s, s:s, s:i}}", "index", (json_int_t)index, "error",
                                         "type", type, "message", msg, "status", status));
 }
@@ -289,6 +310,7 @@ stream_plain_lines(Stream *s, const StreamChunk *ch)
             struct iovec parts[] = {{head, (size_t)hl}, {(void *)v, (size_t)(p - v)}, {"}", 1}};
             if (stream_outv(s, parts, 3) < 0)
                 return -1;
+            s->items_out++;
             if (s->cut) /* that line passed --max-spill: the final one is out */
                 return 0;
             v = p + 1;
@@ -316,6 +338,7 @@ stream_outcome_lines(Stream *s, const StreamChunk *ch)
         } else {
             rc = stream_out_json(s, json_pack("{s:I, s:O}", "index", (json_int_t)(ch->first + k), "result",
                                               json_object_get(o, "r")));
+            s->items_out++;
         }
     }
     json_decref(outs);
@@ -501,57 +524,77 @@ stream_task(Stream *s, size_t n, StreamChunk **chunk, int *rc)
     ch->first = s->next;
     ch->n = n;
     s->next += n;
-    return t;
-}
-
-/*
- * Sends chunks while the window has room and, once the client reads, while
- * the outbox is not full (a slow reader slows the work, not our memory).
- * Returns SVC_OK or pool_submit's refusal; a refusal after the first line
- * cuts the stream.
- */
-static int
-stream_fill(Stream *s)
-{
-    PoolTask *tasks[STREAM_SUBMIT_MAX];
-    StreamChunk *chunks[STREAM_SUBMIT_MAX];
-    size_t n, nt = 0, items = 0;
-    int rc = SVC_OK;
-
-    if (s->cut || __atomic_load_n(&s->cancelled, __ATOMIC_ACQUIRE))
-        return SVC_OK;
-    while (nt < STREAM_SUBMIT_MAX && (n = stream_next_len(s)) > 0 &&
-           s->inflight + items + n <= s->window &&
-           (stream_uploading(s) || stream_out_pending(s) < STREAM_OUT_CAP)) {
-        if (!(tasks[nt] = stream_task(s, n, &chunks[nt], &rc)))
-            break;
-        nt++;
-        items += n;
-    }
-    if (nt == 0)
-        return rc;
-    /* What was built goes; a failure to build the rest shows next time. */
-    rc = SVC_OK;
-    /* Listed before they are submitted: a callback may run at once. */
-    pthread_mutex_lock(&s->lock);
-    for (size_t i = 0; i < nt && s->ordered; i++) {
-        StreamChunk *ch = chunks[i];
+    s->inflight += n;
+    if (s->ordered) { /* listed now, in order: its callback may come at once */
+        pthread_mutex_lock(&s->lock);
         if (s->sent_tail)
             s->sent_tail->next = ch;
         else
             s->sent = ch;
         s->sent_tail = ch;
+        pthread_mutex_unlock(&s->lock);
     }
-    pthread_mutex_unlock(&s->lock);
-    __atomic_add_fetch(&s->refs, (int)nt, __ATOMIC_RELAXED);
-    s->inflight += items;
-    if ((rc = pool_submit(s->pool, tasks, nt)) == SVC_OK)
-        return stream_fill(s); /* more room may be left */
-    /* Refused: the chunks never ran. Their items are lost to the stream,
-     * which ends here, so their place in the lists does not matter. */
+    return t;
+}
+
+/* Builds chunks into s->held while the window, the queue and (once the
+ * client reads) the outbox have room: a slow reader slows the work, not
+ * our memory. Returns SVC_OK, or why the next chunk could not be built. */
+static int
+stream_build(Stream *s)
+{
+    size_t room = pool_room(s->pool), n;
+    int rc;
+
+    while (s->nheld < STREAM_SUBMIT_MAX && s->nheld < room && (n = stream_next_len(s)) > 0 &&
+           s->inflight + n <= s->window &&
+           (stream_uploading(s) || stream_out_pending(s) < STREAM_OUT_CAP)) {
+        if (!(s->held[s->nheld] = stream_task(s, n, &s->held_ch[s->nheld], &rc)))
+            return rc;
+        s->nheld++;
+        s->held_items += n;
+    }
+    return SVC_OK;
+}
+
+/*
+ * Sends chunks while there is room. Returns SVC_OK, or the refusal that
+ * should cut the stream. A full queue is waited out while chunks of ours
+ * are in flight (their return runs this again); with none, it is the
+ * stream's end. The chunks built but refused stay held for the next try.
+ */
+static int
+stream_fill(Stream *s)
+{
+    int rc = SVC_OK, built;
+
+    while (!s->cut && !__atomic_load_n(&s->cancelled, __ATOMIC_ACQUIRE)) {
+        built = stream_build(s);
+        if (s->nheld == 0) {
+            if (built == SVC_OK && s->inflight == 0 && stream_next_len(s) > 0 && pool_room(s->pool) == 0)
+                built = SVC_EFULL; /* nothing of ours will come back to wake us */
+            return built;
+        }
+        __atomic_add_fetch(&s->refs, (int)s->nheld, __ATOMIC_RELAXED);
+        if ((rc = pool_submit(s->pool, s->held, s->nheld)) != SVC_OK) {
+            __atomic_sub_fetch(&s->refs, (int)s->nheld, __ATOMIC_RELAXED);
+            return rc == SVC_EFULL && s->inflight > s->held_items ? SVC_OK : rc;
+        }
+        s->nheld = s->held_items = 0;
+        if (built != SVC_OK) /* what was built went; the stream ends after it */
+            return built;
+    }
+    return SVC_OK;
+}
+
+/* Chunks built but never taken by the pool: they will not run, and their
+ * place in the lists ends the stream (lock not held). */
+static void
+stream_drop_held(Stream *s)
+{
     pthread_mutex_lock(&s->lock);
-    for (size_t i = 0; i < nt; i++) {
-        StreamChunk *ch = chunks[i];
+    for (size_t i = 0; i < s->nheld; i++) {
+        StreamChunk *ch = s->held_ch[i];
         ch->done = 1;
         ch->res.status = POOL_CANCELLED;
         if (!s->ordered) {
@@ -561,11 +604,10 @@ stream_fill(Stream *s)
                 s->back = ch;
             s->back_tail = ch;
         }
-        pool_task_free(tasks[i]);
+        pool_task_free(s->held[i]);
     }
+    s->nheld = s->held_items = 0;
     pthread_mutex_unlock(&s->lock);
-    __atomic_sub_fetch(&s->refs, (int)nt, __ATOMIC_RELAXED);
-    return rc;
 }
 
 /* Cuts the stream for pool_submit's refusal rc. */
@@ -579,6 +621,7 @@ stream_refused(Stream *s, int rc)
         stream_cut(s, "ShuttingDown", "poold is shutting down", 503);
         break;
     case SVC_EFULL:
+    case SVC_E2BIG:
         stream_cut(s, "QueueFull", "the queue is full (--max-queue); retry later", 503);
         break;
     case SVC_EUNAVAIL:
@@ -662,6 +705,8 @@ stream_copy(Stream *s, char *buf, size_t max)
         s->spill_r += got;
         if (s->spill_r == s->spill_w) {
             s->spill_r = s->spill_w = 0;
+            __atomic_sub_fetch(&stream_spill_total, s->spill_held, __ATOMIC_RELAXED);
+            s->spill_held = 0;
             if (ftruncate(s->spill_fd, 0) < 0)
                 return STREAM_ERROR;
         }
@@ -729,9 +774,27 @@ stream_close(Stream *s)
 
     pthread_mutex_lock(&s->lock);
     s->wake = NULL;
-    unfinished = !s->ended && !s->cancelled;
+    unfinished = !s->ended;
     pthread_mutex_unlock(&s->lock);
+    stream_drop_held(s);
+    /* Even after stream_cancel: a fill that raced it may have sent more. */
     if (unfinished)
         pool_cancel(s->pool, s->owner, 1);
     stream_unref(s);
+}
+
+int
+stream_refusal(Stream *s, char *type, size_t type_len, char *msg, size_t msg_len)
+{
+    if (s->items_out > 0 || !(s->cut || (s->last && s->next == 0)))
+        return 0;
+    if (!s->cut) { /* the first item was not JSON: nothing ran */
+        json_t *e = json_object_get(s->last, "error");
+        snprintf(type, type_len, "%s", json_string_value(json_object_get(e, "type")) ?: "InvalidItem");
+        snprintf(msg, msg_len, "%s", json_string_value(json_object_get(e, "message")) ?: "");
+        return 400;
+    }
+    snprintf(type, type_len, "%s", s->cut_type);
+    snprintf(msg, msg_len, "%s", s->cut_msg);
+    return s->cut_status;
 }

@@ -93,4 +93,10 @@ void stream_unref(Stream *s);
  * never wakes again. Drops the caller's reference. */
 void stream_close(Stream *s);
 
+/* Once the input has ended: when the stream was cut (or its first item
+ * refused) before any item's line was written, the status the answer
+ * should have (400, 413, 503, ...) with the error's type and message, for
+ * a plain problem answer in place of a stream; else 0. */
+int stream_refusal(Stream *s, char *type, size_t type_len, char *msg, size_t msg_len);
+
 #endif

@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <pthread.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -54,6 +55,8 @@ server_try(Server *s, const char *const *args)
     const char *argv[64];
     int n = 0;
 
+    int own_data = 1;
+
     s->port = free_port();
     snprintf(port, sizeof(port), "%d", s->port);
     snprintf(s->log, sizeof(s->log), "/tmp/poold-test-%d-%d.log", (int)getpid(), s->port);
@@ -62,8 +65,21 @@ server_try(Server *s, const char *const *args)
     argv[n++] = "127.0.0.1";
     argv[n++] = "--port";
     argv[n++] = port;
-    for (int i = 0; args && args[i] && n < 62; i++)
+    for (int i = 0; args && args[i] && n < 60; i++) {
+        if (strcmp(args[i], "--store") == 0 || strcmp(args[i], "--data-dir") == 0)
+            own_data = 0;
         argv[n++] = args[i];
+    }
+    s->data[0] = '\0';
+    if (own_data) {
+        snprintf(s->data, sizeof(s->data), "/tmp/poold-test-data-XXXXXX");
+        if (!mkdtemp(s->data)) {
+            perror("mkdtemp");
+            exit(2);
+        }
+        argv[n++] = "--data-dir";
+        argv[n++] = s->data;
+    }
     argv[n] = NULL;
     fflush(NULL);
     if ((s->pid = fork()) == 0) {
@@ -81,8 +97,11 @@ server_try(Server *s, const char *const *args)
     for (double end = now_seconds() + 15; now_seconds() < end;) {
         Resp r;
         int st;
-        if (waitpid(s->pid, &st, WNOHANG) == s->pid)
+        if (waitpid(s->pid, &st, WNOHANG) == s->pid) {
+            if (s->data[0])
+                remove_tree(s->data);
             return -1;
+        }
         if (req(s, "GET", "/healthz", NULL, &r) == 0 && r.status == 200) {
             resp_free(&r);
             return 0;
@@ -92,6 +111,8 @@ server_try(Server *s, const char *const *args)
     }
     kill(s->pid, SIGKILL);
     waitpid(s->pid, NULL, 0);
+    if (s->data[0])
+        remove_tree(s->data);
     return -1;
 }
 
@@ -108,10 +129,26 @@ server_start(Server *s, const char *const *args)
 /* A test that fails exits before it stops its server, so its log stays
  * for reading; a clean stop removes it, unless POOLD_TEST_KEEP_LOGS. */
 static void
-server_drop_log(const Server *s)
+server_drop_log(Server *s)
 {
     if (!getenv("POOLD_TEST_KEEP_LOGS"))
         unlink(s->log);
+    if (s->data[0])
+        remove_tree(s->data);
+    s->data[0] = '\0';
+}
+
+static int
+remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st, (void)flag, (void)ftw;
+    return remove(path) < 0 && errno != ENOENT ? -1 : 0;
+}
+
+void
+remove_tree(const char *path)
+{
+    nftw(path, remove_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 int

@@ -15,17 +15,26 @@ typedef struct Server {
     pid_t pid;
     int port;
     char log[256];   /* the server's stderr */
+    char data[256];  /* its own --data-dir, removed at the stop; "" when
+                      * the test named a store or a data dir itself */
 } Server;
 
 /* Starts poold with the given extra arguments (NULL-terminated) and waits
- * until /healthz answers. Aborts the test program on failure. */
+ * until /healthz answers. Unless the arguments name --store or
+ * --data-dir, the server gets a fresh data dir of its own, so that every
+ * test runs the default SQLite store on a file nobody else has. Aborts the
+ * test program on failure. */
 void server_start(Server *s, const char *const *args);
 
 /* SIGTERM, then waits (SIGKILL after 30 s). Returns the wait status. */
 int server_stop(Server *s);
 
-/* The test reaped the server itself (waitpid): forget it and its log. */
+/* The test reaped the server itself (waitpid): forget it, its log and
+ * its data dir. */
 void server_reaped(Server *s);
+
+/* rm -rf path; for data dirs the tests made. */
+void remove_tree(const char *path);
 
 /* GET path; the parsed body (new reference) when it answered 200, else
  * NULL. */

@@ -414,7 +414,7 @@ TEST(test_poold_as_pid_1_stops_on_sigterm_with_status_0)
     if ((outer = fork()) == 0) {
         freopen("/dev/null", "w", stderr);
         execlp("unshare", "unshare", "-fp", "--mount-proc", bin, "--port", "0", "--processes", "1",
-               (char *)NULL);
+               "--store", "memory", (char *)NULL);
         _exit(127);
     }
     /* unshare forks poold, PID 1 inside: find it as unshare's child. */

@@ -82,7 +82,10 @@ TEST(test_config_defaults)
     CHECK_INT(c.max_queue, 100000);
     CHECK_INT(c.max_conns, 10000);
     CHECK_INT(c.http_threads, 2);
-    CHECK_STR(c.store, "memory");
+    CHECK_INT(c.store_memory, 0);
+    CHECK_STR(c.data_dir, "data");
+    CHECK_STR(c.store_path, "data/poold.db");
+    CHECK_INT(c.fsync_full, 0);
     CHECK_INT(c.log_level, LOG_INFO);
 }
 
@@ -166,7 +169,19 @@ TEST(test_config_flag_store)
     char err[256];
 
     CHECK_INT(config_test_parse(&c, ARGV("--store", "memory"), err, sizeof(err), NULL), SVC_OK);
-    CHECK_STR(c.store, "memory");
+    CHECK_INT(c.store_memory, 1);
+    CHECK_STR(c.store_path, "");
+    CHECK_INT(config_test_parse(&c, ARGV("--store", "sqlite:/tmp/x/jobs.db"), err, sizeof(err), NULL), SVC_OK);
+    CHECK_INT(c.store_memory, 0);
+    CHECK_STR(c.store_path, "/tmp/x/jobs.db");
+    /* --data-dir names the directory; --store sqlite: names the file. */
+    CHECK_INT(config_test_parse(&c, ARGV("--data-dir", "/var/lib/poold"), err, sizeof(err), NULL), SVC_OK);
+    CHECK_STR(c.store_path, "/var/lib/poold/poold.db");
+    CHECK_INT(config_test_parse(&c, ARGV("--data-dir", "/d", "--store", "sqlite:f.db"), err, sizeof(err), NULL),
+              SVC_OK);
+    CHECK_STR(c.store_path, "f.db");
+    CHECK_INT(config_test_parse(&c, ARGV("--fsync", "full"), err, sizeof(err), NULL), SVC_OK);
+    CHECK_INT(c.fsync_full, 1);
 }
 
 TEST(test_config_flag_log_level)
@@ -218,7 +233,7 @@ TEST(test_config_env_twins)
     CHECK_INT(c.max_queue, 42);
     CHECK_INT(c.max_conns, 77);
     CHECK_INT(c.http_threads, 3);
-    CHECK_STR(c.store, "memory");
+    CHECK_INT(c.store_memory, 1);
     CHECK_INT(c.log_level, LOG_WARN);
 }
 
@@ -264,9 +279,12 @@ TEST(test_config_max_body_zero_rejected)
     EXPECT_REJECTED("--max-body", "--max-body", "12x");
 }
 
-TEST(test_config_store_sqlite_rejected)
+TEST(test_config_store_unknown_rejected)
 {
-    EXPECT_REJECTED("sqlite:x", "--store", "sqlite:x");
+    EXPECT_REJECTED("redis", "--store", "redis");
+    EXPECT_REJECTED("sqlite:", "--store", "sqlite:");
+    EXPECT_REJECTED("--fsync", "--fsync", "sometimes");
+    EXPECT_REJECTED("--data-dir", "--data-dir", "");
 }
 
 TEST(test_config_log_level_unknown_rejected)

@@ -1,0 +1,111 @@
+/*
+ * job_impl.h: the job table's insides, shared by job.c (the table, the
+ * state machine, waits and expiry) and job_store.c (its durable side:
+ * writing jobs to the store and reading them back). Nothing else includes
+ * it.
+ */
+#ifndef POOLD_JOB_IMPL_H
+#define POOLD_JOB_IMPL_H
+
+#include <pthread.h>
+#include <sys/types.h>
+
+#include <nettle/sha2.h>
+#include <uthash.h>
+
+#include "job.h"
+
+typedef struct JobWait {
+    struct JobWait *prev, *next; /* in t->waits: every long poll */
+    struct JobWait *jprev, *jnext; /* in job->waits: this job's */
+    Job *job;                    /* a reference */
+    double deadline;             /* monotonic */
+    JobWakeFn wake;
+    void *ctx;
+} JobWait;
+
+/* What a failed job keeps of its BatchFailure, the message allocated to
+ * its length: a BatchFailure has room for any message (4 KB), and a job
+ * may stay for --result-ttl. */
+typedef struct JobFailure {
+    BatchOutcome outcome;
+    size_t index;
+    char type[64];
+    char message[];
+} JobFailure;
+
+struct Job {
+    int refs;                  /* atomic */
+    JobTable *table;
+    char id[33];
+    uint64_t seq;              /* creation order, for list cursors */
+    CallOp op;
+    const char *func;          /* borrowed from the registry, which outlives
+                                * jobs, or func_copy */
+    char *func_copy;           /* a stored job's function no longer registered */
+    int priority;
+    JobStatus status;
+    double created, started, finished; /* wall clock, 0 when not yet */
+    double finished_mono;      /* for the TTL */
+    size_t total;              /* items */
+    size_t done_at_end;        /* progress when it ended */
+    Batch *batch;              /* a reference until the batch is done */
+    char worker[32];
+    pid_t pid;
+    char *result;              /* JSON text, when succeeded */
+    size_t result_len;
+    JobFailure *fail;          /* when failed; NULL otherwise */
+    char *key;                 /* Idempotency-Key, or NULL */
+    uint8_t digest[SHA256_DIGEST_SIZE]; /* of the request body */
+    Job *newer, *older;        /* in the table's list, newest first */
+    Job *fin_next;             /* in the finished FIFO, for expiry */
+    JobWait *waits;            /* its long polls */
+    int in_table;
+    UT_hash_handle hh, hh_key, hh_seq;
+};
+
+struct JobTable {
+    JobOptions opt;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;       /* the clock thread sleeps on it */
+    Job *by_id, *by_key, *by_seq;
+    Job *newest, *oldest;
+    size_t count;
+    uint64_t seq;
+    Job *fin_head, *fin_tail;  /* finished jobs, oldest first */
+    JobWait *waits;            /* every long poll */
+    double clock_due;          /* when the clock thread wakes next */
+    pthread_t clock;
+    int clock_started, quit;
+};
+
+extern const char *const job_names[]; /* by JobStatus */
+extern const char *const job_ops[];   /* by CallOp */
+
+/* In job.c; "lock held" means t->lock. */
+void job_insert(JobTable *t, Job *j);          /* lock held */
+void job_remove(JobTable *t, Job *j);          /* lock held */
+void job_end(JobTable *t, Job *j, JobStatus s, JobWait **fired); /* lock held */
+void job_fire(JobWait *fired);                 /* lock not held */
+/* Queues the ended j for expiry at finished_mono + TTL: the queue is in
+ * that order, so j must have finished after every job already in it. */
+void job_expire_later(JobTable *t, Job *j);    /* lock held */
+JobFailure *job_failure_new(const BatchFailure *f);
+void job_batch_start(Batch *b, void *ctx);     /* the BatchStartFn of every job */
+void job_batch_done(Batch *b, void *ctx);      /* its BatchDoneFn */
+
+/* In job_store.c. */
+typedef struct JobSubmit JobSubmit;
+/* Queues j's new state for the store, if there is one (lock held). */
+void job_persist(JobTable *t, const Job *j);
+/* Queues j's first row (j in the table already) before its batch starts,
+ * so that every later state queues behind it; done follows the commit.
+ * Returns SVC_OK with *js, or a refusal. */
+int job_write(JobTable *t, Job *j, const char *body, size_t body_len, JobSubmittedFn done,
+              void *ctx, JobSubmit **js);
+/* The submit failed after job_write: its commit is nobody's news. */
+void job_write_abandon(JobTable *t, JobSubmit *js);
+/* Takes j out of the table, the store and the pool (lock not held). */
+void job_discard(JobTable *t, Job *j);
+
+#endif

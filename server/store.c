@@ -1,0 +1,617 @@
+/*
+ * store.c: see store.h.
+ *
+ * The writer thread takes the whole queue at once and writes it in one
+ * transaction: under load a commit carries hundreds of jobs, idle it
+ * carries one, and nobody waits for a timer. With WAL and
+ * synchronous=NORMAL a commit survives a crash of poold (the kernel has
+ * the pages) but not of the machine; synchronous=FULL syncs each commit.
+ *
+ * When a commit fails, new jobs' writes fail with it (their submits are
+ * refused) and status changes and deletions go back to the queue's head,
+ * to be tried again a second later, so that a disk that fills for a while
+ * loses nothing that was accepted.
+ *
+ * Locks: s->lock guards the queue and the health; s->db_lock the
+ * connection (the writer, and store_load before it has work).
+ */
+#include "store.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <sqlite3.h>
+#include <uthash.h>
+
+#include "clock.h"
+#include "log.h"
+
+typedef enum { STORE_ADD, STORE_UPDATE, STORE_FORGET, STORE_NONE } StoreOpKind;
+
+typedef struct StoreOp {
+    struct StoreOp *next;
+    StoreOpKind kind;          /* STORE_NONE once a newer update replaced it */
+    StoreJob job;              /* its strings point into buf */
+    StoreDoneFn done;          /* STORE_ADD */
+    void *ctx;
+    UT_hash_handle hh;         /* in s->pending while a queued update */
+    char buf[];
+} StoreOp;
+
+struct Store {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    StoreOp *head, *tail;      /* the queue, oldest first */
+    StoreOp *pending;          /* queued updates by seq, to replace */
+    int healthy, quit, started;
+    char why[256];
+    pthread_t writer;
+
+    pthread_mutex_t db_lock;
+    sqlite3 *db;               /* NULL when it could not be opened */
+    sqlite3_stmt *ins, *upd, *del;
+    double vacuumed;           /* when incremental_vacuum last ran */
+};
+
+/*
+ * The schema, one entry per version: entry i migrates version i to i + 1.
+ * Never edit an entry once released; add one. status and op are names, not
+ * numbers, so that reordering an enum cannot misread an old file.
+ */
+static const char *const store_migrations[] = {
+    "CREATE TABLE jobs ("
+    " seq INTEGER PRIMARY KEY,"   /* creation order; the row's key */
+    " id TEXT NOT NULL,"
+    " op TEXT NOT NULL,"
+    " func TEXT NOT NULL,"
+    " priority INTEGER NOT NULL DEFAULT 0,"
+    " status TEXT NOT NULL,"
+    " request BLOB,"              /* the call's body, to run it again */
+    " idem_key TEXT,"
+    " digest BLOB,"
+    " created REAL NOT NULL,"
+    " started REAL NOT NULL DEFAULT 0,"
+    " finished REAL NOT NULL DEFAULT 0,"
+    " total INTEGER NOT NULL,"
+    " done INTEGER NOT NULL DEFAULT 0,"
+    " worker TEXT,"
+    " pid INTEGER NOT NULL DEFAULT 0,"
+    " result BLOB,"               /* JSON text */
+    " fail_outcome INTEGER NOT NULL DEFAULT 0,"
+    " fail_index INTEGER NOT NULL DEFAULT 0,"
+    " fail_type TEXT,"
+    " fail_message TEXT);"
+    "CREATE INDEX jobs_finished ON jobs(finished) WHERE finished > 0;",
+};
+
+_Static_assert(ARRAY_LEN(store_migrations) == STORE_SCHEMA_VERSION, "one migration per version");
+
+#define STORE_COLUMNS "seq, id, op, func, priority, status, request, idem_key, digest, created, " \
+                      "started, finished, total, done, worker, pid, result, fail_outcome, "      \
+                      "fail_index, fail_type, fail_message"
+
+/* Records why the store is unhealthy (s->lock held or not yet shared). */
+static void
+store_fail(Store *s, const char *what, const char *detail)
+{
+    s->healthy = 0;
+    snprintf(s->why, sizeof(s->why), "the job store cannot be written: %s: %s", what, detail);
+}
+
+/* --- opening --- */
+
+/* mkdir -p of path's directory. */
+static int
+store_mkdirs(const char *path)
+{
+    char dir[4096];
+    char *slash;
+
+    if (snprintf(dir, sizeof(dir), "%s", path) >= (int)sizeof(dir))
+        return -1;
+    if (!(slash = strrchr(dir, '/')))
+        return 0;
+    *slash = '\0';
+    for (char *p = dir + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+            return -1;
+        *p = '/';
+    }
+    return dir[0] && mkdir(dir, 0755) < 0 && errno != EEXIST ? -1 : 0;
+}
+
+/* Runs the migrations from the file's version to this build's. */
+static int
+store_migrate(Store *s)
+{
+    sqlite3_stmt *st = NULL;
+    int version = -1, rc = SQLITE_ERROR;
+    char sql[64];
+
+    if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        version = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    if (version < 0)
+        return SQLITE_ERROR;
+    if (version > STORE_SCHEMA_VERSION) {
+        store_fail(s, "schema", "the file was written by a newer poold");
+        return SQLITE_ERROR;
+    }
+    for (rc = SQLITE_OK; version < STORE_SCHEMA_VERSION && rc == SQLITE_OK; version++) {
+        snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", version + 1);
+        if ((rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL)) != SQLITE_OK)
+            break;
+        if ((rc = sqlite3_exec(s->db, store_migrations[version], NULL, NULL, NULL)) == SQLITE_OK &&
+            (rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL)) == SQLITE_OK)
+            rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+        if (rc != SQLITE_OK)
+            sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        else
+            log_msg(LOG_INFO, "job store: schema version %d", version + 1);
+    }
+    return rc;
+}
+
+/* Opens the file, sets it up and prepares the statements; on failure the
+ * store is unhealthy with the reason. */
+static void
+store_connect(Store *s, const StoreOptions *o)
+{
+    char pragmas[256];
+    const char *step = "open";
+    int rc;
+
+    if (store_mkdirs(o->path) < 0) {
+        store_fail(s, o->path, strerror(errno));
+        return;
+    }
+    /* auto_vacuum must come before the first table: deleted jobs' pages
+     * can then be given back to the file system a few at a time. */
+    snprintf(pragmas, sizeof(pragmas),
+             "PRAGMA auto_vacuum = INCREMENTAL; PRAGMA journal_mode = WAL; PRAGMA synchronous = %s;"
+             "PRAGMA busy_timeout = 5000; PRAGMA journal_size_limit = 67108864;",
+             o->fsync_full ? "FULL" : "NORMAL");
+    rc = sqlite3_open_v2(o->path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc == SQLITE_OK && (step = "setup", rc = sqlite3_exec(s->db, pragmas, NULL, NULL, NULL)) == SQLITE_OK &&
+        (step = "migration", rc = store_migrate(s)) == SQLITE_OK && (step = "prepare") &&
+        (rc = sqlite3_prepare_v2(s->db, "INSERT INTO jobs (" STORE_COLUMNS ") VALUES "
+                                 "(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21)",
+                                 -1, &s->ins, NULL)) == SQLITE_OK &&
+        (rc = sqlite3_prepare_v2(s->db, "UPDATE jobs SET status=?6, started=?11, finished=?12, done=?14, "
+                                 "worker=?15, pid=?16, result=?17, fail_outcome=?18, fail_index=?19, "
+                                 "fail_type=?20, fail_message=?21 WHERE seq=?1", -1, &s->upd, NULL)) == SQLITE_OK)
+        rc = sqlite3_prepare_v2(s->db, "DELETE FROM jobs WHERE seq=?1", -1, &s->del, NULL);
+    if (rc == SQLITE_OK) {
+        s->healthy = 1;
+        return;
+    }
+    if (s->healthy || !s->why[0])
+        store_fail(s, o->path, s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+    log_msg(LOG_ERROR, "%s (%s); async jobs are refused until poold restarts with a usable store", s->why, step);
+    sqlite3_finalize(s->ins);
+    sqlite3_finalize(s->upd);
+    sqlite3_finalize(s->del);
+    s->ins = s->upd = s->del = NULL;
+    sqlite3_close(s->db);
+    s->db = NULL;
+}
+
+/* --- writing --- */
+
+/* Binds the job's columns (those the statement has). */
+static void
+store_bind(sqlite3_stmt *st, const StoreJob *j)
+{
+    int n = sqlite3_bind_parameter_count(st);
+
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)j->seq);
+    if (n < 2) /* the DELETE */
+        return;
+    sqlite3_bind_text(st, 2, j->id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, j->op, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, j->func, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 5, j->priority);
+    sqlite3_bind_text(st, 6, j->status, -1, SQLITE_STATIC);
+    if (j->request)
+        sqlite3_bind_blob64(st, 7, j->request, j->request_len, SQLITE_STATIC);
+    sqlite3_bind_text(st, 8, j->key, -1, SQLITE_STATIC);
+    if (j->key && j->digest)
+        sqlite3_bind_blob(st, 9, j->digest, 32, SQLITE_STATIC);
+    sqlite3_bind_double(st, 10, j->created);
+    sqlite3_bind_double(st, 11, j->started);
+    sqlite3_bind_double(st, 12, j->finished);
+    sqlite3_bind_int64(st, 13, (sqlite3_int64)j->total);
+    sqlite3_bind_int64(st, 14, (sqlite3_int64)j->done);
+    sqlite3_bind_text(st, 15, j->worker, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 16, j->pid);
+    if (j->result)
+        sqlite3_bind_blob64(st, 17, j->result, j->result_len, SQLITE_STATIC);
+    sqlite3_bind_int(st, 18, j->fail_outcome);
+    sqlite3_bind_int64(st, 19, (sqlite3_int64)j->fail_index);
+    sqlite3_bind_text(st, 20, j->fail_type, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 21, j->fail_message, -1, SQLITE_STATIC);
+}
+
+/* Writes ops in one transaction. SQLITE_OK, or the failing code with
+ * s->why set (s->db_lock held). */
+static int
+store_commit(Store *s, StoreOp *ops, char *why, size_t len)
+{
+    sqlite3_stmt *st;
+    int rc, forgot = 0;
+
+    if (!s->db)
+        return SQLITE_CANTOPEN;
+    rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    for (StoreOp *op = ops; op && rc == SQLITE_OK; op = op->next) {
+        if (op->kind == STORE_NONE)
+            continue;
+        st = op->kind == STORE_ADD ? s->ins : op->kind == STORE_UPDATE ? s->upd : s->del;
+        forgot |= op->kind == STORE_FORGET;
+        store_bind(st, &op->job);
+        rc = sqlite3_step(st);
+        rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
+        sqlite3_reset(st);
+    }
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        snprintf(why, len, "the job store cannot be written: %s", sqlite3_errmsg(s->db));
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        return rc;
+    }
+    /* Give deleted jobs' pages back, a bounded number at a time, so the
+     * file follows the jobs it holds without one long lock. */
+    if (forgot && clock_mono() - s->vacuumed >= 1.0) {
+        s->vacuumed = clock_mono();
+        sqlite3_exec(s->db, "PRAGMA incremental_vacuum(2000)", NULL, NULL, NULL);
+    }
+    return SQLITE_OK;
+}
+
+/* Appends op to the queue (s->lock held). */
+static void
+store_push(Store *s, StoreOp *op)
+{
+    op->next = NULL;
+    if (s->tail)
+        s->tail->next = op;
+    else
+        s->head = op;
+    s->tail = op;
+    pthread_cond_signal(&s->cond);
+}
+
+/*
+ * After a commit: confirms or fails new jobs and frees what was written.
+ * After a failure, updates and deletions go back to the queue's head, in
+ * order, unless a newer update of the same job has come since.
+ */
+static void
+store_settle(Store *s, StoreOp *ops, int ok)
+{
+    StoreOp *keep = NULL, **end = &keep, *next, *newer, *last = NULL;
+
+    for (StoreOp *op = ops; op; op = next) {
+        next = op->next;
+        if (op->kind == STORE_ADD)
+            op->done(op->ctx, ok ? SVC_OK : SVC_ERROR);
+        if (ok || op->kind == STORE_ADD || op->kind == STORE_NONE) {
+            free(op);
+            continue;
+        }
+        *end = op;
+        end = &op->next;
+    }
+    *end = NULL;
+    if (!keep)
+        return;
+    pthread_mutex_lock(&s->lock);
+    for (StoreOp **p = &keep; *p;) {
+        StoreOp *op = *p;
+        newer = NULL;
+        if (op->kind == STORE_UPDATE)
+            HASH_FIND(hh, s->pending, &op->job.seq, sizeof(op->job.seq), newer);
+        if (newer) { /* a later state of the job is queued: this one is moot */
+            *p = op->next;
+            free(op);
+            continue;
+        }
+        if (op->kind == STORE_UPDATE)
+            HASH_ADD(hh, s->pending, job.seq, sizeof(op->job.seq), op);
+        last = op;
+        p = &op->next;
+    }
+    if (keep) {
+        last->next = s->head;
+        s->head = keep;
+        if (!s->tail)
+            s->tail = last;
+    }
+    pthread_mutex_unlock(&s->lock);
+}
+
+static void *
+store_run(void *arg)
+{
+    Store *s = arg;
+    char why[256];
+
+    pthread_mutex_lock(&s->lock);
+    for (;;) {
+        while (!s->head && !s->quit)
+            pthread_cond_wait(&s->cond, &s->lock);
+        if (!s->head)
+            break;
+        StoreOp *ops = s->head;
+        s->head = s->tail = NULL;
+        HASH_CLEAR(hh, s->pending); /* taken ops can no longer be replaced */
+        pthread_mutex_unlock(&s->lock);
+
+        pthread_mutex_lock(&s->db_lock);
+        int rc = store_commit(s, ops, why, sizeof(why));
+        pthread_mutex_unlock(&s->db_lock);
+
+        pthread_mutex_lock(&s->lock);
+        if (rc != SQLITE_OK && s->db) {
+            if (s->healthy)
+                log_msg(LOG_ERROR, "%s; new async jobs are refused until a write succeeds", why);
+            s->healthy = 0;
+            snprintf(s->why, sizeof(s->why), "%s", why);
+        } else if (rc == SQLITE_OK && !s->healthy) {
+            log_msg(LOG_INFO, "job store: writes succeed again");
+            s->healthy = 1;
+        }
+        pthread_mutex_unlock(&s->lock);
+        store_settle(s, ops, rc == SQLITE_OK);
+        pthread_mutex_lock(&s->lock);
+        if (rc != SQLITE_OK && s->db && !s->quit) { /* let the disk recover */
+            double until = clock_mono() + 1.0;
+            struct timespec ts = {.tv_sec = (time_t)until,
+                                  .tv_nsec = (long)((until - (double)(time_t)until) * 1e9)};
+            pthread_cond_timedwait(&s->cond, &s->lock, &ts);
+        }
+        if (s->quit && rc != SQLITE_OK) /* stopping: what cannot be written now stays unwritten */
+            break;
+    }
+    pthread_mutex_unlock(&s->lock);
+    return NULL;
+}
+
+/* --- the public calls --- */
+
+Store *
+store_open(const StoreOptions *o)
+{
+    Store *s = calloc(1, sizeof(*s));
+    pthread_condattr_t ca;
+
+    if (!s)
+        return NULL;
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_mutex_init(&s->db_lock, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* as store_run's backoff */
+    pthread_cond_init(&s->cond, &ca);
+    pthread_condattr_destroy(&ca);
+    store_connect(s, o);
+    if (pthread_create(&s->writer, NULL, store_run, s) != 0) {
+        store_close(s);
+        return NULL;
+    }
+    s->started = 1;
+    return s;
+}
+
+void
+store_close(Store *s)
+{
+    if (!s)
+        return;
+    pthread_mutex_lock(&s->lock);
+    s->quit = 1;
+    pthread_cond_signal(&s->cond);
+    pthread_mutex_unlock(&s->lock);
+    if (s->started)
+        pthread_join(s->writer, NULL);
+    /* Left only when the last commit failed at the stop: new jobs among
+     * them were never confirmed, and the rest is at-least-once anyway. */
+    HASH_CLEAR(hh, s->pending);
+    store_settle(s, s->head, 0);
+    for (StoreOp *op = s->head, *next; op; op = next) {
+        next = op->next;
+        free(op);
+    }
+    sqlite3_finalize(s->ins);
+    sqlite3_finalize(s->upd);
+    sqlite3_finalize(s->del);
+    sqlite3_close(s->db);
+    pthread_cond_destroy(&s->cond);
+    pthread_mutex_destroy(&s->db_lock);
+    pthread_mutex_destroy(&s->lock);
+    free(s);
+}
+
+int
+store_healthy(Store *s, char *why, size_t len)
+{
+    int ok;
+
+    pthread_mutex_lock(&s->lock);
+    ok = s->healthy;
+    if (!ok)
+        snprintf(why, len, "%s", s->why);
+    pthread_mutex_unlock(&s->lock);
+    return ok;
+}
+
+/* Copies str into *at (advancing it); NULL stays NULL. */
+static const char *
+store_copy(char **at, const char *str, size_t len)
+{
+    char *dst = *at;
+
+    if (!str)
+        return NULL;
+    memcpy(dst, str, len);
+    dst[len] = '\0';
+    *at += len + 1;
+    return dst;
+}
+
+/* A queued op holding a copy of j (the request only for an add). */
+static StoreOp *
+store_op_new(StoreOpKind kind, const StoreJob *j)
+{
+    size_t req = kind == STORE_ADD && j->request ? j->request_len : 0;
+    size_t res = kind != STORE_FORGET && j->result ? j->result_len : 0;
+    const char *strs[] = {j->id, j->op, j->func, j->status, j->key, j->worker, j->fail_type, j->fail_message};
+    size_t lens[ARRAY_LEN(strs)], need = req + 1 + res + 1 + 32;
+    StoreOp *op;
+    char *at;
+
+    for (size_t i = 0; i < ARRAY_LEN(strs); i++)
+        need += (lens[i] = kind != STORE_FORGET && strs[i] ? strlen(strs[i]) : 0) + 1;
+    if (!(op = calloc(1, sizeof(*op) + need)))
+        return NULL;
+    op->kind = kind;
+    op->job.seq = j->seq;
+    if (kind == STORE_FORGET)
+        return op;
+    op->job = *j;
+    at = op->buf;
+    op->job.id = store_copy(&at, j->id, lens[0]);
+    op->job.op = store_copy(&at, j->op, lens[1]);
+    op->job.func = store_copy(&at, j->func, lens[2]);
+    op->job.status = store_copy(&at, j->status, lens[3]);
+    op->job.key = store_copy(&at, j->key, lens[4]);
+    op->job.worker = store_copy(&at, j->worker, lens[5]);
+    op->job.fail_type = store_copy(&at, j->fail_type, lens[6]);
+    op->job.fail_message = store_copy(&at, j->fail_message, lens[7]);
+    op->job.request = req ? store_copy(&at, j->request, req) : NULL;
+    op->job.result = res ? store_copy(&at, j->result, res) : NULL;
+    op->job.digest = j->key && j->digest ? memcpy(at, j->digest, 32) : NULL;
+    return op;
+}
+
+int
+store_add(Store *s, const StoreJob *j, StoreDoneFn done, void *ctx)
+{
+    StoreOp *op = store_op_new(STORE_ADD, j);
+    int rc = SVC_OK;
+
+    if (!op)
+        return SVC_ENOMEM;
+    op->done = done;
+    op->ctx = ctx;
+    pthread_mutex_lock(&s->lock);
+    if (!s->db) /* it never opened: no write can succeed */
+        rc = SVC_ESTORE;
+    else if (s->quit)
+        rc = SVC_ESTOPPED;
+    else
+        store_push(s, op);
+    pthread_mutex_unlock(&s->lock);
+    if (rc != SVC_OK)
+        free(op);
+    return rc;
+}
+
+void
+store_update(Store *s, const StoreJob *j)
+{
+    StoreOp *op = store_op_new(STORE_UPDATE, j), *old = NULL;
+
+    if (!op) { /* the row keeps its older state: at worst the job runs again */
+        log_msg(LOG_ERROR, "job store: out of memory; job %s keeps its older state on disk", j->id);
+        return;
+    }
+    pthread_mutex_lock(&s->lock);
+    HASH_FIND(hh, s->pending, &j->seq, sizeof(j->seq), old);
+    if (old) {
+        HASH_DEL(s->pending, old);
+        old->kind = STORE_NONE;
+    }
+    HASH_ADD(hh, s->pending, job.seq, sizeof(op->job.seq), op);
+    store_push(s, op);
+    pthread_mutex_unlock(&s->lock);
+}
+
+void
+store_forget(Store *s, uint64_t seq)
+{
+    StoreJob j = {.seq = seq};
+    StoreOp *op = store_op_new(STORE_FORGET, &j);
+
+    if (!op)
+        return; /* the row stays; the next start deletes it as expired */
+    pthread_mutex_lock(&s->lock);
+    store_push(s, op);
+    pthread_mutex_unlock(&s->lock);
+}
+
+/* The text of column i, NULL for NULL. */
+static const char *
+store_text(sqlite3_stmt *st, int i)
+{
+    return (const char *)sqlite3_column_text(st, i);
+}
+
+long
+store_load(Store *s, double ttl, StoreLoadFn fn, void *ctx)
+{
+    sqlite3_stmt *del = NULL, *st = NULL;
+    long n = -1;
+    int rc;
+
+    pthread_mutex_lock(&s->db_lock);
+    if (!s->db)
+        goto cleanup;
+    rc = sqlite3_prepare_v2(s->db, "DELETE FROM jobs WHERE finished > 0 AND finished <= ?1", -1, &del, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_double(del, 1, clock_wall() - ttl);
+        rc = sqlite3_step(del) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
+    }
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v2(s->db, "SELECT " STORE_COLUMNS " FROM jobs ORDER BY seq", -1, &st, NULL);
+    for (n = 0; rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW; n++, rc = SQLITE_OK) {
+        StoreJob j = {
+            .seq = (uint64_t)sqlite3_column_int64(st, 0), .id = store_text(st, 1),
+            .op = store_text(st, 2), .func = store_text(st, 3), .priority = sqlite3_column_int(st, 4),
+            .status = store_text(st, 5), .request = sqlite3_column_blob(st, 6),
+            .request_len = (size_t)sqlite3_column_bytes(st, 6), .key = store_text(st, 7),
+            .digest = sqlite3_column_bytes(st, 8) == 32 ? sqlite3_column_blob(st, 8) : NULL,
+            .created = sqlite3_column_double(st, 9), .started = sqlite3_column_double(st, 10),
+            .finished = sqlite3_column_double(st, 11), .total = (uint64_t)sqlite3_column_int64(st, 12),
+            .done = (uint64_t)sqlite3_column_int64(st, 13), .worker = store_text(st, 14),
+            .pid = sqlite3_column_int(st, 15), .result = sqlite3_column_blob(st, 16),
+            .result_len = (size_t)sqlite3_column_bytes(st, 16), .fail_outcome = sqlite3_column_int(st, 17),
+            .fail_index = (uint64_t)sqlite3_column_int64(st, 18), .fail_type = store_text(st, 19),
+            .fail_message = store_text(st, 20),
+        };
+        if (j.id && j.op && j.func && j.status)
+            fn(ctx, &j);
+    }
+    if (rc != SQLITE_DONE) {
+        log_msg(LOG_ERROR, "job store: cannot read the jobs back: %s", sqlite3_errmsg(s->db));
+        pthread_mutex_lock(&s->lock);
+        store_fail(s, "reading", sqlite3_errmsg(s->db));
+        pthread_mutex_unlock(&s->lock);
+        n = -1;
+    }
+cleanup:
+    sqlite3_finalize(del);
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->db_lock);
+    return n;
+}

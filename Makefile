@@ -89,5 +89,6 @@ $(BUILD)/bench/%: bench/%.c tests/client.c
 bench: $(BUILD)/poold $(BUILD)/bench/respawn $(BUILD)/bench/firstline
 	POOLD_BIN=$(BUILD)/poold bench/http.sh
 	POOLD_BIN=$(BUILD)/poold bench/jobs.sh
+	POOLD_BIN=$(BUILD)/poold bench/store.sh
 	POOLD_BIN=$(BUILD)/poold RESPAWN_BIN=$(BUILD)/bench/respawn bench/faults.sh
 	POOLD_BIN=$(BUILD)/poold FIRSTLINE_BIN=$(BUILD)/bench/firstline bench/imap.sh

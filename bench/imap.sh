@@ -37,13 +37,19 @@ rate() {
 count() { curl -sS --fail "$@" | wc -l | { read -r n; [ "$n" -eq "$N" ] || { echo "$0: $n lines, not $N" >&2; exit 1; }; }; }
 export -f count
 export N
-array=$(rate bash -c "count '$url/v1/imap' --data-binary @'$work/array.json'")
-lines=$(rate bash -c "count '$url/v1/imap' -H 'Content-Type: application/x-ndjson' -T '$work/lines.ndjson' -X POST")
-unord=$(rate bash -c "count '$url/v1/imap_unordered' -H 'Content-Type: application/x-ndjson' -T '$work/lines.ndjson' -X POST")
-echo "echo over $N items, chunksize $CS, 2 workers (items/s, best of 3):"
-echo "  imap, JSON array body:          $array"
-echo "  imap, NDJSON body:              $lines"
-echo "  imap_unordered, NDJSON body:    $unord"
+# Each kind of body on a fresh poold, so that its peak RSS (VmHWM) is its own.
+hwm() { awk '/VmHWM/ {printf "%.1f MiB", $2 / 1024}' "/proc/$pid/status"; }
+fresh() { poold_stop; poold_start --processes 2; }
+fresh
+array=$(rate bash -c "count '$url/v1/imap' --data-binary @'$work/array.json'"); array_rss=$(hwm)
+fresh
+lines=$(rate bash -c "count '$url/v1/imap' -H 'Content-Type: application/x-ndjson' -T '$work/lines.ndjson' -X POST"); lines_rss=$(hwm)
+fresh
+unord=$(rate bash -c "count '$url/v1/imap_unordered' -H 'Content-Type: application/x-ndjson' -T '$work/lines.ndjson' -X POST"); unord_rss=$(hwm)
+echo "echo over $N items, chunksize $CS, 2 workers (items/s, best of 3; poold's peak RSS):"
+echo "  imap, JSON array body:          $array   ($array_rss)"
+echo "  imap, NDJSON body:              $lines   ($lines_rss)"
+echo "  imap_unordered, NDJSON body:    $unord   ($unord_rss)"
 if command -v python3 >/dev/null; then
     py=$(python3 - "$N" "$CS" <<'PY'
 import multiprocessing as mp, sys, time

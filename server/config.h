@@ -26,7 +26,8 @@ struct Config {
     int store_memory;    /* --store memory: jobs live in memory only */
     char store_path[4096]; /* the SQLite file: --store sqlite:PATH, else
                             * DATA_DIR/poold.db; "" with store_memory */
-    char data_dir[4096]; /* --data-dir: where the SQLite file lives (./data) */
+    char data_dir[4080]; /* --data-dir: where the SQLite file lives (./data);
+                          * room for "/poold.db" in store_path */
     int fsync_full;      /* --fsync full: sync every commit (power loss) */
     double task_timeout; /* --task-timeout: seconds per task; 0 is none */
     double max_task_timeout; /* --max-task-timeout: the most a call may ask; 0 is no cap */

@@ -511,9 +511,9 @@ job_submit(JobTable *t, Call *call, int priority, const char *key,
     job_ref(j); /* the batch's, dropped in job_batch_done */
     if ((rc = batch_start(b, t->opt.pool, priority, job_batch_done, job_batch_start, j)) != SVC_OK) {
         job_unref(j); /* the batch's, never to be used */
-        if (js)
-            job_write_abandon(t, js);
         job_discard(t, j);
+        if (js)
+            job_write_settle(t, js, 0);
         goto cleanup;
     }
     pthread_mutex_lock(&t->lock);
@@ -525,7 +525,9 @@ job_submit(JobTable *t, Call *call, int priority, const char *key,
         batch_cancel(b);
     *job = job_ref(j);
     *created = 1;
-    if (!js) /* no store: accepted as it stands */
+    if (js) /* accepted once its row is on disk too */
+        job_write_settle(t, js, 1);
+    else
         done(ctx, j, SVC_OK);
 cleanup:
     batch_unref(b);

@@ -99,12 +99,13 @@ typedef struct JobSubmit JobSubmit;
 /* Queues j's new state for the store, if there is one (lock held). */
 void job_persist(JobTable *t, const Job *j);
 /* Queues j's first row (j in the table already) before its batch starts,
- * so that every later state queues behind it; done follows the commit.
- * Returns SVC_OK with *js, or a refusal. */
+ * so that every later state queues behind it. Returns SVC_OK with *js, or
+ * a refusal; then job_write_settle must follow, once. */
 int job_write(JobTable *t, Job *j, const char *body, size_t body_len, JobSubmittedFn done,
               void *ctx, JobSubmit **js);
-/* The submit failed after job_write: its commit is nobody's news. */
-void job_write_abandon(JobTable *t, JobSubmit *js);
+/* The submit is over: its batch started, or not (and the job is gone).
+ * done follows once both this and the commit are in, if it started. */
+void job_write_settle(JobTable *t, JobSubmit *js, int started);
 /* Takes j out of the table, the store and the pool (lock not held). */
 void job_discard(JobTable *t, Job *j);
 

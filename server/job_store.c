@@ -45,13 +45,29 @@ job_persist(JobTable *t, const Job *j)
 }
 
 /* A submit whose row is being written: its end comes from the store. */
+/*
+ * A submit whose row is being written. Its end needs both halves: the
+ * commit (writer thread) and the batch's start (the submitting thread),
+ * in either order; whichever comes second tells the caller, once.
+ */
 struct JobSubmit {
+    int refs;                  /* atomic: the writer's and the submitter's */
     Job *job;                  /* a reference */
     JobSubmittedFn done;
     void *ctx;
-    int abandoned;             /* the submit failed after the write was
-                                * queued: nobody waits for it (t->lock) */
+    /* t->lock */
+    int written, rc;           /* the commit came, with this outcome */
+    int settled, started;      /* the submit is over; its batch started */
 };
+
+static void
+job_submit_unref(JobSubmit *js)
+{
+    if (__atomic_sub_fetch(&js->refs, 1, __ATOMIC_ACQ_REL) > 0)
+        return;
+    job_unref(js->job);
+    free(js);
+}
 
 /* A submit that could not be accepted leaves nothing behind. */
 void
@@ -66,6 +82,15 @@ job_discard(JobTable *t, Job *j)
         store_forget(t->opt.store, j->seq);
 }
 
+/* Both halves are in: the job is accepted, or (its row not written) gone. */
+static void
+job_submit_end(JobTable *t, JobSubmit *js)
+{
+    if (js->rc != SVC_OK)
+        job_discard(t, js->job);
+    js->done(js->ctx, js->job, js->rc);
+}
+
 /* A StoreDoneFn: the job's row is on disk (SVC_OK), or could not be
  * written, and then the job is not accepted. Writer thread. */
 static void
@@ -73,18 +98,31 @@ job_written(void *ctx, int rc)
 {
     JobSubmit *js = ctx;
     JobTable *t = js->job->table;
-    int abandoned;
+    int last;
 
     pthread_mutex_lock(&t->lock);
-    abandoned = js->abandoned;
+    js->written = 1;
+    js->rc = rc == SVC_OK ? SVC_OK : SVC_ESTORE;
+    last = js->settled && js->started;
     pthread_mutex_unlock(&t->lock);
-    if (!abandoned) {
-        if (rc != SVC_OK)
-            job_discard(t, js->job);
-        js->done(js->ctx, js->job, rc == SVC_OK ? SVC_OK : SVC_ESTORE);
-    }
-    job_unref(js->job);
-    free(js);
+    if (last)
+        job_submit_end(t, js);
+    job_submit_unref(js);
+}
+
+void
+job_write_settle(JobTable *t, JobSubmit *js, int started)
+{
+    int last;
+
+    pthread_mutex_lock(&t->lock);
+    js->settled = 1;
+    js->started = started;
+    last = started && js->written;
+    pthread_mutex_unlock(&t->lock);
+    if (last)
+        job_submit_end(t, js);
+    job_submit_unref(js);
 }
 
 int
@@ -98,6 +136,7 @@ job_write(JobTable *t, Job *j, const char *body, size_t body_len, JobSubmittedFn
     *out = NULL;
     if (!js)
         return SVC_ENOMEM;
+    js->refs = 2;
     js->job = job_ref(j);
     js->done = done;
     js->ctx = ctx;
@@ -114,14 +153,6 @@ job_write(JobTable *t, Job *j, const char *body, size_t body_len, JobSubmittedFn
     }
     *out = js;
     return SVC_OK;
-}
-
-void
-job_write_abandon(JobTable *t, JobSubmit *js)
-{
-    pthread_mutex_lock(&t->lock);
-    js->abandoned = 1;
-    pthread_mutex_unlock(&t->lock);
 }
 
 int
@@ -321,7 +352,8 @@ job_table_recover(JobTable *t)
     if (!t->opt.store)
         return 0;
     n = store_load(t->opt.store, t->opt.result_ttl, job_load_one, &l);
-    qsort(l.ended, l.nended, sizeof(*l.ended), job_by_finish);
+    if (l.nended) /* qsort of NULL is undefined, even for 0 elements */
+        qsort(l.ended, l.nended, sizeof(*l.ended), job_by_finish);
     pthread_mutex_lock(&t->lock);
     for (size_t i = 0; i < l.nended; i++)
         job_expire_later(t, l.ended[i]);

@@ -530,9 +530,11 @@ store_add(Store *s, const StoreJob *j, StoreDoneFn done, void *ctx)
 void
 store_update(Store *s, const StoreJob *j)
 {
-    StoreOp *op = store_op_new(STORE_UPDATE, j), *old = NULL;
+    StoreOp *op, *old = NULL;
 
-    if (!op) { /* the row keeps its older state: at worst the job runs again */
+    if (!s->db) /* it never opened (set once, before the writer starts) */
+        return;
+    if (!(op = store_op_new(STORE_UPDATE, j))) { /* the row keeps its older state: at worst the job runs again */
         log_msg(LOG_ERROR, "job store: out of memory; job %s keeps its older state on disk", j->id);
         return;
     }
@@ -551,9 +553,9 @@ void
 store_forget(Store *s, uint64_t seq)
 {
     StoreJob j = {.seq = seq};
-    StoreOp *op = store_op_new(STORE_FORGET, &j);
+    StoreOp *op;
 
-    if (!op)
+    if (!s->db || !(op = store_op_new(STORE_FORGET, &j)))
         return; /* the row stays; the next start deletes it as expired */
     pthread_mutex_lock(&s->lock);
     store_push(s, op);

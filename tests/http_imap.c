@@ -509,15 +509,15 @@ TEST(test_a_stream_longer_than_max_queue_waits_for_room)
     Server s;
     Lines l = {.path = "/v1/imap", .body = "{\"func\":\"echo\",\"iterable\":[0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,"
                                            "15,16,17,18,19,20,21,22,23,24,25,26,27,28,29]}"};
-    static char many[4096];
+    static char nums[31][8];
     const char *lines[40];
     Text t = {.lines = lines};
     Lines nd = {.path = "/v1/imap_unordered", .gen = text_gen, .gen_ctx = &t};
 
     lines[0] = "{\"func\":\"echo\"}";
     for (int i = 1; i <= 30; i++) {
-        snprintf(many + i * 8, 8, "%d", i);
-        lines[i] = many + i * 8;
+        snprintf(nums[i], sizeof(nums[i]), "%u", (unsigned)i % 1000u);
+        lines[i] = nums[i];
     }
     lines[31] = NULL;
     server_start(&s, args);

@@ -1,0 +1,406 @@
+/*
+ * http_store.c: the SQLite job store against a real poold: accepted jobs
+ * survive a kill -9 and a clean restart, expire from the file, and a store
+ * that cannot be written (no directory, a corrupt file, a newer schema, a
+ * full disk) refuses async jobs with 503 while sync calls go on.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "client.h"
+#include "harness.h"
+
+/* A fresh data dir for a test that restarts poold on it (static buffer). */
+static const char *
+data_dir(void)
+{
+    static char dir[64];
+
+    snprintf(dir, sizeof(dir), "/tmp/poold-test-store-XXXXXX");
+    if (!mkdtemp(dir))
+        harness_fail(__FILE__, __LINE__, "mkdtemp");
+    return dir;
+}
+
+static void
+start_on(Server *s, const char *dir, const char *processes)
+{
+    const char *args[] = {"--data-dir", dir, "--processes", processes, NULL};
+
+    server_start(s, args);
+}
+
+/* kill -9 of poold (its workers and fork server die with it). */
+static void
+crash(Server *s)
+{
+    int st;
+
+    kill(s->pid, SIGKILL);
+    waitpid(s->pid, &st, 0);
+    server_reaped(s);
+}
+
+/* POSTs an async call; returns its job id (static buffer). */
+static const char *
+submit(const Server *s, const char *body)
+{
+    static char id[64];
+    Resp r;
+
+    post(s, "/v1/apply_async", body, 202, &r);
+    snprintf(id, sizeof(id), "%s", json_string_value(jpath(r.json, "id")) ?: "");
+    resp_free(&r);
+    return id;
+}
+
+static json_t *
+job_get(const Server *s, const char *id)
+{
+    char path[128];
+
+    snprintf(path, sizeof(path), "/v1/jobs/%s", id);
+    return get_json(s, path);
+}
+
+/* The job's status, "?" when it is unknown (static buffer). */
+static const char *
+job_status(const Server *s, const char *id)
+{
+    static char st[32];
+    json_t *j = job_get(s, id);
+
+    snprintf(st, sizeof(st), "%s", json_string_value(jpath(j, "status")) ?: "?");
+    json_decref(j);
+    return st;
+}
+
+/* Rows in the jobs table of dir's database, -1 when it cannot be read. */
+static long
+rows(const char *dir)
+{
+    char path[256];
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    long n = -1;
+
+    snprintf(path, sizeof(path), "%s/poold.db", dir);
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+        sqlite3_prepare_v2(db, "SELECT count(*) FROM jobs", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        n = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return n;
+}
+
+TEST(test_a_hundred_accepted_jobs_survive_kill_9_and_all_succeed)
+{
+    const char *dir = data_dir();
+    char ids[100][64], body[128];
+    Server s;
+    int done_before = 0, succeeded = 0;
+
+    start_on(&s, dir, "2");
+    for (int i = 0; i < 100; i++) {
+        snprintf(body, sizeof(body), "{\"func\":\"sleep\",\"args\":[0.%03d]}", 20 + i);
+        snprintf(ids[i], sizeof(ids[i]), "%s", submit(&s, body));
+    }
+    usleep(400 * 1000); /* some run, most wait */
+    for (int i = 0; i < 100; i++)
+        done_before += strcmp(job_status(&s, ids[i]), "succeeded") == 0;
+    crash(&s);
+    CHECK(done_before < 90);
+
+    start_on(&s, dir, "2");
+    for (double end = now_seconds() + 30; succeeded < 100 && now_seconds() < end; usleep(100 * 1000)) {
+        succeeded = 0;
+        for (int i = 0; i < 100; i++)
+            succeeded += strcmp(job_status(&s, ids[i]), "succeeded") == 0;
+    }
+    CHECK_INT(succeeded, 100);
+    for (int i = 0; i < 100; i++) {
+        char path[128];
+        Resp r;
+        snprintf(path, sizeof(path), "/v1/jobs/%.40s/result", ids[i]);
+        CHECK(req(&s, "GET", path, NULL, &r) == 0);
+        CHECK_INT(r.status, 200);
+        CHECK(json_real_value(jpath(r.json, "result")) > 0.0199 + i * 0.001);
+        CHECK(json_real_value(jpath(r.json, "result")) < 0.0201 + i * 0.001);
+        resp_free(&r);
+    }
+    server_stop(&s);
+    remove_tree(dir);
+}
+
+TEST(test_results_and_idempotency_keys_survive_a_clean_restart)
+{
+    const char *dir = data_dir();
+    const char *const key[] = {"Idempotency-Key: deploy-42", NULL};
+    char id[64], keyed[64], path[128];
+    json_t *before, *after;
+    Server s;
+    Resp r;
+
+    start_on(&s, dir, "2");
+    snprintf(id, sizeof(id), "%s", submit(&s, "{\"func\":\"pow\",\"args\":[2,10]}"));
+    CHECK(req_h(&s, "POST", "/v1/map_async", "{\"func\":\"echo\",\"iterable\":[1,2]}", key, &r) == 0);
+    CHECK_INT(r.status, 202);
+    snprintf(keyed, sizeof(keyed), "%s", json_string_value(jpath(r.json, "id")));
+    resp_free(&r);
+    snprintf(path, sizeof(path), "/v1/jobs/%s/result?timeout=10", id);
+    post(&s, "/v1/apply", "{\"func\":\"echo\",\"args\":[0]}", 200, &r); /* the pool is up */
+    resp_free(&r);
+    CHECK(req(&s, "GET", path, NULL, &r) == 0);
+    CHECK_INT(r.status, 200);
+    resp_free(&r);
+    for (double end = now_seconds() + 5; strcmp(job_status(&s, keyed), "succeeded") != 0 && now_seconds() < end;)
+        usleep(20 * 1000);
+    before = job_get(&s, id);
+    CHECK_INT(WEXITSTATUS(server_stop(&s)), 0);
+
+    start_on(&s, dir, "2");
+    after = job_get(&s, id);
+    CHECK(after != NULL);
+    CHECK(json_equal(before, after)); /* times, worker, progress, result: all kept */
+    CHECK(req(&s, "GET", path, NULL, &r) == 0);
+    CHECK_INT(r.status, 200);
+    CHECK_INT(json_integer_value(jpath(r.json, "result")), 1024);
+    resp_free(&r);
+    /* The same key and body: the same job, not a second run. */
+    CHECK(req_h(&s, "POST", "/v1/map_async", "{\"func\":\"echo\",\"iterable\":[1,2]}", key, &r) == 0);
+    CHECK_INT(r.status, 202);
+    CHECK_STR(json_string_value(jpath(r.json, "id")), keyed);
+    CHECK_STR(json_string_value(jpath(r.json, "status")), "succeeded");
+    resp_free(&r);
+    /* And the newest-first list goes on from the old jobs. */
+    snprintf(id, sizeof(id), "%s", submit(&s, "{\"func\":\"echo\",\"args\":[3]}"));
+    json_t *list = get_json(&s, "/v1/jobs?limit=3");
+    CHECK_STR(json_string_value(jpath(list, "jobs.0.id")), id);
+    CHECK_STR(json_string_value(jpath(list, "jobs.1.id")), keyed);
+    json_decref(list);
+    json_decref(before);
+    json_decref(after);
+    server_stop(&s);
+    remove_tree(dir);
+}
+
+TEST(test_a_job_cut_short_by_the_stop_runs_again_at_the_next_start)
+{
+    const char *dir = data_dir();
+    const char *args[] = {"--data-dir", dir, "--processes", "1", "--shutdown-grace", "0.2", NULL};
+    char id[64];
+    Server s;
+
+    server_start(&s, args);
+    snprintf(id, sizeof(id), "%s", submit(&s, "{\"func\":\"sleep\",\"args\":[1.5]}"));
+    CHECK(await_pool_number(&s, "queue.running", 1, 5));
+    CHECK_INT(WEXITSTATUS(server_stop(&s)), 0); /* the grace ends before the task */
+
+    server_start(&s, args);
+    CHECK(strcmp(job_status(&s, id), "succeeded") != 0);
+    for (double end = now_seconds() + 10; now_seconds() < end; usleep(100 * 1000))
+        if (strcmp(job_status(&s, id), "succeeded") == 0)
+            break;
+    CHECK_STR(job_status(&s, id), "succeeded");
+    server_stop(&s);
+    remove_tree(dir);
+}
+
+TEST(test_expired_jobs_leave_the_file)
+{
+    const char *dir = data_dir();
+    const char *args[] = {"--data-dir", dir, "--result-ttl", "0.5", NULL};
+    Server s;
+
+    server_start(&s, args);
+    for (int i = 0; i < 20; i++)
+        submit(&s, "{\"func\":\"echo\",\"args\":[1]}");
+    usleep(200 * 1000);
+    CHECK_INT(rows(dir), 20);
+    long n = -1;
+    for (double end = now_seconds() + 5; now_seconds() < end; usleep(100 * 1000))
+        if ((n = rows(dir)) == 0)
+            break;
+    CHECK_INT(n, 0);
+    server_stop(&s);
+    remove_tree(dir);
+}
+
+/* Checks the store is refused as it should be: /readyz and async 503 with
+ * a problem naming the store, sync calls 200. */
+static void
+expect_refused_with(const Server *s, const char *why, const char *body)
+{
+    Resp r;
+
+    CHECK(req(s, "POST", "/v1/apply_async", body, &r) == 0);
+    CHECK_INT(r.status, 503);
+    CHECK(strstr(resp_header(&r, "Content-Type") ?: "", "application/problem+json"));
+    CHECK(strstr(json_string_value(jpath(r.json, "detail")) ?: "", why));
+    CHECK(resp_header(&r, "Retry-After") != NULL);
+    resp_free(&r);
+    CHECK(req(s, "GET", "/readyz", NULL, &r) == 0);
+    CHECK_INT(r.status, 503);
+    CHECK(strstr(json_string_value(jpath(r.json, "detail")) ?: "", "job store"));
+    resp_free(&r);
+    post(s, "/v1/apply", "{\"func\":\"pow\",\"args\":[3,3]}", 200, &r);
+    CHECK_INT(json_integer_value(jpath(r.json, "result")), 27);
+    resp_free(&r);
+}
+
+static void
+expect_store_refused(const Server *s, const char *why)
+{
+    expect_refused_with(s, why, "{\"func\":\"echo\",\"args\":[1]}");
+}
+
+TEST(test_a_data_dir_that_cannot_be_made_refuses_async_jobs_not_sync_calls)
+{
+    char file[64], dir[96];
+    Server s;
+
+    int fd;
+
+    snprintf(file, sizeof(file), "/tmp/poold-test-notadir-XXXXXX");
+    CHECK((fd = mkstemp(file)) >= 0);
+    close(fd);
+    snprintf(dir, sizeof(dir), "%s/data", file); /* under a regular file */
+    start_on(&s, dir, "1");
+    expect_store_refused(&s, "job store");
+    /* Refused jobs leave nothing for the store to retry: it idles. */
+    double cpu0 = cpu_seconds(s.pid);
+    usleep(1000 * 1000);
+    CHECK(cpu_seconds(s.pid) - cpu0 < 0.1);
+    server_stop(&s);
+    unlink(file);
+}
+
+TEST(test_a_corrupt_database_refuses_async_jobs_and_is_left_alone)
+{
+    const char *dir = data_dir();
+    char path[128], junk[4096];
+    struct stat st;
+    Server s;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/poold.db", dir);
+    memset(junk, 'x', sizeof(junk));
+    CHECK((f = fopen(path, "w")) != NULL);
+    fwrite(junk, 1, sizeof(junk), f);
+    fclose(f);
+    start_on(&s, dir, "1");
+    expect_store_refused(&s, "job store");
+    server_stop(&s);
+    CHECK(stat(path, &st) == 0);
+    CHECK_INT(st.st_size, sizeof(junk)); /* not overwritten: the operator decides */
+    remove_tree(dir);
+}
+
+TEST(test_a_database_from_a_newer_poold_is_refused)
+{
+    const char *dir = data_dir();
+    char path[128];
+    sqlite3 *db;
+    Server s;
+
+    snprintf(path, sizeof(path), "%s/poold.db", dir);
+    CHECK(sqlite3_open(path, &db) == SQLITE_OK);
+    CHECK(sqlite3_exec(db, "CREATE TABLE jobs (seq INTEGER PRIMARY KEY); PRAGMA user_version = 99;", NULL, NULL,
+                       NULL) == SQLITE_OK);
+    sqlite3_close(db);
+    start_on(&s, dir, "1");
+    expect_store_refused(&s, "newer poold");
+    server_stop(&s);
+    remove_tree(dir);
+}
+
+TEST(test_a_full_disk_refuses_async_jobs_until_writes_succeed_again)
+{
+    const char *dir = data_dir();
+    const char *real = getenv("POOLD_BIN") ? getenv("POOLD_BIN") : "build/poold";
+    char wrapper[64], big[24000], body[24100], id[64];
+    struct rlimit unlimited = {RLIM_INFINITY, RLIM_INFINITY}; /* the hard limit stays unlimited */
+    Server s;
+    Resp r;
+    FILE *f;
+    int accepted = 0, fd;
+    long status = 202;
+
+    /* poold under RLIMIT_FSIZE: past 1 MiB a write fails as on a full disk. */
+    snprintf(wrapper, sizeof(wrapper), "/tmp/poold-test-fsize-XXXXXX");
+    CHECK((fd = mkstemp(wrapper)) >= 0);
+    close(fd); /* a file open for writing cannot be executed (ETXTBSY) */
+    CHECK((f = fopen(wrapper, "w")) != NULL);
+    fprintf(f, "#!/bin/sh\nexec prlimit --fsize=1048576:unlimited -- '%s' \"$@\"\n", real);
+    fclose(f);
+    chmod(wrapper, 0755);
+    setenv("POOLD_BIN", wrapper, 1);
+    start_on(&s, dir, "1");
+    setenv("POOLD_BIN", real, 1);
+
+    memset(big, 'a', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    snprintf(body, sizeof(body), "{\"func\":\"echo\",\"args\":[\"%s\"]}", big);
+    snprintf(id, sizeof(id), "%s", submit(&s, body));
+    for (; status == 202 && accepted < 100; accepted++) {
+        CHECK(req(&s, "POST", "/v1/apply_async", body, &r) == 0);
+        status = r.status;
+        resp_free(&r);
+    }
+    CHECK_INT(status, 503);
+    CHECK(accepted > 2);
+    /* A job as large is refused again (a small one might still fit). */
+    expect_refused_with(&s, "job store", body);
+    /* What was accepted stays readable. */
+    CHECK(strcmp(job_status(&s, id), "?") != 0);
+    /* Room again: the next commit succeeds, and jobs are taken again. */
+    CHECK(prlimit(s.pid, RLIMIT_FSIZE, &unlimited, NULL) == 0);
+    for (double end = now_seconds() + 5; now_seconds() < end; usleep(200 * 1000)) {
+        CHECK(req(&s, "POST", "/v1/apply_async", "{\"func\":\"echo\",\"args\":[1]}", &r) == 0);
+        status = r.status;
+        resp_free(&r);
+        if (status == 202)
+            break;
+    }
+    CHECK_INT(status, 202);
+    CHECK(req(&s, "GET", "/readyz", NULL, &r) == 0);
+    CHECK_INT(r.status, 200);
+    resp_free(&r);
+    server_stop(&s);
+    unlink(wrapper);
+    remove_tree(dir);
+}
+
+TEST(test_memory_store_keeps_nothing_and_writes_no_file)
+{
+    const char *dir = data_dir();
+    const char *args[] = {"--data-dir", dir, "--store", "memory", NULL};
+    char path[128], id[64];
+    struct stat st;
+    Server s;
+
+    server_start(&s, args);
+    snprintf(id, sizeof(id), "%s", submit(&s, "{\"func\":\"echo\",\"args\":[1]}"));
+    server_stop(&s);
+    snprintf(path, sizeof(path), "%s/poold.db", dir);
+    CHECK(stat(path, &st) < 0);
+    server_start(&s, args);
+    CHECK_STR(job_status(&s, id), "?");
+    server_stop(&s);
+    remove_tree(dir);
+}
+
+int
+main(int argc, char **argv)
+{
+    return harness_run(argc, argv);
+}

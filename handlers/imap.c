@@ -183,6 +183,20 @@ imap_unordered_line(HttpReq *r, const char *line, size_t len)
     return imap_lines(r, line, len, 0);
 }
 
+/* The stream, or a plain problem when it was refused before any line
+ * existed: the status then says it better than a final line would. */
+static void
+imap_answer(HttpReq *r, ImapReq *q)
+{
+    char type[32], msg[200];
+    int st = stream_refusal(q->stream, type, sizeof(type), msg, sizeof(msg));
+
+    if (st)
+        http_reply_problem(r, st, msg, json_pack("{s:{s:s, s:s}}", "error", "type", type, "message", msg));
+    else
+        http_reply_stream(r, 200, IMAP_TYPE, imap_read);
+}
+
 /* The body has ended. */
 static void
 imap_run(HttpReq *r, int ordered)
@@ -201,14 +215,9 @@ imap_run(HttpReq *r, int ordered)
             http_reply_problem(r, q->status, q->detail,
                                q->field[0] ? json_pack("{s:s}", "field", q->field) : NULL);
         } else {
-            char type[32], msg[200];
-            int st;
             stream_end_input(q->stream);
-            /* Refused before a line exists: a plain answer says it better. */
-            if ((st = stream_refusal(q->stream, type, sizeof(type), msg, sizeof(msg))) != 0)
-                http_reply_problem(r, st, msg, json_pack("{s:{s:s, s:s}}", "error", "type", type, "message", msg));
-            else
-                http_reply_stream(r, 200, IMAP_TYPE, imap_read);
+            stream_poll(q->stream); /* the last, partial chunk goes now */
+            imap_answer(r, q);
         }
         return;
     }
@@ -226,7 +235,7 @@ imap_run(HttpReq *r, int ordered)
     if ((rc = stream_start(q->stream)) != SVC_OK)
         calls_refused(r, rc);
     else
-        http_reply_stream(r, 200, IMAP_TYPE, imap_read);
+        imap_answer(r, q);
 }
 
 void

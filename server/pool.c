@@ -218,10 +218,23 @@ pool_pick(Pool *p)
     return best;
 }
 
-/* Moves queued tasks to workers with room. */
+/* Calls (lock not held) and frees waiters taken off p->room. */
+static void
+pool_room_fire(PoolRoomWaiter *w)
+{
+    for (PoolRoomWaiter *next; w; w = next) {
+        next = w->next;
+        w->fn(w->ctx);
+        free(w);
+    }
+}
+
+/* Moves queued tasks to workers with room; tells who waits for room in
+ * the queue that it has some. */
 static void
 pool_assign(Pool *p)
 {
+    PoolRoomWaiter *room = NULL;
     int idx;
     PoolTask *t;
 
@@ -242,7 +255,12 @@ pool_assign(Pool *p)
             FIFO_PUSH(&p->started, t, start_next);
         }
     }
+    if (p->room && (long)p->queue.len < p->opt.max_queue) {
+        room = p->room;
+        p->room = NULL;
+    }
     pthread_mutex_unlock(&p->lock);
+    pool_room_fire(room);
     /* One write per worker for the whole burst. */
     for (int i = 0; i < p->opt.processes; i++)
         if (p->workers[i].dirty) {
@@ -596,6 +614,27 @@ pool_room(Pool *p)
 }
 
 int
+pool_when_room(Pool *p, PoolRoomFn fn, void *ctx)
+{
+    PoolRoomWaiter *w = malloc(sizeof(*w));
+    int rc = SVC_OK;
+
+    if (!w)
+        return SVC_ENOMEM;
+    pthread_mutex_lock(&p->lock);
+    if (p->stopping) {
+        rc = SVC_ESTOPPED;
+    } else {
+        *w = (PoolRoomWaiter){.next = p->room, .fn = fn, .ctx = ctx};
+        p->room = w;
+    }
+    pthread_mutex_unlock(&p->lock);
+    if (rc != SVC_OK)
+        free(w);
+    return rc;
+}
+
+int
 pool_submit(Pool *p, PoolTask **tasks, size_t n)
 {
     pthread_mutex_lock(&p->lock);
@@ -728,6 +767,7 @@ pool_ready(Pool *p, char *why, size_t len)
 void
 pool_stop(Pool *p, double grace)
 {
+    PoolRoomWaiter *room;
     uint64_t one = 1;
 
     if (!p->thread_started)
@@ -740,6 +780,11 @@ pool_stop(Pool *p, double grace)
         log_errno(LOG_WARN, errno, "eventfd write");
     pthread_join(p->thread, NULL);
     p->thread_started = 0;
+    pthread_mutex_lock(&p->lock);
+    room = p->room;
+    p->room = NULL;
+    pthread_mutex_unlock(&p->lock);
+    pool_room_fire(room); /* they find the pool stopped */
 }
 
 void

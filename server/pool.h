@@ -104,6 +104,15 @@ int pool_submit(Pool *p, PoolTask **tasks, size_t n);
  * another caller may take the room first). */
 size_t pool_room(Pool *p);
 
+/* Called once when the queue has room again, on the dispatcher thread, or
+ * when the pool stops, on the stopping thread. */
+typedef void (*PoolRoomFn)(void *ctx);
+
+/* Asks for fn(ctx) once the queue has room: a caller refused with
+ * SVC_EFULL that has nothing else to wake it. SVC_OK, SVC_ESTOPPED (fn
+ * will not be called) or SVC_ENOMEM. */
+int pool_when_room(Pool *p, PoolRoomFn fn, void *ctx);
+
 /* A new owner number for pool_task_new, never handed out before. Any
  * thread. */
 uint64_t pool_owner_new(void);

@@ -109,11 +109,18 @@ typedef struct TaskFifo {
     PoolTask *head, *tail;
 } TaskFifo;
 
+typedef struct PoolRoomWaiter {
+    struct PoolRoomWaiter *next;
+    PoolRoomFn fn;
+    void *ctx;
+} PoolRoomWaiter;
+
 struct Pool {
     PoolOptions opt;
     pthread_mutex_t lock;
     Taskq queue;            /* under lock */
     PoolCancel *cancels;    /* under lock: what pool_cancel asked */
+    PoolRoomWaiter *room;   /* under lock: pool_when_room's, newest first */
     size_t ncancels, capcancels;
     int stopping;           /* under lock */
     int kicked;             /* atomic: an eventfd write is pending */

@@ -48,6 +48,8 @@ struct Stream {
     size_t nheld, held_items;
     size_t items_out;         /* item lines written */
     int cut_status;           /* the final line's status, once cut */
+    int no_more;              /* a chunk could not be built: send none after it */
+    int submitted;            /* a chunk went to the pool: the stream has begun */
     char cut_type[32], cut_msg[200];
     int input_end;
     int cut;                  /* the final line is written: nothing follows */
@@ -65,6 +67,7 @@ struct Stream {
     StreamChunk *sent, *sent_tail; /* imap: every chunk in flight, in order */
     StreamChunk *back, *back_tail; /* imap_unordered: chunks back, in order of arrival */
     int cancelled;
+    int room_wait;            /* a pool_when_room is pending */
     StreamWakeFn wake;
     void *wake_ctx;
 };
@@ -546,7 +549,7 @@ stream_build(Stream *s)
     size_t room = pool_room(s->pool), n;
     int rc;
 
-    while (s->nheld < STREAM_SUBMIT_MAX && s->nheld < room && (n = stream_next_len(s)) > 0 &&
+    while (!s->no_more && s->nheld < STREAM_SUBMIT_MAX && s->nheld < room && (n = stream_next_len(s)) > 0 &&
            s->inflight + n <= s->window &&
            (stream_uploading(s) || stream_out_pending(s) < STREAM_OUT_CAP)) {
         if (!(s->held[s->nheld] = stream_task(s, n, &s->held_ch[s->nheld], &rc)))
@@ -557,11 +560,69 @@ stream_build(Stream *s)
     return SVC_OK;
 }
 
+/* A PoolRoomFn: the queue has room again; the connection runs again. */
+static void
+stream_room(void *ctx)
+{
+    Stream *s = ctx;
+
+    pthread_mutex_lock(&s->lock);
+    s->room_wait = 0;
+    if (s->wake)
+        s->wake(s->wake_ctx);
+    pthread_mutex_unlock(&s->lock);
+    stream_unref(s);
+}
+
+/*
+ * The queue is full. Before the first chunk, that is the call's refusal.
+ * After it, with chunks of ours in flight, their return runs stream_fill
+ * again; with none, the pool tells us when it has room. Other calls may
+ * take that room first: then we wait again, never cut.
+ */
+static int
+stream_wait_room(Stream *s)
+{
+    int rc = SVC_OK;
+
+    if (!s->submitted) /* nothing began: backpressure, as for any call (503) */
+        return SVC_EFULL;
+    if (s->inflight > s->held_items)
+        return SVC_OK;
+    pthread_mutex_lock(&s->lock);
+    if (!s->room_wait) {
+        stream_ref(s); /* the pool's, until stream_room */
+        if ((rc = pool_when_room(s->pool, stream_room, s)) == SVC_OK)
+            s->room_wait = 1;
+        else
+            __atomic_sub_fetch(&s->refs, 1, __ATOMIC_RELAXED); /* ours remains */
+    }
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+/* A chunk could not be built (out of memory, or too large to send): its
+ * items are lost, so nothing after it is sent; what is in flight ends
+ * first, then a final line says why. */
+static void
+stream_build_failed(Stream *s, int rc)
+{
+    s->no_more = 1;
+    if (!s->last)
+        s->last = rc == SVC_ETOOLARGE
+                      ? json_pack("{s:{s:s, s:s, s:i}, s:b}", "error", "type", "TooLarge", "message",
+                                  "a chunk would exceed 1 GiB once encoded: lower chunksize", "status", 413,
+                                  "final", 1)
+                      : json_pack("{s:{s:s, s:s, s:i}, s:b}", "error", "type", "MemoryError", "message",
+                                  "out of memory while sending the items", "status", 500, "final", 1);
+    if (!s->last)
+        stream_cut(s, "MemoryError", "out of memory while sending the items", 500);
+}
+
 /*
  * Sends chunks while there is room. Returns SVC_OK, or the refusal that
- * should cut the stream. A full queue is waited out while chunks of ours
- * are in flight (their return runs this again); with none, it is the
- * stream's end. The chunks built but refused stay held for the next try.
+ * should cut the stream (the pool stopped or cannot start workers). The
+ * chunks built but refused by a full queue stay held for the next try.
  */
 static int
 stream_fill(Stream *s)
@@ -569,20 +630,22 @@ stream_fill(Stream *s)
     int rc = SVC_OK, built;
 
     while (!s->cut && !__atomic_load_n(&s->cancelled, __ATOMIC_ACQUIRE)) {
-        built = stream_build(s);
+        if ((built = stream_build(s)) != SVC_OK)
+            stream_build_failed(s, built);
         if (s->nheld == 0) {
-            if (built == SVC_OK && s->inflight == 0 && stream_next_len(s) > 0 && pool_room(s->pool) == 0)
-                built = SVC_EFULL; /* nothing of ours will come back to wake us */
-            return built;
+            if (!s->no_more && s->inflight == 0 && stream_next_len(s) > 0 && pool_room(s->pool) == 0)
+                return stream_wait_room(s); /* nothing of ours will come back to wake us */
+            return SVC_OK;
         }
         __atomic_add_fetch(&s->refs, (int)s->nheld, __ATOMIC_RELAXED);
         if ((rc = pool_submit(s->pool, s->held, s->nheld)) != SVC_OK) {
             __atomic_sub_fetch(&s->refs, (int)s->nheld, __ATOMIC_RELAXED);
-            return rc == SVC_EFULL && s->inflight > s->held_items ? SVC_OK : rc;
+            return rc == SVC_EFULL ? stream_wait_room(s) : rc;
         }
         s->nheld = s->held_items = 0;
-        if (built != SVC_OK) /* what was built went; the stream ends after it */
-            return built;
+        s->submitted = 1;
+        if (s->no_more)
+            return SVC_OK;
     }
     return SVC_OK;
 }
@@ -731,8 +794,8 @@ stream_read(Stream *s, char *buf, size_t max, int stopping)
         return STREAM_ERROR;
     stream_drain(s);
     stream_refused(s, stream_fill(s));
-    if (stream_out_pending(s) == 0 && !s->cut && s->inflight == 0 && stream_next_len(s) == 0 &&
-        s->input_end) {
+    if (stream_out_pending(s) == 0 && !s->cut && s->inflight == 0 &&
+        (s->no_more || (stream_next_len(s) == 0 && s->input_end))) {
         if (!s->last) {
             s->ended = 1;
             return STREAM_END;
@@ -786,13 +849,14 @@ stream_close(Stream *s)
 int
 stream_refusal(Stream *s, char *type, size_t type_len, char *msg, size_t msg_len)
 {
-    if (s->items_out > 0 || !(s->cut || (s->last && s->next == 0)))
+    if (s->items_out > 0 || !(s->cut || (s->last && s->next == 0 && json_array_size(s->pending) == 0)))
         return 0;
-    if (!s->cut) { /* the first item was not JSON: nothing ran */
+    if (!s->cut) { /* the first item was not JSON (or could not be sent): nothing ran */
         json_t *e = json_object_get(s->last, "error");
         snprintf(type, type_len, "%s", json_string_value(json_object_get(e, "type")) ?: "InvalidItem");
         snprintf(msg, msg_len, "%s", json_string_value(json_object_get(e, "message")) ?: "");
-        return 400;
+        return json_integer_value(json_object_get(e, "status")) ? (int)json_integer_value(json_object_get(e, "status"))
+                                                               : 400;
     }
     snprintf(type, type_len, "%s", s->cut_type);
     snprintf(msg, msg_len, "%s", s->cut_msg);

@@ -354,6 +354,24 @@ TEST(test_a_line_that_is_not_json_ends_the_stream_after_the_items_before_it)
     CHECK(json_is_true(jpath(l.last, "final")));
     CHECK_INT(json_integer_value(jpath(l.last, "error.status")), 400);
     lines_free(&l);
+    /* The same when the good items had not filled a chunk yet: they run. */
+    const char *in5[] = {"{\"func\":\"echo\",\"chunksize\":5}", "1", "2", "3", "{bad", NULL};
+    Text t5 = {in5, 0};
+    Lines l5 = {.path = "/v1/imap", .gen = text_gen, .gen_ctx = &t5, .keep = 1};
+    CHECK_INT(lines_post(&s, &l5), CURLE_OK);
+    CHECK_INT(l5.status, 200);
+    CHECK_INT(l5.count, 4);
+    CHECK_INT(json_integer_value(jpath(l5.lines, "2.result")), 3);
+    CHECK_INT(json_integer_value(jpath(l5.last, "error.status")), 400);
+    lines_free(&l5);
+    /* A bad first item: nothing ran, a plain 400. */
+    const char *in0[] = {"{\"func\":\"echo\"}", "{bad", "2", NULL};
+    Text t0 = {in0, 0};
+    Lines l0 = {.path = "/v1/imap", .gen = text_gen, .gen_ctx = &t0};
+    CHECK_INT(lines_post(&s, &l0), CURLE_OK);
+    CHECK_INT(l0.status, 400);
+    CHECK(strncmp(l0.type, "application/problem+json", 24) == 0);
+    lines_free(&l0);
     server_stop(&s);
 }
 
@@ -564,6 +582,13 @@ TEST(test_a_full_queue_before_the_stream_is_a_503_problem)
     CHECK_INT(lines_post(&s, &nd), CURLE_OK);
     CHECK_INT(nd.status, 503);
     CHECK(strncmp(nd.type, "application/problem+json", 24) == 0);
+    /* The same when the items end before a whole chunk. */
+    const char *partial[] = {"{\"func\":\"echo\",\"chunksize\":10}", "1", "2", "3", NULL};
+    Text tp = {.lines = partial};
+    Lines np = {.path = "/v1/imap", .gen = text_gen, .gen_ctx = &tp};
+    CHECK_INT(lines_post(&s, &np), CURLE_OK);
+    CHECK_INT(np.status, 503);
+    lines_free(&np);
     pthread_join(th, NULL);
     resp_free(&c.r);
     lines_free(&l);
@@ -572,25 +597,85 @@ TEST(test_a_full_queue_before_the_stream_is_a_503_problem)
 }
 
 /* A request whose stream runs on another thread, to watch poold meanwhile. */
+typedef struct LinesJob {
+    const Server *s;
+    Lines *l;
+} LinesJob;
+
 static void *
 lines_post_run(void *arg)
 {
-    static Server *srv;
-    Lines *l = arg;
+    LinesJob *j = arg;
 
-    lines_post(srv ? srv : (srv = *(Server **)l->gen_ctx), l);
+    lines_post(j->s, j->l);
     return NULL;
+}
+
+/* Submits async jobs until told to stop: they take the queue's room. */
+typedef struct Rival {
+    const Server *s;
+    int stop;
+    long accepted;
+} Rival;
+
+static void *
+rival_run(void *arg)
+{
+    Rival *rv = arg;
+    Resp r;
+
+    while (!__atomic_load_n(&rv->stop, __ATOMIC_ACQUIRE)) {
+        if (req(rv->s, "POST", "/v1/apply_async", "{\"func\":\"sleep\",\"args\":[0.005]}", &r) == 0 &&
+            r.status == 202)
+            rv->accepted++;
+        resp_free(&r);
+    }
+    return NULL;
+}
+
+TEST(test_a_stream_waits_out_a_queue_that_others_keep_full)
+{
+    static const char *const args[] = {"--processes", "1", "--max-queue", "1", NULL};
+    Lines l = {.path = "/v1/imap", .body = "{\"func\":\"sleep\",\"iterable\":[0.01,0.01,0.01,0.01,0.01,"
+                                           "0.01,0.01,0.01,0.01,0.01,0.01,0.01,0.01,0.01,0.01,0.01,0.01,"
+                                           "0.01,0.01,0.01],\"buffersize\":1}"};
+    Rival rv;
+    pthread_t th[2];
+    Server s;
+
+    LinesJob job = {&s, &l};
+    pthread_t st;
+
+    server_start(&s, args);
+    rv = (Rival){.s = &s};
+    CHECK(pthread_create(&st, NULL, lines_post_run, &job) == 0);
+    CHECK(await_pool_number(&s, "queue.running", 1, 5)); /* begun: then the rivals come */
+    for (int i = 0; i < 2; i++)
+        CHECK(pthread_create(&th[i], NULL, rival_run, &rv) == 0);
+    pthread_join(st, NULL);
+    __atomic_store_n(&rv.stop, 1, __ATOMIC_RELEASE);
+    for (int i = 0; i < 2; i++)
+        pthread_join(th[i], NULL);
+    CHECK(rv.accepted > 0);
+    /* Started, it is never cut by the queue: it waits for room. */
+    CHECK_INT(l.status, 200);
+    CHECK_INT(l.count, 20);
+    CHECK(l.in_order);
+    CHECK(!json_object_get(l.last, "final"));
+    lines_free(&l);
+    server_stop(&s);
 }
 
 TEST(test_a_waiting_stream_costs_no_cpu)
 {
-    Server s, *sp = &s;
-    Lines l = {.path = "/v1/imap", .body = "{\"func\":\"sleep\",\"iterable\":[0.1,2.5]}", .gen_ctx = &sp};
+    Server s;
+    Lines l = {.path = "/v1/imap", .body = "{\"func\":\"sleep\",\"iterable\":[0.1,2.5]}"};
+    LinesJob job = {&s, &l};
     pthread_t th;
     double cpu0;
 
     start(&s, "2");
-    CHECK(pthread_create(&th, NULL, lines_post_run, &l) == 0);
+    CHECK(pthread_create(&th, NULL, lines_post_run, &job) == 0);
     CHECK(await_pool_number(&s, "queue.running", 1, 5)); /* the first line is out, the 2.5 s item runs */
     usleep(300 * 1000);
     cpu0 = cpu_seconds(s.pid);

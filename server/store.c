@@ -55,6 +55,8 @@ struct Store {
     sqlite3 *db;               /* NULL when it could not be opened */
     sqlite3_stmt *ins, *upd, *del;
     double vacuumed;           /* when incremental_vacuum last ran */
+    int tidy;                  /* rows were deleted since the file was last
+                                * shrunk: do it once the writer is idle */
 };
 
 /*
@@ -242,6 +244,27 @@ store_bind(sqlite3_stmt *st, const StoreJob *j)
     sqlite3_bind_text(st, 21, j->fail_message, -1, SQLITE_STATIC);
 }
 
+/* Returns up to 2000 free pages (8 MiB) to the file system; idle, also
+ * empties the WAL, which otherwise keeps its high-water size (s->db_lock
+ * held). */
+static void
+store_shrink(Store *s, int idle)
+{
+    sqlite3_stmt *st = NULL;
+    int free_pages = 0;
+
+    s->vacuumed = clock_mono();
+    sqlite3_exec(s->db, "PRAGMA incremental_vacuum(2000)", NULL, NULL, NULL);
+    if (sqlite3_prepare_v2(s->db, "PRAGMA freelist_count", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        free_pages = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    if (idle && free_pages == 0) {
+        sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+        s->tidy = 0;
+    }
+}
+
 /* Writes ops in one transaction. SQLITE_OK, or the failing code with
  * s->why set (s->db_lock held). */
 static int
@@ -272,10 +295,9 @@ store_commit(Store *s, StoreOp *ops, char *why, size_t len)
     }
     /* Give deleted jobs' pages back, a bounded number at a time, so the
      * file follows the jobs it holds without one long lock. */
-    if (forgot && clock_mono() - s->vacuumed >= 1.0) {
-        s->vacuumed = clock_mono();
-        sqlite3_exec(s->db, "PRAGMA incremental_vacuum(2000)", NULL, NULL, NULL);
-    }
+    s->tidy |= forgot;
+    if (forgot && clock_mono() - s->vacuumed >= 1.0)
+        store_shrink(s, 0);
     return SQLITE_OK;
 }
 
@@ -341,6 +363,16 @@ store_settle(Store *s, StoreOp *ops, int ok)
     pthread_mutex_unlock(&s->lock);
 }
 
+/* Waits on s->cond (s->lock held) at most `seconds`; pthread's answer. */
+static int
+store_sleep(Store *s, double seconds)
+{
+    double until = clock_mono() + seconds;
+    struct timespec ts = {.tv_sec = (time_t)until, .tv_nsec = (long)((until - (double)(time_t)until) * 1e9)};
+
+    return pthread_cond_timedwait(&s->cond, &s->lock, &ts);
+}
+
 static void *
 store_run(void *arg)
 {
@@ -349,8 +381,20 @@ store_run(void *arg)
 
     pthread_mutex_lock(&s->lock);
     for (;;) {
-        while (!s->head && !s->quit)
-            pthread_cond_wait(&s->cond, &s->lock);
+        while (!s->head && !s->quit) {
+            if (!s->tidy) {
+                pthread_cond_wait(&s->cond, &s->lock);
+                continue;
+            }
+            /* Idle after deletions: shrink the file a step a second. */
+            if (store_sleep(s, 1.0) != ETIMEDOUT || s->head)
+                continue;
+            pthread_mutex_unlock(&s->lock);
+            pthread_mutex_lock(&s->db_lock);
+            store_shrink(s, 1);
+            pthread_mutex_unlock(&s->db_lock);
+            pthread_mutex_lock(&s->lock);
+        }
         if (!s->head)
             break;
         StoreOp *ops = s->head;
@@ -375,12 +419,8 @@ store_run(void *arg)
         pthread_mutex_unlock(&s->lock);
         store_settle(s, ops, rc == SQLITE_OK);
         pthread_mutex_lock(&s->lock);
-        if (rc != SQLITE_OK && s->db && !s->quit) { /* let the disk recover */
-            double until = clock_mono() + 1.0;
-            struct timespec ts = {.tv_sec = (time_t)until,
-                                  .tv_nsec = (long)((until - (double)(time_t)until) * 1e9)};
-            pthread_cond_timedwait(&s->cond, &s->lock, &ts);
-        }
+        if (rc != SQLITE_OK && s->db && !s->quit) /* let the disk recover */
+            store_sleep(s, 1.0);
         if (s->quit && rc != SQLITE_OK) /* stopping: what cannot be written now stays unwritten */
             break;
     }

@@ -16,6 +16,7 @@ typedef struct App {
     const Registry *reg;
     Pool *pool;
     JobTable *jobs;
+    Webhooks *webhooks;
 } App;
 
 /* The route table: one row per endpoint, ending with a zero row. */
@@ -40,6 +41,7 @@ void handle_jobs_list(HttpReq *r);
 void handle_job_get(HttpReq *r);
 void handle_job_delete(HttpReq *r);
 void handle_job_result(HttpReq *r);
+void handle_job_callback(HttpReq *r);
 /* Prefer on a sync call (RFC 7240): returns 1 when it asks for a job. */
 int jobs_prefer(HttpReq *r, int *async, double *wait);
 /* Runs the sync call as a job and answers as the preference says. */

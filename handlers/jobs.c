@@ -14,6 +14,7 @@
 #include "config.h"
 #include "handlers.h"
 #include "job.h"
+#include "webhook.h"
 
 #define JOBS_MAX_WAIT 300.0  /* seconds a long poll may ask for */
 #define JOBS_MAX_LIMIT 1000  /* jobs in one page of GET /v1/jobs */
@@ -191,6 +192,35 @@ jobs_submitted(void *ctx, Job *j, int rc)
     jobs_wake(jr->waiter);
 }
 
+/* Checks the call's webhook URLs: 1, or 0 once it has answered 400 (not
+ * an http or https URL) or 422 (an address the guard refuses). */
+static int
+jobs_callbacks_ok(HttpReq *r, const Call *c)
+{
+    App *app = http_app(r);
+    const char *urls[] = {c->callback, c->error_callback}, *names[] = {"callback", "error_callback"};
+    char why[400], detail[460];
+    int rc;
+
+    if (c->error_callback && !c->callback) {
+        http_reply_problem(r, 400, "error_callback needs a callback too (the success goes there)",
+                           json_pack("{s:s}", "field", "error_callback"));
+        return 0;
+    }
+    for (int i = 0; i < 2; i++) {
+        if (!urls[i] || (rc = webhook_check_url(app->webhooks, urls[i], why, sizeof(why))) == SVC_OK)
+            continue;
+        snprintf(detail, sizeof(detail), "%s: %s", names[i], why);
+        if (rc == SVC_EFORBIDDEN)
+            http_reply_problem(r, 422, detail, json_pack("{s:s, s:s, s:s}", "type", "urn:poold:problem:forbidden-target",
+                                                         "title", "The callback may not go there", "field", names[i]));
+        else
+            http_reply_problem(r, 400, detail, json_pack("{s:s}", "field", names[i]));
+        return 0;
+    }
+    return 1;
+}
+
 /*
  * Parses the body and submits it as a job; the answer waits (suspended)
  * until the job is accepted: on disk, with the store. accept answers 202
@@ -220,6 +250,10 @@ jobs_submit(HttpReq *r, CallOp op, int accept, double wait, const char *applied)
     if (rc != SVC_OK) {
         json_t *ext = err.field[0] ? json_pack("{s:s}", "field", err.field) : NULL;
         http_reply_problem(r, rc == SVC_ENOFUNC ? 404 : rc == SVC_EINVAL ? 400 : 500, err.detail, ext);
+        return;
+    }
+    if (!jobs_callbacks_ok(r, c)) {
+        call_free(c);
         return;
     }
     if (!(jr = calloc(1, sizeof(*jr)))) {
@@ -375,6 +409,27 @@ handle_job_result(HttpReq *r)
     if (!(j = jobs_find(r)))
         return;
     jobs_wait_then_answer(r, j, timeout);
+}
+
+void
+handle_job_callback(HttpReq *r)
+{
+    App *app = http_app(r);
+    Job *j = jobs_find(r);
+    int rc;
+
+    if (!j)
+        return;
+    rc = job_redeliver(app->jobs, j);
+    if (rc == SVC_OK)
+        http_reply_json(r, 202, job_json(app->jobs, j, 0));
+    else
+        http_reply_problem(r, 409,
+                           rc == SVC_EINVAL   ? "the job has not finished: its callback goes when it does"
+                           : rc == SVC_EFULL  ? "a delivery of this job's callback is under way"
+                                              : "the job has no callback to deliver (none given, or it was cancelled)",
+                           json_pack("{s:s}", "job", job_id(j)));
+    job_unref(j);
 }
 
 void

@@ -19,6 +19,7 @@ const Route routes[] = {
     {"GET",  "/v1/jobs/{id}",   handle_job_get,   HTTP_BODY_ANY, NULL},
     {"DELETE", "/v1/jobs/{id}", handle_job_delete, HTTP_BODY_ANY, NULL},
     {"GET",  "/v1/jobs/{id}/result", handle_job_result, HTTP_BODY_ANY, NULL},
+    {"POST", "/v1/jobs/{id}/callback", handle_job_callback, HTTP_BODY_ANY, NULL},
     {"GET",  "/v1/pool",        handle_pool,      HTTP_BODY_ANY, NULL},
     {"GET",  "/v1/functions",   handle_functions, HTTP_BODY_ANY, NULL},
     {"GET",  "/healthz",        handle_healthz,   HTTP_BODY_ANY, NULL},

@@ -43,7 +43,7 @@ static const char *const call_fields[][8] = {
 };
 
 /* Fields only an async job takes. */
-static const char *const call_async_fields[] = {"priority", NULL};
+static const char *const call_async_fields[] = {"priority", "callback", "error_callback", NULL};
 
 /* An imap's: a stream goes on past a failed item, so no on_error. */
 static const char *const call_stream_fields[] = {"func", "iterable", "chunksize", "buffersize",
@@ -178,6 +178,29 @@ call_parse_map(const json_t *body, CallOp op, const CallLimits *lim, Call *c, Ca
     return lim->stream ? call_parse_buffersize(body, lim, c, err) : SVC_OK;
 }
 
+/* callback and error_callback: strings here; whether they are URLs a
+ * webhook may go to is the webhook module's to say. */
+static int
+call_parse_callbacks(const json_t *body, Call *c, CallError *err)
+{
+    static const char *const names[] = {"callback", "error_callback"};
+    char **dst[] = {&c->callback, &c->error_callback};
+    char detail[96];
+
+    for (int i = 0; i < 2; i++) {
+        json_t *v = json_object_get(body, names[i]);
+        if (!v || json_is_null(v))
+            continue;
+        if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) > 2048) {
+            snprintf(detail, sizeof(detail), "'%s' must be a URL of at most 2048 characters", names[i]);
+            return call_fail(err, SVC_EINVAL, names[i], detail);
+        }
+        if (!(*dst[i] = strdup(json_string_value(v))))
+            return call_fail(err, SVC_ENOMEM, "", "out of memory");
+    }
+    return SVC_OK;
+}
+
 static int
 call_parse_priority(const json_t *body, Call *c, CallError *err)
 {
@@ -243,6 +266,8 @@ call_parse(const json_t *body, CallOp op, const Registry *reg, const CallLimits 
         rc = call_parse_limits(body, lim, c, err);
     if (rc == SVC_OK && lim->async)
         rc = call_parse_priority(body, c, err);
+    if (rc == SVC_OK && lim->async)
+        rc = call_parse_callbacks(body, c, err);
 cleanup:
     if (rc != SVC_OK) {
         call_free(c);
@@ -261,6 +286,8 @@ call_free(Call *c)
     json_decref(c->args);
     json_decref(c->kwds);
     json_decref(c->iterable);
+    free(c->callback);
+    free(c->error_callback);
     free(c);
 }
 

@@ -29,6 +29,8 @@ struct Call {
     size_t nitems;        /* items to run, kept when the values go */
     size_t buffersize;    /* imap: chunks (tasks) in flight at most, as
                            * Python's imap counts them; 0 outside imap */
+    char *callback;       /* async: where the finished job is POSTed, or NULL */
+    char *error_callback; /* async: where a failed one is, or NULL */
 };
 
 /* What the server allows: the pool size (for the default chunksize) and

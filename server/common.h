@@ -22,6 +22,7 @@
 #define SVC_ETOOLARGE -8  /* one piece is larger than can be sent */
 #define SVC_EUNAVAIL -9   /* nothing can serve it now (workers cannot start) */
 #define SVC_ESTORE  -10   /* the durable store cannot write it */
+#define SVC_EFORBIDDEN -11 /* well-formed, but a policy refuses it */
 
 typedef struct Config Config;
 typedef struct Registry Registry;
@@ -33,6 +34,7 @@ typedef struct HttpReq HttpReq;
 typedef struct HttpWaiter HttpWaiter;
 typedef struct JobTable JobTable;
 typedef struct Route Route;
+typedef struct Webhooks Webhooks;
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 

@@ -18,7 +18,8 @@ enum {
     OPT_HTTP_THREADS, OPT_MAX_CONNS, OPT_MAX_ITEMS, OPT_MAX_JOBS, OPT_RESULT_TTL,
     OPT_TASK_TIMEOUT, OPT_MAX_TASK_TIMEOUT, OPT_MAX_TASKS_PER_CHILD, OPT_WORKER_MEMORY,
     OPT_WORKER_CPU, OPT_SHUTDOWN_GRACE, OPT_PLUGIN, OPT_WORKER_START_TIMEOUT, OPT_FUNCTIONS,
-    OPT_MAX_RESULT, OPT_MAX_SPILL, OPT_DATA_DIR, OPT_FSYNC,
+    OPT_MAX_RESULT, OPT_MAX_SPILL, OPT_DATA_DIR, OPT_FSYNC, OPT_WEBHOOK_SECRET, OPT_WEBHOOK_BACKOFF,
+    OPT_WEBHOOK_ATTEMPTS, OPT_WEBHOOK_TIMEOUT, OPT_WEBHOOK_ALLOW,
 };
 
 /* One row per setting: the flag, its environment twin and its help line.
@@ -54,6 +55,11 @@ static const struct {
     {"data-dir", OPT_DATA_DIR, "POOLD_DATA_DIR", "DIR", "where the job store's SQLite file lives (./data)"},
     {"store", OPT_STORE, "POOLD_STORE", "KIND", "job store: sqlite:PATH, or memory to keep nothing across restarts (sqlite in --data-dir)"},
     {"fsync", OPT_FSYNC, "POOLD_FSYNC", "MODE", "normal: jobs survive a crash of poold; full: a power loss too, slower (normal)"},
+    {"webhook-secret", OPT_WEBHOOK_SECRET, "POOLD_WEBHOOK_SECRET", "whsec_…", "sign callbacks as Standard Webhooks do (unsigned without)"},
+    {"webhook-backoff", OPT_WEBHOOK_BACKOFF, "POOLD_WEBHOOK_BACKOFF", "SECONDS", "a callback's first retry delay; each later one doubles (5)"},
+    {"webhook-max-attempts", OPT_WEBHOOK_ATTEMPTS, "POOLD_WEBHOOK_MAX_ATTEMPTS", "N", "attempts per callback, the first included (10)"},
+    {"webhook-timeout", OPT_WEBHOOK_TIMEOUT, "POOLD_WEBHOOK_TIMEOUT", "SECONDS", "how long one callback attempt may take (15)"},
+    {"webhook-allow-host", OPT_WEBHOOK_ALLOW, "POOLD_WEBHOOK_ALLOW_HOST", "HOST", "let callbacks reach this host even if inner (loopback, private); repeat for more (env: ','-separated)"},
     {"log-level", OPT_LOG_LEVEL, "POOLD_LOG_LEVEL", "LEVEL", "error, warn, info or debug (info)"},
 };
 
@@ -77,6 +83,9 @@ config_defaults(Config *c)
     c->worker_start_timeout = 30;
     c->max_result = 16u << 20;
     c->max_spill = (size_t)1 << 30;
+    c->webhook_backoff = 5;
+    c->webhook_attempts = 10;
+    c->webhook_timeout = 15;
     strcpy(c->data_dir, "data");
     c->log_level = LOG_INFO;
 }
@@ -237,6 +246,35 @@ config_set(Config *c, int id, const char *name, const char *v, char *err,
         else
             c->plugins[c->nplugins++] = v;
         break;
+    case OPT_WEBHOOK_SECRET:
+        if (strncmp(v, "whsec_", 6) != 0 || !v[6]) {
+            snprintf(err, errlen, "%s: must be whsec_ followed by the base64 secret", name);
+            return SVC_EINVAL;
+        }
+        c->webhook_secret = v;
+        break;
+    case OPT_WEBHOOK_BACKOFF:
+        if ((rc = config_parse_seconds(v, &c->webhook_backoff)) == SVC_OK && c->webhook_backoff > 86400)
+            rc = SVC_EINVAL;
+        break;
+    case OPT_WEBHOOK_ATTEMPTS:
+        rc = config_parse_long(v, 1, 100, &c->webhook_attempts);
+        break;
+    case OPT_WEBHOOK_TIMEOUT:
+        if ((rc = config_parse_seconds(v, &c->webhook_timeout)) == SVC_OK &&
+            (c->webhook_timeout <= 0 || c->webhook_timeout > 3600))
+            rc = SVC_EINVAL;
+        break;
+    case OPT_WEBHOOK_ALLOW:
+        if (c->nwebhook_allow == CONFIG_MAX_ALLOW) {
+            snprintf(err, errlen, "%s: at most %d hosts", name, CONFIG_MAX_ALLOW);
+            return SVC_EINVAL;
+        }
+        if (!*v || strlen(v) > 253)
+            rc = SVC_EINVAL;
+        else
+            c->webhook_allow[c->nwebhook_allow++] = v;
+        break;
     case OPT_FUNCTIONS:
         if (!*v)
             rc = SVC_EINVAL;
@@ -288,19 +326,21 @@ config_set(Config *c, int id, const char *name, const char *v, char *err,
     return rc;
 }
 
-/* POOLD_PLUGIN: paths separated by ':', kept in c->plugin_env. */
+/* A list in one variable (POOLD_PLUGIN's paths split at ':', POOLD_WEBHOOK_
+ * ALLOW_HOST's hosts at ','), kept in buf, each entry set as its flag. */
 static int
-config_plugin_env(Config *c, const char *v, char *err, size_t errlen)
+config_list_env(Config *c, int id, const char *env, const char *v, char *buf, size_t size, const char *sep,
+                char *err, size_t errlen)
 {
     char *save = NULL;
 
-    if (strlen(v) >= sizeof(c->plugin_env)) {
-        snprintf(err, errlen, "POOLD_PLUGIN: too long");
+    if (strlen(v) >= size) {
+        snprintf(err, errlen, "%s: too long", env);
         return SVC_EINVAL;
     }
-    strcpy(c->plugin_env, v);
-    for (char *p = strtok_r(c->plugin_env, ":", &save); p; p = strtok_r(NULL, ":", &save))
-        if (config_set(c, OPT_PLUGIN, "POOLD_PLUGIN", p, err, errlen) != SVC_OK)
+    strcpy(buf, v);
+    for (char *p = strtok_r(buf, sep, &save); p; p = strtok_r(NULL, sep, &save))
+        if (config_set(c, id, env, p, err, errlen) != SVC_OK)
             return SVC_EINVAL;
     return SVC_OK;
 }
@@ -323,13 +363,18 @@ config_parse(Config *c, int argc, char **argv, FILE *out, char *err,
              size_t errlen)
 {
     struct option longopts[ARRAY_LEN(config_opts) + 2];
-    int opt, idx, plugin_flags = 0;
+    int opt, idx, plugin_flags = 0, allow_flags = 0;
 
     config_defaults(c);
     for (size_t i = 0; i < ARRAY_LEN(config_opts); i++) {
         const char *v = getenv(config_opts[i].env);
         if (v && config_opts[i].id == OPT_PLUGIN) {
-            if (config_plugin_env(c, v, err, errlen) != SVC_OK)
+            if (config_list_env(c, OPT_PLUGIN, "POOLD_PLUGIN", v, c->plugin_env, sizeof(c->plugin_env), ":", err,
+                                errlen) != SVC_OK)
+                return SVC_EINVAL;
+        } else if (v && config_opts[i].id == OPT_WEBHOOK_ALLOW) {
+            if (config_list_env(c, OPT_WEBHOOK_ALLOW, "POOLD_WEBHOOK_ALLOW_HOST", v, c->allow_env,
+                                sizeof(c->allow_env), ", ", err, errlen) != SVC_OK)
                 return SVC_EINVAL;
         } else if (v && config_set(c, config_opts[i].id, config_opts[i].env, v, err, errlen) != SVC_OK) {
             return SVC_EINVAL;
@@ -363,6 +408,8 @@ config_parse(Config *c, int argc, char **argv, FILE *out, char *err,
                 snprintf(name, sizeof(name), "--%s", config_opts[i].name);
         if (opt == OPT_PLUGIN && !plugin_flags++)
             c->nplugins = 0; /* the flags replace POOLD_PLUGIN's list */
+        if (opt == OPT_WEBHOOK_ALLOW && !allow_flags++)
+            c->nwebhook_allow = 0; /* and POOLD_WEBHOOK_ALLOW_HOST's */
         if (config_set(c, opt, name, optarg, err, errlen) != SVC_OK)
             return SVC_EINVAL;
     }

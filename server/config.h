@@ -11,6 +11,7 @@
 #include "common.h"
 
 #define CONFIG_MAX_PLUGINS 32
+#define CONFIG_MAX_ALLOW 32 /* --webhook-allow-host entries */
 
 struct Config {
     char host[256];      /* --host: address to listen on */
@@ -43,6 +44,13 @@ struct Config {
     size_t max_result;   /* --max-result: bytes of an exec function's stdout */
     size_t max_spill;    /* --max-spill: an imap's results on disk while it uploads */
     char plugin_env[4096]; /* POOLD_PLUGIN, split at ':' in place */
+    const char *webhook_secret; /* --webhook-secret: "whsec_<base64>", or NULL */
+    double webhook_backoff; /* --webhook-backoff: seconds before the first retry */
+    long webhook_attempts; /* --webhook-max-attempts: attempts in all */
+    double webhook_timeout; /* --webhook-timeout: seconds one attempt may take */
+    const char *webhook_allow[CONFIG_MAX_ALLOW]; /* --webhook-allow-host */
+    int nwebhook_allow;
+    char allow_env[4096]; /* POOLD_WEBHOOK_ALLOW_HOST, split at ',' in place */
     int log_level;       /* --log-level */
 };
 

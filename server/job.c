@@ -83,6 +83,7 @@ job_unref(Job *j)
     free(j->fail);
     free(j->key);
     free(j->func_copy);
+    job_hook_free(j->cb);
     free(j);
 }
 
@@ -324,9 +325,12 @@ job_end(JobTable *t, Job *j, JobStatus s, JobWait **fired)
     job_expire_later(t, j);
     job_take_waits(t, j, fired);
     /* A job that poold's own stop cut short stays queued or running on
-     * disk, so that the next start runs it instead of failing it. */
-    if (!(s == JOB_FAILED && j->fail && j->fail->outcome == BATCH_STOPPED))
+     * disk, so that the next start runs it instead of failing it (and
+     * tells its webhook then). */
+    if (!(s == JOB_FAILED && j->fail && j->fail->outcome == BATCH_STOPPED)) {
+        job_hook_due(j, s);
         job_persist(t, j);
+    }
 }
 
 /* A BatchStartFn: the first task went to a worker. */
@@ -413,6 +417,7 @@ job_batch_done(Batch *b, void *ctx)
     free(result);
     free(fail);
     job_fire(fired);
+    job_hook_fire(t, j);
     batch_unref(drop);
     job_unref(j); /* the batch's reference */
 }
@@ -477,6 +482,11 @@ job_submit(JobTable *t, Call *call, int priority, const char *key,
     j->created = clock_wall();
     if (key)
         job_digest(call->op, body, body_len, j->digest);
+    if (call->callback && (!(j->cb = calloc(1, sizeof(*j->cb))) || !(j->cb->url = strdup(call->callback)) ||
+                           (call->error_callback && !(j->cb->error_url = strdup(call->error_callback))))) {
+        call_free(call);
+        goto cleanup;
+    }
     if (!(b = batch_new(call)))
         goto cleanup;
 
@@ -629,6 +639,8 @@ job_json(JobTable *t, Job *j, int with_result)
                   "worker", worker, "priority", j->priority,
                   "created_at", job_time(j->created), "started_at", job_time(j->started),
                   "finished_at", job_time(j->finished));
+    if (o && j->cb)
+        json_object_set_new(o, "callback", job_hook_json(j));
     pthread_mutex_unlock(&t->lock);
     if (o && result)
         json_object_set_new(o, "result", result);
@@ -687,6 +699,29 @@ job_cancel(JobTable *t, Job *j)
     }
     job_fire(fired);
     return SVC_OK;
+}
+
+int
+job_redeliver(JobTable *t, Job *j)
+{
+    int rc = SVC_OK;
+
+    pthread_mutex_lock(&t->lock);
+    if (!job_ended(j->status))
+        rc = SVC_EINVAL;
+    else if (!j->cb || !j->cb->target)
+        rc = SVC_ENOFUNC;
+    else if (j->cb->sending || j->cb->pending)
+        rc = SVC_EFULL;
+    if (rc == SVC_OK) { /* a fresh budget of attempts, the same webhook-id */
+        memset(&j->cb->state, 0, sizeof(j->cb->state));
+        j->cb->pending = 1;
+        job_persist(t, j);
+    }
+    pthread_mutex_unlock(&t->lock);
+    if (rc == SVC_OK)
+        job_hook_fire(t, j);
+    return rc;
 }
 
 int

@@ -28,6 +28,7 @@
 #include "call.h"
 #include "common.h"
 #include "store.h"
+#include "webhook.h"
 
 typedef struct Job Job;
 
@@ -47,6 +48,7 @@ typedef struct JobOptions {
     long max_jobs;       /* jobs held at once, finished ones included */
     double result_ttl;   /* seconds a finished job is kept */
     Store *store;        /* NULL: jobs live in memory only (--store memory) */
+    Webhooks *webhooks;  /* where finished jobs' callbacks go */
     const Registry *reg; /* to run stored jobs again after a restart */
     CallLimits limits;   /* the async calls' limits, for the same */
 } JobOptions;
@@ -128,6 +130,14 @@ const char *job_status_name(JobStatus s);
  * replaced). Returns SVC_OK, or SVC_EINVAL when the job had already ended.
  */
 int job_cancel(JobTable *t, Job *j);
+
+/*
+ * Delivers the ended job's webhook again, with a fresh budget of attempts
+ * and the same webhook-id. SVC_OK; SVC_EINVAL when the job has not ended;
+ * SVC_ENOFUNC when it has no webhook to send (none given, or cancelled);
+ * SVC_EFULL while a delivery is under way.
+ */
+int job_redeliver(JobTable *t, Job *j);
 
 /* Called once, from the table's threads, when the job ends or the
  * deadline passes; ctx is the caller's. */

@@ -14,6 +14,7 @@
 #include <uthash.h>
 
 #include "job.h"
+#include "webhook.h"
 
 typedef struct JobWait {
     struct JobWait *prev, *next; /* in t->waits: every long poll */
@@ -33,6 +34,16 @@ typedef struct JobFailure {
     char type[64];
     char message[];
 } JobFailure;
+
+/* A job's webhook: where it goes, and how its delivery stands. */
+typedef struct JobCallback {
+    char *url, *error_url;     /* as the client gave them (error_url may be NULL) */
+    const char *target;        /* url or error_url once the job ended, or NULL */
+    char event[32];            /* "job.succeeded", "job.failed", ... */
+    WebhookReport state;       /* after the last attempt */
+    int pending;               /* to be handed to the webhook thread */
+    int sending;               /* with the webhook thread */
+} JobCallback;
 
 struct Job {
     int refs;                  /* atomic */
@@ -60,6 +71,7 @@ struct Job {
     Job *newer, *older;        /* in the table's list, newest first */
     Job *fin_next;             /* in the finished FIFO, for expiry */
     JobWait *waits;            /* its long polls */
+    JobCallback *cb;           /* its webhook, or NULL */
     int in_table;
     UT_hash_handle hh, hh_key, hh_seq;
 };
@@ -93,6 +105,20 @@ void job_expire_later(JobTable *t, Job *j);    /* lock held */
 JobFailure *job_failure_new(const BatchFailure *f);
 void job_batch_start(Batch *b, void *ctx);     /* the BatchStartFn of every job */
 void job_batch_done(Batch *b, void *ctx);      /* its BatchDoneFn */
+
+/* In job_hook.c. */
+/* Chooses the webhook of j, which has just ended with s (lock held):
+ * job_hook_fire must follow once the lock is dropped. */
+void job_hook_due(Job *j, JobStatus s);
+/* Hands a due webhook to the webhook thread (lock not held). */
+void job_hook_fire(JobTable *t, Job *j);
+/* The callback's state as the store keeps it: JSON text (malloc'd), or
+ * NULL; and back (lock held, or j not yet shared). */
+char *job_hook_text(const Job *j);
+void job_hook_load(Job *j, const char *text);
+/* The callback as GET shows it (new reference), or NULL (lock held). */
+json_t *job_hook_json(const Job *j);
+void job_hook_free(JobCallback *cb);
 
 /* In job_store.c. */
 typedef struct JobSubmit JobSubmit;

@@ -37,11 +37,14 @@ void
 job_persist(JobTable *t, const Job *j)
 {
     StoreJob r;
+    char *cb;
 
     if (!t->opt.store)
         return;
     job_record(j, &r);
+    r.callback = cb = job_hook_text(j);
     store_update(t->opt.store, &r);
+    free(cb);
 }
 
 /* A submit whose row is being written: its end comes from the store. */
@@ -131,6 +134,7 @@ job_write(JobTable *t, Job *j, const char *body, size_t body_len, JobSubmittedFn
 {
     JobSubmit *js = calloc(1, sizeof(*js));
     StoreJob r;
+    char *cb;
     int rc;
 
     *out = NULL;
@@ -144,8 +148,10 @@ job_write(JobTable *t, Job *j, const char *body, size_t body_len, JobSubmittedFn
     job_record(j, &r);
     r.request = body;
     r.request_len = body_len;
+    r.callback = cb = job_hook_text(j);
     rc = store_add(t->opt.store, &r, job_written, js);
     pthread_mutex_unlock(&t->lock);
+    free(cb);
     if (rc != SVC_OK) {
         job_unref(js->job);
         free(js);
@@ -264,6 +270,7 @@ job_load_one(void *ctx, const StoreJob *r)
     j->total = r->total;
     if (r->key && r->digest)
         memcpy(j->digest, r->digest, sizeof(j->digest));
+    job_hook_load(j, r->callback);
     if (job_ended((JobStatus)st)) {
         BatchFailure f = {.outcome = (BatchOutcome)r->fail_outcome, .index = r->fail_index};
         j->status = (JobStatus)st;
@@ -284,6 +291,7 @@ job_load_one(void *ctx, const StoreJob *r)
         }
     } else if (!(c = job_recall(t, j, r, why, sizeof(why)))) {
         job_fail_recovery(j, why);
+        job_hook_due(j, JOB_FAILED); /* a failure now: its webhook is due */
     }
     /* Its TTL runs from when it finished, by the wall clock. */
     j->finished_mono = clock_mono() - (clock_wall() - j->finished);
@@ -339,6 +347,7 @@ job_rerun(JobTable *t, Job *j, Call *c)
         job_end(t, j, JOB_FAILED, &fired); /* nobody waits yet: fired stays empty */
     }
     pthread_mutex_unlock(&t->lock);
+    job_hook_fire(t, j);
     batch_unref(b);
 }
 
@@ -358,6 +367,8 @@ job_table_recover(JobTable *t)
     for (size_t i = 0; i < l.nended; i++)
         job_expire_later(t, l.ended[i]);
     pthread_mutex_unlock(&t->lock);
+    for (size_t i = 0; i < l.nended; i++) /* deliveries a stop or a crash cut short go on */
+        job_hook_fire(t, l.ended[i]);
     for (size_t i = 0; i < l.nrerun; i++)
         job_rerun(t, l.rerun[i].job, l.rerun[i].call);
     if (n > 0)

@@ -22,6 +22,7 @@
 #include "pool.h"
 #include "registry.h"
 #include "store.h"
+#include "webhook.h"
 
 /* Distinct exit codes per start-up failure, as beanstalkd does. */
 enum { EXIT_USAGE = 2, EXIT_REGISTRY = 3, EXIT_POOL = 4, EXIT_HTTP = 5, EXIT_POOL_FAILED = 6,
@@ -78,6 +79,7 @@ main(int argc, char **argv)
     Http *http = NULL;
     JobTable *jobs = NULL;
     Store *store = NULL;
+    Webhooks *hooks = NULL;
     char err[512];
     sigset_t stop;
     int rc;
@@ -139,9 +141,19 @@ main(int argc, char **argv)
         rc = EXIT_NOMEM;
         goto cleanup;
     }
-    App app = {.cfg = &cfg, .reg = reg, .pool = pool};
+    WebhookOptions wo = {.secret = cfg.webhook_secret, .backoff = cfg.webhook_backoff,
+                         .max_attempts = (int)cfg.webhook_attempts, .timeout = cfg.webhook_timeout,
+                         .nallow = cfg.nwebhook_allow};
+    _Static_assert(sizeof(wo.allow) == sizeof(cfg.webhook_allow), "one allow list");
+    memcpy(wo.allow, cfg.webhook_allow, sizeof(wo.allow));
+    if (!(hooks = webhook_start(&wo, err, sizeof(err)))) {
+        fprintf(stderr, "poold: %s\n", err);
+        rc = EXIT_USAGE;
+        goto cleanup;
+    }
+    App app = {.cfg = &cfg, .reg = reg, .pool = pool, .webhooks = hooks};
     JobOptions jo = {.pool = pool, .max_jobs = cfg.max_jobs, .result_ttl = cfg.result_ttl,
-                     .store = store, .reg = reg, .limits = calls_limits(&app, 1)};
+                     .store = store, .webhooks = hooks, .reg = reg, .limits = calls_limits(&app, 1)};
     if (!(jobs = job_table_new(&jo))) {
         log_msg(LOG_ERROR, "cannot start the job table");
         goto cleanup;
@@ -167,6 +179,8 @@ main(int argc, char **argv)
     pool_stop(pool, cfg.shutdown_grace); /* every waiting call gets its answer */
     http_quiesce(http);
     job_table_stop(jobs);            /* and every long poll */
+    webhook_stop(hooks);             /* deliveries left resume at the next start */
+    hooks = NULL;
     http_stop(http);
     http = NULL;
     store_close(store);              /* every state change is written */
@@ -175,6 +189,7 @@ main(int argc, char **argv)
     log_msg(LOG_INFO, "poold stopped%s", rc ? ": the pool had failed" : "");
 cleanup:
     http_stop(http);
+    webhook_stop(hooks);
     store_close(store);
     job_table_free(jobs);
     pool_free(pool);

@@ -88,13 +88,15 @@ static const char *const store_migrations[] = {
     " fail_type TEXT,"
     " fail_message TEXT);"
     "CREATE INDEX jobs_finished ON jobs(finished) WHERE finished > 0;",
+    /* 2: webhooks, their state as JSON (job_hook.c writes and reads it) */
+    "ALTER TABLE jobs ADD COLUMN callback TEXT;",
 };
 
 _Static_assert(ARRAY_LEN(store_migrations) == STORE_SCHEMA_VERSION, "one migration per version");
 
 #define STORE_COLUMNS "seq, id, op, func, priority, status, request, idem_key, digest, created, " \
                       "started, finished, total, done, worker, pid, result, fail_outcome, "      \
-                      "fail_index, fail_type, fail_message"
+                      "fail_index, fail_type, fail_message, callback"
 
 /* Records why the store is unhealthy (s->lock held or not yet shared). */
 static void
@@ -185,11 +187,11 @@ store_connect(Store *s, const StoreOptions *o)
     if (rc == SQLITE_OK && (step = "setup", rc = sqlite3_exec(s->db, pragmas, NULL, NULL, NULL)) == SQLITE_OK &&
         (step = "migration", rc = store_migrate(s)) == SQLITE_OK && (step = "prepare") &&
         (rc = sqlite3_prepare_v2(s->db, "INSERT INTO jobs (" STORE_COLUMNS ") VALUES "
-                                 "(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21)",
+                                 "(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22)",
                                  -1, &s->ins, NULL)) == SQLITE_OK &&
         (rc = sqlite3_prepare_v2(s->db, "UPDATE jobs SET status=?6, started=?11, finished=?12, done=?14, "
                                  "worker=?15, pid=?16, result=?17, fail_outcome=?18, fail_index=?19, "
-                                 "fail_type=?20, fail_message=?21 WHERE seq=?1", -1, &s->upd, NULL)) == SQLITE_OK)
+                                 "fail_type=?20, fail_message=?21, callback=?22 WHERE seq=?1", -1, &s->upd, NULL)) == SQLITE_OK)
         rc = sqlite3_prepare_v2(s->db, "DELETE FROM jobs WHERE seq=?1", -1, &s->del, NULL);
     if (rc == SQLITE_OK) {
         s->healthy = 1;
@@ -242,6 +244,7 @@ store_bind(sqlite3_stmt *st, const StoreJob *j)
     sqlite3_bind_int64(st, 19, (sqlite3_int64)j->fail_index);
     sqlite3_bind_text(st, 20, j->fail_type, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 21, j->fail_message, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 22, j->callback, -1, SQLITE_STATIC);
 }
 
 /* Returns up to 2000 free pages (8 MiB) to the file system; idle, also
@@ -515,7 +518,8 @@ store_op_new(StoreOpKind kind, const StoreJob *j)
 {
     size_t req = kind == STORE_ADD && j->request ? j->request_len : 0;
     size_t res = kind != STORE_FORGET && j->result ? j->result_len : 0;
-    const char *strs[] = {j->id, j->op, j->func, j->status, j->key, j->worker, j->fail_type, j->fail_message};
+    const char *strs[] = {j->id,     j->op,        j->func,         j->status, j->key,
+                          j->worker, j->fail_type, j->fail_message, j->callback};
     size_t lens[ARRAY_LEN(strs)], need = req + 1 + res + 1 + 32;
     StoreOp *op;
     char *at;
@@ -538,6 +542,7 @@ store_op_new(StoreOpKind kind, const StoreJob *j)
     op->job.worker = store_copy(&at, j->worker, lens[5]);
     op->job.fail_type = store_copy(&at, j->fail_type, lens[6]);
     op->job.fail_message = store_copy(&at, j->fail_message, lens[7]);
+    op->job.callback = store_copy(&at, j->callback, lens[8]);
     op->job.request = req ? store_copy(&at, j->request, req) : NULL;
     op->job.result = res ? store_copy(&at, j->result, res) : NULL;
     op->job.digest = j->key && j->digest ? memcpy(at, j->digest, 32) : NULL;
@@ -639,7 +644,7 @@ store_load(Store *s, double ttl, StoreLoadFn fn, void *ctx)
             .pid = sqlite3_column_int(st, 15), .result = sqlite3_column_blob(st, 16),
             .result_len = (size_t)sqlite3_column_bytes(st, 16), .fail_outcome = sqlite3_column_int(st, 17),
             .fail_index = (uint64_t)sqlite3_column_int64(st, 18), .fail_type = store_text(st, 19),
-            .fail_message = store_text(st, 20),
+            .fail_message = store_text(st, 20), .callback = store_text(st, 21),
         };
         if (j.id && j.op && j.func && j.status)
             fn(ctx, &j);

@@ -56,10 +56,11 @@ typedef struct StoreJob {
     uint64_t fail_index;
     const char *fail_type;
     const char *fail_message;
+    const char *callback;    /* the webhook's state, JSON text (schema 2) */
 } StoreJob;
 
 /* The schema this build writes; PRAGMA user_version holds a file's. */
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 
 /*
  * Opens (or creates) the database, migrates it to this build's schema and

@@ -238,29 +238,33 @@ TEST(test_expired_jobs_leave_the_file)
 /* Checks the store is refused as it should be: /readyz and async 503 with
  * a problem naming the store, sync calls 200. */
 static void
-expect_refused_with(const Server *s, const char *why, const char *body)
+expect_refused_with(const Server *s, const char *why, const char *body, int ready_too)
 {
     Resp r;
 
+    /* Sync calls serve; and once they do, the workers are up, so that
+     * /readyz below speaks of the store alone. */
+    post(s, "/v1/apply", "{\"func\":\"pow\",\"args\":[3,3]}", 200, &r);
+    CHECK_INT(json_integer_value(jpath(r.json, "result")), 27);
+    resp_free(&r);
     CHECK(req(s, "POST", "/v1/apply_async", body, &r) == 0);
     CHECK_INT(r.status, 503);
     CHECK(strstr(resp_header(&r, "Content-Type") ?: "", "application/problem+json"));
     CHECK(strstr(json_string_value(jpath(r.json, "detail")) ?: "", why));
     CHECK(resp_header(&r, "Retry-After") != NULL);
     resp_free(&r);
+    if (!ready_too)
+        return;
     CHECK(req(s, "GET", "/readyz", NULL, &r) == 0);
     CHECK_INT(r.status, 503);
     CHECK(strstr(json_string_value(jpath(r.json, "detail")) ?: "", "job store"));
-    resp_free(&r);
-    post(s, "/v1/apply", "{\"func\":\"pow\",\"args\":[3,3]}", 200, &r);
-    CHECK_INT(json_integer_value(jpath(r.json, "result")), 27);
     resp_free(&r);
 }
 
 static void
 expect_store_refused(const Server *s, const char *why)
 {
-    expect_refused_with(s, why, "{\"func\":\"echo\",\"args\":[1]}");
+    expect_refused_with(s, why, "{\"func\":\"echo\",\"args\":[1]}", 1);
 }
 
 TEST(test_a_data_dir_that_cannot_be_made_refuses_async_jobs_not_sync_calls)
@@ -302,6 +306,60 @@ TEST(test_a_corrupt_database_refuses_async_jobs_and_is_left_alone)
     server_stop(&s);
     CHECK(stat(path, &st) == 0);
     CHECK_INT(st.st_size, sizeof(junk)); /* not overwritten: the operator decides */
+    remove_tree(dir);
+}
+
+TEST(test_a_first_version_database_is_migrated_and_its_jobs_kept)
+{
+    const char *dir = data_dir();
+    char path[128];
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    Server s;
+    Resp r;
+    int version = 0;
+
+    /* Schema 1 as the first store wrote it, with one finished job. */
+    snprintf(path, sizeof(path), "%s/poold.db", dir);
+    CHECK(sqlite3_open(path, &db) == SQLITE_OK);
+    CHECK(sqlite3_exec(db,
+                       "PRAGMA journal_mode = WAL;"
+                       "CREATE TABLE jobs (seq INTEGER PRIMARY KEY, id TEXT NOT NULL, op TEXT NOT NULL,"
+                       " func TEXT NOT NULL, priority INTEGER NOT NULL DEFAULT 0, status TEXT NOT NULL,"
+                       " request BLOB, idem_key TEXT, digest BLOB, created REAL NOT NULL,"
+                       " started REAL NOT NULL DEFAULT 0, finished REAL NOT NULL DEFAULT 0,"
+                       " total INTEGER NOT NULL, done INTEGER NOT NULL DEFAULT 0, worker TEXT,"
+                       " pid INTEGER NOT NULL DEFAULT 0, result BLOB, fail_outcome INTEGER NOT NULL DEFAULT 0,"
+                       " fail_index INTEGER NOT NULL DEFAULT 0, fail_type TEXT, fail_message TEXT);"
+                       "CREATE INDEX jobs_finished ON jobs(finished) WHERE finished > 0;"
+                       "INSERT INTO jobs (seq, id, op, func, status, request, created, started, finished, total,"
+                       " done, worker, pid, result) VALUES (7, '0123456789abcdef0123456789abcdef', 'apply_async',"
+                       " 'pow', 'succeeded', '{\"func\":\"pow\",\"args\":[2,5]}', strftime('%s','now'),"
+                       " strftime('%s','now'), strftime('%s','now'), 1, 1, 'ForkPoolWorker-1', 42, '32');"
+                       "INSERT INTO jobs (seq, id, op, func, status, request, created, total) VALUES (8,"
+                       " 'fedcba9876543210fedcba9876543210', 'apply_async', 'pow', 'queued',"
+                       " '{\"func\":\"pow\",\"args\":[3,3]}', strftime('%s','now'), 1);"
+                       "PRAGMA user_version = 1;",
+                       NULL, NULL, NULL) == SQLITE_OK);
+    sqlite3_close(db);
+    start_on(&s, dir, "1");
+    CHECK(req(&s, "GET", "/v1/jobs/0123456789abcdef0123456789abcdef/result", NULL, &r) == 0);
+    CHECK_INT(r.status, 200);
+    CHECK_INT(json_integer_value(jpath(r.json, "result")), 32);
+    resp_free(&r);
+    /* The queued one runs under the new schema. */
+    CHECK(req(&s, "GET", "/v1/jobs/fedcba9876543210fedcba9876543210/result?timeout=10", NULL, &r) == 0);
+    CHECK_INT(r.status, 200);
+    CHECK_INT(json_integer_value(jpath(r.json, "result")), 27);
+    resp_free(&r);
+    server_stop(&s);
+    CHECK(sqlite3_open(path, &db) == SQLITE_OK);
+    CHECK(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        version = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    CHECK_INT(version, 2);
     remove_tree(dir);
 }
 
@@ -358,8 +416,10 @@ TEST(test_a_full_disk_refuses_async_jobs_until_writes_succeed_again)
     }
     CHECK_INT(status, 503);
     CHECK(accepted > 2);
-    /* A job as large is refused again (a small one might still fit). */
-    expect_refused_with(&s, "job store", body);
+    /* A job as large is refused again (a small one might still fit, and
+     * the accepted jobs' own updates may get through now and then: /readyz
+     * follows the last commit, so it is not checked here). */
+    expect_refused_with(&s, "job store", body, 0);
     /* What was accepted stays readable. */
     CHECK(strcmp(job_status(&s, id), "?") != 0);
     /* Room again: the next commit succeeds, and jobs are taken again. */

@@ -436,6 +436,40 @@ TEST(test_config_plugins_from_flags_or_environment)
     EXPECT_REJECTED("--plugin", "--plugin", "");
 }
 
+TEST(test_config_webhook_flags)
+{
+    Config c;
+    char err[256];
+
+    CHECK_INT(config_test_parse(&c, ARGV(), err, sizeof(err), NULL), SVC_OK);
+    CHECK(c.webhook_secret == NULL);
+    CHECK(c.webhook_backoff == 5);
+    CHECK_INT(c.webhook_attempts, 10);
+    CHECK(c.webhook_timeout == 15);
+    CHECK_INT(c.nwebhook_allow, 0);
+    CHECK_INT(config_test_parse(&c, ARGV("--webhook-secret", "whsec_abcd", "--webhook-backoff", "0.5",
+                                         "--webhook-max-attempts", "3", "--webhook-timeout", "2",
+                                         "--webhook-allow-host", "127.0.0.1", "--webhook-allow-host", "receiver"),
+                                    err, sizeof(err), NULL), SVC_OK);
+    CHECK_STR(c.webhook_secret, "whsec_abcd");
+    CHECK(c.webhook_backoff == 0.5);
+    CHECK_INT(c.webhook_attempts, 3);
+    CHECK(c.webhook_timeout == 2);
+    CHECK_INT(c.nwebhook_allow, 2);
+    CHECK_STR(c.webhook_allow[1], "receiver");
+    /* The environment's list, split at commas; flags replace it. */
+    setenv("POOLD_WEBHOOK_ALLOW_HOST", "a.internal,b.internal", 1);
+    CHECK_INT(config_test_parse(&c, ARGV(), err, sizeof(err), NULL), SVC_OK);
+    CHECK_INT(c.nwebhook_allow, 2);
+    CHECK_STR(c.webhook_allow[0], "a.internal");
+    CHECK_INT(config_test_parse(&c, ARGV("--webhook-allow-host", "c"), err, sizeof(err), NULL), SVC_OK);
+    CHECK_INT(c.nwebhook_allow, 1);
+    unsetenv("POOLD_WEBHOOK_ALLOW_HOST");
+    EXPECT_REJECTED("--webhook-secret", "--webhook-secret", "plain");
+    EXPECT_REJECTED("--webhook-max-attempts", "--webhook-max-attempts", "0");
+    EXPECT_REJECTED("--webhook-timeout", "--webhook-timeout", "0");
+}
+
 int
 main(int argc, char **argv)
 {

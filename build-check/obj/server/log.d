@@ -1,0 +1,2 @@
+build-check/obj/server/log.o: server/log.c server/log.h
+server/log.h:

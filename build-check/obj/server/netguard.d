@@ -1,0 +1,2 @@
+build-check/obj/server/netguard.o: server/netguard.c server/netguard.h
+server/netguard.h:

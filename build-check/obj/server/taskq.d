@@ -1,0 +1,2 @@
+build-check/obj/server/taskq.o: server/taskq.c server/taskq.h
+server/taskq.h:

@@ -1,0 +1,2 @@
+build-check/obj/server/wire.o: server/wire.c server/wire.h
+server/wire.h:

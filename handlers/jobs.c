@@ -423,6 +423,8 @@ handle_job_callback(HttpReq *r)
     rc = job_redeliver(app->jobs, j);
     if (rc == SVC_OK)
         http_reply_json(r, 202, job_json(app->jobs, j, 0));
+    else if (rc == SVC_ESTOPPED)
+        http_reply_problem(r, 503, "poold is shutting down", NULL);
     else
         http_reply_problem(r, 409,
                            rc == SVC_EINVAL   ? "the job has not finished: its callback goes when it does"

@@ -195,6 +195,14 @@ job_tick(JobTable *t, JobWait **fired)
         t->fin_head = j->fin_next;
         if (!t->fin_head)
             t->fin_tail = NULL;
+        if (j->in_table && j->cb && (j->cb->sending || j->cb->pending)) {
+            /* Its webhook is still being delivered: the job (and its row,
+             * which a restart resumes from) stays another TTL. */
+            j->finished_mono = now;
+            job_expire_later(t, j);
+            job_unref(j); /* the FIFO's old reference; job_expire_later took a new one */
+            continue;
+        }
         if (j->in_table) {
             if (t->opt.store)
                 store_forget(t->opt.store, j->seq);
@@ -707,7 +715,9 @@ job_redeliver(JobTable *t, Job *j)
     int rc = SVC_OK;
 
     pthread_mutex_lock(&t->lock);
-    if (!job_ended(j->status))
+    if (t->quit)
+        rc = SVC_ESTOPPED;
+    else if (!job_ended(j->status))
         rc = SVC_EINVAL;
     else if (!j->cb || !j->cb->target)
         rc = SVC_ENOFUNC;

@@ -135,7 +135,7 @@ int job_cancel(JobTable *t, Job *j);
  * Delivers the ended job's webhook again, with a fresh budget of attempts
  * and the same webhook-id. SVC_OK; SVC_EINVAL when the job has not ended;
  * SVC_ENOFUNC when it has no webhook to send (none given, or cancelled);
- * SVC_EFULL while a delivery is under way.
+ * SVC_EFULL while a delivery is under way; SVC_ESTOPPED once stopping.
  */
 int job_redeliver(JobTable *t, Job *j);
 

@@ -82,7 +82,7 @@ job_hook_fire(JobTable *t, Job *j)
     double delay;
 
     pthread_mutex_lock(&t->lock);
-    if (!cb || !cb->pending || cb->sending || !t->opt.webhooks) {
+    if (!cb || !cb->pending || cb->sending || !t->opt.webhooks || t->quit) {
         pthread_mutex_unlock(&t->lock);
         return;
     }
@@ -155,6 +155,8 @@ job_hook_load(Job *j, const char *text)
         cb->target = cb->error_url && strcmp(target, cb->error_url) == 0 ? cb->error_url : cb->url;
     snprintf(cb->event, sizeof(cb->event), "%s", json_string_value(json_object_get(o, "event")) ?: "");
     cb->state.attempts = (int)json_integer_value(json_object_get(o, "attempts"));
+    if (cb->state.attempts < 0 || cb->state.attempts > 1000) /* not a count this poold wrote */
+        cb->state.attempts = 0;
     cb->state.last_status = (long)json_integer_value(json_object_get(o, "last_status"));
     snprintf(cb->state.last_error, sizeof(cb->state.last_error), "%s",
              json_string_value(json_object_get(o, "last_error")) ?: "");

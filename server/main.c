@@ -179,10 +179,10 @@ main(int argc, char **argv)
     pool_stop(pool, cfg.shutdown_grace); /* every waiting call gets its answer */
     http_quiesce(http);
     job_table_stop(jobs);            /* and every long poll */
+    http_stop(http);                 /* no handler runs after this */
+    http = NULL;
     webhook_stop(hooks);             /* deliveries left resume at the next start */
     hooks = NULL;
-    http_stop(http);
-    http = NULL;
     store_close(store);              /* every state change is written */
     store = NULL;
     rc = pool_failed(pool) ? EXIT_POOL_FAILED : 0;

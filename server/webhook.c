@@ -54,7 +54,7 @@ typedef struct WebhookJob {
 
 struct Webhooks {
     WebhookOptions opt;
-    uint8_t key[64];
+    uint8_t key[66];           /* room for what base64 of 64 bytes decodes to */
     size_t key_len;
     pthread_mutex_t lock;
     WebhookJob *incoming;      /* lock: queued, not yet seen by the thread */
@@ -75,16 +75,21 @@ int
 webhook_secret_decode(const char *secret, uint8_t *key, size_t *key_len)
 {
     struct base64_decode_ctx ctx;
-    size_t n = *key_len, len;
+    size_t n, len;
 
     if (!secret || strncmp(secret, "whsec_", 6) != 0 || !*(secret += 6))
         return SVC_EINVAL;
+    uint8_t buf[BASE64_DECODE_LENGTH(128)];
+
     len = strlen(secret);
-    if (BASE64_DECODE_LENGTH(len) > n)
+    if (len > 128) /* Standard Webhooks secrets are 24 to 64 bytes */
         return SVC_EINVAL;
     base64_decode_init(&ctx);
-    if (!base64_decode_update(&ctx, &n, key, len, secret) || !base64_decode_final(&ctx) || n == 0)
+    n = sizeof(buf);
+    if (!base64_decode_update(&ctx, &n, buf, len, secret) || !base64_decode_final(&ctx) || n == 0 ||
+        n > *key_len || n > 64)
         return SVC_EINVAL;
+    memcpy(key, buf, n);
     *key_len = n;
     return SVC_OK;
 }
@@ -110,16 +115,32 @@ webhook_sign(const uint8_t *key, size_t key_len, const char *id, long long ts, c
 /* --- URLs and the guard --- */
 
 /* 1 when host (as a URL writes it) is one the operator let through. */
-static int
-webhook_allowed(const Webhooks *w, const char *host)
+/* host without brackets ([::1] is ::1) and without a final dot (a name
+ * and its rooted form are one host): *len bytes from the returned start. */
+static const char *
+webhook_bare(const char *host, size_t *len)
 {
     size_t n = strlen(host);
 
-    if (n >= 2 && host[0] == '[') /* [::1] may be allowed as ::1 */
+    if (n >= 2 && host[0] == '[' && host[n - 1] == ']')
         host++, n -= 2;
-    for (int i = 0; i < w->opt.nallow; i++)
-        if (strlen(w->opt.allow[i]) == n && strncasecmp(w->opt.allow[i], host, n) == 0)
+    if (n > 1 && host[n - 1] == '.')
+        n--;
+    *len = n;
+    return host;
+}
+
+static int
+webhook_allowed(const Webhooks *w, const char *host)
+{
+    size_t n, an;
+    const char *h = webhook_bare(host, &n), *a;
+
+    for (int i = 0; i < w->opt.nallow; i++) {
+        a = webhook_bare(w->opt.allow[i], &an);
+        if (an == n && strncasecmp(a, h, n) == 0)
             return 1;
+    }
     return 0;
 }
 
@@ -154,7 +175,13 @@ webhook_check_url(const Webhooks *w, const char *url, char *why, size_t len)
     char *host = NULL, what[128];
     int rc = webhook_parse(url, &host, why, len);
 
-    if (rc == SVC_OK && !webhook_allowed(w, host) && netguard_literal(host, what, sizeof(what)) == 1) {
+    char bare[256];
+    size_t n;
+    const char *b = rc == SVC_OK ? webhook_bare(host, &n) : NULL;
+
+    if (b)
+        snprintf(bare, sizeof(bare), "%.*s", (int)(n < 255 ? n : 255), b); /* "127.0.0.1." is 127.0.0.1 */
+    if (rc == SVC_OK && !webhook_allowed(w, host) && netguard_literal(bare, what, sizeof(what)) == 1) {
         snprintf(why, len, "%s is %s: not a target for callbacks (see --webhook-allow-host)", host, what);
         rc = SVC_EFORBIDDEN;
     }
@@ -249,6 +276,9 @@ webhook_attempt(Webhooks *w, WebhookJob *j)
     j->headers = h;
     curl_easy_setopt(j->h, CURLOPT_URL, j->url);
     curl_easy_setopt(j->h, CURLOPT_PROTOCOLS_STR, "http,https");
+    /* No proxy from the environment: the guard must see the target's own
+     * address, not a proxy's (through which any target could be reached). */
+    curl_easy_setopt(j->h, CURLOPT_PROXY, "");
     curl_easy_setopt(j->h, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(j->h, CURLOPT_POSTFIELDS, j->body);
     curl_easy_setopt(j->h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)j->len);
@@ -383,7 +413,9 @@ webhook_run(void *arg)
         }
         curl_multi_perform(w->multi, &running);
         webhook_collect(w);
-        double wait = w->due ? (w->due->due - clock_mono()) * 1000 : 1000;
+        /* At the cap, what is due waits for an attempt to end, not for
+         * its time (which has come: the wait would be 0, a spin). */
+        double wait = w->due && w->inflight < WEBHOOK_MAX_INFLIGHT ? (w->due->due - clock_mono()) * 1000 : 1000;
         curl_multi_poll(w->multi, NULL, 0, wait < 0 ? 0 : wait > 1000 ? 1000 : (int)wait + 1, NULL);
     }
     return NULL;
@@ -503,11 +535,10 @@ webhook_send(Webhooks *w, const char *id, const char *url, const char *body, siz
     } else {
         j->next = w->incoming;
         w->incoming = j;
+        curl_multi_wakeup(w->multi); /* under the lock: webhook_stop cannot clean up meanwhile */
     }
     pthread_mutex_unlock(&w->lock);
     if (rc != SVC_OK)
         webhook_job_free(j);
-    else
-        curl_multi_wakeup(w->multi);
     return rc;
 }

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <microhttpd.h>
+#include <sqlite3.h>
 #include <nettle/base64.h>
 #include <nettle/hmac.h>
 
@@ -27,6 +28,7 @@
 typedef struct Hit {
     char path[64], id[128], ts[32], sig[128], type[64];
     char *body;
+    double at;             /* when it came (now_seconds) */
 } Hit;
 
 typedef struct Receiver {
@@ -36,6 +38,7 @@ typedef struct Receiver {
     const int *statuses;   /* answers in turn, the last one repeated; NULL: 200 */
     double delay;          /* seconds before each answer (the first `slow` ones) */
     int slow;              /* how many answers are delayed; -1 for all */
+    const char *header[2]; /* one header every answer carries, or NULL */
     Hit hits[256];
     int nhits, open, most_open;
 } Receiver;
@@ -77,6 +80,7 @@ recv_access(void *cls, struct MHD_Connection *c, const char *url, const char *me
     snprintf(h->sig, sizeof(h->sig), "%s", (v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "webhook-signature")) ? v : "");
     snprintf(h->type, sizeof(h->type), "%s", (v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type")) ? v : "");
     h->body = u->body ? strdup(u->body) : strdup("");
+    h->at = now_seconds();
     status = 200;
     if (rv->statuses) {
         int k = 0;
@@ -95,6 +99,8 @@ recv_access(void *cls, struct MHD_Connection *c, const char *url, const char *me
     rv->open--;
     pthread_mutex_unlock(&rv->lock);
     struct MHD_Response *resp = MHD_create_response_from_buffer(2, "ok", MHD_RESPMEM_PERSISTENT);
+    if (rv->header[0])
+        MHD_add_response_header(resp, rv->header[0], rv->header[1]);
     enum MHD_Result rc = MHD_queue_response(c, (unsigned)status, resp);
     MHD_destroy_response(resp);
     return rc;
@@ -211,6 +217,29 @@ await_callback(const Server *s, const char *id, int attempts)
         json_decref(cb);
     }
     return NULL;
+}
+
+/* Waits up to 5 s until dir's store holds the job's delivery at n
+ * attempts (the writer commits a moment after the state changes). */
+static int
+await_stored_attempts(const char *dir, const char *id, int n)
+{
+    char path[128];
+    int got = -1;
+
+    snprintf(path, sizeof(path), "%s/poold.db", dir);
+    for (double end = now_seconds() + 5; got < n && now_seconds() < end; usleep(20 * 1000)) {
+        sqlite3 *db = NULL;
+        sqlite3_stmt *st = NULL;
+        if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+            sqlite3_prepare_v2(db, "SELECT json_extract(callback, '$.attempts') FROM jobs WHERE id = ?1", -1, &st,
+                               NULL) == SQLITE_OK &&
+            sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+            got = sqlite3_column_int(st, 0);
+        sqlite3_finalize(st);
+        sqlite3_close(db);
+    }
+    return got >= n;
 }
 
 /* Checks hit's signature as a receiver would, with its own HMAC. */
@@ -390,12 +419,80 @@ TEST(test_a_receiver_that_never_answers_is_timed_out_and_retried)
     recv_stop(&rv);
 }
 
+TEST(test_retry_after_is_honoured_and_redirects_are_not_followed)
+{
+    static const int busy[] = {503, 200, 0};
+    static const int moved[] = {302, 0};
+    static const char *const extra[] = {"--webhook-max-attempts", "2", NULL};
+    Receiver rv = {.statuses = busy, .header = {"Retry-After", "1"}};
+    Receiver mv = {.statuses = moved};
+    Server s;
+    char body[256], loc[128], id[64];
+    json_t *cb;
+
+    recv_start(&rv);
+    recv_start(&mv);
+    snprintf(loc, sizeof(loc), "http://127.0.0.1:%d/elsewhere", rv.port);
+    mv.header[0] = "Location";
+    mv.header[1] = loc;
+    start(&s, extra);
+    snprintf(body, sizeof(body), "{\"func\":\"echo\",\"args\":[1],\"callback\":\"%s\"}", recv_url(&rv, "/busy"));
+    snprintf(id, sizeof(id), "%s", submit(&s, "/v1/apply_async", body));
+    CHECK((cb = await_callback(&s, id, 2)) != NULL);
+    CHECK(json_is_true(json_object_get(cb, "delivered")));
+    json_decref(cb);
+    /* --webhook-backoff is 0.1 s here: the wait is the receiver's 1 s. */
+    CHECK(rv.hits[1].at - rv.hits[0].at >= 0.9);
+
+    snprintf(body, sizeof(body), "{\"func\":\"echo\",\"args\":[1],\"callback\":\"%s\"}", recv_url(&mv, "/moved"));
+    snprintf(id, sizeof(id), "%s", submit(&s, "/v1/apply_async", body));
+    CHECK((cb = await_callback(&s, id, 2)) != NULL);
+    CHECK(!json_is_true(json_object_get(cb, "delivered")));
+    CHECK_INT(json_integer_value(json_object_get(cb, "last_status")), 302);
+    json_decref(cb);
+    CHECK_INT(recv_count(&mv), 2);
+    CHECK_INT(recv_count(&rv), 2); /* nothing went to the Location */
+    server_stop(&s);
+    recv_stop(&rv);
+    recv_stop(&mv);
+}
+
+TEST(test_a_proxy_in_the_environment_is_not_used)
+{
+    Receiver target = {0}, proxy = {0};
+    Server s;
+    char body[256], env[64];
+
+    recv_start(&target);
+    recv_start(&proxy);
+    static const char *const extra[] = {"--webhook-allow-host", "localhost", NULL};
+
+    snprintf(env, sizeof(env), "http://127.0.0.1:%d", proxy.port);
+    setenv("http_proxy", env, 1); /* poold inherits them */
+    setenv("ALL_PROXY", env, 1);
+    setenv("no_proxy", "127.0.0.1", 1); /* for this test's own calls to poold */
+    start(&s, extra);
+    snprintf(body, sizeof(body), "{\"func\":\"echo\",\"args\":[1],\"callback\":\"http://localhost:%d/direct\"}",
+             target.port);
+    submit(&s, "/v1/apply_async", body);
+    CHECK(recv_await(&target, 1, 10));
+    CHECK_INT(recv_count(&proxy), 0); /* the guard sees the target's own address */
+    server_stop(&s);
+    unsetenv("http_proxy");
+    unsetenv("ALL_PROXY");
+    unsetenv("no_proxy");
+    recv_stop(&target);
+    recv_stop(&proxy);
+}
+
 TEST(test_inward_and_non_http_targets_are_refused)
 {
     static const char *const bad[] = {"file:///etc/passwd", "gopher://127.0.0.1/x", "http//nowhere",
                                       "not a url", "ftp://example.com/", NULL};
     static const char *const inward[] = {"http://10.0.0.1/x", "http://169.254.169.254/latest/meta-data",
-                                         "http://[::1]:80/x", "http://192.168.1.1/", "http://127.0.0.1:9/x", NULL};
+                                         "http://[::1]:80/x", "http://192.168.1.1/", "http://127.0.0.1:9/x",
+                                         "http://127.0.0.1./x", "http://2130706433/x", "http://0x7f000001/x",
+                                         "http://127.1/x", "http://[::ffff:127.0.0.1]/x", NULL};
     Receiver rv = {0};
     Server s;
     char body[256], wid[96];
@@ -481,7 +578,10 @@ TEST(test_a_callback_is_redelivered_by_hand)
     CHECK(!json_is_true(json_object_get(cb, "delivered")));
     CHECK_INT(json_integer_value(json_object_get(cb, "attempts")), 2);
     CHECK_INT(json_integer_value(json_object_get(cb, "last_status")), 500);
+    CHECK(json_is_null(json_object_get(cb, "next_attempt_at"))); /* given up: --webhook-max-attempts 2 */
     json_decref(cb);
+    usleep(300 * 1000);
+    CHECK_INT(recv_count(&rv), 2);
     snprintf(path, sizeof(path), "/v1/jobs/%s/callback", id);
     CHECK(req(&s, "POST", path, NULL, &r) == 0);
     CHECK_INT(r.status, 202);
@@ -493,8 +593,12 @@ TEST(test_a_callback_is_redelivered_by_hand)
     CHECK_INT(recv_count(&rv), 3);
     CHECK_STR(rv.hits[2].id, rv.hits[0].id);
     /* Nothing to redeliver: a job without a callback, an unknown one. */
-    snprintf(path, sizeof(path), "/v1/jobs/%s/callback", submit(&s, "/v1/apply_async", "{\"func\":\"echo\",\"args\":[1]}"));
-    usleep(100 * 1000);
+    const char *plain = submit(&s, "/v1/apply_async", "{\"func\":\"echo\",\"args\":[1]}");
+    snprintf(path, sizeof(path), "/v1/jobs/%s/result?timeout=10", plain);
+    CHECK(req(&s, "GET", path, NULL, &r) == 0); /* ended: the 409 is for having no callback */
+    CHECK_INT(r.status, 200);
+    resp_free(&r);
+    snprintf(path, sizeof(path), "/v1/jobs/%s/callback", plain);
     CHECK(req(&s, "POST", path, NULL, &r) == 0);
     CHECK_INT(r.status, 409);
     resp_free(&r);
@@ -525,6 +629,7 @@ TEST(test_a_pending_delivery_is_made_after_a_restart)
     CHECK(!json_is_true(json_object_get(cb, "delivered")));
     CHECK(json_is_string(json_object_get(cb, "next_attempt_at")));
     json_decref(cb);
+    CHECK(await_stored_attempts(dir, id, 1)); /* on disk, then the crash */
     kill(s.pid, SIGKILL);
     waitpid(s.pid, &st, 0);
     server_reaped(&s);

@@ -26,6 +26,18 @@ TEST(test_webhook_signature_matches_the_standard_webhooks_vector)
     CHECK(strcmp(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=") != 0);
 }
 
+TEST(test_webhook_secrets_of_24_to_64_bytes_decode)
+{
+    uint8_t key[64];
+    size_t len = sizeof(key);
+    /* 64 bytes of 0x41 ('A'), base64 */
+    const char *s64 = "whsec_QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQQ==";
+
+    CHECK_INT(webhook_secret_decode(s64, key, &len), SVC_OK);
+    CHECK_INT(len, 64);
+    CHECK_INT(key[63], 'A');
+}
+
 TEST(test_webhook_secrets_must_be_whsec_and_base64)
 {
     uint8_t key[64];

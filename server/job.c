@@ -502,11 +502,14 @@ job_submit(JobTable *t, Call *call, int priority, const char *key,
     if (key)
         HASH_FIND(hh_key, t->by_key, key, strlen(key), old);
     if (old) { /* the same call again: the same job, run once */
+        int joined = 0;
         rc = memcmp(old->digest, j->digest, sizeof(j->digest)) == 0 ? SVC_OK : SVC_EINVAL;
+        if (rc == SVC_OK && (joined = job_write_join(old, done, ctx)) < 0)
+            rc = joined;
         if (rc == SVC_OK)
             *job = job_ref(old);
         pthread_mutex_unlock(&t->lock);
-        if (rc == SVC_OK)
+        if (rc == SVC_OK && !joined) /* on disk already: a 202 is true */
             done(ctx, *job, SVC_OK);
         goto cleanup;
     }

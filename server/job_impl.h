@@ -72,6 +72,7 @@ struct Job {
     Job *fin_next;             /* in the finished FIFO, for expiry */
     JobWait *waits;            /* its long polls */
     JobCallback *cb;           /* its webhook, or NULL */
+    struct JobSubmit *submit;  /* while its first row is being written */
     int in_table;
     UT_hash_handle hh, hh_key, hh_seq;
 };
@@ -129,6 +130,10 @@ void job_persist(JobTable *t, const Job *j);
  * a refusal; then job_write_settle must follow, once. */
 int job_write(JobTable *t, Job *j, const char *body, size_t body_len, JobSubmittedFn done,
               void *ctx, JobSubmit **js);
+/* A replay of j's Idempotency-Key while j's row is being written joins
+ * the original (lock held): 1, its done follows the original's; 0 when
+ * j is written (answer at once); SVC_ENOMEM. */
+int job_write_join(Job *j, JobSubmittedFn done, void *ctx);
 /* The submit is over: its batch started, or not (and the job is gone).
  * done follows once both this and the commit are in, if it started. */
 void job_write_settle(JobTable *t, JobSubmit *js, int started);

@@ -53,6 +53,12 @@ job_persist(JobTable *t, const Job *j)
  * commit (writer thread) and the batch's start (the submitting thread),
  * in either order; whichever comes second tells the caller, once.
  */
+typedef struct JobReplay {
+    struct JobReplay *next;
+    JobSubmittedFn done;
+    void *ctx;
+} JobReplay;
+
 struct JobSubmit {
     int refs;                  /* atomic: the writer's and the submitter's */
     Job *job;                  /* a reference */
@@ -61,6 +67,8 @@ struct JobSubmit {
     /* t->lock */
     int written, rc;           /* the commit came, with this outcome */
     int settled, started;      /* the submit is over; its batch started */
+    JobReplay *replays;        /* the same Idempotency-Key meanwhile: told
+                                * with the original, never before its commit */
 };
 
 static void
@@ -70,6 +78,20 @@ job_submit_unref(JobSubmit *js)
         return;
     job_unref(js->job);
     free(js);
+}
+
+int
+job_write_join(Job *j, JobSubmittedFn done, void *ctx)
+{
+    JobReplay *r;
+
+    if (!j->submit)
+        return 0;
+    if (!(r = malloc(sizeof(*r))))
+        return SVC_ENOMEM;
+    *r = (JobReplay){.next = j->submit->replays, .done = done, .ctx = ctx};
+    j->submit->replays = r;
+    return 1;
 }
 
 /* A submit that could not be accepted leaves nothing behind. */
@@ -85,13 +107,32 @@ job_discard(JobTable *t, Job *j)
         store_forget(t->opt.store, j->seq);
 }
 
-/* Both halves are in: the job is accepted, or (its row not written) gone. */
+/* Both halves are in: the job is accepted, or (its row not written) gone.
+ * The caller took js off its job under the lock, so that no replay joins
+ * it any more. */
 static void
 job_submit_end(JobTable *t, JobSubmit *js)
 {
     if (js->rc != SVC_OK)
         job_discard(t, js->job);
     js->done(js->ctx, js->job, js->rc);
+    for (JobReplay *r = js->replays, *next; r; r = next) {
+        next = r->next;
+        r->done(r->ctx, js->job, js->rc);
+        free(r);
+    }
+}
+
+/* A submit that did not start: its replays are told it is gone. */
+static void
+job_submit_fail_replays(JobSubmit *js)
+{
+    for (JobReplay *r = js->replays, *next; r; r = next) {
+        next = r->next;
+        r->done(r->ctx, js->job, SVC_ESTORE);
+        free(r);
+    }
+    js->replays = NULL;
 }
 
 /* A StoreDoneFn: the job's row is on disk (SVC_OK), or could not be
@@ -106,7 +147,8 @@ job_written(void *ctx, int rc)
     pthread_mutex_lock(&t->lock);
     js->written = 1;
     js->rc = rc == SVC_OK ? SVC_OK : SVC_ESTORE;
-    last = js->settled && js->started;
+    if ((last = js->settled && js->started))
+        js->job->submit = NULL;
     pthread_mutex_unlock(&t->lock);
     if (last)
         job_submit_end(t, js);
@@ -121,10 +163,13 @@ job_write_settle(JobTable *t, JobSubmit *js, int started)
     pthread_mutex_lock(&t->lock);
     js->settled = 1;
     js->started = started;
-    last = started && js->written;
+    if ((last = started && js->written) || !started)
+        js->job->submit = NULL;
     pthread_mutex_unlock(&t->lock);
     if (last)
         job_submit_end(t, js);
+    else if (!started)
+        job_submit_fail_replays(js);
     job_submit_unref(js);
 }
 
@@ -146,13 +191,20 @@ job_write(JobTable *t, Job *j, const char *body, size_t body_len, JobSubmittedFn
     js->ctx = ctx;
     pthread_mutex_lock(&t->lock);
     job_record(j, &r);
+    r.callback = cb = job_hook_text(j);
+    j->submit = js;
+    pthread_mutex_unlock(&t->lock);
+    /* Its batch has not started: what r borrows from j cannot change, so
+     * the body (up to --max-body) is copied without the table's lock. */
     r.request = body;
     r.request_len = body_len;
-    r.callback = cb = job_hook_text(j);
     rc = store_add(t->opt.store, &r, job_written, js);
-    pthread_mutex_unlock(&t->lock);
     free(cb);
     if (rc != SVC_OK) {
+        pthread_mutex_lock(&t->lock);
+        j->submit = NULL;
+        pthread_mutex_unlock(&t->lock);
+        job_submit_fail_replays(js);
         job_unref(js->job);
         free(js);
         return rc;

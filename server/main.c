@@ -188,6 +188,9 @@ main(int argc, char **argv)
     rc = pool_failed(pool) ? EXIT_POOL_FAILED : 0;
     log_msg(LOG_INFO, "poold stopped%s", rc ? ": the pool had failed" : "");
 cleanup:
+    /* In this order whatever the failure: no callback of the pool (jobs
+     * ending, their webhooks, their rows) may find its target gone. */
+    pool_stop(pool, 0);
     http_stop(http);
     webhook_stop(hooks);
     store_close(store);

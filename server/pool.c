@@ -770,7 +770,7 @@ pool_stop(Pool *p, double grace)
     PoolRoomWaiter *room;
     uint64_t one = 1;
 
-    if (!p->thread_started)
+    if (!p || !p->thread_started)
         return;
     pthread_mutex_lock(&p->lock);
     __atomic_store_n(&p->stopping, 1, __ATOMIC_RELEASE);

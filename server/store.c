@@ -36,8 +36,10 @@ typedef struct StoreOp {
     struct StoreOp *next;
     StoreOpKind kind;          /* STORE_NONE once a newer update replaced it */
     StoreJob job;              /* its strings point into buf */
-    StoreDoneFn done;          /* STORE_ADD */
+    StoreDoneFn done;          /* STORE_ADD; NULL once a fuller ADD replaced it */
     void *ctx;
+    int ok;                    /* written, by the last commit */
+    int tries;                 /* commits that failed it */
     UT_hash_handle hh;         /* in s->pending while a queued update */
     char buf[];
 } StoreOp;
@@ -48,6 +50,7 @@ struct Store {
     StoreOp *head, *tail;      /* the queue, oldest first */
     StoreOp *pending;          /* queued updates by seq, to replace */
     int healthy, quit, started;
+    double retry_at;           /* after a failure: nothing is tried before */
     char why[256];
     pthread_t writer;
 
@@ -268,40 +271,72 @@ store_shrink(Store *s, int idle)
     }
 }
 
-/* Writes ops in one transaction. SQLITE_OK, or the failing code with
- * s->why set (s->db_lock held). */
+/* Runs one op's statement (s->db_lock held, a transaction open). */
+static int
+store_exec(Store *s, StoreOp *op)
+{
+    sqlite3_stmt *st = op->kind == STORE_ADD ? s->ins : op->kind == STORE_UPDATE ? s->upd : s->del;
+    int rc;
+
+    store_bind(st, &op->job);
+    rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+/*
+ * Writes ops in one transaction; when that fails, each op in its own, so
+ * that one op that can never be written (a result too large for the room
+ * left) does not hold back the others. Sets each op's `ok`. Returns
+ * SQLITE_OK when every op was written, else the last failure's code with
+ * why filled (s->db_lock held).
+ */
 static int
 store_commit(Store *s, StoreOp *ops, char *why, size_t len)
 {
-    sqlite3_stmt *st;
-    int rc, forgot = 0;
+    int rc, forgot = 0, each = 0;
 
     if (!s->db)
         return SQLITE_CANTOPEN;
-    rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-    for (StoreOp *op = ops; op && rc == SQLITE_OK; op = op->next) {
-        if (op->kind == STORE_NONE)
-            continue;
-        st = op->kind == STORE_ADD ? s->ins : op->kind == STORE_UPDATE ? s->upd : s->del;
-        forgot |= op->kind == STORE_FORGET;
-        store_bind(st, &op->job);
-        rc = sqlite3_step(st);
-        rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
-        sqlite3_reset(st);
-    }
-    if (rc == SQLITE_OK)
-        rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
-    if (rc != SQLITE_OK) {
-        snprintf(why, len, "the job store cannot be written: %s", sqlite3_errmsg(s->db));
+    for (;;) {
+        int failed = SQLITE_OK;
+        rc = each ? SQLITE_OK : sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+        for (StoreOp *op = ops; op && rc == SQLITE_OK; op = op->next) {
+            if (op->kind == STORE_NONE)
+                continue;
+            forgot |= op->kind == STORE_FORGET;
+            if (!each) {
+                rc = store_exec(s, op);
+                continue;
+            }
+            if ((rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL)) == SQLITE_OK &&
+                (rc = store_exec(s, op)) == SQLITE_OK)
+                rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+            if ((op->ok = rc == SQLITE_OK) == 0) {
+                snprintf(why, len, "the job store cannot be written: %s", sqlite3_errmsg(s->db));
+                sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+                failed = rc;
+            }
+            rc = SQLITE_OK;
+        }
+        if (each) {
+            rc = failed;
+            break;
+        }
+        if (rc == SQLITE_OK && (rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL)) == SQLITE_OK) {
+            for (StoreOp *op = ops; op; op = op->next)
+                op->ok = 1;
+            break;
+        }
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-        return rc;
+        each = 1;
     }
     /* Give deleted jobs' pages back, a bounded number at a time, so the
      * file follows the jobs it holds without one long lock. */
     s->tidy |= forgot;
-    if (forgot && clock_mono() - s->vacuumed >= 1.0)
+    if (forgot && rc == SQLITE_OK && clock_mono() - s->vacuumed >= 1.0)
         store_shrink(s, 0);
-    return SQLITE_OK;
+    return rc;
 }
 
 /* Appends op to the queue (s->lock held). */
@@ -317,21 +352,28 @@ store_push(Store *s, StoreOp *op)
     pthread_cond_signal(&s->cond);
 }
 
+#define STORE_MAX_TRIES 10 /* a change that fails this often is dropped */
+
 /*
  * After a commit: confirms or fails new jobs and frees what was written.
- * After a failure, updates and deletions go back to the queue's head, in
- * order, unless a newer update of the same job has come since.
+ * Updates and deletions that failed go back to the queue's head, in
+ * order, unless a newer update of the same job has come since; one that
+ * failed STORE_MAX_TRIES times is dropped (the row keeps an older state:
+ * at worst the job runs again after a restart).
  */
 static void
-store_settle(Store *s, StoreOp *ops, int ok)
+store_settle(Store *s, StoreOp *ops)
 {
     StoreOp *keep = NULL, **end = &keep, *next, *newer, *last = NULL;
 
     for (StoreOp *op = ops; op; op = next) {
         next = op->next;
-        if (op->kind == STORE_ADD)
-            op->done(op->ctx, ok ? SVC_OK : SVC_ERROR);
-        if (ok || op->kind == STORE_ADD || op->kind == STORE_NONE) {
+        if (op->kind == STORE_ADD && op->done)
+            op->done(op->ctx, op->ok ? SVC_OK : SVC_ERROR);
+        if (op->ok || op->kind == STORE_ADD || op->kind == STORE_NONE || ++op->tries >= STORE_MAX_TRIES) {
+            if (!op->ok && op->kind == STORE_UPDATE && op->tries >= STORE_MAX_TRIES)
+                log_msg(LOG_ERROR, "job=%s its new state could not be stored after %d tries; dropped", op->job.id,
+                        op->tries);
             free(op);
             continue;
         }
@@ -376,6 +418,45 @@ store_sleep(Store *s, double seconds)
     return pthread_cond_timedwait(&s->cond, &s->lock, &ts);
 }
 
+/* Records a commit's outcome (s->lock held). After a failure, nothing is
+ * tried for a second: new jobs are refused at once meanwhile (store_add),
+ * instead of each paying for a commit bound to fail. */
+static void
+store_note(Store *s, int rc, const char *why)
+{
+    if (rc != SQLITE_OK && s->db) {
+        if (s->healthy)
+            log_msg(LOG_ERROR, "%s; new async jobs are refused until a write succeeds", why);
+        s->healthy = 0;
+        snprintf(s->why, sizeof(s->why), "%s", why);
+        s->retry_at = clock_mono() + 1.0;
+    } else if (rc == SQLITE_OK && !s->healthy) {
+        log_msg(LOG_INFO, "job store: writes succeed again");
+        s->healthy = 1;
+    }
+}
+
+/* The writer's wait for work (s->lock held): idle after deletions, it
+ * shrinks the file a step a second; after a failure, it lets a second
+ * pass whatever comes. */
+static void
+store_wait(Store *s)
+{
+    while (!s->quit && (!s->head || (!s->healthy && s->db && clock_mono() < s->retry_at))) {
+        if (!s->healthy && s->db && clock_mono() < s->retry_at) {
+            store_sleep(s, s->retry_at - clock_mono());
+        } else if (!s->tidy) {
+            pthread_cond_wait(&s->cond, &s->lock);
+        } else if (store_sleep(s, 1.0) == ETIMEDOUT && !s->head) {
+            pthread_mutex_unlock(&s->lock);
+            pthread_mutex_lock(&s->db_lock);
+            store_shrink(s, 1);
+            pthread_mutex_unlock(&s->db_lock);
+            pthread_mutex_lock(&s->lock);
+        }
+    }
+}
+
 static void *
 store_run(void *arg)
 {
@@ -384,20 +465,7 @@ store_run(void *arg)
 
     pthread_mutex_lock(&s->lock);
     for (;;) {
-        while (!s->head && !s->quit) {
-            if (!s->tidy) {
-                pthread_cond_wait(&s->cond, &s->lock);
-                continue;
-            }
-            /* Idle after deletions: shrink the file a step a second. */
-            if (store_sleep(s, 1.0) != ETIMEDOUT || s->head)
-                continue;
-            pthread_mutex_unlock(&s->lock);
-            pthread_mutex_lock(&s->db_lock);
-            store_shrink(s, 1);
-            pthread_mutex_unlock(&s->db_lock);
-            pthread_mutex_lock(&s->lock);
-        }
+        store_wait(s);
         if (!s->head)
             break;
         StoreOp *ops = s->head;
@@ -410,20 +478,10 @@ store_run(void *arg)
         pthread_mutex_unlock(&s->db_lock);
 
         pthread_mutex_lock(&s->lock);
-        if (rc != SQLITE_OK && s->db) {
-            if (s->healthy)
-                log_msg(LOG_ERROR, "%s; new async jobs are refused until a write succeeds", why);
-            s->healthy = 0;
-            snprintf(s->why, sizeof(s->why), "%s", why);
-        } else if (rc == SQLITE_OK && !s->healthy) {
-            log_msg(LOG_INFO, "job store: writes succeed again");
-            s->healthy = 1;
-        }
+        store_note(s, rc, why);
         pthread_mutex_unlock(&s->lock);
-        store_settle(s, ops, rc == SQLITE_OK);
+        store_settle(s, ops);
         pthread_mutex_lock(&s->lock);
-        if (rc != SQLITE_OK && s->db && !s->quit) /* let the disk recover */
-            store_sleep(s, 1.0);
         if (s->quit && rc != SQLITE_OK) /* stopping: what cannot be written now stays unwritten */
             break;
     }
@@ -470,7 +528,12 @@ store_close(Store *s)
     /* Left only when the last commit failed at the stop: new jobs among
      * them were never confirmed, and the rest is at-least-once anyway. */
     HASH_CLEAR(hh, s->pending);
-    store_settle(s, s->head, 0);
+    StoreOp *left = s->head; /* detached: settling may put updates back */
+    s->head = s->tail = NULL;
+    for (StoreOp *op = left; op; op = op->next)
+        op->ok = 0;
+    store_settle(s, left);
+    HASH_CLEAR(hh, s->pending);
     for (StoreOp *op = s->head, *next; op; op = next) {
         next = op->next;
         free(op);
@@ -560,12 +623,14 @@ store_add(Store *s, const StoreJob *j, StoreDoneFn done, void *ctx)
     op->done = done;
     op->ctx = ctx;
     pthread_mutex_lock(&s->lock);
-    if (!s->db) /* it never opened: no write can succeed */
+    if (!s->db || (!s->healthy && clock_mono() < s->retry_at)) /* it never opened, or just failed */
         rc = SVC_ESTORE;
     else if (s->quit)
         rc = SVC_ESTOPPED;
-    else
+    else {
+        HASH_ADD(hh, s->pending, job.seq, sizeof(op->job.seq), op);
         store_push(s, op);
+    }
     pthread_mutex_unlock(&s->lock);
     if (rc != SVC_OK)
         free(op);
@@ -585,6 +650,23 @@ store_update(Store *s, const StoreJob *j)
     }
     pthread_mutex_lock(&s->lock);
     HASH_FIND(hh, s->pending, &j->seq, sizeof(j->seq), old);
+    if (old && old->kind == STORE_ADD) {
+        /* Its row is not written yet: one INSERT of the newer state does
+         * for both (a short job's whole life, often). */
+        StoreJob nj = *j;
+        StoreOp *add;
+        nj.request = old->job.request;
+        nj.request_len = old->job.request_len;
+        if ((add = store_op_new(STORE_ADD, &nj))) {
+            add->done = old->done;
+            add->ctx = old->ctx;
+            old->done = NULL;
+            free(op);
+            op = add;
+        } else {
+            old = NULL; /* keep both: the ADD, then this update */
+        }
+    }
     if (old) {
         HASH_DEL(s->pending, old);
         old->kind = STORE_NONE;
@@ -628,6 +710,12 @@ store_load(Store *s, double ttl, StoreLoadFn fn, void *ctx)
     if (rc == SQLITE_OK) {
         sqlite3_bind_double(del, 1, clock_wall() - ttl);
         rc = sqlite3_step(del) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
+    }
+    if (rc == SQLITE_OK && sqlite3_changes(s->db) > 0) { /* expired while poold was down */
+        pthread_mutex_lock(&s->lock);
+        s->tidy = 1; /* the writer shrinks the file once idle */
+        pthread_cond_signal(&s->cond);
+        pthread_mutex_unlock(&s->lock);
     }
     if (rc == SQLITE_OK)
         rc = sqlite3_prepare_v2(s->db, "SELECT " STORE_COLUMNS " FROM jobs ORDER BY seq", -1, &st, NULL);

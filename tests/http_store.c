@@ -4,11 +4,15 @@
  * that cannot be written (no directory, a corrupt file, a newer schema, a
  * full disk) refuses async jobs with 503 while sync calls go on.
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -437,6 +441,146 @@ TEST(test_a_full_disk_refuses_async_jobs_until_writes_succeed_again)
     resp_free(&r);
     server_stop(&s);
     unlink(wrapper);
+    remove_tree(dir);
+}
+
+TEST(test_a_stop_while_the_disk_is_full_exits_cleanly)
+{
+    const char *dir = data_dir();
+    const char *real = getenv("POOLD_BIN") ? getenv("POOLD_BIN") : "build/poold";
+    char wrapper[64], big[24000], body[24100];
+    Server s;
+    Resp r;
+    FILE *f;
+    long status = 202;
+    int fd, st;
+
+    snprintf(wrapper, sizeof(wrapper), "/tmp/poold-test-fsize-XXXXXX");
+    CHECK((fd = mkstemp(wrapper)) >= 0);
+    close(fd);
+    CHECK((f = fopen(wrapper, "w")) != NULL);
+    fprintf(f, "#!/bin/sh\nexec prlimit --fsize=1048576:unlimited -- '%s' \"$@\"\n", real);
+    fclose(f);
+    chmod(wrapper, 0755);
+    setenv("POOLD_BIN", wrapper, 1);
+    start_on(&s, dir, "1");
+    setenv("POOLD_BIN", real, 1);
+    memset(big, 'a', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    snprintf(body, sizeof(body), "{\"func\":\"echo\",\"args\":[\"%s\"]}", big);
+    for (int i = 0; status == 202 && i < 100; i++) {
+        CHECK(req(&s, "POST", "/v1/apply_async", body, &r) == 0);
+        status = r.status;
+        resp_free(&r);
+    }
+    CHECK_INT(status, 503);
+    /* Changes still waiting for room when poold stops: dropped, not a crash. */
+    st = server_stop(&s);
+    CHECK(WIFEXITED(st));
+    CHECK_INT(WEXITSTATUS(st), 0);
+    unlink(wrapper);
+    remove_tree(dir);
+}
+
+/* Holds the database's write lock for `seconds`, on its own thread. */
+typedef struct Locker {
+    const char *path;
+    double seconds;
+    int held;
+} Locker;
+
+static void *
+locker_run(void *arg)
+{
+    Locker *l = arg;
+    sqlite3 *db = NULL;
+
+    if (sqlite3_open(l->path, &db) == SQLITE_OK && sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK) {
+        __atomic_store_n(&l->held, 1, __ATOMIC_RELEASE);
+        usleep((useconds_t)(l->seconds * 1e6));
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    }
+    sqlite3_close(db);
+    return NULL;
+}
+
+/* A submit with an Idempotency-Key, on its own thread. */
+typedef struct Keyed {
+    const Server *s;
+    Resp r;
+    double answered;
+} Keyed;
+
+static void *
+keyed_run(void *arg)
+{
+    Keyed *k = arg;
+    const char *const h[] = {"Idempotency-Key: once", NULL};
+
+    req_h(k->s, "POST", "/v1/apply_async", "{\"func\":\"echo\",\"args\":[9]}", h, &k->r);
+    k->answered = now_seconds();
+    return NULL;
+}
+
+TEST(test_a_replay_waits_for_the_original_write)
+{
+    const char *dir = data_dir();
+    char path[128];
+    Locker l = {.path = path, .seconds = 2};
+    Keyed a, b;
+    pthread_t lt, at, bt;
+    Server s;
+
+    start_on(&s, dir, "1");
+    snprintf(path, sizeof(path), "%s/poold.db", dir);
+    CHECK(pthread_create(&lt, NULL, locker_run, &l) == 0);
+    while (!__atomic_load_n(&l.held, __ATOMIC_ACQUIRE))
+        usleep(1000);
+    a = (Keyed){.s = &s};
+    b = (Keyed){.s = &s};
+    CHECK(pthread_create(&at, NULL, keyed_run, &a) == 0);
+    usleep(200 * 1000); /* the original waits on the lock */
+    CHECK(pthread_create(&bt, NULL, keyed_run, &b) == 0);
+    pthread_join(at, NULL);
+    pthread_join(bt, NULL);
+    pthread_join(lt, NULL);
+    /* The store waits out a 2 s lock: both are accepted, the replay not
+     * before the original's commit, and both name the same job. */
+    CHECK_INT(a.r.status, 202);
+    CHECK_INT(b.r.status, 202);
+    CHECK(b.answered >= a.answered - 0.05);
+    CHECK_STR(json_string_value(jpath(b.r.json, "id")), json_string_value(jpath(a.r.json, "id")));
+    CHECK_INT(rows(dir), 1);
+    resp_free(&a.r);
+    resp_free(&b.r);
+    server_stop(&s);
+    remove_tree(dir);
+}
+
+TEST(test_a_start_up_failure_after_recovery_exits_cleanly)
+{
+    const char *dir = data_dir();
+    const char *bin = getenv("POOLD_BIN") ? getenv("POOLD_BIN") : "build/poold";
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(a);
+    char cmd[512];
+    Server s;
+    int fd, st;
+
+    start_on(&s, dir, "1");
+    for (int i = 0; i < 20; i++)
+        submit(&s, "{\"func\":\"sleep\",\"args\":[0.3]}");
+    crash(&s); /* 20 jobs to run again */
+    /* The port taken: HTTP cannot start after the jobs were started. */
+    fd = socket(AF_INET, SOCK_STREAM, 0);
+    CHECK(bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 && listen(fd, 1) == 0);
+    CHECK(getsockname(fd, (struct sockaddr *)&a, &len) == 0);
+    snprintf(cmd, sizeof(cmd), "%s --host 127.0.0.1 --port %d --data-dir %s --processes 1 >/dev/null 2>&1", bin,
+             ntohs(a.sin_port), dir);
+    st = system(cmd);
+    close(fd);
+    CHECK(WIFEXITED(st));
+    CHECK_INT(WEXITSTATUS(st), 5);
     remove_tree(dir);
 }
 

@@ -1,2 +1,0 @@
-build-check/obj/server/netguard.o: server/netguard.c server/netguard.h
-server/netguard.h:

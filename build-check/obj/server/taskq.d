@@ -1,2 +1,0 @@
-build-check/obj/server/taskq.o: server/taskq.c server/taskq.h
-server/taskq.h:

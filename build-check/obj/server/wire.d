@@ -1,2 +1,0 @@
-build-check/obj/server/wire.o: server/wire.c server/wire.h
-server/wire.h:

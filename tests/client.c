@@ -181,6 +181,26 @@ server_reaped(Server *s)
 }
 
 json_t *
+job_get(const Server *s, const char *id)
+{
+    char path[128];
+
+    snprintf(path, sizeof(path), "/v1/jobs/%.64s", id);
+    return get_json(s, path);
+}
+
+const char *
+job_status(const Server *s, const char *id)
+{
+    static char st[32];
+    json_t *j = job_get(s, id);
+
+    snprintf(st, sizeof(st), "%s", json_string_value(jpath(j, "status")) ?: "?");
+    json_decref(j);
+    return st;
+}
+
+json_t *
 get_json(const Server *s, const char *path)
 {
     Resp r;

@@ -78,6 +78,12 @@ double now_seconds(void);
  * "idle"), 0 if none. */
 int worker_in_state(const Server *s, const char *state);
 
+/* GET /v1/jobs/{id} (new reference), NULL unless 200. */
+json_t *job_get(const Server *s, const char *id);
+
+/* The job's status, "?" when it is unknown (static buffer). */
+const char *job_status(const Server *s, const char *id);
+
 /* The number at a path of /v1/pool, such as "queue.running". */
 long pool_number(const Server *s, const char *path);
 

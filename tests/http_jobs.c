@@ -41,26 +41,6 @@ tasks_done(const Server *s)
     return n;
 }
 
-static json_t *
-job_get(const Server *s, const char *id)
-{
-    char path[128];
-
-    snprintf(path, sizeof(path), "/v1/jobs/%s", id);
-    return get_json(s, path);
-}
-
-static const char *
-job_status(const Server *s, const char *id)
-{
-    static char st[32];
-    json_t *j = job_get(s, id);
-
-    snprintf(st, sizeof(st), "%s", json_string_value(jpath(j, "status")) ?: "?");
-    json_decref(j);
-    return st;
-}
-
 TEST(test_submit_answers_202_with_location_and_the_job)
 {
     Resp r;

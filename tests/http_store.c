@@ -66,27 +66,6 @@ submit(const Server *s, const char *body)
     return id;
 }
 
-static json_t *
-job_get(const Server *s, const char *id)
-{
-    char path[128];
-
-    snprintf(path, sizeof(path), "/v1/jobs/%s", id);
-    return get_json(s, path);
-}
-
-/* The job's status, "?" when it is unknown (static buffer). */
-static const char *
-job_status(const Server *s, const char *id)
-{
-    static char st[32];
-    json_t *j = job_get(s, id);
-
-    snprintf(st, sizeof(st), "%s", json_string_value(jpath(j, "status")) ?: "?");
-    json_decref(j);
-    return st;
-}
-
 /* Rows in the jobs table of dir's database, -1 when it cannot be read. */
 static long
 rows(const char *dir)
@@ -385,20 +364,17 @@ TEST(test_a_database_from_a_newer_poold_is_refused)
     remove_tree(dir);
 }
 
-TEST(test_a_full_disk_refuses_async_jobs_until_writes_succeed_again)
+/* Starts poold on dir under RLIMIT_FSIZE (soft 1 MiB, hard unlimited, so
+ * that the test can lift it): past it a write fails as on a full disk.
+ * *wrapper names the script to unlink afterwards. */
+static void
+start_with_full_disk(Server *s, const char *dir, char wrapper[64])
 {
-    const char *dir = data_dir();
     const char *real = getenv("POOLD_BIN") ? getenv("POOLD_BIN") : "build/poold";
-    char wrapper[64], big[24000], body[24100], id[64];
-    struct rlimit unlimited = {RLIM_INFINITY, RLIM_INFINITY}; /* the hard limit stays unlimited */
-    Server s;
-    Resp r;
     FILE *f;
-    int accepted = 0, fd;
-    long status = 202;
+    int fd;
 
-    /* poold under RLIMIT_FSIZE: past 1 MiB a write fails as on a full disk. */
-    snprintf(wrapper, sizeof(wrapper), "/tmp/poold-test-fsize-XXXXXX");
+    snprintf(wrapper, 64, "/tmp/poold-test-fsize-XXXXXX");
     CHECK((fd = mkstemp(wrapper)) >= 0);
     close(fd); /* a file open for writing cannot be executed (ETXTBSY) */
     CHECK((f = fopen(wrapper, "w")) != NULL);
@@ -406,12 +382,34 @@ TEST(test_a_full_disk_refuses_async_jobs_until_writes_succeed_again)
     fclose(f);
     chmod(wrapper, 0755);
     setenv("POOLD_BIN", wrapper, 1);
-    start_on(&s, dir, "1");
+    start_on(s, dir, "1");
     setenv("POOLD_BIN", real, 1);
+}
+
+/* An echo job of 24 KB, to fill a small disk fast (static buffer). */
+static const char *
+big_body(void)
+{
+    static char body[24100];
+    char big[24000];
 
     memset(big, 'a', sizeof(big) - 1);
     big[sizeof(big) - 1] = '\0';
     snprintf(body, sizeof(body), "{\"func\":\"echo\",\"args\":[\"%s\"]}", big);
+    return body;
+}
+
+TEST(test_a_full_disk_refuses_async_jobs_until_writes_succeed_again)
+{
+    const char *dir = data_dir(), *body = big_body();
+    char wrapper[64], id[64];
+    struct rlimit unlimited = {RLIM_INFINITY, RLIM_INFINITY}; /* the hard limit stays unlimited */
+    Server s;
+    Resp r;
+    int accepted = 0;
+    long status = 202;
+
+    start_with_full_disk(&s, dir, wrapper);
     snprintf(id, sizeof(id), "%s", submit(&s, body));
     for (; status == 202 && accepted < 100; accepted++) {
         CHECK(req(&s, "POST", "/v1/apply_async", body, &r) == 0);
@@ -446,28 +444,14 @@ TEST(test_a_full_disk_refuses_async_jobs_until_writes_succeed_again)
 
 TEST(test_a_stop_while_the_disk_is_full_exits_cleanly)
 {
-    const char *dir = data_dir();
-    const char *real = getenv("POOLD_BIN") ? getenv("POOLD_BIN") : "build/poold";
-    char wrapper[64], big[24000], body[24100];
+    const char *dir = data_dir(), *body = big_body();
+    char wrapper[64];
     Server s;
     Resp r;
-    FILE *f;
     long status = 202;
-    int fd, st;
+    int st;
 
-    snprintf(wrapper, sizeof(wrapper), "/tmp/poold-test-fsize-XXXXXX");
-    CHECK((fd = mkstemp(wrapper)) >= 0);
-    close(fd);
-    CHECK((f = fopen(wrapper, "w")) != NULL);
-    fprintf(f, "#!/bin/sh\nexec prlimit --fsize=1048576:unlimited -- '%s' \"$@\"\n", real);
-    fclose(f);
-    chmod(wrapper, 0755);
-    setenv("POOLD_BIN", wrapper, 1);
-    start_on(&s, dir, "1");
-    setenv("POOLD_BIN", real, 1);
-    memset(big, 'a', sizeof(big) - 1);
-    big[sizeof(big) - 1] = '\0';
-    snprintf(body, sizeof(body), "{\"func\":\"echo\",\"args\":[\"%s\"]}", big);
+    start_with_full_disk(&s, dir, wrapper);
     for (int i = 0; status == 202 && i < 100; i++) {
         CHECK(req(&s, "POST", "/v1/apply_async", body, &r) == 0);
         status = r.status;

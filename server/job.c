@@ -190,6 +190,8 @@ job_tick(JobTable *t, JobWait **fired)
         else if (w->deadline < next)
             next = w->deadline;
     }
+    Job *kept = NULL;
+
     while (t->fin_head && t->fin_head->finished_mono + t->opt.result_ttl <= now) {
         Job *j = t->fin_head;
         t->fin_head = j->fin_next;
@@ -197,10 +199,11 @@ job_tick(JobTable *t, JobWait **fired)
             t->fin_tail = NULL;
         if (j->in_table && j->cb && (j->cb->sending || j->cb->pending)) {
             /* Its webhook is still being delivered: the job (and its row,
-             * which a restart resumes from) stays another TTL. */
-            j->finished_mono = now;
-            job_expire_later(t, j);
-            job_unref(j); /* the FIFO's old reference; job_expire_later took a new one */
+             * which a restart resumes from) stays another TTL, queued
+             * again after this pass (with a TTL of 0 it would come round
+             * at once). The FIFO's reference goes with it. */
+            j->fin_next = kept;
+            kept = j;
             continue;
         }
         if (j->in_table) {
@@ -209,6 +212,13 @@ job_tick(JobTable *t, JobWait **fired)
             job_remove(t, j);
         }
         job_unref(j); /* the FIFO's reference */
+    }
+    for (Job *j = kept, *after; j; j = after) {
+        after = j->fin_next;
+        /* Looked at again a TTL from now, and not sooner than a second. */
+        j->finished_mono = now + (t->opt.result_ttl < 1 ? 1 - t->opt.result_ttl : 0);
+        job_expire_later(t, j);
+        job_unref(j); /* job_expire_later took its own */
     }
     if (t->fin_head && t->fin_head->finished_mono + t->opt.result_ttl < next)
         next = t->fin_head->finished_mono + t->opt.result_ttl;
@@ -519,10 +529,18 @@ job_submit(JobTable *t, Call *call, int priority, const char *key,
         goto cleanup;
     }
     j->seq = ++t->seq;
+    /* Marked as being written before anyone can find it: a replay of its
+     * key from now on waits for the commit. */
+    if (t->opt.store && !(js = job_write_begin(j, done, ctx))) {
+        pthread_mutex_unlock(&t->lock);
+        rc = SVC_ENOMEM;
+        goto cleanup;
+    }
     job_insert(t, j);
     pthread_mutex_unlock(&t->lock);
 
-    if (t->opt.store && (rc = job_write(t, j, body, body_len, done, ctx, &js)) != SVC_OK) {
+    if (js && (rc = job_write(t, js, body, body_len)) != SVC_OK) {
+        js = NULL;
         job_discard(t, j);
         goto cleanup;
     }

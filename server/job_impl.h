@@ -125,11 +125,13 @@ void job_hook_free(JobCallback *cb);
 typedef struct JobSubmit JobSubmit;
 /* Queues j's new state for the store, if there is one (lock held). */
 void job_persist(JobTable *t, const Job *j);
-/* Queues j's first row (j in the table already) before its batch starts,
- * so that every later state queues behind it. Returns SVC_OK with *js, or
- * a refusal; then job_write_settle must follow, once. */
-int job_write(JobTable *t, Job *j, const char *body, size_t body_len, JobSubmittedFn done,
-              void *ctx, JobSubmit **js);
+/* Marks j as being written (lock held, before j is in the table), for
+ * done to learn the submit's end. NULL when out of memory. */
+JobSubmit *job_write_begin(Job *j, JobSubmittedFn done, void *ctx);
+/* Queues j's first row before its batch starts, so that every later state
+ * queues behind it. SVC_OK, then job_write_settle must follow, once; or a
+ * refusal, and js is gone. */
+int job_write(JobTable *t, JobSubmit *js, const char *body, size_t body_len);
 /* A replay of j's Idempotency-Key while j's row is being written joins
  * the original (lock held): 1, its done follows the original's; 0 when
  * j is written (answer at once); SVC_ENOMEM. */

@@ -173,26 +173,32 @@ job_write_settle(JobTable *t, JobSubmit *js, int started)
     job_submit_unref(js);
 }
 
-int
-job_write(JobTable *t, Job *j, const char *body, size_t body_len, JobSubmittedFn done, void *ctx,
-          JobSubmit **out)
+JobSubmit *
+job_write_begin(Job *j, JobSubmittedFn done, void *ctx)
 {
     JobSubmit *js = calloc(1, sizeof(*js));
-    StoreJob r;
-    char *cb;
-    int rc;
 
-    *out = NULL;
     if (!js)
-        return SVC_ENOMEM;
+        return NULL;
     js->refs = 2;
     js->job = job_ref(j);
     js->done = done;
     js->ctx = ctx;
+    j->submit = js;
+    return js;
+}
+
+int
+job_write(JobTable *t, JobSubmit *js, const char *body, size_t body_len)
+{
+    Job *j = js->job;
+    StoreJob r;
+    char *cb;
+    int rc;
+
     pthread_mutex_lock(&t->lock);
     job_record(j, &r);
     r.callback = cb = job_hook_text(j);
-    j->submit = js;
     pthread_mutex_unlock(&t->lock);
     /* Its batch has not started: what r borrows from j cannot change, so
      * the body (up to --max-body) is copied without the table's lock. */
@@ -207,10 +213,8 @@ job_write(JobTable *t, Job *j, const char *body, size_t body_len, JobSubmittedFn
         job_submit_fail_replays(js);
         job_unref(js->job);
         free(js);
-        return rc;
     }
-    *out = js;
-    return SVC_OK;
+    return rc;
 }
 
 int

@@ -624,6 +624,8 @@ pool_when_room(Pool *p, PoolRoomFn fn, void *ctx)
     pthread_mutex_lock(&p->lock);
     if (p->stopping) {
         rc = SVC_ESTOPPED;
+    } else if ((long)p->queue.len < p->opt.max_queue) {
+        rc = 1; /* room came meanwhile: nothing would fire for it */
     } else {
         *w = (PoolRoomWaiter){.next = p->room, .fn = fn, .ctx = ctx};
         p->room = w;

@@ -109,8 +109,9 @@ size_t pool_room(Pool *p);
 typedef void (*PoolRoomFn)(void *ctx);
 
 /* Asks for fn(ctx) once the queue has room: a caller refused with
- * SVC_EFULL that has nothing else to wake it. SVC_OK, SVC_ESTOPPED (fn
- * will not be called) or SVC_ENOMEM. */
+ * SVC_EFULL that has nothing else to wake it. SVC_OK; 1 when the queue
+ * has room already (fn will not be called: try again now); SVC_ESTOPPED
+ * or SVC_ENOMEM. */
 int pool_when_room(Pool *p, PoolRoomFn fn, void *ctx);
 
 /* A new owner number for pool_task_new, never handed out before. Any

@@ -285,51 +285,74 @@ store_exec(Store *s, StoreOp *op)
 }
 
 /*
- * Writes ops in one transaction; when that fails, each op in its own, so
- * that one op that can never be written (a result too large for the room
- * left) does not hold back the others. Sets each op's `ok`. Returns
- * SQLITE_OK when every op was written, else the last failure's code with
- * why filled (s->db_lock held).
+ * Writes ops in one transaction; when one of its statements fails, each
+ * op in its own, so that one op that can never be written (a result too
+ * large for the room left) does not hold back the others. Sets each op's
+ * `ok`, and *some_ok when any went in. Returns SQLITE_OK when every op
+ * was written, else the last failure's code with why filled (s->db_lock
+ * held).
  */
 static int
-store_commit(Store *s, StoreOp *ops, char *why, size_t len)
+store_busy(int rc)
 {
-    int rc, forgot = 0, each = 0;
+    return (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED;
+}
 
+/* The op-by-op pass of store_commit: each op in its own transaction,
+ * stopping at the first one the file as a whole refuses (busy, or a
+ * failed BEGIN or COMMIT: the rest would fail alike). *some_ok says
+ * whether any went in. */
+static int
+store_commit_each(Store *s, StoreOp *ops, char *why, size_t len, int *some_ok)
+{
+    int rc = SQLITE_OK, failed = SQLITE_OK, stmt;
+
+    for (StoreOp *op = ops; op; op = op->next) {
+        if (op->kind == STORE_NONE)
+            continue;
+        stmt = 0;
+        if ((rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL)) == SQLITE_OK &&
+            (stmt = 1, rc = store_exec(s, op)) == SQLITE_OK)
+            stmt = 0, rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+        if ((op->ok = rc == SQLITE_OK)) {
+            *some_ok = 1;
+            continue;
+        }
+        snprintf(why, len, "the job store cannot be written: %s", sqlite3_errmsg(s->db));
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        failed = rc;
+        if (!stmt || store_busy(rc))
+            break;
+    }
+    return failed;
+}
+
+static int
+store_commit(Store *s, StoreOp *ops, char *why, size_t len, int *some_ok)
+{
+    int rc, forgot = 0, stmt = 0;
+
+    *some_ok = 0;
+    for (StoreOp *op = ops; op; op = op->next)
+        op->ok = 0;
     if (!s->db)
         return SQLITE_CANTOPEN;
-    for (;;) {
-        int failed = SQLITE_OK;
-        rc = each ? SQLITE_OK : sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-        for (StoreOp *op = ops; op && rc == SQLITE_OK; op = op->next) {
-            if (op->kind == STORE_NONE)
-                continue;
-            forgot |= op->kind == STORE_FORGET;
-            if (!each) {
-                rc = store_exec(s, op);
-                continue;
-            }
-            if ((rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL)) == SQLITE_OK &&
-                (rc = store_exec(s, op)) == SQLITE_OK)
-                rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
-            if ((op->ok = rc == SQLITE_OK) == 0) {
-                snprintf(why, len, "the job store cannot be written: %s", sqlite3_errmsg(s->db));
-                sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-                failed = rc;
-            }
-            rc = SQLITE_OK;
-        }
-        if (each) {
-            rc = failed;
-            break;
-        }
-        if (rc == SQLITE_OK && (rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL)) == SQLITE_OK) {
-            for (StoreOp *op = ops; op; op = op->next)
-                op->ok = 1;
-            break;
-        }
+    rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    for (StoreOp *op = ops; op && rc == SQLITE_OK; op = op->next) {
+        forgot |= op->kind == STORE_FORGET;
+        if (op->kind != STORE_NONE && (rc = store_exec(s, op)) != SQLITE_OK)
+            stmt = 1;
+    }
+    if (rc == SQLITE_OK && (rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL)) == SQLITE_OK) {
+        for (StoreOp *op = ops; op; op = op->next)
+            op->ok = 1;
+        *some_ok = 1;
+    } else {
+        snprintf(why, len, "the job store cannot be written: %s", sqlite3_errmsg(s->db));
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-        each = 1;
+        /* One statement failed, not the file (not busy): find which. */
+        if (stmt && !store_busy(rc))
+            rc = store_commit_each(s, ops, why, len, some_ok);
     }
     /* Give deleted jobs' pages back, a bounded number at a time, so the
      * file follows the jobs it holds without one long lock. */
@@ -358,11 +381,11 @@ store_push(Store *s, StoreOp *op)
  * After a commit: confirms or fails new jobs and frees what was written.
  * Updates and deletions that failed go back to the queue's head, in
  * order, unless a newer update of the same job has come since; one that
- * failed STORE_MAX_TRIES times is dropped (the row keeps an older state:
- * at worst the job runs again after a restart).
+ * failed STORE_MAX_TRIES times while others were written is dropped (the
+ * row keeps an older state: at worst the job runs again after a restart).
  */
 static void
-store_settle(Store *s, StoreOp *ops)
+store_settle(Store *s, StoreOp *ops, int some_ok)
 {
     StoreOp *keep = NULL, **end = &keep, *next, *newer, *last = NULL;
 
@@ -370,7 +393,10 @@ store_settle(Store *s, StoreOp *ops)
         next = op->next;
         if (op->kind == STORE_ADD && op->done)
             op->done(op->ctx, op->ok ? SVC_OK : SVC_ERROR);
-        if (op->ok || op->kind == STORE_ADD || op->kind == STORE_NONE || ++op->tries >= STORE_MAX_TRIES) {
+        /* A try counts only when others went in meanwhile: a full disk
+         * fails them all, and that is not this change's fault. */
+        if (op->ok || op->kind == STORE_ADD || op->kind == STORE_NONE ||
+            (some_ok && ++op->tries >= STORE_MAX_TRIES)) {
             if (!op->ok && op->kind == STORE_UPDATE && op->tries >= STORE_MAX_TRIES)
                 log_msg(LOG_ERROR, "job=%s its new state could not be stored after %d tries; dropped", op->job.id,
                         op->tries);
@@ -473,14 +499,15 @@ store_run(void *arg)
         HASH_CLEAR(hh, s->pending); /* taken ops can no longer be replaced */
         pthread_mutex_unlock(&s->lock);
 
+        int some_ok;
         pthread_mutex_lock(&s->db_lock);
-        int rc = store_commit(s, ops, why, sizeof(why));
+        int rc = store_commit(s, ops, why, sizeof(why), &some_ok);
         pthread_mutex_unlock(&s->db_lock);
 
         pthread_mutex_lock(&s->lock);
         store_note(s, rc, why);
         pthread_mutex_unlock(&s->lock);
-        store_settle(s, ops);
+        store_settle(s, ops, some_ok);
         pthread_mutex_lock(&s->lock);
         if (s->quit && rc != SQLITE_OK) /* stopping: what cannot be written now stays unwritten */
             break;
@@ -532,7 +559,7 @@ store_close(Store *s)
     s->head = s->tail = NULL;
     for (StoreOp *op = left; op; op = op->next)
         op->ok = 0;
-    store_settle(s, left);
+    store_settle(s, left, 0);
     HASH_CLEAR(hh, s->pending);
     for (StoreOp *op = s->head, *next; op; op = next) {
         next = op->next;
@@ -663,8 +690,9 @@ store_update(Store *s, const StoreJob *j)
             old->done = NULL;
             free(op);
             op = add;
-        } else {
-            old = NULL; /* keep both: the ADD, then this update */
+        } else { /* keep both, the ADD then this update; only the update is replaceable */
+            HASH_DEL(s->pending, old);
+            old = NULL;
         }
     }
     if (old) {
@@ -682,9 +710,14 @@ store_forget(Store *s, uint64_t seq)
     StoreJob j = {.seq = seq};
     StoreOp *op;
 
+    StoreOp *old = NULL;
+
     if (!s->db || !(op = store_op_new(STORE_FORGET, &j)))
         return; /* the row stays; the next start deletes it as expired */
     pthread_mutex_lock(&s->lock);
+    HASH_FIND(hh, s->pending, &seq, sizeof(seq), old);
+    if (old) /* nothing folds into a row about to go */
+        HASH_DEL(s->pending, old);
     store_push(s, op);
     pthread_mutex_unlock(&s->lock);
 }
@@ -706,7 +739,8 @@ store_load(Store *s, double ttl, StoreLoadFn fn, void *ctx)
     pthread_mutex_lock(&s->db_lock);
     if (!s->db)
         goto cleanup;
-    rc = sqlite3_prepare_v2(s->db, "DELETE FROM jobs WHERE finished > 0 AND finished <= ?1", -1, &del, NULL);
+    rc = sqlite3_prepare_v2(s->db, "DELETE FROM jobs WHERE finished > 0 AND finished <= ?1 AND (callback IS NULL OR "
+                            "json_extract(callback, '$.target') IS NULL OR json_extract(callback, '$.done'))", -1, &del, NULL);
     if (rc == SQLITE_OK) {
         sqlite3_bind_double(del, 1, clock_wall() - ttl);
         rc = sqlite3_step(del) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;

@@ -281,7 +281,7 @@ stream_wait_room(Stream *s)
             __atomic_sub_fetch(&s->refs, 1, __ATOMIC_RELAXED); /* ours remains */
     }
     pthread_mutex_unlock(&s->lock);
-    return rc;
+    return rc; /* 1: there is room now, try again */
 }
 
 /* A chunk could not be built (out of memory, or too large to send): its
@@ -316,14 +316,18 @@ stream_fill(Stream *s)
         if ((built = stream_build(s)) != SVC_OK)
             stream_build_failed(s, built);
         if (s->nheld == 0) {
-            if (!s->no_more && s->inflight == 0 && stream_next_len(s) > 0 && pool_room(s->pool) == 0)
-                return stream_wait_room(s); /* nothing of ours will come back to wake us */
-            return SVC_OK;
+            if (s->no_more || s->inflight > 0 || stream_next_len(s) == 0 || pool_room(s->pool) > 0)
+                return SVC_OK;
+            if ((rc = stream_wait_room(s)) != 1) /* nothing of ours will come back to wake us */
+                return rc;
+            continue;
         }
         __atomic_add_fetch(&s->refs, (int)s->nheld, __ATOMIC_RELAXED);
         if ((rc = pool_submit(s->pool, s->held, s->nheld)) != SVC_OK) {
             __atomic_sub_fetch(&s->refs, (int)s->nheld, __ATOMIC_RELAXED);
-            return rc == SVC_EFULL ? stream_wait_room(s) : rc;
+            if (rc != SVC_EFULL || (rc = stream_wait_room(s)) != 1)
+                return rc;
+            continue;
         }
         s->nheld = s->held_items = 0;
         s->submitted = 1;

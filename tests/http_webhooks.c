@@ -485,6 +485,31 @@ TEST(test_a_proxy_in_the_environment_is_not_used)
     recv_stop(&proxy);
 }
 
+TEST(test_a_job_stays_while_its_delivery_lives_even_with_no_ttl)
+{
+    static const char *const extra[] = {"--result-ttl", "0", "--webhook-backoff", "1", NULL};
+    Receiver rv = {0};
+    Server s;
+    char body[256], id[64];
+    double cpu0;
+    json_t *j;
+
+    recv_start(&rv);
+    int port = rv.port;
+    recv_stop(&rv); /* closed: every attempt fails, the delivery lives on */
+    start(&s, extra);
+    snprintf(body, sizeof(body), "{\"func\":\"echo\",\"args\":[1],\"callback\":\"http://127.0.0.1:%d/x\"}", port);
+    snprintf(id, sizeof(id), "%s", submit(&s, "/v1/apply_async", body));
+    usleep(500 * 1000);
+    cpu0 = cpu_seconds(s.pid);
+    usleep(1000 * 1000);
+    CHECK(cpu_seconds(s.pid) - cpu0 < 0.2); /* its clock does not spin over it */
+    CHECK((j = job_get(&s, id)) != NULL);  /* kept, not expired */
+    CHECK(json_integer_value(jpath(j, "callback.attempts")) >= 1);
+    json_decref(j);
+    server_stop(&s);
+}
+
 TEST(test_inward_and_non_http_targets_are_refused)
 {
     static const char *const bad[] = {"file:///etc/passwd", "gopher://127.0.0.1/x", "http//nowhere",

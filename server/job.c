@@ -110,8 +110,6 @@ job_new_id(char out[33])
 
 /* --- the clock thread: long-poll deadlines and the TTL --- */
 
-/* Takes j's waits off the list (lock held) into *fired, to be woken once
- * the lock is dropped. */
 /* Moves w from the table's list (lock held) to *fired, to be woken once
  * the lock is dropped. */
 static void

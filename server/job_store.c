@@ -47,18 +47,18 @@ job_persist(JobTable *t, const Job *j)
     free(cb);
 }
 
-/* A submit whose row is being written: its end comes from the store. */
-/*
- * A submit whose row is being written. Its end needs both halves: the
- * commit (writer thread) and the batch's start (the submitting thread),
- * in either order; whichever comes second tells the caller, once.
- */
+/* A replay of the same Idempotency-Key, waiting with the original. */
 typedef struct JobReplay {
     struct JobReplay *next;
     JobSubmittedFn done;
     void *ctx;
 } JobReplay;
 
+/*
+ * A submit whose row is being written. Its end needs both halves: the
+ * commit (writer thread) and the batch's start (the submitting thread),
+ * in either order; whichever comes second tells the caller, once.
+ */
 struct JobSubmit {
     int refs;                  /* atomic: the writer's and the submitter's */
     Job *job;                  /* a reference */

@@ -6,23 +6,24 @@
 #include "handlers.h"
 
 const Route routes[] = {
-    /* method  pattern          handler           body, line function */
-    {"POST", "/v1/apply",       handle_apply,     HTTP_BODY_JSON, NULL},
-    {"POST", "/v1/map",         handle_map,       HTTP_BODY_JSON, NULL},
-    {"POST", "/v1/starmap",     handle_starmap,   HTTP_BODY_JSON, NULL},
-    {"POST", "/v1/imap",        handle_imap,      HTTP_BODY_LINES, imap_line},
-    {"POST", "/v1/imap_unordered", handle_imap_unordered, HTTP_BODY_LINES, imap_unordered_line},
-    {"POST", "/v1/apply_async", handle_apply_async, HTTP_BODY_JSON, NULL},
-    {"POST", "/v1/map_async",   handle_map_async, HTTP_BODY_JSON, NULL},
-    {"POST", "/v1/starmap_async", handle_starmap_async, HTTP_BODY_JSON, NULL},
-    {"GET",  "/v1/jobs",        handle_jobs_list, HTTP_BODY_ANY, NULL},
-    {"GET",  "/v1/jobs/{id}",   handle_job_get,   HTTP_BODY_ANY, NULL},
-    {"DELETE", "/v1/jobs/{id}", handle_job_delete, HTTP_BODY_ANY, NULL},
-    {"GET",  "/v1/jobs/{id}/result", handle_job_result, HTTP_BODY_ANY, NULL},
-    {"POST", "/v1/jobs/{id}/callback", handle_job_callback, HTTP_BODY_ANY, NULL},
-    {"GET",  "/v1/pool",        handle_pool,      HTTP_BODY_ANY, NULL},
-    {"GET",  "/v1/functions",   handle_functions, HTTP_BODY_ANY, NULL},
-    {"GET",  "/healthz",        handle_healthz,   HTTP_BODY_ANY, NULL},
-    {"GET",  "/readyz",         handle_readyz,    HTTP_BODY_ANY, NULL},
+    /* method  pattern          handler           body, line function, open (no key) */
+    {"POST", "/v1/apply",       handle_apply,     HTTP_BODY_JSON, NULL, 0},
+    {"POST", "/v1/map",         handle_map,       HTTP_BODY_JSON, NULL, 0},
+    {"POST", "/v1/starmap",     handle_starmap,   HTTP_BODY_JSON, NULL, 0},
+    {"POST", "/v1/imap",        handle_imap,      HTTP_BODY_LINES, imap_line, 0},
+    {"POST", "/v1/imap_unordered", handle_imap_unordered, HTTP_BODY_LINES, imap_unordered_line, 0},
+    {"POST", "/v1/apply_async", handle_apply_async, HTTP_BODY_JSON, NULL, 0},
+    {"POST", "/v1/map_async",   handle_map_async, HTTP_BODY_JSON, NULL, 0},
+    {"POST", "/v1/starmap_async", handle_starmap_async, HTTP_BODY_JSON, NULL, 0},
+    {"GET",  "/v1/jobs",        handle_jobs_list, HTTP_BODY_ANY, NULL, 0},
+    {"GET",  "/v1/jobs/{id}",   handle_job_get,   HTTP_BODY_ANY, NULL, 0},
+    {"DELETE", "/v1/jobs/{id}", handle_job_delete, HTTP_BODY_ANY, NULL, 0},
+    {"GET",  "/v1/jobs/{id}/result", handle_job_result, HTTP_BODY_ANY, NULL, 0},
+    {"POST", "/v1/jobs/{id}/callback", handle_job_callback, HTTP_BODY_ANY, NULL, 0},
+    {"GET",  "/v1/pool",        handle_pool,      HTTP_BODY_ANY, NULL, 0},
+    {"GET",  "/v1/functions",   handle_functions, HTTP_BODY_ANY, NULL, 0},
+    /* Probes stay open: an orchestrator has no key. */
+    {"GET",  "/healthz",        handle_healthz,   HTTP_BODY_ANY, NULL, 1},
+    {"GET",  "/readyz",         handle_readyz,    HTTP_BODY_ANY, NULL, 1},
     {0},
 };

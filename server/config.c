@@ -19,7 +19,7 @@ enum {
     OPT_TASK_TIMEOUT, OPT_MAX_TASK_TIMEOUT, OPT_MAX_TASKS_PER_CHILD, OPT_WORKER_MEMORY,
     OPT_WORKER_CPU, OPT_SHUTDOWN_GRACE, OPT_PLUGIN, OPT_WORKER_START_TIMEOUT, OPT_FUNCTIONS,
     OPT_MAX_RESULT, OPT_MAX_SPILL, OPT_DATA_DIR, OPT_FSYNC, OPT_WEBHOOK_SECRET, OPT_WEBHOOK_BACKOFF,
-    OPT_WEBHOOK_ATTEMPTS, OPT_WEBHOOK_TIMEOUT, OPT_WEBHOOK_ALLOW,
+    OPT_WEBHOOK_ATTEMPTS, OPT_WEBHOOK_TIMEOUT, OPT_WEBHOOK_ALLOW, OPT_API_KEY, OPT_API_KEY_FILE,
 };
 
 /* One row per setting: the flag, its environment twin and its help line.
@@ -55,6 +55,8 @@ static const struct {
     {"data-dir", OPT_DATA_DIR, "POOLD_DATA_DIR", "DIR", "where the job store's SQLite file lives (./data)"},
     {"store", OPT_STORE, "POOLD_STORE", "KIND", "job store: sqlite:PATH, or memory to keep nothing across restarts (sqlite in --data-dir)"},
     {"fsync", OPT_FSYNC, "POOLD_FSYNC", "MODE", "normal: jobs survive a crash of poold; full: a power loss too, slower (normal)"},
+    {"api-key", OPT_API_KEY, "POOLD_API_KEY", "KEY", "require \"Authorization: Bearer KEY\" on /v1 (repeatable; /healthz and /readyz stay open)"},
+    {"api-key-file", OPT_API_KEY_FILE, "POOLD_API_KEY_FILE", "FILE", "API keys, one a line (blank lines and # comments skipped)"},
     {"webhook-secret", OPT_WEBHOOK_SECRET, "POOLD_WEBHOOK_SECRET", "whsec_…", "sign callbacks as Standard Webhooks do (unsigned without)"},
     {"webhook-backoff", OPT_WEBHOOK_BACKOFF, "POOLD_WEBHOOK_BACKOFF", "SECONDS", "a callback's first retry delay; each later one doubles (5)"},
     {"webhook-max-attempts", OPT_WEBHOOK_ATTEMPTS, "POOLD_WEBHOOK_MAX_ATTEMPTS", "N", "attempts per callback, the first included (10)"},
@@ -144,6 +146,37 @@ config_parse_long(const char *s, long lo, long hi, long *out)
     if (errno || end == s || *end || v < lo || v > hi)
         return SVC_EINVAL;
     *out = v;
+    return SVC_OK;
+}
+
+static int config_set(Config *c, int id, const char *name, const char *v, char *err, size_t errlen);
+
+/* --api-key-file: its lines become keys (read now: a file that cannot be
+ * read is a mistake in the command line, said at once). */
+static int
+config_key_file(Config *c, const char *name, const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    size_t n;
+    char *save = NULL;
+
+    if (!f) {
+        snprintf(err, errlen, "%s: cannot read %s", name, path);
+        return SVC_EINVAL;
+    }
+    n = fread(c->api_key_file_buf, 1, sizeof(c->api_key_file_buf) - 1, f);
+    fclose(f);
+    if (n == sizeof(c->api_key_file_buf) - 1) {
+        snprintf(err, errlen, "%s: %s is too large", name, path);
+        return SVC_EINVAL;
+    }
+    c->api_key_file_buf[n] = '\0';
+    for (char *line = strtok_r(c->api_key_file_buf, "\r\n", &save); line; line = strtok_r(NULL, "\r\n", &save)) {
+        line += strspn(line, " \t");
+        line[strcspn(line, " \t")] = '\0';
+        if (*line && *line != '#' && config_set(c, OPT_API_KEY, name, line, err, errlen) != SVC_OK)
+            return SVC_EINVAL;
+    }
     return SVC_OK;
 }
 
@@ -246,6 +279,19 @@ config_set(Config *c, int id, const char *name, const char *v, char *err,
         else
             c->plugins[c->nplugins++] = v;
         break;
+    case OPT_API_KEY:
+        if (c->napi_keys == (int)ARRAY_LEN(c->api_keys)) {
+            snprintf(err, errlen, "%s: at most %zu keys", name, ARRAY_LEN(c->api_keys));
+            return SVC_EINVAL;
+        }
+        if (strlen(v) < 8 || strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/=") != strlen(v)) {
+            snprintf(err, errlen, "%s: a key is 8 or more characters of A-Z a-z 0-9 -._~+/=", name);
+            return SVC_EINVAL;
+        }
+        c->api_keys[c->napi_keys++] = v;
+        break;
+    case OPT_API_KEY_FILE:
+        return config_key_file(c, name, v, err, errlen);
     case OPT_WEBHOOK_SECRET:
         if (strncmp(v, "whsec_", 6) != 0 || !v[6]) {
             snprintf(err, errlen, "%s: must be whsec_ followed by the base64 secret", name);

@@ -44,6 +44,9 @@ struct Config {
     size_t max_result;   /* --max-result: bytes of an exec function's stdout */
     size_t max_spill;    /* --max-spill: an imap's results on disk while it uploads */
     char plugin_env[4096]; /* POOLD_PLUGIN, split at ':' in place */
+    const char *api_keys[64]; /* --api-key, and the lines of --api-key-file */
+    int napi_keys;
+    char api_key_file_buf[16384]; /* --api-key-file's text, split in place */
     const char *webhook_secret; /* --webhook-secret: "whsec_<base64>", or NULL */
     double webhook_backoff; /* --webhook-backoff: seconds before the first retry */
     long webhook_attempts; /* --webhook-max-attempts: attempts in all */

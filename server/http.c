@@ -19,10 +19,12 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <microhttpd.h>
+#include <nettle/memops.h>
 
 #include "clock.h"
 #include "http_impl.h"
@@ -168,8 +170,9 @@ http_reply_problem(HttpReq *r, int status, const char *detail, json_t *ext)
     json_decref(body);
     const char *retry[] = {MHD_HTTP_HEADER_RETRY_AFTER, "1", NULL};
     const char *allow[] = {MHD_HTTP_HEADER_ALLOW, r->allow, NULL};
+    const char *auth[] = {MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"poold\"", NULL};
     http_queue(r, status, text, "application/problem+json",
-               status == 503 ? retry : status == 405 ? allow : NULL);
+               status == 503 ? retry : status == 405 ? allow : status == 401 ? auth : NULL);
 }
 
 /* --- accessors --- */
@@ -213,6 +216,29 @@ http_header(HttpReq *r, const char *name)
 
 /* --- the access handler --- */
 
+/* 1 when no key is asked for, or the request carries one of them as
+ * "Authorization: Bearer KEY". Every key is compared, each in constant
+ * time, so the answer's timing says nothing of how close a guess was. */
+static int
+http_authorized(const Http *h, struct MHD_Connection *c)
+{
+    const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    const char *given;
+    size_t len;
+    int ok = 0;
+
+    if (h->nkeys == 0)
+        return 1;
+    if (!auth || strncasecmp(auth, "Bearer ", 7) != 0)
+        return 0;
+    for (given = auth + 7; *given == ' '; given++)
+        ;
+    len = strlen(given);
+    for (int i = 0; i < h->nkeys; i++)
+        ok |= strlen(h->keys[i]) == len && memeql_sec(h->keys[i], given, len);
+    return ok;
+}
+
 static HttpReq *
 http_req_new(Http *h, struct MHD_Connection *c, const char *url, const char *method)
 {
@@ -229,6 +255,8 @@ http_req_new(Http *h, struct MHD_Connection *c, const char *url, const char *met
     r->route = http_route(h->routes, method, url, r->param, r->allow, sizeof(r->allow));
     if (!r->route)
         r->status = r->allow[0] ? 405 : 404;
+    else if (!r->route->open && !http_authorized(h, c))
+        r->status = 401;
     r->lines = http_lines_wanted(r);
     cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (cl && strtoull(cl, NULL, 10) > h->max_body && !r->lines)
@@ -278,6 +306,8 @@ http_early_answer(HttpReq *r)
         snprintf(detail, sizeof(detail), "the body is larger than --max-body (%zu bytes)", r->http->max_body);
     else if (r->status == 405)
         snprintf(detail, sizeof(detail), "this path takes: %s", r->allow);
+    else if (r->status == 401)
+        snprintf(detail, sizeof(detail), "send the API key as \"Authorization: Bearer KEY\"");
     else
         snprintf(detail, sizeof(detail), "no such endpoint");
     http_reply_problem(r, r->status, detail, NULL);
@@ -407,6 +437,8 @@ http_start(const HttpOptions *o, char *err, size_t errlen)
     h->watch_ep = h->watch_stop = -1;
     h->quiesced_fd = -1;
     h->routes = o->routes;
+    h->keys = o->keys;
+    h->nkeys = o->nkeys;
     h->max_body = o->max_body;
     h->app = o->app;
     snprintf(port, sizeof(port), "%d", o->port);

@@ -45,7 +45,10 @@ struct Route {
     HttpHandler handler;
     HttpBody body;
     HttpLineFn line;      /* HTTP_BODY_LINES only */
+    int open;             /* served without an API key (health probes) */
 };
+
+#define HTTP_MAX_KEYS 64
 
 typedef struct HttpOptions {
     const char *host;
@@ -55,6 +58,10 @@ typedef struct HttpOptions {
     size_t max_body;      /* larger bodies get 413 */
     const Route *routes;  /* ends with a zero row */
     void *app;            /* handed to handlers through http_app() */
+    const char *const *keys; /* API keys: every route but the open ones
+                              * wants "Authorization: Bearer KEY"; NULL
+                              * or empty for none */
+    int nkeys;
 } HttpOptions;
 
 typedef struct Http Http;

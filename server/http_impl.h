@@ -25,6 +25,8 @@ typedef struct HttpPending {
 struct Http {
     struct MHD_Daemon *d;
     const Route *routes;
+    const char *const *keys;  /* see HttpOptions */
+    int nkeys;
     size_t max_body;
     void *app;
     int port;

@@ -162,7 +162,7 @@ main(int argc, char **argv)
     job_table_recover(jobs);
     HttpOptions ho = {.host = cfg.host, .port = cfg.port, .threads = cfg.http_threads,
                       .max_conns = cfg.max_conns, .max_body = cfg.max_body,
-                      .routes = routes, .app = &app};
+                      .routes = routes, .app = &app, .keys = cfg.api_keys, .nkeys = cfg.napi_keys};
     rc = EXIT_HTTP;
     if (!(http = http_start(&ho, err, sizeof(err)))) {
         log_msg(LOG_ERROR, "%s", err);

@@ -19,7 +19,7 @@ enum {
     OPT_TASK_TIMEOUT, OPT_MAX_TASK_TIMEOUT, OPT_MAX_TASKS_PER_CHILD, OPT_WORKER_MEMORY,
     OPT_WORKER_CPU, OPT_SHUTDOWN_GRACE, OPT_PLUGIN, OPT_WORKER_START_TIMEOUT, OPT_FUNCTIONS,
     OPT_MAX_RESULT, OPT_MAX_SPILL, OPT_DATA_DIR, OPT_FSYNC, OPT_WEBHOOK_SECRET, OPT_WEBHOOK_BACKOFF,
-    OPT_WEBHOOK_ATTEMPTS, OPT_WEBHOOK_TIMEOUT, OPT_WEBHOOK_ALLOW, OPT_API_KEY, OPT_API_KEY_FILE,
+    OPT_WEBHOOK_ATTEMPTS, OPT_WEBHOOK_TIMEOUT, OPT_WEBHOOK_ALLOW, OPT_API_KEY, OPT_API_KEY_FILE, OPT_LOG_FORMAT,
 };
 
 /* One row per setting: the flag, its environment twin and its help line.
@@ -62,6 +62,7 @@ static const struct {
     {"webhook-max-attempts", OPT_WEBHOOK_ATTEMPTS, "POOLD_WEBHOOK_MAX_ATTEMPTS", "N", "attempts per callback, the first included (10)"},
     {"webhook-timeout", OPT_WEBHOOK_TIMEOUT, "POOLD_WEBHOOK_TIMEOUT", "SECONDS", "how long one callback attempt may take (15)"},
     {"webhook-allow-host", OPT_WEBHOOK_ALLOW, "POOLD_WEBHOOK_ALLOW_HOST", "HOST", "let callbacks reach this host even if inner (loopback, private); repeat for more (env: ','-separated)"},
+    {"log-format", OPT_LOG_FORMAT, "POOLD_LOG_FORMAT", "FORMAT", "text, or json: one object a line with ts, level, msg and fields (text)"},
     {"log-level", OPT_LOG_LEVEL, "POOLD_LOG_LEVEL", "LEVEL", "error, warn, info or debug (info)"},
 };
 
@@ -361,6 +362,12 @@ config_set(Config *c, int id, const char *name, const char *v, char *err,
             rc = SVC_EINVAL;
         else
             c->fsync_full = strcmp(v, "full") == 0;
+        break;
+    case OPT_LOG_FORMAT:
+        if (strcmp(v, "text") != 0 && strcmp(v, "json") != 0)
+            rc = SVC_EINVAL;
+        else
+            c->log_json = strcmp(v, "json") == 0;
         break;
     case OPT_LOG_LEVEL:
         if ((c->log_level = log_level_parse(v)) < 0)

@@ -55,6 +55,7 @@ struct Config {
     int nwebhook_allow;
     char allow_env[4096]; /* POOLD_WEBHOOK_ALLOW_HOST, split at ',' in place */
     int log_level;       /* --log-level */
+    int log_json;        /* --log-format json */
 };
 
 #define CONFIG_HELP 1 /* config_parse printed --help: exit 0 */

@@ -396,9 +396,9 @@ http_completed(void *cls, struct MHD_Connection *c, void **req_cls, enum MHD_Req
         return;
     /* 503 is backpressure, expected under load: not worth a line each. */
     if (r->answered >= 500 && r->answered != 503)
-        log_msg(LOG_WARN, "%s -> %d (%.1f ms)", r->line, r->answered, (clock_mono() - r->began) * 1e3);
+        log_msg(LOG_WARN, "%s status=%d duration_ms=%.1f", r->line, r->answered, (clock_mono() - r->began) * 1e3);
     else
-        log_msg(LOG_DEBUG, "%s -> %d (%.1f ms)", r->line, r->answered, (clock_mono() - r->began) * 1e3);
+        log_msg(LOG_DEBUG, "%s status=%d duration_ms=%.1f", r->line, r->answered, (clock_mono() - r->began) * 1e3);
     if (r->waiter)
         http_waiter_release(r->waiter);
     json_decref(r->json);

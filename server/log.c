@@ -3,11 +3,15 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
 
+#include <jansson.h>
+
 int log_level = LOG_INFO;
+int log_json;
 
 static const char *const log_names[] = {"error", "warn", "info", "debug"};
 
@@ -18,6 +22,43 @@ log_level_parse(const char *name)
         if (strcmp(name, log_names[i]) == 0)
             return i;
     return -1;
+}
+
+/* One JSON object: ts, level, msg, src, and each key=value word of the
+ * message (job=…, pid=…, worker=…) as a field of its own, a number when it
+ * reads as one, so that a log pipeline can filter on them. */
+static void
+log_write_json(const char *ts, int level, const char *msg, const char *why, const char *file, int line,
+               const char *func)
+{
+    char text[1200], src[160], word[256];
+    json_t *o;
+    char *out;
+
+    snprintf(text, sizeof(text), "%s%s", msg, why);
+    snprintf(src, sizeof(src), "%s:%d %s", file, line, func);
+    if (!(o = json_pack("{s:s, s:s, s:s, s:s}", "ts", ts, "level", log_names[level], "msg", text, "src", src)))
+        return;
+    for (const char *p = msg; *p;) {
+        size_t n = strcspn(p, " ");
+        const char *eq = memchr(p, '=', n);
+        if (eq && eq > p && n < sizeof(word) && strspn(p, "abcdefghijklmnopqrstuvwxyz_") == (size_t)(eq - p)) {
+            char *end;
+            memcpy(word, p, n);
+            word[n] = '\0';
+            word[eq - p] = '\0';
+            const char *val = word + (eq - p) + 1;
+            long long num = strtoll(val, &end, 10);
+            json_object_set_new(o, word, *val && !*end ? json_integer(num) : json_string(val));
+        }
+        p += n;
+        p += strspn(p, " ");
+    }
+    if ((out = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII))) {
+        fprintf(stderr, "%s\n", out);
+        free(out);
+    }
+    json_decref(o);
 }
 
 void
@@ -43,7 +84,11 @@ log_write(int level, const char *file, int line, const char *func, int errnum,
         snprintf(why, sizeof(why), ": %s", s);
     }
     const char *base = strrchr(file, '/');
-    fprintf(stderr, "%s.%03ldZ %-5s %s%s (%s:%d %s)\n", stamp,
-            (long)(tv.tv_usec / 1000), log_names[level], msg, why,
-            base ? base + 1 : file, line, func);
+    char ts[64];
+    snprintf(ts, sizeof(ts), "%.31s.%03dZ", stamp, (int)(tv.tv_usec / 1000) % 1000);
+    if (log_json)
+        log_write_json(ts, level, msg, why, base ? base + 1 : file, line, func);
+    else
+        fprintf(stderr, "%s %-5s %s%s (%s:%d %s)\n", ts, log_names[level], msg, why, base ? base + 1 : file,
+                line, func);
 }

@@ -12,6 +12,7 @@
 enum { LOG_ERROR = 0, LOG_WARN = 1, LOG_INFO = 2, LOG_DEBUG = 3 };
 
 extern int log_level;
+extern int log_json;   /* --log-format json: one JSON object a line */
 
 /* Returns the level for a name ("error", "warn", "info", "debug"), or -1. */
 int log_level_parse(const char *name);

@@ -92,6 +92,7 @@ main(int argc, char **argv)
         return EXIT_USAGE;
     }
     log_level = cfg.log_level;
+    log_json = cfg.log_json;
     main_raise_nofile();
     signal(SIGPIPE, SIG_IGN);
     /* Past RLIMIT_FSIZE a write fails with EFBIG, as on a full disk, and

@@ -116,7 +116,7 @@ pool_worker_ready(Pool *p, PoolWorker *w)
     w->was_ready = 1;
     w->ready_at = clock_mono();
     pool_set_state(p, w, W_READY);
-    log_msg(LOG_INFO, "ForkPoolWorker-%u ready, pid %d, %.1f ms after it was asked for", w->number,
+    log_msg(LOG_INFO, "worker=ForkPoolWorker-%u pid=%d ready, %.1f ms after it was asked for", w->number,
             (int)w->pid, (w->ready_at - w->spawned_at) * 1000);
 }
 

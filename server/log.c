@@ -37,19 +37,28 @@ log_write_json(const char *ts, int level, const char *msg, const char *why, cons
 
     snprintf(text, sizeof(text), "%s%s", msg, why);
     snprintf(src, sizeof(src), "%s:%d %s", file, line, func);
-    if (!(o = json_pack("{s:s, s:s, s:s, s:s}", "ts", ts, "level", log_names[level], "msg", text, "src", src)))
-        return;
+    for (int tries = 0; !(o = json_pack("{s:s, s:s, s:s, s:s}", "ts", ts, "level", log_names[level], "msg", text,
+                                        "src", src)); tries++) {
+        if (tries) /* out of memory: nothing to write with */
+            return;
+        for (char *c = text; *c; c++) /* not UTF-8 (a client's URL, say): keep the line, mark the bytes */
+            if ((unsigned char)*c >= 0x80)
+                *c = '?';
+    }
     for (const char *p = msg; *p;) {
         size_t n = strcspn(p, " ");
         const char *eq = memchr(p, '=', n);
-        if (eq && eq > p && n < sizeof(word) && strspn(p, "abcdefghijklmnopqrstuvwxyz_") == (size_t)(eq - p)) {
+        if (eq && eq > p && n < sizeof(word) && strspn(p, "abcdefghijklmnopqrstuvwxyz_") == (size_t)(eq - p) &&
+            !json_object_get(o, (memcpy(word, p, (size_t)(eq - p)), word[eq - p] = '\0', word))) {
             char *end;
             memcpy(word, p, n);
             word[n] = '\0';
             word[eq - p] = '\0';
             const char *val = word + (eq - p) + 1;
             long long num = strtoll(val, &end, 10);
-            json_object_set_new(o, word, *val && !*end ? json_integer(num) : json_string(val));
+            double real = *end == '.' ? strtod(val, &end) : 0;
+            json_object_set_new(o, word, !*val || *end ? json_string(val)
+                                         : strchr(val, '.') ? json_real(real) : json_integer(num));
         }
         p += n;
         p += strspn(p, " ");

@@ -231,7 +231,7 @@ job_clock_run(void *arg)
     pthread_mutex_lock(&t->lock);
     while (!t->quit) {
         JobWait *fired = NULL;
-        double next = job_tick(t, &fired), wait;
+        double next = job_tick(t, &fired);
         if (fired) {
             pthread_mutex_unlock(&t->lock);
             job_fire(fired);
@@ -239,12 +239,7 @@ job_clock_run(void *arg)
             continue;
         }
         t->clock_due = next;
-        wait = next - clock_mono();
-        /* The cond waits on CLOCK_MONOTONIC (job_table_new), as deadlines do. */
-        double until = clock_mono() + (wait > 0 ? wait : 0);
-        struct timespec ts = {.tv_sec = (time_t)until};
-        ts.tv_nsec = (long)((until - (double)ts.tv_sec) * 1e9);
-        pthread_cond_timedwait(&t->cond, &t->lock, &ts);
+        clock_cond_wait_until(&t->cond, &t->lock, next);
     }
     pthread_mutex_unlock(&t->lock);
     return NULL;
@@ -254,16 +249,12 @@ JobTable *
 job_table_new(const JobOptions *o)
 {
     JobTable *t = calloc(1, sizeof(*t));
-    pthread_condattr_t ca;
 
     if (!t)
         return NULL;
     t->opt = *o;
     pthread_mutex_init(&t->lock, NULL);
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&t->cond, &ca);
-    pthread_condattr_destroy(&ca);
+    clock_cond_init(&t->cond);
     if (pthread_create(&t->clock, NULL, job_clock_run, t) != 0) {
         job_table_free(t);
         return NULL;

@@ -35,19 +35,6 @@ job_hook_due(Job *j, JobStatus s)
     cb->pending = 1;
 }
 
-/* RFC 3339, UTC, milliseconds. */
-static void
-job_hook_time(double t, char *buf, size_t len)
-{
-    time_t secs = (time_t)t;
-    struct tm tm;
-    char base[32];
-
-    gmtime_r(&secs, &tm);
-    strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(buf, len, "%s.%03dZ", base, (int)((t - (double)secs) * 1000));
-}
-
 /* A WebhookReportFn: one attempt's outcome, into the job. Webhook thread
  * (or the stopping one, with r->stopped). */
 static void
@@ -92,7 +79,7 @@ job_hook_fire(JobTable *t, Job *j)
     delay = cb->state.next_attempt_at > 0 ? cb->state.next_attempt_at - clock_wall() : 0;
     pthread_mutex_unlock(&t->lock);
 
-    job_hook_time(clock_wall(), at, sizeof(at));
+    clock_rfc3339(clock_wall(), at, sizeof(at));
     if ((data = job_json(t, j, 1)))
         payload = json_pack("{s:s, s:s, s:o}", "type", cb->event, "timestamp", at, "data", data);
     if (payload && (body = json_dumps(payload, JSON_COMPACT))) {
@@ -177,7 +164,7 @@ job_hook_json(const Job *j)
     if (!cb)
         return NULL;
     if (cb->state.next_attempt_at > 0)
-        job_hook_time(cb->state.next_attempt_at, at, sizeof(at));
+        clock_rfc3339(cb->state.next_attempt_at, at, sizeof(at));
     return json_pack("{s:s, s:s?, s:i, s:o, s:o, s:b, s:o}", "url", cb->target ? cb->target : cb->url,
                      "error_url", cb->error_url, "attempts", cb->state.attempts,
                      "last_status", cb->state.last_status ? json_integer(cb->state.last_status) : json_null(),

@@ -9,21 +9,17 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "job_impl.h"
 
 static json_t *
 job_time(double t)
 {
-    char buf[40], frac[8];
-    struct tm tm;
-    time_t secs = (time_t)t;
+    char buf[40];
 
     if (t <= 0)
         return json_null();
-    gmtime_r(&secs, &tm);
-    strftime(buf, sizeof(buf) - 8, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(frac, sizeof(frac), ".%03dZ", (int)((t - (double)secs) * 1000));
-    strcat(buf, frac);
+    clock_rfc3339(t, buf, sizeof(buf));
     return json_string(buf);
 }
 

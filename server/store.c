@@ -108,10 +108,7 @@ store_settle(Store *s, StoreOp *ops, int some_ok)
 static int
 store_sleep(Store *s, double seconds)
 {
-    double until = clock_mono() + seconds;
-    struct timespec ts = {.tv_sec = (time_t)until, .tv_nsec = (long)((until - (double)(time_t)until) * 1e9)};
-
-    return pthread_cond_timedwait(&s->cond, &s->lock, &ts);
+    return clock_cond_wait_until(&s->cond, &s->lock, clock_mono() + seconds);
 }
 
 /* Records a commit's outcome (s->lock held). After a failure, nothing is
@@ -192,16 +189,12 @@ Store *
 store_open(const StoreOptions *o)
 {
     Store *s = calloc(1, sizeof(*s));
-    pthread_condattr_t ca;
 
     if (!s)
         return NULL;
     pthread_mutex_init(&s->lock, NULL);
     pthread_mutex_init(&s->db_lock, NULL);
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* as store_run's backoff */
-    pthread_cond_init(&s->cond, &ca);
-    pthread_condattr_destroy(&ca);
+    clock_cond_init(&s->cond);
     store_connect(s, o);
     if (pthread_create(&s->writer, NULL, store_run, s) != 0) {
         store_close(s);

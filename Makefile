@@ -28,7 +28,7 @@ HTTP_TESTS  := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/http_*.c))
 
 PREFIX  ?= /usr/local
 
-.PHONY: all run test clean tests bench install
+.PHONY: all run test clean tests bench install test-docker
 
 all: $(BUILD)/poold $(BUILD)/plugins/example.so
 
@@ -55,7 +55,7 @@ $(BUILD)/tests/unit_%: tests/unit_%.c tests/harness.c $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -Itests -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tests/http_%: tests/http_%.c tests/harness.c tests/client.c
+$(BUILD)/tests/http_%: tests/http_%.c tests/harness.c tests/client.c tests/contract.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -Itests -o $@ $^ $(LDLIBS)
 
@@ -74,15 +74,20 @@ run: $(BUILD)/poold
 test: tests
 	@POOLD_BIN=$(abspath $(BUILD)/poold) POOLD_TEST_PLUGIN=$(abspath $(BUILD)/tests/misbehave.so) \
 	    POOLD_PLUGIN_DIR=$(abspath $(BUILD)) \
-	    POOLD_SANITIZED=$(SANITIZE) tests/run.sh $(UNIT_TESTS) $(HTTP_TESTS)
+	    POOLD_SANITIZED=$(SANITIZE) PATH=$(abspath .tools/bin):$$PATH tests/run.sh $(UNIT_TESTS) $(HTTP_TESTS)
 
 clean:
 	rm -rf build build-san build-tsan
 
+# The Dockerfile and docker-compose.yml, built and run end to end (starts
+# its own dockerd when none runs; see the script).
+test-docker:
+	@tests/docker/run.sh
+
 -include $(OBJ:.o=.d)
 
 # Benchmarks: side by side, in one run, reported as ratios.
-$(BUILD)/bench/%: bench/%.c tests/client.c
+$(BUILD)/bench/%: bench/%.c tests/client.c tests/contract.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -Itests -o $@ $^ $(LDLIBS)
 

@@ -17,6 +17,7 @@ typedef struct App {
     Pool *pool;
     JobTable *jobs;
     Webhooks *webhooks;
+    double started;     /* wall clock, seconds since the epoch */
 } App;
 
 /* The route table: one row per endpoint, ending with a zero row. */
@@ -56,6 +57,9 @@ int imap_unordered_line(HttpReq *r, const char *line, size_t len);
 /* pool.c: the pool and its functions */
 void handle_pool(HttpReq *r);
 void handle_functions(HttpReq *r);
+
+/* metrics.c */
+void handle_metrics(HttpReq *r);
 
 /* health.c */
 void handle_healthz(HttpReq *r);

@@ -22,6 +22,7 @@ const Route routes[] = {
     {"POST", "/v1/jobs/{id}/callback", handle_job_callback, HTTP_BODY_ANY, NULL, 0},
     {"GET",  "/v1/pool",        handle_pool,      HTTP_BODY_ANY, NULL, 0},
     {"GET",  "/v1/functions",   handle_functions, HTTP_BODY_ANY, NULL, 0},
+    {"GET",  "/metrics",        handle_metrics,   HTTP_BODY_ANY, NULL, 0},
     /* Probes stay open: an orchestrator has no key. */
     {"GET",  "/healthz",        handle_healthz,   HTTP_BODY_ANY, NULL, 1},
     {"GET",  "/readyz",         handle_readyz,    HTTP_BODY_ANY, NULL, 1},

@@ -322,6 +322,7 @@ batch_start(Batch *b, Pool *p, int priority, BatchDoneFn done, BatchStartFn star
                                                    batch_chunk_start, b, i, b->owner)))
             goto cleanup;
         pool_task_limits(tasks[i], b->call->timeout, b->call->retries);
+        pool_task_meter(tasks[i], b->call->fn->id, call_chunk_len(b->call, i));
     }
     call_drop_values(b->call);
     /* Each task holds a reference, dropped in its callback, which may run

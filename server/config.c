@@ -20,6 +20,7 @@ enum {
     OPT_WORKER_CPU, OPT_SHUTDOWN_GRACE, OPT_PLUGIN, OPT_WORKER_START_TIMEOUT, OPT_FUNCTIONS,
     OPT_MAX_RESULT, OPT_MAX_SPILL, OPT_DATA_DIR, OPT_FSYNC, OPT_WEBHOOK_SECRET, OPT_WEBHOOK_BACKOFF,
     OPT_WEBHOOK_ATTEMPTS, OPT_WEBHOOK_TIMEOUT, OPT_WEBHOOK_ALLOW, OPT_API_KEY, OPT_API_KEY_FILE, OPT_LOG_FORMAT,
+    OPT_TLS_CERT, OPT_TLS_KEY,
 };
 
 /* One row per setting: the flag, its environment twin and its help line.
@@ -57,6 +58,8 @@ static const struct {
     {"fsync", OPT_FSYNC, "POOLD_FSYNC", "MODE", "normal: jobs survive a crash of poold; full: a power loss too, slower (normal)"},
     {"api-key", OPT_API_KEY, "POOLD_API_KEY", "KEY", "require \"Authorization: Bearer KEY\" on /v1 (repeatable; /healthz and /readyz stay open)"},
     {"api-key-file", OPT_API_KEY_FILE, "POOLD_API_KEY_FILE", "FILE", "API keys, one a line (blank lines and # comments skipped)"},
+    {"tls-cert", OPT_TLS_CERT, "POOLD_TLS_CERT", "FILE", "serve HTTPS with this PEM certificate (chain); needs --tls-key"},
+    {"tls-key", OPT_TLS_KEY, "POOLD_TLS_KEY", "FILE", "the certificate's PEM private key"},
     {"webhook-secret", OPT_WEBHOOK_SECRET, "POOLD_WEBHOOK_SECRET", "whsec_…", "sign callbacks as Standard Webhooks do (unsigned without)"},
     {"webhook-backoff", OPT_WEBHOOK_BACKOFF, "POOLD_WEBHOOK_BACKOFF", "SECONDS", "a callback's first retry delay; each later one doubles (5)"},
     {"webhook-max-attempts", OPT_WEBHOOK_ATTEMPTS, "POOLD_WEBHOOK_MAX_ATTEMPTS", "N", "attempts per callback, the first included (10)"},
@@ -322,6 +325,15 @@ config_set(Config *c, int id, const char *name, const char *v, char *err,
         else
             c->webhook_allow[c->nwebhook_allow++] = v;
         break;
+    case OPT_TLS_CERT:
+    case OPT_TLS_KEY:
+        /* Read at start-up (http.c); a file that cannot be is said now. */
+        if (access(v, R_OK) != 0) {
+            snprintf(err, errlen, "%s: cannot read %s", name, v);
+            return SVC_EINVAL;
+        }
+        *(id == OPT_TLS_CERT ? &c->tls_cert : &c->tls_key) = v;
+        break;
     case OPT_FUNCTIONS:
         if (!*v)
             rc = SVC_EINVAL;
@@ -473,6 +485,10 @@ config_parse(Config *c, int argc, char **argv, FILE *out, char *err,
             return SVC_EINVAL;
         }
         c->task_timeout = c->max_task_timeout; /* "no timeout" is over any cap */
+    }
+    if (!c->tls_cert != !c->tls_key) {
+        snprintf(err, errlen, "--tls-cert and --tls-key go together");
+        return SVC_EINVAL;
     }
     if (optind < argc) {
         snprintf(err, errlen, "unexpected argument '%s' (see --help)", argv[optind]);

@@ -54,6 +54,8 @@ struct Config {
     const char *webhook_allow[CONFIG_MAX_ALLOW]; /* --webhook-allow-host */
     int nwebhook_allow;
     char allow_env[4096]; /* POOLD_WEBHOOK_ALLOW_HOST, split at ',' in place */
+    const char *tls_cert; /* --tls-cert: PEM file, or NULL for plain HTTP */
+    const char *tls_key;  /* --tls-key */
     int log_level;       /* --log-level */
     int log_json;        /* --log-format json */
 };

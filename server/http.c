@@ -30,6 +30,7 @@
 #include "clock.h"
 #include "http_impl.h"
 #include "log.h"
+#include "metrics.h"
 
 #define HTTP_DRAIN_SECONDS 5.0 /* how long http_stop lets answers finish */
 
@@ -129,6 +130,12 @@ void
 http_reply_text(HttpReq *r, int status, char *text)
 {
     http_queue(r, status, text, "application/json", NULL);
+}
+
+void
+http_reply_typed(HttpReq *r, int status, const char *type, char *text)
+{
+    http_queue(r, status, text, type, NULL);
 }
 
 static const struct {
@@ -402,17 +409,20 @@ static void
 http_completed(void *cls, struct MHD_Connection *c, void **req_cls, enum MHD_RequestTerminationCode toe)
 {
     HttpReq *r = *req_cls;
+    double took;
 
     (void)cls;
     (void)c;
     (void)toe;
     if (!r)
         return;
+    took = clock_mono() - r->began;
+    metrics_http(r->route ? (int)(r->route - r->http->routes) : -1, r->answered, took);
     /* 503 is backpressure, expected under load: not worth a line each. */
     if (r->answered >= 500 && r->answered != 503)
-        log_msg(LOG_WARN, "%s status=%d duration_ms=%.1f", r->line, r->answered, (clock_mono() - r->began) * 1e3);
+        log_msg(LOG_WARN, "%s status=%d duration_ms=%.1f", r->line, r->answered, took * 1e3);
     else
-        log_msg(LOG_DEBUG, "%s status=%d duration_ms=%.1f", r->line, r->answered, (clock_mono() - r->began) * 1e3);
+        log_msg(LOG_DEBUG, "%s status=%d duration_ms=%.1f", r->line, r->answered, took * 1e3);
     if (r->waiter)
         http_waiter_release(r->waiter);
     json_decref(r->json);
@@ -433,9 +443,66 @@ http_mhd_log(void *cls, const char *fmt, va_list ap)
     log_msg(LOG_DEBUG, "libmicrohttpd: %s", msg);
 }
 
+/* A whole PEM file, malloc'd and NUL-terminated; NULL if unreadable. */
+static char *
+http_read_pem(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    char *text = NULL;
+    size_t len = 0, n;
+    char buf[4096];
+
+    if (!f)
+        return NULL;
+    while ((n = fread(buf, 1, sizeof(buf), f)) > 0) {
+        char *grown = len + n <= 1 << 20 ? realloc(text, len + n + 1) : NULL; /* no sane chain is 1 MiB */
+        if (!grown) {
+            free(text);
+            text = NULL;
+            break;
+        }
+        text = grown;
+        memcpy(text + len, buf, n);
+        len += n;
+    }
+    if (ferror(f) || !text) {
+        free(text);
+        text = NULL;
+    } else {
+        text[len] = '\0';
+    }
+    fclose(f);
+    return text;
+}
+
+/* The TLS half of the daemon's options, into opts (room for 3). Returns
+ * 0, or -1 with err filled. */
+static int
+http_tls_options(Http *h, const HttpOptions *o, struct MHD_OptionItem *opts, unsigned *flags, char *err,
+                 size_t errlen)
+{
+    opts[0] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+    if (!o->tls_cert)
+        return 0;
+    if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+        snprintf(err, errlen, "--tls-cert: this libmicrohttpd was built without TLS");
+        return -1;
+    }
+    if (!(h->tls_cert = http_read_pem(o->tls_cert)) || !(h->tls_key = http_read_pem(o->tls_key))) {
+        snprintf(err, errlen, "cannot read %s", h->tls_cert ? o->tls_key : o->tls_cert);
+        return -1;
+    }
+    *flags |= MHD_USE_TLS;
+    opts[0] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, h->tls_cert};
+    opts[1] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, h->tls_key};
+    opts[2] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+    return 0;
+}
+
 Http *
 http_start(const HttpOptions *o, char *err, size_t errlen)
 {
+    struct MHD_OptionItem tls[3];
     struct addrinfo hints = {.ai_flags = AI_PASSIVE | AI_NUMERICSERV, .ai_socktype = SOCK_STREAM}, *ai = NULL;
     char port[16];
     Http *h = calloc(1, sizeof(*h));
@@ -462,6 +529,10 @@ http_start(const HttpOptions *o, char *err, size_t errlen)
     }
     if (ai->ai_family == AF_INET6)
         flags |= MHD_USE_IPv6;
+    if (http_tls_options(h, o, tls, &flags, err, errlen) < 0) {
+        freeaddrinfo(ai);
+        goto fail;
+    }
     /* Before the daemon: its threads may suspend a call at once. */
     if (http_watch_start(h) < 0) {
         freeaddrinfo(ai);
@@ -480,10 +551,14 @@ http_start(const HttpOptions *o, char *err, size_t errlen)
                              * in pieces, whatever its size). */
                             MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(16 * 1024),
                             MHD_OPTION_NOTIFY_COMPLETED, http_completed, NULL,
+                            MHD_OPTION_ARRAY, tls,
                             MHD_OPTION_END);
     freeaddrinfo(ai);
     if (!h->d) {
-        snprintf(err, errlen, "cannot listen on %s:%d (address in use, or not local?)", o->host, o->port);
+        snprintf(err, errlen, o->tls_cert ? "cannot listen on %s:%d (address in use, or a certificate and key "
+                                            "that do not load or match?)"
+                                          : "cannot listen on %s:%d (address in use, or not local?)",
+                 o->host, o->port);
         goto fail;
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
@@ -492,6 +567,8 @@ http_start(const HttpOptions *o, char *err, size_t errlen)
 fail:
     http_watch_stop(h);
     pthread_mutex_destroy(&h->lock);
+    free(h->tls_cert);
+    free(h->tls_key);
     free(h);
     return NULL;
 }
@@ -530,5 +607,7 @@ http_stop(Http *h)
         close(h->quiesced_fd);
     http_watch_stop(h);
     pthread_mutex_destroy(&h->lock);
+    free(h->tls_cert);
+    free(h->tls_key);
     free(h);
 }

@@ -62,6 +62,8 @@ typedef struct HttpOptions {
                               * wants "Authorization: Bearer KEY"; NULL
                               * or empty for none */
     int nkeys;
+    const char *tls_cert; /* PEM files: HTTPS through GnuTLS when both */
+    const char *tls_key;  /* are set, plain HTTP when both are NULL */
 } HttpOptions;
 
 typedef struct Http Http;
@@ -95,6 +97,9 @@ void http_reply_json_h(HttpReq *r, int status, json_t *body, const char *const *
 
 /* Replies with text (malloc'd JSON, taken) as the body. */
 void http_reply_text(HttpReq *r, int status, char *text);
+
+/* The same for a body of another Content-Type. */
+void http_reply_typed(HttpReq *r, int status, const char *type, char *text);
 
 /*
  * Replies application/problem+json (RFC 9457) with the type and title that

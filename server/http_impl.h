@@ -27,6 +27,7 @@ struct Http {
     const Route *routes;
     const char *const *keys;  /* see HttpOptions */
     int nkeys;
+    char *tls_cert, *tls_key; /* the PEM texts, alive as long as the daemon */
     size_t max_body;
     void *app;
     int port;

@@ -170,6 +170,7 @@ job_remove(JobTable *t, Job *j)
     else
         t->oldest = j->newer;
     t->count--;
+    t->by_status[j->status]--;
     j->in_table = 0;
     job_unref(j);
 }
@@ -315,6 +316,15 @@ job_expire_later(JobTable *t, Job *j)
     t->fin_tail = j;
 }
 
+/* Moves j, in the table, to status s (lock held). */
+void
+job_set_status(JobTable *t, Job *j, JobStatus s)
+{
+    t->by_status[j->status]--;
+    t->by_status[s]++;
+    j->status = s;
+}
+
 /* Ends j with status s (lock held): stamps it, queues it for expiry and
  * collects its long polls into *fired. */
 void
@@ -326,7 +336,7 @@ job_end(JobTable *t, Job *j, JobStatus s, JobWait **fired)
         batch_progress(j->batch, &j->done_at_end, &total);
     if (s == JOB_SUCCEEDED)
         j->done_at_end = j->total;
-    j->status = s;
+    job_set_status(t, j, s);
     j->finished = clock_wall();
     j->finished_mono = clock_mono();
     job_expire_later(t, j);
@@ -351,7 +361,7 @@ job_batch_start(Batch *b, void *ctx)
 
     pthread_mutex_lock(&t->lock);
     if (j->status == JOB_QUEUED) {
-        j->status = JOB_RUNNING;
+        job_set_status(t, j, JOB_RUNNING);
         j->started = clock_wall();
         snprintf(j->worker, sizeof(j->worker), "%s", worker);
         j->pid = pid;
@@ -460,6 +470,7 @@ job_insert(JobTable *t, Job *j)
         t->oldest = j;
     t->newest = j;
     t->count++;
+    t->by_status[j->status]++;
     j->in_table = 1;
     job_ref(j); /* the table's */
 }

@@ -42,6 +42,7 @@ typedef enum {
     JOB_WORKER_LOST,
     JOB_CANCELLED,
 } JobStatus;
+#define JOB_NSTATUS (JOB_CANCELLED + 1)
 
 typedef struct JobOptions {
     Pool *pool;
@@ -156,6 +157,9 @@ int job_wait(JobTable *t, Job *j, double seconds, JobWakeFn wake, void *ctx);
  * new reference {"jobs": [...], "next_cursor": id | null}.
  */
 json_t *job_list(JobTable *t, int status, size_t limit, const char *cursor);
+
+/* How many jobs the table holds in each status, into counts. */
+void job_counts(JobTable *t, size_t counts[JOB_NSTATUS]);
 
 /* Parses a status name; -1 when unknown. */
 int job_status_parse(const char *name);

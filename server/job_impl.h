@@ -84,6 +84,7 @@ struct JobTable {
     Job *by_id, *by_key, *by_seq;
     Job *newest, *oldest;
     size_t count;
+    size_t by_status[JOB_NSTATUS]; /* of count: job_set_status keeps it */
     uint64_t seq;
     Job *fin_head, *fin_tail;  /* finished jobs, oldest first */
     JobWait *waits;            /* every long poll */
@@ -99,6 +100,7 @@ extern const char *const job_ops[];   /* by CallOp */
 void job_insert(JobTable *t, Job *j);          /* lock held */
 void job_remove(JobTable *t, Job *j);          /* lock held */
 void job_end(JobTable *t, Job *j, JobStatus s, JobWait **fired); /* lock held */
+void job_set_status(JobTable *t, Job *j, JobStatus s);            /* lock held */
 void job_fire(JobWait *fired);                 /* lock not held */
 /* Queues the ended j for expiry at finished_mono + TTL: the queue is in
  * that order, so j must have finished after every job already in it. */

@@ -274,8 +274,6 @@ job_fail_recovery(Job *j, const char *why)
     snprintf(f.type, sizeof(f.type), "RecoveryError");
     snprintf(f.message, sizeof(f.message), "cannot run again after a restart: %s", why);
     j->fail = job_failure_new(&f);
-    j->status = JOB_FAILED;
-    j->finished = clock_wall();
 }
 
 /* The stored call of an unfinished job, parsed again under today's
@@ -347,6 +345,8 @@ job_load_one(void *ctx, const StoreJob *r)
         }
     } else if (!(c = job_recall(t, j, r, why, sizeof(why)))) {
         job_fail_recovery(j, why);
+        j->status = JOB_FAILED; /* not yet in the table: no count to move */
+        j->finished = clock_wall();
         job_hook_due(j, JOB_FAILED); /* a failure now: its webhook is due */
     }
     /* Its TTL runs from when it finished, by the wall clock. */

@@ -171,3 +171,11 @@ job_list(JobTable *t, int status, size_t limit, const char *cursor)
     }
     return json_pack("{s:o, s:o}", "jobs", jobs, "next_cursor", next);
 }
+
+void
+job_counts(JobTable *t, size_t counts[JOB_NSTATUS])
+{
+    pthread_mutex_lock(&t->lock);
+    memcpy(counts, t->by_status, sizeof(t->by_status));
+    pthread_mutex_unlock(&t->lock);
+}

@@ -12,12 +12,14 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "config.h"
 #include "exec.h"
 #include "handlers.h"
 #include "http.h"
 #include "job.h"
 #include "log.h"
+#include "metrics.h"
 #include "plugin.h"
 #include "pool.h"
 #include "registry.h"
@@ -29,6 +31,36 @@ enum { EXIT_USAGE = 2, EXIT_REGISTRY = 3, EXIT_POOL = 4, EXIT_HTTP = 5, EXIT_POO
        EXIT_NOMEM = 7 };
 
 /* Suspended connections and worker sockets add up: take the hard limit. */
+/* The counters get a slot for every function and every route, fixed from
+ * here on, so that counting needs no lock. */
+static int
+main_metrics_init(const Registry *reg)
+{
+    unsigned nfuncs = registry_count(reg), nroutes = 0;
+    json_t *list = registry_list(reg), *fn;
+    size_t i;
+    int rc = SVC_ENOMEM;
+
+    while (routes[nroutes].method)
+        nroutes++;
+    const char *names[nfuncs + 1], *methods[nroutes + 1], *patterns[nroutes + 1];
+    if (!list)
+        return SVC_ENOMEM;
+    json_array_foreach(list, i, fn) {
+        const RegistryFn *f = registry_find(reg, json_string_value(json_object_get(fn, "name")));
+        if (f && f->id < nfuncs)
+            names[f->id] = f->name;
+    }
+    for (unsigned r = 0; r < nroutes; r++) {
+        methods[r] = routes[r].method;
+        patterns[r] = routes[r].pattern;
+    }
+    if (json_array_size(list) == nfuncs)
+        rc = metrics_init(names, nfuncs, methods, patterns, nroutes);
+    json_decref(list);
+    return rc;
+}
+
 static void
 main_raise_nofile(void)
 {
@@ -116,6 +148,11 @@ main(int argc, char **argv)
         rc = EXIT_USAGE;
         goto cleanup;
     }
+    if (main_metrics_init(reg) != SVC_OK) {
+        log_msg(LOG_ERROR, "cannot make the metrics' counters");
+        rc = EXIT_NOMEM;
+        goto cleanup;
+    }
     /* The fork server is forked here, while this process has one thread. */
     rc = EXIT_POOL;
     PoolOptions po = {.processes = cfg.processes, .max_queue = cfg.max_queue, .reg = reg,
@@ -152,7 +189,7 @@ main(int argc, char **argv)
         rc = EXIT_USAGE;
         goto cleanup;
     }
-    App app = {.cfg = &cfg, .reg = reg, .pool = pool, .webhooks = hooks};
+    App app = {.cfg = &cfg, .reg = reg, .pool = pool, .webhooks = hooks, .started = clock_wall()};
     JobOptions jo = {.pool = pool, .max_jobs = cfg.max_jobs, .result_ttl = cfg.result_ttl,
                      .store = store, .webhooks = hooks, .reg = reg, .limits = calls_limits(&app, 1)};
     if (!(jobs = job_table_new(&jo))) {
@@ -163,13 +200,14 @@ main(int argc, char **argv)
     job_table_recover(jobs);
     HttpOptions ho = {.host = cfg.host, .port = cfg.port, .threads = cfg.http_threads,
                       .max_conns = cfg.max_conns, .max_body = cfg.max_body,
-                      .routes = routes, .app = &app, .keys = cfg.api_keys, .nkeys = cfg.napi_keys};
+                      .routes = routes, .app = &app, .keys = cfg.api_keys, .nkeys = cfg.napi_keys,
+                      .tls_cert = cfg.tls_cert, .tls_key = cfg.tls_key};
     rc = EXIT_HTTP;
     if (!(http = http_start(&ho, err, sizeof(err)))) {
         log_msg(LOG_ERROR, "%s", err);
         goto cleanup;
     }
-    log_msg(LOG_INFO, "poold listening on http://%s%s%s:%d with %d processes, pid %d",
+    log_msg(LOG_INFO, "poold listening on %s://%s%s%s:%d with %d processes, pid %d", cfg.tls_cert ? "https" : "http",
             strchr(cfg.host, ':') ? "[" : "", cfg.host, strchr(cfg.host, ':') ? "]" : "",
             http_port(http), cfg.processes, (int)getpid());
 
@@ -198,5 +236,6 @@ cleanup:
     job_table_free(jobs);
     pool_free(pool);
     registry_free(reg);
+    metrics_free();
     return rc;
 }

@@ -89,11 +89,40 @@ pool_task_free(PoolTask *t)
     free(t);
 }
 
-/* Ends a task: its callback runs after the dispatcher drops the lock. */
+void
+pool_task_meter(PoolTask *t, unsigned func, uint64_t items)
+{
+    t->metered = 1;
+    t->func = func;
+    t->items = items;
+}
+
+static MetricsTaskStatus
+pool_metric_status(PoolStatus s)
+{
+    switch (s) {
+    case POOL_OK: return MT_SUCCEEDED;
+    case POOL_LOST: return MT_WORKER_LOST;
+    case POOL_TIMEOUT: return MT_TIMED_OUT;
+    case POOL_CANCELLED: return MT_CANCELLED;
+    case POOL_STOPPED:
+    case POOL_NOMEM:
+    case POOL_UNAVAILABLE: break;
+    }
+    return MT_NOT_RUN;
+}
+
+/* Ends a task: its callback runs after the dispatcher drops the lock.
+ * Counted here, the one place every task ends. */
 void
 pool_finish(Pool *p, PoolTask *t, PoolStatus status)
 {
     t->res.status = status;
+    if (t->metered) {
+        int ran = t->sent_at > 0 && (status == POOL_OK || status == POOL_LOST || status == POOL_TIMEOUT);
+        metrics_task(t->func, t->items, status == POOL_OK ? t->res.fails : 0,
+                     t->killed ? MT_CANCELLED : pool_metric_status(status), ran ? clock_mono() - t->sent_at : 0);
+    }
     FIFO_PUSH(&p->done, t, done_next);
 }
 
@@ -248,6 +277,7 @@ pool_assign(Pool *p)
             continue;
         }
         p->workers[idx].dirty = 1;
+        t->sent_at = clock_mono();
         pool_worker_name(&p->workers[idx], t->res.worker, sizeof(t->res.worker));
         t->res.pid = p->workers[idx].pid;
         if (t->start && !t->announced) {
@@ -342,7 +372,7 @@ pool_cancel_on_worker(Pool *p, int idx, const PoolCancel *cs, size_t n)
             log_msg(LOG_INFO, "killing ForkPoolWorker-%u pid %d: its task was cancelled", w->number,
                     (int)w->pid);
             t->killed = 1;
-            pool_stop_worker(p, w, SIGKILL); /* EOF and the exit report follow */
+            pool_stop_worker(p, w, SIGKILL, MX_CANCEL); /* EOF and the exit report follow */
             break;
         }
     }

@@ -89,6 +89,10 @@ PoolTask *pool_task_new(char *payload, size_t len, uint32_t mode, int priority,
  */
 void pool_task_limits(PoolTask *t, double timeout, int retries);
 
+/* Names what the task runs, for the metrics (metrics.h): function func
+ * over items items. A task not named is not counted. */
+void pool_task_meter(PoolTask *t, unsigned func, uint64_t items);
+
 /* Frees a task that was never submitted. */
 void pool_task_free(PoolTask *t);
 

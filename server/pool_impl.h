@@ -14,6 +14,7 @@
 
 #include "clock.h"
 #include "forkserver.h"
+#include "metrics.h"
 #include "pool.h"
 #include "taskq.h"
 #include "wire.h"
@@ -53,6 +54,10 @@ struct PoolTask {
     int timed_out;          /* its worker was stopped for its deadline */
     int killed;             /* its worker was killed to cancel it: no retry */
     int bounces;            /* workers that died reading it, before it started */
+    int metered;            /* pool_task_meter named it: */
+    unsigned func;          /* its function's id */
+    uint64_t items;
+    double sent_at;         /* when last written to a worker; 0 never */
     PoolResult res;
 };
 
@@ -83,6 +88,8 @@ typedef struct PoolWorker {
                              * gets no more tasks */
     int retiring;           /* stopped after --max-tasks-per-child tasks */
     int was_ready;          /* its WIRE_READY came */
+    MetricsExitCause cause; /* why it will end, once it does; MX_CRASH
+                             * unless poold ends it */
     int fed;                /* it was sent a task: its death is no start-up
                              * failure, whatever the task did to it */
     double spawned_at;      /* when it was asked for */
@@ -175,7 +182,7 @@ int pool_flush(Pool *p, PoolWorker *w, int idx);
 void pool_fs_event(Pool *p);
 void pool_worker_event(Pool *p, int idx, uint32_t events);
 void pool_check_deadlines(Pool *p, int idx, double now);
-void pool_stop_worker(Pool *p, PoolWorker *w, int sig);
+void pool_stop_worker(Pool *p, PoolWorker *w, int sig, MetricsExitCause cause);
 void pool_signal(Pool *p, PoolWorker *w, int sig);
 double pool_loop_check(Pool *p, double now);
 

@@ -44,6 +44,7 @@ pool_spawn(Pool *p, PoolWorker *w)
     pthread_mutex_unlock(&p->lock);
     w->assigned = 0;
     w->doomed = w->retiring = w->was_ready = w->fed = 0;
+    w->cause = MX_CRASH;
     w->check_at = w->kill_at = POOL_NEVER;
     w->spawned_at = clock_mono();
     if (p->fs_dead || forkserver_spawn(&p->fs, w->number) < 0) {
@@ -146,6 +147,7 @@ pool_worker_retire(Pool *p, PoolWorker *w)
     log_msg(LOG_INFO, "ForkPoolWorker-%u pid %d retires after %lu tasks (--max-tasks-per-child)",
             w->number, (int)w->pid, w->tasks_done);
     w->retiring = 1;
+    w->cause = MX_MAX_TASKS;
     pool_worker_close(p, w);
 }
 
@@ -302,6 +304,7 @@ pool_loop_check(Pool *p, double now)
                 log_msg(LOG_WARN, "ForkPoolWorker-%u pid %d is not ready after %g s: killing it",
                         w->number, (int)w->pid, p->opt.start_timeout);
                 w->doomed = 1;
+                w->cause = MX_START_TIMEOUT;
                 pool_signal(p, w, SIGKILL);
             } else if (due > now && due < next) {
                 next = due;
@@ -334,6 +337,14 @@ pool_task_orphaned(Pool *p, PoolTask *t)
     }
 }
 
+/* Counts a worker's end, unless poold itself is stopping. */
+static void
+pool_count_exit(Pool *p, const PoolWorker *w, int startup)
+{
+    if (!__atomic_load_n(&p->stopping, __ATOMIC_ACQUIRE) && !p->fs_dead)
+        metrics_worker_exit(startup && w->cause == MX_CRASH ? MX_START_FAILURE : w->cause);
+}
+
 /* The fork server reported that pid ended with wait status st. */
 static void
 pool_worker_exited(Pool *p, pid_t pid, int st)
@@ -362,6 +373,7 @@ pool_worker_exited(Pool *p, pid_t pid, int st)
     /* Died before it was sent a task: a worker that cannot start (or live
      * idle) must not be respawned in a loop. */
     startup = !w->fed && !w->retiring && !p->fs_dead && (!w->was_ready || !w->doomed);
+    pool_count_exit(p, w, startup);
     for (int k = 0; k < w->inflight; k++) {
         int s = w->slots[k];
         PoolTask *t = p->slots[s].task;
@@ -506,10 +518,10 @@ pool_worker_event(Pool *p, int idx, uint32_t events)
  * exit report follow.
  */
 void
-pool_stop_worker(Pool *p, PoolWorker *w, int sig)
+pool_stop_worker(Pool *p, PoolWorker *w, int sig, MetricsExitCause cause)
 {
-    (void)p;
     w->doomed = 1;
+    w->cause = cause;
     pool_signal(p, w, sig);
     if (sig == SIGTERM)
         w->kill_at = clock_mono() + POOL_TERM_GRACE;
@@ -528,7 +540,7 @@ pool_time_out(Pool *p, int idx, PoolTask *t)
             log_msg(LOG_WARN, "a task ran past its timeout of %g s on ForkPoolWorker-%u pid %d: SIGTERM",
                     t->timeout, w->number, (int)w->pid);
             t->timed_out = 1;
-            pool_stop_worker(p, w, SIGTERM);
+            pool_stop_worker(p, w, SIGTERM, MX_TIMEOUT);
             return;
         }
 }

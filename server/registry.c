@@ -72,6 +72,7 @@ registry_put(Registry *r, const char *name, const char *doc, const char *source,
     e->fn.doc = strdup(doc ? doc : "");
     e->fn.source = source;
     e->fn.fn = fn;
+    e->fn.id = HASH_COUNT(r->by_name);
     if (!e->fn.name || !e->fn.doc) {
         registry_entry_free(e);
         return SVC_ENOMEM;
@@ -91,6 +92,12 @@ int
 registry_add_exec(Registry *r, const char *name, const char *doc, ExecSpec *spec)
 {
     return registry_put(r, name, doc, "exec", NULL, spec);
+}
+
+unsigned
+registry_count(const Registry *r)
+{
+    return HASH_COUNT(r->by_name);
 }
 
 const RegistryFn *

@@ -21,6 +21,8 @@ typedef struct RegistryFn {
     const char *source; /* "builtin", "plugin" or "exec" */
     PooldFn fn;         /* builtin, plugin */
     const struct ExecSpec *exec; /* exec (exec.h) */
+    unsigned id;        /* 0, 1, ... in the order added: a slot in arrays
+                         * kept per function (metrics.h) */
 } RegistryFn;
 
 Registry *registry_new(void);
@@ -34,6 +36,9 @@ int registry_add(Registry *r, const char *name, const char *doc,
 /* An exec function (exec.h); takes spec, freeing it on failure too.
  * Returns SVC_OK, SVC_EINVAL for a name taken or empty, or SVC_ENOMEM. */
 int registry_add_exec(Registry *r, const char *name, const char *doc, struct ExecSpec *spec);
+
+/* How many functions there are: their ids are 0 to this less one. */
+unsigned registry_count(const Registry *r);
 
 /* Borrowed pointer, valid for the registry's life; NULL when unknown. */
 const RegistryFn *registry_find(const Registry *r, const char *name);

@@ -206,6 +206,7 @@ stream_task(Stream *s, size_t n, StreamChunk **chunk, int *rc)
     }
     *chunk = ch;
     pool_task_limits(t, s->call->timeout, s->call->retries);
+    pool_task_meter(t, s->call->fn->id, n);
     ch->s = s;
     ch->first = s->next;
     ch->n = n;

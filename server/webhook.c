@@ -29,6 +29,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "metrics.h"
 #include "netguard.h"
 
 #define WEBHOOK_MAX_INFLIGHT 256       /* attempts on the wire at once */
@@ -318,20 +319,26 @@ static void
 webhook_settle(Webhooks *w, WebhookJob *j, CURLcode code, long status)
 {
     WebhookReport r = {.attempts = ++j->attempts, .last_status = status};
+    MetricsWebhookOutcome outcome = MW_STATUS;
     double delay;
 
     if (code == CURLE_OK && status >= 200 && status < 300) {
         r.delivered = r.done = 1;
+        outcome = MW_DELIVERED;
     } else if (j->refused[0]) {
         snprintf(r.last_error, sizeof(r.last_error), "%s", j->refused);
         r.done = 1; /* where it points will not change by waiting */
+        outcome = MW_REFUSED;
     } else {
-        if (code != CURLE_OK)
+        if (code != CURLE_OK) {
             snprintf(r.last_error, sizeof(r.last_error), "%s", j->errbuf[0] ? j->errbuf : curl_easy_strerror(code));
-        else
+            outcome = code == CURLE_OPERATION_TIMEDOUT ? MW_TIMEOUT : MW_NETWORK;
+        } else {
             snprintf(r.last_error, sizeof(r.last_error), "the receiver answered %ld", status);
+        }
         r.done = j->attempts >= w->opt.max_attempts;
     }
+    metrics_webhook(outcome, r.done && !r.delivered);
     if (!r.done) {
         /* Exponential, with jitter so that a receiver coming back is not
          * met by every retry at the same instant; its Retry-After wins. */

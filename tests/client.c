@@ -1,5 +1,6 @@
 /* client.c: see client.h. */
 #include "client.h"
+#include "contract.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -32,7 +33,7 @@ now_seconds(void)
 
 /* Asks the kernel for a free loopback port. Another process could take it
  * before poold binds it; server_start then tries again. */
-static int
+int
 free_port(void)
 {
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
@@ -57,6 +58,8 @@ server_try(Server *s, const char *const *args)
 
     int own_data = 1;
 
+    s->proxy_pid = 0;
+    s->proxy_port = 0;
     s->port = free_port();
     snprintf(port, sizeof(port), "%d", s->port);
     snprintf(s->log, sizeof(s->log), "/tmp/poold-test-%d-%d.log", (int)getpid(), s->port);
@@ -65,9 +68,12 @@ server_try(Server *s, const char *const *args)
     argv[n++] = "127.0.0.1";
     argv[n++] = "--port";
     argv[n++] = port;
+    s->ca[0] = '\0';
     for (int i = 0; args && args[i] && n < 60; i++) {
         if (strcmp(args[i], "--store") == 0 || strcmp(args[i], "--data-dir") == 0)
             own_data = 0;
+        if (strcmp(args[i], "--tls-cert") == 0 && args[i + 1])
+            snprintf(s->ca, sizeof(s->ca), "%s", args[i + 1]);
         argv[n++] = args[i];
     }
     s->data[0] = '\0';
@@ -104,6 +110,7 @@ server_try(Server *s, const char *const *args)
         }
         if (req(s, "GET", "/healthz", NULL, &r) == 0 && r.status == 200) {
             resp_free(&r);
+            contract_start(s);
             return 0;
         }
         resp_free(&r);
@@ -163,6 +170,7 @@ server_stop(Server *s)
         if (waitpid(s->pid, &st, WNOHANG) == s->pid) {
             s->pid = 0;
             server_drop_log(s);
+            contract_stop(s);
             return st;
         }
         usleep(10 * 1000);
@@ -170,6 +178,7 @@ server_stop(Server *s)
     kill(s->pid, SIGKILL);
     waitpid(s->pid, &st, 0);
     s->pid = 0;
+    contract_stop(s);
     return st; /* it hung: keep the log */
 }
 
@@ -178,6 +187,7 @@ server_reaped(Server *s)
 {
     s->pid = 0;
     server_drop_log(s);
+    contract_stop(s);
 }
 
 json_t *
@@ -286,11 +296,15 @@ req_h(const Server *s, const char *method, const char *path, const char *body,
     struct curl_slist *hl = NULL;
     char url[512];
     CURLcode rc;
+    int unchecked;
 
     memset(r, 0, sizeof(*r));
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", s->port, path);
+    snprintf(url, sizeof(url), "%s://127.0.0.1:%d%s", s->ca[0] ? "https" : "http", s->port, path);
     curl_easy_reset(h);
     curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_PORT, (long)contract_port(s));
+    if (s->ca[0])
+        curl_easy_setopt(h, CURLOPT_CAINFO, s->ca); /* verified: the peer and its name */
     curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, buf_write);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
@@ -305,6 +319,7 @@ req_h(const Server *s, const char *method, const char *path, const char *body,
     hl = curl_slist_append(hl, "Expect:");
     for (int i = 0; headers && headers[i]; i++)
         hl = curl_slist_append(hl, headers[i]);
+    hl = contract_headers(s, body, headers, hl, &unchecked);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
     rc = curl_easy_perform(h);
     curl_slist_free_all(hl);
@@ -315,6 +330,7 @@ req_h(const Server *s, const char *method, const char *path, const char *body,
     r->len = b.len;
     r->headers = hd.data ? hd.data : strdup("");
     r->json = json_loadb(r->body, r->len, 0, NULL);
+    contract_check(s, method, path, body, unchecked, r);
     return rc == CURLE_OK ? 0 : -1;
 }
 

@@ -14,9 +14,17 @@
 typedef struct Server {
     pid_t pid;
     int port;
+    /* The contract mode (contract.h): the Prism proxy in front of the
+     * server, which req() and the helpers on it go through; port stays
+     * poold's own, for the tests that open sockets to it. */
+    pid_t proxy_pid;
+    int proxy_port;  /* 0: requests go straight to poold */
+    char proxy_log[256];
     char log[256];   /* the server's stderr */
     char data[256];  /* its own --data-dir, removed at the stop; "" when
                       * the test named a store or a data dir itself */
+    char ca[256];    /* with --tls-cert: that certificate, which requests
+                      * over https trust; "" for plain HTTP */
 } Server;
 
 /* Starts poold with the given extra arguments (NULL-terminated) and waits
@@ -51,7 +59,8 @@ typedef struct Resp {
 } Resp;
 
 /* One request on a shared keep-alive handle (per process). body may be
- * NULL. Returns 0, or -1 when curl failed (then r->status is 0). */
+ * NULL. Returns 0, or -1 when curl failed (then r->status is 0). In the
+ * contract mode, one that breaks openapi.yaml ends the test (contract.h). */
 int req(const Server *s, const char *method, const char *path, const char *body, Resp *r);
 
 /* The same with extra request headers (NULL-terminated "Name: value"). */
@@ -73,6 +82,9 @@ const char *resp_header(const Resp *r, const char *name);
 json_t *jpath(json_t *root, const char *path);
 
 double now_seconds(void);
+
+/* A loopback port free a moment ago. */
+int free_port(void);
 
 /* The pid of a worker in /v1/pool whose state is `state` ("busy",
  * "idle"), 0 if none. */

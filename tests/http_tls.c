@@ -1,0 +1,142 @@
+/*
+ * http_tls.c: --tls-cert and --tls-key serve HTTPS (libmicrohttpd over
+ * GnuTLS). The certificate is self-signed, made here with openssl, and the
+ * client verifies it as a client would: the chain and the name 127.0.0.1.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "client.h"
+#include "harness.h"
+
+static char dir[64];
+static char cert[96], key[96];
+
+/* A fresh key and self-signed certificate for 127.0.0.1 in dir. */
+static void
+make_cert(void)
+{
+    char cmd[512];
+
+    snprintf(dir, sizeof(dir), "/tmp/poold-test-tls-XXXXXX");
+    CHECK(mkdtemp(dir) != NULL);
+    snprintf(cert, sizeof(cert), "%s/cert.pem", dir);
+    snprintf(key, sizeof(key), "%s/key.pem", dir);
+    snprintf(cmd, sizeof(cmd),
+             "openssl req -x509 -newkey rsa:2048 -nodes -keyout %s -out %s -days 2 -subj /CN=127.0.0.1 "
+             "-addext subjectAltName=IP:127.0.0.1 >/dev/null 2>&1", key, cert);
+    CHECK(system(cmd) == 0); /* script/bootstrap installs openssl */
+}
+
+/* What a plain-HTTP request to the port gets: the curl error code. */
+static CURLcode
+plain_request(int port)
+{
+    CURL *h = curl_easy_init();
+    char url[64];
+    CURLcode rc;
+
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/healthz", port);
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT, 5L);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, fwrite);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, stderr);
+    rc = curl_easy_perform(h);
+    curl_easy_cleanup(h);
+    return rc;
+}
+
+/* poold's exit status when started with args, which must make it fail
+ * before serving; its stderr in out. */
+static int
+start_fails(const char *const *args, char *out, size_t len)
+{
+    char cmd[1024];
+    const char *bin = getenv("POOLD_BIN") ? getenv("POOLD_BIN") : "build/poold";
+    size_t o = (size_t)snprintf(cmd, sizeof(cmd), "%s --store memory --port 0", bin);
+    FILE *p;
+    int st;
+
+    for (int i = 0; args[i] && o < sizeof(cmd); i++)
+        o += (size_t)snprintf(cmd + o, sizeof(cmd) - o, " '%s'", args[i]);
+    snprintf(cmd + o, sizeof(cmd) - o, " 2>&1");
+    p = popen(cmd, "r");
+    CHECK(p != NULL);
+    out[0] = '\0';
+    size_t n = fread(out, 1, len - 1, p);
+    out[n] = '\0';
+    st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+TEST(test_calls_jobs_and_streams_are_served_over_https)
+{
+    make_cert();
+    const char *args[] = {"--tls-cert", cert, "--tls-key", key, "--processes", "2", NULL};
+    Server s;
+    Resp r;
+    char path[96];
+
+    server_start(&s, args); /* it polls /healthz over https, verified */
+    post(&s, "/v1/apply", "{\"func\":\"pow\",\"args\":[2,10]}", 200, &r);
+    CHECK_INT(json_integer_value(jpath(r.json, "result")), 1024);
+    resp_free(&r);
+    post(&s, "/v1/map", "{\"func\":\"echo\",\"iterable\":[1,2,3]}", 200, &r);
+    CHECK_INT(json_array_size(jpath(r.json, "results")), 3);
+    resp_free(&r);
+    /* A long poll suspends the connection and resumes it: under TLS too. */
+    post(&s, "/v1/apply_async", "{\"func\":\"sleep\",\"args\":[0.3]}", 202, &r);
+    snprintf(path, sizeof(path), "/v1/jobs/%s/result?timeout=5", json_string_value(jpath(r.json, "id")));
+    resp_free(&r);
+    CHECK_INT(req(&s, "GET", path, NULL, &r), 0);
+    CHECK_INT(r.status, 200);
+    CHECK(json_real_value(jpath(r.json, "result")) == 0.3);
+    resp_free(&r);
+    /* A stream's chunks. */
+    post(&s, "/v1/imap", "{\"func\":\"echo\",\"iterable\":[1,2,3,4]}", 200, &r);
+    CHECK(r.body && strstr(r.body, "{\"index\":3,\"result\":4}"));
+    resp_free(&r);
+    /* Plain HTTP to the TLS port gets no answer, and poold stays up. */
+    CHECK(plain_request(s.port) != CURLE_OK);
+    post(&s, "/v1/apply", "{\"func\":\"echo\",\"args\":[7]}", 200, &r);
+    resp_free(&r);
+    CHECK_INT(WEXITSTATUS(server_stop(&s)), 0);
+    remove_tree(dir);
+}
+
+TEST(test_a_certificate_it_cannot_use_stops_the_start_with_a_reason)
+{
+    char out[4096], bad[128];
+    FILE *f;
+
+    make_cert();
+    const char *lone_cert[] = {"--tls-cert", cert, NULL};
+    CHECK_INT(start_fails(lone_cert, out, sizeof(out)), 2);
+    CHECK(strstr(out, "--tls-cert and --tls-key go together"));
+    const char *missing[] = {"--tls-cert", "/nonexistent/cert.pem", "--tls-key", key, NULL};
+    CHECK_INT(start_fails(missing, out, sizeof(out)), 2);
+    CHECK(strstr(out, "cannot read /nonexistent/cert.pem"));
+    /* Readable but not PEM: the daemon refuses it, poold says so and exits. */
+    snprintf(bad, sizeof(bad), "%s/bad.pem", dir);
+    CHECK((f = fopen(bad, "w")) != NULL);
+    fputs("not a certificate\n", f);
+    fclose(f);
+    const char *garbage[] = {"--tls-cert", bad, "--tls-key", key, NULL};
+    int st = start_fails(garbage, out, sizeof(out));
+    CHECK(st != 0 && st != 2);
+    CHECK(strstr(out, "certificate"));
+    remove_tree(dir);
+}
+
+int
+main(int argc, char **argv)
+{
+    curl_global_init(CURL_GLOBAL_ALL);
+    return harness_run(argc, argv);
+}

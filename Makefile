@@ -91,7 +91,15 @@ $(BUILD)/bench/%: bench/%.c tests/client.c tests/contract.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -Itests -o $@ $^ $(LDLIBS)
 
-bench: $(BUILD)/poold $(BUILD)/bench/respawn $(BUILD)/bench/firstline
+$(BUILD)/bench/pipe: bench/pipe.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $<
+
+# compare.sh is the side-by-side table (bench/results/latest.md, kept in
+# BENCHMARKS.md); the others look closer at one part each.
+bench: $(BUILD)/poold $(BUILD)/bench/respawn $(BUILD)/bench/firstline $(BUILD)/bench/pipe
+	script/bootstrap bench
+	POOLD_BIN=$(BUILD)/poold PIPE_BIN=$(BUILD)/bench/pipe bench/compare.sh
 	POOLD_BIN=$(BUILD)/poold bench/http.sh
 	POOLD_BIN=$(BUILD)/poold bench/jobs.sh
 	POOLD_BIN=$(BUILD)/poold bench/store.sh

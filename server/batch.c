@@ -29,7 +29,12 @@ struct Batch {
     int started;           /* dispatcher only: start() was called */
     int finished;          /* dispatcher only: done() was called; late
                             * chunks are dropped */
-    BatchFailure fail;
+    /* The failure, when there is one: its message (up to 4 KiB) is
+     * allocated then, not carried by every batch a queued job holds. */
+    BatchOutcome outcome;
+    size_t fail_index;
+    char fail_type[64];
+    char *fail_message;    /* NULL: no memory was left to keep it */
     char worker[32];
     pid_t pid;
 };
@@ -76,6 +81,7 @@ batch_unref(Batch *b)
     free(b->chunks);
     free(b->lens);
     free(b->plain);
+    free(b->fail_message);
     call_free(b->call);
     free(b);
 }
@@ -105,10 +111,11 @@ batch_copy_text(char *dst, size_t len, const char *text)
 static void
 batch_set_failure(Batch *b, BatchOutcome o, size_t index, const char *type, const char *msg)
 {
-    b->fail.outcome = o;
-    b->fail.index = index;
-    batch_copy_text(b->fail.type, sizeof(b->fail.type), type);
-    batch_copy_text(b->fail.message, sizeof(b->fail.message), msg);
+    b->outcome = o;
+    b->fail_index = index;
+    batch_copy_text(b->fail_type, sizeof(b->fail_type), type);
+    free(b->fail_message);
+    b->fail_message = strdup(msg); /* cut where it is read, at a character */
 }
 
 void
@@ -417,8 +424,11 @@ batch_result(Batch *b, BatchFailure *f, size_t *len)
 {
     char *text;
 
-    if (b->fail.outcome != BATCH_OK) {
-        *f = b->fail;
+    if (b->outcome != BATCH_OK) {
+        f->outcome = b->outcome;
+        f->index = b->fail_index;
+        memcpy(f->type, b->fail_type, sizeof(f->type));
+        batch_copy_text(f->message, sizeof(f->message), b->fail_message ? b->fail_message : "out of memory");
         return NULL;
     }
     text = b->all_plain ? batch_splice(b, len) : batch_assemble(b, len);

@@ -50,9 +50,10 @@ WORKDIR /var/lib/poold
 VOLUME /var/lib/poold
 EXPOSE 8080
 # /readyz, not /healthz: a poold whose workers cannot start serves HTTP but
-# cannot run a call.
+# cannot run a call. -k: the certificate names the service, not 127.0.0.1.
 HEALTHCHECK --interval=5s --timeout=3s --start-period=10s --retries=3 \
-    CMD curl -fsS -o /dev/null "http://127.0.0.1:${POOLD_PORT:-8080}/readyz" || exit 1
+    CMD if [ -n "${POOLD_TLS_CERT:-}" ]; then s=https; else s=http; fi; \
+        curl -fsSk -o /dev/null "$s://127.0.0.1:${POOLD_PORT:-8080}/readyz" || exit 1
 # poold is PID 1 without an init: it takes SIGTERM with sigwait, and its fork
 # server reaps the workers' and exec functions' children.
 STOPSIGNAL SIGTERM

@@ -19,7 +19,7 @@ cd "$(dirname "$0")/../.."
 passed=0 failed=0
 t0=$SECONDS
 tmp=$(mktemp -d /tmp/poold-docker.XXXXXX)
-dockerd_pid= proj=poolddocker$$ compose_up=0 own_images=()
+dockerd_pid= proj=poolddocker$$ compose_up=0 own_images=() tls_cid=
 image=poold:test receiver_image=poold-receiver:test
 
 ok()   { echo "ok   $1"; passed=$((passed + 1)); }
@@ -49,6 +49,7 @@ cleanup() {
         compose logs --no-color >"$tmp/compose.log" 2>&1
         compose down -v --remove-orphans >"$tmp/down.log" 2>&1 || tail_of "$tmp/down.log"
     fi
+    [ -n "$tls_cid" ] && docker rm -f "$tls_cid" >/dev/null 2>&1
     if [ -n "$dockerd_pid" ]; then
         stop_dockerd
     elif [ ${#own_images[@]} -gt 0 ]; then
@@ -280,10 +281,10 @@ for _ in $(seq 1 50); do
 done
 base=http://127.0.0.1:$port
 
-wait_healthy() { # wait_healthy SECONDS: the poold container's healthcheck passes
-    local id i st=
+wait_healthy() { # wait_healthy SECONDS [ID]: the container's (else compose's poold's) healthcheck passes
+    local id=${2:-} i st=
     for ((i = 0; i < $1 * 2; i++)); do
-        id=$(compose ps -q poold 2>/dev/null)
+        [ -n "${2:-}" ] || id=$(compose ps -q poold 2>/dev/null)
         st=$(docker inspect -f '{{.State.Health.Status}}' "$id" 2>/dev/null)
         [ "$st" = healthy ] && return 0
         sleep 0.5
@@ -301,6 +302,25 @@ else
     tail_of "$tmp/up.log"
     compose logs --no-color --tail 20 >"$tmp/logs.txt" 2>&1; tail_of "$tmp/logs.txt" 20
     finish
+fi
+
+test=$(docker inspect -f '{{json .Config.Healthcheck.Test}}' "$(compose ps -q poold)" 2>/dev/null)
+if grep -q readyz <<<"$test"; then ok "compose's healthcheck is the image's (/readyz)"
+else fail "compose's healthcheck is the image's (/readyz)" "test: $test"; fi
+
+# The image's healthcheck when poold serves HTTPS (POOLD_TLS_CERT).
+if command -v openssl >/dev/null; then
+    mkdir -p "$tmp/tls"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=poold \
+        -keyout "$tmp/tls/key.pem" -out "$tmp/tls/cert.pem" >"$tmp/openssl.log" 2>&1
+    chmod 644 "$tmp/tls/key.pem" # read by the image's user, not the host's
+    tls_cid=$(docker run -d --network none -v "$tmp/tls:/tls:ro" -e POOLD_TLS_CERT=/tls/cert.pem \
+        -e POOLD_TLS_KEY=/tls/key.pem -e POOLD_STORE=memory --health-interval 1s "$image" 2>"$tmp/tls-run.log")
+    if [ -n "$tls_cid" ] && wait_healthy 30 "$tls_cid"; then ok "the healthcheck follows POOLD_TLS_CERT to https"
+    else fail "the healthcheck follows POOLD_TLS_CERT to https"; docker logs --tail 5 "$tls_cid" >>"$tmp/tls-run.log" 2>&1; tail_of "$tmp/tls-run.log"; fi
+    docker rm -f "$tls_cid" >/dev/null 2>&1 && tls_cid=
+else
+    echo "-- no openssl: the HTTPS healthcheck is not tried"
 fi
 
 pid1=$(compose exec -T poold cat /proc/1/comm 2>/dev/null)

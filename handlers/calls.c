@@ -100,12 +100,38 @@ calls_gone(void *b)
     batch_cancel(b);
 }
 
+int
+calls_parse(HttpReq *r, CallOp op, const CallLimits *lim, Call **c)
+{
+    App *app = http_app(r);
+    size_t len = 0;
+    const char *text = http_body(r, &len);
+    const json_t *body = http_json(r);
+    CallError err;
+    int rc = SVC_EAGAIN;
+
+    /* A route that leaves the body as text: a map's items are sliced from
+     * it when the scanner can, the whole parsed otherwise. */
+    if (!body)
+        rc = call_parse_text(text, len, op, app->reg, lim, c, &err);
+    if (rc == SVC_EAGAIN) {
+        if (!body && !(body = http_json_parse(r)))
+            return -1; /* answered: not JSON */
+        rc = call_parse(body, op, app->reg, lim, c, &err);
+    }
+    if (rc != SVC_OK) {
+        json_t *ext = err.field[0] ? json_pack("{s:s}", "field", err.field) : NULL;
+        http_reply_problem(r, rc == SVC_ENOFUNC ? 404 : rc == SVC_EINVAL ? 400 : 500, err.detail, ext);
+        return -1;
+    }
+    return 0;
+}
+
 static void
 calls_run(HttpReq *r, CallOp op)
 {
     App *app = http_app(r);
     Call *c = NULL;
-    CallError err;
     Batch *b;
     HttpWaiter *w;
     CallLimits lim = calls_limits(app, 0);
@@ -116,12 +142,8 @@ calls_run(HttpReq *r, CallOp op)
         jobs_run_preferred(r, op, async, wait);
         return;
     }
-    rc = call_parse(http_json(r), op, app->reg, &lim, &c, &err);
-    if (rc != SVC_OK) {
-        json_t *ext = err.field[0] ? json_pack("{s:s}", "field", err.field) : NULL;
-        http_reply_problem(r, rc == SVC_ENOFUNC ? 404 : rc == SVC_EINVAL ? 400 : 500, err.detail, ext);
+    if (calls_parse(r, op, &lim, &c) < 0)
         return;
-    }
     if (call_items(c) == 0) { /* Pool.map(f, []) is [] without a task */
         call_free(c);
         http_reply_json(r, 200, json_pack("{s:[]}", "results"));

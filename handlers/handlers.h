@@ -31,6 +31,9 @@ void handle_starmap(HttpReq *r);
 void calls_reply_result(HttpReq *r, const char *key, char *v, size_t len);
 /* Answers a refusal of the pool or the job table (SVC_E*) with its status. */
 void calls_refused(HttpReq *r, int rc);
+/* The body's call into *c; on failure answers (400, 404, 500) and
+ * returns -1. */
+int calls_parse(HttpReq *r, CallOp op, const CallLimits *lim, Call **c);
 /* What the server's flags allow a call (see call.h). */
 CallLimits calls_limits(const App *app, int async);
 

@@ -238,7 +238,6 @@ jobs_submit(HttpReq *r, CallOp op, int accept, double wait, const char *applied)
     JobsReply *jr = NULL;
     HttpWaiter *w;
     Call *c = NULL;
-    CallError err;
     Job *j = NULL;
     int rc, created = 0;
 
@@ -246,12 +245,8 @@ jobs_submit(HttpReq *r, CallOp op, int accept, double wait, const char *applied)
         http_reply_problem(r, 400, "Idempotency-Key must be 1 to 255 characters", NULL);
         return;
     }
-    rc = call_parse(http_json(r), op, app->reg, &lim, &c, &err);
-    if (rc != SVC_OK) {
-        json_t *ext = err.field[0] ? json_pack("{s:s}", "field", err.field) : NULL;
-        http_reply_problem(r, rc == SVC_ENOFUNC ? 404 : rc == SVC_EINVAL ? 400 : 500, err.detail, ext);
+    if (calls_parse(r, op, &lim, &c) < 0)
         return;
-    }
     if (!jobs_callbacks_ok(r, c)) {
         call_free(c);
         return;

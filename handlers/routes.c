@@ -8,13 +8,13 @@
 const Route routes[] = {
     /* method  pattern          handler           body, line function, open (no key) */
     {"POST", "/v1/apply",       handle_apply,     HTTP_BODY_JSON, NULL, 0},
-    {"POST", "/v1/map",         handle_map,       HTTP_BODY_JSON, NULL, 0},
-    {"POST", "/v1/starmap",     handle_starmap,   HTTP_BODY_JSON, NULL, 0},
+    {"POST", "/v1/map",         handle_map,       HTTP_BODY_TEXT, NULL, 0},
+    {"POST", "/v1/starmap",     handle_starmap,   HTTP_BODY_TEXT, NULL, 0},
     {"POST", "/v1/imap",        handle_imap,      HTTP_BODY_LINES, imap_line, 0},
     {"POST", "/v1/imap_unordered", handle_imap_unordered, HTTP_BODY_LINES, imap_unordered_line, 0},
     {"POST", "/v1/apply_async", handle_apply_async, HTTP_BODY_JSON, NULL, 0},
-    {"POST", "/v1/map_async",   handle_map_async, HTTP_BODY_JSON, NULL, 0},
-    {"POST", "/v1/starmap_async", handle_starmap_async, HTTP_BODY_JSON, NULL, 0},
+    {"POST", "/v1/map_async",   handle_map_async, HTTP_BODY_TEXT, NULL, 0},
+    {"POST", "/v1/starmap_async", handle_starmap_async, HTTP_BODY_TEXT, NULL, 0},
     {"GET",  "/v1/jobs",        handle_jobs_list, HTTP_BODY_ANY, NULL, 0},
     {"GET",  "/v1/jobs/{id}",   handle_job_get,   HTTP_BODY_ANY, NULL, 0},
     {"DELETE", "/v1/jobs/{id}", handle_job_delete, HTTP_BODY_ANY, NULL, 0},

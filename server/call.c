@@ -135,30 +135,36 @@ call_parse_map(const json_t *body, CallOp op, const CallLimits *lim, Call *c, Ca
 {
     json_t *it = json_object_get(body, "iterable"), *cs = json_object_get(body, "chunksize");
     json_t *oe = json_object_get(body, "on_error"), *item;
-    size_t i;
+    size_t i, n;
 
-    if (lim->lines) /* the items follow as lines: an empty array stands in */
-        it = json_array();
-    else if (it)
-        json_incref(it);
-    if (!it)
-        return call_fail(err, SVC_EINVAL, "iterable", "'iterable' is required");
-    c->iterable = it;
-    if (!json_is_array(it))
-        return call_fail(err, SVC_EINVAL, "iterable", "'iterable' must be an array");
-    if ((long)json_array_size(it) > lim->max_items) {
+    if (c->items_text) { /* sliced from the text: the body holds [] */
+        n = c->items.n;
+    } else {
+        if (lim->lines) /* the items follow as lines: an empty array stands in */
+            it = json_array();
+        else if (it)
+            json_incref(it);
+        if (!it)
+            return call_fail(err, SVC_EINVAL, "iterable", "'iterable' is required");
+        c->iterable = it;
+        if (!json_is_array(it))
+            return call_fail(err, SVC_EINVAL, "iterable", "'iterable' must be an array");
+        n = json_array_size(it);
+    }
+    if ((long)n > lim->max_items) {
         char detail[128];
-        snprintf(detail, sizeof(detail), "'iterable' has %zu items, more than --max-items (%ld)",
-                 json_array_size(it), lim->max_items);
+        snprintf(detail, sizeof(detail), "'iterable' has %zu items, more than --max-items (%ld)", n,
+                 lim->max_items);
         return call_fail(err, SVC_EINVAL, "iterable", detail);
     }
-    if (op == CALL_STARMAP)
-        json_array_foreach(it, i, item)
-            if (!json_is_array(item)) {
-                char detail[128];
-                snprintf(detail, sizeof(detail), "starmap: item %zu must be an array of arguments", i);
-                return call_fail(err, SVC_EINVAL, "iterable", detail);
-            }
+    for (i = 0; op == CALL_STARMAP && i < n; i++) {
+        item = c->items_text ? NULL : json_array_get(it, i);
+        if (c->items_text ? c->items_text[c->items.starts[i]] != '[' : !json_is_array(item)) {
+            char detail[128];
+            snprintf(detail, sizeof(detail), "starmap: item %zu must be an array of arguments", i);
+            return call_fail(err, SVC_EINVAL, "iterable", detail);
+        }
+    }
     if (cs && !json_is_null(cs)) {
         if (!json_is_integer(cs) || json_integer_value(cs) < 1)
             return call_fail(err, SVC_EINVAL, "chunksize", "'chunksize' must be an integer >= 1");
@@ -167,7 +173,7 @@ call_parse_map(const json_t *body, CallOp op, const CallLimits *lim, Call *c, Ca
         c->chunksize = (size_t)json_integer_value(cs);
     } else {
         /* Python's imap defaults to 1: results come back one by one. */
-        c->chunksize = lim->stream ? 1 : call_default_chunksize(json_array_size(it), lim->processes);
+        c->chunksize = lim->stream ? 1 : call_default_chunksize(n, lim->processes);
     }
     if (oe && !json_is_null(oe)) {
         const char *v = json_string_value(oe);
@@ -243,20 +249,31 @@ call_parse_limits(const json_t *body, const CallLimits *lim, Call *c, CallError 
     return SVC_OK;
 }
 
-int
-call_parse(const json_t *body, CallOp op, const Registry *reg, const CallLimits *lim,
-           Call **out, CallError *err)
+/* call_parse, with the items as text when text is not NULL (taken, with
+ * items, even on failure). */
+static int
+call_parse_with(const json_t *body, CallOp op, const Registry *reg, const CallLimits *lim, char *text,
+                JscanItems *items, Call **out, CallError *err)
 {
     Call *c = NULL;
     int rc;
 
     *out = NULL;
-    if (!json_is_object(body))
-        return call_fail(err, SVC_EINVAL, "", "the body must be a JSON object");
-    if ((rc = call_check_fields(body, op, lim, err)) != SVC_OK)
-        return rc;
-    if (!(c = calloc(1, sizeof(*c))))
+    if (!(c = calloc(1, sizeof(*c)))) {
+        free(text);
+        free(items->starts);
         return call_fail(err, SVC_ENOMEM, "", "out of memory");
+    }
+    c->items_text = text;
+    if (text)
+        c->items = *items;
+    rc = SVC_EINVAL;
+    if (!json_is_object(body)) {
+        call_fail(err, SVC_EINVAL, "", "the body must be a JSON object");
+        goto cleanup;
+    }
+    if ((rc = call_check_fields(body, op, lim, err)) != SVC_OK)
+        goto cleanup;
     c->op = op;
     if ((rc = call_parse_func(body, reg, c, err)) != SVC_OK)
         goto cleanup;
@@ -272,9 +289,52 @@ cleanup:
     if (rc != SVC_OK) {
         call_free(c);
     } else {
-        c->nitems = op == CALL_APPLY ? 1 : json_array_size(c->iterable);
+        c->nitems = op == CALL_APPLY ? 1 : c->items_text ? c->items.n : json_array_size(c->iterable);
         *out = c;
     }
+    return rc;
+}
+
+int
+call_parse(const json_t *body, CallOp op, const Registry *reg, const CallLimits *lim,
+           Call **out, CallError *err)
+{
+    JscanItems none = {0};
+
+    return call_parse_with(body, op, reg, lim, NULL, &none, out, err);
+}
+
+int
+call_parse_text(const char *text, size_t len, CallOp op, const Registry *reg, const CallLimits *lim,
+                Call **out, CallError *err)
+{
+    size_t start, end;
+    JscanItems items;
+    json_t *body = NULL;
+    char *rest = NULL, *copy = NULL;
+    int rc = SVC_EAGAIN;
+
+    *out = NULL;
+    if (op == CALL_APPLY || lim->stream || lim->lines || jscan_member(text, len, "iterable", &start, &end) != JSCAN_OK)
+        return SVC_EAGAIN;
+    if (jscan_array(text + start, end - start, (size_t)lim->max_items, &items) != JSCAN_OK)
+        return SVC_EAGAIN; /* out of memory too: the full parse will say so */
+    /* The rest of the body, the items replaced by [], parsed as usual. */
+    if ((rest = malloc(len - (end - start) + 2))) {
+        memcpy(rest, text, start);
+        memcpy(rest + start, "[]", 2);
+        memcpy(rest + start + 2, text + end, len - end);
+        body = json_loadb(rest, len - (end - start) + 2, JSON_REJECT_DUPLICATES, NULL);
+    }
+    if (body && (copy = malloc(end - start + 1))) {
+        memcpy(copy, text + start, end - start);
+        copy[end - start] = '\0';
+        rc = call_parse_with(body, op, reg, lim, copy, &items, out, err);
+    } else {
+        free(items.starts);
+    }
+    json_decref(body);
+    free(rest);
     return rc;
 }
 
@@ -286,6 +346,8 @@ call_free(Call *c)
     json_decref(c->args);
     json_decref(c->kwds);
     json_decref(c->iterable);
+    free(c->items_text);
+    free(c->items.starts);
     free(c->callback);
     free(c->error_callback);
     free(c);
@@ -304,6 +366,10 @@ call_drop_values(Call *c)
     json_decref(c->kwds);
     json_decref(c->iterable);
     c->args = c->kwds = c->iterable = NULL;
+    free(c->items_text);
+    free(c->items.starts);
+    c->items_text = NULL;
+    c->items.starts = NULL;
 }
 
 size_t
@@ -341,12 +407,42 @@ call_payload(const RegistryFn *fn, CallOp op, json_t *items, json_t *kwds, size_
     return text;
 }
 
+/* A chunk of items that are text: the frame call_payload would write,
+ * with the items copied as they came. */
+static char *
+call_chunk_slice(const Call *c, size_t first, size_t n, size_t *len, uint32_t *mode)
+{
+    json_t *fname = json_string(c->fn->name);
+    char *name = fname ? json_dumps(fname, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
+    size_t from = c->items.starts[first], to = jscan_item_end(c->items_text, &c->items, first + n - 1);
+    size_t nlen = name ? strlen(name) : 0, o = 0;
+    char *text = name ? malloc(nlen + (to - from) + 16) : NULL;
+
+    if (text) {
+        text[o++] = '[';
+        memcpy(text + o, name, nlen);
+        o += nlen;
+        memcpy(text + o, ",[", 2);
+        o += 2;
+        memcpy(text + o, c->items_text + from, to - from);
+        o += to - from;
+        memcpy(text + o, "],null]", 8);
+        *len = o + 7;
+        *mode = c->op == CALL_MAP ? WIRE_MODE_MAP : WIRE_MODE_STARMAP;
+    }
+    free(name);
+    json_decref(fname);
+    return text;
+}
+
 char *
 call_chunk_payload(const Call *c, size_t i, size_t *len, uint32_t *mode)
 {
     json_t *items = NULL;
     char *text = NULL;
 
+    if (c->items_text)
+        return call_chunk_slice(c, call_chunk_first(c, i), call_chunk_len(c, i), len, mode);
     if (c->op == CALL_APPLY) {
         items = json_incref(c->args);
     } else {

@@ -11,6 +11,7 @@
 #include <jansson.h>
 
 #include "common.h"
+#include "jscan.h"
 #include "registry.h"
 
 typedef enum { CALL_APPLY, CALL_MAP, CALL_STARMAP } CallOp;
@@ -20,7 +21,10 @@ struct Call {
     const RegistryFn *fn; /* borrowed from the registry */
     json_t *args;         /* apply: positional arguments (owned ref) */
     json_t *kwds;         /* apply: keyword arguments (owned ref) */
-    json_t *iterable;     /* map, starmap: the items (owned ref) */
+    json_t *iterable;     /* map, starmap: the items (owned ref), or NULL
+                           * when they are text: */
+    char *items_text;     /* the iterable's text (malloc'd) and where each */
+    JscanItems items;     /* item is in it (call_parse_text) */
     size_t chunksize;     /* items per task; 0 for apply */
     int collect;          /* on_error: 1 for "collect", 0 for "raise" */
     int priority;         /* async: higher runs first; 0 by default */
@@ -67,6 +71,16 @@ typedef struct CallError {
  */
 int call_parse(const json_t *body, CallOp op, const Registry *reg,
                const CallLimits *lim, Call **out, CallError *err);
+
+/*
+ * The same from the body's text: a map's or starmap's items are checked
+ * and sliced from it (jscan.h), never built as JSON values; the rest of
+ * the body is parsed as usual. SVC_EAGAIN when the text is not one the
+ * scanner vouches for: parse it whole and call call_parse, which also
+ * words any error in its JSON.
+ */
+int call_parse_text(const char *text, size_t len, CallOp op, const Registry *reg,
+                    const CallLimits *lim, Call **out, CallError *err);
 
 void call_free(Call *c);
 

@@ -23,6 +23,7 @@
 #define SVC_EUNAVAIL -9   /* nothing can serve it now (workers cannot start) */
 #define SVC_ESTORE  -10   /* the durable store cannot write it */
 #define SVC_EFORBIDDEN -11 /* well-formed, but a policy refuses it */
+#define SVC_EAGAIN  -12   /* not this way: take the general path */
 
 typedef struct Config Config;
 typedef struct Registry Registry;

@@ -334,12 +334,23 @@ http_early_answer(HttpReq *r)
     http_reply_problem(r, r->status, detail, NULL);
 }
 
-static void
-http_run(HttpReq *r)
+const json_t *
+http_json_parse(HttpReq *r)
 {
     json_error_t jerr;
     char detail[300];
 
+    if (!r->json && !(r->json = json_loadb(r->body, r->len, JSON_REJECT_DUPLICATES, &jerr))) {
+        snprintf(detail, sizeof(detail), "the body is not valid JSON: %s (line %d, column %d)", jerr.text,
+                 jerr.line, jerr.column);
+        http_reply_problem(r, 400, detail, NULL);
+    }
+    return r->json;
+}
+
+static void
+http_run(HttpReq *r)
+{
     if (r->lines)
         http_lines_end(r);
     else if (r->route->body != HTTP_BODY_ANY) {
@@ -347,13 +358,8 @@ http_run(HttpReq *r)
             http_reply_problem(r, 400, "the body is empty: send a JSON object", NULL);
             return;
         }
-        r->json = json_loadb(r->body, r->len, JSON_REJECT_DUPLICATES, &jerr);
-        if (!r->json) {
-            snprintf(detail, sizeof(detail), "the body is not valid JSON: %s (line %d, column %d)",
-                     jerr.text, jerr.line, jerr.column);
-            http_reply_problem(r, 400, detail, NULL);
+        if (r->route->body != HTTP_BODY_TEXT && !http_json_parse(r))
             return;
-        }
     }
     r->route->handler(r);
     if (r->waiter && !r->waiter->stream && !r->answered)

@@ -23,6 +23,8 @@ typedef enum {
     HTTP_BODY_LINES, /* JSON, or with Content-Type application/x-ndjson,
                       * lines handed to the route's line function as
                       * they arrive, never held whole */
+    HTTP_BODY_TEXT,  /* JSON the handler reads from the text, parsing it
+                      * (http_json_parse) only if it must: not empty */
 } HttpBody;
 
 /* HttpLineFn's answers. */
@@ -84,6 +86,10 @@ void http_stop(Http *h);
 
 void *http_app(HttpReq *r);
 const json_t *http_json(HttpReq *r);      /* borrowed; NULL without a body */
+/* An HTTP_BODY_TEXT route's body parsed as JSON bodies are (duplicate keys
+ * refused), kept for http_json; on failure answers 400 saying why and
+ * returns NULL. */
+const json_t *http_json_parse(HttpReq *r);
 const char *http_body(HttpReq *r, size_t *len); /* the raw body, borrowed */
 const char *http_param(HttpReq *r);       /* the {id} segment, "" if none */
 const char *http_query(HttpReq *r, const char *key);

@@ -262,6 +262,47 @@ TEST(test_starmap_spreads_each_item_as_arguments)
     resp_free(&r);
 }
 
+/* A map's items are sliced from the body's text when the scanner takes
+ * them (jscan.h) and parsed with the body when it does not: the answers,
+ * and the errors, are the same either way. */
+TEST(test_sliced_and_parsed_items_answer_alike)
+{
+    static const char *const items = "\"a\\u00e9\\n\\\"\", 1e5, -0, 1.5, true, false, null, [[]], \"\u00fc\", "
+                                     "123456789012345678, [1, [2.5, \"x\"]]";
+    char sliced[512], parsed[512], bad[128];
+    Resp a, b, r;
+
+    snprintf(sliced, sizeof(sliced), "{\"func\":\"echo\",\"chunksize\":2,\"iterable\":[%s]}", items);
+    snprintf(parsed, sizeof(parsed), "{\"func\":\"echo\",\"chunksize\":2,\"iterable\":[%s, {}]}", items); /* an object: parsed */
+    post(&srv, "/v1/map", sliced, 200, &a);
+    post(&srv, "/v1/map", parsed, 200, &b);
+    json_t *ra = jpath(a.json, "results"), *rb = jpath(b.json, "results");
+    CHECK_INT(json_array_size(ra), 11);
+    CHECK_INT(json_array_size(rb), 12);
+    json_array_remove(rb, 11);
+    CHECK(json_equal(ra, rb));
+    resp_free(&a);
+    resp_free(&b);
+    /* starmap's items must be arrays, whichever way they were read. */
+    post(&srv, "/v1/starmap", "{\"func\":\"pow\",\"iterable\":[[2,10],[3 , 2] , [ 4,0 ]]}", 200, &r);
+    char *got = json_dumps(jpath(r.json, "results"), JSON_COMPACT);
+    CHECK_STR(got, "[1024,9,1]");
+    free(got);
+    resp_free(&r);
+    post(&srv, "/v1/starmap", "{\"func\":\"pow\",\"iterable\":[[2,10],5]}", 400, &r);
+    CHECK(strstr(json_string_value(jpath(r.json, "detail")), "item 1 must be an array"));
+    resp_free(&r);
+    /* Broken JSON in the items, or a second iterable, is jansson's to
+     * word, as before. */
+    static const char *const broken[] = {"[1,2,]", "[12345678901234567890123]", "[\"\\u0000\"]", "[1]"};
+    for (size_t i = 0; i < sizeof(broken) / sizeof(broken[0]); i++) {
+        snprintf(bad, sizeof(bad), "{\"func\":\"echo\",\"iterable\":%s,\"iterable\":[2]}", broken[i]);
+        post(&srv, "/v1/map", bad, 400, &r);
+        CHECK(strstr(json_string_value(jpath(r.json, "detail")), "the body is not valid JSON"));
+        resp_free(&r);
+    }
+}
+
 TEST(test_wrong_method_is_405_with_allow)
 {
     Resp r;

@@ -74,7 +74,20 @@ run: $(BUILD)/poold
 test: tests
 	@POOLD_BIN=$(abspath $(BUILD)/poold) POOLD_TEST_PLUGIN=$(abspath $(BUILD)/tests/misbehave.so) \
 	    POOLD_PLUGIN_DIR=$(abspath $(BUILD)) \
-	    POOLD_SANITIZED=$(SANITIZE) PATH=$(abspath .tools/bin):$$PATH tests/run.sh $(UNIT_TESTS) $(HTTP_TESTS)
+	    POOLD_SANITIZED=$(SANITIZE) PATH=$(abspath .tools/bin):$$PATH tests/run.sh $(UNIT_TESTS) $(HTTP_TESTS) $(SPEC_TESTS)
+
+# openapi.yaml's checks, part of make test: redocly lint (the rules are in
+# redocly.yaml), and the contract test, the HTTP tests once more through a
+# Prism proxy that checks every request and answer against the spec.
+SPEC_TESTS := tests/lint_openapi.sh tests/contract.sh
+
+.PHONY: lint contract
+lint:
+	@tests/lint_openapi.sh
+
+# The contract test alone, in the test target's environment.
+contract: tests
+	@$(MAKE) --no-print-directory test UNIT_TESTS= HTTP_TESTS= SPEC_TESTS=tests/contract.sh
 
 clean:
 	rm -rf build build-san build-tsan

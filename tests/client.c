@@ -302,7 +302,7 @@ req_h(const Server *s, const char *method, const char *path, const char *body,
     snprintf(url, sizeof(url), "%s://127.0.0.1:%d%s", s->ca[0] ? "https" : "http", s->port, path);
     curl_easy_reset(h);
     curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_PORT, (long)contract_port(s));
+    curl_easy_setopt(h, CURLOPT_PORT, (long)contract_port(s, body));
     if (s->ca[0])
         curl_easy_setopt(h, CURLOPT_CAINFO, s->ca); /* verified: the peer and its name */
     curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);

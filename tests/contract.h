@@ -29,21 +29,30 @@ void contract_start(Server *s);
 /* Stops s's proxy, by its pid; nothing when it has none. */
 void contract_stop(Server *s);
 
-/* The port requests to s go to: its proxy's, else poold's. */
-int contract_port(const Server *s);
+/* The port a request to s goes to: its proxy's, else poold's. A body
+ * larger than Prism takes (10 MiB) goes straight to poold, unchecked. */
+int contract_port(const Server *s, const char *body);
+
+/* What Prism cannot judge in a request, as contract_headers() found. */
+enum {
+    CONTRACT_RAW_BODY = 1,    /* sent as written, not as JSON: its media type is not the spec's */
+    CONTRACT_SCHEME_CASE = 2, /* "bearer" in another case, which Prism takes for another scheme */
+};
 
 /* The request headers a body needs to go through the proxy unchanged.
  * Prism re-encodes a JSON body before forwarding it, which would change
  * what some tests send (duplicate keys, integers past 2^53, spacing), so
  * a body is marked application/json, and so checked against the spec,
  * only when its re-encoding is the same bytes; any other goes as it
- * would without the proxy, and *unchecked says its media type will not
- * match the spec's. Returns hl with what was added. */
+ * would without the proxy. *unchecked gets the CONTRACT_ flags of what
+ * Prism will misjudge. Returns hl with what was added. The request counts
+ * as in flight through the proxy until its contract_check(). */
 struct curl_slist *contract_headers(const Server *s, const char *body, const char *const *headers,
                                     struct curl_slist *hl, int *unchecked);
 
-/* Judges Prism's findings on one exchange; on a breach, says what it was
- * and exits 1, as a failed CHECK does. */
+/* Judges Prism's findings on one exchange (unchecked: contract_headers'
+ * flags); on a breach, says what it was and exits 1, as a failed CHECK
+ * does. */
 void contract_check(const Server *s, const char *method, const char *path, const char *body, int unchecked,
                     const Resp *r);
 

@@ -14,8 +14,8 @@
 typedef void (*HarnessFn)(void);
 
 void harness_add(const char *name, HarnessFn fn);
-/* Runs every test (or those named on the command line); returns the exit
- * status for main. */
+/* Runs every test (or those named on the command line, less those named
+ * after a '-'); returns the exit status for main. */
 int harness_run(int argc, char **argv);
 void harness_fail(const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4), noreturn));

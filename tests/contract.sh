@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# tests/contract.sh: the contract test. Runs the HTTP tests below with a
+# Prism proxy in front of every server they start (tests/contract.h), so
+# that any request or answer of theirs that breaks openapi.yaml fails them.
+# Run by `make test` (through tests/run.sh) and `make contract`, with the
+# environment the Makefile's test target sets (POOLD_BIN and the others).
+# Each binary's summary is shown under its name; the last line is the total,
+# "N passed, N failed".
+set -u
+root=$(cd "$(dirname "$0")/.." && pwd)
+tests=$(dirname "${POOLD_BIN:?POOLD_BIN names the poold under test}")/tests
+export POOLD_CONTRACT_PROXY=$root/node_modules/.bin/prism POOLD_OPENAPI=$root/openapi.yaml
+
+# Under ASan the same requests would be checked again, for twice the time.
+if [ "${POOLD_SANITIZED:-}" = 1 ]; then
+    echo "tests/contract.sh: the plain build's run checks these requests; not again under SANITIZE=1"
+    echo "0 passed, 0 failed"
+    exit 0
+fi
+
+if [ ! -x "$POOLD_CONTRACT_PROXY" ]; then
+    echo "tests/contract.sh: $POOLD_CONTRACT_PROXY is missing: run script/bootstrap"
+    echo "0 passed, 1 failed"
+    exit 1
+fi
+
+# The binaries that run through the proxy. A word after the name is a test
+# to run (then only those run), or, after a '-', one to leave out. Prism
+# answers once it has the whole answer, re-encodes JSON answers, passes no
+# client's hang-up on, and costs a second or two at each server start: so
+# the binaries that start one server for all their tests run whole, those
+# that start one per test run the few tests that reach answers no other
+# run reaches.
+runs=(
+    # fib(92) is past 2^53, which Prism's re-encoding rounds.
+    "http_calls -test_apply_builtins_answer"
+    # The hang-up is not passed on: the poll waits its 30 s out.
+    "http_jobs -test_long_poll_whose_client_leaves_frees_its_connection"
+    # Its 503 and Retry-After are http_jobs' test_max_jobs_is_503's, at a
+    # tenth of the time.
+    "http_pool -test_full_queue_is_503_with_retry_after"
+    "http_auth"
+    "http_functions test_functions_lists_each_source_with_its_doc test_exec_failing_command_is_422_with_its_stderr
+        test_example_plugin_wordcount_in_apply_and_map test_undeclared_function_is_404"
+    "http_webhooks test_a_success_posts_job_succeeded_signed test_failures_go_to_error_callback_or_else_to_callback
+        test_a_callback_is_redelivered_by_hand test_inward_and_non_http_targets_are_refused"
+    "http_timeouts test_apply_past_its_timeout_is_504_soon_after_the_deadline test_async_job_past_its_timeout_is_timed_out
+        test_map_timeout_follows_on_error test_timeout_is_validated test_each_way_a_worker_dies_is_a_502_that_says_how"
+    "http_faults test_fork_server_death_answers_calls_and_exits_nonzero"
+    "http_store test_a_data_dir_that_cannot_be_made_refuses_async_jobs_not_sync_calls
+        test_a_full_disk_refuses_async_jobs_until_writes_succeed_again"
+    "http_metrics test_metrics_want_the_api_key_like_v1 test_calls_are_counted_by_function_and_outcome_with_their_durations"
+)
+# Not through the proxy:
+# - http_imap: its streams are read line by line as they come, and hang-ups
+#   and million-line bodies are the point; a proxy that answers at the end
+#   makes them time out. (Prism would check an NDJSON body only as text.)
+# - http_recovery: kill -9 and restarts, timed; each restart would pay
+#   Prism's start-up again, for answers the others reach.
+# - http_logs: it reads poold's log lines, not its answers.
+# - http_tls: Prism forwards to plain HTTP.
+
+passed=0 failed=0
+for run in "${runs[@]}"; do
+    # shellcheck disable=SC2086 # the binary's name, then the words for it
+    set -- $run
+    name=$1
+    shift
+    out=$(mktemp)
+    "$tests/$name" "$@" >"$out" 2>&1
+    rc=$?
+    summary=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$out" | tail -n 1)
+    grep -vE '^[0-9]+ passed, [0-9]+ failed$' "$out"
+    rm -f "$out"
+    if [ -z "$summary" ]; then
+        echo "-- contract $name: no summary (exit status $rc)"
+        failed=$((failed + 1))
+        continue
+    fi
+    read -r p _ f _ <<<"$summary"
+    [ "$rc" -ne 0 ] && [ "$f" -eq 0 ] && f=1
+    echo "-- contract $name: $p passed, $f failed"
+    passed=$((passed + p)); failed=$((failed + f))
+done
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

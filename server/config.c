@@ -20,7 +20,7 @@ enum {
     OPT_WORKER_CPU, OPT_SHUTDOWN_GRACE, OPT_PLUGIN, OPT_WORKER_START_TIMEOUT, OPT_FUNCTIONS,
     OPT_MAX_RESULT, OPT_MAX_SPILL, OPT_DATA_DIR, OPT_FSYNC, OPT_WEBHOOK_SECRET, OPT_WEBHOOK_BACKOFF,
     OPT_WEBHOOK_ATTEMPTS, OPT_WEBHOOK_TIMEOUT, OPT_WEBHOOK_ALLOW, OPT_API_KEY, OPT_API_KEY_FILE, OPT_LOG_FORMAT,
-    OPT_TLS_CERT, OPT_TLS_KEY,
+    OPT_TLS_CERT, OPT_TLS_KEY, OPT_WEBHOOK_SECRET_FILE,
 };
 
 /* One row per setting: the flag, its environment twin and its help line.
@@ -61,6 +61,7 @@ static const struct {
     {"tls-cert", OPT_TLS_CERT, "POOLD_TLS_CERT", "FILE", "serve HTTPS with this PEM certificate (chain); needs --tls-key"},
     {"tls-key", OPT_TLS_KEY, "POOLD_TLS_KEY", "FILE", "the certificate's PEM private key"},
     {"webhook-secret", OPT_WEBHOOK_SECRET, "POOLD_WEBHOOK_SECRET", "whsec_…", "sign callbacks as Standard Webhooks do (unsigned without)"},
+    {"webhook-secret-file", OPT_WEBHOOK_SECRET_FILE, "POOLD_WEBHOOK_SECRET_FILE", "FILE", "the same secret from a file (a Docker secret), kept out of the environment"},
     {"webhook-backoff", OPT_WEBHOOK_BACKOFF, "POOLD_WEBHOOK_BACKOFF", "SECONDS", "a callback's first retry delay; each later one doubles (5)"},
     {"webhook-max-attempts", OPT_WEBHOOK_ATTEMPTS, "POOLD_WEBHOOK_MAX_ATTEMPTS", "N", "attempts per callback, the first included (10)"},
     {"webhook-timeout", OPT_WEBHOOK_TIMEOUT, "POOLD_WEBHOOK_TIMEOUT", "SECONDS", "how long one callback attempt may take (15)"},
@@ -303,6 +304,19 @@ config_set(Config *c, int id, const char *name, const char *v, char *err,
         }
         c->webhook_secret = v;
         break;
+    case OPT_WEBHOOK_SECRET_FILE: {
+        FILE *f = fopen(v, "r");
+        size_t n = f ? fread(c->webhook_secret_buf, 1, sizeof(c->webhook_secret_buf) - 1, f) : 0;
+        if (f)
+            fclose(f);
+        if (!f || n == sizeof(c->webhook_secret_buf) - 1) {
+            snprintf(err, errlen, "%s: cannot read %s%s", name, v, f ? " (too large)" : "");
+            return SVC_EINVAL;
+        }
+        c->webhook_secret_buf[n] = '\0';
+        c->webhook_secret_buf[strcspn(c->webhook_secret_buf, " \t\r\n")] = '\0'; /* a file ends with a newline */
+        return config_set(c, OPT_WEBHOOK_SECRET, name, c->webhook_secret_buf, err, errlen);
+    }
     case OPT_WEBHOOK_BACKOFF:
         if ((rc = config_parse_seconds(v, &c->webhook_backoff)) == SVC_OK && c->webhook_backoff > 86400)
             rc = SVC_EINVAL;

@@ -48,6 +48,7 @@ struct Config {
     int napi_keys;
     char api_key_file_buf[16384]; /* --api-key-file's text, split in place */
     const char *webhook_secret; /* --webhook-secret: "whsec_<base64>", or NULL */
+    char webhook_secret_buf[512]; /* --webhook-secret-file's text */
     double webhook_backoff; /* --webhook-backoff: seconds before the first retry */
     long webhook_attempts; /* --webhook-max-attempts: attempts in all */
     double webhook_timeout; /* --webhook-timeout: seconds one attempt may take */

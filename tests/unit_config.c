@@ -2,6 +2,7 @@
  * unit_config.c: config_parse and config_parse_size. Defaults, each flag and
  * its POOLD_* twin, precedence, bad values and --help.
  */
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -465,6 +466,19 @@ TEST(test_config_webhook_flags)
     CHECK_INT(config_test_parse(&c, ARGV("--webhook-allow-host", "c"), err, sizeof(err), NULL), SVC_OK);
     CHECK_INT(c.nwebhook_allow, 1);
     unsetenv("POOLD_WEBHOOK_ALLOW_HOST");
+    /* The secret from a file, as a Docker secret comes: its newline goes. */
+    char path[64] = "/tmp/poold-test-secret-XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0 && write(fd, "whsec_ZmlsZQ==\n", 15) == 15);
+    close(fd);
+    CHECK_INT(config_test_parse(&c, ARGV("--webhook-secret-file", path), err, sizeof(err), NULL), SVC_OK);
+    CHECK_STR(c.webhook_secret, "whsec_ZmlsZQ==");
+    fd = open(path, O_WRONLY | O_TRUNC);
+    CHECK(fd >= 0 && write(fd, "plain\n", 6) == 6);
+    close(fd);
+    EXPECT_REJECTED("--webhook-secret-file", "--webhook-secret-file", path);
+    unlink(path);
+    EXPECT_REJECTED("--webhook-secret-file", "--webhook-secret-file", "/nonexistent/secret");
     EXPECT_REJECTED("--webhook-secret", "--webhook-secret", "plain");
     EXPECT_REJECTED("--webhook-max-attempts", "--webhook-max-attempts", "0");
     EXPECT_REJECTED("--webhook-timeout", "--webhook-timeout", "0");

@@ -100,6 +100,8 @@ void http_resume_all(Http *h);
  * Returns 1 when it sleeps, 0 when a wake came first (go on at once), -1
  * when poold is stopping (it cannot sleep). */
 int http_pause(HttpWaiter *w);
+/* 1 while a stream's connection sleeps and no wake has come since. */
+int http_asleep(HttpWaiter *w);
 
 /* http_stream.c */
 /* 1 when the request's body should go to its route's line function. */

@@ -101,6 +101,14 @@ http_lines_take(HttpReq *r, const char *data, size_t *size)
 {
     size_t off = 0, n = *size;
 
+    /* libmicrohttpd 0.9.75 (process_request_body) hands on the next chunk
+     * of a chunked body in the very pass that suspended the connection,
+     * when the call before took all it was given. Asleep, take nothing:
+     * bytes left untaken end the pass, and come again after the wake.
+     * Lines taken now could leave the connection asleep with no wake to
+     * come, and a pause now would suspend it twice (see http_wait.c). */
+    if (r->waiter && http_asleep(r->waiter))
+        return 0;
     if (r->line_state == HTTP_LINE_FULL && !http_lines_wait(r))
         return 0; /* asleep: the same bytes come again after the wake */
     while (off < n && r->line_state != HTTP_LINE_STOP && !r->status) {

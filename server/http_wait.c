@@ -6,7 +6,11 @@
  * The waiter's lock orders wake against suspend: a wake that comes first
  * is remembered, never lost, and a connection that is not suspended is
  * never resumed (libmicrohttpd 0.9.75 loses such a resume, and resuming a
- * connection twice is undefined).
+ * connection twice is undefined). Nor is a suspended one suspended again:
+ * 0.9.75 would put it in its suspended list a second time, linked to
+ * itself, and the worker that next walks that list in
+ * resume_suspended_connections spins there for ever, holding the lock
+ * every MHD_resume_connection then waits for.
  *
  * MHD does not notice a client that disconnects while its connection is
  * suspended. So a watcher thread puts the sockets of calls that have
@@ -217,12 +221,25 @@ http_suspend(HttpReq *r)
 }
 
 int
+http_asleep(HttpWaiter *w)
+{
+    int asleep;
+
+    pthread_mutex_lock(&w->lock);
+    asleep = w->suspended;
+    pthread_mutex_unlock(&w->lock);
+    return asleep;
+}
+
+int
 http_pause(HttpWaiter *w)
 {
     int rc = 1;
 
     pthread_mutex_lock(&w->lock);
-    if (w->woken)
+    if (w->suspended)
+        rc = 1; /* asleep already, no wake since: it sleeps on, never suspended twice */
+    else if (w->woken)
         w->woken = rc = 0;
     else if (http_list(w->http, w) < 0)
         rc = -1;

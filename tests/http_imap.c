@@ -192,22 +192,6 @@ start(Server *s, const char *processes)
     server_start(s, args);
 }
 
-/* Under AddressSanitizer, libmicrohttpd 0.9.75 has been seen to hang
- * (about once in 14 runs) when a connection is suspended and resumed many
- * times while its body still uploads: a worker thread of the library
- * spins holding the lock MHD_resume_connection wants. Until that is
- * understood, the tests that pause an upload hundreds of times run in
- * the plain build only. */
-static int
-skip_under_asan(void)
-{
-    if (getenv("POOLD_SANITIZED") && strcmp(getenv("POOLD_SANITIZED"), "1") == 0) {
-        fprintf(stderr, "    skipped under ASan: see skip_under_asan()\n");
-        return 1;
-    }
-    return 0;
-}
-
 /* --- order and timing --- */
 
 TEST(test_imap_writes_each_line_as_soon_as_those_before_it_are_done)
@@ -444,12 +428,8 @@ TEST(test_a_million_ndjson_items_stream_through_in_bounded_memory)
     Server s;
     Million m = {.next = -1, .total = 1000000};
     Lines l = {.path = "/v1/imap", .gen = million_gen, .gen_ctx = &m, .timeout = 600};
-    long most;
-
-    if (skip_under_asan())
-        return;
+    long most, idle;
     Resp r;
-    long idle;
 
     start(&s, "2");
     /* Warm up: the first calls grow the allocator's arenas once. */
@@ -551,8 +531,6 @@ TEST(test_a_stream_longer_than_max_queue_waits_for_room)
     Text t = {.lines = lines};
     Lines nd = {.path = "/v1/imap_unordered", .gen = text_gen, .gen_ctx = &t};
 
-    if (skip_under_asan())
-        return;
     lines[0] = "{\"func\":\"echo\"}";
     for (int i = 1; i <= 30; i++) {
         snprintf(nums[i], sizeof(nums[i]), "%u", (unsigned)i % 1000u);
@@ -584,19 +562,12 @@ TEST(test_a_full_queue_before_the_stream_is_a_503_problem)
     Lines nd = {.path = "/v1/imap", .gen = text_gen, .gen_ctx = &t};
     pthread_t th;
     Server s;
-    Resp r;
-    long status = 202;
 
     server_start(&s, args);
     c.s = &s;
     CHECK(pthread_create(&th, NULL, bg_call_run, &c) == 0);
     CHECK(await_pool_number(&s, "queue.running", 1, 5));
-    for (int i = 0; status == 202 && i < 20; i++) { /* fill what is written ahead, then the queue */
-        CHECK(req(&s, "POST", "/v1/apply_async", "{\"func\":\"echo\",\"args\":[2]}", &r) == 0);
-        status = r.status;
-        resp_free(&r);
-    }
-    CHECK_INT(status, 503);
+    CHECK(fill_queue(&s, 7) > 0); /* what is written ahead, then the queue */
     CHECK_INT(lines_post(&s, &l), CURLE_OK);
     CHECK_INT(l.status, 503);
     CHECK(l.problem && strstr(l.problem, "queue"));

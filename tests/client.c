@@ -523,3 +523,24 @@ test_plugin(void)
 {
     return getenv("POOLD_TEST_PLUGIN") ? getenv("POOLD_TEST_PLUGIN") : "build/tests/misbehave.so";
 }
+
+int
+fill_queue(const Server *s, int ahead)
+{
+    int accepted = 0;
+    Resp r;
+
+    for (; accepted < 100000; accepted++) {
+        if (req(s, "POST", "/v1/apply_async", "{\"func\":\"echo\",\"args\":[2]}", &r) != 0)
+            return -1;
+        long status = r.status;
+        int retry = status == 503 && strcmp(resp_header(&r, "Retry-After") ?: "", "1") == 0;
+        resp_free(&r);
+        if (status == 503)
+            return retry ? accepted : -1;
+        if (status != 202 ||
+            !await_pool_number(s, "queue.queued", accepted + 1 > ahead ? accepted + 1 - ahead : 0, 5))
+            return -1;
+    }
+    return -1;
+}

@@ -93,7 +93,9 @@ jobs_refused(HttpReq *r, int rc)
     char why[300];
 
     if (rc == SVC_EINVAL)
-        http_reply_problem(r, 422, "this Idempotency-Key was used with another body", NULL);
+        http_reply_problem(r, 422, "this Idempotency-Key was used with another body",
+                           json_pack("{s:s, s:s}", "type", "urn:poold:problem:idempotency-key-reused", "title",
+                                     "The Idempotency-Key was used with another body"));
     else if (rc == SVC_ESTORE && !job_store_ready(app->jobs, why, sizeof(why)))
         http_reply_problem(r, 503, why, NULL);
     else if (rc == SVC_ESTORE)

@@ -93,8 +93,12 @@ http_queue(HttpReq *r, int status, char *text, const char *type, const char *con
         free(text);
         return;
     }
-    if (!text)
-        text = strdup("{\"title\":\"out of memory\",\"status\":500}"), status = 500;
+    if (!text) { /* the answer could not be built: say so, as a problem still */
+        text = strdup("{\"type\":\"urn:poold:problem:internal-error\",\"title\":\"Internal error\","
+                      "\"status\":500,\"detail\":\"out of memory\"}");
+        status = 500;
+        type = "application/problem+json";
+    }
     resp = MHD_create_response_from_buffer(text ? strlen(text) : 0, text, MHD_RESPMEM_MUST_FREE);
     if (!resp) {
         free(text);

@@ -153,7 +153,7 @@ stream_cut(Stream *s, const char *type, const char *msg, int status)
     pool_cancel(s->pool, s->owner, 1);
     if (stream_out_json(s, json_pack("{s:{s:s, s:s, s:i}, s:b}", "error", "type", type, "message", msg,
                                      "status", status, "final", 1)) < 0)
-        stream_out(s, "{\"error\":{\"type\":\"MemoryError\",\"status\":500},\"final\":true}", 56);
+        stream_out(s, "{\"error\":{\"type\":\"MemoryError\",\"message\":\"out of memory\",\"status\":500},\"final\":true}", 84);
 }
 
 /* --- results to lines --- */

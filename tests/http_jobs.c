@@ -252,6 +252,7 @@ TEST(test_idempotency_key_returns_the_same_job)
     CHECK(req_h(&srv, "POST", "/v1/apply_async", "{\"func\":\"echo\",\"args\":[\"twice\"]}", same, &c) == 0);
     CHECK_INT(c.status, 422);
     CHECK_STR(resp_header(&c, "Content-Type"), "application/problem+json");
+    CHECK_STR(json_string_value(jpath(c.json, "type")), "urn:poold:problem:idempotency-key-reused");
     resp_free(&a);
     resp_free(&b);
     resp_free(&c);

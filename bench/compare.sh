@@ -131,7 +131,7 @@ peers+=($!)
 "$NGINX" -c "$tmp/nginx.conf" -p "$tmp" 2>>"$tmp/nginx.log" &
 peers+=($!)
 py_port=$(free_port)
-"$PY" bench/peers/pool_server.py "$py_port" 2 &
+"$PY" bench/peers/pool_server.py "$py_port" 2 2>>"$tmp/python.log" &
 py_pid=$!
 peers+=("$py_pid")
 poold_start --processes 2
@@ -141,8 +141,7 @@ declare -A URL=([poold]="$url/v1/apply" [nginx]="http://127.0.0.1:$static_port/v
 for k in poold nginx python php; do await "${URL[$k]}"; done
 
 # --- 1. apply, every server in turn ---
-declare -A RPS P50 P99 C1
-all=()
+declare -A RPS P50 P99
 for k in poold nginx python php; do
     wrk -t2 -c64 -d2s -s bench/apply.lua "${URL[$k]}" >/dev/null # warm up
 done
@@ -152,22 +151,27 @@ for _ in $(seq "$ROUNDS"); do
         lat=$(wrk -t1 -c1 -d"$((DUR / 2 + 1))s" --latency -s bench/apply.lua "${URL[$k]}")
         P50[$k]+="$(echo "$lat" | pct 50%)"$'\n'
         P99[$k]+="$(echo "$lat" | pct 99%)"$'\n'
-        C1[$k]+="$(echo "$lat" | rps)"$'\n'
     done
 done
 for k in poold nginx python php; do
     RPS[$k]=$(printf '%s' "${RPS[$k]}" | median)
     P50[$k]=$(printf '%s' "${P50[$k]}" | median)
     P99[$k]=$(printf '%s' "${P99[$k]}" | median)
-    C1[$k]=$(printf '%s' "${C1[$k]}" | median)
 done
 py_idle=$(tree_rss_kb "$py_pid")
 
-# --- 4. the pool's cost per task ---
-h_lat=$(wrk -t1 -c1 -d"$((DUR / 2 + 1))s" --latency "$url/healthz")
-h_c1=$(echo "$h_lat" | rps)
-task_us=$(awk -v a="${C1[poold]}" -v h="$h_c1" 'BEGIN {printf "%.1f", 1e6 / a - 1e6 / h}')
-pipe_us=$(awk -v ns="$("$PIPE_BIN")" 'BEGIN {printf "%.1f", ns / 1000}')
+# --- 4. the pool's cost per task, beside the pipe in the same moments ---
+# One connection's round trips depend on how fast an idle CPU wakes, which
+# drifts on a VM: the three are taken in turn, ROUNDS + 2 times, medians.
+task_all= pipe_all=
+for _ in $(seq $((ROUNDS + 2))); do
+    pipe_all+=$(awk -v ns="$("$PIPE_BIN")" 'BEGIN {printf "%.1f", ns / 1000}')$'\n'
+    h=$(wrk -t1 -c1 -d3s "$url/healthz" | rps)
+    a=$(wrk -t1 -c1 -d3s -s bench/apply.lua "$url/v1/apply" | rps)
+    task_all+=$(awk -v a="$a" -v h="$h" 'BEGIN {printf "%.1f", 1e6 / a - 1e6 / h}')$'\n'
+done
+task_us=$(printf '%s' "$task_all" | median)
+pipe_us=$(printf '%s' "$pipe_all" | median)
 
 # --- 5a. memory when idle (the peers stopped: nothing else is running) ---
 for p in "${peers[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done

@@ -7,8 +7,20 @@
 #define POOLD_CLOCK_H
 
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <time.h>
+
+/* The monotonic clock in nanoseconds, shared by processes (a worker's
+ * stamp read by the dispatcher). */
+static inline uint64_t
+clock_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 static inline double
 clock_mono(void)

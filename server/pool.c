@@ -118,11 +118,9 @@ void
 pool_finish(Pool *p, PoolTask *t, PoolStatus status)
 {
     t->res.status = status;
-    if (t->metered) {
-        int ran = t->sent_at > 0 && (status == POOL_OK || status == POOL_LOST || status == POOL_TIMEOUT);
+    if (t->metered)
         metrics_task(t->func, t->items, status == POOL_OK ? t->res.fails : 0,
-                     t->killed ? MT_CANCELLED : pool_metric_status(status), ran ? clock_mono() - t->sent_at : 0);
-    }
+                     t->killed ? MT_CANCELLED : pool_metric_status(status), t->ran);
     FIFO_PUSH(&p->done, t, done_next);
 }
 
@@ -167,6 +165,7 @@ pool_send(Pool *p, int idx, PoolTask *t)
     p->slots[s].seq = h.seq;
     __atomic_store_n(&p->claims[s].since_ns, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&p->claims[s].item, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&p->claims[s].started_ns, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&p->claims[s].group, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&p->claims[s].word, WIRE_CLAIM_WORD(h.seq, WIRE_CLAIM_SENT), __ATOMIC_RELEASE);
     w->slots[w->inflight] = s;
@@ -182,6 +181,12 @@ pool_send(Pool *p, int idx, PoolTask *t)
 void
 pool_release_slot(Pool *p, int s)
 {
+    uint64_t began = __atomic_load_n(&p->claims[s].started_ns, __ATOMIC_RELAXED);
+
+    /* How long its worker ran it, if it started: every way a task leaves
+     * its worker comes through here. */
+    if (p->slots[s].task && began)
+        p->slots[s].task->ran = (double)(clock_ns() - began) / 1e9;
     p->slots[s].task = NULL;
     /* Its exec group, if any, is dead or dying: never kill that number
      * again (worker_kill_groups), since the kernel may reuse it. */
@@ -277,7 +282,6 @@ pool_assign(Pool *p)
             continue;
         }
         p->workers[idx].dirty = 1;
-        t->sent_at = clock_mono();
         pool_worker_name(&p->workers[idx], t->res.worker, sizeof(t->res.worker));
         t->res.pid = p->workers[idx].pid;
         if (t->start && !t->announced) {

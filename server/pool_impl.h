@@ -57,7 +57,8 @@ struct PoolTask {
     int metered;            /* pool_task_meter named it: */
     unsigned func;          /* its function's id */
     uint64_t items;
-    double sent_at;         /* when last written to a worker; 0 never */
+    double ran;             /* seconds its worker ran it, the last time
+                             * one started it; 0 never */
     PoolResult res;
 };
 

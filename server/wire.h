@@ -95,6 +95,9 @@ typedef struct WireClaim {
      * whoever kills the worker kills the group too, since a SIGKILLed
      * worker cannot. */
     int64_t group;
+    /* CLOCK_MONOTONIC when the worker started the task (won its claim),
+     * for the metrics' task durations; 0 until then. */
+    uint64_t started_ns;
 } WireClaim;
 
 #define WIRE_CLAIM_WORD(seq, state) (((uint64_t)(seq) << 2) | (uint64_t)(state))

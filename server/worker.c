@@ -11,6 +11,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "exec.h"
 #include "log.h"
 
@@ -58,13 +59,9 @@ worker_call(const RegistryFn *fn, const json_t *args, const json_t *kwds, int *f
 static void
 worker_progress(WireClaim *progress, size_t i)
 {
-    struct timespec ts;
-
     if (!progress)
         return;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    __atomic_store_n(&progress->since_ns, (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec,
-                     __ATOMIC_RELEASE);
+    __atomic_store_n(&progress->since_ns, clock_ns(), __ATOMIC_RELEASE);
     __atomic_store_n(&progress->item, (uint64_t)i, __ATOMIC_RELEASE);
 }
 
@@ -190,6 +187,7 @@ worker_task(const WorkerEnv *env, unsigned number, int sock, const WireHeader *h
         return -1;
     if (!wire_claim(&env->claims[h->slot], h->seq, WIRE_CLAIM_STARTED))
         return 0; /* the dispatcher took it back for an idle worker */
+    __atomic_store_n(&env->claims[h->slot].started_ns, clock_ns(), __ATOMIC_RELAXED);
     log_msg(LOG_DEBUG, "task %llu started on ForkPoolWorker-%u pid %d",
             (unsigned long long)h->seq, number, (int)getpid());
     progress = h->aux & WIRE_TASK_TIMED ? &env->claims[h->slot] : NULL;

@@ -213,6 +213,12 @@ TEST(test_the_queue_the_workers_and_the_jobs_are_gauged_at_scrape_time)
     CHECK(sample(text, "poold_queue_depth") == 0);
     CHECK(sample(text, "poold_workers{state=\"idle\"}") == 1);
     CHECK(sample(text, "poold_http_requests_total{method=\"POST\",route=\"/v1/apply_async\",status=\"202\"}") == 5);
+    /* Each ran 0.6 s: the time a task waited in its worker's socket, ahead
+     * of its turn, is not counted as running. */
+    double ran = sample(text, "poold_task_duration_seconds_sum{func=\"sleep\"}");
+    CHECK(ran >= 2.95 && ran < 3.5);
+    CHECK(sample(text, "poold_task_duration_seconds_bucket{func=\"sleep\",le=\"0.5\"}") == 0);
+    CHECK(sample(text, "poold_task_duration_seconds_bucket{func=\"sleep\",le=\"1\"}") == 5);
     free(text);
     server_stop(&s);
 }

@@ -113,9 +113,12 @@ store_sleep(Store *s, double seconds)
 
 /* Records a commit's outcome (s->lock held). After a failure, nothing is
  * tried for a second: new jobs are refused at once meanwhile (store_add),
- * instead of each paying for a commit bound to fail. */
+ * instead of each paying for a commit bound to fail. Only a new row
+ * written (a job's, or the probe's) makes the store healthy again: on a
+ * full disk, updates and deletions may still go through in place while
+ * no new job can. */
 static void
-store_note(Store *s, int rc, const char *why)
+store_note(Store *s, int rc, const char *why, int wrote_row)
 {
     if (rc != SQLITE_OK && s->db) {
         if (s->healthy)
@@ -123,10 +126,20 @@ store_note(Store *s, int rc, const char *why)
         s->healthy = 0;
         snprintf(s->why, sizeof(s->why), "%s", why);
         s->retry_at = clock_mono() + 1.0;
-    } else if (rc == SQLITE_OK && !s->healthy) {
+    } else if (rc == SQLITE_OK && !s->healthy && wrote_row) {
         log_msg(LOG_INFO, "job store: writes succeed again");
         s->healthy = 1;
     }
+}
+
+/* Whether the batch wrote a new job's row. */
+static int
+store_wrote_row(const StoreOp *ops)
+{
+    for (const StoreOp *op = ops; op; op = op->next)
+        if (op->kind == STORE_ADD && op->ok)
+            return 1;
+    return 0;
 }
 
 /* The writer's wait for work (s->lock held): idle after deletions, it
@@ -136,6 +149,8 @@ static void
 store_wait(Store *s)
 {
     while (!s->quit && (!s->head || (!s->healthy && s->db && clock_mono() < s->retry_at))) {
+        if (!s->healthy && s->db && !s->head && clock_mono() >= s->retry_at)
+            return; /* nothing to write: the probe tells when new jobs could be */
         if (!s->healthy && s->db && clock_mono() < s->retry_at) {
             store_sleep(s, s->retry_at - clock_mono());
         } else if (!s->tidy) {
@@ -159,6 +174,15 @@ store_run(void *arg)
     pthread_mutex_lock(&s->lock);
     for (;;) {
         store_wait(s);
+        if (!s->head && !s->quit && !s->healthy && s->db) {
+            pthread_mutex_unlock(&s->lock);
+            pthread_mutex_lock(&s->db_lock);
+            int rc = store_probe(s, why, sizeof(why));
+            pthread_mutex_unlock(&s->db_lock);
+            pthread_mutex_lock(&s->lock);
+            store_note(s, rc, why, 1);
+            continue;
+        }
         if (!s->head)
             break;
         StoreOp *ops = s->head;
@@ -172,7 +196,7 @@ store_run(void *arg)
         pthread_mutex_unlock(&s->db_lock);
 
         pthread_mutex_lock(&s->lock);
-        store_note(s, rc, why);
+        store_note(s, rc, why, store_wrote_row(ops));
         pthread_mutex_unlock(&s->lock);
         store_settle(s, ops, some_ok);
         pthread_mutex_lock(&s->lock);

@@ -278,6 +278,23 @@ store_commit_each(Store *s, StoreOp *ops, char *why, size_t len, int *some_ok)
 }
 
 int
+store_probe(Store *s, char *why, size_t len)
+{
+    /* seq -1 is no job's: jobs count from 1. */
+    int rc = s->db ? sqlite3_exec(s->db, "BEGIN IMMEDIATE; INSERT INTO jobs (seq, id, op, func, status, created, total) "
+                                         "VALUES (-1, 'probe', 'probe', 'probe', 'probe', 0, 0); "
+                                         "DELETE FROM jobs WHERE seq = -1; COMMIT", NULL, NULL, NULL)
+                   : SQLITE_CANTOPEN;
+
+    if (rc != SQLITE_OK) {
+        snprintf(why, len, "the job store cannot be written: %s", s->db ? sqlite3_errmsg(s->db) : "not open");
+        if (s->db)
+            sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    }
+    return rc;
+}
+
+int
 store_commit(Store *s, StoreOp *ops, char *why, size_t len, int *some_ok)
 {
     int rc, forgot = 0, stmt = 0;

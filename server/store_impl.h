@@ -51,6 +51,10 @@ struct Store {
 void store_connect(Store *s, const StoreOptions *o);
 /* Writes ops (see the definition); SQLITE_OK or the failure's code. */
 int store_commit(Store *s, StoreOp *ops, char *why, size_t len, int *some_ok);
+/* Writes a row and takes it back in one transaction: whether a new job
+ * could be written now (s->db_lock held). SQLITE_OK, or the failure with
+ * why filled. */
+int store_probe(Store *s, char *why, size_t len);
 /* Gives free pages back; idle, empties the WAL too. */
 void store_shrink(Store *s, int idle);
 

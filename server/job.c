@@ -339,6 +339,10 @@ job_end(JobTable *t, Job *j, JobStatus s, JobWait **fired)
     job_set_status(t, j, s);
     j->finished = clock_wall();
     j->finished_mono = clock_mono();
+    /* Succeeded jobs at debug: there may be tens of thousands a second. */
+    log_msg(s == JOB_SUCCEEDED ? LOG_DEBUG : LOG_INFO, "job=%s func=%s status=%s duration_ms=%.1f%s%s",
+            j->id, j->func, job_status_name(s), (j->finished - j->created) * 1e3, j->fail ? " error=" : "",
+            j->fail ? j->fail->type : "");
     job_expire_later(t, j);
     job_take_waits(t, j, fired);
     /* A job that poold's own stop cut short stays queued or running on

@@ -54,6 +54,9 @@ log_write_json(const char *ts, int level, const char *msg, const char *why, cons
             memcpy(word, p, n);
             word[n] = '\0';
             word[eq - p] = '\0';
+            /* "pid=12:" or "pid=12," ends a clause, not the value. */
+            while (n > (size_t)(eq - p) + 1 && strchr(",:;)", word[n - 1]))
+                word[--n] = '\0';
             const char *val = word + (eq - p) + 1;
             long long num = strtoll(val, &end, 10);
             double real = *end == '.' ? strtod(val, &end) : 0;
@@ -63,7 +66,7 @@ log_write_json(const char *ts, int level, const char *msg, const char *why, cons
         p += n;
         p += strspn(p, " ");
     }
-    if ((out = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII))) {
+    if ((out = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_REAL_PRECISION(10)))) {
         fprintf(stderr, "%s\n", out);
         free(out);
     }

@@ -373,7 +373,7 @@ pool_cancel_on_worker(Pool *p, int idx, const PoolCancel *cs, size_t n)
     for (int k = 0; w->state == W_READY && k < w->inflight; k++) {
         PoolTask *t = p->slots[w->slots[k]].task;
         if (pool_cancelled(cs, n, t->owner)) {
-            log_msg(LOG_INFO, "killing ForkPoolWorker-%u pid %d: its task was cancelled", w->number,
+            log_msg(LOG_INFO, "killing worker=ForkPoolWorker-%u pid=%d: its task was cancelled", w->number,
                     (int)w->pid);
             t->killed = 1;
             pool_stop_worker(p, w, SIGKILL, MX_CANCEL); /* EOF and the exit report follow */
@@ -499,7 +499,7 @@ pool_timed_duties(Pool *p)
         if (w->kill_at <= now) {
             w->kill_at = POOL_NEVER;
             if (w->pid > 0) {
-                log_msg(LOG_WARN, "ForkPoolWorker-%u pid %d outlived SIGTERM by %.1f s: SIGKILL",
+                log_msg(LOG_WARN, "worker=ForkPoolWorker-%u pid=%d outlived SIGTERM by %.1f s: SIGKILL",
                         w->number, (int)w->pid, POOL_TERM_GRACE);
                 pool_signal(p, w, SIGKILL);
             }

@@ -99,7 +99,7 @@ pool_loop_over(Pool *p, const PoolWorker *w)
     if (!p->ndeaths && !p->backoff)
         return;
     if (p->backoff > 0)
-        log_msg(LOG_INFO, "ForkPoolWorker-%u is up: workers start again", w->number);
+        log_msg(LOG_INFO, "worker=ForkPoolWorker-%u is up: workers start again", w->number);
     pthread_mutex_lock(&p->lock);
     p->backoff = 0;
     pthread_mutex_unlock(&p->lock);
@@ -144,7 +144,7 @@ pool_signal(Pool *p, PoolWorker *w, int sig)
 static void
 pool_worker_retire(Pool *p, PoolWorker *w)
 {
-    log_msg(LOG_INFO, "ForkPoolWorker-%u pid %d retires after %lu tasks (--max-tasks-per-child)",
+    log_msg(LOG_INFO, "worker=ForkPoolWorker-%u pid=%d retires after %lu tasks (--max-tasks-per-child)",
             w->number, (int)w->pid, w->tasks_done);
     w->retiring = 1;
     w->cause = MX_MAX_TASKS;
@@ -164,7 +164,7 @@ pool_result(Pool *p, PoolWorker *w, const WireHeader *h, const char *payload)
     for (i = 0; i < w->inflight && w->slots[i] != s; i++)
         ;
     if (h->kind != WIRE_RESULT || i == w->inflight || p->slots[s].seq != h->seq) {
-        log_msg(LOG_WARN, "ForkPoolWorker-%u sent a result for no task of its own (slot %d)", w->number, s);
+        log_msg(LOG_WARN, "worker=ForkPoolWorker-%u sent a result for no task of its own (slot %d)", w->number, s);
         return;
     }
     t = p->slots[s].task;
@@ -247,9 +247,9 @@ pool_log_exit(const PoolWorker *w, pid_t pid, int st, char *buf, size_t len)
     else
         snprintf(buf, len, "exited with status %d", WEXITSTATUS(st));
     if (w->retiring)
-        log_msg(LOG_DEBUG, "ForkPoolWorker-%u pid %d %s", w->number, (int)pid, buf);
+        log_msg(LOG_DEBUG, "worker=ForkPoolWorker-%u pid=%d %s", w->number, (int)pid, buf);
     else
-        log_msg(LOG_WARN, "ForkPoolWorker-%u pid %d %s", w->number, (int)pid, buf);
+        log_msg(LOG_WARN, "worker=ForkPoolWorker-%u pid=%d %s", w->number, (int)pid, buf);
 }
 
 /*
@@ -279,7 +279,7 @@ pool_startup_death(Pool *p, const PoolWorker *w, const char *how)
         p->backoff_at = now;
         snprintf(p->loop_why, sizeof(p->loop_why), "ForkPoolWorker-%u %s", w->number, how);
         pthread_mutex_unlock(&p->lock);
-        log_msg(LOG_ERROR, "workers keep dying at start-up (%d deaths, the latest: ForkPoolWorker-%u %s): "
+        log_msg(LOG_ERROR, "workers keep dying at start-up (%d deaths, the latest: worker=ForkPoolWorker-%u %s): "
                 "waiting %g s before the next spawn", p->ndeaths, w->number, how, p->backoff);
     }
     if (!pool_any_ready(p))
@@ -301,7 +301,7 @@ pool_loop_check(Pool *p, double now)
         if (w->state == W_STARTING && p->opt.start_timeout > 0) {
             due = w->spawned_at + p->opt.start_timeout;
             if (due <= now && !w->doomed) {
-                log_msg(LOG_WARN, "ForkPoolWorker-%u pid %d is not ready after %g s: killing it",
+                log_msg(LOG_WARN, "worker=ForkPoolWorker-%u pid=%d is not ready after %g s: killing it",
                         w->number, (int)w->pid, p->opt.start_timeout);
                 w->doomed = 1;
                 w->cause = MX_START_TIMEOUT;
@@ -329,7 +329,7 @@ pool_task_orphaned(Pool *p, PoolTask *t)
         pool_finish(p, t, POOL_TIMEOUT);
     } else if (t->retries > 0 && !t->killed && !p->fs_dead && t->bounces < POOL_MAX_BOUNCES) {
         t->retries--;
-        log_msg(LOG_INFO, "running the task of %s pid %d again (%d retr%s left)", t->res.worker,
+        log_msg(LOG_INFO, "running the task of worker=%s pid=%d again (%d retr%s left)", t->res.worker,
                 (int)t->res.pid, t->retries, t->retries == 1 ? "y" : "ies");
         pool_requeue(p, t);
     } else {
@@ -468,7 +468,7 @@ pool_fs_event(Pool *p)
             w->pid = ev.pid;
             w->state = W_STARTING; /* until its WIRE_READY frame */
             pthread_mutex_unlock(&p->lock);
-            log_msg(LOG_DEBUG, "ForkPoolWorker-%u forked, pid %d", w->number, (int)ev.pid);
+            log_msg(LOG_DEBUG, "worker=ForkPoolWorker-%u forked, pid=%d", w->number, (int)ev.pid);
         }
     }
     if (rc < 0 && !p->fs_dead)
@@ -491,7 +491,7 @@ pool_worker_event(Pool *p, int idx, uint32_t events)
         while ((rc = wire_next(&w->in, &h, &payload)) > 0)
             pool_result(p, w, &h, payload);
         if (rc < 0 || wire_buf_reserve(&w->in, 64 * 1024) < 0) {
-            log_msg(LOG_ERROR, "ForkPoolWorker-%u sent a malformed frame", w->number);
+            log_msg(LOG_ERROR, "worker=ForkPoolWorker-%u sent a malformed frame", w->number);
             pool_worker_eof(p, w);
             return;
         }
@@ -537,7 +537,7 @@ pool_time_out(Pool *p, int idx, PoolTask *t)
     pool_worker_event(p, idx, EPOLLIN); /* its result may be in already */
     for (int k = 0; w->state == W_READY && k < w->inflight; k++)
         if (p->slots[w->slots[k]].task == t) {
-            log_msg(LOG_WARN, "a task ran past its timeout of %g s on ForkPoolWorker-%u pid %d: SIGTERM",
+            log_msg(LOG_WARN, "a task ran past its timeout of %g s on worker=ForkPoolWorker-%u pid=%d: SIGTERM",
                     t->timeout, w->number, (int)w->pid);
             t->timed_out = 1;
             pool_stop_worker(p, w, SIGTERM, MX_TIMEOUT);

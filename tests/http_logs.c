@@ -45,6 +45,47 @@ TEST(test_json_logs_are_one_object_a_line_with_fields)
     server_stop(&s);
 }
 
+/* What operators search their logs by: a timed-out task names its worker
+ * and pid as fields, and a failed job its id, status and duration, at
+ * the default level. */
+TEST(test_json_logs_name_the_job_and_the_worker_at_info)
+{
+    static const char *const args[] = {"--log-format", "json", "--processes", "1", NULL};
+    char line[4096], id[64];
+    int timeout_line = 0, job_line = 0;
+    Server s;
+    Resp r;
+    FILE *f;
+
+    server_start(&s, args);
+    post(&s, "/v1/apply_async", "{\"func\":\"sleep\",\"args\":[5],\"timeout\":0.2}", 202, &r);
+    snprintf(id, sizeof(id), "%s", json_string_value(jpath(r.json, "id")));
+    resp_free(&r);
+    for (double end = now_seconds() + 5; strcmp(job_status(&s, id), "timed_out") != 0 && now_seconds() < end;)
+        usleep(50 * 1000);
+    CHECK_STR(job_status(&s, id), "timed_out");
+    usleep(100 * 1000);
+    CHECK((f = fopen(s.log, "r")) != NULL);
+    while (fgets(line, sizeof(line), f)) {
+        json_t *o = json_loads(line, 0, NULL);
+        CHECK(o != NULL);
+        const char *msg = json_string_value(json_object_get(o, "msg")) ?: "";
+        if (strstr(msg, "past its timeout") && json_is_integer(json_object_get(o, "pid")) &&
+            strncmp(json_string_value(json_object_get(o, "worker")) ?: "", "ForkPoolWorker-", 15) == 0)
+            timeout_line++;
+        if (strcmp(json_string_value(json_object_get(o, "job")) ?: "", id) == 0 &&
+            strcmp(json_string_value(json_object_get(o, "status")) ?: "", "timed_out") == 0 &&
+            json_is_number(json_object_get(o, "duration_ms")) &&
+            strcmp(json_string_value(json_object_get(o, "level")) ?: "", "info") == 0)
+            job_line++;
+        json_decref(o);
+    }
+    fclose(f);
+    CHECK_INT(timeout_line, 1);
+    CHECK_INT(job_line, 1);
+    server_stop(&s);
+}
+
 int
 main(int argc, char **argv)
 {

@@ -16,6 +16,12 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 
+# dockerd, its socket and the images are root's: a user with sudo runs the
+# whole test as root, as script/bootstrap installs with sudo.
+if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
+    exec sudo -E "$0" "$@"
+fi
+
 passed=0 failed=0
 t0=$SECONDS
 tmp=$(mktemp -d /tmp/poold-docker.XXXXXX)

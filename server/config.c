@@ -56,7 +56,7 @@ static const struct {
     {"data-dir", OPT_DATA_DIR, "POOLD_DATA_DIR", "DIR", "where the job store's SQLite file lives (./data)"},
     {"store", OPT_STORE, "POOLD_STORE", "KIND", "job store: sqlite:PATH, or memory to keep nothing across restarts (sqlite in --data-dir)"},
     {"fsync", OPT_FSYNC, "POOLD_FSYNC", "MODE", "normal: jobs survive a crash of poold; full: a power loss too, slower (normal)"},
-    {"api-key", OPT_API_KEY, "POOLD_API_KEY", "KEY", "require \"Authorization: Bearer KEY\" on /v1 (repeatable; /healthz and /readyz stay open)"},
+    {"api-key", OPT_API_KEY, "POOLD_API_KEY", "KEY", "require \"Authorization: Bearer KEY\" on /v1 and /metrics (repeatable; /healthz and /readyz stay open)"},
     {"api-key-file", OPT_API_KEY_FILE, "POOLD_API_KEY_FILE", "FILE", "API keys, one a line (blank lines and # comments skipped)"},
     {"tls-cert", OPT_TLS_CERT, "POOLD_TLS_CERT", "FILE", "serve HTTPS with this PEM certificate (chain); needs --tls-key"},
     {"tls-key", OPT_TLS_KEY, "POOLD_TLS_KEY", "FILE", "the certificate's PEM private key"},

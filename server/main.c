@@ -30,7 +30,6 @@
 enum { EXIT_USAGE = 2, EXIT_REGISTRY = 3, EXIT_POOL = 4, EXIT_HTTP = 5, EXIT_POOL_FAILED = 6,
        EXIT_NOMEM = 7 };
 
-/* Suspended connections and worker sockets add up: take the hard limit. */
 /* The counters get a slot for every function and every route, fixed from
  * here on, so that counting needs no lock. */
 static int
@@ -61,6 +60,7 @@ main_metrics_init(const Registry *reg)
     return rc;
 }
 
+/* Suspended connections and worker sockets add up: take the hard limit. */
 static void
 main_raise_nofile(void)
 {

@@ -189,7 +189,8 @@ metrics_sample(FILE *f, const char *name, const char *labels, double value)
 {
     /* Counts print whole (exact up to 2^53); sums in seconds to the
      * microsecond they were counted in. */
-    const char *fmt = value == (double)(int64_t)value && value < 9007199254740992.0 ? "%.0f" : "%.10g";
+    int whole = value > -9007199254740992.0 && value < 9007199254740992.0 && value == (double)(int64_t)value;
+    const char *fmt = whole ? "%.0f" : "%.10g";
 
     fprintf(f, labels[0] ? "%s{%s} " : "%s%s ", name, labels);
     fprintf(f, fmt, value);

@@ -19,6 +19,7 @@
 #include <strings.h>
 
 #include "http_impl.h"
+#include "lines.h"
 
 #define HTTP_NDJSON "application/x-ndjson"
 #define HTTP_STREAM_BLOCK (32 * 1024) /* bytes asked of a reader at once */
@@ -112,37 +113,18 @@ http_lines_take(HttpReq *r, const char *data, size_t *size)
     if (r->line_state == HTTP_LINE_FULL && !http_lines_wait(r))
         return 0; /* asleep: the same bytes come again after the wake */
     while (off < n && r->line_state != HTTP_LINE_STOP && !r->status) {
-        const char *nl = memchr(data + off, '\n', n - off);
-        size_t piece = nl ? (size_t)(nl - (data + off)) : n - off;
-        if (r->len + piece > r->http->max_body) {
+        const char *line;
+        size_t len, used;
+        int rc = lines_next(&r->body, &r->len, &r->cap, data + off, n - off, r->http->max_body, &used,
+                            &line, &len);
+        off += used;
+        if (rc == LINES_MORE)
+            break;
+        if (rc != LINES_LINE) {
             r->status = 413; /* one line: the body as a whole has no bound */
             break;
         }
-        if (!nl || r->len) { /* a line cut between pieces is put together */
-            if (r->len + piece + 1 > r->cap) {
-                size_t cap = r->cap ? r->cap : 1024;
-                while (cap < r->len + piece + 1)
-                    cap *= 2;
-                char *grown = realloc(r->body, cap);
-                if (!grown) {
-                    r->status = 413;
-                    break;
-                }
-                r->body = grown;
-                r->cap = cap;
-            }
-            memcpy(r->body + r->len, data + off, piece);
-            r->len += piece;
-        }
-        off += piece + (nl != NULL);
-        if (!nl)
-            break;
-        if (r->len) {
-            http_line(r, r->body, r->len);
-            r->len = 0;
-        } else {
-            http_line(r, data + off - piece - 1, piece);
-        }
+        http_line(r, line, len);
         if (r->line_state == HTTP_LINE_FULL && !http_lines_wait(r))
             break;
     }

@@ -82,6 +82,21 @@ netguard_forbidden(const struct sockaddr *sa, char *why, size_t len)
     return 1;
 }
 
+/*
+ * An IPv4 address as a URL may write it, and as the resolver reads a
+ * number: one to four parts, each decimal, octal (a leading 0) or hex
+ * (0x), the last filling the bytes left ("127.1", "0x7f.1", "2130706433").
+ * libcurl rewrites such a host as a dotted quad, but not one with a final
+ * dot: "127.1." came here as "127.1" once the dot was dropped, and
+ * inet_pton, which takes dotted quads only, let it pass as a name.
+ */
+static int
+netguard_v4_text(const char *host, struct in_addr *a)
+{
+    /* inet_aton stops at white space and takes what came before it. */
+    return host[strcspn(host, " \t\n\v\f\r")] == '\0' && inet_aton(host, a) != 0;
+}
+
 int
 netguard_literal(const char *host, char *why, size_t len)
 {
@@ -96,7 +111,7 @@ netguard_literal(const char *host, char *why, size_t len)
         bare[n - 2] = '\0';
         host = bare;
     }
-    if (inet_pton(AF_INET, host, &v4.sin_addr) == 1)
+    if (netguard_v4_text(host, &v4.sin_addr))
         return netguard_forbidden((struct sockaddr *)&v4, why, len);
     if (inet_pton(AF_INET6, host, &v6.sin6_addr) == 1)
         return netguard_forbidden((struct sockaddr *)&v6, why, len);

@@ -60,7 +60,21 @@ TEST(test_netguard_leaves_names_to_delivery)
     CHECK_INT(literal("example.com"), -1);
     CHECK_INT(literal("localhost"), -1); /* resolved, then judged, when sent */
     CHECK_INT(literal("[not-an-address]"), -1);
-    CHECK_INT(literal("1.2.3"), -1);
+    CHECK_INT(literal("1.2.3.4.5"), -1);
+    CHECK_INT(literal("256.0.0.1"), -1);
+    CHECK_INT(literal("127.0.0.1 x"), -1);
+}
+
+/* A URL may write an IPv4 address in fewer parts, in octal or in hex. */
+TEST(test_netguard_reads_ipv4_as_urls_write_it)
+{
+    const char *inward[] = {"127.1", "0x7f.1", "0177.0.0.1", "2130706433", "1", "10.1", "0xa9fea9fe", NULL};
+
+    for (int i = 0; inward[i]; i++)
+        if (literal(inward[i]) != 1)
+            harness_fail(__FILE__, __LINE__, "%s was allowed", inward[i]);
+    CHECK_INT(literal("1.2.3"), 0); /* 1.2.0.3 */
+    CHECK_INT(literal("134744072"), 0); /* 8.8.8.8 */
 }
 
 int

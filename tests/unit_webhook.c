@@ -67,6 +67,8 @@ TEST(test_webhook_urls_at_submit)
         {"http://10.1.2.3/x", SVC_OK},           /* allowed by the operator */
         {"http://localhost/x", SVC_OK},          /* a name: judged when it connects */
         {"http://127.0.0.1/x", SVC_EFORBIDDEN},
+        {"http://127.1./x", SVC_EFORBIDDEN},     /* libcurl leaves it as written */
+        {"http://0x7f.1./x", SVC_EFORBIDDEN},
         {"http://[::ffff:127.0.0.1]/x", SVC_EFORBIDDEN},
         {"http://169.254.169.254/latest", SVC_EFORBIDDEN},
         {"http://[fd00::1]/x", SVC_EFORBIDDEN},

@@ -497,14 +497,15 @@ exec_reap(pid_t pid)
 static json_t *
 exec_result(const ExecIo *io, PooldError *err)
 {
-    json_t *v = json_loadb(io->out ? io->out : "", io->out_len, JSON_DECODE_ANY, NULL);
+    const char *out = io->out ? io->out : ""; /* NULL when the command wrote nothing */
+    json_t *v = json_loadb(out, io->out_len, JSON_DECODE_ANY, NULL);
     size_t n = io->out_len;
 
     if (v)
         return v;
-    if (n > 0 && io->out[n - 1] == '\n')
+    if (n > 0 && out[n - 1] == '\n')
         n--;
-    if (!(v = json_stringn(io->out ? io->out : "", n)))
+    if (!(v = json_stringn(out, n)))
         return poold_error(err, "ValueError", "the command's output is neither JSON nor UTF-8 text");
     return v;
 }

@@ -128,12 +128,13 @@ job_hook_load(Job *j, const char *text)
     const char *url = json_string_value(json_object_get(o, "url"));
     const char *err = json_string_value(json_object_get(o, "error_url"));
     const char *target = json_string_value(json_object_get(o, "target"));
-    JobCallback *cb;
+    JobCallback *cb = NULL;
 
     if (!url || !(cb = calloc(1, sizeof(*cb))) || !(cb->url = strdup(url)) ||
         (err && !(cb->error_url = strdup(err)))) {
         if (url)
             log_msg(LOG_ERROR, "job=%s cannot read its callback back", j->id);
+        job_hook_free(cb); /* out of memory half way: what was copied goes too */
         json_decref(o);
         return;
     }

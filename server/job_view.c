@@ -159,7 +159,8 @@ job_list(JobTable *t, int status, size_t limit, const char *cursor)
      * or, when the scan budget ran out, after the last job looked at. */
     if (j) {
         char c[24];
-        uint64_t last = n == limit ? page[n - 1]->seq : (j->newer ? j->newer->seq : j->seq);
+        /* A limit of 0 shows no job: there is no page[n - 1] then. */
+        uint64_t last = n && n == limit ? page[n - 1]->seq : (j->newer ? j->newer->seq : j->seq);
         snprintf(c, sizeof(c), "%llu", (unsigned long long)last);
         json_decref(next);
         next = json_string(c);

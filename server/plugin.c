@@ -70,7 +70,7 @@ plugin_load(Registry *r, const char *path, char *err, size_t errlen)
         snprintf(err, errlen, "--plugin %s: not a poold plugin (no POOLD_PLUGIN entry point)", path);
     } else if (*abi != POOLD_ABI_VERSION) {
         snprintf(err, errlen, "--plugin %s: built for plugin ABI %u, this poold has ABI %u: rebuild it "
-                 "against this poold.h", path, *abi, POOLD_ABI_VERSION);
+                 "against this poold.h", path, *abi, (unsigned)POOLD_ABI_VERSION);
     } else if (init(&host) != 0 || l.failed) {
         if (!l.failed)
             snprintf(err, errlen, "--plugin %s: its entry point failed", path);

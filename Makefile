@@ -10,6 +10,17 @@ override CFLAGS += -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread -MMD 
            -Iinclude -Iserver -Ihandlers $(shell pkg-config --cflags $(PKGS))
 override LDLIBS += $(shell pkg-config --libs $(PKGS)) -lm -pthread
 
+# FUZZ=1: the libFuzzer build (make fuzz) in build-fuzz/. libFuzzer is
+# clang's; the modules are instrumented for coverage only (fuzzer-no-link),
+# and each target links the fuzzer's main (tests/fuzz/).
+ifeq ($(FUZZ),1)
+BUILD   := build-fuzz
+CC      := clang-14
+override CFLAGS += -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all \
+           -fno-omit-frame-pointer
+override LDFLAGS += -fsanitize=address,undefined
+endif
+
 ifeq ($(SANITIZE),1)
 BUILD   ?= build-san
 override CFLAGS += -O1 -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
@@ -90,7 +101,41 @@ contract: tests
 	@$(MAKE) --no-print-directory test UNIT_TESTS= HTTP_TESTS= SPEC_TESTS=tests/contract.sh
 
 clean:
-	rm -rf build build-san build-tsan
+	rm -rf build build-san build-tsan build-fuzz
+
+# libFuzzer targets (tests/fuzz/), built with clang, ASan and UBSan into
+# build-fuzz/ and run one after the other for FUZZ_SECONDS each on their
+# corpora (tests/fuzz/run.sh); the last line is "N passed, N failed".
+FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,build-fuzz/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_SECONDS ?= 30
+
+.PHONY: fuzz fuzz-build
+fuzz:
+	@$(MAKE) --no-print-directory FUZZ=1 fuzz-build
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run.sh $(FUZZ_TARGETS)
+
+ifeq ($(FUZZ),1)
+fuzz-build: $(FUZZ_TARGETS)
+
+# Each target links the modules it fuzzes and those they call, no more.
+FUZZ_OBJ := build-fuzz/obj/server
+build-fuzz/fuzz/fuzz_call: $(addprefix $(FUZZ_OBJ)/,call.o jscan.o registry.o builtins.o exec.o)
+build-fuzz/fuzz/fuzz_lines: $(addprefix $(FUZZ_OBJ)/,lines.o call.o jscan.o registry.o builtins.o exec.o)
+build-fuzz/fuzz/fuzz_wire: $(FUZZ_OBJ)/wire.o
+build-fuzz/fuzz/fuzz_functions: $(addprefix $(FUZZ_OBJ)/,exec.o registry.o builtins.o)
+build-fuzz/fuzz/fuzz_jscan: $(FUZZ_OBJ)/jscan.o
+build-fuzz/fuzz/fuzz_webhook: $(addprefix $(FUZZ_OBJ)/,webhook.o netguard.o log.o metrics.o)
+
+build-fuzz/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -fsanitize=fuzzer -Itests/fuzz -o $@ $(filter %.c %.o,$^) $(LDLIBS)
+endif
+
+# Static analysis: cppcheck and clang-tidy over the C sources, by the rules
+# of tests/cppcheck-suppressions.txt and .clang-tidy (tests/analyze.sh).
+.PHONY: analyze
+analyze:
+	@tests/analyze.sh
 
 # The Dockerfile and docker-compose.yml, built and run end to end (starts
 # its own dockerd when none runs; see the script).

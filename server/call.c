@@ -72,7 +72,11 @@ call_check_fields(const json_t *body, CallOp op, const CallLimits *lim, CallErro
                              "an NDJSON body carries its items as lines after the call, not as 'iterable'");
         if (!known) {
             char detail[200];
-            snprintf(detail, sizeof(detail), "unknown field '%.64s'", key);
+            int n = (int)strlen(key);
+            if (n > 64) /* cut at a character: the problem's JSON needs valid UTF-8 */
+                for (n = 64; n > 0 && ((unsigned char)key[n] & 0xC0) == 0x80; n--)
+                    ;
+            snprintf(detail, sizeof(detail), "unknown field '%.*s'", n, key);
             return call_fail(err, SVC_EINVAL, "", detail);
         }
     }

@@ -331,6 +331,26 @@ TEST(test_call_unknown_field_rejected)
     CHECK(strstr(err.detail, "chunk_size") != NULL);
 }
 
+TEST(test_call_unknown_field_is_quoted_cut_at_a_character)
+{
+    /* 'a' and 40 two-byte characters: the detail quotes 64 bytes at most,
+     * and a cut inside a character would make it text jansson refuses,
+     * so that the 400 became a 500. */
+    char body[200] = "{\"func\":\"pow\",\"a", *p = body + strlen(body);
+    Call *c = NULL;
+    CallError err;
+
+    for (int i = 0; i < 40; i++, p += 2)
+        memcpy(p, "\xc3\xa9", 2);
+    strcpy(p, "\":1}");
+    CHECK_INT(call_test_parse(body, CALL_APPLY, &c, &err), SVC_EINVAL);
+    CHECK(strstr(err.detail, "unknown field 'a\xc3\xa9") != NULL);
+    json_t *s = json_string(err.detail);
+    CHECK(s != NULL); /* valid UTF-8 */
+    CHECK(strlen(err.detail) == strlen("unknown field 'a'") + 62);
+    json_decref(s);
+}
+
 TEST(test_call_starmap_item_not_array_rejected)
 {
     Call *c = NULL;

@@ -20,7 +20,7 @@ enum {
     OPT_WORKER_CPU, OPT_SHUTDOWN_GRACE, OPT_PLUGIN, OPT_WORKER_START_TIMEOUT, OPT_FUNCTIONS,
     OPT_MAX_RESULT, OPT_MAX_SPILL, OPT_DATA_DIR, OPT_FSYNC, OPT_WEBHOOK_SECRET, OPT_WEBHOOK_BACKOFF,
     OPT_WEBHOOK_ATTEMPTS, OPT_WEBHOOK_TIMEOUT, OPT_WEBHOOK_ALLOW, OPT_API_KEY, OPT_API_KEY_FILE, OPT_LOG_FORMAT,
-    OPT_TLS_CERT, OPT_TLS_KEY, OPT_WEBHOOK_SECRET_FILE,
+    OPT_TLS_CERT, OPT_TLS_KEY, OPT_WEBHOOK_SECRET_FILE, OPT_CONN_TIMEOUT, OPT_MAX_CONNS_PER_IP,
 };
 
 /* One row per setting: the flag, its environment twin and its help line.
@@ -41,6 +41,8 @@ static const struct {
     {"max-jobs", OPT_MAX_JOBS, "POOLD_MAX_JOBS", "N", "async jobs held, finished ones included (1000000)"},
     {"result-ttl", OPT_RESULT_TTL, "POOLD_RESULT_TTL", "SECONDS", "how long a finished job is kept (3600)"},
     {"max-connections", OPT_MAX_CONNS, "POOLD_MAX_CONNECTIONS", "N", "open HTTP connections (10000)"},
+    {"max-connections-per-ip", OPT_MAX_CONNS_PER_IP, "POOLD_MAX_CONNECTIONS_PER_IP", "N", "connections from one client address; 0 is none, as a NAT's clients share one (0)"},
+    {"connection-timeout", OPT_CONN_TIMEOUT, "POOLD_CONNECTION_TIMEOUT", "SECONDS", "close a connection idle, or sending its headers, this long; whole seconds, 0 never (60)"},
     {"http-threads", OPT_HTTP_THREADS, "POOLD_HTTP_THREADS", "N", "HTTP polling threads (2)"},
     {"task-timeout", OPT_TASK_TIMEOUT, "POOLD_TASK_TIMEOUT", "SECONDS", "a task's default timeout; 0 is none (0)"},
     {"max-task-timeout", OPT_MAX_TASK_TIMEOUT, "POOLD_MAX_TASK_TIMEOUT", "SECONDS", "the longest timeout a call may ask; 0 is no cap (0)"},
@@ -86,6 +88,7 @@ config_defaults(Config *c)
     c->max_jobs = 1000000;
     c->result_ttl = 3600;
     c->max_conns = 10000;
+    c->conn_timeout = 60;
     c->shutdown_grace = 30;
     c->worker_start_timeout = 30;
     c->max_result = 16u << 20;
@@ -223,6 +226,23 @@ config_set(Config *c, int id, const char *name, const char *v, char *err,
         if ((rc = config_parse_long(v, 1, 1000000, &n)) == SVC_OK)
             c->max_conns = (int)n;
         break;
+    case OPT_MAX_CONNS_PER_IP:
+        if ((rc = config_parse_long(v, 0, 1000000, &n)) == SVC_OK)
+            c->max_conns_per_ip = (int)n;
+        break;
+    case OPT_CONN_TIMEOUT: {
+        /* libmicrohttpd counts a connection's timeout in whole seconds. */
+        double secs = 0;
+        if ((rc = config_parse_seconds(v, &secs)) == SVC_OK && secs != (double)(long)secs) {
+            snprintf(err, errlen, "%s: '%s' is not whole seconds (libmicrohttpd counts no finer)", name, v);
+            return SVC_EINVAL;
+        }
+        if (rc == SVC_OK && secs > 86400)
+            rc = SVC_EINVAL;
+        if (rc == SVC_OK)
+            c->conn_timeout = (int)secs;
+        break;
+    }
     case OPT_MAX_JOBS:
         if ((rc = config_parse_long(v, 1, 100000000, &n)) == SVC_OK)
             c->max_jobs = n;

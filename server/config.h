@@ -24,6 +24,8 @@ struct Config {
     long max_jobs;       /* --max-jobs: async jobs held, finished included */
     double result_ttl;   /* --result-ttl: seconds a finished job is kept */
     int max_conns;       /* --max-connections: open HTTP connections */
+    int max_conns_per_ip; /* --max-connections-per-ip: from one address; 0 is no limit */
+    int conn_timeout;    /* --connection-timeout: whole seconds; 0 is none */
     int store_memory;    /* --store memory: jobs live in memory only */
     char store_path[4096]; /* the SQLite file: --store sqlite:PATH, else
                             * DATA_DIR/poold.db; "" with store_memory */

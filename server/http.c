@@ -175,6 +175,8 @@ http_reply_problem(HttpReq *r, int status, const char *detail, json_t *ext)
     snprintf(type, sizeof(type), "urn:poold:problem:%s", slug);
     body = json_pack("{s:s, s:s, s:i, s:s}", "type", type, "title", title, "status", status,
                      "detail", detail ? detail : title);
+    if (!body && detail) /* a detail quoting the client's bytes that are not UTF-8: keep the status */
+        body = json_pack("{s:s, s:s, s:i, s:s}", "type", type, "title", title, "status", status, "detail", title);
     if (body && ext)
         json_object_update(body, ext);
     json_decref(ext);
@@ -268,7 +270,7 @@ static HttpReq *
 http_req_new(Http *h, struct MHD_Connection *c, const char *url, const char *method)
 {
     HttpReq *r = calloc(1, sizeof(*r));
-    const char *cl;
+    const char *cl, *te;
 
     if (!r)
         return NULL;
@@ -286,6 +288,11 @@ http_req_new(Http *h, struct MHD_Connection *c, const char *url, const char *met
     cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (cl && strtoull(cl, NULL, 10) > h->max_body && !r->lines)
         r->status = 413;
+    /* MHD decodes chunked and no other coding: a body in another it reads
+     * until the client closes, when no answer can reach it any more. */
+    te = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+    if (te && strcasecmp(te, "chunked") != 0)
+        r->status = 400;
     return r;
 }
 
@@ -333,6 +340,9 @@ http_early_answer(HttpReq *r)
         snprintf(detail, sizeof(detail), "this path takes: %s", r->allow);
     else if (r->status == 401)
         snprintf(detail, sizeof(detail), "send the API key as \"Authorization: Bearer KEY\"");
+    else if (r->status == 400)
+        snprintf(detail, sizeof(detail), "Transfer-Encoding '%.40s' is not supported: send the body with "
+                 "Content-Length, or chunked", http_header(r, MHD_HTTP_HEADER_TRANSFER_ENCODING));
     else
         snprintf(detail, sizeof(detail), "no such endpoint");
     http_reply_problem(r, r->status, detail, NULL);
@@ -381,12 +391,14 @@ http_access(void *cls, struct MHD_Connection *c, const char *url, const char *me
 
     (void)version;
     if (!r) {
+        http_guard_mark(c, 1);
         if (!(r = http_req_new(h, c, url, method)))
             return MHD_NO;
         *req_cls = r;
         /* A declared body over the limit is refused before it is sent
-         * (curl waits for "100 Continue"); losing keep-alive is fine here. */
-        if (r->status == 413)
+         * (curl waits for "100 Continue"), as is one that would never
+         * end; losing keep-alive is fine here. */
+        if (r->status == 413 || r->status == 400)
             http_early_answer(r);
         return MHD_YES;
     }
@@ -422,8 +434,8 @@ http_completed(void *cls, struct MHD_Connection *c, void **req_cls, enum MHD_Req
     double took;
 
     (void)cls;
-    (void)c;
     (void)toe;
+    http_guard_mark(c, 0);
     if (!r)
         return;
     took = clock_mono() - r->began;
@@ -531,6 +543,7 @@ http_start(const HttpOptions *o, char *err, size_t errlen)
     h->keys = o->keys;
     h->nkeys = o->nkeys;
     h->max_body = o->max_body;
+    h->conn_timeout = o->conn_timeout;
     h->app = o->app;
     snprintf(port, sizeof(port), "%d", o->port);
     if ((gai = getaddrinfo(o->host, port, &hints, &ai)) != 0) {
@@ -544,9 +557,9 @@ http_start(const HttpOptions *o, char *err, size_t errlen)
         goto fail;
     }
     /* Before the daemon: its threads may suspend a call at once. */
-    if (http_watch_start(h) < 0) {
+    if (http_watch_start(h) < 0 || http_guard_start(h) < 0) {
         freeaddrinfo(ai);
-        snprintf(err, errlen, "cannot start the disconnect watcher");
+        snprintf(err, errlen, "cannot start the disconnect watcher or the connection guard");
         goto fail;
     }
     h->d = MHD_start_daemon(flags, 0, NULL, NULL, http_access, h,
@@ -554,13 +567,16 @@ http_start(const HttpOptions *o, char *err, size_t errlen)
                             MHD_OPTION_SOCK_ADDR, ai->ai_addr,
                             MHD_OPTION_THREAD_POOL_SIZE, (unsigned)o->threads,
                             MHD_OPTION_CONNECTION_LIMIT, (unsigned)o->max_conns,
-                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
+                            MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)o->max_conns_per_ip,
+                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)o->conn_timeout,
                             /* MHD zeroes this pool between requests; 16 KiB
                              * holds any sane header block at half the cost
                              * of the default 32 KiB (the body comes to us
                              * in pieces, whatever its size). */
                             MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(16 * 1024),
                             MHD_OPTION_NOTIFY_COMPLETED, http_completed, NULL,
+                            MHD_OPTION_NOTIFY_CONNECTION, o->conn_timeout > 0 ? http_guard_notify : NULL, h,
+                            MHD_OPTION_UNESCAPE_CALLBACK, http_guard_unescape, NULL,
                             MHD_OPTION_ARRAY, tls,
                             MHD_OPTION_END);
     freeaddrinfo(ai);
@@ -576,6 +592,7 @@ http_start(const HttpOptions *o, char *err, size_t errlen)
     return h;
 fail:
     http_watch_stop(h);
+    http_guard_stop(h);
     pthread_mutex_destroy(&h->lock);
     free(h->tls_cert);
     free(h->tls_key);
@@ -616,6 +633,7 @@ http_stop(Http *h)
     if (h->quiesced_fd >= 0)
         close(h->quiesced_fd);
     http_watch_stop(h);
+    http_guard_stop(h);
     pthread_mutex_destroy(&h->lock);
     free(h->tls_cert);
     free(h->tls_key);

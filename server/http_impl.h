@@ -7,6 +7,7 @@
 #define POOLD_HTTP_IMPL_H
 
 #include <pthread.h>
+#include <stdint.h>
 
 #include <microhttpd.h>
 #include <uthash.h>
@@ -21,6 +22,16 @@ typedef struct HttpPending {
     double at;                /* when it was suspended (monotonic s) */
     int fd;
 } HttpPending;
+
+/* A connection, as the guard (http_guard.c) watches it. */
+typedef struct HttpConn {
+    int fd;
+    int cut;                  /* shut down already; under guard_lock */
+    int64_t since_ms;         /* atomic: when its wait for a request's
+                               * headers began (monotonic ms); 0 while a
+                               * request is in */
+    struct HttpConn *prev, *next; /* in http->conns, under guard_lock */
+} HttpConn;
 
 struct Http {
     struct MHD_Daemon *d;
@@ -44,6 +55,13 @@ struct Http {
     int watch_quit;           /* atomic: the watcher must end */
     pthread_t watcher;
     int watcher_started;
+    int conn_timeout;         /* --connection-timeout, seconds; 0: none */
+    pthread_mutex_t guard_lock; /* guards conns and guard_quit */
+    pthread_cond_t guard_cond;
+    HttpConn *conns;          /* every open connection, newest first */
+    int guard_quit;
+    pthread_t guard;
+    int guard_inited, guard_started;
 };
 
 struct HttpWaiter {
@@ -102,6 +120,20 @@ void http_resume_all(Http *h);
 int http_pause(HttpWaiter *w);
 /* 1 while a stream's connection sleeps and no wake has come since. */
 int http_asleep(HttpWaiter *w);
+
+/* http_guard.c */
+/* Starts the guard's thread when there is a timeout to keep. 0, or -1. */
+int http_guard_start(Http *h);
+/* After MHD_stop_daemon: every connection has gone. Safe if not started. */
+void http_guard_stop(Http *h);
+/* MHD_OPTION_NOTIFY_CONNECTION's callback (cls is the Http). */
+void http_guard_notify(void *cls, struct MHD_Connection *c, void **socket_context,
+                       enum MHD_ConnectionNotificationCode code);
+/* A request's headers are in (busy), or its answer is done and the
+ * connection waits for the next one. MHD thread. */
+void http_guard_mark(struct MHD_Connection *c, int busy);
+/* MHD_OPTION_UNESCAPE_CALLBACK's: MHD's decoding, but "%00" stays. */
+size_t http_guard_unescape(void *cls, struct MHD_Connection *c, char *s);
 
 /* http_stream.c */
 /* 1 when the request's body should go to its route's line function. */

@@ -200,6 +200,7 @@ main(int argc, char **argv)
     job_table_recover(jobs);
     HttpOptions ho = {.host = cfg.host, .port = cfg.port, .threads = cfg.http_threads,
                       .max_conns = cfg.max_conns, .max_body = cfg.max_body,
+                      .max_conns_per_ip = cfg.max_conns_per_ip, .conn_timeout = cfg.conn_timeout,
                       .routes = routes, .app = &app, .keys = cfg.api_keys, .nkeys = cfg.napi_keys,
                       .tls_cert = cfg.tls_cert, .tls_key = cfg.tls_key};
     rc = EXIT_HTTP;

@@ -362,8 +362,12 @@ run_binary(const char *const *args, char *errbuf, size_t len)
         _exit(127);
     }
     close(pipefd[1]);
-    ssize_t n = read(pipefd[0], errbuf, len - 1);
-    errbuf[n > 0 ? n : 0] = '\0';
+    /* All of it: a child left with unread output would die of SIGPIPE. */
+    size_t got = 0;
+    ssize_t n;
+    while (got < len - 1 && (n = read(pipefd[0], errbuf + got, len - 1 - got)) > 0)
+        got += (size_t)n;
+    errbuf[got] = '\0';
     close(pipefd[0]);
     waitpid(pid, &st, 0);
     return st;
@@ -393,7 +397,7 @@ TEST(test_help_lists_every_flag_and_its_environment_twin)
     static const char *const flags[] = {"--host", "--port", "--processes", "--max-body",
                                         "--max-queue", "--store", "--log-level",
                                         "POOLD_PORT", "POOLD_PROCESSES"};
-    char out[4096];
+    char out[16384];
     int st = run_binary(args, out, sizeof(out));
 
     CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);

@@ -828,6 +828,7 @@ TEST(test_hostile_slow_loris_is_cut_by_the_connection_timeout)
     CHECK_INT(a.status, 0);   /* no answer: the request never came in full */
     CHECK(took >= 1.5 && took <= 5);
     CHECK(sent < sizeof(headers) - 1);
+    raw_free(&a);
     check_still_up(&s);
     server_stop(&s);
 }

@@ -39,7 +39,7 @@ HTTP_TESTS  := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/http_*.c))
 
 PREFIX  ?= /usr/local
 
-.PHONY: all run test clean tests bench install test-docker
+.PHONY: all run test clean tests bench install test-docker soak
 
 all: $(BUILD)/poold $(BUILD)/plugins/example.so
 
@@ -136,6 +136,11 @@ endif
 .PHONY: analyze
 analyze:
 	@tests/analyze.sh
+
+# Ten minutes of mixed load, checked for 5xx, leaks and zombies
+# (SOAK_SECONDS to change it); not part of make test.
+soak: $(BUILD)/poold
+	@POOLD_BIN=$(BUILD)/poold tests/soak/run.sh
 
 # The Dockerfile and docker-compose.yml, built and run end to end (starts
 # its own dockerd when none runs; see the script).

@@ -100,6 +100,18 @@ lint:
 contract: tests
 	@$(MAKE) --no-print-directory test UNIT_TESTS= HTTP_TESTS= SPEC_TESTS=tests/contract.sh
 
+# The unit tests, and a few HTTP tests with the poold they start, under
+# valgrind's memcheck (tests/valgrind.sh): a memory error or a leak fails
+# the run. The HTTP tests are those that bear valgrind's slowness (no RSS
+# bounds, no tight memory limits) and stop poold with SIGTERM only (a
+# killed poold leaves no leak report).
+VALGRIND_HTTP_TESTS := $(addprefix $(BUILD)/tests/,http_auth http_logs http_tls http_calls http_hostile http_jobs)
+
+.PHONY: test-valgrind
+test-valgrind: tests
+	@POOLD_BIN=$(abspath $(BUILD)/poold) POOLD_TEST_PLUGIN=$(abspath $(BUILD)/tests/misbehave.so) \
+	    POOLD_PLUGIN_DIR=$(abspath $(BUILD)) tests/valgrind.sh $(UNIT_TESTS) -- $(VALGRIND_HTTP_TESTS)
+
 clean:
 	rm -rf build build-san build-tsan build-fuzz
 

@@ -74,6 +74,21 @@ exec_found(const char *cmd, const char *cwd, const char *path)
     return 0;
 }
 
+/* s for an error, which is one line of poold's log: up to len - 1 bytes
+ * of it, a control character as '?'. The file's strings may hold any, and
+ * so may jansson's error, which quotes the text near it: a "\n" in either
+ * split the message in two. */
+static const char *
+exec_shown(const char *s, char *buf, size_t len)
+{
+    size_t i;
+
+    for (i = 0; s[i] && i + 1 < len; i++)
+        buf[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
+    buf[i] = '\0';
+    return buf;
+}
+
 /* Builds the spec of one entry, or NULL with why filled. */
 static ExecSpec *
 exec_spec(const json_t *e, const char *name, size_t max_result, char *why, size_t len)
@@ -83,6 +98,7 @@ exec_spec(const json_t *e, const char *name, size_t max_result, char *why, size_
     json_t *timeout = json_object_get(e, "timeout"), *cwd = json_object_get(e, "cwd");
     ExecSpec *x = NULL;
     const char *key;
+    char shown[65];
     size_t i = 0;
 
     json_object_foreach((json_t *)e, key, v) {
@@ -90,7 +106,7 @@ exec_spec(const json_t *e, const char *name, size_t max_result, char *why, size_
         while (keys[k] && strcmp(keys[k], key) != 0)
             k++;
         if (!keys[k]) {
-            snprintf(why, len, "unknown field '%.64s'", key);
+            snprintf(why, len, "unknown field '%s'", exec_shown(key, shown, sizeof(shown)));
             return NULL;
         }
     }
@@ -124,7 +140,8 @@ exec_spec(const json_t *e, const char *name, size_t max_result, char *why, size_
         }
     if (!exec_found(json_string_value(json_array_get(argv, 0)), json_string_value(cwd),
                     json_string_value(json_object_get(env, "PATH")))) {
-        snprintf(why, len, "command not found: %s", json_string_value(json_array_get(argv, 0)));
+        snprintf(why, len, "command not found: %s",
+                 exec_shown(json_string_value(json_array_get(argv, 0)), shown, sizeof(shown)));
         return NULL;
     }
     if (!(x = calloc(1, sizeof(*x))) || !(x->argv = calloc(json_array_size(argv) + 1, sizeof(char *))) ||
@@ -155,15 +172,16 @@ exec_load(Registry *r, const char *path, size_t max_result, char *err, size_t er
 {
     json_error_t jerr;
     json_t *root = json_load_file(path, 0, &jerr), *fns = json_object_get(root, "functions"), *e;
-    char why[256];
+    char why[256], shown[JSON_ERROR_TEXT_LENGTH];
     size_t i;
     int rc = SVC_EINVAL;
 
     if (!root) {
         if (jerr.line > 0)
-            snprintf(err, errlen, "--functions %s: %s (line %d)", path, jerr.text, jerr.line);
+            snprintf(err, errlen, "--functions %s: %s (line %d)", path,
+                     exec_shown(jerr.text, shown, sizeof(shown)), jerr.line);
         else
-            snprintf(err, errlen, "--functions %s: %s", path, jerr.text);
+            snprintf(err, errlen, "--functions %s: %s", path, exec_shown(jerr.text, shown, sizeof(shown)));
         return SVC_EINVAL;
     }
     if (!json_is_array(fns)) {
@@ -180,11 +198,13 @@ exec_load(Registry *r, const char *path, size_t max_result, char *err, size_t er
             goto cleanup;
         }
         if (!(x = exec_spec(e, name, max_result, why, sizeof(why)))) {
-            snprintf(err, errlen, "--functions %s: entry %zu ('%s'): %s", path, i + 1, name, why);
+            snprintf(err, errlen, "--functions %s: entry %zu ('%s'): %s", path, i + 1,
+                     exec_shown(name, shown, sizeof(shown)), why);
             goto cleanup;
         }
         if (registry_add_exec(r, name, json_string_value(doc), x) != SVC_OK) {
-            snprintf(err, errlen, "--functions %s: entry %zu ('%s'): the name is taken", path, i + 1, name);
+            snprintf(err, errlen, "--functions %s: entry %zu ('%s'): the name is taken", path, i + 1,
+                     exec_shown(name, shown, sizeof(shown)));
             goto cleanup;
         }
     }

@@ -4,8 +4,10 @@
 # machine is shared), from its committed corpus tests/fuzz/corpus/<name>/,
 # crashing inputs of the past included. The corpus is only read: what a
 # run finds goes to build-fuzz/corpus/<name>/, a crash to
-# build-fuzz/crashes/<name>/. Shows libFuzzer's figures for each, and ends
-# with "N passed, N failed": one passed per target that ran clean.
+# build-fuzz/crashes/<name>/. tests/fuzz/<name>.dict, when there is one,
+# lists the tokens its inputs are made of. Shows libFuzzer's figures for
+# each, and ends with "N passed, N failed": one passed per target that
+# ran clean.
 set -u
 cd "$(dirname "$0")/../.."
 seconds=${FUZZ_SECONDS:-30}
@@ -14,7 +16,9 @@ for bin in "$@"; do
     name=$(basename "$bin")
     work=build-fuzz/corpus/$name crashes=build-fuzz/crashes/$name log=build-fuzz/$name.log
     mkdir -p "$work" "$crashes"
-    nice -n 19 "$bin" -max_total_time="$seconds" -timeout=10 -print_final_stats=1 \
+    dict=() # the tokens its inputs are made of, when it has a list
+    [ -f "tests/fuzz/$name.dict" ] && dict=(-dict="tests/fuzz/$name.dict")
+    nice -n 19 "$bin" -max_total_time="$seconds" -timeout=10 -print_final_stats=1 "${dict[@]}" \
         -artifact_prefix="$crashes/" "$work" "tests/fuzz/corpus/$name" >"$log" 2>&1
     rc=$?
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")

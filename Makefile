@@ -152,6 +152,7 @@ analyze:
 # Ten minutes of mixed load, checked for 5xx, leaks and zombies
 # (SOAK_SECONDS to change it); not part of make test.
 soak: $(BUILD)/poold
+	@script/bootstrap bench
 	@POOLD_BIN=$(BUILD)/poold tests/soak/run.sh
 
 # The Dockerfile and docker-compose.yml, built and run end to end (starts

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -1118,8 +1119,15 @@ int
 main(int argc, char **argv)
 {
     static const char *const args[] = {"--processes", "2", "--max-body", "1100K", NULL};
+    struct rlimit nofile;
     int rc;
 
+    /* The idle flood opens 2000 sockets: past a login's usual soft limit
+     * of 1024, so take the hard limit, as poold itself does. */
+    if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+        nofile.rlim_cur = nofile.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &nofile);
+    }
     server_start(&srv, args);
     rc = harness_run(argc, argv);
     server_stop(&srv);

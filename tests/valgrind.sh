@@ -36,7 +36,8 @@ for bin in "$@"; do
     chmod +x "$dir/bin/$name"
     bins+=("$dir/bin/$name")
 done
-printf '#!/bin/sh\nexec %s --trace-children=no --child-silent-after-fork=yes --log-file=%q/logs/poold.%%p.log %q "$@"\n' \
+# valgrind refuses poold's own raise of its descriptor limit: raise it here.
+printf '#!/bin/sh\nulimit -Sn "$(ulimit -Hn)" 2>/dev/null\nexec %s --trace-children=no --child-silent-after-fork=yes --log-file=%q/logs/poold.%%p.log %q "$@"\n' \
     "${memcheck[*]}" "$dir" "$(cd "$(dirname "$POOLD_BIN")" && pwd)/$(basename "$POOLD_BIN")" >"$dir/poold"
 chmod +x "$dir/poold"
 

@@ -18,7 +18,10 @@ for bin in "$@"; do
     mkdir -p "$work" "$crashes"
     dict=() # the tokens its inputs are made of, when it has a list
     [ -f "tests/fuzz/$name.dict" ] && dict=(-dict="tests/fuzz/$name.dict")
-    nice -n 19 "$bin" -max_total_time="$seconds" -timeout=10 -print_final_stats=1 "${dict[@]}" \
+    # A fixed seed (FUZZ_SEED) makes a run repeat the mutations of the last
+    # one that passed, further or less far with the machine's speed: CI
+    # meets what was fuzzed before it, and a crash found can be met again.
+    nice -n 19 "$bin" -seed="${FUZZ_SEED:-1}" -max_total_time="$seconds" -timeout=10 -print_final_stats=1 "${dict[@]}" \
         -artifact_prefix="$crashes/" "$work" "tests/fuzz/corpus/$name" >"$log" 2>&1
     rc=$?
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")

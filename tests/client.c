@@ -48,6 +48,27 @@ free_port(void)
     return port;
 }
 
+pid_t
+spawn_logged(const char *log, const char *bin, const char *const *argv)
+{
+    pid_t pid;
+
+    fflush(NULL);
+    if ((pid = fork()) == 0) {
+        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        /* A test that fails exits at once: what it started must not outlive it. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+            close(fd);
+        }
+        execv(bin, (char *const *)argv);
+        _exit(127);
+    }
+    return pid;
+}
+
 static int
 server_try(Server *s, const char *const *args)
 {
@@ -87,19 +108,7 @@ server_try(Server *s, const char *const *args)
         argv[n++] = s->data;
     }
     argv[n] = NULL;
-    fflush(NULL);
-    if ((s->pid = fork()) == 0) {
-        int fd = open(s->log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        /* A test that fails exits at once: its server must not outlive it. */
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (fd >= 0) {
-            dup2(fd, 1);
-            dup2(fd, 2);
-            close(fd);
-        }
-        execv(bin, (char *const *)argv);
-        _exit(127);
-    }
+    s->pid = spawn_logged(s->log, bin, argv);
     for (double end = now_seconds() + 15; now_seconds() < end;) {
         Resp r;
         int st;

@@ -86,6 +86,10 @@ double now_seconds(void);
 /* A loopback port free a moment ago. */
 int free_port(void);
 
+/* Forks and execs bin with argv, its stdout and stderr into log; the
+ * child dies with the test that started it. The child's pid. */
+pid_t spawn_logged(const char *log, const char *bin, const char *const *argv);
+
 /* The pid of a worker in /v1/pool whose state is `state` ("busy",
  * "idle"), 0 if none. */
 int worker_in_state(const Server *s, const char *state);

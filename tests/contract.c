@@ -91,21 +91,10 @@ contract_try(Server *s)
     snprintf(upstream, sizeof(upstream), "http://127.0.0.1:%d", s->port);
     snprintf(port, sizeof(port), "%d", p);
     snprintf(s->proxy_log, sizeof(s->proxy_log), "/tmp/poold-test-%d-%d.prism.log", (int)getpid(), p);
-    fflush(NULL);
-    if ((s->proxy_pid = fork()) == 0) {
-        int fd = open(s->proxy_log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        /* It dies with the test that started it, as the server does. */
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (fd >= 0) {
-            dup2(fd, 1);
-            dup2(fd, 2);
-            close(fd);
-        }
-        /* No CORS headers: the answers stay poold's own. */
-        execl(contract_prism(), contract_prism(), "proxy", spec, upstream, "--host", "127.0.0.1", "--port", port,
-              "--cors=false", (char *)NULL);
-        _exit(127);
-    }
+    /* No CORS headers: the answers stay poold's own. */
+    const char *const argv[] = {contract_prism(), "proxy", spec, upstream, "--host", "127.0.0.1", "--port", port,
+                                "--cors=false", NULL};
+    s->proxy_pid = spawn_logged(s->proxy_log, contract_prism(), argv);
     for (double end = now_seconds() + CONTRACT_START_SECONDS; now_seconds() < end; usleep(50 * 1000)) {
         Resp r;
         int ok;

@@ -124,6 +124,7 @@ calls_parse(HttpReq *r, CallOp op, const CallLimits *lim, Call **c)
         http_reply_problem(r, rc == SVC_ENOFUNC ? 404 : rc == SVC_EINVAL ? 400 : 500, err.detail, ext);
         return -1;
     }
+    call_keep_body(*c, text, len);
     return 0;
 }
 

@@ -350,11 +350,22 @@ call_free(Call *c)
     json_decref(c->args);
     json_decref(c->kwds);
     json_decref(c->iterable);
+    free(c->body_text);
     free(c->items_text);
     free(c->items.starts);
     free(c->callback);
     free(c->error_callback);
     free(c);
+}
+
+void
+call_keep_body(Call *c, const char *text, size_t len)
+{
+    if (c->op != CALL_APPLY || c->body_text || !text || !(c->body_text = malloc(len + 1)))
+        return;
+    memcpy(c->body_text, text, len);
+    c->body_text[len] = '\0';
+    c->body_len = len;
 }
 
 size_t
@@ -370,6 +381,8 @@ call_drop_values(Call *c)
     json_decref(c->kwds);
     json_decref(c->iterable);
     c->args = c->kwds = c->iterable = NULL;
+    free(c->body_text);
+    c->body_text = NULL;
     free(c->items_text);
     free(c->items.starts);
     c->items_text = NULL;
@@ -447,6 +460,12 @@ call_chunk_payload(const Call *c, size_t i, size_t *len, uint32_t *mode)
 
     if (c->items_text)
         return call_chunk_slice(c, call_chunk_first(c, i), call_chunk_len(c, i), len, mode);
+    if (c->body_text && (text = malloc(c->body_len + 1))) {
+        memcpy(text, c->body_text, c->body_len + 1);
+        *len = c->body_len;
+        *mode = WIRE_MODE_APPLY_BODY;
+        return text;
+    }
     if (c->op == CALL_APPLY) {
         items = json_incref(c->args);
     } else {

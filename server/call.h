@@ -23,6 +23,9 @@ struct Call {
     json_t *kwds;         /* apply: keyword arguments (owned ref) */
     json_t *iterable;     /* map, starmap: the items (owned ref), or NULL
                            * when they are text: */
+    char *body_text;      /* apply: the body as it came (malloc'd), sent
+                           * as the task: no re-encoding; or NULL */
+    size_t body_len;
     char *items_text;     /* the iterable's text (malloc'd) and where each */
     JscanItems items;     /* item is in it (call_parse_text) */
     size_t chunksize;     /* items per task; 0 for apply */
@@ -83,6 +86,12 @@ int call_parse_text(const char *text, size_t len, CallOp op, const Registry *reg
                     const CallLimits *lim, Call **out, CallError *err);
 
 void call_free(Call *c);
+
+/* An apply keeps a copy of the body call_parse checked, to send as its
+ * task as it is (WIRE_MODE_APPLY_BODY): building the frame anew cost more
+ * than the rest of the call. Nothing happens for a map, or when memory is
+ * short (the frame is built then). */
+void call_keep_body(Call *c, const char *text, size_t len);
 
 /* Items to run: 1 for apply. */
 size_t call_items(const Call *c);

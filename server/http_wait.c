@@ -104,17 +104,23 @@ http_unlist(Http *h, HttpWaiter *w)
 void
 http_wake(HttpWaiter *w)
 {
-    int listed = 0;
+    int listed = 0, resume = 0;
 
     pthread_mutex_lock(&w->lock);
     w->woken = 1;
     if (w->suspended && !w->gone) {
         w->suspended = 0;
         listed = http_unlist(w->http, w);
-        MHD_resume_connection(w->conn);
+        resume = 1;
         w->woken = !w->stream; /* a stream's resume is its wake */
     }
     pthread_mutex_unlock(&w->lock);
+    /* Resumed once the lock is dropped: the MHD thread it wakes takes the
+     * lock first thing (http_resumed), and would sleep on it again. No
+     * one else resumes it meanwhile: suspended is 0, and MHD keeps a
+     * suspended connection whole until it is resumed. */
+    if (resume)
+        MHD_resume_connection(w->conn);
     if (listed)
         http_waiter_unref(w); /* the request still holds one: never the last */
 }

@@ -487,7 +487,10 @@ pool_worker_event(Pool *p, int idx, uint32_t events)
         return;
     if (events & EPOLLOUT)
         pool_flush(p, w, idx);
-    for (;;) {
+    /* Reads until a read comes back short, not on to EAGAIN: the socket
+     * is level-triggered, so what comes later wakes us again, and the
+     * empty read was a syscall every wake. */
+    for (int drained = 0;;) {
         while ((rc = wire_next(&w->in, &h, &payload)) > 0)
             pool_result(p, w, &h, payload);
         if (rc < 0 || wire_buf_reserve(&w->in, 64 * 1024) < 0) {
@@ -495,7 +498,10 @@ pool_worker_event(Pool *p, int idx, uint32_t events)
             pool_worker_eof(p, w);
             return;
         }
-        ssize_t n = read(w->fd, w->in.data + w->in.len, w->in.cap - w->in.len);
+        if (drained)
+            break;
+        size_t room = w->in.cap - w->in.len;
+        ssize_t n = read(w->fd, w->in.data + w->in.len, room);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -505,6 +511,7 @@ pool_worker_event(Pool *p, int idx, uint32_t events)
             return;
         }
         w->in.len += (size_t)n;
+        drained = (size_t)n < room;
     }
     if (p->opt.max_tasks_per_child > 0 && w->inflight == 0 && !w->doomed &&
         (long)w->tasks_done >= p->opt.max_tasks_per_child)

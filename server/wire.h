@@ -36,6 +36,9 @@ enum {
     WIRE_MODE_APPLY = 1,   /* items is the args array: one call */
     WIRE_MODE_MAP = 2,     /* one call per item, with args [item] */
     WIRE_MODE_STARMAP = 3, /* one call per item, with args item */
+    WIRE_MODE_APPLY_BODY = 4, /* one call; the payload is the apply's own
+                               * request body, checked already: its func,
+                               * args and kwds (call_keep_body) */
 };
 
 typedef struct WireHeader {

@@ -70,20 +70,27 @@ worker_execute(const Registry *reg, const char *payload, size_t plen,
                uint32_t mode, WireClaim *progress, size_t *len, uint32_t *fails,
                uint64_t *first)
 {
-    json_t *task = json_loadb(payload, plen, 0, NULL), *out = json_array(), *args = NULL;
-    json_t *items = json_array_get(task, 1), *kwds = json_array_get(task, 2), *item;
-    const RegistryFn *fn = registry_find(reg, json_string_value(json_array_get(task, 0)) ?: "");
+    int body = mode == WIRE_MODE_APPLY_BODY;
+    /* A body is parsed as the HTTP thread parsed it: the same values. */
+    json_t *task = json_loadb(payload, plen, body ? JSON_REJECT_DUPLICATES : 0, NULL);
+    json_t *out = json_array(), *args = NULL, *item;
+    json_t *items = body ? json_object_get(task, "args") : json_array_get(task, 1);
+    json_t *kwds = body ? json_object_get(task, "kwds") : json_array_get(task, 2);
+    const char *name = json_string_value(body ? json_object_get(task, "func") : json_array_get(task, 0));
+    const RegistryFn *fn = registry_find(reg, name ?: "");
     char *text = NULL;
     size_t i;
     int failed;
 
     *fails = 0;
     *first = 0;
+    if (body && task && !items) /* call_parse_apply's default: no arguments */
+        items = args = json_array();
     if (!task || !out || !fn || !json_is_array(items))
         goto cleanup; /* the dispatcher only sends what call.c built */
     if (!json_is_object(kwds))
         kwds = NULL;
-    if (mode == WIRE_MODE_APPLY) {
+    if (mode == WIRE_MODE_APPLY || body) {
         json_t *empty = kwds ? NULL : json_object();
         worker_progress(progress, 0);
         int rc = json_array_append_new(out, worker_call(fn, items, kwds ? kwds : empty, &failed));

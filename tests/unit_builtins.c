@@ -491,6 +491,54 @@ TEST(test_builtins_success_sends_bare_values)
     free(text);
 }
 
+/* An apply's own body as its task (WIRE_MODE_APPLY_BODY): the same call as
+ * the frame call.c would build, other fields of the body left alone. */
+TEST(test_builtins_apply_body_runs_the_call_it_names)
+{
+    static const struct {
+        const char *body, *want;
+    } cases[] = {
+        {"{\"func\":\"pow\",\"args\":[2],\"kwds\":{\"exp\":10},\"timeout\":5}", "[1024]"},
+        {"{\"timeout\":1,\"args\":[3,2],\"func\":\"pow\"}", "[9]"},
+        {"{\"func\":\"echo\",\"args\":[[1,{\"a\":\"b\"}]]}", "[[1,{\"a\":\"b\"}]]"},
+        {"{\"func\":\"sum\",\"args\":[[1,2,3]],\"kwds\":null}", "[6]"},
+    };
+
+    for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
+        size_t len = 0;
+        uint32_t fails = 9;
+        uint64_t first = 9;
+        char *text = worker_execute(builtins_test_reg, cases[i].body, strlen(cases[i].body),
+                                    WIRE_MODE_APPLY_BODY, NULL, &len, &fails, &first);
+        CHECK(text != NULL);
+        CHECK_INT(fails, 0);
+        CHECK_STR(text ? text : "", cases[i].want);
+        free(text);
+    }
+    /* No args is echo(): a TypeError, as the frame ["echo",[],{}] gives. */
+    {
+        const char *none = "{\"func\":\"echo\"}";
+        uint32_t fails = 9;
+        uint64_t first = 9;
+        json_t *outs = builtins_test_run(__FILE__, __LINE__, none, WIRE_MODE_APPLY_BODY, 1, &fails, &first);
+        CHECK_INT(fails, 1);
+        CHECK_STR(json_string_value(jpath_e(json_array_get(outs, 0))), "TypeError");
+        json_decref(outs);
+    }
+    /* A body the worker cannot read is refused as a bad frame would be. */
+    const char *bad[] = {"{\"func\":\"nope\"}", "{\"func\":\"echo\",\"args\":{}}", "[\"echo\",[1],null]",
+                         "{\"func\":\"echo\",\"func\":\"pow\"}"};
+    for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
+        size_t len = 0;
+        uint32_t fails;
+        uint64_t first;
+        char *text = worker_execute(builtins_test_reg, bad[i], strlen(bad[i]), WIRE_MODE_APPLY_BODY, NULL, &len,
+                                    &fails, &first);
+        CHECK(text == NULL);
+        free(text);
+    }
+}
+
 TEST(test_builtins_registered_names)
 {
     static const char *const names[] = {"pow", "calc", "sleep", "echo", "sum", "fib", "sha256"};

@@ -473,6 +473,35 @@ TEST(test_call_chunk_payload_apply)
     call_free(c);
 }
 
+/* An apply that kept its body sends it as it came; a map keeps nothing. */
+TEST(test_call_chunk_payload_apply_kept_body)
+{
+    const char *body = "{\"func\":\"pow\", \"args\":[2], \"kwds\":{\"exp\":3}}";
+    Call *c = NULL;
+    CallError err;
+    size_t len = 0;
+    uint32_t mode = 0;
+    char *p;
+
+    CHECK_INT(call_test_parse(body, CALL_APPLY, &c, &err), SVC_OK);
+    call_keep_body(c, body, strlen(body));
+    p = call_chunk_payload(c, 0, &len, &mode);
+    CHECK_INT(mode, WIRE_MODE_APPLY_BODY);
+    CHECK_INT(len, strlen(body));
+    CHECK(p && memcmp(p, body, len) == 0);
+    free(p);
+    call_drop_values(c); /* the payload is built: the copy goes too */
+    CHECK(c->body_text == NULL);
+    call_free(c);
+    CHECK_INT(call_test_parse("{\"func\":\"echo\",\"iterable\":[1]}", CALL_MAP, &c, &err), SVC_OK);
+    call_keep_body(c, "{}", 2);
+    CHECK(c->body_text == NULL);
+    p = call_chunk_payload(c, 0, &len, &mode);
+    CHECK_INT(mode, WIRE_MODE_MAP);
+    free(p);
+    call_free(c);
+}
+
 TEST(test_call_chunk_payload_map)
 {
     Call *c = NULL;

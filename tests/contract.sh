@@ -64,36 +64,4 @@ runs=(
 # - http_logs: it reads poold's log lines, not its answers.
 # - http_tls: Prism forwards to plain HTTP.
 
-passed=0 failed=0
-for run in "${runs[@]}"; do
-    # shellcheck disable=SC2086 # the binary's name, then the words for it
-    set -- $run
-    name=$1
-    shift
-    out=$(mktemp)
-    "$tests/$name" "$@" >"$out" 2>&1
-    rc=$?
-    summary=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$out" | tail -n 1)
-    lines=$(grep -vE '^[0-9]+ passed, [0-9]+ failed$' "$out")
-    echo "$lines"
-    rm -f "$out"
-    if [ -z "$summary" ]; then
-        echo "-- contract $name: no summary (exit status $rc)"
-        failed=$((failed + 1))
-        continue
-    fi
-    read -r p _ f _ <<<"$summary"
-    [ "$rc" -ne 0 ] && [ "$f" -eq 0 ] && f=1
-    # A name that matches no test (one renamed since) is a failure, not a
-    # test quietly left unchecked.
-    for word in "$@"; do
-        if ! grep -qE "^(ok  |FAIL|skip) ${word#-}( |$)" <<<"$lines"; then
-            echo "tests/contract.sh: $name has no test ${word#-}"
-            f=$((f + 1))
-        fi
-    done
-    echo "-- contract $name: $p passed, $f failed"
-    passed=$((passed + p)); failed=$((failed + f))
-done
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+RUN_LABEL=contract exec "$root/tests/run.sh" "${runs[@]/#/$tests/}"

@@ -17,6 +17,8 @@ import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from procs import rss_kb, tree_rss_kb
+
 URL, PID, SECONDS = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
 HOST = urllib.parse.urlparse(URL).hostname
 PORT = urllib.parse.urlparse(URL).port
@@ -131,15 +133,11 @@ def kills():
 
 
 def sample():
-    def rss_kb():
-        with open("/proc/%d/status" % PID) as f:
-            return int(next(l for l in f if l.startswith("VmRSS")).split()[1])
-
     out = []
     began = time.monotonic()
     while True:
-        out.append({"t": round(time.monotonic() - began), "rss_kb": rss_kb(),
-                    "fds": len(os.listdir("/proc/%d/fd" % PID))})
+        out.append({"t": round(time.monotonic() - began), "rss_kb": rss_kb(PID),
+                    "tree_rss_kb": tree_rss_kb(PID), "fds": len(os.listdir("/proc/%d/fd" % PID))})
         if time.monotonic() + 60 > END:
             return out
         time.sleep(60)

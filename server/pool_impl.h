@@ -71,6 +71,7 @@ typedef enum { W_SPAWNING, W_STARTING, W_READY, W_DYING, W_BACKOFF } WorkerState
 typedef struct PoolWorker {
     WorkerState state;      /* written under p->lock, read by snapshots */
     unsigned number;        /* ForkPoolWorker-N */
+    char name[32];          /* "ForkPoolWorker-N", under lock */
     pid_t pid;
     int pidfd;              /* signals go here, never to a reused pid; -1 */
     int fd;

@@ -17,10 +17,15 @@
 #include "log.h"
 #include "pool_impl.h"
 
+/* A copy of the name pool_spawn wrote: every task carries its worker's
+ * name, and formatting it each time was a dispatcher's hot spot. */
 void
 pool_worker_name(const PoolWorker *w, char *buf, size_t len)
 {
-    snprintf(buf, len, "ForkPoolWorker-%u", w->number);
+    size_t n = strnlen(w->name, len - 1);
+
+    memcpy(buf, w->name, n);
+    buf[n] = '\0';
 }
 
 /* Changes w's state under the lock, as snapshots read it. */
@@ -38,6 +43,7 @@ pool_spawn(Pool *p, PoolWorker *w)
 {
     pthread_mutex_lock(&p->lock);
     w->number = ++p->next_number;
+    snprintf(w->name, sizeof(w->name), "ForkPoolWorker-%u", w->number);
     w->pid = 0;
     w->state = W_SPAWNING;
     __atomic_store_n(&w->tasks_done, 0, __ATOMIC_RELAXED); /* a new process starts at 0 */

@@ -25,6 +25,11 @@ typedef struct Server {
                       * the test named a store or a data dir itself */
     char ca[256];    /* with --tls-cert: that certificate, which requests
                       * over https trust; "" for plain HTTP */
+    /* The exit status server_stop and server_reaped accept. server_start
+     * sets 0, the clean stop SIGTERM asks for; a test that makes poold
+     * exit otherwise on purpose (a second stop signal's 1, a failed
+     * pool's 6) sets it before the stop. */
+    int expect_exit;
 } Server;
 
 /* Starts poold with the given extra arguments (NULL-terminated) and waits
@@ -34,12 +39,32 @@ typedef struct Server {
  * test program on failure. */
 void server_start(Server *s, const char *const *args);
 
-/* SIGTERM, then waits (SIGKILL after 30 s). Returns the wait status. */
+/* SIGTERM, then waits (SIGKILL after 30 s). Returns the wait status.
+ * Fails the test (says why, keeps the log, exits 1) when poold did not
+ * exit with s->expect_exit (a hang, a signal, another status, such as
+ * the one a sanitizer exits with), or when its log holds a sanitizer's
+ * report: a leak LeakSanitizer found at the exit, an ASan error or a
+ * UBSan "runtime error:" in poold or one of its workers. */
 int server_stop(Server *s);
 
-/* The test reaped the server itself (waitpid): forget it, its log and
- * its data dir. */
-void server_reaped(Server *s);
+/* Sends sig (a kill -9 on purpose) and reaps poold. Its death by sig is
+ * what the test asked for; anything else, or a sanitizer's report in its
+ * log, fails the test as in server_stop. Returns the wait status. */
+int server_kill(Server *s, int sig);
+
+/* The test reaped the server itself (waitpid) with wait status st:
+ * checked as server_stop checks it, then the server, its log and its
+ * data dir are forgotten. */
+void server_reaped(Server *s, int st);
+
+/* Fails the test as server_stop does when text, the output of a poold
+ * the test ran itself (a start-up failure, --help), holds a sanitizer's
+ * report; what names that run in the message. */
+void poold_output_check(const char *what, const char *text);
+
+/* The same for a log file the test had poold write; it is kept when
+ * it holds a report. */
+void poold_log_check(const char *path);
 
 /* rm -rf path; for data dirs the tests made. */
 void remove_tree(const char *path);

@@ -131,9 +131,10 @@ TEST(test_fork_server_death_answers_calls_and_exits_nonzero)
     CHECK_INT(c.r.status, 502);
     resp_free(&c.r);
     /* poold cannot replace workers any more: it stops, and says so. */
+    s.expect_exit = 6;
     for (double end = now_seconds() + 10; now_seconds() < end; usleep(20 * 1000))
         if (waitpid(s.pid, &st, WNOHANG) == s.pid) {
-            server_reaped(&s);
+            server_reaped(&s, st);
             break;
         }
     CHECK_INT(s.pid, 0);
@@ -159,7 +160,8 @@ TEST(test_second_stop_signal_exits_at_once)
     t0 = now_seconds();
     kill(s.pid, SIGINT);
     CHECK(waitpid(s.pid, &st, 0) == s.pid);
-    server_reaped(&s);
+    s.expect_exit = 1;
+    server_reaped(&s, st);
     CHECK(now_seconds() - t0 < 2);
     CHECK(WIFEXITED(st));
     CHECK_INT(WEXITSTATUS(st), 1);
@@ -222,7 +224,7 @@ TEST(test_graceful_stop_replaces_a_worker_that_dies)
     CHECK_STR(c.r.body, "{\"results\":[1,2,3,4,5]}");
     resp_free(&c.r);
     CHECK(waitpid(s.pid, &st, 0) == s.pid);
-    server_reaped(&s);
+    server_reaped(&s, st);
     CHECK(WIFEXITED(st));
     CHECK_INT(WEXITSTATUS(st), 0);
 }

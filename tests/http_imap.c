@@ -820,7 +820,7 @@ TEST(test_a_stream_cut_by_shutdown_ends_with_a_final_line)
     for (double end = now_seconds() + 10; now_seconds() < end; usleep(20 * 1000))
         if (waitpid(s.pid, &st, WNOHANG) == s.pid)
             break;
-    server_reaped(&s);
+    server_reaped(&s, st);
     CHECK(WIFEXITED(st));
     CHECK_INT(WEXITSTATUS(st), 0);
 }

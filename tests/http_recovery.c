@@ -388,7 +388,7 @@ TEST(test_shutdown_grace_bounds_the_wait_for_running_tasks)
     CHECK(now_seconds() - t0 >= 1.4);
     resp_free(&c.r);
     CHECK(waitpid(s.pid, &st, 0) == s.pid);
-    server_reaped(&s);
+    server_reaped(&s, st);
     CHECK(WIFEXITED(st));
     CHECK_INT(WEXITSTATUS(st), 0);
     CHECK(now_seconds() - t0 < 4);
@@ -397,6 +397,7 @@ TEST(test_shutdown_grace_bounds_the_wait_for_running_tasks)
 TEST(test_poold_as_pid_1_stops_on_sigterm_with_status_0)
 {
     const char *bin = getenv("POOLD_BIN") ? getenv("POOLD_BIN") : "build/poold";
+    char log[96];
     pid_t outer, inner = 0;
     int st = 0;
 
@@ -404,8 +405,10 @@ TEST(test_poold_as_pid_1_stops_on_sigterm_with_status_0)
         fprintf(stderr, "    skipped: cannot make a PID namespace here (unshare needs root)\n");
         return;
     }
+    snprintf(log, sizeof(log), "/tmp/poold-test-pid1-%d.log", (int)getpid());
     if ((outer = fork()) == 0) {
-        freopen("/dev/null", "w", stderr);
+        if (!freopen(log, "w", stderr))
+            _exit(127);
         execlp("unshare", "unshare", "-fp", "--mount-proc", bin, "--port", "0", "--processes", "1",
                "--store", "memory", (char *)NULL);
         _exit(127);
@@ -426,22 +429,24 @@ TEST(test_poold_as_pid_1_stops_on_sigterm_with_status_0)
         waitpid(outer, &st, 0);
         CHECK(!"poold as PID 1 ignored SIGTERM");
     }
+    poold_log_check(log);
     CHECK(WIFEXITED(st));
     CHECK_INT(WEXITSTATUS(st), 0);
+    unlink(log);
 }
 
 TEST(test_a_plugin_that_cannot_load_stops_start_up_with_status_2)
 {
     const char *bin = getenv("POOLD_BIN") ? getenv("POOLD_BIN") : "build/poold";
-    char cmd[512], out[512] = "";
+    char cmd[512], out[8192];
     FILE *f;
     int st;
 
     snprintf(cmd, sizeof(cmd), "%s --port 0 --plugin /nonexistent/x.so 2>&1", bin);
     CHECK((f = popen(cmd, "r")) != NULL);
-    if (!fgets(out, sizeof(out), f))
-        out[0] = '\0';
+    out[fread(out, 1, sizeof(out) - 1, f)] = '\0';
     st = pclose(f);
+    poold_output_check("poold --plugin /nonexistent/x.so", out);
     CHECK(WIFEXITED(st));
     CHECK_INT(WEXITSTATUS(st), 2);
     CHECK(strstr(out, "/nonexistent/x.so") != NULL);

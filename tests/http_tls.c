@@ -72,6 +72,7 @@ start_fails(const char *const *args, char *out, size_t len)
     size_t n = fread(out, 1, len - 1, p);
     out[n] = '\0';
     st = pclose(p);
+    poold_output_check(cmd, out);
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 

@@ -640,7 +640,6 @@ TEST(test_a_pending_delivery_is_made_after_a_restart)
     Receiver rv = {0};
     Server s;
     json_t *cb;
-    int st;
 
     CHECK(mkdtemp(dir) != NULL);
     recv_start(&rv);
@@ -655,9 +654,7 @@ TEST(test_a_pending_delivery_is_made_after_a_restart)
     CHECK(json_is_string(json_object_get(cb, "next_attempt_at")));
     json_decref(cb);
     CHECK(await_stored_attempts(dir, id, 1)); /* on disk, then the crash */
-    kill(s.pid, SIGKILL);
-    waitpid(s.pid, &st, 0);
-    server_reaped(&s);
+    server_kill(&s, SIGKILL);
 
     /* The receiver comes back on the same port; so does poold. */
     Receiver again = {0};

@@ -42,7 +42,7 @@ static const struct {
     {"result-ttl", OPT_RESULT_TTL, "POOLD_RESULT_TTL", "SECONDS", "how long a finished job is kept (3600)"},
     {"max-connections", OPT_MAX_CONNS, "POOLD_MAX_CONNECTIONS", "N", "open HTTP connections (10000)"},
     {"max-connections-per-ip", OPT_MAX_CONNS_PER_IP, "POOLD_MAX_CONNECTIONS_PER_IP", "N", "connections from one client address; 0 is none, as a NAT's clients share one (0)"},
-    {"connection-timeout", OPT_CONN_TIMEOUT, "POOLD_CONNECTION_TIMEOUT", "SECONDS", "close a connection idle, or sending its headers, this long; whole seconds, 0 never (60)"},
+    {"connection-timeout", OPT_CONN_TIMEOUT, "POOLD_CONNECTION_TIMEOUT", "SECONDS", "close a connection idle this long; a request whose headers, or body, are slower gets 408; whole seconds, 0 never (60)"},
     {"http-threads", OPT_HTTP_THREADS, "POOLD_HTTP_THREADS", "N", "HTTP polling threads (2)"},
     {"task-timeout", OPT_TASK_TIMEOUT, "POOLD_TASK_TIMEOUT", "SECONDS", "a task's default timeout; 0 is none (0)"},
     {"max-task-timeout", OPT_MAX_TASK_TIMEOUT, "POOLD_MAX_TASK_TIMEOUT", "SECONDS", "the longest timeout a call may ask; 0 is no cap (0)"},

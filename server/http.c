@@ -150,6 +150,7 @@ static const struct {
     {401, "unauthorized", "Missing or wrong API key"},
     {404, "not-found", "Not found"},
     {405, "method-not-allowed", "Method not allowed"},
+    {408, "request-timeout", "The request did not come in time"},
     {409, "conflict", "Conflict"},
     {410, "gone", "The job was cancelled"},
     {413, "body-too-large", "The request body is too large"},
@@ -160,11 +161,11 @@ static const struct {
     {504, "timed-out", "The task ran past its timeout"},
 };
 
-void
-http_reply_problem(HttpReq *r, int status, const char *detail, json_t *ext)
+char *
+http_problem_text(int status, const char *detail, json_t *ext)
 {
     const char *slug = "error", *title = "Error";
-    char type[96];
+    char type[96], *text;
     json_t *body;
 
     for (size_t i = 0; i < ARRAY_LEN(http_problems); i++)
@@ -180,11 +181,19 @@ http_reply_problem(HttpReq *r, int status, const char *detail, json_t *ext)
     if (body && ext)
         json_object_update(body, ext);
     json_decref(ext);
-    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    text = body ? json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);
+    return text;
+}
+
+void
+http_reply_problem(HttpReq *r, int status, const char *detail, json_t *ext)
+{
+    char *text = http_problem_text(status, detail, ext);
     const char *retry[] = {MHD_HTTP_HEADER_RETRY_AFTER, "1", NULL};
     const char *allow[] = {MHD_HTTP_HEADER_ALLOW, r->allow, NULL};
     const char *auth[] = {MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"poold\"", NULL};
+
     http_queue(r, status, text, "application/problem+json",
                status == 503 ? retry : status == 405 ? allow : status == 401 ? auth : NULL);
 }
@@ -382,6 +391,41 @@ http_run(HttpReq *r)
         http_reply_problem(r, 500, "the handler gave no answer", NULL);
 }
 
+/*
+ * A piece of the body. Each moves the guard's deadline on by its share; a
+ * lines body that poold makes wait (asleep, suspended) is off the clock,
+ * which starts again at the wake. MHD_NO closes the connection: a lines
+ * body dropped past its bound, or one the guard answered meanwhile.
+ */
+static enum MHD_Result
+http_body_piece(HttpReq *r, const char *data, size_t *size)
+{
+    size_t given = *size;
+
+    if (!r->lines) {
+        http_req_append(r, data, given);
+        *size = 0;
+        return http_guard_more(r->guard, given) < 0 ? MHD_NO : MHD_YES;
+    }
+    if (r->guard_asleep) {
+        r->guard_asleep = 0;
+        if (http_guard_arm(r->http, r->guard, 1) < 0)
+            return MHD_NO;
+    }
+    if (http_lines_take(r, data, size) < 0) {
+        log_msg(LOG_INFO, "%s: closed after dropping more than --max-body of an unwanted body", r->line);
+        return MHD_NO;
+    }
+    if (r->guard && r->waiter && http_asleep(r->waiter)) {
+        /* No MHD_NO now, whoever won: MHD must not close a suspended
+         * connection. A guard that won is met at the wake. */
+        r->guard_asleep = 1;
+        http_guard_off(r->guard);
+        return MHD_YES;
+    }
+    return http_guard_more(r->guard, given - *size) < 0 ? MHD_NO : MHD_YES;
+}
+
 static enum MHD_Result
 http_access(void *cls, struct MHD_Connection *c, const char *url, const char *method,
             const char *version, const char *upload_data, size_t *upload_data_size, void **req_cls)
@@ -391,29 +435,28 @@ http_access(void *cls, struct MHD_Connection *c, const char *url, const char *me
 
     (void)version;
     if (!r) {
-        http_guard_mark(c, 1);
-        if (!(r = http_req_new(h, c, url, method)))
+        HttpConn *g = http_guard_conn(c);
+        /* The headers are in: the body's clock starts. MHD_NO wherever the
+         * guard has answered 408 first. */
+        if (http_guard_arm(h, g, 1) < 0 || !(r = http_req_new(h, c, url, method)))
             return MHD_NO;
+        r->guard = g;
         *req_cls = r;
         /* A declared body over the limit is refused before it is sent
          * (curl waits for "100 Continue"), as is one that would never
          * end; losing keep-alive is fine here. */
-        if (r->status == 413 || r->status == 400)
-            http_early_answer(r);
-        return MHD_YES;
-    }
-    if (*upload_data_size) {
-        if (r->lines) {
-            if (http_lines_take(r, upload_data, upload_data_size) < 0) {
-                log_msg(LOG_INFO, "%s: closed after dropping more than --max-body of an unwanted body", r->line);
+        if (r->status == 413 || r->status == 400) {
+            if (http_guard_off(g) < 0)
                 return MHD_NO;
-            }
-        } else {
-            http_req_append(r, upload_data, *upload_data_size);
-            *upload_data_size = 0;
+            http_early_answer(r);
         }
         return MHD_YES;
     }
+    if (*upload_data_size)
+        return http_body_piece(r, upload_data, upload_data_size);
+    /* The request is in: answered from here, off the guard's clock. */
+    if (http_guard_off(r->guard) < 0)
+        return MHD_NO;
     if (r->answered)
         return MHD_YES;
     if (r->waiter && !r->waiter->stream) {
@@ -433,9 +476,10 @@ http_completed(void *cls, struct MHD_Connection *c, void **req_cls, enum MHD_Req
     HttpReq *r = *req_cls;
     double took;
 
-    (void)cls;
     (void)toe;
-    http_guard_mark(c, 0);
+    /* The guard's 408 went instead of an answer: counted as one. */
+    if (http_guard_done(cls, c) < 0 && r && !r->answered)
+        r->answered = 408;
     if (!r)
         return;
     took = clock_mono() - r->began;
@@ -568,13 +612,17 @@ http_start(const HttpOptions *o, char *err, size_t errlen)
                             MHD_OPTION_THREAD_POOL_SIZE, (unsigned)o->threads,
                             MHD_OPTION_CONNECTION_LIMIT, (unsigned)o->max_conns,
                             MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)o->max_conns_per_ip,
-                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)o->conn_timeout,
+                            /* A second past the guard's deadlines, so that
+                             * a request that stops short is the guard's to
+                             * answer (408), not closed unanswered by MHD's
+                             * idle timeout a moment before. */
+                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(o->conn_timeout ? o->conn_timeout + 1 : 0),
                             /* MHD zeroes this pool between requests; 16 KiB
                              * holds any sane header block at half the cost
                              * of the default 32 KiB (the body comes to us
                              * in pieces, whatever its size). */
                             MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(16 * 1024),
-                            MHD_OPTION_NOTIFY_COMPLETED, http_completed, NULL,
+                            MHD_OPTION_NOTIFY_COMPLETED, http_completed, h,
                             MHD_OPTION_NOTIFY_CONNECTION, o->conn_timeout > 0 ? http_guard_notify : NULL, h,
                             MHD_OPTION_UNESCAPE_CALLBACK, http_guard_unescape, NULL,
                             MHD_OPTION_ARRAY, tls,

@@ -58,8 +58,9 @@ typedef struct HttpOptions {
     int threads;
     int max_conns;
     int max_conns_per_ip; /* 0: no limit */
-    int conn_timeout;     /* seconds idle, or sending headers, before a
-                           * connection is closed; 0: never */
+    int conn_timeout;     /* seconds idle before a connection is closed,
+                           * and a request's headers (then its body) get
+                           * before a 408 (http_guard.c); 0: never */
     size_t max_body;      /* larger bodies get 413 */
     const Route *routes;  /* ends with a zero row */
     void *app;            /* handed to handlers through http_app() */

@@ -23,13 +23,19 @@ typedef struct HttpPending {
     int fd;
 } HttpPending;
 
+/* A second of a request body's deadline for each this many bytes that
+ * come (http_guard.c). */
+#define HTTP_GUARD_BODY_RATE 1024
+
 /* A connection, as the guard (http_guard.c) watches it. */
 typedef struct HttpConn {
     int fd;
-    int cut;                  /* shut down already; under guard_lock */
-    int64_t since_ms;         /* atomic: when its wait for a request's
-                               * headers began (monotonic ms); 0 while a
-                               * request is in */
+    int64_t word;             /* atomic, swapped (http_guard.c): the
+                               * request's deadline (monotonic ms << 1, the
+                               * low bit set once its headers are in), 0
+                               * while it is answered, -1 once the guard
+                               * has taken the connection */
+    int served;               /* atomic: a request has completed on it */
     struct HttpConn *prev, *next; /* in http->conns, under guard_lock */
 } HttpConn;
 
@@ -62,6 +68,9 @@ struct Http {
     int guard_quit;
     pthread_t guard;
     int guard_inited, guard_started;
+    char *guard_answer[2];    /* the 408s the guard writes, headers late [0]
+                               * or a body [1]; NULL under TLS */
+    size_t guard_answer_len[2];
 };
 
 struct HttpWaiter {
@@ -100,6 +109,8 @@ struct HttpReq {
     int lines;                /* the body goes to route->line as it comes */
     int line_state;           /* HTTP_LINE_*: the line function's last word */
     size_t dropped;           /* bytes of the body read and dropped after STOP */
+    HttpConn *guard;          /* its connection's, NULL if unguarded */
+    int guard_asleep;         /* a lines body asleep, off the guard's clock */
 };
 
 /* http_wait.c */
@@ -121,17 +132,38 @@ int http_pause(HttpWaiter *w);
 /* 1 while a stream's connection sleeps and no wake has come since. */
 int http_asleep(HttpWaiter *w);
 
+/* http.c */
+/* A problem's JSON text (malloc'd; NULL out of memory), as
+ * http_reply_problem answers it. ext: members added, stolen. */
+char *http_problem_text(int status, const char *detail, json_t *ext);
+
 /* http_guard.c */
-/* Starts the guard's thread when there is a timeout to keep. 0, or -1. */
+/* Starts the guard's thread when there is a timeout to keep. 0, or -1.
+ * After TLS is set up: no 408 is written under TLS. */
 int http_guard_start(Http *h);
 /* After MHD_stop_daemon: every connection has gone. Safe if not started. */
 void http_guard_stop(Http *h);
 /* MHD_OPTION_NOTIFY_CONNECTION's callback (cls is the Http). */
 void http_guard_notify(void *cls, struct MHD_Connection *c, void **socket_context,
                        enum MHD_ConnectionNotificationCode code);
-/* A request's headers are in (busy), or its answer is done and the
- * connection waits for the next one. MHD thread. */
-void http_guard_mark(struct MHD_Connection *c, int busy);
+/* The connection's guard state; NULL when it is unguarded (no timeout).
+ * Each function below takes NULL, and then does nothing and returns 0.
+ * All run on the connection's MHD thread, and return -1 when the guard
+ * has taken the connection first: it answered, or cut it, and the caller
+ * answers nothing (the access handler returns MHD_NO). */
+HttpConn *http_guard_conn(struct MHD_Connection *c);
+/* Starts the clock: --connection-timeout from now, for a request's body
+ * (body 1: its headers are in) or for its headers. */
+int http_guard_arm(const Http *h, HttpConn *hc, int body);
+/* Stops the clock: the request is in and is answered now, or its body
+ * sleeps because poold makes it wait. */
+int http_guard_off(HttpConn *hc);
+/* bytes of the body came: the deadline moves on by their share of a
+ * second (HTTP_GUARD_BODY_RATE). */
+int http_guard_more(HttpConn *hc, size_t bytes);
+/* The request completed: the next one's headers have --connection-timeout
+ * from now. */
+int http_guard_done(const Http *h, struct MHD_Connection *c);
 /* MHD_OPTION_UNESCAPE_CALLBACK's: MHD's decoding, but "%00" stays. */
 size_t http_guard_unescape(void *cls, struct MHD_Connection *c, char *s);
 

@@ -10,7 +10,8 @@
  * or header it cannot parse and a TLS ClientHello (400), a malformed
  * Content-Length (400) or one past 2^64 (413), bad chunked framing (400,
  * 413), an HTTP version it does not know (505, the one 5xx). The tests
- * below say so where they meet each.
+ * below say so where they meet each; openapi.yaml lists them as its
+ * waiver, x-libmicrohttpd-answers.
  */
 #include <arpa/inet.h>
 #include <errno.h>

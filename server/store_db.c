@@ -280,10 +280,14 @@ store_commit_each(Store *s, StoreOp *ops, char *why, size_t len, int *some_ok)
 int
 store_probe(Store *s, char *why, size_t len)
 {
-    /* seq -1 is no job's: jobs count from 1. */
-    int rc = s->db ? sqlite3_exec(s->db, "BEGIN IMMEDIATE; INSERT INTO jobs (seq, id, op, func, status, created, total) "
-                                         "VALUES (-1, 'probe', 'probe', 'probe', 'probe', 0, 0); "
-                                         "DELETE FROM jobs WHERE seq = -1; COMMIT", NULL, NULL, NULL)
+    /* A row where the next job's goes (after the last seq: the same
+     * b-tree pages, a split included), as large as a small job's, taken
+     * back in the same transaction. A tiny row at one end of the table
+     * fitted on a full disk where the next job then did not. */
+    int rc = s->db ? sqlite3_exec(s->db, "BEGIN IMMEDIATE; INSERT INTO jobs (seq, id, op, func, status, request, created, total) "
+                                         "SELECT COALESCE(MAX(seq), 0) + 1, 'probe', 'probe', 'probe', 'probe', "
+                                         "randomblob(1024), 0, 0 FROM jobs; "
+                                         "DELETE FROM jobs WHERE seq = last_insert_rowid(); COMMIT", NULL, NULL, NULL)
                    : SQLITE_CANTOPEN;
 
     if (rc != SQLITE_OK) {

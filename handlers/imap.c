@@ -117,7 +117,7 @@ imap_call_line(HttpReq *r, const char *line, size_t len, int ordered)
     App *app = http_app(r);
     CallLimits lim = imap_limits(app, 1);
     json_error_t jerr;
-    json_t *body = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *body = json_loadb(line, len, POOLD_BODY_JSON_FLAGS, &jerr);
     CallError err = {0};
     Call *c = NULL;
     int rc = body ? call_parse(body, CALL_MAP, app->reg, &lim, &c, &err) : SVC_EINVAL;

@@ -319,7 +319,9 @@ batch_start(Batch *b, Pool *p, int priority, BatchDoneFn done, BatchStartFn star
     for (i = 0; i < b->nchunks; i++, n++) {
         size_t len = 0;
         uint32_t mode = 0;
-        char *payload = call_chunk_payload(b->call, i, &len, &mode);
+        char *payload = call_take_body(b->call, &len, &mode);
+        if (!payload)
+            payload = call_chunk_payload(b->call, i, &len, &mode);
         if (payload && len > WIRE_MAX_PAYLOAD) { /* re-encoded larger than its body */
             free(payload);
             rc = SVC_ETOOLARGE;

@@ -328,7 +328,7 @@ call_parse_text(const char *text, size_t len, CallOp op, const Registry *reg, co
         memcpy(rest, text, start);
         memcpy(rest + start, "[]", 2);
         memcpy(rest + start + 2, text + end, len - end);
-        body = json_loadb(rest, len - (end - start) + 2, JSON_REJECT_DUPLICATES, NULL);
+        body = json_loadb(rest, len - (end - start) + 2, POOLD_BODY_JSON_FLAGS, NULL);
     }
     if (body && (copy = malloc(end - start + 1))) {
         memcpy(copy, text + start, end - start);
@@ -366,6 +366,19 @@ call_keep_body(Call *c, const char *text, size_t len)
     memcpy(c->body_text, text, len);
     c->body_text[len] = '\0';
     c->body_len = len;
+}
+
+char *
+call_take_body(Call *c, size_t *len, uint32_t *mode)
+{
+    char *text = c->body_text;
+
+    if (text) {
+        c->body_text = NULL;
+        *len = c->body_len;
+        *mode = WIRE_MODE_APPLY_BODY;
+    }
+    return text;
 }
 
 size_t
@@ -460,12 +473,6 @@ call_chunk_payload(const Call *c, size_t i, size_t *len, uint32_t *mode)
 
     if (c->items_text)
         return call_chunk_slice(c, call_chunk_first(c, i), call_chunk_len(c, i), len, mode);
-    if (c->body_text && (text = malloc(c->body_len + 1))) {
-        memcpy(text, c->body_text, c->body_len + 1);
-        *len = c->body_len;
-        *mode = WIRE_MODE_APPLY_BODY;
-        return text;
-    }
     if (c->op == CALL_APPLY) {
         items = json_incref(c->args);
     } else {

@@ -25,7 +25,7 @@ struct Call {
                            * when they are text: */
     char *body_text;      /* apply: the body as it came (malloc'd), sent
                            * as the task: no re-encoding; or NULL */
-    size_t body_len;
+    size_t body_len;      /* its bytes, the NUL after them not counted */
     char *items_text;     /* the iterable's text (malloc'd) and where each */
     JscanItems items;     /* item is in it (call_parse_text) */
     size_t chunksize;     /* items per task; 0 for apply */
@@ -92,6 +92,11 @@ void call_free(Call *c);
  * than the rest of the call. Nothing happens for a map, or when memory is
  * short (the frame is built then). */
 void call_keep_body(Call *c, const char *text, size_t len);
+
+/* The kept body as the apply's payload (WIRE_MODE_APPLY_BODY), handed
+ * over (caller frees), with its length in *len; NULL when none is kept:
+ * then call_chunk_payload builds the frame. */
+char *call_take_body(Call *c, size_t *len, uint32_t *mode);
 
 /* Items to run: 1 for apply. */
 size_t call_items(const Call *c);

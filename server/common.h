@@ -39,4 +39,10 @@ typedef struct Webhooks Webhooks;
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
+/* jansson's flags for a request body, wherever one is parsed: by the HTTP
+ * thread, from the store after a restart, and by the worker an apply's
+ * body is sent to as its task (WIRE_MODE_APPLY_BODY), which must read the
+ * values the HTTP thread checked. (Expands where jansson is included.) */
+#define POOLD_BODY_JSON_FLAGS JSON_REJECT_DUPLICATES
+
 #endif

@@ -363,7 +363,7 @@ http_json_parse(HttpReq *r)
     json_error_t jerr;
     char detail[300];
 
-    if (!r->json && !(r->json = json_loadb(r->body, r->len, JSON_REJECT_DUPLICATES, &jerr))) {
+    if (!r->json && !(r->json = json_loadb(r->body, r->len, POOLD_BODY_JSON_FLAGS, &jerr))) {
         snprintf(detail, sizeof(detail), "the body is not valid JSON: %s (line %d, column %d)", jerr.text,
                  jerr.line, jerr.column);
         http_reply_problem(r, 400, detail, NULL);

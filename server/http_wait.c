@@ -23,7 +23,8 @@
  *
  * Lock order: MHD's response lock (a stream's content reader runs under
  * it), then a stream's lock, then the waiter's, then http->lock, then
- * MHD's connection-cleanup lock (taken by MHD_resume_connection).
+ * MHD's connection-cleanup lock (taken by MHD_resume_connection; a call's
+ * waiter, never paused again, is resumed after its lock is dropped).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -111,14 +112,18 @@ http_wake(HttpWaiter *w)
     if (w->suspended && !w->gone) {
         w->suspended = 0;
         listed = http_unlist(w->http, w);
-        resume = 1;
         w->woken = !w->stream; /* a stream's resume is its wake */
+        /* A stream's connection may be paused again (http_pause) as soon
+         * as suspended reads 0, so its resume must be asked for first. A
+         * call's is suspended once only (http_suspend): it is resumed once
+         * the lock is dropped, since the MHD thread it wakes takes the
+         * lock first thing (http_resumed) and would sleep on it again. */
+        if (w->stream)
+            MHD_resume_connection(w->conn);
+        else
+            resume = 1;
     }
     pthread_mutex_unlock(&w->lock);
-    /* Resumed once the lock is dropped: the MHD thread it wakes takes the
-     * lock first thing (http_resumed), and would sleep on it again. No
-     * one else resumes it meanwhile: suspended is 0, and MHD keeps a
-     * suspended connection whole until it is resumed. */
     if (resume)
         MHD_resume_connection(w->conn);
     if (listed)

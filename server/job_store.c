@@ -282,7 +282,7 @@ static Call *
 job_recall(JobTable *t, Job *j, const StoreJob *r, char *why, size_t len)
 {
     json_error_t jerr;
-    json_t *body = r->request ? json_loadb(r->request, r->request_len, JSON_REJECT_DUPLICATES, &jerr) : NULL;
+    json_t *body = r->request ? json_loadb(r->request, r->request_len, POOLD_BODY_JSON_FLAGS, &jerr) : NULL;
     CallError err;
     Call *c = NULL;
 

@@ -367,9 +367,10 @@ pool_worker_exited(Pool *p, pid_t pid, int st)
     if (!w)
         return;
     if (w->state == W_READY || w->state == W_STARTING) {
-        /* Read what it wrote before it died, up to EOF: a result that was
-         * already sent must not become a 502. That ends in
-         * pool_worker_eof, which comes back here once the state is DYING. */
+        /* Read what it wrote before it died (all of it: its writer gone, a
+         * short read leaves nothing behind): a result that was already
+         * sent must not become a 502. Then pool_worker_eof, which comes
+         * back here once the state is DYING. */
         pool_worker_event(p, (int)(w - p->workers), EPOLLIN);
         pool_worker_eof(p, w);
     }
@@ -426,7 +427,7 @@ pool_fs_lost(Pool *p)
         PoolWorker *w = &p->workers[i];
         if (w->state == W_STARTING || w->state == W_READY || w->state == W_DYING) {
             if (w->state != W_DYING)
-                pool_worker_event(p, i, EPOLLIN); /* takes what it sent, then EOF */
+                pool_worker_event(p, i, EPOLLIN); /* takes what it sent */
             pool_worker_eof(p, w);
             if (w->state == W_DYING)
                 pool_worker_exited(p, w->pid, -1);

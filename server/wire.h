@@ -36,9 +36,15 @@ enum {
     WIRE_MODE_APPLY = 1,   /* items is the args array: one call */
     WIRE_MODE_MAP = 2,     /* one call per item, with args [item] */
     WIRE_MODE_STARMAP = 3, /* one call per item, with args item */
-    WIRE_MODE_APPLY_BODY = 4, /* one call; the payload is the apply's own
-                               * request body, checked already: its func,
-                               * args and kwds (call_keep_body) */
+    WIRE_MODE_APPLY_BODY = 4, /* one call; the payload is an apply's own
+                               * request body, which call_parse accepted
+                               * (call_keep_body), parsed again with
+                               * POOLD_BODY_JSON_FLAGS: its "func", its
+                               * "args" ([] when missing), its "kwds" ({}
+                               * when missing); the rest is not the
+                               * worker's. The field names are the API's:
+                               * call_parse_apply's, the one other place
+                               * that reads them. */
 };
 
 typedef struct WireHeader {

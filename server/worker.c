@@ -72,7 +72,7 @@ worker_execute(const Registry *reg, const char *payload, size_t plen,
 {
     int body = mode == WIRE_MODE_APPLY_BODY;
     /* A body is parsed as the HTTP thread parsed it: the same values. */
-    json_t *task = json_loadb(payload, plen, body ? JSON_REJECT_DUPLICATES : 0, NULL);
+    json_t *task = json_loadb(payload, plen, body ? POOLD_BODY_JSON_FLAGS : 0, NULL);
     json_t *out = json_array(), *args = NULL, *item;
     json_t *items = body ? json_object_get(task, "args") : json_array_get(task, 1);
     json_t *kwds = body ? json_object_get(task, "kwds") : json_array_get(task, 2);
@@ -86,9 +86,10 @@ worker_execute(const Registry *reg, const char *payload, size_t plen,
     *first = 0;
     if (body && task && !items) /* call_parse_apply's default: no arguments */
         items = args = json_array();
-    if (!task || !out || !fn || !json_is_array(items))
-        goto cleanup; /* the dispatcher only sends what call.c built */
-    if (!json_is_object(kwds))
+    /* The dispatcher only sends what call.c built or checked. */
+    if (!task || !out || !fn || !json_is_array(items) || (body && kwds && !json_is_object(kwds)))
+        goto cleanup;
+    if (!json_is_object(kwds)) /* a frame's null: none */
         kwds = NULL;
     if (mode == WIRE_MODE_APPLY || body) {
         json_t *empty = kwds ? NULL : json_object();

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "call.h"
 #include "harness.h"
 #include "registry.h"
 #include "wire.h"
@@ -501,7 +502,7 @@ TEST(test_builtins_apply_body_runs_the_call_it_names)
         {"{\"func\":\"pow\",\"args\":[2],\"kwds\":{\"exp\":10},\"timeout\":5}", "[1024]"},
         {"{\"timeout\":1,\"args\":[3,2],\"func\":\"pow\"}", "[9]"},
         {"{\"func\":\"echo\",\"args\":[[1,{\"a\":\"b\"}]]}", "[[1,{\"a\":\"b\"}]]"},
-        {"{\"func\":\"sum\",\"args\":[[1,2,3]],\"kwds\":null}", "[6]"},
+        {"{\"func\":\"sum\",\"args\":[[1,2,3]],\"kwds\":{}}", "[6]"},
     };
 
     for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
@@ -527,7 +528,7 @@ TEST(test_builtins_apply_body_runs_the_call_it_names)
     }
     /* A body the worker cannot read is refused as a bad frame would be. */
     const char *bad[] = {"{\"func\":\"nope\"}", "{\"func\":\"echo\",\"args\":{}}", "[\"echo\",[1],null]",
-                         "{\"func\":\"echo\",\"func\":\"pow\"}"};
+                         "{\"func\":\"echo\",\"func\":\"pow\"}", "{\"func\":\"echo\",\"args\":[1],\"kwds\":null}"};
     for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
         size_t len = 0;
         uint32_t fails;
@@ -536,6 +537,57 @@ TEST(test_builtins_apply_body_runs_the_call_it_names)
                                     &fails, &first);
         CHECK(text == NULL);
         free(text);
+    }
+}
+
+/* Every body call_parse accepts runs the same through its frame and as
+ * itself: the same text back, the same failures. */
+TEST(test_builtins_apply_body_and_its_frame_agree)
+{
+    static const char *const bodies[] = {
+        "{\"func\":\"pow\",\"args\":[2,62]}",
+        "{\"func\":\"pow\",\"args\":[2],\"kwds\":{\"exp\":3},\"timeout\":2,\"retries\":1}",
+        "{\"func\":\"echo\",\"args\":[9223372036854775807]}",
+        "{\"func\":\"echo\",\"args\":[-9223372036854775808]}",
+        "{\"func\":\"echo\",\"args\":[1e-400]}",
+        "{\"func\":\"echo\",\"args\":[-0.0]}",
+        "{\"func\":\"echo\",\"args\":[\"\\u00e9\\ud83d\\ude00 \\\"q\\\" \\\\\"]}",
+        "  {\"args\": [ [1, {\"a\": null}] ], \"func\": \"echo\"}  ",
+        "{\"func\":\"echo\"}",
+        "{\"func\":\"echo\",\"args\":[1,2]}",
+        "{\"func\":\"calc\",\"args\":[\"1/0\"]}",
+        "{\"func\":\"sum\",\"args\":[[1,2.5]],\"kwds\":{\"start\":10}}",
+    };
+    CallLimits lim = {.processes = 2, .max_items = 1000};
+
+    for (size_t i = 0; i < ARRAY_LEN(bodies); i++) {
+        json_t *j = json_loads(bodies[i], POOLD_BODY_JSON_FLAGS, NULL);
+        Call *c = NULL;
+        CallError err;
+        char *out[2] = {NULL, NULL};
+        uint32_t fails[2] = {9, 9}, mode = 0;
+        uint64_t first[2] = {9, 9};
+
+        CHECK(j && call_parse(j, CALL_APPLY, builtins_test_reg, &lim, &c, &err) == SVC_OK);
+        json_decref(j);
+        if (!c)
+            continue;
+        for (int k = 0; k < 2; k++) {
+            size_t len = 0, olen = 0;
+            if (k == 1)
+                call_keep_body(c, bodies[i], strlen(bodies[i]));
+            char *payload = k == 1 ? call_take_body(c, &len, &mode) : call_chunk_payload(c, 0, &len, &mode);
+            CHECK_INT(mode, k == 0 ? WIRE_MODE_APPLY : WIRE_MODE_APPLY_BODY);
+            out[k] = payload ? worker_execute(builtins_test_reg, payload, len, mode, NULL, &olen, &fails[k], &first[k])
+                             : NULL;
+            free(payload);
+        }
+        CHECK(out[0] && out[1]);
+        CHECK_STR(out[1] ? out[1] : "", out[0] ? out[0] : "?");
+        CHECK_INT(fails[1], fails[0]);
+        free(out[0]);
+        free(out[1]);
+        call_free(c);
     }
 }
 

@@ -484,18 +484,24 @@ TEST(test_call_chunk_payload_apply_kept_body)
     char *p;
 
     CHECK_INT(call_test_parse(body, CALL_APPLY, &c, &err), SVC_OK);
+    CHECK(call_take_body(c, &len, &mode) == NULL); /* none kept yet */
     call_keep_body(c, body, strlen(body));
-    p = call_chunk_payload(c, 0, &len, &mode);
+    p = call_take_body(c, &len, &mode);
     CHECK_INT(mode, WIRE_MODE_APPLY_BODY);
     CHECK_INT(len, strlen(body));
     CHECK(p && memcmp(p, body, len) == 0);
     free(p);
+    CHECK(call_take_body(c, &len, &mode) == NULL); /* handed over once */
+    p = call_chunk_payload(c, 0, &len, &mode);     /* the frame, as ever */
+    CHECK_INT(mode, WIRE_MODE_APPLY);
+    free(p);
+    call_keep_body(c, body, strlen(body));
     call_drop_values(c); /* the payload is built: the copy goes too */
     CHECK(c->body_text == NULL);
     call_free(c);
     CHECK_INT(call_test_parse("{\"func\":\"echo\",\"iterable\":[1]}", CALL_MAP, &c, &err), SVC_OK);
     call_keep_body(c, "{}", 2);
-    CHECK(c->body_text == NULL);
+    CHECK(call_take_body(c, &len, &mode) == NULL);
     p = call_chunk_payload(c, 0, &len, &mode);
     CHECK_INT(mode, WIRE_MODE_MAP);
     free(p);

@@ -14,7 +14,7 @@ override LDLIBS += $(shell pkg-config --libs $(PKGS)) -lm -pthread
 # clang's; the modules are instrumented for coverage only (fuzzer-no-link),
 # and each target links the fuzzer's main (tests/fuzz/).
 ifeq ($(FUZZ),1)
-BUILD   := build-fuzz
+BUILD   ?= build-fuzz
 CC      := clang-14
 override CFLAGS += -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all \
            -fno-omit-frame-pointer
@@ -116,29 +116,35 @@ clean:
 	rm -rf build build-san build-tsan build-fuzz
 
 # libFuzzer targets (tests/fuzz/), built with clang, ASan and UBSan into
-# build-fuzz/ and run one after the other for FUZZ_SECONDS each on their
-# corpora (tests/fuzz/run.sh); the last line is "N passed, N failed".
-FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,build-fuzz/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
+# build-fuzz/ (or BUILD) and run one after the other for FUZZ_SECONDS each
+# on their corpora (tests/fuzz/run.sh); the last line is "N passed, N
+# failed". Both steps run in the FUZZ=1 make, where BUILD is the fuzz
+# build's.
 FUZZ_SECONDS ?= 30
 
-.PHONY: fuzz fuzz-build
+.PHONY: fuzz fuzz-build fuzz-run
 fuzz:
-	@$(MAKE) --no-print-directory FUZZ=1 fuzz-build
-	@FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run.sh $(FUZZ_TARGETS)
+	@$(MAKE) --no-print-directory FUZZ=1 fuzz-run
 
 ifeq ($(FUZZ),1)
+FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
+
 fuzz-build: $(FUZZ_TARGETS)
 
-# Each target links the modules it fuzzes and those they call, no more.
-FUZZ_OBJ := build-fuzz/obj/server
-build-fuzz/fuzz/fuzz_call: $(addprefix $(FUZZ_OBJ)/,call.o jscan.o registry.o builtins.o exec.o)
-build-fuzz/fuzz/fuzz_lines: $(addprefix $(FUZZ_OBJ)/,lines.o call.o jscan.o registry.o builtins.o exec.o)
-build-fuzz/fuzz/fuzz_wire: $(FUZZ_OBJ)/wire.o
-build-fuzz/fuzz/fuzz_functions: $(addprefix $(FUZZ_OBJ)/,exec.o registry.o builtins.o)
-build-fuzz/fuzz/fuzz_jscan: $(FUZZ_OBJ)/jscan.o
-build-fuzz/fuzz/fuzz_webhook: $(addprefix $(FUZZ_OBJ)/,webhook.o netguard.o log.o metrics.o)
+fuzz-run: fuzz-build
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run.sh $(FUZZ_TARGETS)
 
-build-fuzz/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz.h
+# Each target links the modules it fuzzes and those they call, no more.
+FUZZ_OBJ := $(BUILD)/obj/server
+$(BUILD)/fuzz/fuzz_call: $(addprefix $(FUZZ_OBJ)/,call.o jscan.o registry.o builtins.o exec.o)
+$(BUILD)/fuzz/fuzz_lines: $(addprefix $(FUZZ_OBJ)/,lines.o call.o jscan.o registry.o builtins.o exec.o)
+$(BUILD)/fuzz/fuzz_wire: $(FUZZ_OBJ)/wire.o
+$(BUILD)/fuzz/fuzz_functions: $(addprefix $(FUZZ_OBJ)/,exec.o registry.o builtins.o)
+$(BUILD)/fuzz/fuzz_jscan: $(FUZZ_OBJ)/jscan.o
+$(BUILD)/fuzz/fuzz_webhook: $(addprefix $(FUZZ_OBJ)/,webhook.o netguard.o log.o metrics.o)
+$(BUILD)/fuzz/fuzz_http_parse: $(FUZZ_OBJ)/http_parse.o
+
+$(BUILD)/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -fsanitize=fuzzer -Itests/fuzz -o $@ $(filter %.c %.o,$^) $(LDLIBS)
 endif

@@ -4,8 +4,6 @@
  * /v1/jobs/{id}; GET /v1/jobs/{id}/result?timeout=S (AsyncResult.get);
  * and the sync calls' Prefer: respond-async / wait=N, which run as jobs.
  */
-#include <errno.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +11,7 @@
 #include "call.h"
 #include "config.h"
 #include "handlers.h"
+#include "http_parse.h"
 #include "job.h"
 #include "webhook.h"
 
@@ -243,7 +242,7 @@ jobs_submit(HttpReq *r, CallOp op, int accept, double wait, const char *applied)
     Job *j = NULL;
     int rc, created = 0;
 
-    if (key && (strlen(key) == 0 || strlen(key) > 255)) {
+    if (key && !http_parse_idempotency_key(key)) {
         http_reply_problem(r, 400, "Idempotency-Key must be 1 to 255 characters", NULL);
         return;
     }
@@ -298,35 +297,12 @@ handle_starmap_async(HttpReq *r)
     jobs_submit_async(r, CALL_STARMAP);
 }
 
-/*
- * Reads RFC 7240's Prefer: "respond-async" sets *async; "wait=N" sets
- * *wait (seconds). Returns 1 when either is present.
- */
+/* Reads RFC 7240's Prefer (http_parse_prefer): "respond-async" sets
+ * *async, "wait=N" sets *wait (seconds). Returns 1 when either is there. */
 int
 jobs_prefer(HttpReq *r, int *async, double *wait)
 {
-    const char *p = http_header(r, "Prefer");
-    char buf[256], *save = NULL;
-
-    *async = 0;
-    *wait = -1;
-    if (!p)
-        return 0;
-    snprintf(buf, sizeof(buf), "%s", p);
-    for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        char *end;
-        while (*tok == ' ' || *tok == '\t')
-            tok++;
-        tok[strcspn(tok, " \t;")] = '\0'; /* parameters after ';' do not matter here */
-        if (strcmp(tok, "respond-async") == 0) {
-            *async = 1;
-        } else if (strncmp(tok, "wait=", 5) == 0) {
-            double v = strtod(tok + 5, &end);
-            if (end != tok + 5 && isfinite(v) && v >= 0)
-                *wait = v > JOBS_MAX_WAIT ? JOBS_MAX_WAIT : v;
-        }
-    }
-    return *async || *wait >= 0;
+    return http_parse_prefer(http_header(r, "Prefer"), JOBS_MAX_WAIT, async, wait);
 }
 
 void
@@ -388,20 +364,12 @@ handle_job_result(HttpReq *r)
 {
     const char *q = http_query(r, "timeout");
     double timeout = 0;
-    char *end;
     Job *j;
 
-    if (q) {
-        errno = 0;
-        timeout = strtod(q, &end);
-        if (!(*q >= '0' && *q <= '9') || strpbrk(q, "xXpP") || end == q || *end || errno ||
-            !isfinite(timeout) || timeout < 0) {
-            http_reply_problem(r, 400, "timeout must be a number of seconds >= 0",
-                               json_pack("{s:s}", "field", "timeout"));
-            return;
-        }
-        if (timeout > JOBS_MAX_WAIT)
-            timeout = JOBS_MAX_WAIT;
+    if (q && http_parse_seconds(q, JOBS_MAX_WAIT, &timeout) < 0) {
+        http_reply_problem(r, 400, "timeout must be a number of seconds >= 0",
+                           json_pack("{s:s}", "field", "timeout"));
+        return;
     }
     if (!(j = jobs_find(r)))
         return;
@@ -438,21 +406,16 @@ handle_jobs_list(HttpReq *r)
     const char *st = http_query(r, "status"), *lim = http_query(r, "limit"), *cur = http_query(r, "cursor");
     int status = -1;
     long limit = 50;
-    char *end;
 
     if (st && (status = job_status_parse(st)) < 0) {
         http_reply_problem(r, 400, "unknown status", json_pack("{s:s}", "field", "status"));
         return;
     }
-    if (lim) {
-        limit = strtol(lim, &end, 10);
-        if (end == lim || *end || limit < 1 || limit > JOBS_MAX_LIMIT) {
-            http_reply_problem(r, 400, "limit must be an integer from 1 to 1000",
-                               json_pack("{s:s}", "field", "limit"));
-            return;
-        }
+    if (lim && http_parse_int(lim, 1, JOBS_MAX_LIMIT, &limit) < 0) {
+        http_reply_problem(r, 400, "limit must be an integer from 1 to 1000", json_pack("{s:s}", "field", "limit"));
+        return;
     }
-    if (cur && (!*cur || strspn(cur, "0123456789") != strlen(cur) || strlen(cur) > 19)) {
+    if (cur && !http_parse_cursor(cur)) {
         http_reply_problem(r, 400, "cursor is not one this server gave", json_pack("{s:s}", "field", "cursor"));
         return;
     }

@@ -29,56 +29,12 @@
 
 #include "clock.h"
 #include "http_impl.h"
+#include "http_parse.h"
 #include "log.h"
 #include "metrics.h"
 
 #define HTTP_DRAIN_SECONDS 5.0 /* how long http_stop lets answers finish */
 
-
-/* --- route matching --- */
-
-/* Matches path against pattern; a "{id}" segment captures one path segment
- * into param. */
-static int
-http_match(const char *pattern, const char *path, char *param)
-{
-    while (*pattern && *path) {
-        if (strncmp(pattern, "{id}", 4) == 0) {
-            size_t n = strcspn(path, "/");
-            if (n == 0 || n >= HTTP_PARAM_MAX)
-                return 0;
-            memcpy(param, path, n);
-            param[n] = '\0';
-            pattern += 4;
-            path += n;
-        } else if (*pattern++ != *path++) {
-            return 0;
-        }
-    }
-    return *pattern == '\0' && *path == '\0';
-}
-
-/* Finds the route for method and path. When the path exists under other
- * methods only, returns NULL with their list in allow (for a 405). */
-static const Route *
-http_route(const Route *routes, const char *method, const char *path, char *param,
-           char *allow, size_t allowlen)
-{
-    allow[0] = '\0';
-    if (strcmp(method, "HEAD") == 0)
-        method = "GET";
-    for (const Route *rt = routes; rt->method; rt++) {
-        if (!http_match(rt->pattern, path, param))
-            continue;
-        if (strcmp(rt->method, method) == 0)
-            return rt;
-        if (!strstr(allow, rt->method)) {
-            size_t used = strlen(allow);
-            snprintf(allow + used, allowlen - used, "%s%s", used ? ", " : "", rt->method);
-        }
-    }
-    return NULL;
-}
 
 /* --- replies --- */
 
@@ -263,10 +219,8 @@ http_authorized(const Http *h, struct MHD_Connection *c)
 
     if (h->nkeys == 0)
         return 1;
-    if (!auth || strncasecmp(auth, "Bearer ", 7) != 0)
+    if (!(key = http_parse_bearer(auth)))
         return 0;
-    for (key = auth + 7; *key == ' '; key++)
-        ;
     http_key_digest(key, given);
     for (int i = 0; i < h->nkeys; i++) {
         http_key_digest(h->keys[i], want);
@@ -288,7 +242,7 @@ http_req_new(Http *h, struct MHD_Connection *c, const char *url, const char *met
     r->began = clock_mono();
     snprintf(r->line, sizeof(r->line), "%s %s", method, url);
     __atomic_add_fetch(&h->active, 1, __ATOMIC_RELAXED);
-    r->route = http_route(h->routes, method, url, r->param, r->allow, sizeof(r->allow));
+    r->route = http_parse_route(h->routes, method, url, r->param, r->allow, sizeof(r->allow));
     if (!r->route)
         r->status = r->allow[0] ? 405 : 404;
     else if (!r->route->open && !http_authorized(h, c))
@@ -498,6 +452,15 @@ http_completed(void *cls, struct MHD_Connection *c, void **req_cls, enum MHD_Req
     *req_cls = NULL;
 }
 
+/* MHD_OPTION_UNESCAPE_CALLBACK's: MHD's decoding, but "%00" stays. */
+static size_t
+http_unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+    (void)cls;
+    (void)c;
+    return http_parse_unescape(s);
+}
+
 static void
 http_mhd_log(void *cls, const char *fmt, va_list ap)
 {
@@ -624,7 +587,7 @@ http_start(const HttpOptions *o, char *err, size_t errlen)
                             MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(16 * 1024),
                             MHD_OPTION_NOTIFY_COMPLETED, http_completed, h,
                             MHD_OPTION_NOTIFY_CONNECTION, o->conn_timeout > 0 ? http_guard_notify : NULL, h,
-                            MHD_OPTION_UNESCAPE_CALLBACK, http_guard_unescape, NULL,
+                            MHD_OPTION_UNESCAPE_CALLBACK, http_unescape, NULL,
                             MHD_OPTION_ARRAY, tls,
                             MHD_OPTION_END);
     freeaddrinfo(ai);

@@ -40,12 +40,7 @@
  * and MHD closes it only after it has told us (MHD_CONNECTION_NOTIFY_CLOSED,
  * which takes the guard's lock), so the descriptor written to and shut
  * down is never one reused by another connection.
- *
- * A NUL in the URL. MHD decodes "%00" to a NUL byte and hands the path and
- * each query value on as C strings, which then end there: "/v1/jobs/ID%00/
- * result" would be read as GET /v1/jobs/ID, "limit=5%00x" as limit=5. The
- * decoder here leaves "%00" as it came, so such a path matches no job and
- * such a value fails its own check, as any other stray character does.
+
  */
 #include <linux/tcp.h>
 #include <netinet/in.h>
@@ -319,36 +314,4 @@ http_guard_notify(void *cls, struct MHD_Connection *c, void **socket_context,
         free(hc);
         *socket_context = NULL;
     }
-}
-
-static int
-http_guard_hex(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-size_t
-http_guard_unescape(void *cls, struct MHD_Connection *c, char *s)
-{
-    char *out = s;
-
-    (void)cls;
-    (void)c;
-    for (const char *in = s; *in;) {
-        int hi = in[0] == '%' ? http_guard_hex(in[1]) : -1, lo = hi >= 0 ? http_guard_hex(in[2]) : -1;
-        if (lo >= 0 && (hi || lo)) {
-            *out++ = (char)(hi * 16 + lo);
-            in += 3;
-        } else {
-            *out++ = *in++; /* "%00", a stray '%' and the rest stay as they came */
-        }
-    }
-    *out = '\0';
-    return (size_t)(out - s);
 }

@@ -13,8 +13,7 @@
 #include <uthash.h>
 
 #include "http.h"
-
-#define HTTP_PARAM_MAX 128
+#include "http_parse.h"
 
 /* A suspension the watcher has not looked at yet. */
 typedef struct HttpPending {
@@ -164,8 +163,6 @@ int http_guard_more(HttpConn *hc, size_t bytes);
 /* The request completed: the next one's headers have --connection-timeout
  * from now. */
 int http_guard_done(const Http *h, struct MHD_Connection *c);
-/* MHD_OPTION_UNESCAPE_CALLBACK's: MHD's decoding, but "%00" stays. */
-size_t http_guard_unescape(void *cls, struct MHD_Connection *c, char *s);
 
 /* http_stream.c */
 /* 1 when the request's body should go to its route's line function. */

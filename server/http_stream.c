@@ -16,12 +16,10 @@
  */
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "http_impl.h"
 #include "lines.h"
 
-#define HTTP_NDJSON "application/x-ndjson"
 #define HTTP_STREAM_BLOCK (32 * 1024) /* bytes asked of a reader at once */
 
 int
@@ -58,10 +56,7 @@ http_lines_wanted(HttpReq *r)
 {
     const char *type = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
 
-    return r->route && r->route->body == HTTP_BODY_LINES && type &&
-           strncasecmp(type, HTTP_NDJSON, strlen(HTTP_NDJSON)) == 0 &&
-           (type[strlen(HTTP_NDJSON)] == '\0' || type[strlen(HTTP_NDJSON)] == ';' ||
-            type[strlen(HTTP_NDJSON)] == ' ');
+    return r->route && r->route->body == HTTP_BODY_LINES && http_parse_ndjson(type);
 }
 
 /* Hands one line on; blank ones (a trailing "\r" too) are not items. */

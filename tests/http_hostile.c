@@ -649,7 +649,7 @@ TEST(test_hostile_bad_query_strings_are_400)
     static const char *const list[][2] = {
         {"limit=abc", "limit"}, {"limit=0", "limit"}, {"limit=-1", "limit"}, {"limit=1001", "limit"},
         {"limit=1e3", "limit"}, {"limit=", "limit"}, {"limit=99999999999999999999", "limit"},
-        {"limit=5%00", "limit"}, {"limit=%ff", "limit"}, {"status=nope", "status"}, {"status=", "status"},
+        {"limit=5%00", "limit"}, {"limit=%ff", "limit"}, {"limit=%205", "limit"}, {"limit=+5", "limit"}, {"status=nope", "status"}, {"status=", "status"},
         {"status=queued%00x", "status"}, {"status=%ff%fe", "status"}, {"cursor=abc", "cursor"},
         {"cursor=", "cursor"}, {"cursor=-1", "cursor"}, {"cursor=99999999999999999999", "cursor"},
         {"cursor=1%00", "cursor"}, {"cursor=%ff", "cursor"},

@@ -3,8 +3,9 @@
 # (30 by default), one after the other and at the lowest priority (the
 # machine is shared), from its committed corpus tests/fuzz/corpus/<name>/,
 # crashing inputs of the past included. The corpus is only read: what a
-# run finds goes to build-fuzz/corpus/<name>/, a crash to
-# build-fuzz/crashes/<name>/. tests/fuzz/<name>.dict, when there is one,
+# run finds goes to corpus/<name>/ in the target's build directory (the
+# one above its fuzz/, build-fuzz/ by default), a crash to crashes/<name>/
+# there. tests/fuzz/<name>.dict, when there is one,
 # lists the tokens its inputs are made of. Shows libFuzzer's figures for
 # each, and ends with "N passed, N failed": one passed per target that
 # ran clean.
@@ -14,7 +15,8 @@ seconds=${FUZZ_SECONDS:-30}
 passed=0 failed=0
 for bin in "$@"; do
     name=$(basename "$bin")
-    work=build-fuzz/corpus/$name crashes=build-fuzz/crashes/$name log=build-fuzz/$name.log
+    out=$(dirname "$(dirname "$bin")")
+    work=$out/corpus/$name crashes=$out/crashes/$name log=$out/$name.log
     mkdir -p "$work" "$crashes"
     dict=() # the tokens its inputs are made of, when it has a list
     [ -f "tests/fuzz/$name.dict" ] && dict=(-dict="tests/fuzz/$name.dict")

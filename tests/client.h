@@ -108,6 +108,10 @@ json_t *jpath(json_t *root, const char *path);
 
 double now_seconds(void);
 
+/* Sleeps s seconds, a second or more too (usleep's argument stops short
+ * of one in POSIX). */
+void sleep_seconds(double s);
+
 /* A loopback port free a moment ago. */
 int free_port(void);
 

@@ -671,7 +671,7 @@ TEST(test_a_waiting_stream_costs_no_cpu)
     CHECK(await_pool_number(&s, "queue.running", 1, 5)); /* the first line is out, the 2.5 s item runs */
     usleep(300 * 1000);
     cpu0 = cpu_seconds(s.pid);
-    usleep(1500 * 1000);
+    sleep_seconds(1.5);
     /* Its connection sleeps, suspended: no thread spins for it. */
     CHECK(cpu_seconds(s.pid) - cpu0 < 0.1);
     pthread_join(th, NULL);

@@ -352,7 +352,7 @@ run_binary(const char *const *args, char *errbuf, size_t len)
     int pipefd[2], st = 0;
     pid_t pid;
 
-    for (int i = 0; args[i] && i < 14; i++)
+    for (int i = 0; i < 14 && args[i]; i++)
         argv[i + 1] = args[i];
     CHECK(pipe(pipefd) == 0);
     if ((pid = fork()) == 0) {

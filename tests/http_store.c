@@ -261,7 +261,7 @@ TEST(test_a_data_dir_that_cannot_be_made_refuses_async_jobs_not_sync_calls)
     expect_store_refused(&s, "job store");
     /* Refused jobs leave nothing for the store to retry: it idles. */
     double cpu0 = cpu_seconds(s.pid);
-    usleep(1000 * 1000);
+    sleep_seconds(1.0);
     CHECK(cpu_seconds(s.pid) - cpu0 < 0.1);
     server_stop(&s);
     unlink(file);

@@ -357,15 +357,24 @@ http_body_piece(HttpReq *r, const char *data, size_t *size)
     size_t given = *size;
 
     if (!r->lines) {
+        int refused = r->status != 0;
         http_req_append(r, data, given);
         *size = 0;
-        return http_guard_more(r->guard, given) < 0 ? MHD_NO : MHD_YES;
+        /* Refused already (413, 401, 404...): what comes is thrown away,
+         * earns the request no time, and past --max-body more ends the
+         * connection; a chunked body without end held it for ever. */
+        if (refused && (r->dropped += given) > r->http->max_body) {
+            log_msg(LOG_INFO, "%s: closed after dropping more than --max-body of an unwanted body", r->line);
+            return MHD_NO;
+        }
+        return refused || http_guard_more(r->guard, given) >= 0 ? MHD_YES : MHD_NO;
     }
     if (r->guard_asleep) {
         r->guard_asleep = 0;
         if (http_guard_arm(r->http, r->guard, 1) < 0)
             return MHD_NO;
     }
+    unsigned long lines = r->lines_in;
     if (http_lines_take(r, data, size) < 0) {
         log_msg(LOG_INFO, "%s: closed after dropping more than --max-body of an unwanted body", r->line);
         return MHD_NO;
@@ -377,6 +386,11 @@ http_body_piece(HttpReq *r, const char *data, size_t *size)
         http_guard_off(r->guard);
         return MHD_YES;
     }
+    /* A stream of lines may be a generator's, as slow as it likes: each
+     * line that comes whole gives a new --connection-timeout for the
+     * next; only a line itself must keep to the rate. */
+    if (r->lines_in > lines)
+        return http_guard_arm(r->http, r->guard, 1) < 0 ? MHD_NO : MHD_YES;
     return http_guard_more(r->guard, given - *size) < 0 ? MHD_NO : MHD_YES;
 }
 

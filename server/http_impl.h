@@ -107,7 +107,9 @@ struct HttpReq {
     HttpWaiter *waiter;
     int lines;                /* the body goes to route->line as it comes */
     int line_state;           /* HTTP_LINE_*: the line function's last word */
-    size_t dropped;           /* bytes of the body read and dropped after STOP */
+    unsigned long lines_in;   /* lines handed on so far */
+    size_t dropped;           /* bytes of the body read and dropped: after
+                               * STOP, or once the request was refused */
     HttpConn *guard;          /* its connection's, NULL if unguarded */
     int guard_asleep;         /* a lines body asleep, off the guard's clock */
 };

@@ -67,6 +67,7 @@ http_line(HttpReq *r, const char *line, size_t len)
         len--;
     if (len == 0)
         return;
+    r->lines_in++;
     r->line_state = r->route->line(r, line, len);
 }
 

@@ -1049,6 +1049,60 @@ TEST(test_hostile_connection_timeout_spares_long_polls_and_streams)
     server_stop(&s);
 }
 
+/* An NDJSON body may be a generator's, as slow as it likes between its
+ * lines: with a 2 s timeout, a line every 1.5 s for 7.5 s is read to the
+ * end and every item answered. */
+TEST(test_hostile_a_slow_ndjson_generator_is_not_cut)
+{
+    static const char *const args[] = {"--connection-timeout", "2", "--processes", "2", NULL};
+    Server s;
+    RawAnswer a;
+    char piece[64];
+
+    server_start(&s, args);
+    int fd = raw_connect(NULL, s.port);
+    CHECK(raw_send(fd, LIT("POST /v1/imap HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-ndjson\r\n"
+                           "Transfer-Encoding: chunked\r\n\r\n")) == 0);
+    for (int i = 0; i <= 5; i++) {
+        const char *line = i == 0 ? "{\"func\":\"echo\"}\n" : "7\n";
+        int n = snprintf(piece, sizeof(piece), "%zx\r\n%s\r\n", strlen(line), line);
+        CHECK(raw_send(fd, piece, (size_t)n) == 0);
+        if (i > 0)
+            sleep_seconds(1.5);
+    }
+    CHECK(raw_send(fd, LIT("0\r\n\r\n")) == 0);
+    raw_read(fd, 10, &a);
+    CHECK_INT(a.status, 200);
+    CHECK(strstr(a.text, "\"index\":4,\"result\":7") != NULL);
+    raw_free(&a);
+    close(fd);
+    check_still_up(&s);
+    server_stop(&s);
+}
+
+/* A chunked body to a request refused already (here a 404) is thrown away,
+ * but not for ever: past --max-body more, the connection is closed. */
+TEST(test_hostile_an_endless_body_to_a_refused_request_is_cut)
+{
+    static const char *const args[] = {"--max-body", "4096", "--processes", "1", NULL};
+    static char chunk[8192 + 16];
+    Server s;
+    int cut = 0;
+
+    server_start(&s, args);
+    int n = sprintf(chunk, "%x\r\n", 8192);
+    memset(chunk + n, 'x', 8192);
+    memcpy(chunk + n + 8192, "\r\n", 2);
+    int fd = raw_connect(NULL, s.port);
+    CHECK(raw_send(fd, LIT("POST /v1/nothing-here HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")) == 0);
+    for (double end = now_seconds() + 10; !cut && now_seconds() < end;)
+        cut = raw_send(fd, chunk, (size_t)n + 8192 + 2) < 0;
+    CHECK(cut); /* 10 s of sending: 4 KiB were allowed */
+    close(fd);
+    check_still_up(&s);
+    server_stop(&s);
+}
+
 TEST(test_hostile_idle_connection_flood_leaves_calls_answered)
 {
     enum { N = 2000 };

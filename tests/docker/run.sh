@@ -35,6 +35,10 @@ fail() {
     for line in "$@"; do printf '    %s\n' "$line" >&2; done
     failed=$((failed + 1))
 }
+# grep -q for a pipe: reads all its input first. Under pipefail, grep -q
+# quitting at the first match makes the writer die of SIGPIPE, and the
+# pipeline fails on a match when the writer had more to say.
+matches() { local text; text=$(cat); grep -q -- "$1" <<<"$text"; }
 # The last lines of a log, indented, for a failure's report.
 tail_of() { [ -s "$1" ] && tail -n "${2:-15}" "$1" | sed 's/^/    | /' >&2; }
 
@@ -124,7 +128,7 @@ start_dockerd() {
     # A /24 of its own for the compose network, one no route here uses yet,
     # so that it meets no network of the host's.
     for n in $(seq 0 255); do
-        ip -4 route 2>/dev/null | grep -q "^172\.30\.$n\." && continue
+        ip -4 route 2>/dev/null | matches "^172\.30\.$n\." && continue
         pool=172.30.$n.0/24
         break
     done
@@ -270,7 +274,7 @@ size=$(docker image inspect -f '{{.Size}}' "$image")
 user=$(docker image inspect -f '{{.Config.User}}' "$image")
 if [ "$user" = poold ]; then ok "the image runs as user poold ($((size / 1048576)) MiB)"
 else fail "the image runs as user poold" "Config.User is '$user'"; fi
-if docker run --rm --network none "$image" --help 2>&1 | grep -q POOLD_DATA_DIR; then ok "poold --help runs in the image"
+if docker run --rm --network none "$image" --help 2>&1 | matches POOLD_DATA_DIR; then ok "poold --help runs in the image"
 else fail "poold --help runs in the image"; fi
 
 # --- compose up ---
@@ -380,7 +384,7 @@ body=$(curl -sS --max-time 10 "$base/v1/apply_async" \
 bad=$(sed -n '1s/^{"id":"\([0-9a-f]*\)".*/\1/p' <<<"$body")
 
 delivered() { # delivered ID: the job says its callback was delivered
-    curl -sS --max-time 5 "$base/v1/jobs/$1" | grep -q '"delivered":true'
+    curl -sS --max-time 5 "$base/v1/jobs/$1" | matches '"delivered":true'
 }
 n=0
 for ((i = 0; i < 60; i++)); do
@@ -404,7 +408,7 @@ else
     fail "webhooks: the receiver got four job.succeeded and one job.failed" "$n of 4 succeeded ones; received:"
     head -c 2000 <<<"$got" | sed 's/^/    | /' >&2
 fi
-if compose logs --no-color receiver 2>&1 | grep -q 'received POST /hooks/failed'; then ok "webhooks: the receiver logs each callback"
+if compose logs --no-color receiver 2>&1 | matches 'received POST /hooks/failed'; then ok "webhooks: the receiver logs each callback"
 else fail "webhooks: the receiver logs each callback"; fi
 
 # --- a stop, and a new container on the same volume ---
@@ -444,7 +448,7 @@ call "the kept job's result" '{"result":59049}' GET "/v1/jobs/$job/result"
 body=$(curl -sS --max-time 10 "$base/v1/apply_async" -d '{"func":"sleep","args":[10]}')
 long=$(sed -n '1s/^{"id":"\([0-9a-f]*\)".*/\1/p' <<<"$body")
 for ((i = 0; i < 50; i++)); do
-    curl -sS --max-time 5 "$base/v1/jobs/${long:-none}" | grep -q '"status":"running"' && break
+    curl -sS --max-time 5 "$base/v1/jobs/${long:-none}" | matches '"status":"running"' && break
     sleep 0.2
 done
 cid=$(compose ps -q poold)
@@ -467,7 +471,7 @@ fi
 compose logs --no-color >"$tmp/compose.log" 2>&1
 if compose down -v --remove-orphans >"$tmp/down.log" 2>&1; then
     compose_up=0
-    if docker volume ls -q | grep -q "^${proj}_"; then fail "docker-compose down -v" "volumes left: $(docker volume ls -q | grep "^${proj}_")"
+    if docker volume ls -q | matches "^${proj}_"; then fail "docker-compose down -v" "volumes left: $(docker volume ls -q | grep "^${proj}_")"
     else ok "docker-compose down -v removes the containers and volumes"; fi
 else
     fail "docker-compose down -v"; tail_of "$tmp/down.log"

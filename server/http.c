@@ -13,8 +13,6 @@
  */
 #include "http.h"
 
-#include <arpa/inet.h>
-#include <netdb.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -546,12 +544,10 @@ Http *
 http_start(const HttpOptions *o, char *err, size_t errlen)
 {
     struct MHD_OptionItem tls[3];
-    struct addrinfo hints = {.ai_flags = AI_PASSIVE | AI_NUMERICSERV, .ai_socktype = SOCK_STREAM}, *ai = NULL;
-    char port[16];
     Http *h = calloc(1, sizeof(*h));
+    /* No listening socket of MHD's: http_listen.c accepts (see there why). */
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
-                     MHD_USE_ERROR_LOG;
-    int gai;
+                     MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ERROR_LOG;
 
     if (!h) {
         snprintf(err, errlen, "out of memory");
@@ -559,35 +555,30 @@ http_start(const HttpOptions *o, char *err, size_t errlen)
     }
     pthread_mutex_init(&h->lock, NULL);
     h->watch_ep = h->watch_stop = -1;
-    h->quiesced_fd = -1;
     h->routes = o->routes;
     h->keys = o->keys;
     h->nkeys = o->nkeys;
     h->max_body = o->max_body;
+    h->max_conns = o->max_conns;
     h->conn_timeout = o->conn_timeout;
     h->app = o->app;
-    snprintf(port, sizeof(port), "%d", o->port);
-    if ((gai = getaddrinfo(o->host, port, &hints, &ai)) != 0) {
-        snprintf(err, errlen, "--host %s: %s", o->host, gai_strerror(gai));
+    if (http_listen_open(h, o->host, o->port, err, errlen) < 0 ||
+        http_tls_options(h, o, tls, &flags, err, errlen) < 0)
         goto fail;
-    }
-    if (ai->ai_family == AF_INET6)
-        flags |= MHD_USE_IPv6;
-    if (http_tls_options(h, o, tls, &flags, err, errlen) < 0) {
-        freeaddrinfo(ai);
-        goto fail;
-    }
     /* Before the daemon: its threads may suspend a call at once. */
     if (http_watch_start(h) < 0 || http_guard_start(h) < 0) {
-        freeaddrinfo(ai);
         snprintf(err, errlen, "cannot start the disconnect watcher or the connection guard");
         goto fail;
     }
     h->d = MHD_start_daemon(flags, 0, NULL, NULL, http_access, h,
                             MHD_OPTION_EXTERNAL_LOGGER, http_mhd_log, NULL,
-                            MHD_OPTION_SOCK_ADDR, ai->ai_addr,
                             MHD_OPTION_THREAD_POOL_SIZE, (unsigned)o->threads,
-                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)o->max_conns,
+                            /* --max-connections is http_listen.c's to keep.
+                             * MHD splits its own limit evenly between its
+                             * threads, and a thread at its share drops a
+                             * connection untold: each thread's share is
+                             * the whole of ours. */
+                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)o->max_conns * (unsigned)o->threads,
                             MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)o->max_conns_per_ip,
                             /* A second past the guard's deadlines, so that
                              * a request that stops short is the guard's to
@@ -600,22 +591,25 @@ http_start(const HttpOptions *o, char *err, size_t errlen)
                              * in pieces, whatever its size). */
                             MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(16 * 1024),
                             MHD_OPTION_NOTIFY_COMPLETED, http_completed, h,
-                            MHD_OPTION_NOTIFY_CONNECTION, o->conn_timeout > 0 ? http_guard_notify : NULL, h,
+                            MHD_OPTION_NOTIFY_CONNECTION, http_listen_notify, h,
                             MHD_OPTION_UNESCAPE_CALLBACK, http_unescape, NULL,
                             MHD_OPTION_ARRAY, tls,
                             MHD_OPTION_END);
-    freeaddrinfo(ai);
     if (!h->d) {
-        snprintf(err, errlen, o->tls_cert ? "cannot listen on %s:%d (address in use, or a certificate and key "
-                                            "that do not load or match?)"
-                                          : "cannot listen on %s:%d (address in use, or not local?)",
-                 o->host, o->port);
+        snprintf(err, errlen, o->tls_cert ? "cannot start the HTTP daemon (a certificate and key that do not "
+                                            "load or match?)"
+                                          : "cannot start the HTTP daemon");
         goto fail;
     }
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
-    h->port = info ? info->port : o->port;
+    if (http_listen_run(h) < 0) {
+        snprintf(err, errlen, "cannot start the listener thread");
+        goto fail;
+    }
     return h;
 fail:
+    if (h->d)
+        MHD_stop_daemon(h->d);
+    http_listen_close(h);
     http_watch_stop(h);
     http_guard_stop(h);
     pthread_mutex_destroy(&h->lock);
@@ -634,9 +628,7 @@ http_port(const Http *h)
 void
 http_quiesce(Http *h)
 {
-    /* The socket is ours to close, but only after MHD_stop_daemon: its
-     * threads may still touch it (microhttpd.h, MHD_quiesce_daemon). */
-    h->quiesced_fd = MHD_quiesce_daemon(h->d);
+    http_listen_close(h);
 }
 
 void
@@ -644,6 +636,7 @@ http_stop(Http *h)
 {
     if (!h)
         return;
+    http_listen_close(h);
     /* MHD may not stop with suspended connections: resume each; unwoken,
      * it answers 503. */
     http_resume_all(h);
@@ -655,8 +648,6 @@ http_stop(Http *h)
         usleep(10 * 1000);
     }
     MHD_stop_daemon(h->d);
-    if (h->quiesced_fd >= 0)
-        close(h->quiesced_fd);
     http_watch_stop(h);
     http_guard_stop(h);
     pthread_mutex_destroy(&h->lock);

@@ -47,7 +47,13 @@ struct Http {
     size_t max_body;
     void *app;
     int port;
-    int quiesced_fd;          /* the listening socket after http_quiesce */
+    int max_conns;            /* --max-connections */
+    int listen_fd;            /* http_listen.c's: ours, not MHD's; -1 once closed */
+    int listen_stop;          /* eventfd: the listener must end */
+    int listen_quit;          /* atomic */
+    int open_conns;           /* atomic: accepted and not yet closed by MHD */
+    pthread_t listener;
+    int listener_started;
     int active;               /* atomic: requests begun and not completed */
     pthread_mutex_t lock;     /* guards what follows */
     HttpWaiter *suspended;    /* by id; the table holds a reference each */
@@ -165,6 +171,20 @@ int http_guard_more(HttpConn *hc, size_t bytes);
 /* The request completed: the next one's headers have --connection-timeout
  * from now. */
 int http_guard_done(const Http *h, struct MHD_Connection *c);
+
+/* http_listen.c */
+/* Binds and listens on host:port (sets listen_fd and port). 0, or -1 with
+ * err filled. Before the daemon starts. */
+int http_listen_open(Http *h, const char *host, int port, char *err, size_t errlen);
+/* Starts accepting into h->d. 0, or -1. */
+int http_listen_run(Http *h);
+/* Stops accepting and closes the socket: a new connection is refused.
+ * Safe to call twice, and after a failed open. */
+void http_listen_close(Http *h);
+/* MHD_OPTION_NOTIFY_CONNECTION's callback (cls is the Http): counts the
+ * connections closed, and tells the guard. */
+void http_listen_notify(void *cls, struct MHD_Connection *c, void **socket_context,
+                        enum MHD_ConnectionNotificationCode code);
 
 /* http_stream.c */
 /* 1 when the request's body should go to its route's line function. */

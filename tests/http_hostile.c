@@ -1225,6 +1225,63 @@ TEST(test_hostile_per_ip_limit_refuses_only_that_address)
     server_stop(&s);
 }
 
+/* A connection the per-address limit refuses gives its place back: many
+ * refused from one address leave --max-connections for the others, and
+ * the count stays exact (the next past it still waits). */
+TEST(test_hostile_refused_connections_do_not_use_up_the_limit)
+{
+    enum { MAX = 8, PER_IP = 2, REFUSED = 30 };
+    static const char *const args[] = {"--max-connections", "8", "--max-connections-per-ip", "2",
+                                       "--processes", "1", NULL};
+    static const char get[] = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+    int fds[MAX], n = 0;
+    Server s;
+    RawAnswer a;
+
+    server_start(&s, args);
+    int base = server_conns(s.port); /* the start-up's keep-alive probe, if still open */
+    for (int i = 0; i < PER_IP; i++)
+        fds[n++] = raw_connect("127.0.0.3", s.port);
+    for (int i = 0; i < REFUSED; i++) {
+        int fd = raw_connect("127.0.0.3", s.port);
+        raw_send(fd, LIT(get));
+        raw_read(fd, 2, &a);
+        CHECK(a.closed);
+        CHECK_INT(a.status, 0);
+        raw_free(&a);
+        close(fd);
+    }
+    /* The rest of the room, two an address, each served... */
+    for (int i = 0; n < MAX - base; i++) {
+        char src[32];
+        snprintf(src, sizeof(src), "127.0.0.%u", 4u + (unsigned)i / PER_IP % 4u);
+        fds[n] = raw_connect(src, s.port);
+        raw_send(fds[n], LIT(get));
+        raw_read(fds[n], 5, &a);
+        CHECK_INT(a.status, 200);
+        CHECK(!a.closed);
+        raw_free(&a);
+        n++;
+    }
+    /* ...and then poold is full: one more waits, unaccepted. */
+    int extra = raw_connect("127.0.0.9", s.port);
+    raw_send(extra, LIT(get));
+    raw_read(extra, 1, &a);
+    CHECK_INT(a.status, 0);
+    CHECK(!a.closed);
+    raw_free(&a);
+    CHECK_INT(server_socks(s.port, sock_port(extra)), 0);
+    close(fds[0]);
+    raw_read(extra, 5, &a);
+    CHECK_INT(a.status, 200);
+    raw_free(&a);
+    close(extra);
+    for (int i = 1; i < n; i++)
+        close(fds[i]);
+    check_still_up(&s);
+    server_stop(&s);
+}
+
 /* --- malformed HTTP --- */
 
 TEST(test_hostile_huge_headers_get_libmicrohttpds_431)

@@ -84,8 +84,8 @@ config_defaults(Config *c)
     /* Measured on 2 CPUs under 64 keep-alive clients: 2 threads 0.42 of
      * nginx's rate, 3 0.45, 4 0.48, 6 0.45, 8 0.41, 16 0.34. A thread
      * waiting in a syscall or preempted by a worker leaves another to run;
-     * many more only add switches. */
-    c->http_threads = ncpu > 0 ? (int)(ncpu * 2 < 64 ? ncpu * 2 : 64) : 2;
+     * many more only add switches. Capped: no larger machine was measured. */
+    c->http_threads = ncpu > 1 ? (int)(ncpu * 2 < 16 ? ncpu * 2 : 16) : 2;
     c->max_body = 64u << 20;
     c->max_queue = 100000;
     c->max_items = 10000000;

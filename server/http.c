@@ -575,10 +575,13 @@ http_start(const HttpOptions *o, char *err, size_t errlen)
                             MHD_OPTION_THREAD_POOL_SIZE, (unsigned)o->threads,
                             /* --max-connections is http_listen.c's to keep.
                              * MHD splits its own limit evenly between its
-                             * threads, and a thread at its share drops a
-                             * connection untold: each thread's share is
-                             * the whole of ours. */
-                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)o->max_conns * (unsigned)o->threads,
+                             * threads, and refuses past a thread's share:
+                             * each share is the whole of ours, and more,
+                             * for the moment MHD still counts a connection
+                             * it told us was closed. Never lower: 0.9.75's
+                             * second check of its limit, in its thread,
+                             * returns with a lock held. */
+                            MHD_OPTION_CONNECTION_LIMIT, ((unsigned)o->max_conns + 64) * (unsigned)o->threads,
                             MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)o->max_conns_per_ip,
                             /* A second past the guard's deadlines, so that
                              * a request that stops short is the guard's to
@@ -609,7 +612,7 @@ http_start(const HttpOptions *o, char *err, size_t errlen)
 fail:
     if (h->d)
         MHD_stop_daemon(h->d);
-    http_listen_close(h);
+    http_listen_free(h);
     http_watch_stop(h);
     http_guard_stop(h);
     pthread_mutex_destroy(&h->lock);
@@ -648,6 +651,7 @@ http_stop(Http *h)
         usleep(10 * 1000);
     }
     MHD_stop_daemon(h->d);
+    http_listen_free(h);
     http_watch_stop(h);
     http_guard_stop(h);
     pthread_mutex_destroy(&h->lock);

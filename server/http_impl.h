@@ -50,6 +50,7 @@ struct Http {
     int max_conns;            /* --max-connections */
     int listen_fd;            /* http_listen.c's: ours, not MHD's; -1 once closed */
     int listen_stop;          /* eventfd: the listener must end */
+    int listen_room;          /* eventfd: a close made room under the limit */
     int listen_quit;          /* atomic */
     int open_conns;           /* atomic: accepted and not yet closed by MHD */
     pthread_t listener;
@@ -181,6 +182,8 @@ int http_listen_run(Http *h);
 /* Stops accepting and closes the socket: a new connection is refused.
  * Safe to call twice, and after a failed open. */
 void http_listen_close(Http *h);
+/* After MHD_stop_daemon (its threads notify until then): closes the rest. */
+void http_listen_free(Http *h);
 /* MHD_OPTION_NOTIFY_CONNECTION's callback (cls is the Http): counts the
  * connections closed, and tells the guard. */
 void http_listen_notify(void *cls, struct MHD_Connection *c, void **socket_context,

@@ -7,17 +7,25 @@
  * whole burst of new connections. 64 connections opened at once were
  * split 3 to 1 often enough (one HTTP thread saturated, the other idle
  * half the time) that a run's throughput moved by a third with that luck.
- * MHD_add_connection spreads connections across the pool by their
- * descriptor, round robin; connections that come together are split
+ * MHD_add_connection places a connection on thread (descriptor % threads):
+ * connections open together have consecutive descriptors, and are split
  * evenly.
  *
  * --max-connections is kept here: past it the thread stops accepting, so a
  * new connection waits in the kernel's queue, unanswered, until another
  * closes, as it did with MHD's accept. Connections are counted from the
- * accept to MHD's MHD_CONNECTION_NOTIFY_CLOSED. MHD's own limit is set
- * above ours (http.c): it then never drops a connection it took without
- * telling us. The per-address limit stays MHD's, checked inside
- * MHD_add_connection, which then refuses (and closes) the socket at once.
+ * accept to MHD's MHD_CONNECTION_NOTIFY_CLOSED; a close that brings the
+ * count under the limit wakes the thread. The per-address limit stays
+ * MHD's, checked inside MHD_add_connection, which then refuses (and
+ * closes) the socket at once, and the count gives the place back.
+ *
+ * MHD_add_connection's yes only queues the socket for an MHD thread, which
+ * may still drop it untold (libmicrohttpd 0.9.75 does when a connection's
+ * memory pool cannot be had). So a count that stays at the limit for a
+ * second is checked against MHD's own (nothing is queued by then: the
+ * thread accepted nothing in that second), and what MHD never had is given
+ * back. MHD's own limit is set above ours (http.c) so that it never refuses
+ * what we count.
  */
 #include <errno.h>
 #include <netdb.h>
@@ -31,14 +39,36 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "http_impl.h"
 #include "log.h"
 
-/* How long the thread waits before it looks again when it may not accept:
- * at --max-connections, or out of descriptors or memory (accept4 would
- * fail again at once, and spin). */
-#define HTTP_LISTEN_FULL_MS 10
-#define HTTP_LISTEN_ERROR_MS 100
+/* How long the thread sleeps at the limit before it checks the count
+ * against MHD's, and after an accept that failed for want of descriptors
+ * or memory (accept4 would fail again at once, and spin). */
+#define HTTP_LISTEN_RECOUNT_MS 1000
+#define HTTP_LISTEN_BACKOFF_MS 100
+
+/* Binds the first of host's addresses that will. Returns the socket, or -1
+ * with errno set by the last attempt. */
+static int
+http_listen_bind(const struct addrinfo *ai)
+{
+    int one = 1, err = EADDRNOTAVAIL;
+
+    for (; ai; ai = ai->ai_next) {
+        int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd >= 0 && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == 0 &&
+            (ai->ai_family != AF_INET6 || setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) == 0) &&
+            bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, SOMAXCONN) == 0)
+            return fd;
+        err = errno;
+        if (fd >= 0)
+            close(fd);
+    }
+    errno = err;
+    return -1;
+}
 
 int
 http_listen_open(Http *h, const char *host, int port, char *err, size_t errlen)
@@ -46,84 +76,120 @@ http_listen_open(Http *h, const char *host, int port, char *err, size_t errlen)
     struct addrinfo hints = {.ai_flags = AI_PASSIVE | AI_NUMERICSERV, .ai_socktype = SOCK_STREAM}, *ai = NULL;
     struct sockaddr_storage bound;
     socklen_t blen = sizeof(bound);
+    const char *v6 = strchr(host, ':') ? "[" : "";
     char service[16];
-    int fd = -1, one = 1, gai;
+    int gai;
 
-    h->listen_fd = h->listen_stop = -1;
+    h->listen_fd = h->listen_stop = h->listen_room = -1;
     snprintf(service, sizeof(service), "%d", port);
     if ((gai = getaddrinfo(host, service, &hints, &ai)) != 0) {
         snprintf(err, errlen, "--host %s: %s", host, gai_strerror(gai));
         return -1;
     }
-    fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-        (ai->ai_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0) ||
-        bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, SOMAXCONN) < 0 ||
-        getsockname(fd, (struct sockaddr *)&bound, &blen) < 0) {
-        snprintf(err, errlen, "cannot listen on %s:%d: %s", host, port, strerror(errno));
-        goto fail;
+    h->listen_fd = http_listen_bind(ai);
+    freeaddrinfo(ai);
+    if (h->listen_fd < 0 || getsockname(h->listen_fd, (struct sockaddr *)&bound, &blen) < 0) {
+        snprintf(err, errlen, "cannot listen on %s%s%s:%d: %s", v6, host, *v6 ? "]" : "", port, strerror(errno));
+        return -1;
     }
-    if ((h->listen_stop = eventfd(0, EFD_CLOEXEC)) < 0) {
+    if ((h->listen_stop = eventfd(0, EFD_CLOEXEC)) < 0 || (h->listen_room = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) {
         snprintf(err, errlen, "eventfd: %s", strerror(errno));
-        goto fail;
+        return -1;
     }
-    h->listen_fd = fd;
     h->port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
                                                  : ((struct sockaddr_in *)&bound)->sin_port);
-    freeaddrinfo(ai);
     return 0;
-fail:
-    if (fd >= 0)
-        close(fd);
-    freeaddrinfo(ai);
-    return -1;
 }
 
-/* Accepts what is waiting, while there is room. Returns how long to wait
- * before the next look: -1 until the socket is readable, else ms. */
-static int
-http_listen_drain(Http *h)
+/* At the limit for a while: gives back what MHD dropped untold. */
+static void
+http_listen_recount(Http *h)
 {
-    for (;;) {
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+    int counted = __atomic_load_n(&h->open_conns, __ATOMIC_ACQUIRE);
+
+    if (info && (int)info->num_connections < counted) {
+        __atomic_sub_fetch(&h->open_conns, counted - (int)info->num_connections, __ATOMIC_ACQ_REL);
+        log_msg(LOG_WARN, "libmicrohttpd dropped %d connection(s) it had taken; their places are free again",
+                counted - (int)info->num_connections);
+    }
+}
+
+/* An accept4 error that says nothing of the next connection: retry at once
+ * (accept(2): the pending network errors Linux passes on, and a client
+ * that gave up). */
+static int
+http_listen_transient(int e)
+{
+    return e == EINTR || e == ECONNABORTED || e == EPROTO || e == EPERM || e == ENETDOWN || e == ENOPROTOOPT ||
+           e == EHOSTDOWN || e == ENONET || e == EHOSTUNREACH || e == EOPNOTSUPP || e == ENETUNREACH;
+}
+
+/* Accepts what is waiting, while there is room; *accepted is set when it
+ * took one. Returns how long to wait before the next look: -1 until the
+ * socket is readable, else ms; 0 at the limit (until a close makes room). */
+static int
+http_listen_drain(Http *h, int *failing, int *accepted)
+{
+    while (!__atomic_load_n(&h->listen_quit, __ATOMIC_ACQUIRE)) {
         struct sockaddr_storage addr;
         socklen_t alen = sizeof(addr);
         int fd;
 
         if (__atomic_load_n(&h->open_conns, __ATOMIC_ACQUIRE) >= h->max_conns)
-            return HTTP_LISTEN_FULL_MS;
+            return 0;
         fd = accept4(h->listen_fd, (struct sockaddr *)&addr, &alen, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
-            if (errno == EAGAIN || errno == EWOULDBLOCK)
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                *failing = 0;
                 return -1;
-            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-                log_msg(LOG_WARN, "accept: %s; new connections wait", strerror(errno));
-                return HTTP_LISTEN_ERROR_MS;
             }
-            continue; /* the client's fault (ECONNABORTED...): the next one */
+            if (http_listen_transient(errno))
+                continue;
+            if (!*failing) /* once a spell: it may last */
+                log_msg(LOG_WARN, "accept: %s; new connections wait", strerror(errno));
+            *failing = 1;
+            return HTTP_LISTEN_BACKOFF_MS;
         }
+        *failing = 0;
+        *accepted = 1;
         /* Counted before MHD has it: its thread may close it first. */
         __atomic_add_fetch(&h->open_conns, 1, __ATOMIC_ACQ_REL);
         if (MHD_add_connection(h->d, fd, (struct sockaddr *)&addr, alen) != MHD_YES)
-            __atomic_sub_fetch(&h->open_conns, 1, __ATOMIC_ACQ_REL); /* MHD closed it (per-address limit) */
+            __atomic_sub_fetch(&h->open_conns, 1, __ATOMIC_ACQ_REL); /* refused, and closed, by MHD */
     }
+    return -1;
 }
 
 static void *
 http_listen_main(void *arg)
 {
     Http *h = arg;
-    int wait_ms = 0;
+    int next = -1, failing = 0;
+    double full_since = 0; /* at the limit, accepting nothing, since then */
 
     for (;;) {
-        struct pollfd p[2] = {{.fd = h->listen_stop, .events = POLLIN}, {.fd = h->listen_fd, .events = POLLIN}};
+        /* Watched: stop always; at the limit, room; else the socket. */
+        struct pollfd p[2] = {{.fd = h->listen_stop, .events = POLLIN},
+                              {.fd = next == 0 ? h->listen_room : h->listen_fd, .events = POLLIN}};
+        int accepted = 0;
+        uint64_t n;
 
-        /* While it may not accept, the socket is not watched: it stays
-         * readable, and the poll would not sleep. */
-        if (poll(p, wait_ms < 0 ? 2 : 1, wait_ms) < 0 && errno != EINTR)
+        if (poll(p, next > 0 ? 1 : 2, next == 0 ? HTTP_LISTEN_RECOUNT_MS : next) < 0 && errno != EINTR)
             log_msg(LOG_WARN, "poll: %s", strerror(errno));
         if (__atomic_load_n(&h->listen_quit, __ATOMIC_ACQUIRE))
             break;
-        wait_ms = http_listen_drain(h);
+        if (next == 0 && read(h->listen_room, &n, sizeof(n)) < 0 && errno != EAGAIN)
+            log_msg(LOG_WARN, "listener: %s", strerror(errno));
+        next = http_listen_drain(h, &failing, &accepted);
+        if (next != 0) {
+            full_since = 0;
+        } else if (accepted || !full_since) {
+            full_since = clock_mono();
+        } else if (clock_mono() - full_since >= HTTP_LISTEN_RECOUNT_MS / 1000.0) {
+            http_listen_recount(h);
+            full_since = clock_mono();
+        }
     }
     return NULL;
 }
@@ -157,13 +223,29 @@ http_listen_close(Http *h)
 }
 
 void
+http_listen_free(Http *h)
+{
+    http_listen_close(h);
+    if (h->listen_room >= 0)
+        close(h->listen_room);
+    h->listen_room = -1;
+}
+
+void
 http_listen_notify(void *cls, struct MHD_Connection *c, void **socket_context,
                    enum MHD_ConnectionNotificationCode code)
 {
     Http *h = cls;
 
-    if (code == MHD_CONNECTION_NOTIFY_CLOSED)
-        __atomic_sub_fetch(&h->open_conns, 1, __ATOMIC_ACQ_REL);
+    if (code == MHD_CONNECTION_NOTIFY_CLOSED &&
+        __atomic_sub_fetch(&h->open_conns, 1, __ATOMIC_ACQ_REL) == h->max_conns - 1) {
+        uint64_t one = 1;
+
+        /* Room again: the listener may sleep at the limit. The eventfd
+         * lives until MHD has stopped (http_listen_free). */
+        if (write(h->listen_room, &one, sizeof(one)) < 0 && errno != EAGAIN)
+            log_msg(LOG_WARN, "listener wake: %s", strerror(errno));
+    }
     if (h->conn_timeout > 0)
         http_guard_notify(cls, c, socket_context, code);
 }

@@ -1135,13 +1135,15 @@ TEST(test_hostile_idle_connection_flood_leaves_calls_answered)
     check_still_up(&srv);
 }
 
-/* Past --max-connections libmicrohttpd stops accepting: a new connection
- * waits in the kernel's accept queue, unanswered, and is served once
- * another closes. It is not refused with an answer, and nothing is lost. */
-TEST(test_hostile_past_max_connections_new_ones_wait)
+/* Past --max-connections poold stops accepting: a new connection waits in
+ * the kernel's accept queue, unanswered, and is served once another
+ * closes. It is not refused with an answer, and nothing is lost. With one
+ * HTTP thread (libmicrohttpd without its pool) as with several. */
+static void
+check_past_max_connections_new_ones_wait(const char *threads)
 {
     enum { MAX = 20 };
-    static const char *const args[] = {"--max-connections", "20", "--processes", "1", NULL};
+    const char *const args[] = {"--max-connections", "20", "--processes", "1", "--http-threads", threads, NULL};
     int fds[MAX];
     Server s;
     RawAnswer a;
@@ -1172,6 +1174,12 @@ TEST(test_hostile_past_max_connections_new_ones_wait)
     close(extra);
     check_still_up(&s);
     server_stop(&s);
+}
+
+TEST(test_hostile_past_max_connections_new_ones_wait)
+{
+    check_past_max_connections_new_ones_wait("4");
+    check_past_max_connections_new_ones_wait("1");
 }
 
 /* The clients here come from 127.0.0.3, so that this test's own calls

@@ -111,6 +111,25 @@ TEST(test_calls_jobs_and_streams_are_served_over_https)
     remove_tree(dir);
 }
 
+/* A handshake that fails gives its place back: many plain-HTTP clients at
+ * a TLS port do not use up --max-connections. */
+TEST(test_failed_handshakes_do_not_use_up_the_connection_limit)
+{
+    make_cert();
+    const char *args[] = {"--tls-cert", cert, "--tls-key", key, "--max-connections", "4", "--processes", "1", NULL};
+    Server s;
+    Resp r;
+
+    server_start(&s, args);
+    for (int i = 0; i < 20; i++)
+        CHECK(plain_request(s.port) != CURLE_OK);
+    post(&s, "/v1/apply", "{\"func\":\"echo\",\"args\":[7]}", 200, &r);
+    CHECK_STR(r.body, "{\"result\":7}");
+    resp_free(&r);
+    CHECK_INT(WEXITSTATUS(server_stop(&s)), 0);
+    remove_tree(dir);
+}
+
 TEST(test_a_certificate_it_cannot_use_stops_the_start_with_a_reason)
 {
     char out[4096], bad[128];

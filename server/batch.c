@@ -21,6 +21,11 @@ struct Batch {
     char **chunks;         /* result payload per chunk, NULL until back */
     size_t *lens;          /* their lengths */
     unsigned char *plain;  /* 1 when the chunk's payload is bare values */
+    /* The three arrays above for a batch of one chunk (an apply), in
+     * place: three allocations fewer on every call. */
+    char *one_chunk[2];
+    size_t one_len[2];
+    unsigned char one_plain[2];
     int all_plain;         /* every chunk is */
     size_t items_done;     /* atomic */
     BatchDoneFn done;
@@ -53,9 +58,15 @@ batch_new(Call *call)
     b->call = call;
     b->all_plain = 1;
     b->nchunks = call_chunks(call);
-    b->chunks = calloc(b->nchunks + 1, sizeof(char *));
-    b->lens = calloc(b->nchunks + 1, sizeof(size_t));
-    b->plain = calloc(b->nchunks + 1, 1);
+    if (b->nchunks + 1 <= 2) {
+        b->chunks = b->one_chunk;
+        b->lens = b->one_len;
+        b->plain = b->one_plain;
+    } else {
+        b->chunks = calloc(b->nchunks + 1, sizeof(char *));
+        b->lens = calloc(b->nchunks + 1, sizeof(size_t));
+        b->plain = calloc(b->nchunks + 1, 1);
+    }
     if (!b->chunks || !b->lens || !b->plain) {
         b->nchunks = 0;
         batch_unref(b);
@@ -78,9 +89,11 @@ batch_unref(Batch *b)
         return;
     for (size_t i = 0; i < b->nchunks; i++)
         free(b->chunks[i]);
-    free(b->chunks);
-    free(b->lens);
-    free(b->plain);
+    if (b->chunks != b->one_chunk) {
+        free(b->chunks);
+        free(b->lens);
+        free(b->plain);
+    }
     free(b->fail_message);
     call_free(b->call);
     free(b);

@@ -272,7 +272,10 @@ http_req_append(HttpReq *r, const char *data, size_t len)
         return;
     }
     if (r->len + len + 1 > r->cap) {
-        size_t cap = r->cap ? r->cap : 1024;
+        /* A body that comes in one piece, as most do, takes one small
+         * block of its size: a first 1 KiB, past glibc's small sizes,
+         * made malloc consolidate its free lists on every request. */
+        size_t cap = r->cap ? r->cap * 2 : len + 1;
         while (cap < r->len + len + 1)
             cap *= 2;
         char *grown = realloc(r->body, cap);

@@ -43,7 +43,7 @@ static const struct {
     {"max-connections", OPT_MAX_CONNS, "POOLD_MAX_CONNECTIONS", "N", "open HTTP connections (10000)"},
     {"max-connections-per-ip", OPT_MAX_CONNS_PER_IP, "POOLD_MAX_CONNECTIONS_PER_IP", "N", "connections from one client address; 0 is none, as a NAT's clients share one (0)"},
     {"connection-timeout", OPT_CONN_TIMEOUT, "POOLD_CONNECTION_TIMEOUT", "SECONDS", "close a connection idle this long; a request whose headers, or body, are slower gets 408; whole seconds, 0 never (60)"},
-    {"http-threads", OPT_HTTP_THREADS, "POOLD_HTTP_THREADS", "N", "HTTP polling threads (twice the CPUs)"},
+    {"http-threads", OPT_HTTP_THREADS, "POOLD_HTTP_THREADS", "N", "HTTP polling threads (twice the CPUs, at most 8)"},
     {"task-timeout", OPT_TASK_TIMEOUT, "POOLD_TASK_TIMEOUT", "SECONDS", "a task's default timeout; 0 is none (0)"},
     {"max-task-timeout", OPT_MAX_TASK_TIMEOUT, "POOLD_MAX_TASK_TIMEOUT", "SECONDS", "the longest timeout a call may ask; 0 is no cap (0)"},
     {"max-tasks-per-child", OPT_MAX_TASKS_PER_CHILD, "POOLD_MAX_TASKS_PER_CHILD", "N", "replace a worker after N tasks; 0 never (0)"},
@@ -84,8 +84,10 @@ config_defaults(Config *c)
     /* Measured on 2 CPUs under 64 keep-alive clients: 2 threads 0.42 of
      * nginx's rate, 3 0.45, 4 0.48, 6 0.45, 8 0.41, 16 0.34. A thread
      * waiting in a syscall or preempted by a worker leaves another to run;
-     * many more only add switches. Capped: no larger machine was measured. */
-    c->http_threads = ncpu > 1 ? (int)(ncpu * 2 < 16 ? ncpu * 2 : 16) : 2;
+     * many more only add switches. Capped low: no larger machine was
+     * measured, and in a container held to 2 CPUs by a quota (not a
+     * cpuset) the count is the host's. */
+    c->http_threads = ncpu > 1 ? (int)(ncpu * 2 < 8 ? ncpu * 2 : 8) : 2;
     c->max_body = 64u << 20;
     c->max_queue = 100000;
     c->max_items = 10000000;

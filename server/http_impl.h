@@ -26,6 +26,8 @@ typedef struct HttpPending {
  * come (http_guard.c). */
 #define HTTP_GUARD_BODY_RATE 1024
 
+typedef struct HttpPendingConn HttpPendingConn; /* http_listen.c's */
+
 /* A connection, as the guard (http_guard.c) watches it. */
 typedef struct HttpConn {
     int fd;
@@ -53,6 +55,8 @@ struct Http {
     int listen_room;          /* eventfd: a close made room under the limit */
     int listen_quit;          /* atomic */
     int open_conns;           /* atomic: accepted and not yet closed by MHD */
+    pthread_mutex_t pending_lock; /* guards pending */
+    HttpPendingConn *pending; /* by fd: handed to MHD, not yet started */
     pthread_t listener;
     int listener_started;
     int active;               /* atomic: requests begun and not completed */
@@ -182,7 +186,8 @@ int http_listen_run(Http *h);
 /* Stops accepting and closes the socket: a new connection is refused.
  * Safe to call twice, and after a failed open. */
 void http_listen_close(Http *h);
-/* After MHD_stop_daemon (its threads notify until then): closes the rest. */
+/* After MHD_stop_daemon (its threads notify until then): closes and frees
+ * the rest. */
 void http_listen_free(Http *h);
 /* MHD_OPTION_NOTIFY_CONNECTION's callback (cls is the Http): counts the
  * connections closed, and tells the guard. */

@@ -21,11 +21,12 @@
  *
  * MHD_add_connection's yes only queues the socket for an MHD thread, which
  * may still drop it untold (libmicrohttpd 0.9.75 does when a connection's
- * memory pool cannot be had). So a count that stays at the limit for a
- * second is checked against MHD's own (nothing is queued by then: the
- * thread accepted nothing in that second), and what MHD never had is given
- * back. MHD's own limit is set above ours (http.c) so that it never refuses
- * what we count.
+ * memory pool cannot be had). So each connection is pending, in a small
+ * table, from the add to MHD_CONNECTION_NOTIFY_STARTED; at the limit, once
+ * a second, a pending socket that is closed (or is another file now: its
+ * descriptor was taken again) was dropped, and its place is given back.
+ * One that is only queued still holds its descriptor: it stays. MHD's own
+ * limit is set above ours (http.c) so that it never refuses what we count.
  */
 #include <errno.h>
 #include <netdb.h>
@@ -34,18 +35,22 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <uthash.h>
 
 #include "clock.h"
 #include "http_impl.h"
 #include "log.h"
 
-/* How long the thread sleeps at the limit before it checks the count
- * against MHD's, and after an accept that failed for want of descriptors
- * or memory (accept4 would fail again at once, and spin). */
+/* How long the thread sleeps at the limit before it looks for dropped
+ * connections, and after an accept that failed for want of descriptors or
+ * memory (accept4 would fail again at once, and spin). */
 #define HTTP_LISTEN_RECOUNT_MS 1000
 #define HTTP_LISTEN_BACKOFF_MS 100
 
@@ -81,6 +86,7 @@ http_listen_open(Http *h, const char *host, int port, char *err, size_t errlen)
     int gai;
 
     h->listen_fd = h->listen_stop = h->listen_room = -1;
+    pthread_mutex_init(&h->pending_lock, NULL);
     snprintf(service, sizeof(service), "%d", port);
     if ((gai = getaddrinfo(host, service, &hints, &ai)) != 0) {
         snprintf(err, errlen, "--host %s: %s", host, gai_strerror(gai));
@@ -101,18 +107,80 @@ http_listen_open(Http *h, const char *host, int port, char *err, size_t errlen)
     return 0;
 }
 
-/* At the limit for a while: gives back what MHD dropped untold. */
+/* A connection handed to MHD that it has not started yet. */
+struct HttpPendingConn {
+    int fd;
+    dev_t dev;
+    ino_t ino;                /* the socket's, to know the descriptor again */
+    UT_hash_handle hh;
+};
+
+/* fd was given to MHD: pending until started. Returns 0 when its place is
+ * new, 1 when it takes the place of a dropped connection that had this
+ * descriptor (closed untold, and the number reused by this accept). */
+static int
+http_listen_pend(Http *h, int fd)
+{
+    HttpPendingConn *p;
+    struct stat st;
+    int reused;
+
+    if (fstat(fd, &st) < 0)
+        st.st_dev = 0, st.st_ino = 0;
+    pthread_mutex_lock(&h->pending_lock);
+    HASH_FIND_INT(h->pending, &fd, p);
+    reused = p != NULL;
+    if (!p && (p = calloc(1, sizeof(*p)))) {
+        p->fd = fd;
+        HASH_ADD_INT(h->pending, fd, p);
+    }
+    if (p) {
+        p->dev = st.st_dev;
+        p->ino = st.st_ino;
+    }
+    pthread_mutex_unlock(&h->pending_lock);
+    return reused;
+}
+
+/* MHD started fd (or refused it): no longer pending. */
 static void
+http_listen_unpend(Http *h, int fd)
+{
+    HttpPendingConn *p;
+
+    pthread_mutex_lock(&h->pending_lock);
+    HASH_FIND_INT(h->pending, &fd, p);
+    if (p) {
+        HASH_DEL(h->pending, p);
+        free(p);
+    }
+    pthread_mutex_unlock(&h->pending_lock);
+}
+
+/* At the limit: gives back the places of pending connections that MHD
+ * dropped. Returns how many. Under the lock, so that a start cannot come
+ * between the look and the give-back. */
+static int
 http_listen_recount(Http *h)
 {
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
-    int counted = __atomic_load_n(&h->open_conns, __ATOMIC_ACQUIRE);
+    HttpPendingConn *p, *tmp;
+    int freed = 0;
 
-    if (info && (int)info->num_connections < counted) {
-        __atomic_sub_fetch(&h->open_conns, counted - (int)info->num_connections, __ATOMIC_ACQ_REL);
-        log_msg(LOG_WARN, "libmicrohttpd dropped %d connection(s) it had taken; their places are free again",
-                counted - (int)info->num_connections);
+    pthread_mutex_lock(&h->pending_lock);
+    HASH_ITER(hh, h->pending, p, tmp) {
+        struct stat st;
+        if (fstat(p->fd, &st) == 0 && st.st_dev == p->dev && st.st_ino == p->ino)
+            continue; /* still the socket: queued, not dropped */
+        HASH_DEL(h->pending, p);
+        free(p);
+        freed++;
     }
+    pthread_mutex_unlock(&h->pending_lock);
+    if (freed) {
+        __atomic_sub_fetch(&h->open_conns, freed, __ATOMIC_ACQ_REL);
+        log_msg(LOG_WARN, "libmicrohttpd dropped %d connection(s) it had taken; their places are free again", freed);
+    }
+    return freed;
 }
 
 /* An accept4 error that says nothing of the next connection: retry at once
@@ -125,11 +193,11 @@ http_listen_transient(int e)
            e == EHOSTDOWN || e == ENONET || e == EHOSTUNREACH || e == EOPNOTSUPP || e == ENETUNREACH;
 }
 
-/* Accepts what is waiting, while there is room; *accepted is set when it
- * took one. Returns how long to wait before the next look: -1 until the
- * socket is readable, else ms; 0 at the limit (until a close makes room). */
+/* Accepts what is waiting, while there is room. Returns how long to wait
+ * before the next look: -1 until the socket is readable, else ms; 0 at
+ * the limit (until a close makes room). */
 static int
-http_listen_drain(Http *h, int *failing, int *accepted)
+http_listen_drain(Http *h, int *failing)
 {
     while (!__atomic_load_n(&h->listen_quit, __ATOMIC_ACQUIRE)) {
         struct sockaddr_storage addr;
@@ -152,11 +220,13 @@ http_listen_drain(Http *h, int *failing, int *accepted)
             return HTTP_LISTEN_BACKOFF_MS;
         }
         *failing = 0;
-        *accepted = 1;
         /* Counted before MHD has it: its thread may close it first. */
-        __atomic_add_fetch(&h->open_conns, 1, __ATOMIC_ACQ_REL);
-        if (MHD_add_connection(h->d, fd, (struct sockaddr *)&addr, alen) != MHD_YES)
-            __atomic_sub_fetch(&h->open_conns, 1, __ATOMIC_ACQ_REL); /* refused, and closed, by MHD */
+        if (!http_listen_pend(h, fd))
+            __atomic_add_fetch(&h->open_conns, 1, __ATOMIC_ACQ_REL);
+        if (MHD_add_connection(h->d, fd, (struct sockaddr *)&addr, alen) != MHD_YES) {
+            http_listen_unpend(h, fd); /* refused, and closed, by MHD */
+            __atomic_sub_fetch(&h->open_conns, 1, __ATOMIC_ACQ_REL);
+        }
     }
     return -1;
 }
@@ -166,30 +236,25 @@ http_listen_main(void *arg)
 {
     Http *h = arg;
     int next = -1, failing = 0;
-    double full_since = 0; /* at the limit, accepting nothing, since then */
 
     for (;;) {
         /* Watched: stop always; at the limit, room; else the socket. */
         struct pollfd p[2] = {{.fd = h->listen_stop, .events = POLLIN},
                               {.fd = next == 0 ? h->listen_room : h->listen_fd, .events = POLLIN}};
-        int accepted = 0;
+        int woke;
         uint64_t n;
 
-        if (poll(p, next > 0 ? 1 : 2, next == 0 ? HTTP_LISTEN_RECOUNT_MS : next) < 0 && errno != EINTR)
+        woke = poll(p, next > 0 ? 1 : 2, next == 0 ? HTTP_LISTEN_RECOUNT_MS : next);
+        if (woke < 0 && errno != EINTR)
             log_msg(LOG_WARN, "poll: %s", strerror(errno));
         if (__atomic_load_n(&h->listen_quit, __ATOMIC_ACQUIRE))
             break;
         if (next == 0 && read(h->listen_room, &n, sizeof(n)) < 0 && errno != EAGAIN)
             log_msg(LOG_WARN, "listener: %s", strerror(errno));
-        next = http_listen_drain(h, &failing, &accepted);
-        if (next != 0) {
-            full_since = 0;
-        } else if (accepted || !full_since) {
-            full_since = clock_mono();
-        } else if (clock_mono() - full_since >= HTTP_LISTEN_RECOUNT_MS / 1000.0) {
+        /* A second at the limit with no close: look for dropped ones. */
+        if (next == 0 && woke == 0)
             http_listen_recount(h);
-            full_since = clock_mono();
-        }
+        next = http_listen_drain(h, &failing);
     }
     return NULL;
 }
@@ -225,10 +290,17 @@ http_listen_close(Http *h)
 void
 http_listen_free(Http *h)
 {
+    HttpPendingConn *p, *tmp;
+
     http_listen_close(h);
     if (h->listen_room >= 0)
         close(h->listen_room);
     h->listen_room = -1;
+    HASH_ITER(hh, h->pending, p, tmp) {
+        HASH_DEL(h->pending, p);
+        free(p);
+    }
+    pthread_mutex_destroy(&h->pending_lock);
 }
 
 void
@@ -237,8 +309,11 @@ http_listen_notify(void *cls, struct MHD_Connection *c, void **socket_context,
 {
     Http *h = cls;
 
-    if (code == MHD_CONNECTION_NOTIFY_CLOSED &&
-        __atomic_sub_fetch(&h->open_conns, 1, __ATOMIC_ACQ_REL) == h->max_conns - 1) {
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        if (ci)
+            http_listen_unpend(h, ci->connect_fd);
+    } else if (__atomic_sub_fetch(&h->open_conns, 1, __ATOMIC_ACQ_REL) + 1 >= h->max_conns) {
         uint64_t one = 1;
 
         /* Room again: the listener may sleep at the limit. The eventfd

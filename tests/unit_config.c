@@ -82,7 +82,7 @@ TEST(test_config_defaults)
     CHECK_INT(c.max_body, 64u << 20);
     CHECK_INT(c.max_queue, 100000);
     CHECK_INT(c.max_conns, 10000);
-    CHECK_INT(c.http_threads, ncpu > 1 ? (ncpu * 2 < 16 ? ncpu * 2 : 16) : 2);
+    CHECK_INT(c.http_threads, ncpu > 1 ? (ncpu * 2 < 8 ? ncpu * 2 : 8) : 2);
     CHECK_INT(c.store_memory, 0);
     CHECK_STR(c.data_dir, "data");
     CHECK_STR(c.store_path, "data/poold.db");

@@ -1182,16 +1182,36 @@ TEST(test_hostile_past_max_connections_new_ones_wait)
     check_past_max_connections_new_ones_wait("1");
 }
 
+/* A GET /healthz on a new connection from src: served (200), or, when
+ * not served, closed at once unanswered (refused by the per-address
+ * limit). */
+static void
+check_healthz_from(const char *src, int port, int served)
+{
+    static const char get[] = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+    int fd = raw_connect(src, port);
+    RawAnswer a;
+
+    raw_send(fd, LIT(get));
+    raw_read(fd, 2, &a);
+    if (served) {
+        CHECK_INT(a.status, 200);
+    } else {
+        CHECK(a.closed);
+        CHECK_INT(a.status, 0);
+    }
+    raw_free(&a);
+    close(fd);
+}
+
 /* The clients here come from 127.0.0.3, so that this test's own calls
  * (from 127.0.0.1, through curl) are another address's. */
 TEST(test_hostile_per_ip_limit_refuses_only_that_address)
 {
     enum { MAX = 5 };
     static const char *const args[] = {"--max-connections-per-ip", "5", "--processes", "1", NULL};
-    static const char get[] = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
     int fds[MAX];
     Server s;
-    RawAnswer a;
 
     server_start(&s, args);
     for (int i = 0; i < MAX; i++) {
@@ -1201,32 +1221,16 @@ TEST(test_hostile_per_ip_limit_refuses_only_that_address)
         CHECK_INT(server_socks(s.port, sock_port(fds[i])), 1);
     }
     /* A sixth from that address is closed at once, unanswered... */
-    int fd = raw_connect("127.0.0.3", s.port);
-    raw_send(fd, LIT(get));
-    raw_read(fd, 2, &a);
-    CHECK(a.closed);
-    CHECK_INT(a.status, 0);
-    raw_free(&a);
-    close(fd);
+    check_healthz_from("127.0.0.3", s.port, 0);
     /* ...while other addresses are served... */
     check_still_up(&s);
-    fd = raw_connect("127.0.0.2", s.port);
-    raw_send(fd, LIT(get));
-    raw_read(fd, 2, &a);
-    CHECK_INT(a.status, 200);
-    raw_free(&a);
-    close(fd);
+    check_healthz_from("127.0.0.2", s.port, 1);
     /* ...and it is again, once one of its connections has closed. */
     close(fds[0]);
     for (double end = now_seconds() + 2; server_socks(s.port, 0) > MAX && now_seconds() < end;)
         usleep(10 * 1000);
     usleep(100 * 1000);
-    fd = raw_connect("127.0.0.3", s.port);
-    raw_send(fd, LIT(get));
-    raw_read(fd, 2, &a);
-    CHECK_INT(a.status, 200);
-    raw_free(&a);
-    close(fd);
+    check_healthz_from("127.0.0.3", s.port, 1);
     for (int i = 1; i < MAX; i++)
         close(fds[i]);
     check_still_up(&s);
@@ -1249,15 +1253,8 @@ TEST(test_hostile_refused_connections_do_not_use_up_the_limit)
     server_start(&s, args);
     for (int i = 0; i < PER_IP; i++)
         fds[n++] = raw_connect("127.0.0.3", s.port);
-    for (int i = 0; i < REFUSED; i++) {
-        int fd = raw_connect("127.0.0.3", s.port);
-        raw_send(fd, LIT(get));
-        raw_read(fd, 2, &a);
-        CHECK(a.closed);
-        CHECK_INT(a.status, 0);
-        raw_free(&a);
-        close(fd);
-    }
+    for (int i = 0; i < REFUSED; i++)
+        check_healthz_from("127.0.0.3", s.port, 0);
     /* The rest of the room, two an address, each served, until one is not
      * (a connection of the test's own client may hold a place too). */
     while (extra < 0 && n <= MAX) {

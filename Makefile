@@ -29,13 +29,18 @@ else
 BUILD   ?= build
 endif
 
-SERVER_SRC  := $(wildcard server/*.c)
+# One folder per part of the daemon (docs/ARCHITECTURE.md); headers are
+# included by their path under server/ ("pool/pool.h").
+SERVER_SRC  := $(wildcard server/*.c server/*/*.c)
 HANDLER_SRC := $(wildcard handlers/*.c)
 OBJ         := $(patsubst %.c,$(BUILD)/obj/%.o,$(SERVER_SRC) $(HANDLER_SRC))
 LIB_OBJ     := $(filter-out $(BUILD)/obj/server/main.o,$(OBJ))
 
-UNIT_TESTS  := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/unit_*.c))
-HTTP_TESTS  := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/http_*.c))
+# tests/unit/ link the modules they test; tests/http/ drive the real binary
+# through tests/lib/'s client. Each builds into $(BUILD)/tests/<name>.
+UNIT_TESTS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/unit_*.c))
+HTTP_TESTS  := $(patsubst tests/http/%.c,$(BUILD)/tests/%,$(wildcard tests/http/http_*.c))
+TEST_LIB    := tests/lib/harness.c
 
 PREFIX  ?= /usr/local
 
@@ -62,13 +67,13 @@ $(BUILD)/obj/%.o: %.c
 
 # Unit tests link the pure modules they test; the HTTP tests link only the
 # client helpers and drive the real binary.
-$(BUILD)/tests/unit_%: tests/unit_%.c tests/harness.c $(LIB_OBJ)
+$(BUILD)/tests/unit_%: tests/unit/unit_%.c $(TEST_LIB) $(LIB_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -Itests -o $@ $^ $(LDLIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -Itests/lib -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tests/http_%: tests/http_%.c tests/harness.c tests/client.c tests/contract.c
+$(BUILD)/tests/http_%: tests/http/http_%.c $(TEST_LIB) tests/lib/client.c tests/lib/contract.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -Itests -o $@ $^ $(LDLIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -Itests/lib -o $@ $^ $(LDLIBS)
 
 # The misbehaving functions the fault tests load with --plugin.
 TEST_PLUGINS := $(BUILD)/tests/misbehave.so $(BUILD)/tests/noentry.so $(BUILD)/tests/badabi.so
@@ -136,13 +141,13 @@ fuzz-run: fuzz-build
 
 # Each target links the modules it fuzzes and those they call, no more.
 FUZZ_OBJ := $(BUILD)/obj/server
-$(BUILD)/fuzz/fuzz_call: $(addprefix $(FUZZ_OBJ)/,call.o jscan.o registry.o builtins.o exec.o)
-$(BUILD)/fuzz/fuzz_lines: $(addprefix $(FUZZ_OBJ)/,lines.o call.o jscan.o registry.o builtins.o exec.o)
-$(BUILD)/fuzz/fuzz_wire: $(FUZZ_OBJ)/wire.o
-$(BUILD)/fuzz/fuzz_functions: $(addprefix $(FUZZ_OBJ)/,exec.o registry.o builtins.o)
-$(BUILD)/fuzz/fuzz_jscan: $(FUZZ_OBJ)/jscan.o
-$(BUILD)/fuzz/fuzz_webhook: $(addprefix $(FUZZ_OBJ)/,webhook.o netguard.o log.o metrics.o)
-$(BUILD)/fuzz/fuzz_http_parse: $(FUZZ_OBJ)/http_parse.o
+$(BUILD)/fuzz/fuzz_call: $(addprefix $(FUZZ_OBJ)/,calls/call.o calls/jscan.o functions/registry.o functions/builtins.o functions/exec.o)
+$(BUILD)/fuzz/fuzz_lines: $(addprefix $(FUZZ_OBJ)/,http/lines.o calls/call.o calls/jscan.o functions/registry.o functions/builtins.o functions/exec.o)
+$(BUILD)/fuzz/fuzz_wire: $(FUZZ_OBJ)/worker/wire.o
+$(BUILD)/fuzz/fuzz_functions: $(addprefix $(FUZZ_OBJ)/,functions/exec.o functions/registry.o functions/builtins.o)
+$(BUILD)/fuzz/fuzz_jscan: $(FUZZ_OBJ)/calls/jscan.o
+$(BUILD)/fuzz/fuzz_webhook: $(addprefix $(FUZZ_OBJ)/,webhook/webhook.o webhook/netguard.o core/log.o core/metrics.o)
+$(BUILD)/fuzz/fuzz_http_parse: $(FUZZ_OBJ)/http/http_parse.o
 
 $(BUILD)/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz.h
 	@mkdir -p $(dir $@)
@@ -169,9 +174,9 @@ test-docker:
 -include $(OBJ:.o=.d)
 
 # Benchmarks: side by side, in one run, reported as ratios.
-$(BUILD)/bench/%: bench/%.c tests/client.c tests/contract.c
+$(BUILD)/bench/%: bench/%.c tests/lib/client.c tests/lib/contract.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -Itests -o $@ $^ $(LDLIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -Itests/lib -o $@ $^ $(LDLIBS)
 
 $(BUILD)/bench/pipe: bench/pipe.c
 	@mkdir -p $(dir $@)

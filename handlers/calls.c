@@ -9,30 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "batch.h"
-#include "call.h"
+#include "calls/batch.h"
+#include "calls/call.h"
 #include "config.h"
 #include "handlers.h"
-#include "pool.h"
-
-void
-calls_reply_result(HttpReq *r, const char *key, char *v, size_t len)
-{
-    size_t klen = strlen(key);
-    char *body = malloc(klen + len + 6);
-
-    /* {"key": v} around the text the workers wrote: no re-encoding. */
-    if (body) {
-        snprintf(body, klen + 5, "{\"%s\":", key);
-        memcpy(body + klen + 4, v, len);
-        memcpy(body + klen + 4 + len, "}", 2);
-    }
-    free(v);
-    if (body)
-        http_reply_text(r, 200, body);
-    else
-        http_reply_problem(r, 500, "out of memory", NULL);
-}
+#include "pool/pool.h"
 
 /* The status DESIGN.md's table gives each way a batch can fail. */
 static int
@@ -61,7 +42,7 @@ calls_resume(HttpReq *r, void *ctx)
     json_t *ext;
 
     if (v) {
-        calls_reply_result(r, c->op == CALL_APPLY ? "result" : "results", v, len);
+        request_reply_result(r, c->op == CALL_APPLY ? "result" : "results", v, len);
         return;
     }
     ext = json_pack("{s:s, s:{s:s, s:s}}", "func", c->fn->name, "error", "type", f.type, "message", f.message);
@@ -100,34 +81,6 @@ calls_gone(void *b)
     batch_cancel(b);
 }
 
-int
-calls_parse(HttpReq *r, CallOp op, const CallLimits *lim, Call **c)
-{
-    App *app = http_app(r);
-    size_t len = 0;
-    const char *text = http_body(r, &len);
-    const json_t *body = http_json(r);
-    CallError err;
-    int rc = SVC_EAGAIN;
-
-    /* A route that leaves the body as text: a map's items are sliced from
-     * it when the scanner can, the whole parsed otherwise. */
-    if (!body)
-        rc = call_parse_text(text, len, op, app->reg, lim, c, &err);
-    if (rc == SVC_EAGAIN) {
-        if (!body && !(body = http_json_parse(r)))
-            return -1; /* answered: not JSON */
-        rc = call_parse(body, op, app->reg, lim, c, &err);
-    }
-    if (rc != SVC_OK) {
-        json_t *ext = err.field[0] ? json_pack("{s:s}", "field", err.field) : NULL;
-        http_reply_problem(r, rc == SVC_ENOFUNC ? 404 : rc == SVC_EINVAL ? 400 : 500, err.detail, ext);
-        return -1;
-    }
-    call_keep_body(*c, text, len);
-    return 0;
-}
-
 static void
 calls_run(HttpReq *r, CallOp op)
 {
@@ -135,15 +88,15 @@ calls_run(HttpReq *r, CallOp op)
     Call *c = NULL;
     Batch *b;
     HttpWaiter *w;
-    CallLimits lim = calls_limits(app, 0);
+    CallLimits lim = request_limits(app, 0);
     double wait;
     int async, rc;
 
-    if (jobs_prefer(r, &async, &wait)) { /* Prefer: respond-async, wait=N */
+    if (request_prefer(r, &async, &wait)) { /* Prefer: respond-async, wait=N */
         jobs_run_preferred(r, op, async, wait);
         return;
     }
-    if (calls_parse(r, op, &lim, &c) < 0)
+    if (request_parse_call(r, op, &lim, &c) < 0)
         return;
     if (call_items(c) == 0) { /* Pool.map(f, []) is [] without a task */
         call_free(c);
@@ -161,48 +114,7 @@ calls_run(HttpReq *r, CallOp op)
     if (rc == SVC_OK)
         return;
     http_waiter_unref(w); /* done() will never run: drop the producer's reference */
-    calls_refused(r, rc);
-}
-
-CallLimits
-calls_limits(const App *app, int async)
-{
-    return (CallLimits){.processes = app->cfg->processes, .max_items = app->cfg->max_items,
-                        .async = async, .timeout = app->cfg->task_timeout,
-                        .max_timeout = app->cfg->max_task_timeout};
-}
-
-void
-calls_refused(HttpReq *r, int rc)
-{
-    App *app = http_app(r);
-    char detail[160];
-
-    switch (rc) {
-    case SVC_ETOOLARGE:
-        http_reply_problem(r, 413, "a task of this call would exceed 1 GiB once encoded", NULL);
-        break;
-    case SVC_E2BIG:
-        snprintf(detail, sizeof(detail), "the call needs more tasks than --max-queue (%ld) holds: raise chunksize",
-                 app->cfg->max_queue);
-        http_reply_problem(r, 400, detail, json_pack("{s:s}", "field", "chunksize"));
-        break;
-    case SVC_EFULL:
-        snprintf(detail, sizeof(detail), "the queue or the job table is full (--max-queue %ld, --max-jobs %ld); retry later",
-                 app->cfg->max_queue, app->cfg->max_jobs);
-        http_reply_problem(r, 503, detail, NULL);
-        break;
-    case SVC_ESTOPPED:
-        http_reply_problem(r, 503, "poold is shutting down", NULL);
-        break;
-    case SVC_EUNAVAIL:
-        if (pool_ready(app->pool, detail, sizeof(detail)))
-            snprintf(detail, sizeof(detail), "no worker could start; retry");
-        http_reply_problem(r, 503, detail, NULL);
-        break;
-    default:
-        http_reply_problem(r, 500, "out of memory", NULL);
-    }
+    request_refused(r, rc);
 }
 
 void

@@ -6,9 +6,9 @@
 #ifndef POOLD_HANDLERS_H
 #define POOLD_HANDLERS_H
 
-#include "call.h"
-#include "common.h"
-#include "http.h"
+#include "calls/call.h"
+#include "core/common.h"
+#include "http/http.h"
 
 /* What main hands every handler, through http_app(). */
 typedef struct App {
@@ -23,19 +23,24 @@ typedef struct App {
 /* The route table: one row per endpoint, ending with a zero row. */
 extern const Route routes[];
 
+/* request.c: what the call handlers share */
+#define REQUEST_MAX_WAIT 300.0  /* seconds a long poll or Prefer: wait may ask for */
+/* Answers 200 {"key": v}, with v (malloc'd JSON text, taken) as it is. */
+void request_reply_result(HttpReq *r, const char *key, char *v, size_t len);
+/* Answers a refusal of the pool or the job table (SVC_E*) with its status. */
+void request_refused(HttpReq *r, int rc);
+/* The body's call into *c; on failure answers (400, 404, 500) and
+ * returns -1. */
+int request_parse_call(HttpReq *r, CallOp op, const CallLimits *lim, Call **c);
+/* What the server's flags allow a call (see call.h). */
+CallLimits request_limits(const App *app, int async);
+/* Prefer on a sync call (RFC 7240): returns 1 when it asks for a job. */
+int request_prefer(HttpReq *r, int *async, double *wait);
+
 /* calls.c: the synchronous Pool calls */
 void handle_apply(HttpReq *r);
 void handle_map(HttpReq *r);
 void handle_starmap(HttpReq *r);
-/* Answers 200 {"key": v}, with v (malloc'd JSON text, taken) as it is. */
-void calls_reply_result(HttpReq *r, const char *key, char *v, size_t len);
-/* Answers a refusal of the pool or the job table (SVC_E*) with its status. */
-void calls_refused(HttpReq *r, int rc);
-/* The body's call into *c; on failure answers (400, 404, 500) and
- * returns -1. */
-int calls_parse(HttpReq *r, CallOp op, const CallLimits *lim, Call **c);
-/* What the server's flags allow a call (see call.h). */
-CallLimits calls_limits(const App *app, int async);
 
 /* jobs.c: the async calls and their jobs */
 void handle_apply_async(HttpReq *r);
@@ -46,8 +51,6 @@ void handle_job_get(HttpReq *r);
 void handle_job_delete(HttpReq *r);
 void handle_job_result(HttpReq *r);
 void handle_job_callback(HttpReq *r);
-/* Prefer on a sync call (RFC 7240): returns 1 when it asks for a job. */
-int jobs_prefer(HttpReq *r, int *async, double *wait);
 /* Runs the sync call as a job and answers as the preference says. */
 void jobs_run_preferred(HttpReq *r, int op, int async, double wait);
 

@@ -8,8 +8,8 @@
  * store can write (an async submit would be refused otherwise).
  */
 #include "handlers.h"
-#include "job.h"
-#include "pool.h"
+#include "jobs/job.h"
+#include "pool/pool.h"
 
 void
 handle_healthz(HttpReq *r)

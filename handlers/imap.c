@@ -5,16 +5,16 @@
  * The body is either a JSON call with its "iterable", or, with
  * Content-Type application/x-ndjson, the call on its first line and one
  * item per line after it, taken as they arrive. Either way the stream
- * (server/stream.c) keeps a window of items in flight; this file turns a
+ * (server/calls/stream.c) keeps a window of items in flight; this file turns a
  * request into a stream and the stream into the answer.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "calls/stream.h"
 #include "config.h"
 #include "handlers.h"
-#include "stream.h"
 
 #define IMAP_TYPE "application/x-ndjson"
 
@@ -102,7 +102,7 @@ imap_begin(HttpReq *r, Call *c, int ordered, int lines)
 static CallLimits
 imap_limits(const App *app, int lines)
 {
-    CallLimits lim = calls_limits(app, 0);
+    CallLimits lim = request_limits(app, 0);
 
     lim.stream = 1;
     lim.lines = lines;
@@ -233,7 +233,7 @@ imap_run(HttpReq *r, int ordered)
     }
     /* Refused before a line exists: a plain answer says it better. */
     if ((rc = stream_start(q->stream)) != SVC_OK)
-        calls_refused(r, rc);
+        request_refused(r, rc);
     else
         imap_answer(r, q);
 }

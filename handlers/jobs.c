@@ -8,14 +8,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "call.h"
+#include "calls/call.h"
 #include "config.h"
 #include "handlers.h"
-#include "http_parse.h"
-#include "job.h"
-#include "webhook.h"
+#include "http/http_parse.h"
+#include "jobs/job.h"
+#include "webhook/webhook.h"
 
-#define JOBS_MAX_WAIT 300.0  /* seconds a long poll may ask for */
 #define JOBS_MAX_LIMIT 1000  /* jobs in one page of GET /v1/jobs */
 
 /* How a deferred answer is written once its wait ends: a submit's, once
@@ -69,7 +68,7 @@ jobs_answer(HttpReq *r, Job *j, int sync_shape, const char *applied)
     if (!job_ended(s)) {
         jobs_accepted(r, j, applied);
     } else if (s == JOB_SUCCEEDED && result) {
-        calls_reply_result(r, sync_shape && job_op(j) != CALL_APPLY ? "results" : "result", result, len);
+        request_reply_result(r, sync_shape && job_op(j) != CALL_APPLY ? "results" : "result", result, len);
         result = NULL; /* taken */
     } else if (s == JOB_CANCELLED) {
         http_reply_problem(r, 410, "the job was cancelled", json_pack("{s:s}", "job", job_id(j)));
@@ -100,7 +99,7 @@ jobs_refused(HttpReq *r, int rc)
     else if (rc == SVC_ESTORE)
         http_reply_problem(r, 503, "the job store could not write the job", NULL);
     else
-        calls_refused(r, rc);
+        request_refused(r, rc);
 }
 
 /* An HttpResumeFn: the wait ended, by the job's end, the deadline, or the
@@ -232,7 +231,7 @@ static void
 jobs_submit(HttpReq *r, CallOp op, int accept, double wait, const char *applied)
 {
     App *app = http_app(r);
-    CallLimits lim = calls_limits(app, 1);
+    CallLimits lim = request_limits(app, 1);
     const char *key = http_header(r, "Idempotency-Key");
     size_t body_len = 0;
     const char *body = http_body(r, &body_len);
@@ -246,7 +245,7 @@ jobs_submit(HttpReq *r, CallOp op, int accept, double wait, const char *applied)
         http_reply_problem(r, 400, "Idempotency-Key must be 1 to 255 characters", NULL);
         return;
     }
-    if (calls_parse(r, op, &lim, &c) < 0)
+    if (request_parse_call(r, op, &lim, &c) < 0)
         return;
     if (!jobs_callbacks_ok(r, c)) {
         call_free(c);
@@ -295,14 +294,6 @@ void
 handle_starmap_async(HttpReq *r)
 {
     jobs_submit_async(r, CALL_STARMAP);
-}
-
-/* Reads RFC 7240's Prefer (http_parse_prefer): "respond-async" sets
- * *async, "wait=N" sets *wait (seconds). Returns 1 when either is there. */
-int
-jobs_prefer(HttpReq *r, int *async, double *wait)
-{
-    return http_parse_prefer(http_header(r, "Prefer"), JOBS_MAX_WAIT, async, wait);
 }
 
 void
@@ -366,7 +357,7 @@ handle_job_result(HttpReq *r)
     double timeout = 0;
     Job *j;
 
-    if (q && http_parse_seconds(q, JOBS_MAX_WAIT, &timeout) < 0) {
+    if (q && http_parse_seconds(q, REQUEST_MAX_WAIT, &timeout) < 0) {
         http_reply_problem(r, 400, "timeout must be a number of seconds >= 0",
                            json_pack("{s:s}", "field", "timeout"));
         return;

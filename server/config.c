@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "log.h"
+#include "core/log.h"
 
 enum {
     OPT_HOST = 'H', OPT_PORT = 'p', OPT_PROCESSES = 'n', OPT_HELP = 'h',

@@ -8,7 +8,7 @@
 
 #include <stdio.h>
 
-#include "common.h"
+#include "core/common.h"
 
 #define CONFIG_MAX_PLUGINS 32
 #define CONFIG_MAX_ALLOW 32 /* --webhook-allow-host entries */

@@ -12,19 +12,19 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include "clock.h"
+#include "core/clock.h"
 #include "config.h"
-#include "exec.h"
+#include "functions/exec.h"
 #include "handlers.h"
-#include "http.h"
-#include "job.h"
-#include "log.h"
-#include "metrics.h"
-#include "plugin.h"
-#include "pool.h"
-#include "registry.h"
-#include "store.h"
-#include "webhook.h"
+#include "http/http.h"
+#include "jobs/job.h"
+#include "core/log.h"
+#include "core/metrics.h"
+#include "functions/plugin.h"
+#include "pool/pool.h"
+#include "functions/registry.h"
+#include "store/store.h"
+#include "webhook/webhook.h"
 
 /* Distinct exit codes per start-up failure, as beanstalkd does. */
 enum { EXIT_USAGE = 2, EXIT_REGISTRY = 3, EXIT_POOL = 4, EXIT_HTTP = 5, EXIT_POOL_FAILED = 6,
@@ -191,7 +191,7 @@ main(int argc, char **argv)
     }
     App app = {.cfg = &cfg, .reg = reg, .pool = pool, .webhooks = hooks, .started = clock_wall()};
     JobOptions jo = {.pool = pool, .max_jobs = cfg.max_jobs, .result_ttl = cfg.result_ttl,
-                     .store = store, .webhooks = hooks, .reg = reg, .limits = calls_limits(&app, 1)};
+                     .store = store, .webhooks = hooks, .reg = reg, .limits = request_limits(&app, 1)};
     if (!(jobs = job_table_new(&jo))) {
         log_msg(LOG_ERROR, "cannot start the job table");
         goto cleanup;

@@ -7,8 +7,8 @@
 set -u
 cd "$(dirname "$0")/.."
 pkgs="libmicrohttpd jansson libcurl nettle sqlite3"
-files=(server/*.c handlers/*.c examples/plugin/*.c tests/fuzz/*.c)
-tests=(tests/*.c tests/plugin/*.c)
+files=(server/*.c server/*/*.c handlers/*.c examples/plugin/*.c tests/fuzz/*.c)
+tests=(tests/lib/*.c tests/unit/*.c tests/http/*.c tests/plugin/*.c)
 passed=0 failed=0
 report() { # tool status
     if [ "$2" -eq 0 ]; then
@@ -25,7 +25,7 @@ report() { # tool status
 # open blocks), the system's are not: cppcheck cannot parse glibc's.
 nice -n 19 cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance --std=c11 \
     --library=posix --max-configs=1 --inline-suppr --suppressions-list=tests/cppcheck-suppressions.txt \
-    -D_GNU_SOURCE -Iinclude -Iserver -Ihandlers -Itests -Itests/fuzz \
+    -D_GNU_SOURCE -Iinclude -Iserver -Ihandlers -Itests/lib -Itests/fuzz \
     --include=/usr/include/jansson.h --include=/usr/include/uthash.h "${files[@]}" "${tests[@]}"
 report cppcheck $?
 
@@ -42,7 +42,7 @@ report clang-tidy $status
 status=0
 for f in "${tests[@]}"; do
     nice -n 19 clang-tidy-14 --quiet --checks=-cert-err34-c "$f" -- -std=gnu11 -D_GNU_SOURCE -Iinclude -Iserver \
-        -Ihandlers -Itests $(pkg-config --cflags $pkgs) 2>/dev/null || status=1
+        -Ihandlers -Itests/lib $(pkg-config --cflags $pkgs) 2>/dev/null || status=1
 done
 report "clang-tidy (tests)" $status
 

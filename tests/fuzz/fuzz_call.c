@@ -1,6 +1,6 @@
 /*
  * fuzz_call.c: a request body, as every endpoint takes it, to a Call or a
- * problem (server/call.c).
+ * problem (server/calls/call.c).
  *
  * The first three bytes choose the operation and the server's limits: a
  * sync call, an async job, an imap stream or an NDJSON stream's call line,
@@ -16,10 +16,10 @@
 
 #include <jansson.h>
 
-#include "call.h"
+#include "calls/call.h"
 #include "fuzz.h"
-#include "registry.h"
-#include "wire.h"
+#include "functions/registry.h"
+#include "worker/wire.h"
 
 static Registry *fuzz_reg;
 

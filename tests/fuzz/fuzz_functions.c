@@ -1,5 +1,5 @@
 /*
- * fuzz_functions.c: the --functions file (server/exec.c, exec_load), over
+ * fuzz_functions.c: the --functions file (server/functions/exec.c, exec_load), over
  * a registry that holds the built-in functions as the server's does.
  *
  * The file is read as the server reads it, from a path (a memfd's). It
@@ -13,9 +13,9 @@
 
 #include <jansson.h>
 
-#include "exec.h"
+#include "functions/exec.h"
 #include "fuzz.h"
-#include "registry.h"
+#include "functions/registry.h"
 
 static int fuzz_fd = -1;
 static char fuzz_path[64];

@@ -1,6 +1,6 @@
 /*
  * fuzz_http_parse.c: what a request's path, query values and headers say
- * (server/http_parse.c): the percent-decoding of the path and each query
+ * (server/http/http_parse.c): the percent-decoding of the path and each query
  * value, the route a path matches, ?timeout= and ?limit= and ?cursor=,
  * Prefer, Idempotency-Key, Authorization and an NDJSON Content-Type.
  *
@@ -16,7 +16,7 @@
 #include <strings.h>
 
 #include "fuzz.h"
-#include "http_parse.h"
+#include "http/http_parse.h"
 
 /* Never called: routes are matched here, not run. */
 static void

@@ -1,6 +1,6 @@
 /*
  * fuzz_lines.c: an NDJSON request body read a line at a time as its
- * pieces arrive (server/lines.c, as http_stream.c drives it), and each
+ * pieces arrive (server/http/lines.c, as http_stream.c drives it), and each
  * line read as imap reads it: the first as the call, the others as items.
  *
  * The first byte picks the longest line allowed (--max-body), the second
@@ -13,10 +13,10 @@
 
 #include <jansson.h>
 
-#include "call.h"
+#include "calls/call.h"
 #include "fuzz.h"
-#include "lines.h"
-#include "registry.h"
+#include "http/lines.h"
+#include "functions/registry.h"
 
 static Registry *fuzz_reg;
 

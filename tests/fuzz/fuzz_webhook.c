@@ -1,6 +1,6 @@
 /*
- * fuzz_webhook.c: a callback URL checked at submit (server/webhook.c,
- * webhook_check_url), the address guard under it (server/netguard.c),
+ * fuzz_webhook.c: a callback URL checked at submit (server/webhook/webhook.c,
+ * webhook_check_url), the address guard under it (server/webhook/netguard.c),
  * and the signing secret's decoding.
  *
  * The input is the URL; its first 16 bytes are also an address, and the
@@ -18,8 +18,8 @@
 #include <curl/curl.h>
 
 #include "fuzz.h"
-#include "netguard.h"
-#include "webhook.h"
+#include "webhook/netguard.h"
+#include "webhook/webhook.h"
 
 static Webhooks *fuzz_hooks;
 

@@ -1,6 +1,6 @@
 /*
  * fuzz_wire.c: frames cut from bytes as a worker's socket delivers them
- * (server/wire.c).
+ * (server/worker/wire.c).
  *
  * The first byte picks how the rest arrives: in reads of which sizes.
  * Whatever the bytes, wire_next must take whole frames only, in order,
@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "fuzz.h"
-#include "wire.h"
+#include "worker/wire.h"
 
 /* The size of the next read: small ones cut headers and payloads at
  * every offset, large ones bring several frames at once. */

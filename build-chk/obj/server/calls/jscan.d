@@ -1,0 +1,3 @@
+build-chk/obj/server/calls/jscan.o: server/calls/jscan.c \
+ server/calls/jscan.h
+server/calls/jscan.h:

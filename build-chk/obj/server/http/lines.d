@@ -1,0 +1,3 @@
+build-chk/obj/server/http/lines.o: server/http/lines.c \
+ server/http/lines.h
+server/http/lines.h:

@@ -1,0 +1,2 @@
+build-chk/tests/badabi.so: tests/plugin/badabi.c include/poold.h
+include/poold.h:

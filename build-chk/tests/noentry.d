@@ -1,0 +1,1 @@
+build-chk/tests/noentry.so: tests/plugin/noentry.c

@@ -1,0 +1,463 @@
+/* batch.c: see batch.h. */
+#include "calls/batch.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "calls/call.h"
+#include "worker/wire.h"
+
+struct Batch {
+    int refs;              /* atomic */
+    int cancelled;         /* atomic: batch_cancel was called */
+    uint64_t owner;        /* names its tasks to pool_cancel */
+    Pool *pool;
+    Call *call;
+    size_t nchunks;
+    size_t pending;        /* chunks not yet back */
+    char **chunks;         /* result payload per chunk, NULL until back */
+    size_t *lens;          /* their lengths */
+    unsigned char *plain;  /* 1 when the chunk's payload is bare values */
+    /* The three arrays above for a batch of one chunk (an apply), in
+     * place: three allocations fewer on every call. */
+    char *one_chunk[2];
+    size_t one_len[2];
+    unsigned char one_plain[2];
+    int all_plain;         /* every chunk is */
+    size_t items_done;     /* atomic */
+    BatchDoneFn done;
+    BatchStartFn start;
+    void *ctx;
+    int started;           /* dispatcher only: start() was called */
+    int finished;          /* dispatcher only: done() was called; late
+                            * chunks are dropped */
+    /* The failure, when there is one: its message (up to 4 KiB) is
+     * allocated then, not carried by every batch a queued job holds. */
+    BatchOutcome outcome;
+    size_t fail_index;
+    char fail_type[64];
+    char *fail_message;    /* NULL: no memory was left to keep it */
+    char worker[32];
+    pid_t pid;
+};
+
+Batch *
+batch_new(Call *call)
+{
+    Batch *b = calloc(1, sizeof(*b));
+
+    if (!b) {
+        call_free(call);
+        return NULL;
+    }
+    b->refs = 1;
+    b->owner = pool_owner_new();
+    b->call = call;
+    b->all_plain = 1;
+    b->nchunks = call_chunks(call);
+    if (b->nchunks + 1 <= 2) {
+        b->chunks = b->one_chunk;
+        b->lens = b->one_len;
+        b->plain = b->one_plain;
+    } else {
+        b->chunks = calloc(b->nchunks + 1, sizeof(char *));
+        b->lens = calloc(b->nchunks + 1, sizeof(size_t));
+        b->plain = calloc(b->nchunks + 1, 1);
+    }
+    if (!b->chunks || !b->lens || !b->plain) {
+        b->nchunks = 0;
+        batch_unref(b);
+        return NULL;
+    }
+    return b;
+}
+
+Batch *
+batch_ref(Batch *b)
+{
+    __atomic_add_fetch(&b->refs, 1, __ATOMIC_RELAXED);
+    return b;
+}
+
+void
+batch_unref(Batch *b)
+{
+    if (!b || __atomic_sub_fetch(&b->refs, 1, __ATOMIC_ACQ_REL) > 0)
+        return;
+    for (size_t i = 0; i < b->nchunks; i++)
+        free(b->chunks[i]);
+    if (b->chunks != b->one_chunk) {
+        free(b->chunks);
+        free(b->lens);
+        free(b->plain);
+    }
+    free(b->fail_message);
+    call_free(b->call);
+    free(b);
+}
+
+const Call *
+batch_call(const Batch *b)
+{
+    return b->call;
+}
+
+/* Copies text, cut if it must be on a character boundary: the JSON of a
+ * problem needs valid UTF-8. */
+static void
+batch_copy_text(char *dst, size_t len, const char *text)
+{
+    size_t n = strlen(text);
+
+    if (n >= len) {
+        n = len - 1;
+        while (n > 0 && ((unsigned char)text[n] & 0xC0) == 0x80)
+            n--; /* back to the first byte of the character cut */
+    }
+    memcpy(dst, text, n);
+    dst[n] = '\0';
+}
+
+static void
+batch_set_failure(Batch *b, BatchOutcome o, size_t index, const char *type, const char *msg)
+{
+    b->outcome = o;
+    b->fail_index = index;
+    batch_copy_text(b->fail_type, sizeof(b->fail_type), type);
+    free(b->fail_message);
+    b->fail_message = strdup(msg); /* cut where it is read, at a character */
+}
+
+void
+batch_lost_message(const PoolResult *res, char *buf, size_t len)
+{
+    if (res->wstatus == -1)
+        snprintf(buf, len, "%s (pid %d) died with the fork server while running the task",
+                 res->worker, (int)res->pid);
+    else if (WIFSIGNALED(res->wstatus) && WTERMSIG(res->wstatus) == SIGXCPU)
+        snprintf(buf, len, "%s (pid %d) used up its CPU time (--worker-cpu-limit) and was killed "
+                 "by signal %d (SIGXCPU)", res->worker, (int)res->pid, SIGXCPU);
+    else if (WIFSIGNALED(res->wstatus))
+        snprintf(buf, len, "%s (pid %d) died while running the task: killed by signal %d (SIG%s)",
+                 res->worker, (int)res->pid, WTERMSIG(res->wstatus),
+                 sigabbrev_np(WTERMSIG(res->wstatus)) ?: "?");
+    else if (WIFEXITED(res->wstatus) && WEXITSTATUS(res->wstatus) == WIRE_EXIT_NOMEM)
+        snprintf(buf, len, "%s (pid %d) ran out of memory (--worker-memory-limit?) %s the task",
+                 res->worker, (int)res->pid, res->started ? "running" : "reading");
+    else if (WIFEXITED(res->wstatus))
+        snprintf(buf, len, "%s (pid %d) died while running the task: exit status %d", res->worker,
+                 (int)res->pid, WEXITSTATUS(res->wstatus));
+    else
+        snprintf(buf, len, "%s (pid %d) died while running the task", res->worker, (int)res->pid);
+}
+
+/*
+ * Under on_error "collect", a chunk whose worker died (or was stopped at
+ * a deadline) answers an error for each of its items: the results of those
+ * that had finished died with the worker. Item `at` (or none, -1) gets
+ * `msg`, the others `others`. Returns 0, or -1 when out of memory.
+ */
+static int
+batch_collect_chunk(Batch *b, size_t chunk, const char *type, int status, long at,
+                    const char *msg, const char *others)
+{
+    json_t *outs = json_array();
+
+    for (size_t k = 0; k < call_chunk_len(b->call, chunk); k++)
+        json_array_append_new(outs, json_pack("{s:{s:s, s:s, s:i}}", "e", "type", type, "message",
+                                              at < 0 || (long)k == at ? msg : others, "status", status));
+    b->chunks[chunk] = json_dumps(outs, JSON_COMPACT);
+    json_decref(outs);
+    b->all_plain = 0;
+    if (!b->chunks[chunk]) {
+        batch_set_failure(b, BATCH_NOMEM, 0, "MemoryError", "out of memory");
+        return -1;
+    }
+    b->lens[chunk] = strlen(b->chunks[chunk]);
+    return 0;
+}
+
+/* Finds the first failed item of a chunk's outcomes, for the problem. */
+static void
+batch_item_error(Batch *b, size_t chunk, const PoolResult *res)
+{
+    json_t *outs = json_loadb(res->data, res->len, 0, NULL);
+    json_t *e = json_object_get(json_array_get(outs, res->first_fail), "e");
+
+    /* A function's own deadline (an exec function's timeout, status 504
+     * in its outcome) reads as the call's would. */
+    batch_set_failure(b, json_integer_value(json_object_get(e, "status")) == 504 ? BATCH_TIMEOUT : BATCH_ERROR,
+                      call_chunk_first(b->call, chunk) + res->first_fail,
+                      json_string_value(json_object_get(e, "type")) ?: "Error",
+                      json_string_value(json_object_get(e, "message")) ?: "");
+    json_decref(outs);
+}
+
+/* Records one chunk's answer. Returns 1 when the batch is now decided. */
+static int
+batch_take(Batch *b, size_t chunk, PoolResult *res)
+{
+    char msg[256], others[320];
+    size_t first = call_chunk_first(b->call, chunk);
+
+    b->pending--;
+    if (res->worker[0]) {
+        snprintf(b->worker, sizeof(b->worker), "%s", res->worker);
+        b->pid = res->pid;
+    }
+    switch (res->status) {
+    case POOL_OK:
+        if (res->fails && !b->call->collect) {
+            batch_item_error(b, chunk, res);
+            return 1;
+        }
+        b->chunks[chunk] = res->data;
+        b->lens[chunk] = res->len;
+        b->plain[chunk] = res->fails == 0;
+        b->all_plain &= res->fails == 0;
+        res->data = NULL;
+        break;
+    case POOL_LOST:
+        if (__atomic_load_n(&b->cancelled, __ATOMIC_ACQUIRE))
+            goto cancelled; /* its worker was killed to cancel it */
+        batch_lost_message(res, msg, sizeof(msg));
+        if (!b->call->collect) {
+            batch_set_failure(b, BATCH_LOST, first, "WorkerLost", msg);
+            return 1;
+        }
+        if (batch_collect_chunk(b, chunk, "WorkerLost", 502, -1, msg, msg) < 0)
+            return 1;
+        break;
+    case POOL_TIMEOUT:
+        if (__atomic_load_n(&b->cancelled, __ATOMIC_ACQUIRE))
+            goto cancelled; /* cancelled while its worker was being stopped */
+        snprintf(msg, sizeof(msg), "the call ran past its timeout of %g s; %s (pid %d) was stopped",
+                 res->timeout, res->worker, (int)res->pid);
+        if (!b->call->collect) {
+            batch_set_failure(b, BATCH_TIMEOUT, first + res->late_item, "TimedOut", msg);
+            return 1;
+        }
+        snprintf(others, sizeof(others), "lost with its chunk when item %zu ran past its timeout of %g s",
+                 first + (size_t)res->late_item, res->timeout);
+        if (batch_collect_chunk(b, chunk, "TimedOut", 504, (long)res->late_item, msg, others) < 0)
+            return 1;
+        break;
+    case POOL_CANCELLED:
+    cancelled:
+        batch_set_failure(b, BATCH_CANCELLED, first, "Cancelled",
+                          "the call was cancelled");
+        return 1;
+    case POOL_NOMEM:
+        batch_set_failure(b, BATCH_NOMEM, first, "MemoryError",
+                          "out of memory while sending the task");
+        return 1;
+    case POOL_STOPPED:
+        batch_set_failure(b, BATCH_STOPPED, first, "ShuttingDown",
+                          "poold is shutting down");
+        return 1;
+    case POOL_UNAVAILABLE:
+        batch_set_failure(b, BATCH_UNAVAILABLE, first, "Unavailable",
+                          "no worker could start to run it: workers keep dying at start-up (GET /readyz says why)");
+        return 1;
+    }
+    __atomic_add_fetch(&b->items_done, call_chunk_len(b->call, chunk), __ATOMIC_RELAXED);
+    return b->pending == 0;
+}
+
+/* A PoolDoneFn: runs on the dispatcher thread, one chunk at a time. */
+static void
+batch_chunk_done(void *ctx, size_t chunk, PoolResult *res)
+{
+    Batch *b = ctx;
+
+    if (!b->finished && batch_take(b, chunk, res)) {
+        b->finished = 1;
+        /* Decided early (Pool.map raises at the first failure): the chunks
+         * not started need not run. Running ones are short-lived as a rule
+         * and are let finish: killing a worker costs a fork. */
+        if (b->pending > 0 && !__atomic_load_n(&b->cancelled, __ATOMIC_ACQUIRE))
+            pool_cancel(b->pool, b->owner, 0);
+        b->done(b, b->ctx);
+    }
+    batch_unref(b);
+}
+
+/* A PoolStartFn: the first chunk to reach a worker starts the batch. */
+static void
+batch_chunk_start(void *ctx, size_t chunk, const char *worker, pid_t pid)
+{
+    Batch *b = ctx;
+
+    (void)chunk;
+    if (b->started || b->finished)
+        return;
+    b->started = 1;
+    snprintf(b->worker, sizeof(b->worker), "%s", worker);
+    b->pid = pid;
+    if (b->start)
+        b->start(b, b->ctx);
+}
+
+void
+batch_cancel(Batch *b)
+{
+    __atomic_store_n(&b->cancelled, 1, __ATOMIC_RELEASE);
+    pool_cancel(b->pool, b->owner, 1);
+}
+
+void
+batch_progress(const Batch *b, size_t *done, size_t *total)
+{
+    *done = __atomic_load_n(&b->items_done, __ATOMIC_RELAXED);
+    *total = call_items(b->call);
+}
+
+int
+batch_start(Batch *b, Pool *p, int priority, BatchDoneFn done, BatchStartFn start, void *ctx)
+{
+    PoolTask **tasks = calloc(b->nchunks ? b->nchunks : 1, sizeof(*tasks));
+    size_t i, n = 0;
+    int rc = SVC_ENOMEM;
+
+    if (!tasks)
+        return SVC_ENOMEM;
+    b->pool = p;
+    b->done = done;
+    b->start = start;
+    b->ctx = ctx;
+    b->pending = b->nchunks;
+    for (i = 0; i < b->nchunks; i++, n++) {
+        size_t len = 0;
+        uint32_t mode = 0;
+        char *payload = call_take_body(b->call, &len, &mode);
+        if (!payload)
+            payload = call_chunk_payload(b->call, i, &len, &mode);
+        if (payload && len > WIRE_MAX_PAYLOAD) { /* re-encoded larger than its body */
+            free(payload);
+            rc = SVC_ETOOLARGE;
+            goto cleanup;
+        }
+        if (!payload || !(tasks[i] = pool_task_new(payload, len, mode, priority, batch_chunk_done,
+                                                   batch_chunk_start, b, i, b->owner)))
+            goto cleanup;
+        pool_task_limits(tasks[i], b->call->timeout, b->call->retries);
+        pool_task_meter(tasks[i], b->call->fn->id, call_chunk_len(b->call, i));
+    }
+    call_drop_values(b->call);
+    /* Each task holds a reference, dropped in its callback, which may run
+     * on the dispatcher before pool_submit even returns: take them first. */
+    __atomic_add_fetch(&b->refs, (int)n, __ATOMIC_RELAXED);
+    if ((rc = pool_submit(p, tasks, n)) == SVC_OK)
+        n = 0;
+    else
+        __atomic_sub_fetch(&b->refs, (int)n, __ATOMIC_RELAXED); /* the creator's remains */
+cleanup:
+    for (i = 0; i < n; i++)
+        pool_task_free(tasks[i]);
+    free(tasks);
+    return rc;
+}
+
+/* A map entry from an outcome: the value, or {"error": {...}}. New ref. */
+static json_t *
+batch_item_value(json_t *outcome)
+{
+    json_t *r = json_object_get(outcome, "r"), *e;
+
+    if (r)
+        return json_incref(r);
+    e = json_object_get(outcome, "e");
+    if (!json_object_get(e, "status"))
+        json_object_set_new(e, "status", json_integer(422));
+    return json_pack("{s:O}", "error", e);
+}
+
+/* Joins the chunks' bare-value arrays into one array (or, for apply, the
+ * one value), by cutting their brackets: no parse, one copy. */
+static char *
+batch_splice(Batch *b, size_t *len)
+{
+    size_t total = 2, off = 0;
+    char *out;
+
+    if (b->call->op == CALL_APPLY) { /* "[v]" -> "v" */
+        if (!(out = strndup(b->chunks[0] + 1, b->lens[0] - 2)))
+            return NULL;
+        *len = b->lens[0] - 2;
+        return out;
+    }
+    for (size_t i = 0; i < b->nchunks; i++)
+        total += b->lens[i] - 2 + (i > 0);
+    if (!(out = malloc(total + 1)))
+        return NULL;
+    out[off++] = '[';
+    for (size_t i = 0; i < b->nchunks; i++) {
+        if (i > 0)
+            out[off++] = ',';
+        memcpy(out + off, b->chunks[i] + 1, b->lens[i] - 2);
+        off += b->lens[i] - 2;
+    }
+    out[off++] = ']';
+    out[off] = '\0';
+    *len = off;
+    return out;
+}
+
+/* Builds the answer from chunks some of which hold outcomes (a failure
+ * collected in place). */
+static char *
+batch_assemble(Batch *b, size_t *len)
+{
+    json_t *results = json_array(), *outs = NULL, *o;
+    char *text = NULL;
+    size_t k;
+
+    if (!results)
+        return NULL;
+    for (size_t i = 0; i < b->nchunks; i++) {
+        if (!(outs = json_loadb(b->chunks[i], b->lens[i], 0, NULL)))
+            goto cleanup;
+        json_array_foreach(outs, k, o)
+            if (json_array_append_new(results, b->plain[i] ? json_incref(o) : batch_item_value(o)) < 0)
+                goto cleanup;
+        json_decref(outs);
+        outs = NULL;
+    }
+    if ((text = json_dumps(results, JSON_COMPACT)))
+        *len = strlen(text);
+cleanup:
+    json_decref(outs);
+    json_decref(results);
+    return text;
+}
+
+char *
+batch_result(Batch *b, BatchFailure *f, size_t *len)
+{
+    char *text;
+
+    if (b->outcome != BATCH_OK) {
+        f->outcome = b->outcome;
+        f->index = b->fail_index;
+        memcpy(f->type, b->fail_type, sizeof(f->type));
+        batch_copy_text(f->message, sizeof(f->message), b->fail_message ? b->fail_message : "out of memory");
+        return NULL;
+    }
+    text = b->all_plain ? batch_splice(b, len) : batch_assemble(b, len);
+    if (!text) {
+        memset(f, 0, sizeof(*f));
+        f->outcome = BATCH_NOMEM;
+        snprintf(f->type, sizeof(f->type), "MemoryError");
+        snprintf(f->message, sizeof(f->message), "out of memory while assembling the results");
+    }
+    return text;
+}
+
+const char *
+batch_worker(const Batch *b, pid_t *pid)
+{
+    *pid = b->pid;
+    return b->worker;
+}

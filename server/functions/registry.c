@@ -1,0 +1,173 @@
+/* registry.c: see registry.h. A uthash table keyed by name. */
+#include "functions/registry.h"
+
+#include <dlfcn.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <uthash.h>
+
+#include "functions/exec.h"
+
+typedef struct RegistryEntry {
+    RegistryFn fn;
+    UT_hash_handle hh;
+} RegistryEntry;
+
+struct Registry {
+    RegistryEntry *by_name;
+    PooldWorkerInit *inits;
+    size_t ninits;
+    void **handles;
+    size_t nhandles;
+};
+
+
+Registry *
+registry_new(void)
+{
+    return calloc(1, sizeof(Registry));
+}
+
+static void
+registry_entry_free(RegistryEntry *e)
+{
+    exec_spec_free((ExecSpec *)e->fn.exec);
+    free((char *)e->fn.name);
+    free((char *)e->fn.doc);
+    free(e);
+}
+
+void
+registry_free(Registry *r)
+{
+    RegistryEntry *e, *tmp;
+
+    if (!r)
+        return;
+    HASH_ITER(hh, r->by_name, e, tmp) {
+        /* NOLINTNEXTLINE(clang-analyzer-unix.Malloc): the analyzer misreads uthash */
+        HASH_DEL(r->by_name, e);
+        registry_entry_free(e);
+    }
+    free(r->inits);
+    for (size_t i = 0; i < r->nhandles; i++)
+        dlclose(r->handles[i]);
+    free(r->handles);
+    free(r);
+}
+
+/* Adds fn or spec under name; spec is the entry's from the start. */
+static int
+registry_put(Registry *r, const char *name, const char *doc, const char *source, PooldFn fn,
+             ExecSpec *spec)
+{
+    RegistryEntry *e;
+
+    if (!name || !*name || (!fn && !spec) || registry_find(r, name) || !(e = calloc(1, sizeof(*e)))) {
+        exec_spec_free(spec);
+        return !name || !*name || (!fn && !spec) || registry_find(r, name) ? SVC_EINVAL : SVC_ENOMEM;
+    }
+    e->fn.exec = spec;
+    e->fn.name = strdup(name);
+    e->fn.doc = strdup(doc ? doc : "");
+    e->fn.source = source;
+    e->fn.fn = fn;
+    e->fn.id = HASH_COUNT(r->by_name);
+    if (!e->fn.name || !e->fn.doc) {
+        registry_entry_free(e);
+        return SVC_ENOMEM;
+    }
+    HASH_ADD_KEYPTR(hh, r->by_name, e->fn.name, strlen(e->fn.name), e);
+    return SVC_OK;
+}
+
+int
+registry_add(Registry *r, const char *name, const char *doc,
+             const char *source, PooldFn fn)
+{
+    return registry_put(r, name, doc, source, fn, NULL);
+}
+
+int
+registry_add_exec(Registry *r, const char *name, const char *doc, ExecSpec *spec)
+{
+    return registry_put(r, name, doc, "exec", NULL, spec);
+}
+
+unsigned
+registry_count(const Registry *r)
+{
+    return HASH_COUNT(r->by_name);
+}
+
+const RegistryFn *
+registry_find(const Registry *r, const char *name)
+{
+    RegistryEntry *e = NULL;
+
+    HASH_FIND_STR(r->by_name, name, e);
+    return e ? &e->fn : NULL;
+}
+
+static int
+registry_cmp(const void *a, const void *b)
+{
+    return strcmp((*(RegistryEntry *const *)a)->fn.name,
+                  (*(RegistryEntry *const *)b)->fn.name);
+}
+
+json_t *
+registry_list(const Registry *r)
+{
+    unsigned n = HASH_COUNT(r->by_name), i = 0;
+    RegistryEntry **v = calloc(n ? n : 1, sizeof(*v)), *e, *tmp;
+    json_t *out = json_array();
+
+    if (!v || !out) {
+        free(v);
+        json_decref(out);
+        return NULL;
+    }
+    HASH_ITER(hh, r->by_name, e, tmp)
+        v[i++] = e;
+    qsort(v, n, sizeof(*v), registry_cmp);
+    for (i = 0; i < n; i++)
+        json_array_append_new(out, json_pack("{s:s, s:s, s:s}", "name", v[i]->fn.name,
+                                             "doc", v[i]->fn.doc, "source", v[i]->fn.source));
+    free(v);
+    return out;
+}
+
+int
+registry_add_init(Registry *r, PooldWorkerInit init)
+{
+    PooldWorkerInit *grown = realloc(r->inits, (r->ninits + 1) * sizeof(*grown));
+
+    if (!grown)
+        return SVC_ENOMEM;
+    grown[r->ninits++] = init;
+    r->inits = grown;
+    return SVC_OK;
+}
+
+int
+registry_run_inits(const Registry *r, unsigned worker_number)
+{
+    for (size_t i = 0; i < r->ninits; i++)
+        if (r->inits[i](worker_number) != 0)
+            return SVC_ERROR;
+    return SVC_OK;
+}
+
+int
+registry_keep_handle(Registry *r, void *handle)
+{
+    void **grown = realloc(r->handles, (r->nhandles + 1) * sizeof(*grown));
+
+    if (!grown)
+        return SVC_ENOMEM;
+    grown[r->nhandles++] = handle;
+    r->handles = grown;
+    return SVC_OK;
+}

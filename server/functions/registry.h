@@ -1,0 +1,64 @@
+/*
+ * registry.h: the functions poold can run, by name.
+ *
+ * Built once in the main process before the fork server starts, then only
+ * read: workers inherit it through fork, handlers look names up in it.
+ * Reads need no lock because nothing writes after start-up.
+ */
+#ifndef POOLD_REGISTRY_H
+#define POOLD_REGISTRY_H
+
+#include <jansson.h>
+
+#include "core/common.h"
+#include "poold.h"
+
+struct ExecSpec;
+
+typedef struct RegistryFn {
+    const char *name;
+    const char *doc;
+    const char *source; /* "builtin", "plugin" or "exec" */
+    PooldFn fn;         /* builtin, plugin */
+    const struct ExecSpec *exec; /* exec (exec.h) */
+    unsigned id;        /* 0, 1, ... in the order added: a slot in arrays
+                         * kept per function (metrics.h) */
+} RegistryFn;
+
+Registry *registry_new(void);
+void registry_free(Registry *r);
+
+/* Copies name and doc. Returns SVC_OK, SVC_EINVAL for a name taken twice
+ * or an empty one, or SVC_ENOMEM. */
+int registry_add(Registry *r, const char *name, const char *doc,
+                 const char *source, PooldFn fn);
+
+/* An exec function (exec.h); takes spec, freeing it on failure too.
+ * Returns SVC_OK, SVC_EINVAL for a name taken or empty, or SVC_ENOMEM. */
+int registry_add_exec(Registry *r, const char *name, const char *doc, struct ExecSpec *spec);
+
+/* How many functions there are: their ids are 0 to this less one. */
+unsigned registry_count(const Registry *r);
+
+/* Borrowed pointer, valid for the registry's life; NULL when unknown. */
+const RegistryFn *registry_find(const Registry *r, const char *name);
+
+/* New reference: [{name, doc, source}, ...] sorted by name. */
+json_t *registry_list(const Registry *r);
+
+/* Adds a per-worker initializer (run in registration order). Returns
+ * SVC_OK or SVC_ENOMEM. */
+int registry_add_init(Registry *r, PooldWorkerInit init);
+
+/* In a new worker: runs every initializer. Returns SVC_OK, or SVC_ERROR
+ * at the first that fails. */
+int registry_run_inits(const Registry *r, unsigned worker_number);
+
+/* Keeps a dlopen handle, closed with the registry: the code of the
+ * functions it registered lives there. Returns SVC_OK or SVC_ENOMEM. */
+int registry_keep_handle(Registry *r, void *handle);
+
+/* Adds the built-in C functions (builtins.c). */
+int builtins_register(Registry *r);
+
+#endif

@@ -1,0 +1,208 @@
+/*
+ * http_impl.h: what http.c (the daemon, request phases, replies) and
+ * http_wait.c (deferred answers: suspend, wake, disconnect watch) share.
+ * Private to http: no other module includes it.
+ */
+#ifndef POOLD_HTTP_IMPL_H
+#define POOLD_HTTP_IMPL_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include <microhttpd.h>
+#include <uthash.h>
+
+#include "http/http.h"
+#include "http/http_parse.h"
+
+/* A suspension the watcher has not looked at yet. */
+typedef struct HttpPending {
+    uint64_t id;
+    double at;                /* when it was suspended (monotonic s) */
+    int fd;
+} HttpPending;
+
+/* A second of a request body's deadline for each this many bytes that
+ * come (http_guard.c). */
+#define HTTP_GUARD_BODY_RATE 1024
+
+typedef struct HttpPendingConn HttpPendingConn; /* http_listen.c's */
+
+/* A connection, as the guard (http_guard.c) watches it. */
+typedef struct HttpConn {
+    int fd;
+    int64_t word;             /* atomic, swapped (http_guard.c): the
+                               * request's deadline (monotonic ms << 1, the
+                               * low bit set once its headers are in), 0
+                               * while it is answered, -1 once the guard
+                               * has taken the connection */
+    int served;               /* atomic: a request has completed on it */
+    struct HttpConn *prev, *next; /* in http->conns, under guard_lock */
+} HttpConn;
+
+struct Http {
+    struct MHD_Daemon *d;
+    const Route *routes;
+    const char *const *keys;  /* see HttpOptions */
+    int nkeys;
+    char *tls_cert, *tls_key; /* the PEM texts, alive as long as the daemon */
+    size_t max_body;
+    void *app;
+    int port;
+    int max_conns;            /* --max-connections */
+    int listen_fd;            /* http_listen.c's: ours, not MHD's; -1 once closed */
+    int listen_stop;          /* eventfd: the listener must end */
+    int listen_room;          /* eventfd: a close made room under the limit */
+    int listen_quit;          /* atomic */
+    int open_conns;           /* atomic: accepted and not yet closed by MHD */
+    pthread_mutex_t pending_lock; /* guards pending */
+    HttpPendingConn *pending; /* by fd: handed to MHD, not yet started */
+    pthread_t listener;
+    int listener_started;
+    int active;               /* atomic: requests begun and not completed */
+    pthread_mutex_t lock;     /* guards what follows */
+    HttpWaiter *suspended;    /* by id; the table holds a reference each */
+    uint64_t next_id;
+    int stopping;
+    HttpPending *pend;        /* ring of suspensions not yet watched */
+    size_t pend_head, pend_len, pend_cap;
+    int watch_ep;             /* epoll set of suspended sockets (EPOLLRDHUP) */
+    int watch_stop;           /* eventfd: new suspensions, or stop */
+    int watch_quit;           /* atomic: the watcher must end */
+    pthread_t watcher;
+    int watcher_started;
+    int conn_timeout;         /* --connection-timeout, seconds; 0: none */
+    pthread_mutex_t guard_lock; /* guards conns and guard_quit */
+    pthread_cond_t guard_cond;
+    HttpConn *conns;          /* every open connection, newest first */
+    int guard_quit;
+    pthread_t guard;
+    int guard_inited, guard_started;
+    char *guard_answer[2];    /* the 408s the guard writes, headers late [0]
+                               * or a body [1]; NULL under TLS */
+    size_t guard_answer_len[2];
+};
+
+struct HttpWaiter {
+    int refs;                 /* atomic */
+    pthread_mutex_t lock;     /* guards woken, suspended, gone, cancelled */
+    int woken, suspended, gone, cancelled;
+    int stream;               /* http_stream's: sleeps and wakes many times,
+                               * and woken is a wake not yet seen */
+    HttpReadFn read;          /* a stream's answer */
+    void (*closed)(void *ctx);
+    uint64_t id;              /* key in http->suspended */
+    int fd;                   /* the socket, once in the watch set */
+    struct MHD_Connection *conn;
+    Http *http;
+    HttpResumeFn fn;
+    HttpGoneFn gone_fn;
+    void *ctx;
+    void (*ctx_free)(void *);
+    UT_hash_handle hh;        /* in http->suspended, under http->lock */
+};
+
+struct HttpReq {
+    Http *http;
+    struct MHD_Connection *conn;
+    const Route *route;
+    int status;               /* an answer known before the handler: 404, 405, 413 */
+    int answered;             /* the status queued, 0 before */
+    double began;             /* for the request log */
+    char line[96];            /* "POST /v1/apply", for the request log */
+    char allow[64];           /* the methods a 405 names */
+    char *body;
+    size_t len, cap;
+    json_t *json;
+    char param[HTTP_PARAM_MAX];
+    HttpWaiter *waiter;
+    int lines;                /* the body goes to route->line as it comes */
+    int line_state;           /* HTTP_LINE_*: the line function's last word */
+    unsigned long lines_in;   /* lines handed on so far */
+    size_t dropped;           /* bytes of the body read and dropped: after
+                               * STOP, or once the request was refused */
+    HttpConn *guard;          /* its connection's, NULL if unguarded */
+    int guard_asleep;         /* a lines body asleep, off the guard's clock */
+};
+
+/* http_wait.c */
+int http_watch_start(Http *h);
+void http_watch_stop(Http *h);
+/* After the handler deferred: suspends the connection, or answers now if
+ * the wake came first. MHD thread. */
+void http_suspend(HttpReq *r);
+/* Re-entered after a resume: answers through the waiter. MHD thread. */
+void http_resumed(HttpReq *r);
+/* The request is complete: the waiter loses its connection. */
+void http_waiter_release(HttpWaiter *w);
+/* At stop: resumes every suspended connection; unwoken, they answer 503. */
+void http_resume_all(Http *h);
+/* A stream's connection sleeps until the next http_wake. MHD thread.
+ * Returns 1 when it sleeps, 0 when a wake came first (go on at once), -1
+ * when poold is stopping (it cannot sleep). */
+int http_pause(HttpWaiter *w);
+/* 1 while a stream's connection sleeps and no wake has come since. */
+int http_asleep(HttpWaiter *w);
+
+/* http.c */
+/* A problem's JSON text (malloc'd; NULL out of memory), as
+ * http_reply_problem answers it. ext: members added, stolen. */
+char *http_problem_text(int status, const char *detail, json_t *ext);
+
+/* http_guard.c */
+/* Starts the guard's thread when there is a timeout to keep. 0, or -1.
+ * After TLS is set up: no 408 is written under TLS. */
+int http_guard_start(Http *h);
+/* After MHD_stop_daemon: every connection has gone. Safe if not started. */
+void http_guard_stop(Http *h);
+/* MHD_OPTION_NOTIFY_CONNECTION's callback (cls is the Http). */
+void http_guard_notify(void *cls, struct MHD_Connection *c, void **socket_context,
+                       enum MHD_ConnectionNotificationCode code);
+/* The connection's guard state; NULL when it is unguarded (no timeout).
+ * Each function below takes NULL, and then does nothing and returns 0.
+ * All run on the connection's MHD thread, and return -1 when the guard
+ * has taken the connection first: it answered, or cut it, and the caller
+ * answers nothing (the access handler returns MHD_NO). */
+HttpConn *http_guard_conn(struct MHD_Connection *c);
+/* Starts the clock: --connection-timeout from now, for a request's body
+ * (body 1: its headers are in) or for its headers. */
+int http_guard_arm(const Http *h, HttpConn *hc, int body);
+/* Stops the clock: the request is in and is answered now, or its body
+ * sleeps because poold makes it wait. */
+int http_guard_off(HttpConn *hc);
+/* bytes of the body came: the deadline moves on by their share of a
+ * second (HTTP_GUARD_BODY_RATE). */
+int http_guard_more(HttpConn *hc, size_t bytes);
+/* The request completed: the next one's headers have --connection-timeout
+ * from now. */
+int http_guard_done(const Http *h, struct MHD_Connection *c);
+
+/* http_listen.c */
+/* Binds and listens on host:port (sets listen_fd and port). 0, or -1 with
+ * err filled. Before the daemon starts. */
+int http_listen_open(Http *h, const char *host, int port, char *err, size_t errlen);
+/* Starts accepting into h->d. 0, or -1. */
+int http_listen_run(Http *h);
+/* Stops accepting and closes the socket: a new connection is refused.
+ * Safe to call twice, and after a failed open. */
+void http_listen_close(Http *h);
+/* After MHD_stop_daemon (its threads notify until then): closes and frees
+ * the rest. */
+void http_listen_free(Http *h);
+/* MHD_OPTION_NOTIFY_CONNECTION's callback (cls is the Http): counts the
+ * connections closed, and tells the guard. */
+void http_listen_notify(void *cls, struct MHD_Connection *c, void **socket_context,
+                        enum MHD_ConnectionNotificationCode code);
+
+/* http_stream.c */
+/* 1 when the request's body should go to its route's line function. */
+int http_lines_wanted(HttpReq *r);
+/* A body piece of a lines request: hands its lines on, keeps a partial
+ * last one, and sets *size to what it did not take (the connection then
+ * sleeps). Returns -1 when the connection should close: more than
+ * --max-body was dropped after the handler wanted no more. MHD thread. */
+int http_lines_take(HttpReq *r, const char *data, size_t *size);
+/* The body ended: hands on its last line if it had no newline. */
+void http_lines_end(HttpReq *r);
+
+#endif

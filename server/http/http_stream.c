@@ -1,0 +1,202 @@
+/*
+ * http_stream.c: streams. A request body read a line at a time as it
+ * arrives (route body HTTP_BODY_LINES with an NDJSON Content-Type), and an
+ * answer written as it is produced (http_reply_stream).
+ *
+ * Both sleep the same way: the connection is suspended through the
+ * request's stream waiter (http_pause) when the handler has no room for
+ * more lines, or nothing to write, and the producer's http_wake resumes
+ * it. libmicrohttpd then calls again: with the body bytes not yet taken,
+ * or the content reader. Returning from either without taking or writing
+ * anything, and without suspending, would make MHD spin.
+ *
+ * libmicrohttpd 0.9.75 writes an answer only after the whole request has
+ * been read, so a stream's lines start after its body ends; the handler
+ * holds (or spills) what is produced meanwhile.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "http/http_impl.h"
+#include "http/lines.h"
+
+#define HTTP_STREAM_BLOCK (32 * 1024) /* bytes asked of a reader at once */
+
+int
+http_lines(HttpReq *r)
+{
+    return r->lines;
+}
+
+HttpWaiter *
+http_stream(HttpReq *r, void *ctx, void (*ctx_free)(void *), HttpGoneFn gone, void (*closed)(void *))
+{
+    HttpWaiter *w = http_defer(r, NULL, ctx, ctx_free);
+
+    if (!w)
+        return NULL;
+    w->stream = 1;
+    w->gone_fn = gone;
+    w->closed = closed;
+    http_waiter_unref(w); /* no producer's reference: it borrows until closed */
+    return w;
+}
+
+void *
+http_stream_ctx(HttpReq *r)
+{
+    return r->waiter && r->waiter->stream ? r->waiter->ctx : NULL;
+}
+
+/* --- the body, a line at a time --- */
+
+/* Called when the request's headers are in (http.c). */
+int
+http_lines_wanted(HttpReq *r)
+{
+    const char *type = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+
+    return r->route && r->route->body == HTTP_BODY_LINES && http_parse_ndjson(type);
+}
+
+/* Hands one line on; blank ones (a trailing "\r" too) are not items. */
+static void
+http_line(HttpReq *r, const char *line, size_t len)
+{
+    if (len && line[len - 1] == '\r')
+        len--;
+    if (len == 0)
+        return;
+    r->lines_in++;
+    r->line_state = r->route->line(r, line, len);
+}
+
+/*
+ * The handler said FULL: ask it again, and sleep until a wake while it
+ * still says so. Returns 1 when lines may flow (or are to be dropped), 0
+ * when the connection now sleeps.
+ */
+static int
+http_lines_wait(HttpReq *r)
+{
+    for (;;) {
+        r->line_state = r->route->line(r, NULL, 0);
+        if (r->line_state != HTTP_LINE_FULL)
+            return 1;
+        switch (r->waiter ? http_pause(r->waiter) : -1) {
+        case 1:
+            return 0;
+        case -1: /* stopping, or a handler that cannot be woken */
+            r->line_state = HTTP_LINE_STOP;
+            return 1;
+        }
+    }
+}
+
+int
+http_lines_take(HttpReq *r, const char *data, size_t *size)
+{
+    size_t off = 0, n = *size;
+
+    /* libmicrohttpd 0.9.75 (process_request_body) hands on the next chunk
+     * of a chunked body in the very pass that suspended the connection,
+     * when the call before took all it was given. Asleep, take nothing:
+     * bytes left untaken end the pass, and come again after the wake.
+     * Lines taken now could leave the connection asleep with no wake to
+     * come, and a pause now would suspend it twice (see http_wait.c). */
+    if (r->waiter && http_asleep(r->waiter))
+        return 0;
+    if (r->line_state == HTTP_LINE_FULL && !http_lines_wait(r))
+        return 0; /* asleep: the same bytes come again after the wake */
+    while (off < n && r->line_state != HTTP_LINE_STOP && !r->status) {
+        const char *line;
+        size_t len, used;
+        int rc = lines_next(&r->body, &r->len, &r->cap, data + off, n - off, r->http->max_body, &used,
+                            &line, &len);
+        off += used;
+        if (rc == LINES_MORE)
+            break;
+        if (rc != LINES_LINE) {
+            r->status = 413; /* one line: the body as a whole has no bound */
+            break;
+        }
+        http_line(r, line, len);
+        if (r->line_state == HTTP_LINE_FULL && !http_lines_wait(r))
+            break;
+    }
+    if (r->line_state == HTTP_LINE_STOP || r->status) {
+        /* Not wanted: read and dropped, so the answer can go; but only up
+         * to --max-body, or an endless producer would hold the connection
+         * (and a read thread's time) for ever. */
+        r->dropped += n - off;
+        off = n;
+    }
+    *size = n - off;
+    return r->dropped > r->http->max_body ? -1 : 0;
+}
+
+void
+http_lines_end(HttpReq *r)
+{
+    if (r->len && r->line_state != HTTP_LINE_STOP && !r->status)
+        http_line(r, r->body, r->len);
+    r->len = 0;
+}
+
+/* --- the answer, as it comes --- */
+
+static ssize_t
+http_stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    HttpWaiter *w = cls;
+    int stopping = 0;
+
+    (void)pos;
+    for (;;) {
+        ssize_t n = w->read(w->ctx, buf, max, stopping);
+        if (n > 0)
+            return n;
+        if (n == HTTP_READ_END)
+            return MHD_CONTENT_READER_END_OF_STREAM;
+        if (n == HTTP_READ_ERROR)
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+        switch (http_pause(w)) {
+        case 1:
+            return 0; /* suspended: MHD calls again after the wake */
+        case -1:
+            stopping = 1;
+            break;
+        }
+    }
+}
+
+static void
+http_stream_free(void *cls)
+{
+    http_waiter_unref(cls);
+}
+
+void
+http_reply_stream(HttpReq *r, int status, const char *type, HttpReadFn read)
+{
+    HttpWaiter *w = r->waiter;
+    struct MHD_Response *resp;
+
+    if (r->answered || !w || !w->stream)
+        return;
+    w->read = read;
+    __atomic_add_fetch(&w->refs, 1, __ATOMIC_RELAXED); /* the response's */
+    resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, HTTP_STREAM_BLOCK, http_stream_reader, w,
+                                             http_stream_free);
+    if (!resp) {
+        http_waiter_unref(w);
+        http_reply_problem(r, 500, "out of memory", NULL);
+        return;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    /* Proxies that buffer (nginx) would hold the lines back. */
+    MHD_add_response_header(resp, "X-Accel-Buffering", "no");
+    MHD_queue_response(r->conn, (unsigned)status, resp);
+    MHD_destroy_response(resp);
+    r->answered = status;
+}

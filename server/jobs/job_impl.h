@@ -1,0 +1,147 @@
+/*
+ * job_impl.h: the job table's insides, shared by job.c (the table, the
+ * state machine, waits and expiry) and job_store.c (its durable side:
+ * writing jobs to the store and reading them back). Nothing else includes
+ * it.
+ */
+#ifndef POOLD_JOB_IMPL_H
+#define POOLD_JOB_IMPL_H
+
+#include <pthread.h>
+#include <sys/types.h>
+
+#include <nettle/sha2.h>
+#include <uthash.h>
+
+#include "jobs/job.h"
+#include "webhook/webhook.h"
+
+typedef struct JobWait {
+    struct JobWait *prev, *next; /* in t->waits: every long poll */
+    struct JobWait *jprev, *jnext; /* in job->waits: this job's */
+    Job *job;                    /* a reference */
+    double deadline;             /* monotonic */
+    JobWakeFn wake;
+    void *ctx;
+} JobWait;
+
+/* What a failed job keeps of its BatchFailure, the message allocated to
+ * its length: a BatchFailure has room for any message (4 KB), and a job
+ * may stay for --result-ttl. */
+typedef struct JobFailure {
+    BatchOutcome outcome;
+    size_t index;
+    char type[64];
+    char message[];
+} JobFailure;
+
+/* A job's webhook: where it goes, and how its delivery stands. */
+typedef struct JobCallback {
+    char *url, *error_url;     /* as the client gave them (error_url may be NULL) */
+    const char *target;        /* url or error_url once the job ended, or NULL */
+    char event[32];            /* "job.succeeded", "job.failed", ... */
+    WebhookReport state;       /* after the last attempt */
+    int pending;               /* to be handed to the webhook thread */
+    int sending;               /* with the webhook thread */
+} JobCallback;
+
+struct Job {
+    int refs;                  /* atomic */
+    JobTable *table;
+    char id[33];
+    uint64_t seq;              /* creation order, for list cursors */
+    CallOp op;
+    const char *func;          /* borrowed from the registry, which outlives
+                                * jobs, or func_copy */
+    char *func_copy;           /* a stored job's function no longer registered */
+    int priority;
+    JobStatus status;
+    double created, started, finished; /* wall clock, 0 when not yet */
+    double finished_mono;      /* for the TTL */
+    size_t total;              /* items */
+    size_t done_at_end;        /* progress when it ended */
+    Batch *batch;              /* a reference until the batch is done */
+    char worker[32];
+    pid_t pid;
+    char *result;              /* JSON text, when succeeded */
+    size_t result_len;
+    JobFailure *fail;          /* when failed; NULL otherwise */
+    char *key;                 /* Idempotency-Key, or NULL */
+    uint8_t digest[SHA256_DIGEST_SIZE]; /* of the request body */
+    Job *newer, *older;        /* in the table's list, newest first */
+    Job *fin_next;             /* in the finished FIFO, for expiry */
+    JobWait *waits;            /* its long polls */
+    JobCallback *cb;           /* its webhook, or NULL */
+    struct JobSubmit *submit;  /* while its first row is being written */
+    int in_table;
+    UT_hash_handle hh, hh_key, hh_seq;
+};
+
+struct JobTable {
+    JobOptions opt;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;       /* the clock thread sleeps on it */
+    Job *by_id, *by_key, *by_seq;
+    Job *newest, *oldest;
+    size_t count;
+    size_t by_status[JOB_NSTATUS]; /* of count: job_set_status keeps it */
+    uint64_t seq;
+    Job *fin_head, *fin_tail;  /* finished jobs, oldest first */
+    JobWait *waits;            /* every long poll */
+    double clock_due;          /* when the clock thread wakes next */
+    pthread_t clock;
+    int clock_started, quit;
+};
+
+extern const char *const job_names[]; /* by JobStatus */
+extern const char *const job_ops[];   /* by CallOp */
+
+/* In job.c; "lock held" means t->lock. */
+void job_insert(JobTable *t, Job *j);          /* lock held */
+void job_remove(JobTable *t, Job *j);          /* lock held */
+void job_end(JobTable *t, Job *j, JobStatus s, JobWait **fired); /* lock held */
+void job_set_status(JobTable *t, Job *j, JobStatus s);            /* lock held */
+void job_fire(JobWait *fired);                 /* lock not held */
+/* Queues the ended j for expiry at finished_mono + TTL: the queue is in
+ * that order, so j must have finished after every job already in it. */
+void job_expire_later(JobTable *t, Job *j);    /* lock held */
+JobFailure *job_failure_new(const BatchFailure *f);
+void job_batch_start(Batch *b, void *ctx);     /* the BatchStartFn of every job */
+void job_batch_done(Batch *b, void *ctx);      /* its BatchDoneFn */
+
+/* In job_hook.c. */
+/* Chooses the webhook of j, which has just ended with s (lock held):
+ * job_hook_fire must follow once the lock is dropped. */
+void job_hook_due(Job *j, JobStatus s);
+/* Hands a due webhook to the webhook thread (lock not held). */
+void job_hook_fire(JobTable *t, Job *j);
+/* The callback's state as the store keeps it: JSON text (malloc'd), or
+ * NULL; and back (lock held, or j not yet shared). */
+char *job_hook_text(const Job *j);
+void job_hook_load(Job *j, const char *text);
+/* The callback as GET shows it (new reference), or NULL (lock held). */
+json_t *job_hook_json(const Job *j);
+void job_hook_free(JobCallback *cb);
+
+/* In job_store.c. */
+typedef struct JobSubmit JobSubmit;
+/* Queues j's new state for the store, if there is one (lock held). */
+void job_persist(JobTable *t, const Job *j);
+/* Marks j as being written (lock held, before j is in the table), for
+ * done to learn the submit's end. NULL when out of memory. */
+JobSubmit *job_write_begin(Job *j, JobSubmittedFn done, void *ctx);
+/* Queues j's first row before its batch starts, so that every later state
+ * queues behind it. SVC_OK, then job_write_settle must follow, once; or a
+ * refusal, and js is gone. */
+int job_write(JobTable *t, JobSubmit *js, const char *body, size_t body_len);
+/* A replay of j's Idempotency-Key while j's row is being written joins
+ * the original (lock held): 1, its done follows the original's; 0 when
+ * j is written (answer at once); SVC_ENOMEM. */
+int job_write_join(Job *j, JobSubmittedFn done, void *ctx);
+/* The submit is over: its batch started, or not (and the job is gone).
+ * done follows once both this and the commit are in, if it started. */
+void job_write_settle(JobTable *t, JobSubmit *js, int started);
+/* Takes j out of the table, the store and the pool (lock not held). */
+void job_discard(JobTable *t, Job *j);
+
+#endif

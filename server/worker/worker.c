@@ -1,0 +1,308 @@
+/* worker.c: see worker.h. */
+#include "worker/worker.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "core/clock.h"
+#include "functions/exec.h"
+#include "core/log.h"
+
+/* The claim of the task this worker runs: an exec function publishes its
+ * process group there (wire.h). A worker runs one task at a time. */
+static WireClaim *worker_claim;
+
+/* A JSON string for text a function wrote, which may not be valid UTF-8
+ * (a message cut mid-character by its buffer, or raw bytes). New reference;
+ * never NULL unless out of memory. */
+static json_t *
+worker_text(const char *text)
+{
+    size_t len = strlen(text);
+    json_t *s;
+
+    /* A cut character is at most 3 bytes long: drop them and try again. */
+    for (size_t cut = 0; cut <= 3 && cut <= len; cut++)
+        if ((s = json_stringn(text, len - cut)))
+            return s;
+    return json_string("(the message is not valid UTF-8)");
+}
+
+/* The outcome of one call: {"r": result} or {"e": {"type", "message"}}.
+ * New reference, or NULL when out of memory. */
+static json_t *
+worker_call(const RegistryFn *fn, const json_t *args, const json_t *kwds, int *failed)
+{
+    PooldError err = {"", ""};
+    json_t *r = fn->exec ? exec_run(fn->exec, args, kwds, worker_claim ? &worker_claim->group : NULL, &err)
+                         : fn->fn(args, kwds, &err);
+
+    *failed = r == NULL;
+    if (r)
+        return json_pack("{s:o}", "r", r);
+    if (!err.type[0]) /* a function that failed without saying why */
+        snprintf(err.type, sizeof(err.type), "RuntimeError");
+    /* An exec function's own deadline answers as the call's would: 504. */
+    return json_pack("{s:{s:o, s:o, s:i}}", "e", "type", worker_text(err.type), "message",
+                     worker_text(err.message), "status",
+                     fn->exec && strcmp(err.type, "TimedOut") == 0 ? 504 : 422);
+}
+
+/* Marks item i of a timed task as started now (see WireClaim). */
+static void
+worker_progress(WireClaim *progress, size_t i)
+{
+    if (!progress)
+        return;
+    __atomic_store_n(&progress->since_ns, clock_ns(), __ATOMIC_RELEASE);
+    __atomic_store_n(&progress->item, (uint64_t)i, __ATOMIC_RELEASE);
+}
+
+char *
+worker_execute(const Registry *reg, const char *payload, size_t plen,
+               uint32_t mode, WireClaim *progress, size_t *len, uint32_t *fails,
+               uint64_t *first)
+{
+    int body = mode == WIRE_MODE_APPLY_BODY;
+    /* A body is parsed as the HTTP thread parsed it: the same values. */
+    json_t *task = json_loadb(payload, plen, body ? POOLD_BODY_JSON_FLAGS : 0, NULL);
+    json_t *out = json_array(), *args = NULL, *item;
+    json_t *items = body ? json_object_get(task, "args") : json_array_get(task, 1);
+    json_t *kwds = body ? json_object_get(task, "kwds") : json_array_get(task, 2);
+    const char *name = json_string_value(body ? json_object_get(task, "func") : json_array_get(task, 0));
+    const RegistryFn *fn = registry_find(reg, name ?: "");
+    char *text = NULL;
+    size_t i;
+    int failed;
+
+    *fails = 0;
+    *first = 0;
+    if (body && task && !items) /* call_parse_apply's default: no arguments */
+        items = args = json_array();
+    /* The dispatcher only sends what call.c built or checked. */
+    if (!task || !out || !fn || !json_is_array(items) || (body && kwds && !json_is_object(kwds)))
+        goto cleanup;
+    if (!json_is_object(kwds)) /* a frame's null: none */
+        kwds = NULL;
+    if (mode == WIRE_MODE_APPLY || body) {
+        json_t *empty = kwds ? NULL : json_object();
+        worker_progress(progress, 0);
+        int rc = json_array_append_new(out, worker_call(fn, items, kwds ? kwds : empty, &failed));
+        json_decref(empty);
+        if (rc < 0)
+            goto cleanup;
+        *fails = (uint32_t)failed;
+    } else {
+        json_t *empty = json_object();
+        json_array_foreach(items, i, item) {
+            worker_progress(progress, i);
+            if (mode == WIRE_MODE_MAP) {
+                json_decref(args);
+                args = json_pack("[O]", item);
+            }
+            /* One outcome per item, always: a missing one would shift every
+             * later result onto the wrong input. */
+            if (json_array_append_new(out, worker_call(fn, mode == WIRE_MODE_MAP ? args : item,
+                                                       empty, &failed)) < 0)
+                break;
+            if (failed && (*fails)++ == 0)
+                *first = i;
+        }
+        json_decref(empty);
+        if (json_array_size(out) != json_array_size(items))
+            goto cleanup;
+    }
+    if (*fails == 0) { /* all succeeded: send the bare values (wire.h) */
+        json_t *o;
+        json_array_foreach(out, i, o)
+            json_array_set(out, i, json_object_get(o, "r"));
+    }
+    if ((text = json_dumps(out, JSON_COMPACT)))
+        *len = strlen(text);
+cleanup:
+    json_decref(args);
+    json_decref(task);
+    json_decref(out);
+    return text;
+}
+
+static int
+worker_write(int sock, const WireHeader *h, const char *payload)
+{
+    struct iovec iov[2] = {{(void *)h, sizeof(*h)}, {(void *)payload, h->len}};
+    int n = 2;
+    struct iovec *v = iov;
+
+    while (n > 0) {
+        ssize_t w = writev(sock, v, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        while (n > 0 && (size_t)w >= v->iov_len) {
+            w -= (ssize_t)v->iov_len;
+            v++;
+            n--;
+        }
+        if (n > 0) {
+            v->iov_base = (char *)v->iov_base + w;
+            v->iov_len -= (size_t)w;
+        }
+    }
+    return 0;
+}
+
+/* Under --worker-cpu-limit, each task gets cpu_limit seconds of CPU from
+ * now: SIGXCPU ends the worker at the soft limit. Only the soft limit
+ * moves, since a process cannot raise its hard limit again. */
+static void
+worker_cpu_budget(long cpu_limit)
+{
+    struct rusage ru;
+    struct rlimit rl;
+
+    if (cpu_limit <= 0 || getrusage(RUSAGE_SELF, &ru) != 0 || getrlimit(RLIMIT_CPU, &rl) != 0)
+        return;
+    /* Whole seconds used, rounded up: the task gets [limit, limit + 1) s. */
+    long long used_us = (long long)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000 +
+                        ru.ru_utime.tv_usec + ru.ru_stime.tv_usec;
+    rl.rlim_cur = (rlim_t)((used_us + 999999) / 1000000 + cpu_limit);
+    if (rl.rlim_max != RLIM_INFINITY && rl.rlim_cur > rl.rlim_max)
+        rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_CPU, &rl);
+}
+
+/* Runs one task frame and answers it. Returns 0, or -1 when the worker
+ * must exit (socket gone, bad frame). */
+static int
+worker_task(const WorkerEnv *env, unsigned number, int sock, const WireHeader *h,
+            const char *payload)
+{
+    WireHeader r = {.kind = WIRE_RESULT, .slot = h->slot, .seq = h->seq};
+    WireClaim *progress;
+    size_t len = 0;
+    char *out;
+    int rc;
+
+    if (h->kind != WIRE_TASK || h->slot >= env->nclaims)
+        return -1;
+    if (!wire_claim(&env->claims[h->slot], h->seq, WIRE_CLAIM_STARTED))
+        return 0; /* the dispatcher took it back for an idle worker */
+    __atomic_store_n(&env->claims[h->slot].started_ns, clock_ns(), __ATOMIC_RELAXED);
+    log_msg(LOG_DEBUG, "task %llu started on ForkPoolWorker-%u pid %d",
+            (unsigned long long)h->seq, number, (int)getpid());
+    progress = h->aux & WIRE_TASK_TIMED ? &env->claims[h->slot] : NULL;
+    worker_cpu_budget(env->cpu_limit);
+    worker_claim = &env->claims[h->slot];
+    out = worker_execute(env->reg, payload, h->len, h->mode, progress, &len, &r.mode, &r.aux);
+    worker_claim = NULL;
+    if (!out) /* a malformed task: the dispatcher only sends what call.c built */
+        return -1;
+    r.len = (uint32_t)len;
+    rc = len > WIRE_MAX_PAYLOAD ? -1 : worker_write(sock, &r, out);
+    free(out);
+    return rc;
+}
+
+/* jansson's allocator in a worker. Out of memory (--worker-memory-limit,
+ * say) mid-parse or mid-dump leaves no sane way on: the worker exits with
+ * a status that says why, and its task ends worker_lost saying so. */
+static void *
+worker_json_malloc(size_t n)
+{
+    void *p = malloc(n);
+
+    if (!p && n)
+        _exit(WIRE_EXIT_NOMEM);
+    return p;
+}
+
+void
+worker_kill_groups(void *arg)
+{
+    const WorkerEnv *env = arg;
+
+    for (size_t s = 0; s < env->nclaims; s++) {
+        int64_t g = __atomic_load_n(&env->claims[s].group, __ATOMIC_ACQUIRE);
+        if (g > 0)
+            kill(-(pid_t)g, SIGKILL);
+    }
+}
+
+/* Before the first task: the limits, the plugins' initializers, then the
+ * WIRE_READY frame that makes the dispatcher send tasks. Returns 0, or -1
+ * when the worker cannot start. */
+static int
+worker_start(const WorkerEnv *env, unsigned number, int sock)
+{
+    WireHeader ready = {.kind = WIRE_READY};
+    struct rlimit rl = {0, 0};
+
+    /* A crash in a function leaves no core file behind in poold's cwd. */
+    setrlimit(RLIMIT_CORE, &rl);
+    json_set_alloc_funcs(worker_json_malloc, free);
+    if (env->memory_limit) {
+        rl.rlim_cur = rl.rlim_max = (rlim_t)env->memory_limit;
+        if (setrlimit(RLIMIT_AS, &rl) != 0) {
+            log_errno(LOG_ERROR, errno, "ForkPoolWorker-%u: cannot set --worker-memory-limit", number);
+            return -1;
+        }
+    }
+    if (registry_run_inits(env->reg, number) != SVC_OK) {
+        log_msg(LOG_ERROR, "ForkPoolWorker-%u: a plugin's worker initializer failed", number);
+        return -1;
+    }
+    return worker_write(sock, &ready, "");
+}
+
+/* LeakSanitizer's check, in a SANITIZE=1 build: weak, so absent (NULL)
+ * from a plain one. */
+extern int __lsan_do_recoverable_leak_check(void) __attribute__((weak));
+
+void
+worker_main(unsigned number, int sock, void *arg)
+{
+    const WorkerEnv *env = arg;
+    WireBuf in = {0};
+    WireHeader h;
+    const char *payload;
+    char name[16];
+    int rc;
+
+    snprintf(name, sizeof(name), "poold-w%u", number);
+    prctl(PR_SET_NAME, name);
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGINT, SIG_IGN);
+    if (worker_start(env, number, sock) < 0)
+        _exit(WIRE_EXIT_START);
+    for (;;) {
+        rc = wire_next(&in, &h, &payload);
+        if (rc > 0 && worker_task(env, number, sock, &h, payload) == 0)
+            continue;
+        if (rc != 0)
+            break;
+        if (wire_buf_reserve(&in, 64 * 1024) < 0)
+            _exit(WIRE_EXIT_NOMEM); /* a frame larger than the memory left */
+        ssize_t n = read(sock, in.data + in.len, in.cap - in.len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break; /* the main process closed our socket: time to go */
+        in.len += (size_t)n;
+    }
+    wire_buf_free(&in);
+    /* _exit skips the leak check LeakSanitizer makes at exit. A worker
+     * that ends well (retired by --max-tasks-per-child: poold kills the
+     * others at its stop) makes it itself, or a leak per task would pass
+     * every test; its report goes to poold's log, which the tests read. */
+    if (__lsan_do_recoverable_leak_check)
+        __lsan_do_recoverable_leak_check();
+    _exit(0);
+}

@@ -28,6 +28,7 @@
 #include "core/clock.h"
 #include "http/http_impl.h"
 #include "http/http_parse.h"
+#include "http/http_status.h"
 #include "core/log.h"
 #include "core/metrics.h"
 
@@ -96,37 +97,13 @@ http_reply_typed(HttpReq *r, int status, const char *type, char *text)
     http_queue(r, status, text, type, NULL);
 }
 
-static const struct {
-    int status;
-    const char *slug, *title;
-} http_problems[] = {
-    {400, "invalid-request", "The request is not valid"},
-    {401, "unauthorized", "Missing or wrong API key"},
-    {404, "not-found", "Not found"},
-    {405, "method-not-allowed", "Method not allowed"},
-    {408, "request-timeout", "The request did not come in time"},
-    {409, "conflict", "Conflict"},
-    {410, "gone", "The job was cancelled"},
-    {413, "body-too-large", "The request body is too large"},
-    {422, "function-error", "The function raised an error"},
-    {500, "internal-error", "Internal error"},
-    {502, "worker-lost", "The worker died while running the task"},
-    {503, "unavailable", "Service unavailable"},
-    {504, "timed-out", "The task ran past its timeout"},
-};
-
 char *
 http_problem_text(int status, const char *detail, json_t *ext)
 {
-    const char *slug = "error", *title = "Error";
+    const char *slug = http_status_slug(status), *title = http_status_title(status);
     char type[96], *text;
     json_t *body;
 
-    for (size_t i = 0; i < ARRAY_LEN(http_problems); i++)
-        if (http_problems[i].status == status) {
-            slug = http_problems[i].slug;
-            title = http_problems[i].title;
-        }
     snprintf(type, sizeof(type), "urn:poold:problem:%s", slug);
     body = json_pack("{s:s, s:s, s:i, s:s}", "type", type, "title", title, "status", status,
                      "detail", detail ? detail : title);

@@ -1,8 +1,0 @@
-build-chk/obj/server/store/store.o: server/store/store.c \
- server/core/clock.h server/core/log.h server/store/store_impl.h \
- server/store/store.h server/core/common.h
-server/core/clock.h:
-server/core/log.h:
-server/store/store_impl.h:
-server/store/store.h:
-server/core/common.h:

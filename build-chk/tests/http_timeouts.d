@@ -1,4 +1,0 @@
-build-chk/tests/http_timeouts: tests/lib/contract.c tests/lib/contract.h \
- tests/lib/client.h
-tests/lib/contract.h:
-tests/lib/client.h:

@@ -1,1 +1,0 @@
-build-chk/tests/noentry.so: tests/plugin/noentry.c

@@ -71,7 +71,8 @@ $(BUILD)/tests/unit_%: tests/unit/unit_%.c $(TEST_LIB) $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -Itests/lib -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tests/http_%: tests/http/http_%.c $(TEST_LIB) tests/lib/client.c tests/lib/contract.c
+$(BUILD)/tests/http_%: tests/http/http_%.c $(TEST_LIB) tests/lib/client.c tests/lib/contract.c \
+                     tests/lib/rawhttp.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -Itests/lib -o $@ $^ $(LDLIBS)
 
@@ -110,7 +111,8 @@ contract: tests
 # the run. The HTTP tests are those that bear valgrind's slowness (no RSS
 # bounds, no tight memory limits) and stop poold with SIGTERM only (a
 # killed poold leaves no leak report).
-VALGRIND_HTTP_TESTS := $(addprefix $(BUILD)/tests/,http_auth http_logs http_tls http_calls http_hostile http_jobs)
+VALGRIND_HTTP_TESTS := $(addprefix $(BUILD)/tests/,http_auth http_logs http_tls http_calls \
+                       http_hostile_json http_hostile_framing http_hostile_slow http_hostile_conns http_jobs)
 
 .PHONY: test-valgrind
 test-valgrind: tests

@@ -21,7 +21,7 @@ status_with(const Server *s, const char *method, const char *path, const char *b
     return r->status;
 }
 
-TEST(test_v1_routes_want_the_key_and_probes_stay_open)
+TEST(test_auth_v1_routes_want_the_key_and_probes_stay_open)
 {
     static const char *const args[] = {"--api-key", "k3y-12345678", "--processes", "1", NULL};
     Server s;
@@ -52,7 +52,7 @@ TEST(test_v1_routes_want_the_key_and_probes_stay_open)
     server_stop(&s);
 }
 
-TEST(test_keys_come_from_a_file_too)
+TEST(test_auth_keys_come_from_a_file_too)
 {
     char path[64] = "/tmp/poold-test-keys-XXXXXX";
     const char *args[] = {"--api-key-file", path, NULL};
@@ -77,7 +77,7 @@ TEST(test_keys_come_from_a_file_too)
     unlink(path);
 }
 
-TEST(test_without_a_key_nothing_is_asked)
+TEST(test_auth_without_a_key_nothing_is_asked)
 {
     Server s;
     Resp r;

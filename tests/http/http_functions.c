@@ -332,7 +332,7 @@ start_slower_job(const Server *s, char *id, size_t len)
     return slow_group();
 }
 
-TEST(test_cancelling_or_stopping_leaves_no_exec_process)
+TEST(test_exec_cancelling_or_stopping_leaves_no_process)
 {
     Server s;
     Resp r;

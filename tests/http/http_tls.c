@@ -76,7 +76,7 @@ start_fails(const char *const *args, char *out, size_t len)
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
-TEST(test_calls_jobs_and_streams_are_served_over_https)
+TEST(test_tls_calls_jobs_and_streams_are_served_over_https)
 {
     make_cert();
     const char *args[] = {"--tls-cert", cert, "--tls-key", key, "--processes", "2", NULL};
@@ -113,7 +113,7 @@ TEST(test_calls_jobs_and_streams_are_served_over_https)
 
 /* A handshake that fails gives its place back: many plain-HTTP clients at
  * a TLS port do not use up --max-connections. */
-TEST(test_failed_handshakes_do_not_use_up_the_connection_limit)
+TEST(test_tls_failed_handshakes_do_not_use_up_the_connection_limit)
 {
     make_cert();
     const char *args[] = {"--tls-cert", cert, "--tls-key", key, "--max-connections", "4", "--processes", "1", NULL};
@@ -133,7 +133,7 @@ TEST(test_failed_handshakes_do_not_use_up_the_connection_limit)
     remove_tree(dir);
 }
 
-TEST(test_a_certificate_it_cannot_use_stops_the_start_with_a_reason)
+TEST(test_tls_a_certificate_it_cannot_use_stops_the_start_with_a_reason)
 {
     char out[4096], bad[128];
     FILE *f;

@@ -48,7 +48,7 @@ agree_str(const char *text)
     return agree(text, strlen(text));
 }
 
-TEST(test_common_items_are_taken_and_read_back_as_jansson_reads_them)
+TEST(test_jscan_common_items_are_taken_and_read_back_as_jansson_reads_them)
 {
     static const char *const taken[] = {
         "[]", "[ ]", "[1]", "[1,2,3]", "[ 1 , 2 ,\n3\t]", "[[2,3],[3,2],[4,0]]", "[-0, 0, 12, -7]",
@@ -63,7 +63,7 @@ TEST(test_common_items_are_taken_and_read_back_as_jansson_reads_them)
     }
 }
 
-TEST(test_what_jansson_refuses_or_may_read_otherwise_is_deferred)
+TEST(test_jscan_defers_what_jansson_refuses_or_may_read_otherwise)
 {
     static const char *const deferred[] = {
         "", "[", "]", "[1,]", "[,1]", "[1 2]", "[01]", "[1.]", "[.5]", "[-]", "[1e]", "[+1]", "[1e400]",
@@ -88,7 +88,7 @@ TEST(test_what_jansson_refuses_or_may_read_otherwise_is_deferred)
     free(items.starts);
 }
 
-TEST(test_random_texts_never_find_the_scanner_and_jansson_apart)
+TEST(test_jscan_random_texts_never_find_the_scanner_and_jansson_apart)
 {
     static const char *const tokens[] = {"1", "-2", "0", "3.5", "1e5", "-0.25E-3", "\"s\"", "\"é\"", "\"\\n\"",
                                          "\"\\u00e9\"", "true", "false", "null", "[", "]", ",", " ", "\""};
@@ -116,7 +116,7 @@ TEST(test_random_texts_never_find_the_scanner_and_jansson_apart)
     CHECK(taken > 500); /* the check saw texts taken, not only deferred */
 }
 
-TEST(test_the_member_walk_finds_the_top_level_key_only)
+TEST(test_jscan_member_walk_finds_the_top_level_key_only)
 {
     size_t s, e;
     const char *t = "{\"func\":\"echo\",\"kwds\":{\"iterable\":[9]},\"x\":\"\\\"iterable\\\":[8]\",\"iterable\" : [1, 2] }";

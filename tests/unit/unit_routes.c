@@ -63,7 +63,7 @@ spec_has(const Op *ops, int n, const char *method, const char *path)
     return 0;
 }
 
-TEST(test_every_route_is_in_openapi_yaml)
+TEST(test_routes_every_route_is_in_openapi_yaml)
 {
     Op ops[MAX_OPS];
     int n = spec_ops(ops, MAX_OPS), routes_n = 0;
@@ -75,7 +75,7 @@ TEST(test_every_route_is_in_openapi_yaml)
     CHECK(routes_n > 10);
 }
 
-TEST(test_every_openapi_operation_has_a_route)
+TEST(test_routes_every_openapi_operation_has_a_route)
 {
     Op ops[MAX_OPS];
     int n = spec_ops(ops, MAX_OPS);

@@ -1,4 +1,9 @@
-/* exec.c: see exec.h. */
+/*
+ * exec.c: running an exec function, in a worker: the command forked in its
+ * own process group with the call's args on its stdin, its stdout and the
+ * tail of its stderr gathered under its deadline, then the group killed and
+ * the command reaped. Loading the --functions file is exec_load.c's.
+ */
 #include "functions/exec.h"
 
 #include <errno.h>
@@ -10,7 +15,6 @@
 #include <string.h>
 #include <sys/pidfd.h>
 #include <sys/prctl.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -19,202 +23,6 @@
 #define EXEC_STDERR_TAIL 2048
 /* How often, without a pidfd, a worker looks whether its command exited. */
 #define EXEC_POLL_MS 20
-
-/* --- loading --- */
-
-void
-exec_spec_free(ExecSpec *x)
-{
-    if (!x)
-        return;
-    for (char **a = x->argv; a && *a; a++)
-        free(*a);
-    for (char **e = x->env; e && *e; e++)
-        free(*e);
-    free(x->argv);
-    free(x->env);
-    free(x->cwd);
-    free(x->name);
-    free(x);
-}
-
-/* 1 when file is an executable regular file; a relative one is looked
- * up from cwd (NULL: poold's own). */
-static int
-exec_runnable(const char *cwd, const char *file)
-{
-    char buf[4096];
-    struct stat st;
-
-    if (cwd && file[0] != '/') {
-        if (snprintf(buf, sizeof(buf), "%s/%s", cwd, file) >= (int)sizeof(buf))
-            return 0;
-        file = buf;
-    }
-    return access(file, X_OK) == 0 && stat(file, &st) == 0 && S_ISREG(st.st_mode);
-}
-
-/* 1 when cmd runs as the child will run it: a path from cwd, a bare name
- * on the PATH the entry's env sets, else poold's. */
-static int
-exec_found(const char *cmd, const char *cwd, const char *path)
-{
-    char buf[4096];
-
-    if (strchr(cmd, '/'))
-        return exec_runnable(cwd, cmd);
-    if (!path)
-        path = getenv("PATH") ? getenv("PATH") : "/usr/local/bin:/usr/bin:/bin";
-    for (const char *p = path, *end; *p; p = *end ? end + 1 : end) {
-        end = strchrnul(p, ':');
-        if (snprintf(buf, sizeof(buf), "%.*s/%s", (int)(end - p), end > p ? p : ".", cmd) <
-                (int)sizeof(buf) && exec_runnable(cwd, buf))
-            return 1;
-    }
-    return 0;
-}
-
-/* s for an error, which is one line of poold's log: up to len - 1 bytes
- * of it, a control character as '?'. The file's strings may hold any, and
- * so may jansson's error, which quotes the text near it: a "\n" in either
- * split the message in two. */
-static const char *
-exec_shown(const char *s, char *buf, size_t len)
-{
-    size_t i;
-
-    for (i = 0; s[i] && i + 1 < len; i++)
-        buf[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
-    buf[i] = '\0';
-    return buf;
-}
-
-/* Builds the spec of one entry, or NULL with why filled. */
-static ExecSpec *
-exec_spec(const json_t *e, const char *name, size_t max_result, char *why, size_t len)
-{
-    static const char *const keys[] = {"name", "exec", "doc", "timeout", "env", "cwd", NULL};
-    json_t *argv = json_object_get(e, "exec"), *env = json_object_get(e, "env"), *v;
-    json_t *timeout = json_object_get(e, "timeout"), *cwd = json_object_get(e, "cwd");
-    ExecSpec *x = NULL;
-    const char *key;
-    char shown[65];
-    size_t i = 0;
-
-    json_object_foreach((json_t *)e, key, v) {
-        size_t k = 0;
-        while (keys[k] && strcmp(keys[k], key) != 0)
-            k++;
-        if (!keys[k]) {
-            snprintf(why, len, "unknown field '%s'", exec_shown(key, shown, sizeof(shown)));
-            return NULL;
-        }
-    }
-    if (!json_is_array(argv) || json_array_size(argv) == 0) {
-        snprintf(why, len, "'exec' is required: a non-empty array of strings (the argv)");
-        return NULL;
-    }
-    json_array_foreach(argv, i, v)
-        if (!json_is_string(v) || json_string_length(v) == 0) {
-            snprintf(why, len, "'exec' must hold non-empty strings only");
-            return NULL;
-        }
-    if (timeout && (!json_is_number(timeout) || json_number_value(timeout) < 0 ||
-                    json_number_value(timeout) > 1e6)) {
-        snprintf(why, len, "'timeout' must be a number of seconds in [0, 1000000]");
-        return NULL;
-    }
-    struct stat st;
-    if (cwd && (!json_is_string(cwd) || stat(json_string_value(cwd), &st) != 0 || !S_ISDIR(st.st_mode))) {
-        snprintf(why, len, "'cwd' must name a directory");
-        return NULL;
-    }
-    if (env && !json_is_object(env)) {
-        snprintf(why, len, "'env' must be an object of strings");
-        return NULL;
-    }
-    json_object_foreach(env, key, v)
-        if (!json_is_string(v) || !*key || strchr(key, '=')) {
-            snprintf(why, len, "'env' must be an object of strings, with names without '='");
-            return NULL;
-        }
-    if (!exec_found(json_string_value(json_array_get(argv, 0)), json_string_value(cwd),
-                    json_string_value(json_object_get(env, "PATH")))) {
-        snprintf(why, len, "command not found: %s",
-                 exec_shown(json_string_value(json_array_get(argv, 0)), shown, sizeof(shown)));
-        return NULL;
-    }
-    if (!(x = calloc(1, sizeof(*x))) || !(x->argv = calloc(json_array_size(argv) + 1, sizeof(char *))) ||
-        !(x->env = calloc(json_object_size(env) + 1, sizeof(char *))))
-        goto nomem;
-    json_array_foreach(argv, i, v)
-        if (!(x->argv[i] = strdup(json_string_value(v))))
-            goto nomem;
-    i = 0;
-    json_object_foreach(env, key, v)
-        if (asprintf(&x->env[i++], "%s=%s", key, json_string_value(v)) < 0) {
-            x->env[i - 1] = NULL;
-            goto nomem;
-        }
-    if ((cwd && !(x->cwd = strdup(json_string_value(cwd)))) || !(x->name = strdup(name)))
-        goto nomem;
-    x->timeout = timeout ? json_number_value(timeout) : 0;
-    x->max_result = max_result;
-    return x;
-nomem:
-    exec_spec_free(x);
-    snprintf(why, len, "out of memory");
-    return NULL;
-}
-
-int
-exec_load(Registry *r, const char *path, size_t max_result, char *err, size_t errlen)
-{
-    json_error_t jerr;
-    json_t *root = json_load_file(path, 0, &jerr), *fns = json_object_get(root, "functions"), *e;
-    char why[256], shown[JSON_ERROR_TEXT_LENGTH];
-    size_t i;
-    int rc = SVC_EINVAL;
-
-    if (!root) {
-        if (jerr.line > 0)
-            snprintf(err, errlen, "--functions %s: %s (line %d)", path,
-                     exec_shown(jerr.text, shown, sizeof(shown)), jerr.line);
-        else
-            snprintf(err, errlen, "--functions %s: %s", path, exec_shown(jerr.text, shown, sizeof(shown)));
-        return SVC_EINVAL;
-    }
-    if (!json_is_array(fns)) {
-        snprintf(err, errlen, "--functions %s: expected {\"functions\": [...]}", path);
-        goto cleanup;
-    }
-    json_array_foreach(fns, i, e) {
-        const char *name = json_string_value(json_object_get(e, "name"));
-        json_t *doc = json_object_get(e, "doc");
-        ExecSpec *x;
-        if (!json_is_object(e) || !name || !*name || (doc && !json_is_string(doc))) {
-            snprintf(err, errlen, "--functions %s: entry %zu: needs a 'name' (and a string 'doc', if any)",
-                     path, i + 1);
-            goto cleanup;
-        }
-        if (!(x = exec_spec(e, name, max_result, why, sizeof(why)))) {
-            snprintf(err, errlen, "--functions %s: entry %zu ('%s'): %s", path, i + 1,
-                     exec_shown(name, shown, sizeof(shown)), why);
-            goto cleanup;
-        }
-        if (registry_add_exec(r, name, json_string_value(doc), x) != SVC_OK) {
-            snprintf(err, errlen, "--functions %s: entry %zu ('%s'): the name is taken", path, i + 1,
-                     exec_shown(name, shown, sizeof(shown)));
-            goto cleanup;
-        }
-    }
-    rc = SVC_OK;
-cleanup:
-    json_decref(root);
-    return rc;
-}
-
-/* --- running, in a worker --- */
 
 /* The process group of the command running, for the SIGTERM handler. */
 static volatile sig_atomic_t exec_group;
@@ -530,27 +338,23 @@ exec_result(const ExecIo *io, PooldError *err)
     return v;
 }
 
-json_t *
-exec_run(const ExecSpec *x, const json_t *args, const json_t *kwds, int64_t *group, PooldError *err)
+/*
+ * Starts the command: its stdio on pipes, its own process group published
+ * in *group (may be NULL) and to the SIGTERM handler. fds gets our ends of
+ * the pipes (stdin, stdout, stderr; non-blocking) and its pidfd (-1: none).
+ * Returns its pid, or -1 with err filled and fds untouched.
+ */
+static pid_t
+exec_start(const ExecSpec *x, int64_t *group, int fds[4], PooldError *err)
 {
-    int in[2] = {-1, -1}, out[2] = {-1, -1}, er[2] = {-1, -1}, fds[4] = {-1, -1, -1, -1};
-    int st = 0, timed_out = 0, wait_errno = 0;
-    double deadline = x->timeout > 0 ? clock_mono() + x->timeout : 0;
+    int in[2] = {-1, -1}, out[2] = {-1, -1}, er[2] = {-1, -1};
     sigset_t term, old;
-    ExecIo io = {0};
-    char *text = NULL;
-    json_t *r = NULL;
-    pid_t pid, self = getpid();
+    pid_t pid = -1, self = getpid();
 
-    if (json_object_size(kwds) > 0)
-        return poold_error(err, "TypeError", "%s() takes positional arguments only (args)", x->name);
-    if (!(text = json_dumps(args, JSON_COMPACT)) || pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0 ||
-        pipe2(er, O_CLOEXEC) < 0) {
+    if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0 || pipe2(er, O_CLOEXEC) < 0) {
         poold_error(err, "OSError", "cannot start %s: %s", x->name, strerror(errno));
         goto cleanup;
     }
-    io.in = text;
-    io.in_len = strlen(text);
     signal(SIGPIPE, SIG_IGN);
     /* A SIGTERM between the fork and the handler would leave the group. */
     sigemptyset(&term);
@@ -576,46 +380,7 @@ exec_run(const ExecSpec *x, const json_t *args, const json_t *kwds, int64_t *gro
     in[1] = out[0] = er[0] = -1; /* now in fds */
     for (int k = 0; k < 3; k++)
         fcntl(fds[k], F_SETFL, O_NONBLOCK);
-    close(in[0]);
-    close(out[1]);
-    close(er[1]);
-    in[0] = out[1] = er[1] = -1;
-    timed_out = exec_pump(&io, fds, pid, x->max_result, deadline) < 0;
-    if (!timed_out && !io.over)
-        timed_out = exec_wait(pid, fds[3], deadline) < 0;
-    /* Whatever is left of its process group goes: on a timeout or an
-     * overflow, the command itself; always, what it left behind. This,
-     * and unpublishing the group, come before the reap: until then no
-     * other process or group can have its number. The pid as well, should
-     * the command have left its group: the reap would wait for it. */
-    kill(-pid, SIGKILL);
-    kill(pid, SIGKILL);
-    if (group)
-        __atomic_store_n(group, 0, __ATOMIC_RELEASE);
-    signal(SIGTERM, SIG_DFL);
-    exec_group = 0;
-    if ((st = exec_reap(pid)) < 0)
-        wait_errno = errno;
-    for (int k = 0; k < 4; k++)
-        if (fds[k] >= 0)
-            close(fds[k]);
-    exec_tail_text(&io);
-    if (timed_out)
-        poold_error(err, "TimedOut", "%s ran past its timeout of %g s; its process group was killed",
-                    x->name, x->timeout);
-    else if (io.over)
-        poold_error(err, "ValueError", "%s wrote more than --max-result (%zu bytes)", x->name,
-                    x->max_result);
-    else if (st < 0)
-        poold_error(err, "OSError", "%s: cannot wait for the command: %s", x->name, strerror(wait_errno));
-    else if (WIFSIGNALED(st))
-        poold_error(err, "ExecError", "%s was killed by signal %d (SIG%s): %s", x->name, WTERMSIG(st),
-                    sigabbrev_np(WTERMSIG(st)) ?: "?", io.tail);
-    else if (WEXITSTATUS(st) != 0)
-        poold_error(err, "ExecError", "%s exited with status %d: %s", x->name, WEXITSTATUS(st), io.tail);
-    else
-        r = exec_result(&io, err);
-cleanup:
+cleanup: /* the child's ends, and ours when it did not start */
     for (int k = 0; k < 2; k++) {
         if (in[k] >= 0)
             close(in[k]);
@@ -623,6 +388,84 @@ cleanup:
             close(out[k]);
         if (er[k] >= 0)
             close(er[k]);
+    }
+    return pid;
+}
+
+/*
+ * Ends the command's run. Whatever is left of its process group goes: on a
+ * timeout or an overflow, the command itself; always, what it left behind.
+ * This, and unpublishing the group, come before the reap: until then no
+ * other process or group can have its number. The pid as well, should the
+ * command have left its group: the reap would wait for it. Closes fds.
+ * Returns its wait status, or -1 with errno when it cannot be reaped.
+ */
+static int
+exec_end(pid_t pid, int64_t *group, int fds[4])
+{
+    int st, e;
+
+    kill(-pid, SIGKILL);
+    kill(pid, SIGKILL);
+    if (group)
+        __atomic_store_n(group, 0, __ATOMIC_RELEASE);
+    signal(SIGTERM, SIG_DFL);
+    exec_group = 0;
+    st = exec_reap(pid);
+    e = errno;
+    for (int k = 0; k < 4; k++)
+        if (fds[k] >= 0)
+            close(fds[k]);
+    errno = e;
+    return st;
+}
+
+/* What the call returns once the command is reaped (wait status st, or -1
+ * with wait_errno): its result, or NULL with err filled. */
+static json_t *
+exec_outcome(const ExecSpec *x, ExecIo *io, int timed_out, int st, int wait_errno, PooldError *err)
+{
+    exec_tail_text(io);
+    if (timed_out)
+        return poold_error(err, "TimedOut", "%s ran past its timeout of %g s; its process group was killed",
+                           x->name, x->timeout);
+    if (io->over)
+        return poold_error(err, "ValueError", "%s wrote more than --max-result (%zu bytes)", x->name,
+                           x->max_result);
+    if (st < 0)
+        return poold_error(err, "OSError", "%s: cannot wait for the command: %s", x->name,
+                           strerror(wait_errno));
+    if (WIFSIGNALED(st))
+        return poold_error(err, "ExecError", "%s was killed by signal %d (SIG%s): %s", x->name, WTERMSIG(st),
+                           sigabbrev_np(WTERMSIG(st)) ?: "?", io->tail);
+    if (WEXITSTATUS(st) != 0)
+        return poold_error(err, "ExecError", "%s exited with status %d: %s", x->name, WEXITSTATUS(st),
+                           io->tail);
+    return exec_result(io, err);
+}
+
+json_t *
+exec_run(const ExecSpec *x, const json_t *args, const json_t *kwds, int64_t *group, PooldError *err)
+{
+    int fds[4] = {-1, -1, -1, -1}, timed_out, st;
+    double deadline = x->timeout > 0 ? clock_mono() + x->timeout : 0;
+    ExecIo io = {0};
+    json_t *r = NULL;
+    char *text;
+    pid_t pid;
+
+    if (json_object_size(kwds) > 0)
+        return poold_error(err, "TypeError", "%s() takes positional arguments only (args)", x->name);
+    if (!(text = json_dumps(args, JSON_COMPACT)))
+        return poold_error(err, "OSError", "cannot start %s: %s", x->name, strerror(errno));
+    io.in = text;
+    io.in_len = strlen(text);
+    if ((pid = exec_start(x, group, fds, err)) > 0) {
+        timed_out = exec_pump(&io, fds, pid, x->max_result, deadline) < 0;
+        if (!timed_out && !io.over)
+            timed_out = exec_wait(pid, fds[3], deadline) < 0;
+        st = exec_end(pid, group, fds);
+        r = exec_outcome(x, &io, timed_out, st, st < 0 ? errno : 0, err);
     }
     free(io.out);
     free(text);

@@ -27,17 +27,16 @@ typedef struct ExecSpec {
     size_t max_result; /* bytes of stdout kept; more is an error */
 } ExecSpec;
 
-/* Reads the --functions file at path and adds each function to r. Returns
- * SVC_OK, or SVC_EINVAL with one line in err naming the file and entry. */
+/* exec_load.c: reads the --functions file at path and adds each function
+ * to r, which then owns its ExecSpec. Returns SVC_OK, or SVC_EINVAL with
+ * one line in err naming the file and entry. */
 int exec_load(Registry *r, const char *path, size_t max_result, char *err, size_t errlen);
 
-/* In a worker: runs x with args (kwds must be empty), publishing the
+/* exec.c, in a worker: runs x with args (kwds must be empty), publishing the
  * command's process group in *group (shared memory, may be NULL) while it
  * runs. Returns a new reference to the result, or NULL with err filled
  * ("TimedOut" when it ran past its timeout, its whole group killed). */
 json_t *exec_run(const ExecSpec *x, const json_t *args, const json_t *kwds, int64_t *group,
                  PooldError *err);
-
-void exec_spec_free(ExecSpec *x);
 
 #endif

@@ -7,10 +7,9 @@
 
 #include <uthash.h>
 
-#include "functions/exec.h"
-
 typedef struct RegistryEntry {
     RegistryFn fn;
+    void (*impl_free)(void *); /* frees fn.impl, which the entry owns */
     UT_hash_handle hh;
 } RegistryEntry;
 
@@ -32,7 +31,8 @@ registry_new(void)
 static void
 registry_entry_free(RegistryEntry *e)
 {
-    exec_spec_free((ExecSpec *)e->fn.exec);
+    if (e->impl_free)
+        e->impl_free((void *)e->fn.impl);
     free((char *)e->fn.name);
     free((char *)e->fn.doc);
     free(e);
@@ -57,18 +57,21 @@ registry_free(Registry *r)
     free(r);
 }
 
-/* Adds fn or spec under name; spec is the entry's from the start. */
-static int
-registry_put(Registry *r, const char *name, const char *doc, const char *source, PooldFn fn,
-             ExecSpec *spec)
+int
+registry_add_owned(Registry *r, const char *name, const char *doc, const char *source, PooldFn fn,
+                   void *impl, void (*impl_free)(void *))
 {
     RegistryEntry *e;
+    int invalid = !name || !*name || (!fn && !impl) || registry_find(r, name);
 
-    if (!name || !*name || (!fn && !spec) || registry_find(r, name) || !(e = calloc(1, sizeof(*e)))) {
-        exec_spec_free(spec);
-        return !name || !*name || (!fn && !spec) || registry_find(r, name) ? SVC_EINVAL : SVC_ENOMEM;
+    if (invalid || !(e = calloc(1, sizeof(*e)))) {
+        if (impl && impl_free)
+            impl_free(impl);
+        return invalid ? SVC_EINVAL : SVC_ENOMEM;
     }
-    e->fn.exec = spec;
+    /* The entry's from here on: registry_entry_free frees it. */
+    e->fn.impl = impl;
+    e->impl_free = impl_free;
     e->fn.name = strdup(name);
     e->fn.doc = strdup(doc ? doc : "");
     e->fn.source = source;
@@ -86,13 +89,7 @@ int
 registry_add(Registry *r, const char *name, const char *doc,
              const char *source, PooldFn fn)
 {
-    return registry_put(r, name, doc, source, fn, NULL);
-}
-
-int
-registry_add_exec(Registry *r, const char *name, const char *doc, ExecSpec *spec)
-{
-    return registry_put(r, name, doc, "exec", NULL, spec);
+    return registry_add_owned(r, name, doc, source, fn, NULL, NULL);
 }
 
 unsigned

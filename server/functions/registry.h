@@ -13,14 +13,15 @@
 #include "core/common.h"
 #include "poold.h"
 
-struct ExecSpec;
-
 typedef struct RegistryFn {
     const char *name;
     const char *doc;
-    const char *source; /* "builtin", "plugin" or "exec" */
+    const char *source; /* "builtin", "plugin" or "exec": how it runs */
     PooldFn fn;         /* builtin, plugin */
-    const struct ExecSpec *exec; /* exec (exec.h) */
+    const void *impl;   /* any other kind (fn NULL): what the worker runs
+                         * it from, as source says (exec: an ExecSpec,
+                         * exec.h); owned by the registry, which knows only
+                         * how to free it */
     unsigned id;        /* 0, 1, ... in the order added: a slot in arrays
                          * kept per function (metrics.h) */
 } RegistryFn;
@@ -33,9 +34,12 @@ void registry_free(Registry *r);
 int registry_add(Registry *r, const char *name, const char *doc,
                  const char *source, PooldFn fn);
 
-/* An exec function (exec.h); takes spec, freeing it on failure too.
- * Returns SVC_OK, SVC_EINVAL for a name taken or empty, or SVC_ENOMEM. */
-int registry_add_exec(Registry *r, const char *name, const char *doc, struct ExecSpec *spec);
+/* A function that runs from impl (fn NULL), or fn; impl is taken and
+ * freed with impl_free (with the registry, or at once on failure). Copies
+ * name and doc. Returns SVC_OK, SVC_EINVAL for a name taken twice or an
+ * empty one, or SVC_ENOMEM. */
+int registry_add_owned(Registry *r, const char *name, const char *doc, const char *source,
+                       PooldFn fn, void *impl, void (*impl_free)(void *));
 
 /* How many functions there are: their ids are 0 to this less one. */
 unsigned registry_count(const Registry *r);

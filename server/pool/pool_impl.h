@@ -1,7 +1,6 @@
 /*
- * pool_impl.h: what pool.c (queue, dispatch, API) and pool_worker.c (the
- * workers' lives: spawn, frames, death) share. Private to the pool: no
- * other module includes it.
+ * pool_impl.h: what the pool's files share (pool.c lists them). Private to
+ * the pool: no other module includes it.
  *
  * Threads: the dispatcher owns everything here but the fields marked
  * "under lock", which other threads reach through pool.h.
@@ -168,24 +167,50 @@ struct Pool {
     } while (0)
 
 /* pool.c */
-int pool_take_back(Pool *p, PoolWorker *w, int from);
-void pool_set_state(Pool *p, PoolWorker *w, WorkerState state);
 int pool_any_ready(Pool *p);
-void pool_end_queue(Pool *p, PoolStatus status);
-void pool_finish(Pool *p, PoolTask *t, PoolStatus status);
-void pool_requeue(Pool *p, PoolTask *t);
-void pool_release_slot(Pool *p, int s);
-void pool_worker_drop(PoolWorker *w, int i);
+
+/* pool_task.c */
+void pool_task_finish(Pool *p, PoolTask *t, PoolStatus status);
+void pool_task_end_queued(Pool *p, PoolStatus status);
+void pool_task_requeue(Pool *p, PoolTask *t);
+int pool_task_send(Pool *p, int idx, PoolTask *t);
+void pool_task_release(Pool *p, int s);
+
+/* pool_submit.c */
+void pool_submit_kick(Pool *p);
+void pool_submit_room_fire(PoolRoomWaiter *w);
+
+/* pool_cancel.c */
+void pool_cancel_apply(Pool *p);
+
+/* pool_dispatch.c */
+void *pool_dispatch_run(void *arg);
 
 /* pool_worker.c */
 void pool_worker_name(const PoolWorker *w, char *buf, size_t len);
-void pool_spawn(Pool *p, PoolWorker *w);
-int pool_flush(Pool *p, PoolWorker *w, int idx);
-void pool_fs_event(Pool *p);
+void pool_worker_set_state(Pool *p, PoolWorker *w, WorkerState state);
+void pool_worker_spawn(Pool *p, PoolWorker *w);
+int pool_worker_flush(Pool *p, PoolWorker *w, int idx);
+void pool_worker_close(Pool *p, PoolWorker *w);
+void pool_worker_signal(Pool *p, PoolWorker *w, int sig);
+void pool_worker_drop(PoolWorker *w, int i);
+int pool_worker_take_back(Pool *p, PoolWorker *w, int from);
+int pool_worker_running(Pool *p, const PoolWorker *w);
+void pool_worker_stop(Pool *p, PoolWorker *w, int sig, MetricsExitCause cause);
+void pool_worker_fs_event(Pool *p);
 void pool_worker_event(Pool *p, int idx, uint32_t events);
-void pool_check_deadlines(Pool *p, int idx, double now);
-void pool_stop_worker(Pool *p, PoolWorker *w, int sig, MetricsExitCause cause);
-void pool_signal(Pool *p, PoolWorker *w, int sig);
+
+/* pool_exit.c */
+void pool_exit_eof(Pool *p, PoolWorker *w);
+void pool_exit_reported(Pool *p, pid_t pid, int st);
+void pool_exit_fs_lost(Pool *p);
+
+/* pool_loop.c */
+void pool_loop_over(Pool *p, const PoolWorker *w);
+double pool_loop_death(Pool *p, const PoolWorker *w, const char *how);
 double pool_loop_check(Pool *p, double now);
+
+/* pool_deadline.c */
+void pool_deadline_check(Pool *p, int idx, double now);
 
 #endif

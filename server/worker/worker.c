@@ -41,7 +41,7 @@ static json_t *
 worker_call(const RegistryFn *fn, const json_t *args, const json_t *kwds, int *failed)
 {
     PooldError err = {"", ""};
-    json_t *r = fn->exec ? exec_run(fn->exec, args, kwds, worker_claim ? &worker_claim->group : NULL, &err)
+    json_t *r = fn->impl ? exec_run(fn->impl, args, kwds, worker_claim ? &worker_claim->group : NULL, &err)
                          : fn->fn(args, kwds, &err);
 
     *failed = r == NULL;
@@ -52,7 +52,7 @@ worker_call(const RegistryFn *fn, const json_t *args, const json_t *kwds, int *f
     /* An exec function's own deadline answers as the call's would: 504. */
     return json_pack("{s:{s:o, s:o, s:i}}", "e", "type", worker_text(err.type), "message",
                      worker_text(err.message), "status",
-                     fn->exec && strcmp(err.type, "TimedOut") == 0 ? 504 : 422);
+                     fn->impl && strcmp(err.type, "TimedOut") == 0 ? 504 : 422);
 }
 
 /* Marks item i of a timed task as started now (see WireClaim). */

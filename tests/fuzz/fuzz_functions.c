@@ -1,5 +1,5 @@
 /*
- * fuzz_functions.c: the --functions file (server/functions/exec.c, exec_load), over
+ * fuzz_functions.c: the --functions file (server/functions/exec_load.c, exec_load), over
  * a registry that holds the built-in functions as the server's does.
  *
  * The file is read as the server reads it, from a path (a memfd's). It
@@ -38,17 +38,19 @@ fuzz_check_entry(const Registry *r, const json_t *e)
     const RegistryFn *fn = registry_find(r, json_string_value(json_object_get(e, "name")));
     const json_t *argv = json_object_get(e, "exec"), *env = json_object_get(e, "env");
     const json_t *timeout = json_object_get(e, "timeout");
+    const ExecSpec *x;
     size_t i, n = 0;
 
-    FUZZ_CHECK(fn && fn->exec && strcmp(fn->source, "exec") == 0);
-    for (i = 0; fn->exec->argv[i]; i++)
-        FUZZ_CHECK(strcmp(fn->exec->argv[i], json_string_value(json_array_get(argv, i)) ?: "") == 0);
+    FUZZ_CHECK(fn && fn->impl && strcmp(fn->source, "exec") == 0);
+    x = fn->impl;
+    for (i = 0; x->argv[i]; i++)
+        FUZZ_CHECK(strcmp(x->argv[i], json_string_value(json_array_get(argv, i)) ?: "") == 0);
     FUZZ_CHECK(i == json_array_size(argv));
-    for (char **v = fn->exec->env; *v; v++)
+    for (char **v = x->env; *v; v++)
         n++;
     FUZZ_CHECK(n == json_object_size(env));
-    FUZZ_CHECK(fn->exec->timeout == (timeout ? json_number_value(timeout) : 0));
-    FUZZ_CHECK((fn->exec->cwd != NULL) == (json_object_get(e, "cwd") != NULL));
+    FUZZ_CHECK(x->timeout == (timeout ? json_number_value(timeout) : 0));
+    FUZZ_CHECK((x->cwd != NULL) == (json_object_get(e, "cwd") != NULL));
 }
 
 int

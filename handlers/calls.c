@@ -64,8 +64,8 @@ calls_done(Batch *b, void *ctx)
     HttpWaiter *w = ctx;
 
     (void)b;
-    http_wake(w);
-    http_waiter_unref(w);
+    http_wait_wake(w);
+    http_wait_unref(w);
 }
 
 static void
@@ -103,17 +103,17 @@ calls_run(HttpReq *r, CallOp op)
         http_reply_json(r, 200, json_pack("{s:[]}", "results"));
         return;
     }
-    if (!(b = batch_new(c)) || !(w = http_defer(r, calls_resume, batch_ref(b), calls_unref))) {
+    if (!(b = batch_new(c)) || !(w = http_wait_defer(r, calls_resume, batch_ref(b), calls_unref))) {
         batch_unref(b);
         http_reply_problem(r, 500, "out of memory", NULL);
         return;
     }
-    http_waiter_on_gone(w, calls_gone);
+    http_wait_on_gone(w, calls_gone);
     rc = batch_start(b, app->pool, 0, calls_done, NULL, w);
     batch_unref(b); /* the waiter and the tasks hold theirs */
     if (rc == SVC_OK)
         return;
-    http_waiter_unref(w); /* done() will never run: drop the producer's reference */
+    http_wait_unref(w); /* done() will never run: drop the producer's reference */
     request_refused(r, rc);
 }
 

@@ -31,7 +31,7 @@ typedef struct ImapReq {
 static void
 imap_wake(void *waiter)
 {
-    http_wake(waiter);
+    http_wait_wake(waiter);
 }
 
 /* An HttpGoneFn: the client hung up while its connection slept. */
@@ -85,7 +85,7 @@ imap_begin(HttpReq *r, Call *c, int ordered, int lines)
 {
     App *app = http_app(r);
     ImapReq *q = calloc(1, sizeof(*q));
-    HttpWaiter *w = q ? http_stream(r, q, imap_free, imap_gone, imap_closed) : NULL;
+    HttpWaiter *w = q ? http_stream_open(r, q, imap_free, imap_gone, imap_closed) : NULL;
     StreamOptions o = {.pool = app->pool, .ordered = ordered, .lines = lines,
                        .max_spill = app->cfg->max_spill, .wake = imap_wake, .wake_ctx = w};
 
@@ -194,7 +194,7 @@ imap_answer(HttpReq *r, ImapReq *q)
     if (st)
         http_reply_problem(r, st, msg, json_pack("{s:{s:s, s:s}}", "error", "type", type, "message", msg));
     else
-        http_reply_stream(r, 200, IMAP_TYPE, imap_read);
+        http_stream_reply(r, 200, IMAP_TYPE, imap_read);
 }
 
 /* The body has ended. */
@@ -208,7 +208,7 @@ imap_run(HttpReq *r, int ordered)
     Call *c = NULL;
     int rc;
 
-    if (http_lines(r)) {
+    if (http_stream_lines(r)) {
         if (!(q = http_stream_ctx(r))) {
             http_reply_problem(r, 400, "the body is empty: its first line must be the call", NULL);
         } else if (q->status) {

@@ -125,15 +125,15 @@ jobs_gone(void *ctx)
 {
     JobsReply *jr = ctx;
 
-    http_wake(jr->waiter);
+    http_wait_wake(jr->waiter);
 }
 
 /* A JobWakeFn: the producer's side of the waiter. */
 static void
 jobs_wake(void *ctx)
 {
-    http_wake(ctx);
-    http_waiter_unref(ctx);
+    http_wait_wake(ctx);
+    http_wait_unref(ctx);
 }
 
 /* Defers r's answer to jr (taken); a long poll (watch) is answered at
@@ -143,13 +143,13 @@ jobs_defer(HttpReq *r, JobsReply *jr, int watch)
 {
     HttpWaiter *w;
 
-    if (!(w = http_defer(r, jobs_resume, jr, jobs_reply_free))) {
+    if (!(w = http_wait_defer(r, jobs_resume, jr, jobs_reply_free))) {
         http_reply_problem(r, 500, "out of memory", NULL);
         return NULL;
     }
     jr->waiter = w;
     if (watch)
-        http_waiter_on_gone(w, jobs_gone);
+        http_wait_on_gone(w, jobs_gone);
     return w;
 }
 

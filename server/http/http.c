@@ -1,15 +1,8 @@
 /*
- * http.c: see http.h.
- *
- * Request phases, as libmicrohttpd calls the access handler:
- *   1. first call: headers are in. Find the route, check Content-Length
- *      against the limit, and return without answering: queueing a response
- *      on the first call makes MHD 0.9.75 drop keep-alive (about 4x slower).
- *   2. middle calls: append the body, or discard it once the answer is
- *      already known (404, 405, 413), so the client can read that answer.
- *   3. last call: parse JSON if the route wants it, run the handler.
- *   4. after http_defer: the connection is suspended; when woken, MHD calls
- *      the handler again and the waiter's resume function answers.
+ * http.c: see http.h. The side of the glue that main and the handlers
+ * call: starting and stopping the daemon, what a handler reads of its
+ * request, and the replies. The side libmicrohttpd calls, a request's
+ * phases from its headers to its completion, is http_request.c.
  */
 #include "http/http.h"
 
@@ -17,23 +10,15 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <microhttpd.h>
-#include <nettle/memops.h>
-#include <nettle/sha2.h>
 
-#include "core/clock.h"
-#include "http/http_impl.h"
-#include "http/http_parse.h"
-#include "http/http_status.h"
 #include "core/log.h"
-#include "core/metrics.h"
+#include "http/http_impl.h"
+#include "http/http_status.h"
 
 #define HTTP_DRAIN_SECONDS 5.0 /* how long http_stop lets answers finish */
-
 
 /* --- replies --- */
 
@@ -168,127 +153,6 @@ http_header(HttpReq *r, const char *name)
     return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
 }
 
-/* --- the access handler --- */
-
-/* The SHA-256 of a key: keys are compared by digest, so that neither a
- * key's length nor its bytes show in the time an answer takes. */
-static void
-http_key_digest(const char *key, uint8_t out[SHA256_DIGEST_SIZE])
-{
-    struct sha256_ctx ctx;
-
-    sha256_init(&ctx);
-    sha256_update(&ctx, strlen(key), (const uint8_t *)key);
-    sha256_digest(&ctx, SHA256_DIGEST_SIZE, out);
-}
-
-/* 1 when no key is asked for, or the request carries one of them as
- * "Authorization: Bearer KEY". Every key is compared, in constant time. */
-static int
-http_authorized(const Http *h, struct MHD_Connection *c)
-{
-    const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-    uint8_t given[SHA256_DIGEST_SIZE], want[SHA256_DIGEST_SIZE];
-    const char *key;
-    int ok = 0;
-
-    if (h->nkeys == 0)
-        return 1;
-    if (!(key = http_parse_bearer(auth)))
-        return 0;
-    http_key_digest(key, given);
-    for (int i = 0; i < h->nkeys; i++) {
-        http_key_digest(h->keys[i], want);
-        ok |= memeql_sec(want, given, sizeof(given));
-    }
-    return ok;
-}
-
-static HttpReq *
-http_req_new(Http *h, struct MHD_Connection *c, const char *url, const char *method)
-{
-    HttpReq *r = calloc(1, sizeof(*r));
-    const char *cl, *te;
-
-    if (!r)
-        return NULL;
-    r->http = h;
-    r->conn = c;
-    r->began = clock_mono();
-    snprintf(r->line, sizeof(r->line), "%s %s", method, url);
-    __atomic_add_fetch(&h->active, 1, __ATOMIC_RELAXED);
-    r->route = http_parse_route(h->routes, method, url, r->param, r->allow, sizeof(r->allow));
-    if (!r->route)
-        r->status = r->allow[0] ? 405 : 404;
-    else if (!r->route->open && !http_authorized(h, c))
-        r->status = 401;
-    r->lines = http_lines_wanted(r);
-    cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-    if (cl && strtoull(cl, NULL, 10) > h->max_body && !r->lines)
-        r->status = 413;
-    /* MHD decodes chunked and no other coding: a body in another it reads
-     * until the client closes, when no answer can reach it any more. */
-    te = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
-    if (te && strcasecmp(te, "chunked") != 0)
-        r->status = 400;
-    return r;
-}
-
-/* Appends a piece of the body; past the limit, the request becomes a 413
- * and the rest is discarded. */
-static void
-http_req_append(HttpReq *r, const char *data, size_t len)
-{
-    if (r->status)
-        return;
-    if (len > r->http->max_body - r->len) {
-        r->status = 413;
-        free(r->body);
-        r->body = NULL;
-        r->len = r->cap = 0;
-        return;
-    }
-    if (r->len + len + 1 > r->cap) {
-        /* A body that comes in one piece, as most do, takes one small
-         * block of its size: a first 1 KiB, past glibc's small sizes,
-         * made malloc consolidate its free lists on every request. */
-        size_t cap = r->cap ? r->cap * 2 : len + 1;
-        while (cap < r->len + len + 1)
-            cap *= 2;
-        char *grown = realloc(r->body, cap);
-        if (!grown) {
-            r->status = 413;
-            return;
-        }
-        r->body = grown;
-        r->cap = cap;
-    }
-    memcpy(r->body + r->len, data, len);
-    r->len += len;
-}
-
-static void
-http_early_answer(HttpReq *r)
-{
-    char detail[160];
-
-    if (r->status == 413 && r->lines)
-        snprintf(detail, sizeof(detail), "a line of the body is longer than --max-body (%zu bytes)",
-                 r->http->max_body);
-    else if (r->status == 413)
-        snprintf(detail, sizeof(detail), "the body is larger than --max-body (%zu bytes)", r->http->max_body);
-    else if (r->status == 405)
-        snprintf(detail, sizeof(detail), "this path takes: %s", r->allow);
-    else if (r->status == 401)
-        snprintf(detail, sizeof(detail), "send the API key as \"Authorization: Bearer KEY\"");
-    else if (r->status == 400)
-        snprintf(detail, sizeof(detail), "Transfer-Encoding '%.40s' is not supported: send the body with "
-                 "Content-Length, or chunked", http_header(r, MHD_HTTP_HEADER_TRANSFER_ENCODING));
-    else
-        snprintf(detail, sizeof(detail), "no such endpoint");
-    http_reply_problem(r, r->status, detail, NULL);
-}
-
 const json_t *
 http_json_parse(HttpReq *r)
 {
@@ -303,156 +167,9 @@ http_json_parse(HttpReq *r)
     return r->json;
 }
 
-static void
-http_run(HttpReq *r)
-{
-    if (r->lines)
-        http_lines_end(r);
-    else if (r->route->body != HTTP_BODY_ANY) {
-        if (r->len == 0) {
-            http_reply_problem(r, 400, "the body is empty: send a JSON object", NULL);
-            return;
-        }
-        if (r->route->body != HTTP_BODY_TEXT && !http_json_parse(r))
-            return;
-    }
-    r->route->handler(r);
-    if (r->waiter && !r->waiter->stream && !r->answered)
-        http_suspend(r);
-    else if (!r->answered)
-        http_reply_problem(r, 500, "the handler gave no answer", NULL);
-}
+/* --- start and stop --- */
 
-/*
- * A piece of the body. Each moves the guard's deadline on by its share; a
- * lines body that poold makes wait (asleep, suspended) is off the clock,
- * which starts again at the wake. MHD_NO closes the connection: a lines
- * body dropped past its bound, or one the guard answered meanwhile.
- */
-static enum MHD_Result
-http_body_piece(HttpReq *r, const char *data, size_t *size)
-{
-    size_t given = *size;
-
-    if (!r->lines) {
-        int refused = r->status != 0;
-        http_req_append(r, data, given);
-        *size = 0;
-        /* Refused already (413, 401, 404...): what comes is thrown away,
-         * earns the request no time, and past --max-body more ends the
-         * connection; a chunked body without end held it for ever. */
-        if (refused && (r->dropped += given) > r->http->max_body) {
-            log_msg(LOG_INFO, "%s: closed after dropping more than --max-body of an unwanted body", r->line);
-            return MHD_NO;
-        }
-        return refused || http_guard_more(r->guard, given) >= 0 ? MHD_YES : MHD_NO;
-    }
-    if (r->guard_asleep) {
-        r->guard_asleep = 0;
-        if (http_guard_arm(r->http, r->guard, 1) < 0)
-            return MHD_NO;
-    }
-    unsigned long lines = r->lines_in;
-    if (http_lines_take(r, data, size) < 0) {
-        log_msg(LOG_INFO, "%s: closed after dropping more than --max-body of an unwanted body", r->line);
-        return MHD_NO;
-    }
-    if (r->guard && r->waiter && http_asleep(r->waiter)) {
-        /* No MHD_NO now, whoever won: MHD must not close a suspended
-         * connection. A guard that won is met at the wake. */
-        r->guard_asleep = 1;
-        http_guard_off(r->guard);
-        return MHD_YES;
-    }
-    /* A stream of lines may be a generator's, as slow as it likes: each
-     * line that comes whole gives a new --connection-timeout for the
-     * next; only a line itself must keep to the rate. */
-    if (r->lines_in > lines)
-        return http_guard_arm(r->http, r->guard, 1) < 0 ? MHD_NO : MHD_YES;
-    return http_guard_more(r->guard, given - *size) < 0 ? MHD_NO : MHD_YES;
-}
-
-static enum MHD_Result
-http_access(void *cls, struct MHD_Connection *c, const char *url, const char *method,
-            const char *version, const char *upload_data, size_t *upload_data_size, void **req_cls)
-{
-    Http *h = cls;
-    HttpReq *r = *req_cls;
-
-    (void)version;
-    if (!r) {
-        HttpConn *g = http_guard_conn(c);
-        /* The headers are in: the body's clock starts. MHD_NO wherever the
-         * guard has answered 408 first. */
-        if (http_guard_arm(h, g, 1) < 0 || !(r = http_req_new(h, c, url, method)))
-            return MHD_NO;
-        r->guard = g;
-        *req_cls = r;
-        /* A declared body over the limit is refused before it is sent
-         * (curl waits for "100 Continue"), as is one that would never
-         * end; losing keep-alive is fine here. */
-        if (r->status == 413 || r->status == 400) {
-            if (http_guard_off(g) < 0)
-                return MHD_NO;
-            http_early_answer(r);
-        }
-        return MHD_YES;
-    }
-    if (*upload_data_size)
-        return http_body_piece(r, upload_data, upload_data_size);
-    /* The request is in: answered from here, off the guard's clock. */
-    if (http_guard_off(r->guard) < 0)
-        return MHD_NO;
-    if (r->answered)
-        return MHD_YES;
-    if (r->waiter && !r->waiter->stream) {
-        http_resumed(r);
-        return MHD_YES;
-    }
-    if (r->status)
-        http_early_answer(r);
-    else
-        http_run(r);
-    return MHD_YES;
-}
-
-static void
-http_completed(void *cls, struct MHD_Connection *c, void **req_cls, enum MHD_RequestTerminationCode toe)
-{
-    HttpReq *r = *req_cls;
-    double took;
-
-    (void)toe;
-    /* The guard's 408 went instead of an answer: counted as one. */
-    if (http_guard_done(cls, c) < 0 && r && !r->answered)
-        r->answered = 408;
-    if (!r)
-        return;
-    took = clock_mono() - r->began;
-    metrics_http(r->route ? (int)(r->route - r->http->routes) : -1, r->answered, took);
-    /* 503 is backpressure, expected under load: not worth a line each. */
-    if (r->answered >= 500 && r->answered != 503)
-        log_msg(LOG_WARN, "%s status=%d duration_ms=%.1f", r->line, r->answered, took * 1e3);
-    else
-        log_msg(LOG_DEBUG, "%s status=%d duration_ms=%.1f", r->line, r->answered, took * 1e3);
-    if (r->waiter)
-        http_waiter_release(r->waiter);
-    json_decref(r->json);
-    free(r->body);
-    __atomic_sub_fetch(&r->http->active, 1, __ATOMIC_RELEASE);
-    free(r);
-    *req_cls = NULL;
-}
-
-/* MHD_OPTION_UNESCAPE_CALLBACK's: MHD's decoding, but "%00" stays. */
-static size_t
-http_unescape(void *cls, struct MHD_Connection *c, char *s)
-{
-    (void)cls;
-    (void)c;
-    return http_parse_unescape(s);
-}
-
+/* MHD_OPTION_EXTERNAL_LOGGER's: MHD's messages, one line each, at debug. */
 static void
 http_mhd_log(void *cls, const char *fmt, va_list ap)
 {
@@ -520,19 +237,14 @@ http_tls_options(Http *h, const HttpOptions *o, struct MHD_OptionItem *opts, uns
     return 0;
 }
 
-Http *
-http_start(const HttpOptions *o, char *err, size_t errlen)
+/* A new Http with the options it keeps; NULL when out of memory. */
+static Http *
+http_new(const HttpOptions *o)
 {
-    struct MHD_OptionItem tls[3];
     Http *h = calloc(1, sizeof(*h));
-    /* No listening socket of MHD's: http_listen.c accepts (see there why). */
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
-                     MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ERROR_LOG;
 
-    if (!h) {
-        snprintf(err, errlen, "out of memory");
+    if (!h)
         return NULL;
-    }
     pthread_mutex_init(&h->lock, NULL);
     h->watch_ep = h->watch_stop = -1;
     h->routes = o->routes;
@@ -542,15 +254,31 @@ http_start(const HttpOptions *o, char *err, size_t errlen)
     h->max_conns = o->max_conns;
     h->conn_timeout = o->conn_timeout;
     h->app = o->app;
-    if (http_listen_open(h, o->host, o->port, err, errlen) < 0 ||
-        http_tls_options(h, o, tls, &flags, err, errlen) < 0)
-        goto fail;
-    /* Before the daemon: its threads may suspend a call at once. */
-    if (http_watch_start(h) < 0 || http_guard_start(h) < 0) {
-        snprintf(err, errlen, "cannot start the disconnect watcher or the connection guard");
-        goto fail;
-    }
-    h->d = MHD_start_daemon(flags, 0, NULL, NULL, http_access, h,
+    return h;
+}
+
+/* Stops what h started, skipping what did not start, and frees it: the
+ * one end of a failed start and of a stop. */
+static void
+http_free(Http *h)
+{
+    if (h->d)
+        MHD_stop_daemon(h->d);
+    http_listen_free(h);
+    http_wait_stop(h);
+    http_guard_stop(h);
+    pthread_mutex_destroy(&h->lock);
+    free(h->tls_cert);
+    free(h->tls_key);
+    free(h);
+}
+
+/* libmicrohttpd's daemon, with flags and the TLS options; NULL if it does
+ * not start. */
+static struct MHD_Daemon *
+http_daemon(Http *h, const HttpOptions *o, unsigned flags, struct MHD_OptionItem *tls)
+{
+    return MHD_start_daemon(flags, 0, NULL, NULL, http_request_access, h,
                             MHD_OPTION_EXTERNAL_LOGGER, http_mhd_log, NULL,
                             MHD_OPTION_THREAD_POOL_SIZE, (unsigned)o->threads,
                             /* --max-connections is http_listen.c's to keep.
@@ -573,12 +301,35 @@ http_start(const HttpOptions *o, char *err, size_t errlen)
                              * of the default 32 KiB (the body comes to us
                              * in pieces, whatever its size). */
                             MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(16 * 1024),
-                            MHD_OPTION_NOTIFY_COMPLETED, http_completed, h,
+                            MHD_OPTION_NOTIFY_COMPLETED, http_request_completed, h,
                             MHD_OPTION_NOTIFY_CONNECTION, http_listen_notify, h,
-                            MHD_OPTION_UNESCAPE_CALLBACK, http_unescape, NULL,
+                            MHD_OPTION_UNESCAPE_CALLBACK, http_request_unescape, NULL,
                             MHD_OPTION_ARRAY, tls,
                             MHD_OPTION_END);
-    if (!h->d) {
+}
+
+Http *
+http_start(const HttpOptions *o, char *err, size_t errlen)
+{
+    struct MHD_OptionItem tls[3];
+    Http *h = http_new(o);
+    /* No listening socket of MHD's: http_listen.c accepts (see there why). */
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+                     MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ERROR_LOG;
+
+    if (!h) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    if (http_listen_open(h, o->host, o->port, err, errlen) < 0 ||
+        http_tls_options(h, o, tls, &flags, err, errlen) < 0)
+        goto fail;
+    /* Before the daemon: its threads may suspend a call at once. */
+    if (http_wait_start(h) < 0 || http_guard_start(h) < 0) {
+        snprintf(err, errlen, "cannot start the disconnect watcher or the connection guard");
+        goto fail;
+    }
+    if (!(h->d = http_daemon(h, o, flags, tls))) {
         snprintf(err, errlen, o->tls_cert ? "cannot start the HTTP daemon (a certificate and key that do not "
                                             "load or match?)"
                                           : "cannot start the HTTP daemon");
@@ -590,15 +341,7 @@ http_start(const HttpOptions *o, char *err, size_t errlen)
     }
     return h;
 fail:
-    if (h->d)
-        MHD_stop_daemon(h->d);
-    http_listen_free(h);
-    http_watch_stop(h);
-    http_guard_stop(h);
-    pthread_mutex_destroy(&h->lock);
-    free(h->tls_cert);
-    free(h->tls_key);
-    free(h);
+    http_free(h);
     return NULL;
 }
 
@@ -622,7 +365,7 @@ http_stop(Http *h)
     http_listen_close(h);
     /* MHD may not stop with suspended connections: resume each; unwoken,
      * it answers 503. */
-    http_resume_all(h);
+    http_wait_resume_all(h);
     /* A call just woken still has to write its answer: give the requests
      * in flight a moment to complete before the daemon closes them. */
     for (int i = 0; i < (int)(HTTP_DRAIN_SECONDS * 100); i++) {
@@ -630,12 +373,5 @@ http_stop(Http *h)
             break;
         usleep(10 * 1000);
     }
-    MHD_stop_daemon(h->d);
-    http_listen_free(h);
-    http_watch_stop(h);
-    http_guard_stop(h);
-    pthread_mutex_destroy(&h->lock);
-    free(h->tls_cert);
-    free(h->tls_key);
-    free(h);
+    http_free(h);
 }

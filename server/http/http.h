@@ -1,8 +1,13 @@
 /*
- * http.h: the libmicrohttpd glue. It owns the daemon, the request phases,
- * body limits, JSON parsing, replies and the suspend/resume of deferred
- * answers. It knows no handler: main hands it the route table
- * (handlers/routes.c), and handlers answer through the helpers below.
+ * http.h: the libmicrohttpd glue, as its users see it. It owns the daemon,
+ * the request phases, body limits, JSON parsing, replies and the
+ * suspend/resume of deferred answers. It knows no handler: main hands it
+ * the route table (handlers/routes.c), and handlers answer through the
+ * helpers below.
+ *
+ * Public: main (start, stop) and the handlers (through handlers.h) include
+ * it. What server/http/'s own files share is http_impl.h, which no one
+ * else includes.
  */
 #ifndef POOLD_HTTP_H
 #define POOLD_HTTP_H
@@ -13,7 +18,7 @@
 #include "core/common.h"
 
 /* A handler answers with one of the http_reply_* helpers, or defers with
- * http_defer. Called on an MHD thread. */
+ * http_wait_defer. Called on an MHD thread. */
 typedef void (*HttpHandler)(HttpReq *r);
 
 /* What a route's body must be. */
@@ -29,7 +34,7 @@ typedef enum {
 
 /* HttpLineFn's answers. */
 #define HTTP_LINE_MORE 0  /* taken: send the next */
-#define HTTP_LINE_FULL 1  /* taken, but send no more until http_wake */
+#define HTTP_LINE_FULL 1  /* taken, but send no more until http_wait_wake */
 #define HTTP_LINE_STOP (-1) /* read no more: the rest of the body is dropped */
 
 /*
@@ -124,16 +129,16 @@ typedef void (*HttpResumeFn)(HttpReq *r, void *ctx);
 
 /*
  * Defers the answer: when the handler returns, the connection is suspended
- * (no thread waits for it) until http_wake(). Returns the waiter with one
- * reference for the producer, who must call http_wake once and then
- * http_waiter_unref. ctx is the handler's; ctx_free (may be NULL) frees it
+ * (no thread waits for it) until http_wait_wake(). Returns the waiter with one
+ * reference for the producer, who must call http_wait_wake once and then
+ * http_wait_unref. ctx is the handler's; ctx_free (may be NULL) frees it
  * when the waiter goes. NULL when out of memory (ctx is then freed).
  */
-HttpWaiter *http_defer(HttpReq *r, HttpResumeFn fn, void *ctx, void (*ctx_free)(void *));
+HttpWaiter *http_wait_defer(HttpReq *r, HttpResumeFn fn, void *ctx, void (*ctx_free)(void *));
 
 /* Any thread. Resumes the connection, which then calls fn. Safe when the
  * client has gone. */
-void http_wake(HttpWaiter *w);
+void http_wait_wake(HttpWaiter *w);
 
 /* Called at most once, from http's watcher thread, when the client hangs
  * up while its answer is deferred; ctx is the waiter's. The producer
@@ -141,32 +146,32 @@ void http_wake(HttpWaiter *w);
 typedef void (*HttpGoneFn)(void *ctx);
 
 /* Asks to be told (gone) if the client leaves while suspended. Call right
- * after http_defer, before the handler returns. */
-void http_waiter_on_gone(HttpWaiter *w, HttpGoneFn gone);
+ * after http_wait_defer, before the handler returns. */
+void http_wait_on_gone(HttpWaiter *w, HttpGoneFn gone);
 
-void http_waiter_unref(HttpWaiter *w);
+void http_wait_unref(HttpWaiter *w);
 
 /* --- streams: a body read line by line, an answer written as it comes --- */
 
 /* 1 when the body comes as lines to the route's HttpLineFn. */
-int http_lines(HttpReq *r);
+int http_stream_lines(HttpReq *r);
 
 /*
  * Makes the request a stream with the handler's ctx (freed by ctx_free,
  * may be NULL, once http is done with it). Its waiter is borrowed: the
- * producer may http_wake it until closed(ctx) is called, on an MHD thread,
+ * producer may http_wait_wake it until closed(ctx) is called, on an MHD thread,
  * when the request is over; gone(ctx) may come before, from another
  * thread, when the client hangs up while the connection sleeps. NULL when
  * out of memory (ctx is then freed).
  */
-HttpWaiter *http_stream(HttpReq *r, void *ctx, void (*ctx_free)(void *), HttpGoneFn gone,
+HttpWaiter *http_stream_open(HttpReq *r, void *ctx, void (*ctx_free)(void *), HttpGoneFn gone,
                         void (*closed)(void *));
 
-/* The ctx given to http_stream, NULL before. */
+/* The ctx given to http_stream_open, NULL before. */
 void *http_stream_ctx(HttpReq *r);
 
 /* HttpReadFn's answers besides a byte count. */
-#define HTTP_READ_WAIT 0      /* nothing now: the connection sleeps until http_wake */
+#define HTTP_READ_WAIT 0      /* nothing now: the connection sleeps until http_wait_wake */
 #define HTTP_READ_END (-1)    /* the answer is complete */
 #define HTTP_READ_ERROR (-2)  /* abort: the connection is closed */
 
@@ -175,8 +180,8 @@ void *http_stream_ctx(HttpReq *r);
  * the stream must end instead of answering HTTP_READ_WAIT. */
 typedef ssize_t (*HttpReadFn)(void *ctx, char *buf, size_t max, int stopping);
 
-/* Answers a stream (after http_stream) with the body read() writes, in
+/* Answers a stream (after http_stream_open) with the body read() writes, in
  * chunked transfer encoding. */
-void http_reply_stream(HttpReq *r, int status, const char *type, HttpReadFn read);
+void http_stream_reply(HttpReq *r, int status, const char *type, HttpReadFn read);
 
 #endif

@@ -1,7 +1,13 @@
 /*
- * http_impl.h: what http.c (the daemon, request phases, replies) and
- * http_wait.c (deferred answers: suspend, wake, disconnect watch) share.
- * Private to http: no other module includes it.
+ * http_impl.h: what the files of server/http/ share behind http.h: the
+ * daemon's state (Http), a request's (HttpReq), a waiter's (HttpWaiter),
+ * and each file's functions for the others: http.c (start, stop,
+ * replies), http_request.c (the request phases), http_wait.c (deferred
+ * answers: suspend, wake, disconnect watch), http_stream.c, http_guard.c
+ * and http_listen.c.
+ *
+ * Private to server/http/: only its .c files include it. Main and the
+ * handlers include http.h (and http_parse.h, http_status.h), never this.
  */
 #ifndef POOLD_HTTP_IMPL_H
 #define POOLD_HTTP_IMPL_H
@@ -87,7 +93,7 @@ struct HttpWaiter {
     int refs;                 /* atomic */
     pthread_mutex_t lock;     /* guards woken, suspended, gone, cancelled */
     int woken, suspended, gone, cancelled;
-    int stream;               /* http_stream's: sleeps and wakes many times,
+    int stream;               /* http_stream_open's: sleeps and wakes many times,
                                * and woken is a wake not yet seen */
     HttpReadFn read;          /* a stream's answer */
     void (*closed)(void *ctx);
@@ -125,24 +131,35 @@ struct HttpReq {
     int guard_asleep;         /* a lines body asleep, off the guard's clock */
 };
 
+/* http_request.c: libmicrohttpd's callbacks, as http.c hands them to
+ * MHD_start_daemon (cls is the Http, or unused for unescape). */
+enum MHD_Result http_request_access(void *cls, struct MHD_Connection *c, const char *url,
+                                    const char *method, const char *version, const char *upload_data,
+                                    size_t *upload_data_size, void **req_cls);
+void http_request_completed(void *cls, struct MHD_Connection *c, void **req_cls,
+                            enum MHD_RequestTerminationCode toe);
+size_t http_request_unescape(void *cls, struct MHD_Connection *c, char *s);
+
 /* http_wait.c */
-int http_watch_start(Http *h);
-void http_watch_stop(Http *h);
+/* Starts the disconnect watcher's thread. 0, or -1. */
+int http_wait_start(Http *h);
+/* Stops the watcher and frees its set. Safe after a failed start. */
+void http_wait_stop(Http *h);
 /* After the handler deferred: suspends the connection, or answers now if
  * the wake came first. MHD thread. */
-void http_suspend(HttpReq *r);
+void http_wait_suspend(HttpReq *r);
 /* Re-entered after a resume: answers through the waiter. MHD thread. */
-void http_resumed(HttpReq *r);
+void http_wait_resumed(HttpReq *r);
 /* The request is complete: the waiter loses its connection. */
-void http_waiter_release(HttpWaiter *w);
+void http_wait_release(HttpWaiter *w);
 /* At stop: resumes every suspended connection; unwoken, they answer 503. */
-void http_resume_all(Http *h);
-/* A stream's connection sleeps until the next http_wake. MHD thread.
+void http_wait_resume_all(Http *h);
+/* A stream's connection sleeps until the next http_wait_wake. MHD thread.
  * Returns 1 when it sleeps, 0 when a wake came first (go on at once), -1
  * when poold is stopping (it cannot sleep). */
-int http_pause(HttpWaiter *w);
+int http_wait_pause(HttpWaiter *w);
 /* 1 while a stream's connection sleeps and no wake has come since. */
-int http_asleep(HttpWaiter *w);
+int http_wait_asleep(HttpWaiter *w);
 
 /* http.c */
 /* A problem's JSON text (malloc'd; NULL out of memory), as
@@ -196,13 +213,13 @@ void http_listen_notify(void *cls, struct MHD_Connection *c, void **socket_conte
 
 /* http_stream.c */
 /* 1 when the request's body should go to its route's line function. */
-int http_lines_wanted(HttpReq *r);
+int http_stream_lines_wanted(HttpReq *r);
 /* A body piece of a lines request: hands its lines on, keeps a partial
  * last one, and sets *size to what it did not take (the connection then
  * sleeps). Returns -1 when the connection should close: more than
  * --max-body was dropped after the handler wanted no more. MHD thread. */
-int http_lines_take(HttpReq *r, const char *data, size_t *size);
+int http_stream_lines_take(HttpReq *r, const char *data, size_t *size);
 /* The body ended: hands on its last line if it had no newline. */
-void http_lines_end(HttpReq *r);
+void http_stream_lines_end(HttpReq *r);
 
 #endif

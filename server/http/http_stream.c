@@ -1,11 +1,11 @@
 /*
  * http_stream.c: streams. A request body read a line at a time as it
  * arrives (route body HTTP_BODY_LINES with an NDJSON Content-Type), and an
- * answer written as it is produced (http_reply_stream).
+ * answer written as it is produced (http_stream_reply).
  *
  * Both sleep the same way: the connection is suspended through the
- * request's stream waiter (http_pause) when the handler has no room for
- * more lines, or nothing to write, and the producer's http_wake resumes
+ * request's stream waiter (http_wait_pause) when the handler has no room for
+ * more lines, or nothing to write, and the producer's http_wait_wake resumes
  * it. libmicrohttpd then calls again: with the body bytes not yet taken,
  * or the content reader. Returning from either without taking or writing
  * anything, and without suspending, would make MHD spin.
@@ -23,22 +23,22 @@
 #define HTTP_STREAM_BLOCK (32 * 1024) /* bytes asked of a reader at once */
 
 int
-http_lines(HttpReq *r)
+http_stream_lines(HttpReq *r)
 {
     return r->lines;
 }
 
 HttpWaiter *
-http_stream(HttpReq *r, void *ctx, void (*ctx_free)(void *), HttpGoneFn gone, void (*closed)(void *))
+http_stream_open(HttpReq *r, void *ctx, void (*ctx_free)(void *), HttpGoneFn gone, void (*closed)(void *))
 {
-    HttpWaiter *w = http_defer(r, NULL, ctx, ctx_free);
+    HttpWaiter *w = http_wait_defer(r, NULL, ctx, ctx_free);
 
     if (!w)
         return NULL;
     w->stream = 1;
     w->gone_fn = gone;
     w->closed = closed;
-    http_waiter_unref(w); /* no producer's reference: it borrows until closed */
+    http_wait_unref(w); /* no producer's reference: it borrows until closed */
     return w;
 }
 
@@ -52,7 +52,7 @@ http_stream_ctx(HttpReq *r)
 
 /* Called when the request's headers are in (http.c). */
 int
-http_lines_wanted(HttpReq *r)
+http_stream_lines_wanted(HttpReq *r)
 {
     const char *type = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
 
@@ -61,7 +61,7 @@ http_lines_wanted(HttpReq *r)
 
 /* Hands one line on; blank ones (a trailing "\r" too) are not items. */
 static void
-http_line(HttpReq *r, const char *line, size_t len)
+http_stream_line(HttpReq *r, const char *line, size_t len)
 {
     if (len && line[len - 1] == '\r')
         len--;
@@ -77,13 +77,13 @@ http_line(HttpReq *r, const char *line, size_t len)
  * when the connection now sleeps.
  */
 static int
-http_lines_wait(HttpReq *r)
+http_stream_lines_wait(HttpReq *r)
 {
     for (;;) {
         r->line_state = r->route->line(r, NULL, 0);
         if (r->line_state != HTTP_LINE_FULL)
             return 1;
-        switch (r->waiter ? http_pause(r->waiter) : -1) {
+        switch (r->waiter ? http_wait_pause(r->waiter) : -1) {
         case 1:
             return 0;
         case -1: /* stopping, or a handler that cannot be woken */
@@ -94,7 +94,7 @@ http_lines_wait(HttpReq *r)
 }
 
 int
-http_lines_take(HttpReq *r, const char *data, size_t *size)
+http_stream_lines_take(HttpReq *r, const char *data, size_t *size)
 {
     size_t off = 0, n = *size;
 
@@ -104,9 +104,9 @@ http_lines_take(HttpReq *r, const char *data, size_t *size)
      * bytes left untaken end the pass, and come again after the wake.
      * Lines taken now could leave the connection asleep with no wake to
      * come, and a pause now would suspend it twice (see http_wait.c). */
-    if (r->waiter && http_asleep(r->waiter))
+    if (r->waiter && http_wait_asleep(r->waiter))
         return 0;
-    if (r->line_state == HTTP_LINE_FULL && !http_lines_wait(r))
+    if (r->line_state == HTTP_LINE_FULL && !http_stream_lines_wait(r))
         return 0; /* asleep: the same bytes come again after the wake */
     while (off < n && r->line_state != HTTP_LINE_STOP && !r->status) {
         const char *line;
@@ -120,8 +120,8 @@ http_lines_take(HttpReq *r, const char *data, size_t *size)
             r->status = 413; /* one line: the body as a whole has no bound */
             break;
         }
-        http_line(r, line, len);
-        if (r->line_state == HTTP_LINE_FULL && !http_lines_wait(r))
+        http_stream_line(r, line, len);
+        if (r->line_state == HTTP_LINE_FULL && !http_stream_lines_wait(r))
             break;
     }
     if (r->line_state == HTTP_LINE_STOP || r->status) {
@@ -136,10 +136,10 @@ http_lines_take(HttpReq *r, const char *data, size_t *size)
 }
 
 void
-http_lines_end(HttpReq *r)
+http_stream_lines_end(HttpReq *r)
 {
     if (r->len && r->line_state != HTTP_LINE_STOP && !r->status)
-        http_line(r, r->body, r->len);
+        http_stream_line(r, r->body, r->len);
     r->len = 0;
 }
 
@@ -160,7 +160,7 @@ http_stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
             return MHD_CONTENT_READER_END_OF_STREAM;
         if (n == HTTP_READ_ERROR)
             return MHD_CONTENT_READER_END_WITH_ERROR;
-        switch (http_pause(w)) {
+        switch (http_wait_pause(w)) {
         case 1:
             return 0; /* suspended: MHD calls again after the wake */
         case -1:
@@ -173,11 +173,11 @@ http_stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
 static void
 http_stream_free(void *cls)
 {
-    http_waiter_unref(cls);
+    http_wait_unref(cls);
 }
 
 void
-http_reply_stream(HttpReq *r, int status, const char *type, HttpReadFn read)
+http_stream_reply(HttpReq *r, int status, const char *type, HttpReadFn read)
 {
     HttpWaiter *w = r->waiter;
     struct MHD_Response *resp;
@@ -189,7 +189,7 @@ http_reply_stream(HttpReq *r, int status, const char *type, HttpReadFn read)
     resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, HTTP_STREAM_BLOCK, http_stream_reader, w,
                                              http_stream_free);
     if (!resp) {
-        http_waiter_unref(w);
+        http_wait_unref(w);
         http_reply_problem(r, 500, "out of memory", NULL);
         return;
     }

@@ -40,7 +40,7 @@
 #define HTTP_WATCH_AFTER 0.05 /* seconds a call waits before it is watched */
 
 HttpWaiter *
-http_defer(HttpReq *r, HttpResumeFn fn, void *ctx, void (*ctx_free)(void *))
+http_wait_defer(HttpReq *r, HttpResumeFn fn, void *ctx, void (*ctx_free)(void *))
 {
     HttpWaiter *w = calloc(1, sizeof(*w));
 
@@ -62,19 +62,19 @@ http_defer(HttpReq *r, HttpResumeFn fn, void *ctx, void (*ctx_free)(void *))
 }
 
 void
-http_waiter_on_gone(HttpWaiter *w, HttpGoneFn gone)
+http_wait_on_gone(HttpWaiter *w, HttpGoneFn gone)
 {
     w->gone_fn = gone;
 }
 
 static void
-http_waiter_ref(HttpWaiter *w)
+http_wait_ref(HttpWaiter *w)
 {
     __atomic_add_fetch(&w->refs, 1, __ATOMIC_RELAXED);
 }
 
 void
-http_waiter_unref(HttpWaiter *w)
+http_wait_unref(HttpWaiter *w)
 {
     if (!w || __atomic_sub_fetch(&w->refs, 1, __ATOMIC_ACQ_REL) > 0)
         return;
@@ -87,7 +87,7 @@ http_waiter_unref(HttpWaiter *w)
 /* Takes w out of the suspended table and the watch set (w->lock held).
  * Returns 1 when it was in: the caller then owns the table's reference. */
 static int
-http_unlist(Http *h, HttpWaiter *w)
+http_wait_unlist(Http *h, HttpWaiter *w)
 {
     HttpWaiter *found = NULL;
 
@@ -103,7 +103,7 @@ http_unlist(Http *h, HttpWaiter *w)
 }
 
 void
-http_wake(HttpWaiter *w)
+http_wait_wake(HttpWaiter *w)
 {
     int listed = 0, resume = 0;
 
@@ -111,13 +111,13 @@ http_wake(HttpWaiter *w)
     w->woken = 1;
     if (w->suspended && !w->gone) {
         w->suspended = 0;
-        listed = http_unlist(w->http, w);
+        listed = http_wait_unlist(w->http, w);
         w->woken = !w->stream; /* a stream's resume is its wake */
-        /* A stream's connection may be paused again (http_pause) as soon
+        /* A stream's connection may be paused again (http_wait_pause) as soon
          * as suspended reads 0, so its resume must be asked for first. A
-         * call's is suspended once only (http_suspend): it is resumed once
+         * call's is suspended once only (http_wait_suspend): it is resumed once
          * the lock is dropped, since the MHD thread it wakes takes the
-         * lock first thing (http_resumed) and would sleep on it again. */
+         * lock first thing (http_wait_resumed) and would sleep on it again. */
         if (w->stream)
             MHD_resume_connection(w->conn);
         else
@@ -127,14 +127,14 @@ http_wake(HttpWaiter *w)
     if (resume)
         MHD_resume_connection(w->conn);
     if (listed)
-        http_waiter_unref(w); /* the request still holds one: never the last */
+        http_wait_unref(w); /* the request still holds one: never the last */
 }
 
 /* Queues a suspension for the watcher (h->lock held). Wakes it only when
  * the ring was empty: under load it is never empty, and the watcher's
  * tick takes the lot. */
 static void
-http_pend(Http *h, uint64_t id, int fd)
+http_wait_pend(Http *h, uint64_t id, int fd)
 {
     if (h->pend_len == h->pend_cap) {
         size_t cap = h->pend_cap ? h->pend_cap * 2 : 64;
@@ -160,7 +160,7 @@ http_pend(Http *h, uint64_t id, int fd)
 /* Puts w in the table and, when the handler cares, in the watcher's ring.
  * Under w->lock. Returns 0, or -1 when poold is stopping. */
 static int
-http_list(Http *h, HttpWaiter *w)
+http_wait_list(Http *h, HttpWaiter *w)
 {
     const union MHD_ConnectionInfo *ci;
 
@@ -170,11 +170,11 @@ http_list(Http *h, HttpWaiter *w)
         return -1;
     }
     w->id = ++h->next_id;
-    http_waiter_ref(w);
+    http_wait_ref(w);
     HASH_ADD(hh, h->suspended, id, sizeof(w->id), w);
     ci = w->gone_fn ? MHD_get_connection_info(w->conn, MHD_CONNECTION_INFO_CONNECTION_FD) : NULL;
     if (ci && h->watch_ep >= 0)
-        http_pend(h, w->id, ci->connect_fd);
+        http_wait_pend(h, w->id, ci->connect_fd);
     pthread_mutex_unlock(&h->lock);
     return 0;
 }
@@ -186,7 +186,7 @@ http_list(Http *h, HttpWaiter *w)
  * the milliseconds until the next is due, or -1 when the ring is empty.
  */
 static int
-http_watch_due(Http *h)
+http_wait_watch_due(Http *h)
 {
     double now = clock_mono();
     int ms = -1;
@@ -213,14 +213,14 @@ http_watch_due(Http *h)
 }
 
 void
-http_suspend(HttpReq *r)
+http_wait_suspend(HttpReq *r)
 {
     HttpWaiter *w = r->waiter;
     int now, stopping = 0;
 
     pthread_mutex_lock(&w->lock);
     now = w->woken;
-    if (!now && !(stopping = http_list(r->http, w) < 0)) {
+    if (!now && !(stopping = http_wait_list(r->http, w) < 0)) {
         w->suspended = 1;
         MHD_suspend_connection(r->conn);
     }
@@ -232,7 +232,7 @@ http_suspend(HttpReq *r)
 }
 
 int
-http_asleep(HttpWaiter *w)
+http_wait_asleep(HttpWaiter *w)
 {
     int asleep;
 
@@ -243,7 +243,7 @@ http_asleep(HttpWaiter *w)
 }
 
 int
-http_pause(HttpWaiter *w)
+http_wait_pause(HttpWaiter *w)
 {
     int rc = 1;
 
@@ -252,7 +252,7 @@ http_pause(HttpWaiter *w)
         rc = 1; /* asleep already, no wake since: it sleeps on, never suspended twice */
     else if (w->woken)
         w->woken = rc = 0;
-    else if (http_list(w->http, w) < 0)
+    else if (http_wait_list(w->http, w) < 0)
         rc = -1;
     else
         w->suspended = 1, MHD_suspend_connection(w->conn);
@@ -261,7 +261,7 @@ http_pause(HttpWaiter *w)
 }
 
 void
-http_resumed(HttpReq *r)
+http_wait_resumed(HttpReq *r)
 {
     int woken;
 
@@ -275,20 +275,20 @@ http_resumed(HttpReq *r)
 }
 
 void
-http_waiter_release(HttpWaiter *w)
+http_wait_release(HttpWaiter *w)
 {
     pthread_mutex_lock(&w->lock);
     w->gone = 1;
     pthread_mutex_unlock(&w->lock);
     if (w->closed)
         w->closed(w->ctx);
-    http_waiter_unref(w);
+    http_wait_unref(w);
 }
 
 /* A watched socket hung up: tell the handler once, if its answer is still
  * awaited. The connection stays suspended until the producer wakes it. */
 static void
-http_watch_event(Http *h, uint64_t id)
+http_wait_watch_event(Http *h, uint64_t id)
 {
     HttpWaiter *w = NULL;
     int tell = 0;
@@ -296,7 +296,7 @@ http_watch_event(Http *h, uint64_t id)
     pthread_mutex_lock(&h->lock);
     HASH_FIND(hh, h->suspended, &id, sizeof(id), w);
     if (w)
-        http_waiter_ref(w);
+        http_wait_ref(w);
     pthread_mutex_unlock(&h->lock);
     if (!w)
         return;
@@ -308,17 +308,17 @@ http_watch_event(Http *h, uint64_t id)
         log_msg(LOG_DEBUG, "client gone while its call waits: cancelling");
         w->gone_fn(w->ctx);
     }
-    http_waiter_unref(w);
+    http_wait_unref(w);
 }
 
 static void *
-http_watch_run(void *arg)
+http_wait_watch_run(void *arg)
 {
     Http *h = arg;
     struct epoll_event evs[32];
 
     for (;;) {
-        int n = epoll_wait(h->watch_ep, evs, 32, http_watch_due(h));
+        int n = epoll_wait(h->watch_ep, evs, 32, http_wait_watch_due(h));
         if (n < 0 && errno != EINTR)
             break;
         for (int i = 0; i < n; i++) {
@@ -330,14 +330,14 @@ http_watch_run(void *arg)
                     return NULL;
                 continue;
             }
-            http_watch_event(h, evs[i].data.u64);
+            http_wait_watch_event(h, evs[i].data.u64);
         }
     }
     return NULL;
 }
 
 int
-http_watch_start(Http *h)
+http_wait_start(Http *h)
 {
     struct epoll_event ev = {.events = EPOLLIN, .data.u64 = 0};
 
@@ -345,14 +345,14 @@ http_watch_start(Http *h)
     h->watch_stop = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (h->watch_ep < 0 || h->watch_stop < 0 ||
         epoll_ctl(h->watch_ep, EPOLL_CTL_ADD, h->watch_stop, &ev) < 0 ||
-        pthread_create(&h->watcher, NULL, http_watch_run, h) != 0)
+        pthread_create(&h->watcher, NULL, http_wait_watch_run, h) != 0)
         return -1;
     h->watcher_started = 1;
     return 0;
 }
 
 void
-http_watch_stop(Http *h)
+http_wait_stop(Http *h)
 {
     uint64_t one = 1;
 
@@ -371,7 +371,7 @@ http_watch_stop(Http *h)
 }
 
 void
-http_resume_all(Http *h)
+http_wait_resume_all(Http *h)
 {
     HttpWaiter *w;
 
@@ -386,7 +386,7 @@ http_resume_all(Http *h)
             MHD_resume_connection(w->conn);
         }
         pthread_mutex_unlock(&w->lock);
-        http_waiter_unref(w);
+        http_wait_unref(w);
         pthread_mutex_lock(&h->lock);
     }
     pthread_mutex_unlock(&h->lock);

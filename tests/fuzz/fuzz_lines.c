@@ -40,7 +40,7 @@ typedef struct FuzzLines {
     int refused;      /* the call line was not a call: the rest is dropped */
 } FuzzLines;
 
-/* One line, as http_line and imap_lines take it. */
+/* One line, as http_stream_line and imap_lines take it. */
 static void
 fuzz_take_line(FuzzLines *f, const char *line, size_t len)
 {
@@ -142,7 +142,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         /* All read: what is held is the last line, without its newline. */
         FUZZ_CHECK(fuzz_expect_line(&f, &end) < 0);
         FUZZ_CHECK(held == f.len - f.next && (held == 0 || memcmp(buf, f.body + f.next, held) == 0));
-        if (held) /* http_lines_end */
+        if (held) /* http_stream_lines_end */
             fuzz_take_line(&f, buf, held);
     }
     call_free(f.call);

@@ -55,8 +55,6 @@ struct Route {
     int open;             /* served without an API key (health probes) */
 };
 
-#define HTTP_MAX_KEYS 64
-
 typedef struct HttpOptions {
     const char *host;
     int port;

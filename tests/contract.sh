@@ -35,28 +35,36 @@ runs=(
     # fib(92) is past 2^53, which Prism's re-encoding rounds.
     "http_calls -test_apply_builtins_answer"
     # The hang-up is not passed on: the poll waits its 30 s out.
-    "http_jobs -test_long_poll_whose_client_leaves_frees_its_connection"
-    # Its 503 and Retry-After are http_jobs' test_max_jobs_is_503's, at a
-    # tenth of the time.
-    "http_pool -test_full_queue_is_503_with_retry_after"
+    "http_jobs -test_jobs_long_poll_whose_client_leaves_frees_its_connection"
+    # Its 503 and Retry-After are http_jobs' test_jobs_past_max_jobs_is_503's,
+    # at a tenth of the time.
+    "http_pool -test_pool_full_queue_is_503_with_retry_after"
     "http_auth"
-    "http_functions test_functions_lists_each_source_with_its_doc test_exec_failing_command_is_422_with_its_stderr
-        test_example_plugin_wordcount_in_apply_and_map test_undeclared_function_is_404"
-    "http_webhooks test_a_success_posts_job_succeeded_signed test_failures_go_to_error_callback_or_else_to_callback
-        test_a_callback_is_redelivered_by_hand test_inward_and_non_http_targets_are_refused"
-    "http_timeouts test_apply_past_its_timeout_is_504_soon_after_the_deadline test_async_job_past_its_timeout_is_timed_out
-        test_map_timeout_follows_on_error test_timeout_is_validated test_each_way_a_worker_dies_is_a_502_that_says_how"
-    "http_faults test_fork_server_death_answers_calls_and_exits_nonzero"
-    "http_store test_a_data_dir_that_cannot_be_made_refuses_async_jobs_not_sync_calls
-        test_a_full_disk_refuses_async_jobs_until_writes_succeed_again"
-    "http_metrics test_metrics_want_the_api_key_like_v1 test_calls_are_counted_by_function_and_outcome_with_their_durations"
+    "http_functions test_functions_lists_each_source_with_its_doc
+        test_exec_failing_command_is_422_with_its_stderr
+        test_plugin_example_wordcount_in_apply_and_map test_functions_undeclared_function_is_404"
+    "http_webhooks test_webhooks_a_success_posts_job_succeeded_signed
+        test_webhooks_failures_go_to_error_callback_or_else_to_callback
+        test_webhooks_a_callback_is_redelivered_by_hand
+        test_webhooks_inward_and_non_http_targets_are_refused"
+    "http_timeouts test_timeouts_apply_past_its_timeout_is_504_soon_after_the_deadline
+        test_timeouts_async_job_past_its_timeout_is_timed_out test_timeouts_in_a_map_follow_on_error
+        test_timeouts_are_validated test_timeouts_each_way_a_worker_dies_is_a_502_that_says_how"
+    "http_faults test_faults_fork_server_death_answers_calls_and_exits_nonzero"
+    "http_store test_store_a_data_dir_that_cannot_be_made_refuses_async_jobs_not_sync_calls
+        test_store_a_full_disk_refuses_async_jobs_until_writes_succeed_again"
+    "http_metrics test_metrics_want_the_api_key_like_v1
+        test_metrics_calls_are_counted_by_function_and_outcome_with_their_durations"
     # The ones whose requests are client.c's: the others read their streams
     # line by line as they come, hang up, or send a million lines, which a
     # proxy that answers at the end turns into time-outs. (Prism checks an
     # NDJSON answer as text only.)
-    "http_imap test_request_errors_before_the_stream_are_problems test_ndjson_call_line_errors_are_problems
-        test_a_stream_chunksize_over_ten_thousand_is_a_400 test_a_full_queue_before_the_stream_is_a_503_problem
-        test_a_failed_item_is_an_error_line_and_the_stream_goes_on test_imap_chunksize_defaults_to_one"
+    "http_imap test_imap_request_errors_before_the_stream_are_problems
+        test_imap_ndjson_call_line_errors_are_problems
+        test_imap_a_stream_chunksize_over_ten_thousand_is_a_400
+        test_imap_a_full_queue_before_the_stream_is_a_503_problem
+        test_imap_a_failed_item_is_an_error_line_and_the_stream_goes_on
+        test_imap_chunksize_defaults_to_one"
 )
 # Not through the proxy:
 # - http_recovery: kill -9 and restarts, timed; each restart would pay

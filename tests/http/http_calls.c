@@ -120,7 +120,7 @@ TEST(test_apply_unknown_function_is_404)
     resp_free(&r);
 }
 
-TEST(test_bad_bodies_are_400)
+TEST(test_calls_bad_bodies_are_400)
 {
     static const char *const bodies[] = {
         "{not json", "", "[1,2]", "\"pow\"", "{\"args\":[1]}", "{\"func\":3}",
@@ -265,7 +265,7 @@ TEST(test_starmap_spreads_each_item_as_arguments)
 /* A map's items are sliced from the body's text when the scanner takes
  * them (jscan.h) and parsed with the body when it does not: the answers,
  * and the errors, are the same either way. */
-TEST(test_sliced_and_parsed_items_answer_alike)
+TEST(test_calls_sliced_and_parsed_items_answer_alike)
 {
     static const char *const items = "\"a\\u00e9\\n\\\"\", 1e5, -0, 1.5, true, false, null, [[]], \"\u00fc\", "
                                      "123456789012345678, [1, [2.5, \"x\"]]";
@@ -303,7 +303,7 @@ TEST(test_sliced_and_parsed_items_answer_alike)
     }
 }
 
-TEST(test_wrong_method_is_405_with_allow)
+TEST(test_calls_wrong_method_is_405_with_allow)
 {
     Resp r;
 
@@ -318,7 +318,7 @@ TEST(test_wrong_method_is_405_with_allow)
     resp_free(&r);
 }
 
-TEST(test_unknown_path_is_404)
+TEST(test_calls_unknown_path_is_404)
 {
     Resp r;
 
@@ -331,7 +331,7 @@ TEST(test_unknown_path_is_404)
     resp_free(&r);
 }
 
-TEST(test_connections_are_kept_alive)
+TEST(test_calls_connections_are_kept_alive)
 {
     Resp r;
 

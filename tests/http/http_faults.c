@@ -18,7 +18,7 @@
 #include "client.h"
 #include "harness.h"
 
-TEST(test_short_tasks_do_not_wait_behind_a_long_one)
+TEST(test_faults_short_tasks_do_not_wait_behind_a_long_one)
 {
     static const char *const args[] = {"--processes", "2", NULL};
     Server s;
@@ -43,7 +43,7 @@ TEST(test_short_tasks_do_not_wait_behind_a_long_one)
     server_stop(&s);
 }
 
-TEST(test_dead_workers_unstarted_tasks_run_on_its_replacement)
+TEST(test_faults_dead_workers_unstarted_tasks_run_on_its_replacement)
 {
     static const char *const args[] = {"--processes", "1", NULL};
     BgCall c = {.path = "/v1/map",
@@ -75,7 +75,7 @@ TEST(test_dead_workers_unstarted_tasks_run_on_its_replacement)
     server_stop(&s);
 }
 
-TEST(test_client_that_hangs_up_cancels_its_work)
+TEST(test_faults_client_that_hangs_up_cancels_its_work)
 {
     static const char *const args[] = {"--processes", "1", NULL};
     static const char body[] = "{\"func\":\"sleep\",\"chunksize\":1,\"iterable\":[3,3,3,3,3,3,3,3,3,3]}";
@@ -109,7 +109,7 @@ TEST(test_client_that_hangs_up_cancels_its_work)
     server_stop(&s);
 }
 
-TEST(test_fork_server_death_answers_calls_and_exits_nonzero)
+TEST(test_faults_fork_server_death_answers_calls_and_exits_nonzero)
 {
     static const char *const args[] = {"--processes", "1", NULL};
     BgCall c = {.path = "/v1/apply", .body = "{\"func\":\"sleep\",\"args\":[10]}"};
@@ -142,7 +142,7 @@ TEST(test_fork_server_death_answers_calls_and_exits_nonzero)
     CHECK_INT(WEXITSTATUS(st), 6);
 }
 
-TEST(test_second_stop_signal_exits_at_once)
+TEST(test_faults_second_stop_signal_exits_at_once)
 {
     static const char *const args[] = {"--processes", "1", NULL};
     BgCall c = {.path = "/v1/apply", .body = "{\"func\":\"sleep\",\"args\":[20]}"};
@@ -169,7 +169,7 @@ TEST(test_second_stop_signal_exits_at_once)
     resp_free(&c.r);
 }
 
-TEST(test_sigterm_runs_the_queue_before_exiting)
+TEST(test_faults_sigterm_runs_the_queue_before_exiting)
 {
     static const char *const args[] = {"--processes", "1", "--max-queue", "100", NULL};
     BgCall c = {.path = "/v1/map",
@@ -192,7 +192,7 @@ TEST(test_sigterm_runs_the_queue_before_exiting)
     CHECK_INT(WEXITSTATUS(st), 0);
 }
 
-TEST(test_graceful_stop_replaces_a_worker_that_dies)
+TEST(test_faults_graceful_stop_replaces_a_worker_that_dies)
 {
     static const char *const args[] = {"--processes", "1", NULL};
     static const char body[] = "{\"func\":\"sleep\",\"args\":[3]}";

@@ -128,7 +128,7 @@ slow_group(void)
     return 0;
 }
 
-TEST(test_example_plugin_wordcount_in_apply_and_map)
+TEST(test_plugin_example_wordcount_in_apply_and_map)
 {
     Server s;
     Resp r;
@@ -364,7 +364,7 @@ TEST(test_exec_cancelling_or_stopping_leaves_no_process)
     unlink(pg_path);
 }
 
-TEST(test_undeclared_function_is_404)
+TEST(test_functions_undeclared_function_is_404)
 {
     Server s;
     Resp r;
@@ -435,7 +435,7 @@ expect_startup_error(const char *extra, const char *want)
     CHECK(strstr(out, want) != NULL);
 }
 
-TEST(test_each_startup_error_stops_poold_with_a_message)
+TEST(test_functions_each_startup_error_stops_poold_with_a_message)
 {
     char path[128], arg[1200], dir[512];
     const char *noentry;

@@ -230,7 +230,7 @@ TEST(test_imap_unordered_writes_in_completion_order)
     server_stop(&s);
 }
 
-TEST(test_a_failed_item_is_an_error_line_and_the_stream_goes_on)
+TEST(test_imap_a_failed_item_is_an_error_line_and_the_stream_goes_on)
 {
     Server s;
     Lines l = {.path = "/v1/imap", .body = "{\"func\":\"fib\",\"iterable\":[10,-1,\"x\",12],\"chunksize\":2}", .keep = 1};
@@ -249,7 +249,7 @@ TEST(test_a_failed_item_is_an_error_line_and_the_stream_goes_on)
     server_stop(&s);
 }
 
-TEST(test_fifty_thousand_items_stream_completely)
+TEST(test_imap_fifty_thousand_items_stream_completely)
 {
     Server s;
     Lines l = {.path = "/v1/imap"};
@@ -275,7 +275,7 @@ TEST(test_fifty_thousand_items_stream_completely)
 
 /* --- requests --- */
 
-TEST(test_request_errors_before_the_stream_are_problems)
+TEST(test_imap_request_errors_before_the_stream_are_problems)
 {
     Server s;
     Resp r;
@@ -298,7 +298,7 @@ TEST(test_request_errors_before_the_stream_are_problems)
     server_stop(&s);
 }
 
-TEST(test_ndjson_body_streams_its_items)
+TEST(test_imap_ndjson_body_streams_its_items)
 {
     Server s;
     const char *in[] = {"{\"func\":\"echo\",\"chunksize\":2}", "1", "\"two\"", "", "[3,\"]\"]", "{\"four\":4}", "5", NULL};
@@ -318,7 +318,7 @@ TEST(test_ndjson_body_streams_its_items)
     server_stop(&s);
 }
 
-TEST(test_ndjson_call_line_errors_are_problems)
+TEST(test_imap_ndjson_call_line_errors_are_problems)
 {
     Server s;
     const char *nofunc[] = {"{\"func\":\"nope\"}", "1", NULL};
@@ -339,7 +339,7 @@ TEST(test_ndjson_call_line_errors_are_problems)
     server_stop(&s);
 }
 
-TEST(test_a_line_that_is_not_json_ends_the_stream_after_the_items_before_it)
+TEST(test_imap_a_line_that_is_not_json_ends_the_stream_after_the_items_before_it)
 {
     Server s;
     const char *in[] = {"{\"func\":\"echo\"}", "1", "2", "{bad", "4", NULL};
@@ -423,7 +423,7 @@ million_gen(char *buf, size_t max, void *ctx)
     return off;
 }
 
-TEST(test_a_million_ndjson_items_stream_through_in_bounded_memory)
+TEST(test_imap_a_million_ndjson_items_stream_through_in_bounded_memory)
 {
     Server s;
     Million m = {.next = -1, .total = 1000000};
@@ -457,7 +457,7 @@ TEST(test_a_million_ndjson_items_stream_through_in_bounded_memory)
     server_stop(&s);
 }
 
-TEST(test_buffersize_bounds_the_items_in_flight)
+TEST(test_imap_buffersize_bounds_the_items_in_flight)
 {
     Server s;
     Lines l = {.path = "/v1/imap_unordered",
@@ -501,7 +501,7 @@ TEST(test_imap_chunksize_defaults_to_one)
     server_stop(&s);
 }
 
-TEST(test_a_stream_chunksize_over_ten_thousand_is_a_400)
+TEST(test_imap_a_stream_chunksize_over_ten_thousand_is_a_400)
 {
     Server s;
     Lines l = {.path = "/v1/imap", .body = "{\"func\":\"echo\",\"iterable\":[1],\"chunksize\":288230376151711744}"};
@@ -520,7 +520,7 @@ TEST(test_a_stream_chunksize_over_ten_thousand_is_a_400)
     server_stop(&s);
 }
 
-TEST(test_a_stream_longer_than_max_queue_waits_for_room)
+TEST(test_imap_a_stream_longer_than_max_queue_waits_for_room)
 {
     static const char *const args[] = {"--processes", "1", "--max-queue", "3", NULL};
     Server s;
@@ -552,7 +552,7 @@ TEST(test_a_stream_longer_than_max_queue_waits_for_room)
     server_stop(&s);
 }
 
-TEST(test_a_full_queue_before_the_stream_is_a_503_problem)
+TEST(test_imap_a_full_queue_before_the_stream_is_a_503_problem)
 {
     static const char *const args[] = {"--processes", "1", "--max-queue", "2", NULL};
     BgCall c = {.path = "/v1/apply", .body = "{\"func\":\"sleep\",\"args\":[3]}"};
@@ -625,7 +625,7 @@ rival_run(void *arg)
     return NULL;
 }
 
-TEST(test_a_stream_waits_out_a_queue_that_others_keep_full)
+TEST(test_imap_a_stream_waits_out_a_queue_that_others_keep_full)
 {
     static const char *const args[] = {"--processes", "1", "--max-queue", "1", NULL};
     Lines l = {.path = "/v1/imap", .body = "{\"func\":\"sleep\",\"iterable\":[0.01,0.01,0.01,0.01,0.01,"
@@ -658,7 +658,7 @@ TEST(test_a_stream_waits_out_a_queue_that_others_keep_full)
     server_stop(&s);
 }
 
-TEST(test_a_waiting_stream_costs_no_cpu)
+TEST(test_imap_a_waiting_stream_costs_no_cpu)
 {
     Server s;
     Lines l = {.path = "/v1/imap", .body = "{\"func\":\"sleep\",\"iterable\":[0.1,2.5]}"};
@@ -682,7 +682,7 @@ TEST(test_a_waiting_stream_costs_no_cpu)
 
 /* --- hang-ups and stops --- */
 
-TEST(test_a_client_that_hangs_up_mid_stream_stops_the_work)
+TEST(test_imap_a_client_that_hangs_up_mid_stream_stops_the_work)
 {
     Server s;
     Lines l = {.path = "/v1/imap", .hang_up_after = 1,
@@ -703,7 +703,7 @@ TEST(test_a_client_that_hangs_up_mid_stream_stops_the_work)
     server_stop(&s);
 }
 
-TEST(test_a_client_that_hangs_up_before_any_line_stops_the_work)
+TEST(test_imap_a_client_that_hangs_up_before_any_line_stops_the_work)
 {
     Server s;
     Lines l = {.path = "/v1/imap_unordered", .timeout = 0.5,
@@ -747,7 +747,7 @@ endless_gen(char *buf, size_t max, void *ctx)
     return off;
 }
 
-TEST(test_results_past_max_spill_end_the_stream_with_413)
+TEST(test_imap_results_past_max_spill_end_the_stream_with_413)
 {
     Server s;
     const char *args[] = {"--processes", "2", "--max-spill", "300K", NULL};
@@ -771,7 +771,7 @@ TEST(test_results_past_max_spill_end_the_stream_with_413)
     server_stop(&s);
 }
 
-TEST(test_a_client_that_hangs_up_while_uploading_stops_the_work)
+TEST(test_imap_a_client_that_hangs_up_while_uploading_stops_the_work)
 {
     Server s;
     /* Two slow items fill the window: poold stops reading, the client
@@ -790,7 +790,7 @@ TEST(test_a_client_that_hangs_up_while_uploading_stops_the_work)
     server_stop(&s);
 }
 
-TEST(test_a_stream_cut_by_shutdown_ends_with_a_final_line)
+TEST(test_imap_a_stream_cut_by_shutdown_ends_with_a_final_line)
 {
     Server s;
     Lines l = {.path = "/v1/imap", .keep = 1,

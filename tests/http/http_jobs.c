@@ -41,7 +41,7 @@ tasks_done(const Server *s)
     return n;
 }
 
-TEST(test_submit_answers_202_with_location_and_the_job)
+TEST(test_jobs_submit_answers_202_with_location_and_the_job)
 {
     Resp r;
     const char *id = submit(&srv, "/v1/apply_async", "{\"func\":\"pow\",\"args\":[2,10]}", 202, &r);
@@ -64,7 +64,7 @@ TEST(test_submit_answers_202_with_location_and_the_job)
     resp_free(&r);
 }
 
-TEST(test_long_poll_returns_at_job_end_not_at_the_timeout)
+TEST(test_jobs_long_poll_returns_at_job_end_not_at_the_timeout)
 {
     Resp r;
     char path[128];
@@ -81,7 +81,7 @@ TEST(test_long_poll_returns_at_job_end_not_at_the_timeout)
     resp_free(&r);
 }
 
-TEST(test_result_not_ready_in_time_is_202_with_retry_after)
+TEST(test_jobs_result_not_ready_in_time_is_202_with_retry_after)
 {
     Resp r;
     char path[128];
@@ -100,7 +100,7 @@ TEST(test_result_not_ready_in_time_is_202_with_retry_after)
     resp_free(&r);
 }
 
-TEST(test_failed_job_result_is_422_problem)
+TEST(test_jobs_failed_job_result_is_422_problem)
 {
     Resp r;
     char path[128];
@@ -121,7 +121,7 @@ TEST(test_failed_job_result_is_422_problem)
     json_decref(j);
 }
 
-TEST(test_unknown_job_is_404)
+TEST(test_jobs_unknown_job_is_404)
 {
     Resp r;
 
@@ -137,7 +137,7 @@ TEST(test_unknown_job_is_404)
     resp_free(&r);
 }
 
-TEST(test_cancel_a_queued_job_and_a_running_one)
+TEST(test_jobs_cancel_a_queued_job_and_a_running_one)
 {
     static const char *const args[] = {"--processes", "1", NULL};
     Server s;
@@ -199,7 +199,7 @@ TEST(test_cancel_a_queued_job_and_a_running_one)
     server_stop(&s);
 }
 
-TEST(test_map_job_reports_progress_while_it_runs)
+TEST(test_jobs_map_job_reports_progress_while_it_runs)
 {
     static const char *const args[] = {"--processes", "1", NULL};
     Server s;
@@ -231,7 +231,7 @@ TEST(test_map_job_reports_progress_while_it_runs)
     server_stop(&s);
 }
 
-TEST(test_idempotency_key_returns_the_same_job)
+TEST(test_jobs_idempotency_key_returns_the_same_job)
 {
     static const char *const same[] = {"Idempotency-Key: order-42", NULL};
     Resp a, b, c, r;
@@ -258,7 +258,7 @@ TEST(test_idempotency_key_returns_the_same_job)
     resp_free(&c);
 }
 
-TEST(test_prefer_wait_and_respond_async_on_sync_calls)
+TEST(test_jobs_prefer_wait_and_respond_async_on_sync_calls)
 {
     static const char *const quick[] = {"Prefer: wait=5", NULL};
     static const char *const slow[] = {"Prefer: wait=0.2", NULL};
@@ -284,7 +284,7 @@ TEST(test_prefer_wait_and_respond_async_on_sync_calls)
     resp_free(&r);
 }
 
-TEST(test_higher_priority_runs_first)
+TEST(test_jobs_higher_priority_runs_first)
 {
     static const char *const args[] = {"--processes", "1", NULL};
     Server s;
@@ -319,7 +319,7 @@ TEST(test_higher_priority_runs_first)
     server_stop(&s);
 }
 
-TEST(test_results_expire_after_the_ttl)
+TEST(test_jobs_results_expire_after_the_ttl)
 {
     static const char *const args[] = {"--processes", "1", "--result-ttl", "0.5", NULL};
     Server s;
@@ -341,7 +341,7 @@ TEST(test_results_expire_after_the_ttl)
     server_stop(&s);
 }
 
-TEST(test_max_jobs_is_503)
+TEST(test_jobs_past_max_jobs_is_503)
 {
     static const char *const args[] = {"--processes", "1", "--max-jobs", "2", NULL};
     Server s;
@@ -359,7 +359,7 @@ TEST(test_max_jobs_is_503)
     server_stop(&s);
 }
 
-TEST(test_list_jobs_newest_first_with_filter_and_cursor)
+TEST(test_jobs_list_newest_first_with_filter_and_cursor)
 {
     static const char *const args[] = {"--processes", "1", NULL};
     Server s;
@@ -454,7 +454,7 @@ polls_run(void *arg)
     return NULL;
 }
 
-TEST(test_200_long_polls_on_one_job_while_a_sync_call_is_quick)
+TEST(test_jobs_200_long_polls_on_one_job_while_a_sync_call_is_quick)
 {
     Polls ps = {.s = &srv};
     pthread_t t;
@@ -477,7 +477,7 @@ TEST(test_200_long_polls_on_one_job_while_a_sync_call_is_quick)
     CHECK(now_seconds() - t0 < 10); /* at the job's end (2 s), not the 20 s deadline */
 }
 
-TEST(test_long_poll_whose_client_leaves_frees_its_connection)
+TEST(test_jobs_long_poll_whose_client_leaves_frees_its_connection)
 {
     static const char *const args[] = {"--processes", "1", "--max-connections", "4", NULL};
     Server s;
@@ -528,7 +528,7 @@ TEST(test_long_poll_whose_client_leaves_frees_its_connection)
     server_stop(&s);
 }
 
-TEST(test_idempotency_key_is_per_endpoint_and_starmap_async_runs)
+TEST(test_jobs_idempotency_key_is_per_endpoint_and_starmap_async_runs)
 {
     static const char *const key[] = {"Idempotency-Key: same-key-two-ops", NULL};
     const char *body = "{\"func\":\"pow\",\"iterable\":[[2,3],[3,2]]}";
@@ -549,7 +549,7 @@ TEST(test_idempotency_key_is_per_endpoint_and_starmap_async_runs)
     resp_free(&b);
 }
 
-TEST(test_result_timeout_must_be_seconds)
+TEST(test_jobs_result_timeout_must_be_seconds)
 {
     static const char *const bad[] = {"abc", "-1", "1e309", "0x10", "%201", "nan"};
     Resp r;
@@ -567,7 +567,7 @@ TEST(test_result_timeout_must_be_seconds)
     }
 }
 
-TEST(test_job_list_entries_leave_results_out)
+TEST(test_jobs_list_entries_leave_results_out)
 {
     Resp r;
     char path[160];

@@ -9,7 +9,7 @@
 #include "client.h"
 #include "harness.h"
 
-TEST(test_json_logs_are_one_object_a_line_with_fields)
+TEST(test_logs_in_json_are_one_object_a_line_with_fields)
 {
     static const char *const args[] = {"--log-format", "json", "--log-level", "debug", "--processes", "1", NULL};
     char line[4096];
@@ -48,7 +48,7 @@ TEST(test_json_logs_are_one_object_a_line_with_fields)
 /* What operators search their logs by: a timed-out task names its worker
  * and pid as fields, and a failed job its id, status and duration, at
  * the default level. */
-TEST(test_json_logs_name_the_job_and_the_worker_at_info)
+TEST(test_logs_in_json_name_the_job_and_the_worker_at_info)
 {
     static const char *const args[] = {"--log-format", "json", "--processes", "1", NULL};
     char line[4096], id[64];

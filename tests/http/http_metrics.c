@@ -81,7 +81,7 @@ promtool_check(const char *text)
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
-TEST(test_the_scrape_passes_promtool_check_metrics)
+TEST(test_metrics_the_scrape_passes_promtool_check_metrics)
 {
     static const char *const args[] = {"--processes", "2", NULL};
     Server s;
@@ -119,7 +119,7 @@ TEST(test_the_scrape_passes_promtool_check_metrics)
     server_stop(&s);
 }
 
-TEST(test_calls_are_counted_by_function_and_outcome_with_their_durations)
+TEST(test_metrics_calls_are_counted_by_function_and_outcome_with_their_durations)
 {
     static const char *const args[] = {"--processes", "2", NULL};
     Server s;
@@ -161,7 +161,7 @@ TEST(test_calls_are_counted_by_function_and_outcome_with_their_durations)
     server_stop(&s);
 }
 
-TEST(test_a_killed_worker_and_a_retired_one_count_as_restarts_by_cause)
+TEST(test_metrics_a_killed_worker_and_a_retired_one_count_as_restarts_by_cause)
 {
     const char *args[] = {"--plugin", test_plugin(), "--processes", "1", "--max-tasks-per-child", "2", NULL};
     Server s;
@@ -180,7 +180,7 @@ TEST(test_a_killed_worker_and_a_retired_one_count_as_restarts_by_cause)
     server_stop(&s);
 }
 
-TEST(test_the_queue_the_workers_and_the_jobs_are_gauged_at_scrape_time)
+TEST(test_metrics_the_queue_the_workers_and_the_jobs_are_gauged_at_scrape_time)
 {
     static const char *const args[] = {"--processes", "1", NULL};
     Server s;
@@ -223,7 +223,7 @@ TEST(test_the_queue_the_workers_and_the_jobs_are_gauged_at_scrape_time)
     server_stop(&s);
 }
 
-TEST(test_webhook_attempts_and_failures_are_counted)
+TEST(test_metrics_webhook_attempts_and_failures_are_counted)
 {
     /* A name is judged where it leads, at delivery: localhost is refused
      * (nothing leaves poold), which is one failed attempt and a delivery

@@ -56,7 +56,7 @@ raw_status(int port, const char *data, size_t len)
     return status;
 }
 
-TEST(test_healthz_answers_ok)
+TEST(test_pool_healthz_answers_ok)
 {
     json_t *j = get_ok(&srv, "/healthz");
 
@@ -128,7 +128,7 @@ TEST(test_pool_counts_tasks_done)
     json_decref(after);
 }
 
-TEST(test_debug_log_names_the_worker_of_each_task)
+TEST(test_pool_debug_log_names_the_worker_of_each_task)
 {
     Resp r;
     char line[1024];
@@ -157,7 +157,7 @@ calc_in_background(void *arg)
     return NULL;
 }
 
-TEST(test_killed_worker_gives_502_and_is_replaced)
+TEST(test_pool_killed_worker_gives_502_and_is_replaced)
 {
     Resp r;
     pthread_t t;
@@ -205,7 +205,7 @@ TEST(test_killed_worker_gives_502_and_is_replaced)
     resp_free(&r);
 }
 
-TEST(test_body_over_max_body_is_413)
+TEST(test_pool_body_over_max_body_is_413)
 {
     static const char *const args[] = {"--max-body", "1K", "--processes", "1", NULL};
     Server s;
@@ -252,7 +252,7 @@ slow_map(void *arg)
     return NULL;
 }
 
-TEST(test_full_queue_is_503_with_retry_after)
+TEST(test_pool_full_queue_is_503_with_retry_after)
 {
     static const char *const args[] = {"--max-queue", "4", "--processes", "1", NULL};
     pthread_t t[3];
@@ -287,7 +287,7 @@ TEST(test_full_queue_is_503_with_retry_after)
     server_stop(&q_srv);
 }
 
-TEST(test_map_larger_than_the_queue_is_400)
+TEST(test_pool_map_larger_than_the_queue_is_400)
 {
     static const char *const args[] = {"--max-queue", "3", "--processes", "1", NULL};
     Server s;
@@ -316,7 +316,7 @@ slow_call(void *arg)
     return NULL;
 }
 
-TEST(test_sigterm_answers_the_call_in_flight_and_exits_0)
+TEST(test_pool_sigterm_answers_the_call_in_flight_and_exits_0)
 {
     static const char *const args[] = {"--processes", "1", NULL};
     pthread_t t;
@@ -375,7 +375,7 @@ run_binary(const char *const *args, char *errbuf, size_t len)
     return st;
 }
 
-TEST(test_bad_flags_exit_2_with_one_line)
+TEST(test_pool_bad_flags_exit_2_with_one_line)
 {
     static const char *const cases[][3] = {
         {"--processes", "0", NULL}, {"--port", "99999", NULL}, {"--bogus", NULL, NULL},
@@ -393,7 +393,7 @@ TEST(test_bad_flags_exit_2_with_one_line)
     }
 }
 
-TEST(test_help_lists_every_flag_and_its_environment_twin)
+TEST(test_pool_help_lists_every_flag_and_its_environment_twin)
 {
     static const char *const args[] = {"--help", NULL};
     static const char *const flags[] = {"--host", "--port", "--processes", "--max-body",
@@ -407,7 +407,7 @@ TEST(test_help_lists_every_flag_and_its_environment_twin)
         CHECK(strstr(out, flags[i]) != NULL);
 }
 
-TEST(test_environment_sets_the_pool_size)
+TEST(test_pool_size_is_set_by_the_environment)
 {
     Server s;
 

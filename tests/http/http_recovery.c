@@ -44,7 +44,7 @@ await_status(const Server *s, const char *path, long status, double seconds)
     return 0;
 }
 
-TEST(test_readyz_is_200_once_workers_are_up)
+TEST(test_recovery_readyz_is_200_once_workers_are_up)
 {
     static const char *const args[] = {"--processes", "2", NULL};
     Server s;
@@ -58,7 +58,7 @@ TEST(test_readyz_is_200_once_workers_are_up)
     server_stop(&s);
 }
 
-TEST(test_kill_9_of_a_busy_worker_is_502_at_once_and_the_pool_refills)
+TEST(test_recovery_kill_9_of_a_busy_worker_is_502_at_once_and_the_pool_refills)
 {
     static const char *const args[] = {"--processes", "2", NULL};
     BgCall c = {.path = "/v1/apply", .body = "{\"func\":\"sleep\",\"args\":[30]}"};
@@ -103,7 +103,7 @@ killer(void *arg)
     return NULL;
 }
 
-TEST(test_20_concurrent_calls_with_workers_killed_under_them_all_get_answers)
+TEST(test_recovery_20_concurrent_calls_with_workers_killed_under_them_all_get_answers)
 {
     static const char *const args[] = {"--processes", "2", NULL};
     BgCall c[20];
@@ -156,7 +156,7 @@ worker_pid_of_a_call(const Server *s)
     return pid;
 }
 
-TEST(test_max_tasks_per_child_replaces_each_worker_after_n_tasks)
+TEST(test_recovery_max_tasks_per_child_replaces_each_worker_after_n_tasks)
 {
     const char *args[] = {"--plugin", test_plugin(), "--processes", "1", "--max-tasks-per-child", "2", NULL};
     Server s;
@@ -175,7 +175,7 @@ TEST(test_max_tasks_per_child_replaces_each_worker_after_n_tasks)
     server_stop(&s);
 }
 
-TEST(test_workers_crashing_at_start_up_drive_readyz_to_503_without_spinning)
+TEST(test_recovery_workers_crashing_at_start_up_drive_readyz_to_503_without_spinning)
 {
     char flag[64];
     const char *args[] = {"--plugin", test_plugin(), "--processes", "2", NULL};
@@ -248,7 +248,7 @@ await_crash_loop(const Server *s, double seconds)
     return looping;
 }
 
-TEST(test_workers_dying_right_after_ready_are_a_crash_loop_too)
+TEST(test_recovery_workers_dying_right_after_ready_are_a_crash_loop_too)
 {
     char flag[96];
     const char *args[] = {"--plugin", test_plugin(), "--processes", "2", NULL};
@@ -270,7 +270,7 @@ TEST(test_workers_dying_right_after_ready_are_a_crash_loop_too)
     server_stop(&s);
 }
 
-TEST(test_a_call_queued_when_workers_start_crashing_gets_503_not_a_hang)
+TEST(test_recovery_a_call_queued_when_workers_start_crashing_gets_503_not_a_hang)
 {
     char flag[96];
     const char *args[] = {"--plugin", test_plugin(), "--processes", "1", "--max-tasks-per-child", "1", NULL};
@@ -297,7 +297,7 @@ TEST(test_a_call_queued_when_workers_start_crashing_gets_503_not_a_hang)
     server_stop(&s);
 }
 
-TEST(test_a_worker_stuck_in_its_initializer_is_killed_and_replaced)
+TEST(test_recovery_a_worker_stuck_in_its_initializer_is_killed_and_replaced)
 {
     char flag[96];
     const char *args[] = {"--plugin", test_plugin(), "--processes", "2", "--worker-start-timeout", "1", NULL};
@@ -329,7 +329,7 @@ TEST(test_a_worker_stuck_in_its_initializer_is_killed_and_replaced)
     server_stop(&s);
 }
 
-TEST(test_full_queue_refuses_sync_and_async_calls_with_503_then_serves_again)
+TEST(test_recovery_full_queue_refuses_sync_and_async_calls_with_503_then_serves_again)
 {
     static const char *const args[] = {"--processes", "1", "--max-queue", "2", NULL};
     BgCall c = {.path = "/v1/apply", .body = "{\"func\":\"sleep\",\"args\":[2]}"};
@@ -359,7 +359,7 @@ TEST(test_full_queue_refuses_sync_and_async_calls_with_503_then_serves_again)
     server_stop(&s);
 }
 
-TEST(test_shutdown_grace_bounds_the_wait_for_running_tasks)
+TEST(test_recovery_shutdown_grace_bounds_the_wait_for_running_tasks)
 {
     static const char *const args[] = {"--processes", "1", "--shutdown-grace", "1.5", NULL};
     BgCall c = {.path = "/v1/apply", .body = "{\"func\":\"sleep\",\"args\":[30]}"};
@@ -394,7 +394,7 @@ TEST(test_shutdown_grace_bounds_the_wait_for_running_tasks)
     CHECK(now_seconds() - t0 < 4);
 }
 
-TEST(test_poold_as_pid_1_stops_on_sigterm_with_status_0)
+TEST(test_recovery_poold_as_pid_1_stops_on_sigterm_with_status_0)
 {
     const char *bin = getenv("POOLD_BIN") ? getenv("POOLD_BIN") : "build/poold";
     char log[96];
@@ -435,7 +435,7 @@ TEST(test_poold_as_pid_1_stops_on_sigterm_with_status_0)
     unlink(log);
 }
 
-TEST(test_a_plugin_that_cannot_load_stops_start_up_with_status_2)
+TEST(test_recovery_a_plugin_that_cannot_load_stops_start_up_with_status_2)
 {
     const char *bin = getenv("POOLD_BIN") ? getenv("POOLD_BIN") : "build/poold";
     char cmd[512], out[8192];

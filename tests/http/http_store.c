@@ -81,7 +81,7 @@ rows(const char *dir)
     return n;
 }
 
-TEST(test_a_hundred_accepted_jobs_survive_kill_9_and_all_succeed)
+TEST(test_store_a_hundred_accepted_jobs_survive_kill_9_and_all_succeed)
 {
     const char *dir = data_dir();
     char ids[100][64], body[128];
@@ -120,7 +120,7 @@ TEST(test_a_hundred_accepted_jobs_survive_kill_9_and_all_succeed)
     remove_tree(dir);
 }
 
-TEST(test_results_and_idempotency_keys_survive_a_clean_restart)
+TEST(test_store_results_and_idempotency_keys_survive_a_clean_restart)
 {
     const char *dir = data_dir();
     const char *const key[] = {"Idempotency-Key: deploy-42", NULL};
@@ -172,7 +172,7 @@ TEST(test_results_and_idempotency_keys_survive_a_clean_restart)
     remove_tree(dir);
 }
 
-TEST(test_a_job_cut_short_by_the_stop_runs_again_at_the_next_start)
+TEST(test_store_a_job_cut_short_by_the_stop_runs_again_at_the_next_start)
 {
     const char *dir = data_dir();
     const char *args[] = {"--data-dir", dir, "--processes", "1", "--shutdown-grace", "0.2", NULL};
@@ -194,7 +194,7 @@ TEST(test_a_job_cut_short_by_the_stop_runs_again_at_the_next_start)
     remove_tree(dir);
 }
 
-TEST(test_expired_jobs_leave_the_file)
+TEST(test_store_expired_jobs_leave_the_file)
 {
     const char *dir = data_dir();
     const char *args[] = {"--data-dir", dir, "--result-ttl", "0.5", NULL};
@@ -246,7 +246,7 @@ expect_store_refused(const Server *s, const char *why)
     expect_refused_with(s, why, "{\"func\":\"echo\",\"args\":[1]}", 1);
 }
 
-TEST(test_a_data_dir_that_cannot_be_made_refuses_async_jobs_not_sync_calls)
+TEST(test_store_a_data_dir_that_cannot_be_made_refuses_async_jobs_not_sync_calls)
 {
     char file[64], dir[96];
     Server s;
@@ -267,7 +267,7 @@ TEST(test_a_data_dir_that_cannot_be_made_refuses_async_jobs_not_sync_calls)
     unlink(file);
 }
 
-TEST(test_a_corrupt_database_refuses_async_jobs_and_is_left_alone)
+TEST(test_store_a_corrupt_database_refuses_async_jobs_and_is_left_alone)
 {
     const char *dir = data_dir();
     char path[128], junk[4096];
@@ -288,7 +288,7 @@ TEST(test_a_corrupt_database_refuses_async_jobs_and_is_left_alone)
     remove_tree(dir);
 }
 
-TEST(test_a_first_version_database_is_migrated_and_its_jobs_kept)
+TEST(test_store_a_first_version_database_is_migrated_and_its_jobs_kept)
 {
     const char *dir = data_dir();
     char path[128];
@@ -342,7 +342,7 @@ TEST(test_a_first_version_database_is_migrated_and_its_jobs_kept)
     remove_tree(dir);
 }
 
-TEST(test_a_database_from_a_newer_poold_is_refused)
+TEST(test_store_a_database_from_a_newer_poold_is_refused)
 {
     const char *dir = data_dir();
     char path[128];
@@ -395,7 +395,7 @@ big_body(void)
     return body;
 }
 
-TEST(test_a_full_disk_refuses_async_jobs_until_writes_succeed_again)
+TEST(test_store_a_full_disk_refuses_async_jobs_until_writes_succeed_again)
 {
     const char *dir = data_dir(), *body = big_body();
     char wrapper[64], id[64];
@@ -460,7 +460,7 @@ TEST(test_a_full_disk_refuses_async_jobs_until_writes_succeed_again)
     remove_tree(dir);
 }
 
-TEST(test_a_stop_while_the_disk_is_full_exits_cleanly)
+TEST(test_store_a_stop_while_the_disk_is_full_exits_cleanly)
 {
     const char *dir = data_dir(), *body = big_body();
     char wrapper[64];
@@ -524,7 +524,7 @@ keyed_run(void *arg)
     return NULL;
 }
 
-TEST(test_a_replay_waits_for_the_original_write)
+TEST(test_store_a_replay_waits_for_the_original_write)
 {
     const char *dir = data_dir();
     char path[128];
@@ -559,7 +559,7 @@ TEST(test_a_replay_waits_for_the_original_write)
     remove_tree(dir);
 }
 
-TEST(test_a_start_up_failure_after_recovery_exits_cleanly)
+TEST(test_store_a_start_up_failure_after_recovery_exits_cleanly)
 {
     const char *dir = data_dir();
     const char *bin = getenv("POOLD_BIN") ? getenv("POOLD_BIN") : "build/poold";
@@ -591,7 +591,7 @@ TEST(test_a_start_up_failure_after_recovery_exits_cleanly)
     remove_tree(dir);
 }
 
-TEST(test_memory_store_keeps_nothing_and_writes_no_file)
+TEST(test_store_in_memory_keeps_nothing_and_writes_no_file)
 {
     const char *dir = data_dir();
     const char *args[] = {"--data-dir", dir, "--store", "memory", NULL};

@@ -23,7 +23,7 @@ start(Server *s, const char *a1, const char *a2)
     server_start(s, args);
 }
 
-TEST(test_apply_past_its_timeout_is_504_soon_after_the_deadline)
+TEST(test_timeouts_apply_past_its_timeout_is_504_soon_after_the_deadline)
 {
     Server s;
     Resp r;
@@ -45,7 +45,7 @@ TEST(test_apply_past_its_timeout_is_504_soon_after_the_deadline)
     server_stop(&s);
 }
 
-TEST(test_task_that_ignores_sigterm_is_killed_and_504)
+TEST(test_timeouts_task_that_ignores_sigterm_is_killed_and_504)
 {
     Server s;
     Resp r;
@@ -68,7 +68,7 @@ TEST(test_task_that_ignores_sigterm_is_killed_and_504)
     server_stop(&s);
 }
 
-TEST(test_task_timeout_flag_sets_the_default)
+TEST(test_timeouts_task_timeout_flag_sets_the_default)
 {
     Server s;
     Resp r;
@@ -82,7 +82,7 @@ TEST(test_task_timeout_flag_sets_the_default)
     server_stop(&s);
 }
 
-TEST(test_max_task_timeout_caps_what_a_call_may_ask)
+TEST(test_timeouts_max_task_timeout_caps_what_a_call_may_ask)
 {
     Server s;
     Resp r;
@@ -99,7 +99,7 @@ TEST(test_max_task_timeout_caps_what_a_call_may_ask)
     server_stop(&s);
 }
 
-TEST(test_timeout_is_validated)
+TEST(test_timeouts_are_validated)
 {
     static const char *const bad[] = {
         "{\"func\":\"echo\",\"timeout\":0}", "{\"func\":\"echo\",\"timeout\":-1}",
@@ -117,7 +117,7 @@ TEST(test_timeout_is_validated)
     server_stop(&s);
 }
 
-TEST(test_map_timeout_follows_on_error)
+TEST(test_timeouts_in_a_map_follow_on_error)
 {
     Server s;
     Resp r;
@@ -139,7 +139,7 @@ TEST(test_map_timeout_follows_on_error)
     server_stop(&s);
 }
 
-TEST(test_timeout_is_per_item_and_counts_from_its_start)
+TEST(test_timeouts_are_per_item_and_count_from_their_start)
 {
     const char *args[] = {"--plugin", test_plugin(), "--processes", "1", NULL};
     Server s;
@@ -159,7 +159,7 @@ TEST(test_timeout_is_per_item_and_counts_from_its_start)
     server_stop(&s);
 }
 
-TEST(test_async_job_past_its_timeout_is_timed_out)
+TEST(test_timeouts_async_job_past_its_timeout_is_timed_out)
 {
     Server s;
     Resp r;
@@ -195,7 +195,7 @@ kill_busy_worker(const Server *s)
     return 0;
 }
 
-TEST(test_retries_run_a_lost_task_again_on_another_worker)
+TEST(test_timeouts_retries_run_a_lost_task_again_on_another_worker)
 {
     Server s;
     BgCall c = {.path = "/v1/apply", .body = "{\"func\":\"sleep\",\"args\":[0.5],\"retries\":1}"};
@@ -221,7 +221,7 @@ TEST(test_retries_run_a_lost_task_again_on_another_worker)
     server_stop(&s);
 }
 
-TEST(test_retries_end_and_never_retry_a_function_error)
+TEST(test_timeouts_retries_end_and_never_retry_a_function_error)
 {
     Server s;
     Resp r;
@@ -249,7 +249,7 @@ TEST(test_retries_end_and_never_retry_a_function_error)
     server_stop(&s);
 }
 
-TEST(test_each_way_a_worker_dies_is_a_502_that_says_how)
+TEST(test_timeouts_each_way_a_worker_dies_is_a_502_that_says_how)
 {
     static const char *const cases[][2] = {
         {"crash", "signal 11 (SIGSEGV)"}, {"abort", "signal 6 (SIGABRT)"}, {"exit", "exit status 3"},
@@ -272,7 +272,7 @@ TEST(test_each_way_a_worker_dies_is_a_502_that_says_how)
     server_stop(&s);
 }
 
-TEST(test_worker_memory_limit_makes_a_big_allocation_a_memory_error)
+TEST(test_timeouts_worker_memory_limit_makes_a_big_allocation_a_memory_error)
 {
     Server s;
     Resp r;
@@ -297,7 +297,7 @@ TEST(test_worker_memory_limit_makes_a_big_allocation_a_memory_error)
     server_stop(&s);
 }
 
-TEST(test_a_task_too_large_for_the_memory_limit_is_a_502_not_a_fork_storm)
+TEST(test_timeouts_a_task_too_large_for_the_memory_limit_is_a_502_not_a_fork_storm)
 {
     Server s;
     Resp r;
@@ -343,7 +343,7 @@ TEST(test_a_task_too_large_for_the_memory_limit_is_a_502_not_a_fork_storm)
     server_stop(&s);
 }
 
-TEST(test_worker_cpu_limit_ends_a_spinning_task_and_is_per_task)
+TEST(test_timeouts_worker_cpu_limit_ends_a_spinning_task_and_is_per_task)
 {
     const char *args[] = {"--plugin", test_plugin(), "--processes", "1", "--worker-cpu-limit", "1", NULL};
     Server s;

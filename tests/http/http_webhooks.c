@@ -267,7 +267,7 @@ check_signature(const Hit *h)
 
 /* --- tests --- */
 
-TEST(test_a_success_posts_job_succeeded_signed)
+TEST(test_webhooks_a_success_posts_job_succeeded_signed)
 {
     Receiver rv = {0};
     Server s;
@@ -305,7 +305,7 @@ TEST(test_a_success_posts_job_succeeded_signed)
     recv_stop(&rv);
 }
 
-TEST(test_failures_go_to_error_callback_or_else_to_callback)
+TEST(test_webhooks_failures_go_to_error_callback_or_else_to_callback)
 {
     Receiver rv = {0};
     Server s;
@@ -345,7 +345,7 @@ TEST(test_failures_go_to_error_callback_or_else_to_callback)
     recv_stop(&rv);
 }
 
-TEST(test_a_cancelled_job_posts_nothing)
+TEST(test_webhooks_a_cancelled_job_posts_nothing)
 {
     Receiver rv = {0};
     Server s;
@@ -367,7 +367,7 @@ TEST(test_a_cancelled_job_posts_nothing)
     recv_stop(&rv);
 }
 
-TEST(test_retries_keep_one_webhook_id_until_a_2xx)
+TEST(test_webhooks_retries_keep_one_webhook_id_until_a_2xx)
 {
     static const int statuses[] = {500, 500, 200, 0};
     Receiver rv = {.statuses = statuses};
@@ -395,7 +395,7 @@ TEST(test_retries_keep_one_webhook_id_until_a_2xx)
     recv_stop(&rv);
 }
 
-TEST(test_a_receiver_that_never_answers_is_timed_out_and_retried)
+TEST(test_webhooks_a_receiver_that_never_answers_is_timed_out_and_retried)
 {
     static const char *const extra[] = {"--webhook-timeout", "0.5", NULL};
     Receiver rv = {.delay = 3, .slow = 1};
@@ -419,7 +419,7 @@ TEST(test_a_receiver_that_never_answers_is_timed_out_and_retried)
     recv_stop(&rv);
 }
 
-TEST(test_retry_after_is_honoured_and_redirects_are_not_followed)
+TEST(test_webhooks_retry_after_is_honoured_and_redirects_are_not_followed)
 {
     static const int busy[] = {503, 200, 0};
     static const int moved[] = {302, 0};
@@ -457,7 +457,7 @@ TEST(test_retry_after_is_honoured_and_redirects_are_not_followed)
     recv_stop(&mv);
 }
 
-TEST(test_a_proxy_in_the_environment_is_not_used)
+TEST(test_webhooks_a_proxy_in_the_environment_is_not_used)
 {
     Receiver target = {0}, proxy = {0};
     Server s;
@@ -485,7 +485,7 @@ TEST(test_a_proxy_in_the_environment_is_not_used)
     recv_stop(&proxy);
 }
 
-TEST(test_a_job_stays_while_its_delivery_lives_even_with_no_ttl)
+TEST(test_webhooks_a_job_stays_while_its_delivery_lives_even_with_no_ttl)
 {
     static const char *const extra[] = {"--result-ttl", "0", "--webhook-backoff", "1", NULL};
     Receiver rv = {0};
@@ -510,7 +510,7 @@ TEST(test_a_job_stays_while_its_delivery_lives_even_with_no_ttl)
     server_stop(&s);
 }
 
-TEST(test_inward_and_non_http_targets_are_refused)
+TEST(test_webhooks_inward_and_non_http_targets_are_refused)
 {
     static const char *const bad[] = {"file:///etc/passwd", "gopher://127.0.0.1/x", "http//nowhere",
                                       "not a url", "ftp://example.com/", NULL};
@@ -558,7 +558,7 @@ TEST(test_inward_and_non_http_targets_are_refused)
     recv_stop(&rv);
 }
 
-TEST(test_sync_calls_go_on_while_a_hundred_deliveries_wait)
+TEST(test_webhooks_sync_calls_go_on_while_a_hundred_deliveries_wait)
 {
     Receiver rv = {.delay = 3, .slow = -1};
     Server s;
@@ -585,7 +585,7 @@ TEST(test_sync_calls_go_on_while_a_hundred_deliveries_wait)
     recv_stop(&rv);
 }
 
-TEST(test_a_callback_is_redelivered_by_hand)
+TEST(test_webhooks_a_callback_is_redelivered_by_hand)
 {
     static const char *const extra[] = {"--webhook-max-attempts", "2", NULL};
     static int statuses[] = {500, 500, 200, 0};
@@ -634,7 +634,7 @@ TEST(test_a_callback_is_redelivered_by_hand)
     recv_stop(&rv);
 }
 
-TEST(test_a_pending_delivery_is_made_after_a_restart)
+TEST(test_webhooks_a_pending_delivery_is_made_after_a_restart)
 {
     char dir[64] = "/tmp/poold-test-hooks-XXXXXX", body[256], id[64], port[16];
     Receiver rv = {0};

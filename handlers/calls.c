@@ -13,22 +13,8 @@
 #include "calls/call.h"
 #include "config.h"
 #include "handlers.h"
+#include "http/http_status.h"
 #include "pool/pool.h"
-
-/* The status DESIGN.md's table gives each way a batch can fail. */
-static int
-calls_status(BatchOutcome o)
-{
-    switch (o) {
-    case BATCH_ERROR: return 422;
-    case BATCH_LOST: return 502;
-    case BATCH_TIMEOUT: return 504;
-    case BATCH_STOPPED: return 503;
-    case BATCH_UNAVAILABLE: return 503;
-    case BATCH_CANCELLED: return 410;
-    default: return 500;
-    }
-}
 
 /* Resumed on an MHD thread once the batch is done: write the answer. */
 static void
@@ -54,7 +40,7 @@ calls_resume(HttpReq *r, void *ctx)
         snprintf(detail, sizeof(detail), "%s: %s", f.type, f.message);
     else
         snprintf(detail, sizeof(detail), "item %zu: %s: %s", f.index, f.type, f.message);
-    http_reply_problem(r, calls_status(f.outcome), detail, ext);
+    http_reply_problem(r, http_status(f.outcome), detail, ext);
 }
 
 /* A BatchDoneFn, on the dispatcher thread: wake the sleeping connection. */

@@ -15,6 +15,7 @@
 #include "calls/stream.h"
 #include "config.h"
 #include "handlers.h"
+#include "http/http_status.h"
 
 #define IMAP_TYPE "application/x-ndjson"
 
@@ -189,10 +190,11 @@ static void
 imap_answer(HttpReq *r, ImapReq *q)
 {
     char type[32], msg[200];
-    int st = stream_refusal(q->stream, type, sizeof(type), msg, sizeof(msg));
+    Outcome refused = stream_refusal(q->stream, type, sizeof(type), msg, sizeof(msg));
 
-    if (st)
-        http_reply_problem(r, st, msg, json_pack("{s:{s:s, s:s}}", "error", "type", type, "message", msg));
+    if (refused != OUTCOME_OK)
+        http_reply_problem(r, http_status(refused), msg,
+                           json_pack("{s:{s:s, s:s}}", "error", "type", type, "message", msg));
     else
         http_stream_reply(r, 200, IMAP_TYPE, imap_read);
 }

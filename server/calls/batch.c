@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 
 #include "calls/call.h"
+#include "http/http_status.h"
 #include "worker/wire.h"
 
 struct Batch {
@@ -35,7 +36,7 @@ struct Batch {
                             * chunks are dropped */
     /* The failure, when there is one: its message (up to 4 KiB) is
      * allocated then, not carried by every batch a queued job holds. */
-    BatchOutcome outcome;
+    Outcome outcome;
     size_t fail_index;
     char fail_type[64];
     char *fail_message;    /* NULL: no memory was left to keep it */
@@ -121,7 +122,7 @@ batch_copy_text(char *dst, size_t len, const char *text)
 }
 
 static void
-batch_set_failure(Batch *b, BatchOutcome o, size_t index, const char *type, const char *msg)
+batch_set_failure(Batch *b, Outcome o, size_t index, const char *type, const char *msg)
 {
     b->outcome = o;
     b->fail_index = index;
@@ -153,26 +154,35 @@ batch_lost_message(const PoolResult *res, char *buf, size_t len)
         snprintf(buf, len, "%s (pid %d) died while running the task", res->worker, (int)res->pid);
 }
 
+Outcome
+batch_item_outcome(const json_t *e)
+{
+    const json_t *o = json_object_get(e, "outcome");
+
+    return o ? (Outcome)json_integer_value(o) : OUTCOME_FUNCTION_ERROR;
+}
+
 /*
  * Under on_error "collect", a chunk whose worker died (or was stopped at
- * a deadline) answers an error for each of its items: the results of those
- * that had finished died with the worker. Item `at` (or none, -1) gets
- * `msg`, the others `others`. Returns 0, or -1 when out of memory.
+ * a deadline) answers an error for each of its items, as a worker writes
+ * them (wire.h): the results of those that had finished died with the
+ * worker. Item `at` (or none, -1) gets `msg`, the others `others`.
+ * Returns 0, or -1 when out of memory.
  */
 static int
-batch_collect_chunk(Batch *b, size_t chunk, const char *type, int status, long at,
+batch_collect_chunk(Batch *b, size_t chunk, const char *type, Outcome outcome, long at,
                     const char *msg, const char *others)
 {
     json_t *outs = json_array();
 
     for (size_t k = 0; k < call_chunk_len(b->call, chunk); k++)
         json_array_append_new(outs, json_pack("{s:{s:s, s:s, s:i}}", "e", "type", type, "message",
-                                              at < 0 || (long)k == at ? msg : others, "status", status));
+                                              at < 0 || (long)k == at ? msg : others, "outcome", (int)outcome));
     b->chunks[chunk] = json_dumps(outs, JSON_COMPACT);
     json_decref(outs);
     b->all_plain = 0;
     if (!b->chunks[chunk]) {
-        batch_set_failure(b, BATCH_NOMEM, 0, "MemoryError", "out of memory");
+        batch_set_failure(b, OUTCOME_NOMEM, 0, "MemoryError", "out of memory");
         return -1;
     }
     b->lens[chunk] = strlen(b->chunks[chunk]);
@@ -186,20 +196,53 @@ batch_item_error(Batch *b, size_t chunk, const PoolResult *res)
     json_t *outs = json_loadb(res->data, res->len, 0, NULL);
     json_t *e = json_object_get(json_array_get(outs, res->first_fail), "e");
 
-    /* A function's own deadline (an exec function's timeout, status 504
-     * in its outcome) reads as the call's would. */
-    batch_set_failure(b, json_integer_value(json_object_get(e, "status")) == 504 ? BATCH_TIMEOUT : BATCH_ERROR,
-                      call_chunk_first(b->call, chunk) + res->first_fail,
+    /* A function's own deadline (an exec function's timeout) reads as
+     * the call's would: its outcome says so. */
+    batch_set_failure(b, batch_item_outcome(e), call_chunk_first(b->call, chunk) + res->first_fail,
                       json_string_value(json_object_get(e, "type")) ?: "Error",
                       json_string_value(json_object_get(e, "message")) ?: "");
     json_decref(outs);
+}
+
+/* A chunk whose worker died running it: the batch's failure, or under
+ * on_error "collect" an error for each of its items. Returns 1 when the
+ * batch is now decided. */
+static int
+batch_take_lost(Batch *b, size_t chunk, const PoolResult *res)
+{
+    char msg[256];
+
+    batch_lost_message(res, msg, sizeof(msg));
+    if (!b->call->collect) {
+        batch_set_failure(b, OUTCOME_WORKER_LOST, call_chunk_first(b->call, chunk), "WorkerLost", msg);
+        return 1;
+    }
+    return batch_collect_chunk(b, chunk, "WorkerLost", OUTCOME_WORKER_LOST, -1, msg, msg) < 0;
+}
+
+/* A chunk whose worker was stopped when an item ran past its timeout:
+ * as batch_take_lost, that item named. */
+static int
+batch_take_late(Batch *b, size_t chunk, const PoolResult *res)
+{
+    char msg[256], others[320];
+    size_t first = call_chunk_first(b->call, chunk);
+
+    snprintf(msg, sizeof(msg), "the call ran past its timeout of %g s; %s (pid %d) was stopped",
+             res->timeout, res->worker, (int)res->pid);
+    if (!b->call->collect) {
+        batch_set_failure(b, OUTCOME_TIMED_OUT, first + res->late_item, "TimedOut", msg);
+        return 1;
+    }
+    snprintf(others, sizeof(others), "lost with its chunk when item %zu ran past its timeout of %g s",
+             first + (size_t)res->late_item, res->timeout);
+    return batch_collect_chunk(b, chunk, "TimedOut", OUTCOME_TIMED_OUT, (long)res->late_item, msg, others) < 0;
 }
 
 /* Records one chunk's answer. Returns 1 when the batch is now decided. */
 static int
 batch_take(Batch *b, size_t chunk, PoolResult *res)
 {
-    char msg[256], others[320];
     size_t first = call_chunk_first(b->call, chunk);
 
     b->pending--;
@@ -220,45 +263,25 @@ batch_take(Batch *b, size_t chunk, PoolResult *res)
         res->data = NULL;
         break;
     case POOL_LOST:
-        if (__atomic_load_n(&b->cancelled, __ATOMIC_ACQUIRE))
-            goto cancelled; /* its worker was killed to cancel it */
-        batch_lost_message(res, msg, sizeof(msg));
-        if (!b->call->collect) {
-            batch_set_failure(b, BATCH_LOST, first, "WorkerLost", msg);
-            return 1;
-        }
-        if (batch_collect_chunk(b, chunk, "WorkerLost", 502, -1, msg, msg) < 0)
-            return 1;
-        break;
     case POOL_TIMEOUT:
+        /* Its worker was killed, or was being stopped, to cancel it. */
         if (__atomic_load_n(&b->cancelled, __ATOMIC_ACQUIRE))
-            goto cancelled; /* cancelled while its worker was being stopped */
-        snprintf(msg, sizeof(msg), "the call ran past its timeout of %g s; %s (pid %d) was stopped",
-                 res->timeout, res->worker, (int)res->pid);
-        if (!b->call->collect) {
-            batch_set_failure(b, BATCH_TIMEOUT, first + res->late_item, "TimedOut", msg);
-            return 1;
-        }
-        snprintf(others, sizeof(others), "lost with its chunk when item %zu ran past its timeout of %g s",
-                 first + (size_t)res->late_item, res->timeout);
-        if (batch_collect_chunk(b, chunk, "TimedOut", 504, (long)res->late_item, msg, others) < 0)
+            goto cancelled;
+        if (res->status == POOL_LOST ? batch_take_lost(b, chunk, res) : batch_take_late(b, chunk, res))
             return 1;
         break;
     case POOL_CANCELLED:
     cancelled:
-        batch_set_failure(b, BATCH_CANCELLED, first, "Cancelled",
-                          "the call was cancelled");
+        batch_set_failure(b, OUTCOME_CANCELLED, first, "Cancelled", "the call was cancelled");
         return 1;
     case POOL_NOMEM:
-        batch_set_failure(b, BATCH_NOMEM, first, "MemoryError",
-                          "out of memory while sending the task");
+        batch_set_failure(b, OUTCOME_NOMEM, first, "MemoryError", "out of memory while sending the task");
         return 1;
     case POOL_STOPPED:
-        batch_set_failure(b, BATCH_STOPPED, first, "ShuttingDown",
-                          "poold is shutting down");
+        batch_set_failure(b, OUTCOME_STOPPED, first, "ShuttingDown", "poold is shutting down");
         return 1;
     case POOL_UNAVAILABLE:
-        batch_set_failure(b, BATCH_UNAVAILABLE, first, "Unavailable",
+        batch_set_failure(b, OUTCOME_UNAVAILABLE, first, "Unavailable",
                           "no worker could start to run it: workers keep dying at start-up (GET /readyz says why)");
         return 1;
     }
@@ -360,17 +383,21 @@ cleanup:
     return rc;
 }
 
-/* A map entry from an outcome: the value, or {"error": {...}}. New ref. */
+/* A map entry from an outcome: the value, or {"error": {"type",
+ * "message", "status"}}, the status its outcome's. New ref. */
 static json_t *
 batch_item_value(json_t *outcome)
 {
     json_t *r = json_object_get(outcome, "r"), *e;
+    Outcome o;
 
     if (r)
         return json_incref(r);
     e = json_object_get(outcome, "e");
-    if (!json_object_get(e, "status"))
-        json_object_set_new(e, "status", json_integer(422));
+    o = batch_item_outcome(e);
+    json_object_del(e, "outcome");
+    if (json_object_set_new(e, "status", json_integer(http_status(o))) < 0)
+        return NULL;
     return json_pack("{s:O}", "error", e);
 }
 
@@ -438,7 +465,7 @@ batch_result(Batch *b, BatchFailure *f, size_t *len)
 {
     char *text;
 
-    if (b->outcome != BATCH_OK) {
+    if (b->outcome != OUTCOME_OK) {
         f->outcome = b->outcome;
         f->index = b->fail_index;
         memcpy(f->type, b->fail_type, sizeof(f->type));
@@ -448,7 +475,7 @@ batch_result(Batch *b, BatchFailure *f, size_t *len)
     text = b->all_plain ? batch_splice(b, len) : batch_assemble(b, len);
     if (!text) {
         memset(f, 0, sizeof(*f));
-        f->outcome = BATCH_NOMEM;
+        f->outcome = OUTCOME_NOMEM;
         snprintf(f->type, sizeof(f->type), "MemoryError");
         snprintf(f->message, sizeof(f->message), "out of memory while assembling the results");
     }

@@ -13,21 +13,16 @@
 #include <sys/types.h>
 
 #include "core/common.h"
+#include "core/outcome.h"
 #include "pool/pool.h"
 
-typedef enum {
-    BATCH_OK,
-    BATCH_ERROR,   /* an item raised (on_error "raise") */
-    BATCH_LOST,    /* a worker died running an item */
-    BATCH_TIMEOUT, /* an item ran past its timeout */
-    BATCH_STOPPED, /* the pool shut down first */
-    BATCH_UNAVAILABLE, /* no worker could start to run it */
-    BATCH_CANCELLED, /* batch_cancel */
-    BATCH_NOMEM,
-} BatchOutcome;
 
+/* How a batch failed. Its outcome is one of OUTCOME_FUNCTION_ERROR (an
+ * item raised, on_error "raise"), _WORKER_LOST, _TIMED_OUT, _STOPPED (the
+ * pool shut down first), _UNAVAILABLE (no worker could start to run it),
+ * _CANCELLED (batch_cancel) or _NOMEM. */
 typedef struct BatchFailure {
-    BatchOutcome outcome;
+    Outcome outcome;
     size_t index;        /* the item at fault */
     char type[64];       /* the function's error type, "WorkerLost", "TimedOut" */
     char message[4096];  /* holds a PooldError's whole */
@@ -60,7 +55,7 @@ int batch_start(Batch *b, Pool *p, int priority, BatchDoneFn done,
                 BatchStartFn start, void *ctx);
 
 /* Any thread, after batch_start: drops the chunks not yet started and
- * kills the workers running the others. done follows, BATCH_CANCELLED,
+ * kills the workers running the others. done follows, OUTCOME_CANCELLED,
  * unless the batch had its answer already. */
 void batch_cancel(Batch *b);
 
@@ -74,6 +69,11 @@ void batch_progress(const Batch *b, size_t *done, size_t *total);
  * When nothing failed the workers' texts are spliced, never parsed.
  */
 char *batch_result(Batch *b, BatchFailure *f, size_t *len);
+
+/* The outcome a failed item's error object {"type", "message"[,
+ * "outcome"]} carries (worker/wire.h): OUTCOME_FUNCTION_ERROR when it
+ * says none. */
+Outcome batch_item_outcome(const json_t *e);
 
 /* Says how a task's worker ended (POOL_LOST), for the error a client
  * reads: the signal or exit status, and what it likely means. */

@@ -34,8 +34,8 @@ call_default_chunksize(size_t n, int processes)
     return cs ? cs : 1;
 }
 
-/* Fields each op accepts; anything else is a 400, so that a typo such as
- * "chunk_size" is reported instead of silently ignored. */
+/* Fields each op accepts; anything else is refused as invalid, so that a
+ * typo such as "chunk_size" is reported instead of silently ignored. */
 static const char *const call_fields[][8] = {
     [CALL_APPLY] = {"func", "args", "kwds", "timeout", "retries", NULL},
     [CALL_MAP] = {"func", "iterable", "chunksize", "on_error", "timeout", "retries", NULL},
@@ -427,7 +427,7 @@ call_chunk_len(const Call *c, size_t i)
 char *
 call_payload(const RegistryFn *fn, CallOp op, json_t *items, json_t *kwds, size_t *len, uint32_t *mode)
 {
-    json_t *frame = json_pack("[sOO]", fn->name, items, op == CALL_APPLY ? kwds : json_null());
+    json_t *frame = json_pack("[IOO]", (json_int_t)fn->id, items, op == CALL_APPLY ? kwds : json_null());
     char *text = frame ? json_dumps(frame, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
 
     json_decref(frame);
@@ -442,26 +442,18 @@ call_payload(const RegistryFn *fn, CallOp op, json_t *items, json_t *kwds, size_
 static char *
 call_chunk_slice(const Call *c, size_t first, size_t n, size_t *len, uint32_t *mode)
 {
-    json_t *fname = json_string(c->fn->name);
-    char *name = fname ? json_dumps(fname, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
     size_t from = c->items.starts[first], to = jscan_item_end(c->items_text, &c->items, first + n - 1);
-    size_t nlen = name ? strlen(name) : 0, o = 0;
-    char *text = name ? malloc(nlen + (to - from) + 16) : NULL;
+    char head[16];
+    size_t hl = (size_t)snprintf(head, sizeof(head), "[%u,[", c->fn->id);
+    char *text = malloc(hl + (to - from) + sizeof("],null]"));
 
-    if (text) {
-        text[o++] = '[';
-        memcpy(text + o, name, nlen);
-        o += nlen;
-        memcpy(text + o, ",[", 2);
-        o += 2;
-        memcpy(text + o, c->items_text + from, to - from);
-        o += to - from;
-        memcpy(text + o, "],null]", 8);
-        *len = o + 7;
-        *mode = c->op == CALL_MAP ? WIRE_MODE_MAP : WIRE_MODE_STARMAP;
-    }
-    free(name);
-    json_decref(fname);
+    if (!text)
+        return NULL;
+    memcpy(text, head, hl);
+    memcpy(text + hl, c->items_text + from, to - from);
+    memcpy(text + hl + (to - from), "],null]", sizeof("],null]"));
+    *len = hl + (to - from) + sizeof("],null]") - 1;
+    *mode = c->op == CALL_MAP ? WIRE_MODE_MAP : WIRE_MODE_STARMAP;
     return text;
 }
 

@@ -115,8 +115,9 @@ size_t call_chunk_first(const Call *c, size_t i);
 /* Items in chunk i. */
 size_t call_chunk_len(const Call *c, size_t i);
 
-/* The wire payload of chunk i (malloc'd JSON text, caller frees), with its
- * byte length in *len and its WIRE_MODE_* in *mode. NULL when out of memory. */
+/* The wire payload of chunk i (malloc'd JSON text, caller frees), the
+ * frame [id, items, kwds] of worker/wire.h, with its byte length in *len
+ * and its WIRE_MODE_* in *mode. NULL when out of memory. */
 char *call_chunk_payload(const Call *c, size_t i, size_t *len, uint32_t *mode);
 
 /* The wire payload of one task of fn over items (an args array for apply,

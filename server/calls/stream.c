@@ -269,7 +269,7 @@ stream_wait_room(Stream *s)
 {
     int rc = SVC_OK;
 
-    if (!s->submitted) /* nothing began: backpressure, as for any call (503) */
+    if (!s->submitted) /* nothing began: backpressure, as for any call */
         return SVC_EFULL;
     if (s->inflight > s->held_items)
         return SVC_OK;
@@ -285,6 +285,15 @@ stream_wait_room(Stream *s)
     return rc; /* 1: there is room now, try again */
 }
 
+/* Sets the final line to write once the lines of the items read so far
+ * are out, unless one is set already; none when out of memory. */
+static void
+stream_last(Stream *s, const char *type, const char *msg, Outcome outcome)
+{
+    if (!s->last && (s->last = stream_final_line(type, msg, outcome)))
+        s->last_outcome = outcome;
+}
+
 /* A chunk could not be built (out of memory, or too large to send): its
  * items are lost, so nothing after it is sent; what is in flight ends
  * first, then a final line says why. */
@@ -292,15 +301,12 @@ static void
 stream_build_failed(Stream *s, int rc)
 {
     s->no_more = 1;
+    if (rc == SVC_ETOOLARGE)
+        stream_last(s, "TooLarge", "a chunk would exceed 1 GiB once encoded: lower chunksize", OUTCOME_TOO_LARGE);
+    else
+        stream_last(s, "MemoryError", "out of memory while sending the items", OUTCOME_NOMEM);
     if (!s->last)
-        s->last = rc == SVC_ETOOLARGE
-                      ? json_pack("{s:{s:s, s:s, s:i}, s:b}", "error", "type", "TooLarge", "message",
-                                  "a chunk would exceed 1 GiB once encoded: lower chunksize", "status", 413,
-                                  "final", 1)
-                      : json_pack("{s:{s:s, s:s, s:i}, s:b}", "error", "type", "MemoryError", "message",
-                                  "out of memory while sending the items", "status", 500, "final", 1);
-    if (!s->last)
-        stream_cut(s, "MemoryError", "out of memory while sending the items", 500);
+        stream_cut(s, "MemoryError", "out of memory while sending the items", OUTCOME_NOMEM);
 }
 
 /*
@@ -369,20 +375,20 @@ stream_refused(Stream *s, int rc)
     case SVC_OK:
         break;
     case SVC_ESTOPPED:
-        stream_cut(s, "ShuttingDown", "poold is shutting down", 503);
+        stream_cut(s, "ShuttingDown", "poold is shutting down", OUTCOME_STOPPED);
         break;
     case SVC_EFULL:
     case SVC_E2BIG:
-        stream_cut(s, "QueueFull", "the queue is full (--max-queue); retry later", 503);
+        stream_cut(s, "QueueFull", "the queue is full (--max-queue); retry later", OUTCOME_QUEUE_FULL);
         break;
     case SVC_EUNAVAIL:
-        stream_cut(s, "Unavailable", "no worker could start (GET /readyz says why)", 503);
+        stream_cut(s, "Unavailable", "no worker could start (GET /readyz says why)", OUTCOME_UNAVAILABLE);
         break;
     case SVC_ETOOLARGE:
-        stream_cut(s, "TooLarge", "a chunk would exceed 1 GiB once encoded: lower chunksize", 413);
+        stream_cut(s, "TooLarge", "a chunk would exceed 1 GiB once encoded: lower chunksize", OUTCOME_TOO_LARGE);
         break;
     default:
-        stream_cut(s, "MemoryError", "out of memory while sending the items", 500);
+        stream_cut(s, "MemoryError", "out of memory while sending the items", OUTCOME_NOMEM);
     }
 }
 
@@ -412,7 +418,7 @@ stream_feed(Stream *s, json_t *item)
         return -1;
     }
     if (json_array_append_new(s->pending, item) < 0) {
-        stream_cut(s, "MemoryError", "out of memory while reading the items", 500);
+        stream_cut(s, "MemoryError", "out of memory while reading the items", OUTCOME_NOMEM);
         return -1;
     }
     return stream_input_refused(s) ? -1 : stream_poll(s);
@@ -422,11 +428,10 @@ void
 stream_reject(Stream *s, const char *msg)
 {
     /* The items before the bad line are good: their lines come first. */
-    if (!s->cut && !s->last)
-        s->last = json_pack("{s:{s:s, s:s, s:i}, s:b}", "error", "type", "InvalidItem", "message", msg,
-                            "status", 400, "final", 1);
+    if (!s->cut)
+        stream_last(s, "InvalidItem", msg, OUTCOME_INVALID);
     if (!s->last)
-        stream_cut(s, "InvalidItem", msg, 400);
+        stream_cut(s, "InvalidItem", msg, OUTCOME_INVALID);
     s->input_end = 1;
 }
 
@@ -463,7 +468,7 @@ stream_read(Stream *s, char *buf, size_t max, int stopping)
         s->last = NULL;
     }
     if (stream_out_pending(s) == 0 && stopping)
-        stream_cut(s, "ShuttingDown", "poold is shutting down", 503);
+        stream_cut(s, "ShuttingDown", "poold is shutting down", OUTCOME_STOPPED);
     if ((n = stream_copy(s, buf, max)) != 0)
         return n;
     if (s->cut) {
@@ -504,19 +509,18 @@ stream_close(Stream *s)
     stream_unref(s);
 }
 
-int
+Outcome
 stream_refusal(Stream *s, char *type, size_t type_len, char *msg, size_t msg_len)
 {
     if (s->items_out > 0 || !(s->cut || (s->last && s->next == 0 && json_array_size(s->pending) == 0)))
-        return 0;
+        return OUTCOME_OK;
     if (!s->cut) { /* the first item was not JSON (or could not be sent): nothing ran */
         json_t *e = json_object_get(s->last, "error");
         snprintf(type, type_len, "%s", json_string_value(json_object_get(e, "type")) ?: "InvalidItem");
         snprintf(msg, msg_len, "%s", json_string_value(json_object_get(e, "message")) ?: "");
-        return json_integer_value(json_object_get(e, "status")) ? (int)json_integer_value(json_object_get(e, "status"))
-                                                               : 400;
+        return s->last_outcome;
     }
     snprintf(type, type_len, "%s", s->cut_type);
     snprintf(msg, msg_len, "%s", s->cut_msg);
-    return s->cut_status;
+    return s->cut_outcome;
 }

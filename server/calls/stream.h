@@ -22,6 +22,7 @@
 #include <sys/types.h>
 
 #include "core/common.h"
+#include "core/outcome.h"
 #include "pool/pool.h"
 
 typedef struct Stream Stream;
@@ -67,7 +68,7 @@ int stream_feed(Stream *s, json_t *item);
 int stream_poll(Stream *s);
 
 /* A line of the body is not an item: the stream ends with a final line
- * that says so (status 400); the lines after it are not read. */
+ * that says so (OUTCOME_INVALID); the lines after it are not read. */
 void stream_reject(Stream *s, const char *msg);
 
 /* The items are all in (the body ended). */
@@ -94,9 +95,10 @@ void stream_unref(Stream *s);
 void stream_close(Stream *s);
 
 /* Once the input has ended: when the stream was cut (or its first item
- * refused) before any item's line was written, the status the answer
- * should have (400, 413, 503, ...) with the error's type and message, for
- * a plain problem answer in place of a stream; else 0. */
-int stream_refusal(Stream *s, char *type, size_t type_len, char *msg, size_t msg_len);
+ * refused) before any item's line was written, the outcome the answer
+ * should say (OUTCOME_INVALID, _TOO_LARGE, _QUEUE_FULL, ...) with the
+ * error's type and message, for a plain problem answer in place of a
+ * stream; else OUTCOME_OK. */
+Outcome stream_refusal(Stream *s, char *type, size_t type_len, char *msg, size_t msg_len);
 
 #endif

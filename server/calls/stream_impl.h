@@ -41,7 +41,7 @@ struct Stream {
     StreamChunk *held_ch[STREAM_SUBMIT_MAX];
     size_t nheld, held_items;
     size_t items_out;         /* item lines written */
-    int cut_status;           /* the final line's status, once cut */
+    Outcome cut_outcome;      /* what the final line says, once cut */
     int no_more;              /* a chunk could not be built: send none after it */
     int submitted;            /* a chunk went to the pool: the stream has begun */
     char cut_type[32], cut_msg[200];
@@ -49,6 +49,7 @@ struct Stream {
     int cut;                  /* the final line is written: nothing follows */
     json_t *last;             /* a final line to write once the items read
                                * so far are out (stream_reject) */
+    Outcome last_outcome;     /* what it says */
     int ended;                /* stream_read said STREAM_END */
     char *out;                /* the outbox's memory part: the newest lines */
     size_t out_len, out_off, out_cap;
@@ -70,9 +71,12 @@ struct Stream {
 int stream_uploading(const Stream *s);   /* the client still sends lines */
 size_t stream_out_pending(const Stream *s); /* bytes of lines not yet read */
 int stream_out_json(Stream *s, json_t *line); /* appends a line (stolen); -1 on ENOMEM */
+/* A final line {"error": {"type", "message", "status"}, "final": true},
+ * its status the outcome's. New reference; NULL when out of memory. */
+json_t *stream_final_line(const char *type, const char *msg, Outcome outcome);
 /* Writes the final line that says why the stream ends, once; nothing
  * after it is read, so what still runs is cancelled. */
-void stream_cut(Stream *s, const char *type, const char *msg, int status);
+void stream_cut(Stream *s, const char *type, const char *msg, Outcome outcome);
 /* The lines of one chunk that came back (or the cut it calls for). */
 void stream_lines(Stream *s, const StreamChunk *ch);
 /* Copies up to max bytes of lines, oldest first; STREAM_ERROR when the

@@ -15,6 +15,7 @@
 
 #include "calls/batch.h"
 #include "calls/stream_impl.h"
+#include "http/http_status.h"
 
 /* Bytes of lines every stream together holds on disk (atomic): --max-spill
  * bounds the sum, so N uploads cannot fill N times its size of $TMPDIR. */
@@ -66,7 +67,7 @@ stream_spill(Stream *s)
         /* The lines held so far stay: the final line follows them. */
         snprintf(msg, sizeof(msg), "the results waiting for the body to end passed --max-spill (%zu bytes, "
                  "all streams together): send fewer lines per request", s->max_spill);
-        stream_cut(s, "TooLarge", msg, 413);
+        stream_cut(s, "TooLarge", msg, OUTCOME_TOO_LARGE);
         return;
     }
     s->spill_held += len;
@@ -86,7 +87,7 @@ stream_spill(Stream *s)
     return;
 fail:
     s->out_len = s->out_off = 0;
-    stream_cut(s, "OSError", msg, 500);
+    stream_cut(s, "OSError", msg, OUTCOME_INTERNAL);
 }
 
 /* Appends one line made of n parts (without its newline). Returns -1
@@ -138,32 +139,44 @@ stream_out_json(Stream *s, json_t *line)
     return rc;
 }
 
+json_t *
+stream_final_line(const char *type, const char *msg, Outcome outcome)
+{
+    return json_pack("{s:{s:s, s:s, s:i}, s:b}", "error", "type", type, "message", msg, "status",
+                     http_status(outcome), "final", 1);
+}
+
 /* The last line of a stream that could not go on: it says why. Once. */
 void
-stream_cut(Stream *s, const char *type, const char *msg, int status)
+stream_cut(Stream *s, const char *type, const char *msg, Outcome outcome)
 {
+    char line[128];
+    int n;
+
     if (s->cut)
         return;
     s->cut = 1;
-    s->cut_status = status;
+    s->cut_outcome = outcome;
     snprintf(s->cut_type, sizeof(s->cut_type), "%s", type);
     snprintf(s->cut_msg, sizeof(s->cut_msg), "%s", msg);
     /* Nothing after this line is read: what still runs is waste. */
     stream_drop_held(s);
     pool_cancel(s->pool, s->owner, 1);
-    if (stream_out_json(s, json_pack("{s:{s:s, s:s, s:i}, s:b}", "error", "type", type, "message", msg,
-                                     "status", status, "final", 1)) < 0)
-        stream_out(s, "{\"error\":{\"type\":\"MemoryError\",\"message\":\"out of memory\",\"status\":500},\"final\":true}", 84);
+    if (stream_out_json(s, stream_final_line(type, msg, outcome)) < 0) {
+        n = snprintf(line, sizeof(line), "{\"error\":{\"type\":\"MemoryError\",\"message\":\"out of memory\","
+                     "\"status\":%d},\"final\":true}", http_status(OUTCOME_NOMEM));
+        stream_out(s, line, (size_t)n);
+    }
 }
 
 /* --- results to lines --- */
 
 static int
-stream_error_line(Stream *s, size_t index, const char *type, const char *msg, int status)
+stream_error_line(Stream *s, size_t index, const char *type, const char *msg, Outcome outcome)
 {
     s->items_out++;
     return stream_out_json(s, json_pack("{s:I, s:{s:s, s:s, s:i}}", "index", (json_int_t)index, "error",
-                                        "type", type, "message", msg, "status", status));
+                                        "type", type, "message", msg, "status", http_status(outcome)));
 }
 
 /* Writes {"index":i,"result":v} for each value of a compact JSON array
@@ -216,10 +229,8 @@ stream_outcome_lines(Stream *s, const StreamChunk *ch)
         if (rc < 0 || s->cut)
             break;
         if ((e = json_object_get(o, "e"))) {
-            json_t *st = json_object_get(e, "status");
             rc = stream_error_line(s, ch->first + k, json_string_value(json_object_get(e, "type")) ?: "Error",
-                                   json_string_value(json_object_get(e, "message")) ?: "",
-                                   st ? (int)json_integer_value(st) : 422);
+                                   json_string_value(json_object_get(e, "message")) ?: "", batch_item_outcome(e));
         } else {
             rc = stream_out_json(s, json_pack("{s:I, s:O}", "index", (json_int_t)(ch->first + k), "result",
                                               json_object_get(o, "r")));
@@ -245,7 +256,7 @@ stream_lines(Stream *s, const StreamChunk *ch)
     case POOL_LOST:
         batch_lost_message(&ch->res, msg, sizeof(msg));
         for (size_t k = 0; rc == 0 && !s->cut && k < ch->n; k++)
-            rc = stream_error_line(s, ch->first + k, "WorkerLost", msg, 502);
+            rc = stream_error_line(s, ch->first + k, "WorkerLost", msg, OUTCOME_WORKER_LOST);
         break;
     case POOL_TIMEOUT:
         snprintf(msg, sizeof(msg), "the call ran past its timeout of %g s; %s (pid %d) was stopped",
@@ -253,23 +264,24 @@ stream_lines(Stream *s, const StreamChunk *ch)
         snprintf(others, sizeof(others), "lost with its chunk when item %zu ran past its timeout of %g s",
                  ch->first + (size_t)ch->res.late_item, ch->res.timeout);
         for (size_t k = 0; rc == 0 && !s->cut && k < ch->n; k++)
-            rc = stream_error_line(s, ch->first + k, "TimedOut", k == ch->res.late_item ? msg : others, 504);
+            rc = stream_error_line(s, ch->first + k, "TimedOut", k == ch->res.late_item ? msg : others,
+                                   OUTCOME_TIMED_OUT);
         break;
     case POOL_CANCELLED:
         break; /* only the stream itself cancels: it is over */
     case POOL_STOPPED:
-        stream_cut(s, "ShuttingDown", "poold is shutting down", 503);
+        stream_cut(s, "ShuttingDown", "poold is shutting down", OUTCOME_STOPPED);
         break;
     case POOL_UNAVAILABLE:
         stream_cut(s, "Unavailable", "no worker could start to run it: workers keep dying at start-up "
-                   "(GET /readyz says why)", 503);
+                   "(GET /readyz says why)", OUTCOME_UNAVAILABLE);
         break;
     case POOL_NOMEM:
         rc = -1;
         break;
     }
     if (rc < 0)
-        stream_cut(s, "MemoryError", "out of memory while writing the results", 500);
+        stream_cut(s, "MemoryError", "out of memory while writing the results", OUTCOME_NOMEM);
 }
 
 /* Copies what the outbox holds, oldest first: the spill file, then memory. */

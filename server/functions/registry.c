@@ -1,4 +1,5 @@
-/* registry.c: see registry.h. A uthash table keyed by name. */
+/* registry.c: see registry.h. A uthash table keyed by name, and an array
+ * by id for the workers, which a task names its function to by id. */
 #include "functions/registry.h"
 
 #include <dlfcn.h>
@@ -15,6 +16,7 @@ typedef struct RegistryEntry {
 
 struct Registry {
     RegistryEntry *by_name;
+    RegistryEntry **by_id;  /* HASH_COUNT(by_name) of them */
     PooldWorkerInit *inits;
     size_t ninits;
     void **handles;
@@ -50,6 +52,7 @@ registry_free(Registry *r)
         HASH_DEL(r->by_name, e);
         registry_entry_free(e);
     }
+    free(r->by_id);
     free(r->inits);
     for (size_t i = 0; i < r->nhandles; i++)
         dlclose(r->handles[i]);
@@ -61,7 +64,7 @@ int
 registry_add_owned(Registry *r, const char *name, const char *doc, const char *source, PooldFn fn,
                    void *impl, void (*impl_free)(void *))
 {
-    RegistryEntry *e;
+    RegistryEntry *e, **by_id;
     int invalid = !name || !*name || (!fn && !impl) || registry_find(r, name);
 
     if (invalid || !(e = calloc(1, sizeof(*e)))) {
@@ -77,10 +80,14 @@ registry_add_owned(Registry *r, const char *name, const char *doc, const char *s
     e->fn.source = source;
     e->fn.fn = fn;
     e->fn.id = HASH_COUNT(r->by_name);
-    if (!e->fn.name || !e->fn.doc) {
+    by_id = realloc(r->by_id, (e->fn.id + 1) * sizeof(*by_id));
+    if (by_id)
+        r->by_id = by_id;
+    if (!e->fn.name || !e->fn.doc || !by_id) {
         registry_entry_free(e);
         return SVC_ENOMEM;
     }
+    r->by_id[e->fn.id] = e;
     HASH_ADD_KEYPTR(hh, r->by_name, e->fn.name, strlen(e->fn.name), e);
     return SVC_OK;
 }
@@ -105,6 +112,12 @@ registry_find(const Registry *r, const char *name)
 
     HASH_FIND_STR(r->by_name, name, e);
     return e ? &e->fn : NULL;
+}
+
+const RegistryFn *
+registry_by_id(const Registry *r, unsigned id)
+{
+    return id < HASH_COUNT(r->by_name) ? &r->by_id[id]->fn : NULL;
 }
 
 static int

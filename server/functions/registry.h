@@ -47,6 +47,10 @@ unsigned registry_count(const Registry *r);
 /* Borrowed pointer, valid for the registry's life; NULL when unknown. */
 const RegistryFn *registry_find(const Registry *r, const char *name);
 
+/* The function of that id (RegistryFn.id), as registry_find; NULL when
+ * there is none. */
+const RegistryFn *registry_by_id(const Registry *r, unsigned id);
+
 /* New reference: [{name, doc, source}, ...] sorted by name. */
 json_t *registry_list(const Registry *r);
 

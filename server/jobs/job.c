@@ -349,7 +349,7 @@ job_end(JobTable *t, Job *j, JobStatus s, JobWait **fired)
     /* A job that poold's own stop cut short stays queued or running on
      * disk, so that the next start runs it instead of failing it (and
      * tells its webhook then). */
-    if (!(s == JOB_FAILED && j->fail && j->fail->outcome == BATCH_STOPPED)) {
+    if (!(s == JOB_FAILED && j->fail && j->fail->outcome == OUTCOME_STOPPED)) {
         job_hook_due(j, s);
         job_persist(t, j);
     }
@@ -376,13 +376,13 @@ job_batch_start(Batch *b, void *ctx)
 }
 
 static JobStatus
-job_status_of(BatchOutcome o)
+job_status_of(Outcome o)
 {
     switch (o) {
-    case BATCH_OK: return JOB_SUCCEEDED;
-    case BATCH_LOST: return JOB_WORKER_LOST;
-    case BATCH_TIMEOUT: return JOB_TIMED_OUT;
-    case BATCH_CANCELLED: return JOB_CANCELLED;
+    case OUTCOME_OK: return JOB_SUCCEEDED;
+    case OUTCOME_WORKER_LOST: return JOB_WORKER_LOST;
+    case OUTCOME_TIMED_OUT: return JOB_TIMED_OUT;
+    case OUTCOME_CANCELLED: return JOB_CANCELLED;
     default: return JOB_FAILED;
     }
 }

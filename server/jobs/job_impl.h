@@ -29,7 +29,7 @@ typedef struct JobWait {
  * its length: a BatchFailure has room for any message (4 KB), and a job
  * may stay for --result-ttl. */
 typedef struct JobFailure {
-    BatchOutcome outcome;
+    Outcome outcome;
     size_t index;
     char type[64];
     char message[];

@@ -269,7 +269,7 @@ job_grow(void **arr, size_t n, size_t *cap, size_t size)
 static void
 job_fail_recovery(Job *j, const char *why)
 {
-    BatchFailure f = {.outcome = BATCH_ERROR};
+    BatchFailure f = {.outcome = OUTCOME_FUNCTION_ERROR};
 
     snprintf(f.type, sizeof(f.type), "RecoveryError");
     snprintf(f.message, sizeof(f.message), "cannot run again after a restart: %s", why);
@@ -326,7 +326,7 @@ job_load_one(void *ctx, const StoreJob *r)
         memcpy(j->digest, r->digest, sizeof(j->digest));
     job_hook_load(j, r->callback);
     if (job_ended((JobStatus)st)) {
-        BatchFailure f = {.outcome = (BatchOutcome)r->fail_outcome, .index = r->fail_index};
+        BatchFailure f = {.outcome = (Outcome)r->fail_outcome, .index = r->fail_index};
         j->status = (JobStatus)st;
         j->started = r->started;
         j->finished = r->finished;

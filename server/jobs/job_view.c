@@ -35,8 +35,8 @@ job_code(const Job *j)
     case JOB_WORKER_LOST: code = 502; break;
     case JOB_TIMED_OUT: code = 504; break;
     case JOB_FAILED:
-        code = !j->fail ? 500 : j->fail->outcome == BATCH_ERROR ? 422 : j->fail->outcome == BATCH_STOPPED ||
-               j->fail->outcome == BATCH_UNAVAILABLE ? 503 : 500;
+        code = !j->fail ? 500 : j->fail->outcome == OUTCOME_FUNCTION_ERROR ? 422
+               : j->fail->outcome == OUTCOME_STOPPED || j->fail->outcome == OUTCOME_UNAVAILABLE ? 503 : 500;
         break;
     default: code = 202;
     }
@@ -75,7 +75,7 @@ job_json(JobTable *t, Job *j, int with_result)
         int cancelled = j->status == JOB_CANCELLED || !j->fail;
         err = json_pack("{s:s, s:s, s:i}", "type", cancelled ? "Cancelled" : j->fail->type,
                         "message", cancelled ? "the job was cancelled" : j->fail->message, "status", code);
-        if (!cancelled && j->op != CALL_APPLY && j->fail->outcome == BATCH_ERROR)
+        if (!cancelled && j->op != CALL_APPLY && j->fail->outcome == OUTCOME_FUNCTION_ERROR)
             json_object_set_new(err, "index", json_integer((json_int_t)j->fail->index));
     }
     o = json_pack("{s:s, s:s, s:s, s:s, s:b, s:o, s:{s:I, s:I}, s:o, s:i, s:o, s:o, s:o}",

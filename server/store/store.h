@@ -52,7 +52,7 @@ typedef struct StoreJob {
     int pid;
     const char *result;      /* JSON text, when succeeded */
     size_t result_len;
-    int fail_outcome;        /* BatchOutcome, with fail_type */
+    int fail_outcome;        /* an Outcome (core/outcome.h), with fail_type */
     uint64_t fail_index;
     const char *fail_type;
     const char *fail_message;

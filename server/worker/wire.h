@@ -6,12 +6,20 @@
  * can be large). Both ends are the same binary on the same host, so the
  * header is written in native byte order.
  *
- * A task's payload is the JSON text [func, items, kwds]. A result's payload
- * is a JSON array with one entry per item. When no item failed (the header
- * says how many did), each entry is the item's value as it is, so the
- * answer to a client can be spliced together without parsing it again;
- * otherwise each entry is an outcome: {"r": value} or
- * {"e": {"type", "message"}}.
+ * A task's payload is the JSON text [id, items, kwds] (or, for
+ * WIRE_MODE_APPLY_BODY, an apply's own body), id being the function's
+ * RegistryFn.id: the HTTP thread found the function by its name already,
+ * and a worker is a fork of the process that built the registry, so the
+ * ids are the same on both sides. A result's payload is a JSON array with
+ * one entry per item. When no item failed (the header says how many did),
+ * each entry is the item's value as it is, so the answer to a client can
+ * be spliced together without parsing it again; otherwise each entry is
+ * an outcome: {"r": value} or {"e": {"type", "message"[, "outcome"]}}.
+ * "outcome" is the number of the Outcome (core/outcome.h) the failure
+ * stands for, absent for OUTCOME_FUNCTION_ERROR (the function raised);
+ * an exec function's own deadline is OUTCOME_TIMED_OUT, as the call's
+ * would be. A worker never speaks HTTP: what renders an error for a
+ * client turns its outcome into a status (http/http_status.h).
  */
 #ifndef POOLD_WIRE_H
 #define POOLD_WIRE_H

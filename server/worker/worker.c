@@ -2,6 +2,7 @@
 #include "worker/worker.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include <unistd.h>
 
 #include "core/clock.h"
+#include "core/outcome.h"
 #include "functions/exec.h"
 #include "core/log.h"
 
@@ -35,24 +37,26 @@ worker_text(const char *text)
     return json_string("(the message is not valid UTF-8)");
 }
 
-/* The outcome of one call: {"r": result} or {"e": {"type", "message"}}.
- * New reference, or NULL when out of memory. */
+/* The outcome of one call (wire.h): {"r": result}, or {"e": {"type",
+ * "message"}} with the "outcome" a failure other than the function's
+ * raising stands for. New reference, or NULL when out of memory. */
 static json_t *
 worker_call(const RegistryFn *fn, const json_t *args, const json_t *kwds, int *failed)
 {
     PooldError err = {"", ""};
     json_t *r = fn->impl ? exec_run(fn->impl, args, kwds, worker_claim ? &worker_claim->group : NULL, &err)
                          : fn->fn(args, kwds, &err);
+    int timed_out;
 
     *failed = r == NULL;
     if (r)
         return json_pack("{s:o}", "r", r);
     if (!err.type[0]) /* a function that failed without saying why */
         snprintf(err.type, sizeof(err.type), "RuntimeError");
-    /* An exec function's own deadline answers as the call's would: 504. */
-    return json_pack("{s:{s:o, s:o, s:i}}", "e", "type", worker_text(err.type), "message",
-                     worker_text(err.message), "status",
-                     fn->impl && strcmp(err.type, "TimedOut") == 0 ? 504 : 422);
+    /* An exec function's own deadline reads as the call's would. */
+    timed_out = fn->impl && strcmp(err.type, "TimedOut") == 0;
+    return json_pack("{s:{s:o, s:o, s:o*}}", "e", "type", worker_text(err.type), "message",
+                     worker_text(err.message), "outcome", timed_out ? json_integer(OUTCOME_TIMED_OUT) : NULL);
 }
 
 /* Marks item i of a timed task as started now (see WireClaim). */
@@ -65,69 +69,111 @@ worker_progress(WireClaim *progress, size_t i)
     __atomic_store_n(&progress->item, (uint64_t)i, __ATOMIC_RELEASE);
 }
 
+/* The function a task names: an apply body's "func", a frame's id
+ * (wire.h). NULL when there is none. */
+static const RegistryFn *
+worker_fn(const Registry *reg, const json_t *task, int body)
+{
+    const json_t *id = json_array_get(task, 0);
+
+    if (body)
+        return registry_find(reg, json_string_value(json_object_get(task, "func")) ?: "");
+    if (!json_is_integer(id) || json_integer_value(id) < 0 || json_integer_value(id) > UINT_MAX)
+        return NULL;
+    return registry_by_id(reg, (unsigned)json_integer_value(id));
+}
+
+/* An apply: one call over args, its outcome appended to out and counted
+ * in *fails. Returns 0, or -1 when out of memory. */
+static int
+worker_apply(const RegistryFn *fn, json_t *args, json_t *kwds, WireClaim *progress, json_t *out,
+             uint32_t *fails)
+{
+    json_t *empty = kwds ? NULL : json_object();
+    int failed, rc;
+
+    worker_progress(progress, 0);
+    rc = json_array_append_new(out, worker_call(fn, args, kwds ? kwds : empty, &failed));
+    json_decref(empty);
+    *fails = (uint32_t)failed;
+    return rc;
+}
+
+/* A map or starmap: one call per item, their outcomes appended to out,
+ * the failures counted in *fails and the first's index put in *first.
+ * Returns 0, or -1 when out of memory. */
+static int
+worker_map(const RegistryFn *fn, uint32_t mode, json_t *items, WireClaim *progress, json_t *out,
+           uint32_t *fails, uint64_t *first)
+{
+    json_t *empty = json_object(), *args = NULL, *item;
+    size_t i;
+    int failed;
+
+    json_array_foreach(items, i, item) {
+        worker_progress(progress, i);
+        if (mode == WIRE_MODE_MAP) {
+            json_decref(args);
+            args = json_pack("[O]", item);
+        }
+        /* One outcome per item, always: a missing one would shift every
+         * later result onto the wrong input. */
+        if (json_array_append_new(out, worker_call(fn, mode == WIRE_MODE_MAP ? args : item, empty, &failed)) < 0)
+            break;
+        if (failed && (*fails)++ == 0)
+            *first = i;
+    }
+    json_decref(args);
+    json_decref(empty);
+    return json_array_size(out) == json_array_size(items) ? 0 : -1;
+}
+
+/* The result payload of out's outcomes: bare values when none failed
+ * (wire.h). NULL when out of memory. */
+static char *
+worker_encode(json_t *out, uint32_t fails, size_t *len)
+{
+    json_t *o;
+    size_t i;
+    char *text;
+
+    if (fails == 0)
+        json_array_foreach(out, i, o)
+            json_array_set(out, i, json_object_get(o, "r"));
+    if ((text = json_dumps(out, JSON_COMPACT)))
+        *len = strlen(text);
+    return text;
+}
+
 char *
 worker_execute(const Registry *reg, const char *payload, size_t plen,
                uint32_t mode, WireClaim *progress, size_t *len, uint32_t *fails,
                uint64_t *first)
 {
-    int body = mode == WIRE_MODE_APPLY_BODY;
+    int body = mode == WIRE_MODE_APPLY_BODY, rc;
     /* A body is parsed as the HTTP thread parsed it: the same values. */
     json_t *task = json_loadb(payload, plen, body ? POOLD_BODY_JSON_FLAGS : 0, NULL);
-    json_t *out = json_array(), *args = NULL, *item;
+    json_t *out = json_array(), *none = NULL;
     json_t *items = body ? json_object_get(task, "args") : json_array_get(task, 1);
     json_t *kwds = body ? json_object_get(task, "kwds") : json_array_get(task, 2);
-    const char *name = json_string_value(body ? json_object_get(task, "func") : json_array_get(task, 0));
-    const RegistryFn *fn = registry_find(reg, name ?: "");
+    const RegistryFn *fn = worker_fn(reg, task, body);
     char *text = NULL;
-    size_t i;
-    int failed;
 
     *fails = 0;
     *first = 0;
     if (body && task && !items) /* call_parse_apply's default: no arguments */
-        items = args = json_array();
+        items = none = json_array();
     /* The dispatcher only sends what call.c built or checked. */
     if (!task || !out || !fn || !json_is_array(items) || (body && kwds && !json_is_object(kwds)))
         goto cleanup;
     if (!json_is_object(kwds)) /* a frame's null: none */
         kwds = NULL;
-    if (mode == WIRE_MODE_APPLY || body) {
-        json_t *empty = kwds ? NULL : json_object();
-        worker_progress(progress, 0);
-        int rc = json_array_append_new(out, worker_call(fn, items, kwds ? kwds : empty, &failed));
-        json_decref(empty);
-        if (rc < 0)
-            goto cleanup;
-        *fails = (uint32_t)failed;
-    } else {
-        json_t *empty = json_object();
-        json_array_foreach(items, i, item) {
-            worker_progress(progress, i);
-            if (mode == WIRE_MODE_MAP) {
-                json_decref(args);
-                args = json_pack("[O]", item);
-            }
-            /* One outcome per item, always: a missing one would shift every
-             * later result onto the wrong input. */
-            if (json_array_append_new(out, worker_call(fn, mode == WIRE_MODE_MAP ? args : item,
-                                                       empty, &failed)) < 0)
-                break;
-            if (failed && (*fails)++ == 0)
-                *first = i;
-        }
-        json_decref(empty);
-        if (json_array_size(out) != json_array_size(items))
-            goto cleanup;
-    }
-    if (*fails == 0) { /* all succeeded: send the bare values (wire.h) */
-        json_t *o;
-        json_array_foreach(out, i, o)
-            json_array_set(out, i, json_object_get(o, "r"));
-    }
-    if ((text = json_dumps(out, JSON_COMPACT)))
-        *len = strlen(text);
+    rc = mode == WIRE_MODE_APPLY || body ? worker_apply(fn, items, kwds, progress, out, fails)
+                                         : worker_map(fn, mode, items, progress, out, fails, first);
+    if (rc == 0)
+        text = worker_encode(out, *fails, len);
 cleanup:
-    json_decref(args);
+    json_decref(none);
     json_decref(task);
     json_decref(out);
     return text;

@@ -29,8 +29,8 @@ void worker_main(unsigned number, int sock, void *arg);
 void worker_kill_groups(void *arg);
 
 /*
- * Runs one task: payload is [func, items, kwds] as JSON text, mode a
- * WIRE_MODE_*. With progress (may be NULL), it records when each item
+ * Runs one task: payload is [id, items, kwds] as JSON text (wire.h; an
+ * apply's body for WIRE_MODE_APPLY_BODY), mode a WIRE_MODE_*. With progress (may be NULL), it records when each item
  * starts (wire.h, WireClaim) for the dispatcher's deadlines. Returns the
  * result payload (wire.h: plain values when *fails is 0, outcomes
  * otherwise) as malloc'd JSON text, its length in *len, the count of

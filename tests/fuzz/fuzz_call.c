@@ -83,7 +83,9 @@ fuzz_payload(const Call *c, size_t i)
                                                                                    : WIRE_MODE_STARMAP));
     task = json_loadb(text, len, 0, NULL); /* as worker_execute reads it */
     FUZZ_CHECK(json_is_array(task) && json_array_size(task) == 3);
-    FUZZ_CHECK(strcmp(json_string_value(json_array_get(task, 0)) ?: "", c->fn->name) == 0);
+    FUZZ_CHECK(json_is_integer(json_array_get(task, 0)));
+    FUZZ_CHECK(json_integer_value(json_array_get(task, 0)) == (json_int_t)c->fn->id);
+    FUZZ_CHECK(registry_by_id(fuzz_reg, c->fn->id) == c->fn);
     FUZZ_CHECK(json_is_array(json_array_get(task, 1)));
     if (c->op == CALL_APPLY) {
         FUZZ_CHECK(json_is_object(json_array_get(task, 2)));

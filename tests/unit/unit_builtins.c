@@ -1,7 +1,9 @@
 /*
  * unit_builtins.c: the built-in functions, driven the way a worker runs
- * them: worker_execute on a task payload [func, items, kwds], then the
+ * them: worker_execute on a task payload [id, items, kwds], then the
  * outcomes array it answers ({"r": value} or {"e": {"type", "message"}}).
+ * The tests write a frame with its function's name, for reading's sake;
+ * builtins_test_frame puts the id in its place.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +17,26 @@
 
 static Registry *builtins_test_reg; /* built in main, inherited by each test */
 
+/* A frame ["name", items, kwds] as the wire has it: [id, items, kwds]
+ * (wire.h). Malloc'd; an apply body (WIRE_MODE_APPLY_BODY) is copied as
+ * it is. */
+static char *
+builtins_test_frame(const char *named, uint32_t mode)
+{
+    const char *end = named[0] == '[' && named[1] == '"' ? strchr(named + 2, '"') : NULL;
+    char name[32], *frame;
+    const RegistryFn *fn;
+
+    if (mode == WIRE_MODE_APPLY_BODY || !end || (size_t)(end - named - 2) >= sizeof(name))
+        return strdup(named);
+    memcpy(name, named + 2, (size_t)(end - named - 2));
+    name[end - named - 2] = '\0';
+    if (!(fn = registry_find(builtins_test_reg, name)) || !(frame = malloc(strlen(end) + 16)))
+        return strdup(named);
+    sprintf(frame, "[%u%s", fn->id, end + 1);
+    return frame;
+}
+
 /* Runs payload in mode and returns its outcomes (a new reference), which
  * must hold nitems entries. */
 static json_t *
@@ -23,11 +45,13 @@ builtins_test_run(const char *file, int line, const char *payload, uint32_t mode
 {
     size_t len = 0;
     json_t *outs;
-    char *text;
+    char *frame = builtins_test_frame(payload, mode), *text;
 
     *fails = UINT32_MAX;
     *first = UINT64_MAX;
-    text = worker_execute(builtins_test_reg, payload, strlen(payload), mode, NULL, &len, fails, first);
+    CHECK(frame != NULL);
+    text = worker_execute(builtins_test_reg, frame, strlen(frame), mode, NULL, &len, fails, first);
+    free(frame);
     if (!text)
         harness_fail(file, line, "%s: worker_execute returned NULL", payload);
     if (len != strlen(text))
@@ -481,10 +505,11 @@ TEST(test_builtins_success_sends_bare_values)
     size_t len = 0;
     uint32_t fails = 9;
     uint64_t first = 9;
-    const char *payload = "[\"echo\",[{\"r\":1},[2],\"3\"],null]";
+    char *payload = builtins_test_frame("[\"echo\",[{\"r\":1},[2],\"3\"],null]", WIRE_MODE_MAP);
     char *text = worker_execute(builtins_test_reg, payload, strlen(payload), WIRE_MODE_MAP, NULL, &len,
                                 &fails, &first);
 
+    free(payload);
     CHECK(text != NULL);
     CHECK_INT(fails, 0);
     CHECK_STR(text, "[{\"r\":1},[2],\"3\"]"); /* spliceable as it is */
@@ -589,6 +614,48 @@ TEST(test_builtins_apply_body_and_its_frame_agree)
         free(out[1]);
         call_free(c);
     }
+}
+
+/* A frame names its function by its registry id, which the HTTP thread
+ * resolved: an id no function has, or a name, is not a frame. */
+TEST(test_builtins_frame_names_its_function_by_id)
+{
+    const char *bad[] = {"[\"echo\",[1],{}]", "[-1,[1],{}]", "[4294967296,[1],{}]", "[1.0,[1],{}]", NULL};
+    char unknown[32];
+
+    snprintf(unknown, sizeof(unknown), "[%u,[1],{}]", registry_count(builtins_test_reg));
+    bad[ARRAY_LEN(bad) - 1] = unknown;
+    for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
+        size_t len = 0;
+        uint32_t fails;
+        uint64_t first;
+        char *text = worker_execute(builtins_test_reg, bad[i], strlen(bad[i]), WIRE_MODE_APPLY, NULL, &len,
+                                    &fails, &first);
+        if (text)
+            harness_fail(__FILE__, __LINE__, "%s ran: %s", bad[i], text);
+    }
+    for (unsigned id = 0; id < registry_count(builtins_test_reg); id++)
+        CHECK_INT(registry_by_id(builtins_test_reg, id)->id, id);
+    CHECK(registry_by_id(builtins_test_reg, registry_count(builtins_test_reg)) == NULL);
+    CHECK(registry_by_id(builtins_test_reg, registry_find(builtins_test_reg, "pow")->id) ==
+          registry_find(builtins_test_reg, "pow"));
+}
+
+/* A worker speaks no HTTP: a function's error says what it is, and a
+ * raise (OUTCOME_FUNCTION_ERROR) carries no outcome at all (wire.h). */
+TEST(test_builtins_error_carries_no_status)
+{
+    uint32_t fails;
+    uint64_t first;
+    json_t *outs = builtins_test_run(__FILE__, __LINE__, "[\"pow\",[2,\"x\"],{}]", WIRE_MODE_APPLY, 1, &fails,
+                                     &first);
+    json_t *e = json_object_get(json_array_get(outs, 0), "e");
+
+    CHECK_INT(fails, 1);
+    CHECK_STR(json_string_value(json_object_get(e, "type")), "TypeError");
+    CHECK(json_object_get(e, "status") == NULL);
+    CHECK(json_object_get(e, "outcome") == NULL);
+    json_decref(outs);
 }
 
 TEST(test_builtins_registered_names)

@@ -72,6 +72,24 @@ call_test_json(const char *file, int line, const char *text, size_t len, const c
     json_decref(exp);
 }
 
+/* A frame written with its function's name, as the tests write it for
+ * reading's sake, in the wire's form: [id, items, kwds] (wire.h). The
+ * text lives until the next call. */
+static const char *
+call_test_frame(const char *named)
+{
+    static char frame[256];
+    const char *end = strchr(named + 2, '"');
+    char name[32];
+
+    CHECK(strncmp(named, "[\"", 2) == 0 && end && (size_t)(end - named - 2) < sizeof(name));
+    memcpy(name, named + 2, (size_t)(end - named - 2));
+    name[end - named - 2] = '\0';
+    CHECK(registry_find(call_test_reg, name) != NULL);
+    snprintf(frame, sizeof(frame), "[%u%s", registry_find(call_test_reg, name)->id, end + 1);
+    return frame;
+}
+
 /* A map or starmap body over n integers (or [i] arrays for starmap). */
 static json_t *
 call_test_big_body(const char *func, size_t n, int arrays)
@@ -460,14 +478,14 @@ TEST(test_call_chunk_payload_apply)
                               &c, &err),
               SVC_OK);
     p = call_chunk_payload(c, 0, &len, &mode);
-    EXPECT_JSON(p, len, "[\"pow\",[2],{\"exp\":3}]");
+    EXPECT_JSON(p, len, call_test_frame("[\"pow\",[2],{\"exp\":3}]"));
     CHECK_INT(mode, WIRE_MODE_APPLY);
     free(p);
     call_free(c);
     /* Defaults travel as [] and {}. */
     CHECK_INT(call_test_parse("{\"func\":\"echo\"}", CALL_APPLY, &c, &err), SVC_OK);
     p = call_chunk_payload(c, 0, &len, &mode);
-    EXPECT_JSON(p, len, "[\"echo\",[],{}]");
+    EXPECT_JSON(p, len, call_test_frame("[\"echo\",[],{}]"));
     CHECK_INT(mode, WIRE_MODE_APPLY);
     free(p);
     call_free(c);
@@ -520,15 +538,15 @@ TEST(test_call_chunk_payload_map)
                               CALL_MAP, &c, &err),
               SVC_OK);
     p = call_chunk_payload(c, 0, &len, &mode);
-    EXPECT_JSON(p, len, "[\"fib\",[0,1,2],null]");
+    EXPECT_JSON(p, len, call_test_frame("[\"fib\",[0,1,2],null]"));
     CHECK_INT(mode, WIRE_MODE_MAP);
     free(p);
     p = call_chunk_payload(c, 1, &len, &mode);
-    EXPECT_JSON(p, len, "[\"fib\",[3,4,5],null]");
+    EXPECT_JSON(p, len, call_test_frame("[\"fib\",[3,4,5],null]"));
     free(p);
     mode = 0;
     p = call_chunk_payload(c, 3, &len, &mode);
-    EXPECT_JSON(p, len, "[\"fib\",[9],null]");
+    EXPECT_JSON(p, len, call_test_frame("[\"fib\",[9],null]"));
     CHECK_INT(mode, WIRE_MODE_MAP);
     free(p);
     call_free(c);
@@ -547,12 +565,40 @@ TEST(test_call_chunk_payload_starmap)
                               CALL_STARMAP, &c, &err),
               SVC_OK);
     p = call_chunk_payload(c, 0, &len, &mode);
-    EXPECT_JSON(p, len, "[\"pow\",[[2,3],[3,2]],null]");
+    EXPECT_JSON(p, len, call_test_frame("[\"pow\",[[2,3],[3,2]],null]"));
     CHECK_INT(mode, WIRE_MODE_STARMAP);
     free(p);
     p = call_chunk_payload(c, 1, &len, &mode);
-    EXPECT_JSON(p, len, "[\"pow\",[[4,{\"x\":1}]],null]");
+    EXPECT_JSON(p, len, call_test_frame("[\"pow\",[[4,{\"x\":1}]],null]"));
     CHECK_INT(mode, WIRE_MODE_STARMAP);
+    free(p);
+    call_free(c);
+}
+
+/* A map whose items are sliced from the body's text: the frame holds
+ * them as they came, under the function's id. */
+TEST(test_call_chunk_payload_sliced_from_the_text)
+{
+    const char *body = "{\"func\":\"fib\",\"iterable\":[0, 1,2,\"x\"],\"chunksize\":3}";
+    Call *c = NULL;
+    CallError err;
+    size_t len = 0;
+    uint32_t mode = 0;
+    char *p, want[64];
+    unsigned id = registry_find(call_test_reg, "fib")->id;
+
+    CHECK_INT(call_parse_text(body, strlen(body), CALL_MAP, call_test_reg, &call_test_lim, &c, &err), SVC_OK);
+    CHECK(c && c->items_text != NULL);
+    p = call_chunk_payload(c, 0, &len, &mode);
+    snprintf(want, sizeof(want), "[%u,[0, 1,2],null]", id);
+    CHECK_STR(p, want);
+    CHECK_INT(len, strlen(want));
+    CHECK_INT(mode, WIRE_MODE_MAP);
+    free(p);
+    p = call_chunk_payload(c, 1, &len, &mode);
+    snprintf(want, sizeof(want), "[%u,[\"x\"],null]", id);
+    CHECK_STR(p, want);
+    CHECK_INT(len, strlen(want));
     free(p);
     call_free(c);
 }

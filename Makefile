@@ -91,12 +91,14 @@ run: $(BUILD)/poold
 test: tests
 	@POOLD_BIN=$(abspath $(BUILD)/poold) POOLD_TEST_PLUGIN=$(abspath $(BUILD)/tests/misbehave.so) \
 	    POOLD_PLUGIN_DIR=$(abspath $(BUILD)) \
-	    POOLD_SANITIZED=$(SANITIZE) PATH=$(abspath .tools/bin):$$PATH tests/run.sh $(UNIT_TESTS) $(HTTP_TESTS) $(SPEC_TESTS)
+	    POOLD_SANITIZED=$(SANITIZE) PATH=$(abspath .tools/bin):$$PATH tests/run.sh $(UNIT_TESTS) $(CHECKS) $(HTTP_TESTS) $(SPEC_TESTS)
 
 # openapi.yaml's checks, part of make test: redocly lint (the rules are in
 # redocly.yaml), and the contract test, the HTTP tests once more through a
 # Prism proxy that checks every request and answer against the spec.
 SPEC_TESTS := tests/lint_openapi.sh tests/contract.sh
+# The shape's own check: no part includes one above it (tests/layers.sh).
+CHECKS := tests/layers.sh
 
 .PHONY: lint contract
 lint:
@@ -104,7 +106,7 @@ lint:
 
 # The contract test alone, in the test target's environment.
 contract: tests
-	@$(MAKE) --no-print-directory test UNIT_TESTS= HTTP_TESTS= SPEC_TESTS=tests/contract.sh
+	@$(MAKE) --no-print-directory test UNIT_TESTS= CHECKS= HTTP_TESTS= SPEC_TESTS=tests/contract.sh
 
 # The unit tests, and a few HTTP tests with the poold they start, under
 # valgrind's memcheck (tests/valgrind.sh): a memory error or a leak fails

@@ -42,6 +42,55 @@ hex(unsigned char c)
     return -1;
 }
 
+/* The escape at p (a backslash) that jansson reads as the text says: its
+ * length, or 0 to defer (\u0000 and lone surrogates jansson may refuse or
+ * read otherwise). */
+static size_t
+scan_escape(const unsigned char *p, const unsigned char *end)
+{
+    unsigned cp = 0;
+
+    if (end - p < 2)
+        return 0;
+    if (p[1] != 'u')
+        return p[1] && strchr("\"\\/bfnrt", p[1]) ? 2 : 0;
+    if (end - p < 6)
+        return 0;
+    for (int k = 2; k < 6; k++) {
+        int h = hex(p[k]);
+        if (h < 0)
+            return 0;
+        cp = cp << 4 | (unsigned)h;
+    }
+    return cp == 0 || (cp >= 0xD800 && cp <= 0xDFFF) ? 0 : 6;
+}
+
+/* The UTF-8 sequence at p (a byte past ASCII): its length when it is the
+ * shortest form of a scalar value, else 0 to defer. */
+static size_t
+scan_utf8(const unsigned char *p, const unsigned char *end)
+{
+    unsigned c = *p, cp, min;
+    size_t n;
+
+    if ((c & 0xE0) == 0xC0)
+        n = 2, cp = c & 0x1F, min = 0x80;
+    else if ((c & 0xF0) == 0xE0)
+        n = 3, cp = c & 0x0F, min = 0x800;
+    else if ((c & 0xF8) == 0xF0)
+        n = 4, cp = c & 0x07, min = 0x10000;
+    else
+        return 0;
+    if ((size_t)(end - p) < n)
+        return 0;
+    for (size_t k = 1; k < n; k++) {
+        if ((p[k] & 0xC0) != 0x80)
+            return 0;
+        cp = cp << 6 | (p[k] & 0x3F);
+    }
+    return cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF) ? 0 : n;
+}
+
 /* A string from its opening quote, checked: UTF-8 in its shortest form,
  * no control character, the simple escapes, and \u escapes of anything
  * but NUL and surrogates (those are jansson's to judge). */
@@ -51,57 +100,18 @@ scan_string(Scan *s)
     const unsigned char *p = s->p + 1, *end = s->end;
 
     while (p < end) {
-        unsigned c = *p, cp, min;
-        size_t n;
-        if (c == '"') {
+        size_t n = 1;
+        if (*p == '"') {
             s->p = p + 1;
             return JSCAN_OK;
         }
-        if (c < 0x20)
+        if (*p < 0x20)
             return JSCAN_DEFER;
-        if (c == '\\') {
-            if (end - p < 2)
-                return JSCAN_DEFER;
-            if (p[1] != 'u') {
-                if (!p[1] || !strchr("\"\\/bfnrt", p[1]))
-                    return JSCAN_DEFER;
-                p += 2;
-                continue;
-            }
-            if (end - p < 6)
-                return JSCAN_DEFER;
-            cp = 0;
-            for (int k = 2; k < 6; k++) {
-                int h = hex(p[k]);
-                if (h < 0)
-                    return JSCAN_DEFER;
-                cp = cp << 4 | (unsigned)h;
-            }
-            if (cp == 0 || (cp >= 0xD800 && cp <= 0xDFFF))
-                return JSCAN_DEFER;
-            p += 6;
-            continue;
-        }
-        if (c < 0x80) {
-            p++;
-            continue;
-        }
-        if ((c & 0xE0) == 0xC0)
-            n = 2, cp = c & 0x1F, min = 0x80;
-        else if ((c & 0xF0) == 0xE0)
-            n = 3, cp = c & 0x0F, min = 0x800;
-        else if ((c & 0xF8) == 0xF0)
-            n = 4, cp = c & 0x07, min = 0x10000;
-        else
-            return JSCAN_DEFER;
-        if ((size_t)(end - p) < n)
-            return JSCAN_DEFER;
-        for (size_t k = 1; k < n; k++) {
-            if ((p[k] & 0xC0) != 0x80)
-                return JSCAN_DEFER;
-            cp = cp << 6 | (p[k] & 0x3F);
-        }
-        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+        if (*p == '\\')
+            n = scan_escape(p, end);
+        else if (*p >= 0x80)
+            n = scan_utf8(p, end);
+        if (n == 0)
             return JSCAN_DEFER;
         p += n;
     }

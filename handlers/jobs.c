@@ -50,7 +50,7 @@ jobs_accepted(HttpReq *r, Job *j, const char *applied)
                        applied && *applied ? "Preference-Applied" : NULL, applied, NULL};
 
     snprintf(location, sizeof(location), "/v1/jobs/%s", job_id(j));
-    http_reply_json_h(r, 202, job_json(app->jobs, j, 1), h);
+    http_reply_json_h(r, 202, job_view_json(app->jobs, j, 1), h);
 }
 
 /* The answer of an ended job, as its sync call gives it; 202 while it runs. */
@@ -61,8 +61,8 @@ jobs_answer(HttpReq *r, Job *j, int sync_shape, const char *applied)
     BatchFailure f;
     size_t len = 0;
     char *result = NULL, detail[4300];
-    JobStatus s = job_outcome(app->jobs, j, &result, &len, &f);
-    int code = job_outcome_code(app->jobs, j);
+    JobStatus s = job_view_outcome(app->jobs, j, &result, &len, &f);
+    int code = job_view_outcome_code(app->jobs, j);
     json_t *ext;
 
     if (!job_ended(s)) {
@@ -331,7 +331,7 @@ handle_job_get(HttpReq *r)
 
     if (!j)
         return;
-    http_reply_json(r, 200, job_json(app->jobs, j, 1));
+    http_reply_json(r, 200, job_view_json(app->jobs, j, 1));
     job_unref(j);
 }
 
@@ -344,7 +344,7 @@ handle_job_delete(HttpReq *r)
     if (!j)
         return;
     if (job_cancel(app->jobs, j) == SVC_OK)
-        http_reply_json(r, 200, job_json(app->jobs, j, 1));
+        http_reply_json(r, 200, job_view_json(app->jobs, j, 1));
     else
         http_reply_problem(r, 409, "the job has already ended", json_pack("{s:s}", "job", job_id(j)));
     job_unref(j);
@@ -378,7 +378,7 @@ handle_job_callback(HttpReq *r)
         return;
     rc = job_redeliver(app->jobs, j);
     if (rc == SVC_OK)
-        http_reply_json(r, 202, job_json(app->jobs, j, 0));
+        http_reply_json(r, 202, job_view_json(app->jobs, j, 0));
     else if (rc == SVC_ESTOPPED)
         http_reply_problem(r, 503, "poold is shutting down", NULL);
     else
@@ -410,5 +410,5 @@ handle_jobs_list(HttpReq *r)
         http_reply_problem(r, 400, "cursor is not one this server gave", json_pack("{s:s}", "field", "cursor"));
         return;
     }
-    http_reply_json(r, 200, job_list(app->jobs, status, (size_t)limit, cur));
+    http_reply_json(r, 200, job_view_list(app->jobs, status, (size_t)limit, cur));
 }

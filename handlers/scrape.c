@@ -59,7 +59,7 @@ write_jobs(FILE *f, JobTable *jobs)
     size_t counts[JOB_NSTATUS];
     char lab[64];
 
-    job_counts(jobs, counts);
+    job_view_counts(jobs, counts);
     metrics_family(f, "poold_jobs", "gauge", "Async jobs the table holds, by status.");
     for (int s = 0; s < JOB_NSTATUS; s++) {
         snprintf(lab, sizeof(lab), "status=\"%s\"", job_status_name((JobStatus)s));

@@ -197,7 +197,7 @@ main(int argc, char **argv)
         goto cleanup;
     }
     app.jobs = jobs;
-    job_table_recover(jobs);
+    job_store_recover(jobs);
     HttpOptions ho = {.host = cfg.host, .port = cfg.port, .threads = cfg.http_threads,
                       .max_conns = cfg.max_conns, .max_body = cfg.max_body,
                       .max_conns_per_ip = cfg.max_conns_per_ip, .conn_timeout = cfg.conn_timeout,

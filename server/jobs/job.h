@@ -11,13 +11,13 @@
  * the pool only as the thing a batch is started on.
  *
  * With a store (store.h), every job is written there before its submit is
- * confirmed, each change of state follows it, and job_table_recover reads
+ * confirmed, each change of state follows it, and job_store_recover reads
  * them back after a restart: finished jobs keep their answers until their
  * TTL, queued and running ones run again (at least once, never lost).
  *
  * States: queued -> running -> succeeded | failed | timed_out | worker_lost,
- * and cancelled from queued or running. An id the table does not hold is
- * unknown (404), never "pending".
+ * and cancelled from queued or running (job_state.h has the rule). An id
+ * the table does not hold is unknown (404), never "pending".
  */
 #ifndef POOLD_JOB_H
 #define POOLD_JOB_H
@@ -85,18 +85,6 @@ int job_submit(JobTable *t, Call *call, int priority, const char *key,
                const char *body, size_t body_len, JobSubmittedFn done, void *ctx,
                Job **job, int *created);
 
-/*
- * Reads the store's jobs back into the table, once, before HTTP serves:
- * finished ones as they were, queued and running ones queued again.
- * Returns the number of jobs read, or -1 when the store is unhealthy (the
- * table then starts empty).
- */
-long job_table_recover(JobTable *t);
-
-/* 1 when new jobs can be accepted by the store (always, without one);
- * else 0 with the reason in why. */
-int job_store_ready(JobTable *t, char *why, size_t len);
-
 /* A new reference to the job with this id, or NULL when unknown. */
 Job *job_find(JobTable *t, const char *id);
 
@@ -107,23 +95,11 @@ const char *job_id(const Job *j);
 CallOp job_op(const Job *j);
 const char *job_func(const Job *j);
 
-/* The job as GET /v1/jobs/{id} shows it (new reference); its result only
- * when with_result (a list leaves results out, to stay bounded). */
-json_t *job_json(JobTable *t, Job *j, int with_result);
-
-/* The status code of the job's outcome in DESIGN.md's table (200, 410,
- * 422, 502, 503, 504), or 202 while it runs. The table knows no HTTP;
- * the numbers are the contract's, which the job carries in its error. */
-int job_outcome_code(JobTable *t, Job *j);
-
-/* The job's status and, once ended, its answer: the result as JSON text
- * (malloc'd, *len set) for JOB_SUCCEEDED, else NULL with *f filled for a
- * failure. Returns the status. */
-JobStatus job_outcome(JobTable *t, Job *j, char **result, size_t *len,
-                      BatchFailure *f);
-
 int job_ended(JobStatus s);
 const char *job_status_name(JobStatus s);
+
+/* Parses a status name; -1 when unknown. */
+int job_status_parse(const char *name);
 
 /*
  * Cancels the job: a queued one never runs; a running one has its
@@ -151,17 +127,45 @@ typedef void (*JobWakeFn)(void *ctx);
  */
 int job_wait(JobTable *t, Job *j, double seconds, JobWakeFn wake, void *ctx);
 
+/* --- job_store.c: the durable side --- */
+
+/*
+ * Reads the store's jobs back into the table, once, before HTTP serves:
+ * finished ones as they were, queued and running ones queued again.
+ * Returns the number of jobs read, or -1 when the store is unhealthy (the
+ * table then starts empty).
+ */
+long job_store_recover(JobTable *t);
+
+/* 1 when new jobs can be accepted by the store (always, without one);
+ * else 0 with the reason in why. */
+int job_store_ready(JobTable *t, char *why, size_t len);
+
+/* --- job_view.c: the jobs as clients read them --- */
+
+/* The job as GET /v1/jobs/{id} shows it (new reference); its result only
+ * when with_result (a list leaves results out, to stay bounded). */
+json_t *job_view_json(JobTable *t, Job *j, int with_result);
+
+/* The status code of the ended job's outcome (200, 410, 422, 500, 502,
+ * 503, 504: http_status() of the Outcome job_state_outcome gives it, the
+ * number its error carries too), or 0 while it is queued or running. */
+int job_view_outcome_code(JobTable *t, Job *j);
+
+/* The job's status and, once ended, its answer: the result as JSON text
+ * (malloc'd, *len set) for JOB_SUCCEEDED, else NULL with *f filled for a
+ * failure. Returns the status. */
+JobStatus job_view_outcome(JobTable *t, Job *j, char **result, size_t *len,
+                           BatchFailure *f);
+
 /*
  * Lists jobs newest first, at most limit, only those in status (-1: any),
  * starting after the job named by cursor (NULL: from the newest). Returns a
  * new reference {"jobs": [...], "next_cursor": id | null}.
  */
-json_t *job_list(JobTable *t, int status, size_t limit, const char *cursor);
+json_t *job_view_list(JobTable *t, int status, size_t limit, const char *cursor);
 
 /* How many jobs the table holds in each status, into counts. */
-void job_counts(JobTable *t, size_t counts[JOB_NSTATUS]);
-
-/* Parses a status name; -1 when unknown. */
-int job_status_parse(const char *name);
+void job_view_counts(JobTable *t, size_t counts[JOB_NSTATUS]);
 
 #endif

@@ -47,7 +47,7 @@ job_hook_report(void *ctx, const WebhookReport *r)
     pthread_mutex_lock(&t->lock);
     if (!r->stopped) { /* a stop leaves the state as it was: the next start resumes it */
         j->cb->state = *r;
-        job_persist(t, j);
+        job_store_persist(t, j);
     }
     if (last)
         j->cb->sending = 0;
@@ -80,7 +80,7 @@ job_hook_fire(JobTable *t, Job *j)
     pthread_mutex_unlock(&t->lock);
 
     clock_rfc3339(clock_wall(), at, sizeof(at));
-    if ((data = job_json(t, j, 1)))
+    if ((data = job_view_json(t, j, 1)))
         payload = json_pack("{s:s, s:s, s:o}", "type", cb->event, "timestamp", at, "data", data);
     if (payload && (body = json_dumps(payload, JSON_COMPACT))) {
         /* One id per job: every attempt and redelivery carries it, so a

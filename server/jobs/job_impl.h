@@ -1,8 +1,10 @@
 /*
- * job_impl.h: the job table's insides, shared by job.c (the table, the
- * state machine, waits and expiry) and job_store.c (its durable side:
- * writing jobs to the store and reading them back). Nothing else includes
- * it.
+ * job_impl.h: the job table's insides, shared by job.c (the table, waits
+ * and expiry), job_submit.c (a job coming in), job_state.c (the state
+ * machine's moves), job_hook.c (webhooks), job_store.c (the durable side:
+ * writing jobs to the store and reading them back) and job_view.c (what
+ * clients read).
+ * Nothing else includes it.
  */
 #ifndef POOLD_JOB_IMPL_H
 #define POOLD_JOB_IMPL_H
@@ -14,6 +16,7 @@
 #include <uthash.h>
 
 #include "jobs/job.h"
+#include "jobs/job_state.h"
 #include "webhook/webhook.h"
 
 typedef struct JobWait {
@@ -84,7 +87,7 @@ struct JobTable {
     Job *by_id, *by_key, *by_seq;
     Job *newest, *oldest;
     size_t count;
-    size_t by_status[JOB_NSTATUS]; /* of count: job_set_status keeps it */
+    size_t by_status[JOB_NSTATUS]; /* of count: job_state_set keeps it */
     uint64_t seq;
     Job *fin_head, *fin_tail;  /* finished jobs, oldest first */
     JobWait *waits;            /* every long poll */
@@ -99,15 +102,31 @@ extern const char *const job_ops[];   /* by CallOp */
 /* In job.c; "lock held" means t->lock. */
 void job_insert(JobTable *t, Job *j);          /* lock held */
 void job_remove(JobTable *t, Job *j);          /* lock held */
-void job_end(JobTable *t, Job *j, JobStatus s, JobWait **fired); /* lock held */
-void job_set_status(JobTable *t, Job *j, JobStatus s);            /* lock held */
+/* Takes j's long polls (every one when j is NULL) off the lists into
+ * *fired (lock held), for job_fire once the lock is dropped. */
+void job_take_waits(JobTable *t, Job *j, JobWait **fired);
 void job_fire(JobWait *fired);                 /* lock not held */
 /* Queues the ended j for expiry at finished_mono + TTL: the queue is in
  * that order, so j must have finished after every job already in it. */
 void job_expire_later(JobTable *t, Job *j);    /* lock held */
-JobFailure *job_failure_new(const BatchFailure *f);
-void job_batch_start(Batch *b, void *ctx);     /* the BatchStartFn of every job */
-void job_batch_done(Batch *b, void *ctx);      /* its BatchDoneFn */
+
+/* In job_state.c: the moves of the state machine (job_state.h has its
+ * rule), lock held unless said. */
+/* Moves j, in the table, to status s when the rule allows: 1, else 0 and
+ * nothing changed. The one writer of a tabled job's status. */
+int job_state_set(JobTable *t, Job *j, JobStatus s);
+/* Ends j with the ended status s when the rule allows (1, else 0): stamps
+ * it, queues it for expiry, collects its long polls into *fired and makes
+ * its webhook due (job_hook_fire must follow once the lock is dropped). */
+int job_state_end(JobTable *t, Job *j, JobStatus s, JobWait **fired);
+/* A failed job's copy of f. NULL when out of memory. */
+JobFailure *job_state_failure_new(const BatchFailure *f);
+/* The BatchStartFn of every job (lock not held): the first task went to a
+ * worker. */
+void job_state_batch_start(Batch *b, void *ctx);
+/* Its BatchDoneFn (lock not held): the job has its answer. Dispatcher
+ * thread; drops the batch's reference to the job. */
+void job_state_batch_done(Batch *b, void *ctx);
 
 /* In job_hook.c. */
 /* Chooses the webhook of j, which has just ended with s (lock held):
@@ -126,22 +145,22 @@ void job_hook_free(JobCallback *cb);
 /* In job_store.c. */
 typedef struct JobSubmit JobSubmit;
 /* Queues j's new state for the store, if there is one (lock held). */
-void job_persist(JobTable *t, const Job *j);
+void job_store_persist(JobTable *t, const Job *j);
 /* Marks j as being written (lock held, before j is in the table), for
  * done to learn the submit's end. NULL when out of memory. */
-JobSubmit *job_write_begin(Job *j, JobSubmittedFn done, void *ctx);
+JobSubmit *job_store_begin(Job *j, JobSubmittedFn done, void *ctx);
 /* Queues j's first row before its batch starts, so that every later state
- * queues behind it. SVC_OK, then job_write_settle must follow, once; or a
+ * queues behind it. SVC_OK, then job_store_settle must follow, once; or a
  * refusal, and js is gone. */
-int job_write(JobTable *t, JobSubmit *js, const char *body, size_t body_len);
+int job_store_write(JobTable *t, JobSubmit *js, const char *body, size_t body_len);
 /* A replay of j's Idempotency-Key while j's row is being written joins
  * the original (lock held): 1, its done follows the original's; 0 when
  * j is written (answer at once); SVC_ENOMEM. */
-int job_write_join(Job *j, JobSubmittedFn done, void *ctx);
+int job_store_join(Job *j, JobSubmittedFn done, void *ctx);
 /* The submit is over: its batch started, or not (and the job is gone).
  * done follows once both this and the commit are in, if it started. */
-void job_write_settle(JobTable *t, JobSubmit *js, int started);
+void job_store_settle(JobTable *t, JobSubmit *js, int started);
 /* Takes j out of the table, the store and the pool (lock not held). */
-void job_discard(JobTable *t, Job *j);
+void job_store_discard(JobTable *t, Job *j);
 
 #endif

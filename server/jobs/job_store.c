@@ -2,7 +2,7 @@
  * job_store.c: the job table's durable side. Every job's first row is
  * queued before its batch starts and confirmed by the store's commit
  * before the submit is (so a 202 means the job is on disk); each change of
- * state follows it; job_table_recover reads the jobs back at start-up.
+ * state follows it; job_store_recover reads the jobs back at start-up.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +16,7 @@
 
 /* j as the store keeps it (lock held); the strings are j's. */
 static void
-job_record(const Job *j, StoreJob *r)
+job_store_record(const Job *j, StoreJob *r)
 {
     *r = (StoreJob){
         .seq = j->seq, .id = j->id, .op = job_ops[j->op], .func = j->func, .priority = j->priority,
@@ -34,14 +34,14 @@ job_record(const Job *j, StoreJob *r)
 }
 
 void
-job_persist(JobTable *t, const Job *j)
+job_store_persist(JobTable *t, const Job *j)
 {
     StoreJob r;
     char *cb;
 
     if (!t->opt.store)
         return;
-    job_record(j, &r);
+    job_store_record(j, &r);
     r.callback = cb = job_hook_text(j);
     store_update(t->opt.store, &r);
     free(cb);
@@ -72,7 +72,7 @@ struct JobSubmit {
 };
 
 static void
-job_submit_unref(JobSubmit *js)
+job_store_submit_unref(JobSubmit *js)
 {
     if (__atomic_sub_fetch(&js->refs, 1, __ATOMIC_ACQ_REL) > 0)
         return;
@@ -81,7 +81,7 @@ job_submit_unref(JobSubmit *js)
 }
 
 int
-job_write_join(Job *j, JobSubmittedFn done, void *ctx)
+job_store_join(Job *j, JobSubmittedFn done, void *ctx)
 {
     JobReplay *r;
 
@@ -96,7 +96,7 @@ job_write_join(Job *j, JobSubmittedFn done, void *ctx)
 
 /* A submit that could not be accepted leaves nothing behind. */
 void
-job_discard(JobTable *t, Job *j)
+job_store_discard(JobTable *t, Job *j)
 {
     job_cancel(t, j);
     pthread_mutex_lock(&t->lock);
@@ -111,10 +111,10 @@ job_discard(JobTable *t, Job *j)
  * The caller took js off its job under the lock, so that no replay joins
  * it any more. */
 static void
-job_submit_end(JobTable *t, JobSubmit *js)
+job_store_submit_end(JobTable *t, JobSubmit *js)
 {
     if (js->rc != SVC_OK)
-        job_discard(t, js->job);
+        job_store_discard(t, js->job);
     js->done(js->ctx, js->job, js->rc);
     for (JobReplay *r = js->replays, *next; r; r = next) {
         next = r->next;
@@ -125,7 +125,7 @@ job_submit_end(JobTable *t, JobSubmit *js)
 
 /* A submit that did not start: its replays are told it is gone. */
 static void
-job_submit_fail_replays(JobSubmit *js)
+job_store_fail_replays(JobSubmit *js)
 {
     for (JobReplay *r = js->replays, *next; r; r = next) {
         next = r->next;
@@ -138,7 +138,7 @@ job_submit_fail_replays(JobSubmit *js)
 /* A StoreDoneFn: the job's row is on disk (SVC_OK), or could not be
  * written, and then the job is not accepted. Writer thread. */
 static void
-job_written(void *ctx, int rc)
+job_store_written(void *ctx, int rc)
 {
     JobSubmit *js = ctx;
     JobTable *t = js->job->table;
@@ -151,12 +151,12 @@ job_written(void *ctx, int rc)
         js->job->submit = NULL;
     pthread_mutex_unlock(&t->lock);
     if (last)
-        job_submit_end(t, js);
-    job_submit_unref(js);
+        job_store_submit_end(t, js);
+    job_store_submit_unref(js);
 }
 
 void
-job_write_settle(JobTable *t, JobSubmit *js, int started)
+job_store_settle(JobTable *t, JobSubmit *js, int started)
 {
     int last;
 
@@ -167,14 +167,14 @@ job_write_settle(JobTable *t, JobSubmit *js, int started)
         js->job->submit = NULL;
     pthread_mutex_unlock(&t->lock);
     if (last)
-        job_submit_end(t, js);
+        job_store_submit_end(t, js);
     else if (!started)
-        job_submit_fail_replays(js);
-    job_submit_unref(js);
+        job_store_fail_replays(js);
+    job_store_submit_unref(js);
 }
 
 JobSubmit *
-job_write_begin(Job *j, JobSubmittedFn done, void *ctx)
+job_store_begin(Job *j, JobSubmittedFn done, void *ctx)
 {
     JobSubmit *js = calloc(1, sizeof(*js));
 
@@ -189,7 +189,7 @@ job_write_begin(Job *j, JobSubmittedFn done, void *ctx)
 }
 
 int
-job_write(JobTable *t, JobSubmit *js, const char *body, size_t body_len)
+job_store_write(JobTable *t, JobSubmit *js, const char *body, size_t body_len)
 {
     Job *j = js->job;
     StoreJob r;
@@ -197,20 +197,20 @@ job_write(JobTable *t, JobSubmit *js, const char *body, size_t body_len)
     int rc;
 
     pthread_mutex_lock(&t->lock);
-    job_record(j, &r);
+    job_store_record(j, &r);
     r.callback = cb = job_hook_text(j);
     pthread_mutex_unlock(&t->lock);
     /* Its batch has not started: what r borrows from j cannot change, so
      * the body (up to --max-body) is copied without the table's lock. */
     r.request = body;
     r.request_len = body_len;
-    rc = store_add(t->opt.store, &r, job_written, js);
+    rc = store_add(t->opt.store, &r, job_store_written, js);
     free(cb);
     if (rc != SVC_OK) {
         pthread_mutex_lock(&t->lock);
         j->submit = NULL;
         pthread_mutex_unlock(&t->lock);
-        job_submit_fail_replays(js);
+        job_store_fail_replays(js);
         job_unref(js->job);
         free(js);
     }
@@ -240,7 +240,7 @@ typedef struct JobLoad {
 } JobLoad;
 
 static int
-job_op_parse(const char *name)
+job_store_op_parse(const char *name)
 {
     for (int i = 0; i <= CALL_STARMAP; i++)
         if (strcmp(job_ops[i], name) == 0)
@@ -251,7 +251,7 @@ job_op_parse(const char *name)
 /* Makes room for one more element of size in *arr; 0, or -1 when out of
  * memory (*arr unchanged). */
 static int
-job_grow(void **arr, size_t n, size_t *cap, size_t size)
+job_store_grow(void **arr, size_t n, size_t *cap, size_t size)
 {
     size_t grown = *cap ? *cap * 2 : 256;
     void *bigger;
@@ -267,19 +267,19 @@ job_grow(void **arr, size_t n, size_t *cap, size_t size)
 
 /* Ends j (not yet started) as failed because it cannot run again. */
 static void
-job_fail_recovery(Job *j, const char *why)
+job_store_fail_recovery(Job *j, const char *why)
 {
     BatchFailure f = {.outcome = OUTCOME_FUNCTION_ERROR};
 
     snprintf(f.type, sizeof(f.type), "RecoveryError");
     snprintf(f.message, sizeof(f.message), "cannot run again after a restart: %s", why);
-    j->fail = job_failure_new(&f);
+    j->fail = job_state_failure_new(&f);
 }
 
 /* The stored call of an unfinished job, parsed again under today's
  * registry and limits; NULL with why filled when it cannot run. */
 static Call *
-job_recall(JobTable *t, Job *j, const StoreJob *r, char *why, size_t len)
+job_store_recall(JobTable *t, Job *j, const StoreJob *r, char *why, size_t len)
 {
     json_error_t jerr;
     json_t *body = r->request ? json_loadb(r->request, r->request_len, POOLD_BODY_JSON_FLAGS, &jerr) : NULL;
@@ -294,26 +294,25 @@ job_recall(JobTable *t, Job *j, const StoreJob *r, char *why, size_t len)
     return c;
 }
 
-/* A StoreLoadFn: one stored job into the table. */
-static void
-job_load_one(void *ctx, const StoreJob *r)
+/* A job read back, without its end: who it is and what it runs (its
+ * status queued). NULL, logged, when its row cannot be read back; st is
+ * its stored status, parsed. */
+static Job *
+job_store_revive(JobTable *t, const StoreJob *r, int st)
 {
-    JobLoad *l = ctx;
-    JobTable *t = l->t;
     const RegistryFn *fn = registry_find(t->opt.reg, r->func);
-    int op = job_op_parse(r->op), st = job_status_parse(r->status), ok;
+    int op = job_store_op_parse(r->op);
     Job *j = calloc(1, sizeof(*j));
-    Call *c = NULL;
-    char why[300];
 
+    if (j)
+        j->refs = 1; /* the caller's */
     if (!j || op < 0 || st < 0 || strlen(r->id) != 32 || (r->key && !(j->key = strdup(r->key))) ||
         (!fn && !(j->func_copy = strdup(r->func)))) {
         log_msg(LOG_ERROR, "job store: cannot read job %s back (seq %llu)", r->id,
                 (unsigned long long)r->seq);
         job_unref(j);
-        return;
+        return NULL;
     }
-    j->refs = 1; /* the array's */
     j->table = t;
     memcpy(j->id, r->id, 33);
     j->seq = r->seq;
@@ -325,37 +324,85 @@ job_load_one(void *ctx, const StoreJob *r)
     if (r->key && r->digest)
         memcpy(j->digest, r->digest, sizeof(j->digest));
     job_hook_load(j, r->callback);
-    if (job_ended((JobStatus)st)) {
-        BatchFailure f = {.outcome = (Outcome)r->fail_outcome, .index = r->fail_index};
-        j->status = (JobStatus)st;
-        j->started = r->started;
-        j->finished = r->finished;
-        j->done_at_end = r->done;
-        snprintf(j->worker, sizeof(j->worker), "%s", r->worker ? r->worker : "");
-        j->pid = r->pid;
-        if (r->result && (j->result = malloc(r->result_len + 1))) {
-            memcpy(j->result, r->result, r->result_len);
-            j->result[r->result_len] = '\0';
-            j->result_len = r->result_len;
-        }
-        if (r->fail_type) {
-            snprintf(f.type, sizeof(f.type), "%s", r->fail_type);
-            snprintf(f.message, sizeof(f.message), "%s", r->fail_message ? r->fail_message : "");
-            j->fail = job_failure_new(&f);
-        }
-    } else if (!(c = job_recall(t, j, r, why, sizeof(why)))) {
-        job_fail_recovery(j, why);
-        j->status = JOB_FAILED; /* not yet in the table: no count to move */
-        j->finished = clock_wall();
-        job_hook_due(j, JOB_FAILED); /* a failure now: its webhook is due */
+    return j;
+}
+
+/* The end of a job read back that had ended (st), as it was. Its status is
+ * where it was left, not a move: it is not yet in the table. */
+static void
+job_store_revive_end(Job *j, const StoreJob *r, JobStatus st)
+{
+    BatchFailure f = {.outcome = (Outcome)r->fail_outcome, .index = r->fail_index};
+
+    j->status = st;
+    j->started = r->started;
+    j->finished = r->finished;
+    j->done_at_end = r->done;
+    snprintf(j->worker, sizeof(j->worker), "%s", r->worker ? r->worker : "");
+    j->pid = r->pid;
+    if (r->result && (j->result = malloc(r->result_len + 1))) {
+        memcpy(j->result, r->result, r->result_len);
+        j->result[r->result_len] = '\0';
+        j->result_len = r->result_len;
     }
+    if (r->fail_type) {
+        snprintf(f.type, sizeof(f.type), "%s", r->fail_type);
+        snprintf(f.message, sizeof(f.message), "%s", r->fail_message ? r->fail_message : "");
+        j->fail = job_state_failure_new(&f);
+    }
+}
+
+/* The call of a job read back that had not ended, to run again; or, when
+ * it cannot run, NULL and the job failed now (its webhook due). */
+static Call *
+job_store_revive_call(JobTable *t, Job *j, const StoreJob *r)
+{
+    char why[300];
+    Call *c = job_store_recall(t, j, r, why, sizeof(why));
+
+    if (!c) {
+        job_store_fail_recovery(j, why);
+        job_state_move(&j->status, JOB_FAILED); /* not yet in the table: no count to move */
+        j->finished = clock_wall();
+        job_hook_due(j, JOB_FAILED);
+    }
+    return c;
+}
+
+/* Keeps j (a reference) for job_store_recover: with its call c to run
+ * again, or without to expire in finish order. 0, or -1 when out of
+ * memory (nothing kept). */
+static int
+job_store_keep(JobLoad *l, Job *j, Call *c)
+{
+    if (c && job_store_grow((void **)&l->rerun, l->nrerun, &l->cap_rerun, sizeof(*l->rerun)) == 0)
+        l->rerun[l->nrerun++] = (JobRerun){j, c};
+    else if (!c && job_store_grow((void **)&l->ended, l->nended, &l->cap_ended, sizeof(*l->ended)) == 0)
+        l->ended[l->nended++] = j;
+    else
+        return -1;
+    return 0;
+}
+
+/* A StoreLoadFn: one stored job into the table. */
+static void
+job_store_load_one(void *ctx, const StoreJob *r)
+{
+    JobLoad *l = ctx;
+    JobTable *t = l->t;
+    int st = job_status_parse(r->status);
+    Job *j = job_store_revive(t, r, st);
+    Call *c = NULL;
+
+    if (!j)
+        return;
+    if (job_ended((JobStatus)st))
+        job_store_revive_end(j, r, (JobStatus)st);
+    else
+        c = job_store_revive_call(t, j, r);
     /* Its TTL runs from when it finished, by the wall clock. */
     j->finished_mono = clock_mono() - (clock_wall() - j->finished);
-    if (c && (ok = job_grow((void **)&l->rerun, l->nrerun, &l->cap_rerun, sizeof(*l->rerun))) == 0)
-        l->rerun[l->nrerun++] = (JobRerun){j, c};
-    else if (!c && (ok = job_grow((void **)&l->ended, l->nended, &l->cap_ended, sizeof(*l->ended))) == 0)
-        l->ended[l->nended++] = j;
-    if (ok < 0) {
+    if (job_store_keep(l, j, c) < 0) {
         log_msg(LOG_ERROR, "job store: out of memory reading job %s back", r->id);
         call_free(c);
         job_unref(j);
@@ -365,13 +412,13 @@ job_load_one(void *ctx, const StoreJob *r)
     job_insert(t, j);
     if (j->seq > t->seq)
         t->seq = j->seq;
-    if (!c && !r->finished) /* failed now, by job_fail_recovery */
-        job_persist(t, j);
+    if (!c && !r->finished) /* failed now, by job_store_fail_recovery */
+        job_store_persist(t, j);
     pthread_mutex_unlock(&t->lock);
 }
 
 static int
-job_by_finish(const void *a, const void *b)
+job_store_by_finish(const void *a, const void *b)
 {
     double x = (*(Job *const *)a)->finished, y = (*(Job *const *)b)->finished;
 
@@ -380,27 +427,27 @@ job_by_finish(const void *a, const void *b)
 
 /* Runs a recovered job again; on a refusal (a full queue) it fails. */
 static void
-job_rerun(JobTable *t, Job *j, Call *c)
+job_store_rerun(JobTable *t, Job *j, Call *c)
 {
     Batch *b = batch_new(c);
     int rc = b ? SVC_OK : SVC_ENOMEM;
 
     pthread_mutex_lock(&t->lock);
-    job_persist(t, j); /* queued again, no longer running */
+    job_store_persist(t, j); /* queued again, no longer running */
     pthread_mutex_unlock(&t->lock);
     if (b) {
         job_ref(j); /* the batch's */
-        if ((rc = batch_start(b, t->opt.pool, j->priority, job_batch_done, job_batch_start, j)) != SVC_OK)
+        if ((rc = batch_start(b, t->opt.pool, j->priority, job_state_batch_done, job_state_batch_start, j)) != SVC_OK)
             job_unref(j);
     }
     pthread_mutex_lock(&t->lock);
     if (rc == SVC_OK && !job_ended(j->status)) {
         j->batch = batch_ref(b);
-    } else if (rc != SVC_OK) {
+    } else if (rc != SVC_OK && job_state_ok(j->status, JOB_FAILED)) {
         JobWait *fired = NULL;
-        job_fail_recovery(j, rc == SVC_EFULL || rc == SVC_E2BIG ? "the queue is full (--max-queue)"
-                                                                  : "it could not be queued");
-        job_end(t, j, JOB_FAILED, &fired); /* nobody waits yet: fired stays empty */
+        job_store_fail_recovery(j, rc == SVC_EFULL || rc == SVC_E2BIG ? "the queue is full (--max-queue)"
+                                                                        : "it could not be queued");
+        job_state_end(t, j, JOB_FAILED, &fired); /* nobody waits yet: fired stays empty */
     }
     pthread_mutex_unlock(&t->lock);
     job_hook_fire(t, j);
@@ -408,7 +455,7 @@ job_rerun(JobTable *t, Job *j, Call *c)
 }
 
 long
-job_table_recover(JobTable *t)
+job_store_recover(JobTable *t)
 {
     JobLoad l = {.t = t};
     double began = clock_mono();
@@ -416,9 +463,9 @@ job_table_recover(JobTable *t)
 
     if (!t->opt.store)
         return 0;
-    n = store_load(t->opt.store, t->opt.result_ttl, job_load_one, &l);
+    n = store_load(t->opt.store, t->opt.result_ttl, job_store_load_one, &l);
     if (l.nended) /* qsort of NULL is undefined, even for 0 elements */
-        qsort(l.ended, l.nended, sizeof(*l.ended), job_by_finish);
+        qsort(l.ended, l.nended, sizeof(*l.ended), job_store_by_finish);
     pthread_mutex_lock(&t->lock);
     for (size_t i = 0; i < l.nended; i++)
         job_expire_later(t, l.ended[i]);
@@ -426,7 +473,7 @@ job_table_recover(JobTable *t)
     for (size_t i = 0; i < l.nended; i++) /* deliveries a stop or a crash cut short go on */
         job_hook_fire(t, l.ended[i]);
     for (size_t i = 0; i < l.nrerun; i++)
-        job_rerun(t, l.rerun[i].job, l.rerun[i].call);
+        job_store_rerun(t, l.rerun[i].job, l.rerun[i].call);
     if (n > 0)
         log_msg(LOG_INFO, "job store: %ld jobs read back, %zu of them to run again, in %.0f ms", n, l.nrerun,
                 (clock_mono() - began) * 1e3);

@@ -2,7 +2,9 @@
  * job_view.c: the job table as clients read it: a job's JSON (GET
  * /v1/jobs/{id}), its outcome and status code (…/result), and the pages
  * of GET /v1/jobs. Reads only, under the table's lock; see job.c for the
- * table and the state machine.
+ * table and job_state.c for the state machine. A status code is the one
+ * http_status() gives the job's Outcome (job_state_outcome), never a
+ * number of its own.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,10 +12,11 @@
 #include <time.h>
 
 #include "core/clock.h"
+#include "http/http_status.h"
 #include "jobs/job_impl.h"
 
 static json_t *
-job_time(double t)
+job_view_time(double t)
 {
     char buf[40];
 
@@ -23,46 +26,36 @@ job_time(double t)
     return json_string(buf);
 }
 
-/* The outcome's status code (lock held). */
+/* The status of the job's outcome, read from the one table
+ * (http_status); 0 while it is queued or running (lock held). */
 static int
-job_code(const Job *j)
+job_view_code(const Job *j)
 {
-    int code;
+    Outcome o;
 
-    switch (j->status) {
-    case JOB_SUCCEEDED: code = 200; break;
-    case JOB_CANCELLED: code = 410; break;
-    case JOB_WORKER_LOST: code = 502; break;
-    case JOB_TIMED_OUT: code = 504; break;
-    case JOB_FAILED:
-        code = !j->fail ? 500 : j->fail->outcome == OUTCOME_FUNCTION_ERROR ? 422
-               : j->fail->outcome == OUTCOME_STOPPED || j->fail->outcome == OUTCOME_UNAVAILABLE ? 503 : 500;
-        break;
-    default: code = 202;
-    }
-    return code;
+    return job_state_outcome(j->status, j->fail ? &j->fail->outcome : NULL, &o) ? http_status(o) : 0;
 }
 
 int
-job_outcome_code(JobTable *t, Job *j)
+job_view_outcome_code(JobTable *t, Job *j)
 {
     int code;
 
     pthread_mutex_lock(&t->lock);
-    code = job_code(j);
+    code = job_view_code(j);
     pthread_mutex_unlock(&t->lock);
     return code;
 }
 
 json_t *
-job_json(JobTable *t, Job *j, int with_result)
+job_view_json(JobTable *t, Job *j, int with_result)
 {
     json_t *o, *err = json_null(), *result = NULL, *worker = json_null();
     size_t done, total;
     int code;
 
     pthread_mutex_lock(&t->lock);
-    code = job_code(j);
+    code = job_view_code(j);
     if (j->batch && !job_ended(j->status))
         batch_progress(j->batch, &done, &total);
     else
@@ -84,8 +77,8 @@ job_json(JobTable *t, Job *j, int with_result)
                   "successful", job_ended(j->status) ? json_boolean(j->status == JOB_SUCCEEDED) : json_null(),
                   "progress", "done", (json_int_t)done, "total", (json_int_t)total,
                   "worker", worker, "priority", j->priority,
-                  "created_at", job_time(j->created), "started_at", job_time(j->started),
-                  "finished_at", job_time(j->finished));
+                  "created_at", job_view_time(j->created), "started_at", job_view_time(j->started),
+                  "finished_at", job_view_time(j->finished));
     if (o && j->cb)
         json_object_set_new(o, "callback", job_hook_json(j));
     pthread_mutex_unlock(&t->lock);
@@ -101,7 +94,7 @@ job_json(JobTable *t, Job *j, int with_result)
 }
 
 JobStatus
-job_outcome(JobTable *t, Job *j, char **result, size_t *len, BatchFailure *f)
+job_view_outcome(JobTable *t, Job *j, char **result, size_t *len, BatchFailure *f)
 {
     JobStatus s;
 
@@ -126,13 +119,13 @@ job_outcome(JobTable *t, Job *j, char **result, size_t *len, BatchFailure *f)
 /*
  * Pages from the newest job down. The cursor is the sequence number of the
  * last job of the previous page, found in O(1); a page looks at most
- * JOB_LIST_SCAN jobs under the lock (a rare status can be far apart), and
+ * JOB_VIEW_LIST_SCAN jobs under the lock (a rare status can be far apart), and
  * when that budget runs out it ends early with a cursor to go on from.
  */
-#define JOB_LIST_SCAN 10000
+#define JOB_VIEW_LIST_SCAN 10000
 
 json_t *
-job_list(JobTable *t, int status, size_t limit, const char *cursor)
+job_view_list(JobTable *t, int status, size_t limit, const char *cursor)
 {
     json_t *jobs = json_array(), *next = json_null();
     Job *page[limit ? limit : 1], *j = NULL;
@@ -146,13 +139,13 @@ job_list(JobTable *t, int status, size_t limit, const char *cursor)
         if (j) {
             j = j->older;
         } else { /* its job expired: start below it anyway */
-            for (j = t->newest; j && j->seq >= from && scanned < JOB_LIST_SCAN; j = j->older)
+            for (j = t->newest; j && j->seq >= from && scanned < JOB_VIEW_LIST_SCAN; j = j->older)
                 scanned++;
         }
     } else {
         j = t->newest;
     }
-    for (; j && n < limit && scanned < JOB_LIST_SCAN; j = j->older, scanned++)
+    for (; j && n < limit && scanned < JOB_VIEW_LIST_SCAN; j = j->older, scanned++)
         if (status < 0 || (int)j->status == status)
             page[n++] = job_ref(j);
     /* More below? Then say where to go on from: after the last job shown,
@@ -167,14 +160,14 @@ job_list(JobTable *t, int status, size_t limit, const char *cursor)
     }
     pthread_mutex_unlock(&t->lock);
     for (size_t i = 0; i < n; i++) {
-        json_array_append_new(jobs, job_json(t, page[i], 0)); /* bounded: no results */
+        json_array_append_new(jobs, job_view_json(t, page[i], 0)); /* bounded: no results */
         job_unref(page[i]);
     }
     return json_pack("{s:o, s:o}", "jobs", jobs, "next_cursor", next);
 }
 
 void
-job_counts(JobTable *t, size_t counts[JOB_NSTATUS])
+job_view_counts(JobTable *t, size_t counts[JOB_NSTATUS])
 {
     pthread_mutex_lock(&t->lock);
     memcpy(counts, t->by_status, sizeof(t->by_status));

@@ -158,7 +158,7 @@ store_wait(Store *s)
         } else if (store_sleep(s, 1.0) == ETIMEDOUT && !s->head) {
             pthread_mutex_unlock(&s->lock);
             pthread_mutex_lock(&s->db_lock);
-            store_shrink(s, 1);
+            store_db_shrink(s, 1);
             pthread_mutex_unlock(&s->db_lock);
             pthread_mutex_lock(&s->lock);
         }
@@ -177,7 +177,7 @@ store_run(void *arg)
         if (!s->head && !s->quit && !s->healthy && s->db) {
             pthread_mutex_unlock(&s->lock);
             pthread_mutex_lock(&s->db_lock);
-            int rc = store_probe(s, why, sizeof(why));
+            int rc = store_db_probe(s, why, sizeof(why));
             pthread_mutex_unlock(&s->db_lock);
             pthread_mutex_lock(&s->lock);
             store_note(s, rc, why, 1);
@@ -192,7 +192,7 @@ store_run(void *arg)
 
         int some_ok;
         pthread_mutex_lock(&s->db_lock);
-        int rc = store_commit(s, ops, why, sizeof(why), &some_ok);
+        int rc = store_db_commit(s, ops, why, sizeof(why), &some_ok);
         pthread_mutex_unlock(&s->db_lock);
 
         pthread_mutex_lock(&s->lock);
@@ -219,7 +219,7 @@ store_open(const StoreOptions *o)
     pthread_mutex_init(&s->lock, NULL);
     pthread_mutex_init(&s->db_lock, NULL);
     clock_cond_init(&s->cond);
-    store_connect(s, o);
+    store_db_connect(s, o);
     if (pthread_create(&s->writer, NULL, store_run, s) != 0) {
         store_close(s);
         return NULL;
@@ -407,4 +407,17 @@ store_forget(Store *s, uint64_t seq)
         HASH_DEL(s->pending, old);
     store_push(s, op);
     pthread_mutex_unlock(&s->lock);
+}
+
+/* The reading is store_db.c's, under the connection's lock: the writer
+ * runs already, and may shrink the file meanwhile. */
+long
+store_load(Store *s, double ttl, StoreLoadFn fn, void *ctx)
+{
+    long n;
+
+    pthread_mutex_lock(&s->db_lock);
+    n = store_db_load(s, ttl, fn, ctx);
+    pthread_mutex_unlock(&s->db_lock);
+    return n;
 }

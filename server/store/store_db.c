@@ -18,7 +18,7 @@
  * Never edit an entry once released; add one. status and op are names, not
  * numbers, so that reordering an enum cannot misread an old file.
  */
-static const char *const store_migrations[] = {
+static const char *const store_db_migrations[] = {
     "CREATE TABLE jobs ("
     " seq INTEGER PRIMARY KEY,"   /* creation order; the row's key */
     " id TEXT NOT NULL,"
@@ -46,7 +46,7 @@ static const char *const store_migrations[] = {
     "ALTER TABLE jobs ADD COLUMN callback TEXT;",
 };
 
-_Static_assert(ARRAY_LEN(store_migrations) == STORE_SCHEMA_VERSION, "one migration per version");
+_Static_assert(ARRAY_LEN(store_db_migrations) == STORE_SCHEMA_VERSION, "one migration per version");
 
 #define STORE_COLUMNS "seq, id, op, func, priority, status, request, idem_key, digest, created, " \
                       "started, finished, total, done, worker, pid, result, fail_outcome, "      \
@@ -54,7 +54,7 @@ _Static_assert(ARRAY_LEN(store_migrations) == STORE_SCHEMA_VERSION, "one migrati
 
 /* Records why the store is unhealthy (s->lock held or not yet shared). */
 static void
-store_fail(Store *s, const char *what, const char *detail)
+store_db_fail(Store *s, const char *what, const char *detail)
 {
     s->healthy = 0;
     snprintf(s->why, sizeof(s->why), "the job store cannot be written: %s: %s", what, detail);
@@ -64,7 +64,7 @@ store_fail(Store *s, const char *what, const char *detail)
 
 /* mkdir -p of path's directory. */
 static int
-store_mkdirs(const char *path)
+store_db_mkdirs(const char *path)
 {
     char dir[4096];
     char *slash;
@@ -87,7 +87,7 @@ store_mkdirs(const char *path)
 
 /* Runs the migrations from the file's version to this build's. */
 static int
-store_migrate(Store *s)
+store_db_migrate(Store *s)
 {
     sqlite3_stmt *st = NULL;
     int version = -1, rc = SQLITE_ERROR;
@@ -100,14 +100,14 @@ store_migrate(Store *s)
     if (version < 0)
         return SQLITE_ERROR;
     if (version > STORE_SCHEMA_VERSION) {
-        store_fail(s, "schema", "the file was written by a newer poold");
+        store_db_fail(s, "schema", "the file was written by a newer poold");
         return SQLITE_ERROR;
     }
     for (rc = SQLITE_OK; version < STORE_SCHEMA_VERSION && rc == SQLITE_OK; version++) {
         snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", version + 1);
         if ((rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL)) != SQLITE_OK)
             break;
-        if ((rc = sqlite3_exec(s->db, store_migrations[version], NULL, NULL, NULL)) == SQLITE_OK &&
+        if ((rc = sqlite3_exec(s->db, store_db_migrations[version], NULL, NULL, NULL)) == SQLITE_OK &&
             (rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL)) == SQLITE_OK)
             rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
         if (rc != SQLITE_OK)
@@ -121,14 +121,14 @@ store_migrate(Store *s)
 /* Opens the file, sets it up and prepares the statements; on failure the
  * store is unhealthy with the reason. */
 void
-store_connect(Store *s, const StoreOptions *o)
+store_db_connect(Store *s, const StoreOptions *o)
 {
     char pragmas[256];
     const char *step = "open";
     int rc;
 
-    if (store_mkdirs(o->path) < 0) {
-        store_fail(s, o->path, strerror(errno));
+    if (store_db_mkdirs(o->path) < 0) {
+        store_db_fail(s, o->path, strerror(errno));
         return;
     }
     /* auto_vacuum must come before the first table: deleted jobs' pages
@@ -139,7 +139,7 @@ store_connect(Store *s, const StoreOptions *o)
              o->fsync_full ? "FULL" : "NORMAL");
     rc = sqlite3_open_v2(o->path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc == SQLITE_OK && (step = "setup", rc = sqlite3_exec(s->db, pragmas, NULL, NULL, NULL)) == SQLITE_OK &&
-        (step = "migration", rc = store_migrate(s)) == SQLITE_OK && (step = "prepare") &&
+        (step = "migration", rc = store_db_migrate(s)) == SQLITE_OK && (step = "prepare") &&
         (rc = sqlite3_prepare_v2(s->db, "INSERT INTO jobs (" STORE_COLUMNS ") VALUES "
                                  "(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22)",
                                  -1, &s->ins, NULL)) == SQLITE_OK &&
@@ -152,7 +152,7 @@ store_connect(Store *s, const StoreOptions *o)
         return;
     }
     if (s->healthy || !s->why[0])
-        store_fail(s, o->path, s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+        store_db_fail(s, o->path, s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
     log_msg(LOG_ERROR, "%s (%s); async jobs are refused until poold restarts with a usable store", s->why, step);
     sqlite3_finalize(s->ins);
     sqlite3_finalize(s->upd);
@@ -165,7 +165,7 @@ store_connect(Store *s, const StoreOptions *o)
 
 /* Binds the job's columns (those the statement has). */
 static void
-store_bind(sqlite3_stmt *st, const StoreJob *j)
+store_db_bind(sqlite3_stmt *st, const StoreJob *j)
 {
     int n = sqlite3_bind_parameter_count(st);
 
@@ -204,7 +204,7 @@ store_bind(sqlite3_stmt *st, const StoreJob *j)
  * empties the WAL, which otherwise keeps its high-water size (s->db_lock
  * held). */
 void
-store_shrink(Store *s, int idle)
+store_db_shrink(Store *s, int idle)
 {
     sqlite3_stmt *st = NULL;
     int free_pages = 0;
@@ -223,37 +223,31 @@ store_shrink(Store *s, int idle)
 
 /* Runs one op's statement (s->db_lock held, a transaction open). */
 static int
-store_exec(Store *s, StoreOp *op)
+store_db_exec(Store *s, StoreOp *op)
 {
     sqlite3_stmt *st = op->kind == STORE_ADD ? s->ins : op->kind == STORE_UPDATE ? s->upd : s->del;
     int rc;
 
-    store_bind(st, &op->job);
+    store_db_bind(st, &op->job);
     rc = sqlite3_step(st);
     sqlite3_reset(st);
     return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
-/*
- * Writes ops in one transaction; when one of its statements fails, each
- * op in its own, so that one op that can never be written (a result too
- * large for the room left) does not hold back the others. Sets each op's
- * `ok`, and *some_ok when any went in. Returns SQLITE_OK when every op
- * was written, else the last failure's code with why filled (s->db_lock
- * held).
- */
+/* Whether rc is the file being busy (another connection), not this
+ * write failing. */
 static int
-store_busy(int rc)
+store_db_busy(int rc)
 {
     return (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED;
 }
 
-/* The op-by-op pass of store_commit: each op in its own transaction,
+/* The op-by-op pass of store_db_commit: each op in its own transaction,
  * stopping at the first one the file as a whole refuses (busy, or a
  * failed BEGIN or COMMIT: the rest would fail alike). *some_ok says
  * whether any went in. */
 static int
-store_commit_each(Store *s, StoreOp *ops, char *why, size_t len, int *some_ok)
+store_db_commit_each(Store *s, StoreOp *ops, char *why, size_t len, int *some_ok)
 {
     int rc = SQLITE_OK, failed = SQLITE_OK, stmt;
 
@@ -262,7 +256,7 @@ store_commit_each(Store *s, StoreOp *ops, char *why, size_t len, int *some_ok)
             continue;
         stmt = 0;
         if ((rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL)) == SQLITE_OK &&
-            (stmt = 1, rc = store_exec(s, op)) == SQLITE_OK)
+            (stmt = 1, rc = store_db_exec(s, op)) == SQLITE_OK)
             stmt = 0, rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
         if ((op->ok = rc == SQLITE_OK)) {
             *some_ok = 1;
@@ -271,14 +265,14 @@ store_commit_each(Store *s, StoreOp *ops, char *why, size_t len, int *some_ok)
         snprintf(why, len, "the job store cannot be written: %s", sqlite3_errmsg(s->db));
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
         failed = rc;
-        if (!stmt || store_busy(rc))
+        if (!stmt || store_db_busy(rc))
             break;
     }
     return failed;
 }
 
 int
-store_probe(Store *s, char *why, size_t len)
+store_db_probe(Store *s, char *why, size_t len)
 {
     /* A row where the next job's goes (after the last seq: the same
      * b-tree pages, a split included), as large as a small job's, taken
@@ -298,8 +292,16 @@ store_probe(Store *s, char *why, size_t len)
     return rc;
 }
 
+/*
+ * Writes ops in one transaction; when one of its statements fails, each
+ * op in its own, so that one op that can never be written (a result too
+ * large for the room left) does not hold back the others. Sets each op's
+ * `ok`, and *some_ok when any went in. Returns SQLITE_OK when every op
+ * was written, else the last failure's code with why filled (s->db_lock
+ * held).
+ */
 int
-store_commit(Store *s, StoreOp *ops, char *why, size_t len, int *some_ok)
+store_db_commit(Store *s, StoreOp *ops, char *why, size_t len, int *some_ok)
 {
     int rc, forgot = 0, stmt = 0;
 
@@ -311,7 +313,7 @@ store_commit(Store *s, StoreOp *ops, char *why, size_t len, int *some_ok)
     rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
     for (StoreOp *op = ops; op && rc == SQLITE_OK; op = op->next) {
         forgot |= op->kind == STORE_FORGET;
-        if (op->kind != STORE_NONE && (rc = store_exec(s, op)) != SQLITE_OK)
+        if (op->kind != STORE_NONE && (rc = store_db_exec(s, op)) != SQLITE_OK)
             stmt = 1;
     }
     if (rc == SQLITE_OK && (rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL)) == SQLITE_OK) {
@@ -322,32 +324,32 @@ store_commit(Store *s, StoreOp *ops, char *why, size_t len, int *some_ok)
         snprintf(why, len, "the job store cannot be written: %s", sqlite3_errmsg(s->db));
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
         /* One statement failed, not the file (not busy): find which. */
-        if (stmt && !store_busy(rc))
-            rc = store_commit_each(s, ops, why, len, some_ok);
+        if (stmt && !store_db_busy(rc))
+            rc = store_db_commit_each(s, ops, why, len, some_ok);
     }
     /* Give deleted jobs' pages back, a bounded number at a time, so the
      * file follows the jobs it holds without one long lock. */
     s->tidy |= forgot;
     if (forgot && rc == SQLITE_OK && clock_mono() - s->vacuumed >= 1.0)
-        store_shrink(s, 0);
+        store_db_shrink(s, 0);
     return rc;
 }
 
 /* The text of column i, NULL for NULL. */
 static const char *
-store_text(sqlite3_stmt *st, int i)
+store_db_text(sqlite3_stmt *st, int i)
 {
     return (const char *)sqlite3_column_text(st, i);
 }
 
+/* store_load's reading; store.c holds s->db_lock around it. */
 long
-store_load(Store *s, double ttl, StoreLoadFn fn, void *ctx)
+store_db_load(Store *s, double ttl, StoreLoadFn fn, void *ctx)
 {
     sqlite3_stmt *del = NULL, *st = NULL;
     long n = -1;
     int rc;
 
-    pthread_mutex_lock(&s->db_lock);
     if (!s->db)
         goto cleanup;
     rc = sqlite3_prepare_v2(s->db, "DELETE FROM jobs WHERE finished > 0 AND finished <= ?1 AND (callback IS NULL OR "
@@ -366,18 +368,18 @@ store_load(Store *s, double ttl, StoreLoadFn fn, void *ctx)
         rc = sqlite3_prepare_v2(s->db, "SELECT " STORE_COLUMNS " FROM jobs ORDER BY seq", -1, &st, NULL);
     for (n = 0; rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW; n++, rc = SQLITE_OK) {
         StoreJob j = {
-            .seq = (uint64_t)sqlite3_column_int64(st, 0), .id = store_text(st, 1),
-            .op = store_text(st, 2), .func = store_text(st, 3), .priority = sqlite3_column_int(st, 4),
-            .status = store_text(st, 5), .request = sqlite3_column_blob(st, 6),
-            .request_len = (size_t)sqlite3_column_bytes(st, 6), .key = store_text(st, 7),
+            .seq = (uint64_t)sqlite3_column_int64(st, 0), .id = store_db_text(st, 1),
+            .op = store_db_text(st, 2), .func = store_db_text(st, 3), .priority = sqlite3_column_int(st, 4),
+            .status = store_db_text(st, 5), .request = sqlite3_column_blob(st, 6),
+            .request_len = (size_t)sqlite3_column_bytes(st, 6), .key = store_db_text(st, 7),
             .digest = sqlite3_column_bytes(st, 8) == 32 ? sqlite3_column_blob(st, 8) : NULL,
             .created = sqlite3_column_double(st, 9), .started = sqlite3_column_double(st, 10),
             .finished = sqlite3_column_double(st, 11), .total = (uint64_t)sqlite3_column_int64(st, 12),
-            .done = (uint64_t)sqlite3_column_int64(st, 13), .worker = store_text(st, 14),
+            .done = (uint64_t)sqlite3_column_int64(st, 13), .worker = store_db_text(st, 14),
             .pid = sqlite3_column_int(st, 15), .result = sqlite3_column_blob(st, 16),
             .result_len = (size_t)sqlite3_column_bytes(st, 16), .fail_outcome = sqlite3_column_int(st, 17),
-            .fail_index = (uint64_t)sqlite3_column_int64(st, 18), .fail_type = store_text(st, 19),
-            .fail_message = store_text(st, 20), .callback = store_text(st, 21),
+            .fail_index = (uint64_t)sqlite3_column_int64(st, 18), .fail_type = store_db_text(st, 19),
+            .fail_message = store_db_text(st, 20), .callback = store_db_text(st, 21),
         };
         if (j.id && j.op && j.func && j.status)
             fn(ctx, &j);
@@ -385,13 +387,12 @@ store_load(Store *s, double ttl, StoreLoadFn fn, void *ctx)
     if (rc != SQLITE_DONE) {
         log_msg(LOG_ERROR, "job store: cannot read the jobs back: %s", sqlite3_errmsg(s->db));
         pthread_mutex_lock(&s->lock);
-        store_fail(s, "reading", sqlite3_errmsg(s->db));
+        store_db_fail(s, "reading", sqlite3_errmsg(s->db));
         pthread_mutex_unlock(&s->lock);
         n = -1;
     }
 cleanup:
     sqlite3_finalize(del);
     sqlite3_finalize(st);
-    pthread_mutex_unlock(&s->db_lock);
     return n;
 }

@@ -48,14 +48,17 @@ struct Store {
 /* In store_db.c; s->db_lock held unless said. */
 /* Opens the file, migrates it and prepares the statements; on failure
  * the store is unhealthy with the reason (before the writer starts). */
-void store_connect(Store *s, const StoreOptions *o);
+void store_db_connect(Store *s, const StoreOptions *o);
 /* Writes ops (see the definition); SQLITE_OK or the failure's code. */
-int store_commit(Store *s, StoreOp *ops, char *why, size_t len, int *some_ok);
+int store_db_commit(Store *s, StoreOp *ops, char *why, size_t len, int *some_ok);
 /* Writes a row and takes it back in one transaction: whether a new job
  * could be written now (s->db_lock held). SQLITE_OK, or the failure with
  * why filled. */
-int store_probe(Store *s, char *why, size_t len);
+int store_db_probe(Store *s, char *why, size_t len);
 /* Gives free pages back; idle, empties the WAL too. */
-void store_shrink(Store *s, int idle);
+void store_db_shrink(Store *s, int idle);
+/* Deletes the jobs expired while poold was down, then calls fn for each
+ * row (store_load); -1, the store then unhealthy, when it cannot read. */
+long store_db_load(Store *s, double ttl, StoreLoadFn fn, void *ctx);
 
 #endif

@@ -66,13 +66,19 @@ $(BUILD)/obj/%.o: %.c
 	$(CC) $(CFLAGS) -c -o $@ $<
 
 # Unit tests link the pure modules they test; the HTTP tests link only the
-# client helpers and drive the real binary.
+# client helpers and drive the real binary. tests/lib/: client (requests),
+# server (a poold's start and stop), contract (the Prism proxy), rawhttp
+# (bytes on a socket), lines (NDJSON streams), recv (a webhook receiver).
 $(BUILD)/tests/unit_%: tests/unit/unit_%.c $(TEST_LIB) $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -Itests/lib -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tests/http_%: tests/http/http_%.c $(TEST_LIB) tests/lib/client.c tests/lib/contract.c \
-                     tests/lib/rawhttp.c
+# The two built-ins tests share their runner, a task run as a worker runs it.
+$(BUILD)/tests/unit_builtins $(BUILD)/tests/unit_builtins_tasks: tests/unit/builtins_test.c
+
+HTTP_LIB    := tests/lib/client.c tests/lib/server.c tests/lib/contract.c tests/lib/rawhttp.c \
+               tests/lib/lines.c tests/lib/recv.c
+$(BUILD)/tests/http_%: tests/http/http_%.c $(TEST_LIB) $(HTTP_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -Itests/lib -o $@ $^ $(LDLIBS)
 
@@ -178,7 +184,7 @@ test-docker:
 -include $(OBJ:.o=.d)
 
 # Benchmarks: side by side, in one run, reported as ratios.
-$(BUILD)/bench/%: bench/%.c tests/lib/client.c tests/lib/contract.c
+$(BUILD)/bench/%: bench/%.c tests/lib/client.c tests/lib/server.c tests/lib/contract.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -Itests/lib -o $@ $^ $(LDLIBS)
 

@@ -71,5 +71,9 @@ runs=(
 #   Prism's start-up again, for answers the others reach.
 # - http_logs: it reads poold's log lines, not its answers.
 # - http_tls: Prism forwards to plain HTTP.
+# - http_imap_flow: its streams are read line by line, hung up on, or a
+#   million lines long (see http_imap above).
+# - http_webhooks_retries: retries timed to the second, and a restart.
+# - http_store_recovery: kill -9 and restarts, as in http_recovery.
 
 RUN_LABEL=contract exec "$root/tests/run.sh" "${runs[@]/#/$tests/}"

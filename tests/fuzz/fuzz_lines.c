@@ -38,6 +38,9 @@ typedef struct FuzzLines {
     size_t count;     /* lines handed on */
     Call *call;       /* the first line's, once it parsed */
     int refused;      /* the call line was not a call: the rest is dropped */
+    /* lines_next's buffer, and how far into body it was fed */
+    char *buf;
+    size_t held, cap, fed;
 } FuzzLines;
 
 /* One line, as http_stream_line and imap_lines take it. */
@@ -85,13 +88,69 @@ fuzz_piece_size(unsigned *state)
     return (*state >> 16) % 2 ? 1 + (*state >> 20) % 5 : 1 + (*state >> 18) % 2048;
 }
 
+/* Feeds the n bytes at f->fed to lines_next as one piece, each line it
+ * hands back checked against the reference's and taken; its last return. */
+static int
+fuzz_feed(FuzzLines *f, size_t n)
+{
+    size_t off = 0, end;
+    int rc = LINES_MORE;
+
+    while (off < n) {
+        const char *line = NULL;
+        size_t line_len = 0, used = 0;
+        rc = lines_next(&f->buf, &f->held, &f->cap, (const char *)f->body + f->fed + off, n - off, f->max, &used,
+                        &line, &line_len);
+        FUZZ_CHECK(used <= n - off);
+        off += used;
+        if (rc == LINES_MORE) {
+            FUZZ_CHECK(off == n && f->held <= f->max);
+            break;
+        }
+        if (rc < 0) {
+            FUZZ_CHECK(rc == LINES_TOOLONG && used == 0);
+            break;
+        }
+        FUZZ_CHECK(rc == LINES_LINE);
+        /* The reference's next line, byte for byte, and never too long. */
+        FUZZ_CHECK(fuzz_expect_line(f, &end) == 0);
+        FUZZ_CHECK(line_len == end - f->next && line_len <= f->max && f->held == 0);
+        FUZZ_CHECK(memcmp(line, f->body + f->next, line_len) == 0);
+        FUZZ_CHECK(f->fed + off == end + 1);
+        f->next = end + 1;
+        fuzz_take_line(f, line, line_len);
+    }
+    f->fed += off;
+    return rc;
+}
+
+/* The body fed, rc the last return: refused where the reference finds the
+ * first line too long, or else read whole but for a last line without its
+ * newline, held in the buffer and taken as the stream's end takes it. */
+static void
+fuzz_check_end(FuzzLines *f, int rc)
+{
+    size_t end;
+
+    if (rc == LINES_TOOLONG) {
+        /* Refused at the first line longer than max, newline or not. */
+        if (fuzz_expect_line(f, &end) < 0)
+            end = f->len;
+        FUZZ_CHECK(end - f->next > f->max);
+    } else {
+        /* All read: what is held is the last line, without its newline. */
+        FUZZ_CHECK(fuzz_expect_line(f, &end) < 0);
+        FUZZ_CHECK(f->held == f->len - f->next && (f->held == 0 || memcmp(f->buf, f->body + f->next, f->held) == 0));
+        if (f->held) /* http_stream_lines_end */
+            fuzz_take_line(f, f->buf, f->held);
+    }
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static const size_t max[] = {1, 2, 5, 16, 64, 300, 4096, 64u << 20};
     FuzzLines f = {0};
-    char *buf = NULL;
-    size_t held = 0, cap = 0, fed = 0, end;
     unsigned state;
     int rc = LINES_MORE;
 
@@ -101,51 +160,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     state = data[1];
     f.body = data + 2;
     f.len = size - 2;
-    while (fed < f.len && rc >= 0) {
-        size_t n = fuzz_piece_size(&state), off = 0;
-        if (n > f.len - fed)
-            n = f.len - fed;
-        while (off < n) {
-            const char *line = NULL;
-            size_t line_len = 0, used = 0;
-            rc = lines_next(&buf, &held, &cap, (const char *)f.body + fed + off, n - off, f.max, &used,
-                            &line, &line_len);
-            FUZZ_CHECK(used <= n - off);
-            off += used;
-            if (rc == LINES_MORE) {
-                FUZZ_CHECK(off == n && held <= f.max);
-                break;
-            }
-            if (rc < 0) {
-                FUZZ_CHECK(rc == LINES_TOOLONG && used == 0);
-                break;
-            }
-            FUZZ_CHECK(rc == LINES_LINE);
-            /* The reference's next line, byte for byte, and never too long. */
-            FUZZ_CHECK(fuzz_expect_line(&f, &end) == 0);
-            FUZZ_CHECK(line_len == end - f.next && line_len <= f.max && held == 0);
-            FUZZ_CHECK(memcmp(line, f.body + f.next, line_len) == 0);
-            FUZZ_CHECK(fed + off == end + 1);
-            f.next = end + 1;
-            fuzz_take_line(&f, line, line_len);
-        }
-        fed += off;
-        if (rc < 0)
-            break;
+    while (f.fed < f.len && rc >= 0) {
+        size_t n = fuzz_piece_size(&state);
+        if (n > f.len - f.fed)
+            n = f.len - f.fed;
+        rc = fuzz_feed(&f, n);
     }
-    if (rc == LINES_TOOLONG) {
-        /* Refused at the first line longer than max, newline or not. */
-        if (fuzz_expect_line(&f, &end) < 0)
-            end = f.len;
-        FUZZ_CHECK(end - f.next > f.max);
-    } else {
-        /* All read: what is held is the last line, without its newline. */
-        FUZZ_CHECK(fuzz_expect_line(&f, &end) < 0);
-        FUZZ_CHECK(held == f.len - f.next && (held == 0 || memcmp(buf, f.body + f.next, held) == 0));
-        if (held) /* http_stream_lines_end */
-            fuzz_take_line(&f, buf, held);
-    }
+    fuzz_check_end(&f, rc);
     call_free(f.call);
-    free(buf);
+    free(f.buf);
     return 0;
 }

@@ -184,13 +184,7 @@ TEST(test_jobs_cancel_a_queued_job_and_a_running_one)
 
     /* The running task's worker was killed and replaced: the pool is at
      * full strength, and the other jobs still ran. */
-    int fresh = 0;
-    for (double end = now_seconds() + 5; !fresh && now_seconds() < end; usleep(20000)) {
-        json_t *p = get_json(&s, "/v1/pool");
-        int pid = (int)json_integer_value(jpath(p, "workers.0.pid"));
-        fresh = pid > 0 && pid != old_pid && strcmp(json_string_value(jpath(p, "workers.0.state")) ?: "", "starting") != 0;
-        json_decref(p);
-    }
+    int fresh = await_worker_replaced(&s, old_pid, 5);
     CHECK(fresh);
     CHECK_STR(job_status(&s, queued), "cancelled");
     CHECK(req(&s, "POST", "/v1/apply", "{\"func\":\"echo\",\"args\":[1]}", &r) == 0);

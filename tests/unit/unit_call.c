@@ -1,6 +1,8 @@
 /*
- * unit_call.c: call_parse (apply, map, starmap) against the built-in
- * registry, the default chunksize, the chunk arithmetic and the payloads.
+ * unit_call.c: call_parse (apply, map, starmap, and imap's stream form)
+ * against the built-in registry: the fields it reads, their defaults and
+ * limits, and what it refuses, naming the field. The chunks a parsed call
+ * is cut into, and their payloads, are unit_call_chunks.c's.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -8,7 +10,6 @@
 #include "calls/call.h"
 #include "harness.h"
 #include "functions/registry.h"
-#include "worker/wire.h"
 
 static const CallLimits call_test_lim = {.processes = 2, .max_items = 10000000};
 static Registry *call_test_reg; /* built in main, inherited by each test */
@@ -52,44 +53,6 @@ call_test_error(const char *file, int line, CallOp op, const char *body, int cod
         harness_fail(file, line, "%s: err.detail is empty", body);
 }
 
-/* Checks that payload is the JSON text want (compared as JSON). */
-#define EXPECT_JSON(text, len, want)                                          \
-    call_test_json(__FILE__, __LINE__, (text), (len), (want))
-
-static void
-call_test_json(const char *file, int line, const char *text, size_t len, const char *want)
-{
-    json_t *got, *exp = json_loads(want, JSON_DECODE_ANY, NULL);
-
-    if (!text)
-        harness_fail(file, line, "payload is NULL");
-    if (len != strlen(text))
-        harness_fail(file, line, "len %zu, but the text is %zu bytes", len, strlen(text));
-    got = json_loadb(text, len, JSON_DECODE_ANY, NULL);
-    if (!got || !exp || !json_equal(got, exp))
-        harness_fail(file, line, "payload %s, expected %s", text, want);
-    json_decref(got);
-    json_decref(exp);
-}
-
-/* A frame written with its function's name, as the tests write it for
- * reading's sake, in the wire's form: [id, items, kwds] (wire.h). The
- * text lives until the next call. */
-static const char *
-call_test_frame(const char *named)
-{
-    static char frame[256];
-    const char *end = strchr(named + 2, '"');
-    char name[32];
-
-    CHECK(strncmp(named, "[\"", 2) == 0 && end && (size_t)(end - named - 2) < sizeof(name));
-    memcpy(name, named + 2, (size_t)(end - named - 2));
-    name[end - named - 2] = '\0';
-    CHECK(registry_find(call_test_reg, name) != NULL);
-    snprintf(frame, sizeof(frame), "[%u%s", registry_find(call_test_reg, name)->id, end + 1);
-    return frame;
-}
-
 /* A map or starmap body over n integers (or [i] arrays for starmap). */
 static json_t *
 call_test_big_body(const char *func, size_t n, int arrays)
@@ -101,6 +64,7 @@ call_test_big_body(const char *func, size_t n, int arrays)
                                          : json_integer((json_int_t)i));
     return json_pack("{s:s, s:o}", "func", func, "iterable", it);
 }
+
 
 TEST(test_call_apply_parses_func_args_kwds)
 {
@@ -126,6 +90,7 @@ TEST(test_call_apply_parses_func_args_kwds)
     call_free(c);
 }
 
+
 TEST(test_call_apply_defaults_args_and_kwds)
 {
     Call *c = NULL;
@@ -138,6 +103,7 @@ TEST(test_call_apply_defaults_args_and_kwds)
     CHECK_INT(json_object_size(c->kwds), 0);
     call_free(c);
 }
+
 
 TEST(test_call_map_parses_iterable_chunksize_on_error)
 {
@@ -160,6 +126,7 @@ TEST(test_call_map_parses_iterable_chunksize_on_error)
     call_free(c);
 }
 
+
 TEST(test_call_map_on_error_defaults_to_raise)
 {
     Call *c = NULL;
@@ -179,6 +146,7 @@ TEST(test_call_map_on_error_defaults_to_raise)
     CHECK_INT(c->collect, 0);
     call_free(c);
 }
+
 
 TEST(test_call_map_default_chunksize)
 {
@@ -206,6 +174,7 @@ TEST(test_call_map_default_chunksize)
     json_decref(body);
 }
 
+
 TEST(test_call_starmap_parses_argument_lists)
 {
     Call *c = NULL;
@@ -229,6 +198,7 @@ TEST(test_call_starmap_parses_argument_lists)
     json_decref(body);
 }
 
+
 TEST(test_call_map_empty_iterable_has_no_chunks)
 {
     Call *c = NULL;
@@ -241,6 +211,7 @@ TEST(test_call_map_empty_iterable_has_no_chunks)
     call_free(c);
 }
 
+
 TEST(test_call_missing_func_rejected)
 {
     EXPECT_CALL_ERROR(CALL_APPLY, "{}", SVC_EINVAL, "func");
@@ -248,6 +219,7 @@ TEST(test_call_missing_func_rejected)
     EXPECT_CALL_ERROR(CALL_MAP, "{\"iterable\":[1]}", SVC_EINVAL, "func");
     EXPECT_CALL_ERROR(CALL_STARMAP, "{\"iterable\":[[1]]}", SVC_EINVAL, "func");
 }
+
 
 TEST(test_call_func_not_string_rejected)
 {
@@ -257,6 +229,7 @@ TEST(test_call_func_not_string_rejected)
     EXPECT_CALL_ERROR(CALL_APPLY, "{\"func\":\"\"}", SVC_EINVAL, "func");
     EXPECT_CALL_ERROR(CALL_APPLY, "{\"func\":\"po\\u0000w\"}", SVC_EINVAL, "func");
 }
+
 
 TEST(test_call_unknown_func_rejected)
 {
@@ -269,6 +242,7 @@ TEST(test_call_unknown_func_rejected)
     CHECK_INT(call_test_parse("{\"func\":\"nope\"}", CALL_APPLY, &c, &err), SVC_ENOFUNC);
     CHECK(strstr(err.detail, "nope") != NULL);
 }
+
 
 TEST(test_call_func_name_too_long_rejected)
 {
@@ -284,6 +258,7 @@ TEST(test_call_func_name_too_long_rejected)
     EXPECT_CALL_ERROR(CALL_APPLY, body, SVC_ENOFUNC, "func");
 }
 
+
 TEST(test_call_apply_args_not_array_rejected)
 {
     EXPECT_CALL_ERROR(CALL_APPLY, "{\"func\":\"pow\",\"args\":{\"a\":1}}", SVC_EINVAL, "args");
@@ -291,11 +266,13 @@ TEST(test_call_apply_args_not_array_rejected)
     EXPECT_CALL_ERROR(CALL_APPLY, "{\"func\":\"pow\",\"args\":2}", SVC_EINVAL, "args");
 }
 
+
 TEST(test_call_apply_kwds_not_object_rejected)
 {
     EXPECT_CALL_ERROR(CALL_APPLY, "{\"func\":\"pow\",\"kwds\":[1,2]}", SVC_EINVAL, "kwds");
     EXPECT_CALL_ERROR(CALL_APPLY, "{\"func\":\"pow\",\"kwds\":\"x\"}", SVC_EINVAL, "kwds");
 }
+
 
 TEST(test_call_map_iterable_not_array_rejected)
 {
@@ -305,6 +282,7 @@ TEST(test_call_map_iterable_not_array_rejected)
     EXPECT_CALL_ERROR(CALL_MAP, "{\"func\":\"fib\",\"iterable\":\"123\"}", SVC_EINVAL, "iterable");
     EXPECT_CALL_ERROR(CALL_STARMAP, "{\"func\":\"pow\",\"iterable\":5}", SVC_EINVAL, "iterable");
 }
+
 
 TEST(test_call_map_chunksize_invalid_rejected)
 {
@@ -320,6 +298,7 @@ TEST(test_call_map_chunksize_invalid_rejected)
     }
 }
 
+
 TEST(test_call_map_on_error_invalid_rejected)
 {
     EXPECT_CALL_ERROR(CALL_MAP, "{\"func\":\"fib\",\"iterable\":[1],\"on_error\":\"x\"}", SVC_EINVAL,
@@ -329,6 +308,7 @@ TEST(test_call_map_on_error_invalid_rejected)
     EXPECT_CALL_ERROR(CALL_STARMAP, "{\"func\":\"pow\",\"iterable\":[],\"on_error\":\"RAISE\"}",
                       SVC_EINVAL, "on_error");
 }
+
 
 TEST(test_call_unknown_field_rejected)
 {
@@ -348,6 +328,7 @@ TEST(test_call_unknown_field_rejected)
               SVC_EINVAL);
     CHECK(strstr(err.detail, "chunk_size") != NULL);
 }
+
 
 TEST(test_call_unknown_field_is_quoted_cut_at_a_character)
 {
@@ -369,6 +350,7 @@ TEST(test_call_unknown_field_is_quoted_cut_at_a_character)
     json_decref(s);
 }
 
+
 TEST(test_call_starmap_item_not_array_rejected)
 {
     Call *c = NULL;
@@ -383,6 +365,7 @@ TEST(test_call_starmap_item_not_array_rejected)
     CHECK(strstr(err.detail, "item 1") != NULL);
 }
 
+
 TEST(test_call_body_not_object_rejected)
 {
     EXPECT_CALL_ERROR(CALL_APPLY, "[\"pow\",[2,3]]", SVC_EINVAL, "");
@@ -391,223 +374,13 @@ TEST(test_call_body_not_object_rejected)
     EXPECT_CALL_ERROR(CALL_APPLY, "42", SVC_EINVAL, "");
 }
 
-TEST(test_call_default_chunksize_matches_python)
-{
-    CHECK_INT(call_default_chunksize(4, 2), 1);
-    CHECK_INT(call_default_chunksize(20000, 2), 2500);
-    CHECK_INT(call_default_chunksize(20001, 2), 2501);
-    CHECK_INT(call_default_chunksize(0, 2), 1);
-    CHECK_INT(call_default_chunksize(1, 1), 1);
-    CHECK_INT(call_default_chunksize(100, 4), 7);
-    /* chunksize, extra = divmod(n, 4 * processes); if extra: chunksize += 1 */
-    for (size_t n = 0; n <= 2000; n++)
-        for (int p = 1; p <= 9; p++) {
-            size_t want = n / (4 * (size_t)p) + (n % (4 * (size_t)p) ? 1 : 0);
-            if (want < 1)
-                want = 1;
-            if (call_default_chunksize(n, p) != want)
-                harness_fail(__FILE__, __LINE__, "call_default_chunksize(%zu, %d) == %zu, expected %zu",
-                             n, p, call_default_chunksize(n, p), want);
-        }
-}
-
-TEST(test_call_chunks_split_items)
-{
-    Call *c = NULL;
-    CallError err;
-
-    CHECK_INT(call_test_parse("{\"func\":\"fib\",\"iterable\":[0,1,2,3,4,5,6,7,8,9],\"chunksize\":3}",
-                              CALL_MAP, &c, &err),
-              SVC_OK);
-    CHECK_INT(call_items(c), 10);
-    CHECK_INT(call_chunks(c), 4);
-    CHECK_INT(call_chunk_first(c, 0), 0);
-    CHECK_INT(call_chunk_first(c, 1), 3);
-    CHECK_INT(call_chunk_first(c, 2), 6);
-    CHECK_INT(call_chunk_first(c, 3), 9);
-    CHECK_INT(call_chunk_len(c, 0), 3);
-    CHECK_INT(call_chunk_len(c, 1), 3);
-    CHECK_INT(call_chunk_len(c, 2), 3);
-    CHECK_INT(call_chunk_len(c, 3), 1);
-    call_free(c);
-}
-
-TEST(test_call_chunks_exact_multiple)
-{
-    Call *c = NULL;
-    CallError err;
-
-    CHECK_INT(call_test_parse("{\"func\":\"fib\",\"iterable\":[0,1,2,3,4,5],\"chunksize\":3}",
-                              CALL_MAP, &c, &err),
-              SVC_OK);
-    CHECK_INT(call_chunks(c), 2);
-    CHECK_INT(call_chunk_len(c, 1), 3);
-    call_free(c);
-    /* A chunksize larger than the iterable makes one chunk of everything. */
-    CHECK_INT(call_test_parse("{\"func\":\"fib\",\"iterable\":[0,1],\"chunksize\":100}", CALL_MAP,
-                              &c, &err),
-              SVC_OK);
-    CHECK_INT(call_chunks(c), 1);
-    CHECK_INT(call_chunk_first(c, 0), 0);
-    CHECK_INT(call_chunk_len(c, 0), 2);
-    call_free(c);
-}
-
-TEST(test_call_chunks_apply_is_one)
-{
-    Call *c = NULL;
-    CallError err;
-
-    CHECK_INT(call_test_parse("{\"func\":\"pow\",\"args\":[2,3]}", CALL_APPLY, &c, &err), SVC_OK);
-    CHECK_INT(call_items(c), 1);
-    CHECK_INT(call_chunks(c), 1);
-    CHECK_INT(call_chunk_first(c, 0), 0);
-    CHECK_INT(call_chunk_len(c, 0), 1);
-    call_free(c);
-}
-
-TEST(test_call_chunk_payload_apply)
-{
-    Call *c = NULL;
-    CallError err;
-    size_t len = 0;
-    uint32_t mode = 0;
-    char *p;
-
-    CHECK_INT(call_test_parse("{\"func\":\"pow\",\"args\":[2],\"kwds\":{\"exp\":3}}", CALL_APPLY,
-                              &c, &err),
-              SVC_OK);
-    p = call_chunk_payload(c, 0, &len, &mode);
-    EXPECT_JSON(p, len, call_test_frame("[\"pow\",[2],{\"exp\":3}]"));
-    CHECK_INT(mode, WIRE_MODE_APPLY);
-    free(p);
-    call_free(c);
-    /* Defaults travel as [] and {}. */
-    CHECK_INT(call_test_parse("{\"func\":\"echo\"}", CALL_APPLY, &c, &err), SVC_OK);
-    p = call_chunk_payload(c, 0, &len, &mode);
-    EXPECT_JSON(p, len, call_test_frame("[\"echo\",[],{}]"));
-    CHECK_INT(mode, WIRE_MODE_APPLY);
-    free(p);
-    call_free(c);
-}
-
-/* An apply that kept its body sends it as it came; a map keeps nothing. */
-TEST(test_call_chunk_payload_apply_kept_body)
-{
-    const char *body = "{\"func\":\"pow\", \"args\":[2], \"kwds\":{\"exp\":3}}";
-    Call *c = NULL;
-    CallError err;
-    size_t len = 0;
-    uint32_t mode = 0;
-    char *p;
-
-    CHECK_INT(call_test_parse(body, CALL_APPLY, &c, &err), SVC_OK);
-    CHECK(call_take_body(c, &len, &mode) == NULL); /* none kept yet */
-    call_keep_body(c, body, strlen(body));
-    p = call_take_body(c, &len, &mode);
-    CHECK_INT(mode, WIRE_MODE_APPLY_BODY);
-    CHECK_INT(len, strlen(body));
-    CHECK(p && memcmp(p, body, len) == 0);
-    free(p);
-    CHECK(call_take_body(c, &len, &mode) == NULL); /* handed over once */
-    p = call_chunk_payload(c, 0, &len, &mode);     /* the frame, as ever */
-    CHECK_INT(mode, WIRE_MODE_APPLY);
-    free(p);
-    call_keep_body(c, body, strlen(body));
-    call_drop_values(c); /* the payload is built: the copy goes too */
-    CHECK(c->body_text == NULL);
-    call_free(c);
-    CHECK_INT(call_test_parse("{\"func\":\"echo\",\"iterable\":[1]}", CALL_MAP, &c, &err), SVC_OK);
-    call_keep_body(c, "{}", 2);
-    CHECK(call_take_body(c, &len, &mode) == NULL);
-    p = call_chunk_payload(c, 0, &len, &mode);
-    CHECK_INT(mode, WIRE_MODE_MAP);
-    free(p);
-    call_free(c);
-}
-
-TEST(test_call_chunk_payload_map)
-{
-    Call *c = NULL;
-    CallError err;
-    size_t len = 0;
-    uint32_t mode = 0;
-    char *p;
-
-    CHECK_INT(call_test_parse("{\"func\":\"fib\",\"iterable\":[0,1,2,3,4,5,6,7,8,9],\"chunksize\":3}",
-                              CALL_MAP, &c, &err),
-              SVC_OK);
-    p = call_chunk_payload(c, 0, &len, &mode);
-    EXPECT_JSON(p, len, call_test_frame("[\"fib\",[0,1,2],null]"));
-    CHECK_INT(mode, WIRE_MODE_MAP);
-    free(p);
-    p = call_chunk_payload(c, 1, &len, &mode);
-    EXPECT_JSON(p, len, call_test_frame("[\"fib\",[3,4,5],null]"));
-    free(p);
-    mode = 0;
-    p = call_chunk_payload(c, 3, &len, &mode);
-    EXPECT_JSON(p, len, call_test_frame("[\"fib\",[9],null]"));
-    CHECK_INT(mode, WIRE_MODE_MAP);
-    free(p);
-    call_free(c);
-}
-
-TEST(test_call_chunk_payload_starmap)
-{
-    Call *c = NULL;
-    CallError err;
-    size_t len = 0;
-    uint32_t mode = 0;
-    char *p;
-
-    CHECK_INT(call_test_parse("{\"func\":\"pow\",\"iterable\":[[2,3],[3,2],[4,{\"x\":1}]],"
-                              "\"chunksize\":2}",
-                              CALL_STARMAP, &c, &err),
-              SVC_OK);
-    p = call_chunk_payload(c, 0, &len, &mode);
-    EXPECT_JSON(p, len, call_test_frame("[\"pow\",[[2,3],[3,2]],null]"));
-    CHECK_INT(mode, WIRE_MODE_STARMAP);
-    free(p);
-    p = call_chunk_payload(c, 1, &len, &mode);
-    EXPECT_JSON(p, len, call_test_frame("[\"pow\",[[4,{\"x\":1}]],null]"));
-    CHECK_INT(mode, WIRE_MODE_STARMAP);
-    free(p);
-    call_free(c);
-}
-
-/* A map whose items are sliced from the body's text: the frame holds
- * them as they came, under the function's id. */
-TEST(test_call_chunk_payload_sliced_from_the_text)
-{
-    const char *body = "{\"func\":\"fib\",\"iterable\":[0, 1,2,\"x\"],\"chunksize\":3}";
-    Call *c = NULL;
-    CallError err;
-    size_t len = 0;
-    uint32_t mode = 0;
-    char *p, want[64];
-    unsigned id = registry_find(call_test_reg, "fib")->id;
-
-    CHECK_INT(call_parse_text(body, strlen(body), CALL_MAP, call_test_reg, &call_test_lim, &c, &err), SVC_OK);
-    CHECK(c && c->items_text != NULL);
-    p = call_chunk_payload(c, 0, &len, &mode);
-    snprintf(want, sizeof(want), "[%u,[0, 1,2],null]", id);
-    CHECK_STR(p, want);
-    CHECK_INT(len, strlen(want));
-    CHECK_INT(mode, WIRE_MODE_MAP);
-    free(p);
-    p = call_chunk_payload(c, 1, &len, &mode);
-    snprintf(want, sizeof(want), "[%u,[\"x\"],null]", id);
-    CHECK_STR(p, want);
-    CHECK_INT(len, strlen(want));
-    free(p);
-    call_free(c);
-}
 
 TEST(test_call_free_null_is_noop)
 {
     call_free(NULL);
     CHECK(1); /* reaching here without a crash is the behaviour */
 }
+
 
 TEST(test_call_timeout_and_retries)
 {
@@ -664,6 +437,7 @@ call_test_stream(const char *body, int lines, Call **out, CallError *err)
     return rc;
 }
 
+
 TEST(test_call_imap_defaults_chunksize_1_and_a_window_of_chunks)
 {
     Call *c;
@@ -680,6 +454,7 @@ TEST(test_call_imap_defaults_chunksize_1_and_a_window_of_chunks)
     call_free(c);
     CHECK_INT(call_default_buffersize(16), 128);
 }
+
 
 TEST(test_call_imap_refuses_bad_buffersize_and_on_error)
 {
@@ -701,6 +476,7 @@ TEST(test_call_imap_refuses_bad_buffersize_and_on_error)
     EXPECT_CALL_ERROR(CALL_MAP, "{\"func\":\"echo\",\"iterable\":[1],\"buffersize\":2}", SVC_EINVAL, "");
 }
 
+
 TEST(test_call_imap_lines_carry_no_iterable)
 {
     Call *c;
@@ -715,19 +491,6 @@ TEST(test_call_imap_lines_carry_no_iterable)
     CHECK_INT(call_test_stream("{\"func\":\"nope\"}", 1, &c, &err), SVC_ENOFUNC);
 }
 
-int
-main(int argc, char **argv)
-{
-    int rc;
-
-    if (!(call_test_reg = registry_new()) || builtins_register(call_test_reg) != SVC_OK) {
-        fprintf(stderr, "unit_call: cannot build the registry\n");
-        return 1;
-    }
-    rc = harness_run(argc, argv);
-    registry_free(call_test_reg);
-    return rc;
-}
 
 TEST(test_call_map_over_max_items_is_rejected)
 {
@@ -743,4 +506,18 @@ TEST(test_call_map_over_max_items_is_rejected)
     CHECK_INT(call_parse(body, CALL_MAP, call_test_reg, &lim, &c, &err), SVC_OK);
     call_free(c);
     json_decref(body);
+}
+
+int
+main(int argc, char **argv)
+{
+    int rc;
+
+    if (!(call_test_reg = registry_new()) || builtins_register(call_test_reg) != SVC_OK) {
+        fprintf(stderr, "unit_call: cannot build the registry\n");
+        return 1;
+    }
+    rc = harness_run(argc, argv);
+    registry_free(call_test_reg);
+    return rc;
 }

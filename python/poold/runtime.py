@@ -1,0 +1,189 @@
+"""poold.runtime: the warm Python runtime a poold worker starts once.
+
+    python3 -m poold.runtime [--initializer NAME] [--initargs JSON] FILE.py
+
+Loads FILE.py as multiprocessing loads a program's main module in a child
+(under the name "__mp_main__", so its ``if __name__ == "__main__":`` block
+does not run), runs the initializer once, says it is ready with the public
+top-level functions it serves, then answers one request after another on
+its stdin and stdout, as docs/worker-protocol.md says. With POOLD_DESCRIBE=1
+in its environment it says ready (without running the initializer) and
+exits: poold's look at the file at start-up.
+
+stdout carries frames only: what the program prints goes to stderr, which
+poold logs line by line under the worker's name; stdin is the requests'
+alone (the program reads /dev/null).
+"""
+import importlib.util
+import inspect
+import json
+import multiprocessing
+import os
+import sys
+import traceback
+
+PROTOCOL = 1
+
+
+class Channel:
+    """The frames' two pipes, taken from fds 0 and 1 before user code runs."""
+
+    def __init__(self):
+        self.rfd = os.dup(0)
+        self.wfd = os.dup(1)
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.close(null)
+        os.dup2(2, 1)  # print() reaches the log, never the frames
+        sys.stdout = sys.stderr
+        self.reader = os.fdopen(self.rfd, "rb", buffering=1 << 16)
+
+    def read(self):
+        line = self.reader.readline()
+        return json.loads(line) if line else None
+
+    def write(self, text):
+        data = (text + "\n").encode()
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self.wfd, view):]
+
+
+def error_of(exc, frames_of_ours=0):
+    """The error object of an exception: its class, its text, and its
+    traceback less the runtime's own frames (the first frames_of_ours)."""
+    tb = exc.__traceback__
+    for _ in range(frames_of_ours):
+        tb = tb.tb_next if tb is not None and tb.tb_next is not None else tb
+    return {
+        "type": type(exc).__name__,
+        "message": str(exc),
+        "traceback": "".join(traceback.format_exception(type(exc), exc, tb)),
+    }
+
+
+def load(path):
+    path = os.path.abspath(path)
+    sys.path.insert(0, os.path.dirname(path))
+    spec = importlib.util.spec_from_file_location("__mp_main__", path)
+    if spec is None:
+        raise ImportError(f"{path} is not a Python file")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["__mp_main__"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def served(module):
+    """The public functions FILE.py itself defines, by name."""
+    return {
+        name: value
+        for name, value in vars(module).items()
+        if not name.startswith("_")
+        and inspect.isfunction(value)
+        and value.__module__ == module.__name__
+    }
+
+
+def encoded(fn, value):
+    """One item's outcome as JSON text: {"r": value}, or an error when
+    JSON cannot carry the value."""
+    try:
+        return '{"r":' + json.dumps(value, allow_nan=False, separators=(",", ":")) + "}"
+    except (TypeError, ValueError, RecursionError) as exc:
+        err = {
+            "type": "TypeError",
+            "message": f"{fn.__name__}() returned a {type(value).__name__}, "
+            f"which JSON cannot carry: {exc}",
+            "traceback": "",
+        }
+        return json.dumps({"e": err}, separators=(",", ":"))
+
+
+def outcome(fn, args, kwds):
+    try:
+        value = fn(*args, **kwds)
+    except Exception as exc:  # SystemExit and KeyboardInterrupt end the runtime
+        return json.dumps({"e": error_of(exc, 1)}, separators=(",", ":"))
+    return encoded(fn, value)
+
+
+def calls(req):
+    """The (args, kwds) of each item of a request."""
+    if "map" in req:
+        return [((item,), {}) for item in req["map"]]
+    if "starmap" in req:
+        return [(tuple(item), {}) for item in req["starmap"]]
+    return [(req.get("args") or (), req.get("kwds") or {})]
+
+
+def serve(chan, functions):
+    while (req := chan.read()) is not None:
+        rid = req["id"]
+        fn = functions.get(req.get("func"))
+        items = calls(req)
+        if fn is None:
+            err = {"type": "NameError", "message": f"no function {req.get('func')!r} here",
+                   "traceback": ""}
+            parts = [json.dumps({"e": err})] * len(items)
+        else:
+            progress = req.get("progress")
+            parts = []
+            for k, (args, kwds) in enumerate(items):
+                if progress and k:
+                    chan.write('{"id":%d,"started":%d}' % (rid, k))
+                parts.append(outcome(fn, args, kwds))
+        chan.write('{"id":%d,"results":[%s]}' % (rid, ",".join(parts)))
+
+
+def options(argv):
+    opts = {"describe": os.environ.get("POOLD_DESCRIBE") == "1", "initializer": None,
+            "initargs": [], "file": None}
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if a in ("--initializer", "--initargs") and i + 1 < len(argv):
+            i += 1
+            opts[a[2:]] = argv[i] if a == "--initializer" else json.loads(argv[i])
+        elif opts["file"] is None and not a.startswith("--"):
+            opts["file"] = a
+        else:
+            raise SystemExit(f"poold.runtime: unexpected argument {a!r}")
+        i += 1
+    if not opts["file"]:
+        raise SystemExit("poold.runtime: which file? (python3 -m poold.runtime FILE.py)")
+    return opts
+
+
+def main(argv):
+    chan = Channel()
+    opts = options(argv)
+    name = os.environ.get("POOLD_WORKER_NAME")
+    if name:
+        multiprocessing.current_process().name = name
+    try:
+        module = load(opts["file"])
+        functions = served(module)
+        init = opts["initializer"]
+        if init is not None:
+            if not callable(getattr(module, init, None)):
+                raise NameError(f"the initializer {init!r} is not a function of {opts['file']}")
+            if not opts["describe"]:
+                getattr(module, init)(*opts["initargs"])
+    except BaseException as exc:  # an import error, a SystemExit at load: all fatal
+        chan.write(json.dumps({"fatal": error_of(exc)}))
+        traceback.print_exception(exc)
+        return 1
+    chan.write(json.dumps({"ready": {
+        "protocol": PROTOCOL,
+        "pid": os.getpid(),
+        "functions": [{"name": n, "doc": inspect.getdoc(f) or ""} for n, f in functions.items()],
+    }}))
+    if opts["describe"]:
+        return 0
+    serve(chan, functions)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -223,7 +223,9 @@ exec_load(Registry *r, const char *path, size_t max_result, char *err, size_t er
                      exec_shown(name, shown, sizeof(shown)), why);
             goto cleanup;
         }
-        if (registry_add_owned(r, name, json_string_value(doc), "exec", NULL, x, exec_spec_drop) != SVC_OK) {
+        RegistryDecl d = {.name = name, .doc = json_string_value(doc), .source = "exec",
+                          .kind = REGISTRY_EXEC, .impl = x, .impl_free = exec_spec_drop};
+        if (registry_add_owned(r, &d, NULL) != SVC_OK) {
             snprintf(err, errlen, "--functions %s: entry %zu ('%s'): the name is taken", path, i + 1,
                      exec_shown(name, shown, sizeof(shown)));
             goto cleanup;

@@ -60,17 +60,18 @@ registry_free(Registry *r)
     free(r);
 }
 
-int
-registry_add_owned(Registry *r, const char *name, const char *doc, const char *source, PooldFn fn,
+/* A new entry for name, run by fn or from impl (taken: freed on failure
+ * too). NULL when out of memory. */
+static RegistryEntry *
+registry_entry_new(const char *name, const char *doc, const char *source, PooldFn fn,
                    void *impl, void (*impl_free)(void *))
 {
-    RegistryEntry *e, **by_id;
-    int invalid = !name || !*name || (!fn && !impl) || registry_find(r, name);
+    RegistryEntry *e = calloc(1, sizeof(*e));
 
-    if (invalid || !(e = calloc(1, sizeof(*e)))) {
+    if (!e) {
         if (impl && impl_free)
             impl_free(impl);
-        return invalid ? SVC_EINVAL : SVC_ENOMEM;
+        return NULL;
     }
     /* The entry's from here on: registry_entry_free frees it. */
     e->fn.impl = impl;
@@ -79,13 +80,30 @@ registry_add_owned(Registry *r, const char *name, const char *doc, const char *s
     e->fn.doc = strdup(doc ? doc : "");
     e->fn.source = source;
     e->fn.fn = fn;
-    e->fn.id = HASH_COUNT(r->by_name);
-    by_id = realloc(r->by_id, (e->fn.id + 1) * sizeof(*by_id));
-    if (by_id)
-        r->by_id = by_id;
-    if (!e->fn.name || !e->fn.doc || !by_id) {
+    if (!e->fn.name || !e->fn.doc) {
         registry_entry_free(e);
-        return SVC_ENOMEM;
+        return NULL;
+    }
+    return e;
+}
+
+/* Puts e in the table under a new id, or in the place (and id) of old. */
+static int
+registry_put(Registry *r, RegistryEntry *e, RegistryEntry *old)
+{
+    RegistryEntry **by_id;
+
+    if (old) {
+        e->fn.id = old->fn.id;
+        HASH_DEL(r->by_name, old);
+        registry_entry_free(old);
+    } else {
+        e->fn.id = HASH_COUNT(r->by_name);
+        if (!(by_id = realloc(r->by_id, (e->fn.id + 1) * sizeof(*by_id)))) {
+            registry_entry_free(e);
+            return SVC_ENOMEM;
+        }
+        r->by_id = by_id;
     }
     r->by_id[e->fn.id] = e;
     HASH_ADD_KEYPTR(hh, r->by_name, e->fn.name, strlen(e->fn.name), e);
@@ -93,10 +111,38 @@ registry_add_owned(Registry *r, const char *name, const char *doc, const char *s
 }
 
 int
+registry_add_owned(Registry *r, const RegistryDecl *d, int *hid)
+{
+    RegistryEntry *e, *old = NULL;
+    int named = d->name && *d->name;
+
+    if (named)
+        HASH_FIND_STR(r->by_name, d->name, old);
+    if (!named || !d->impl || (old && !(d->may_hide_builtin && strcmp(old->fn.source, "builtin") == 0))) {
+        if (d->impl && d->impl_free)
+            d->impl_free(d->impl);
+        return SVC_EINVAL;
+    }
+    if (!(e = registry_entry_new(d->name, d->doc, d->source, NULL, d->impl, d->impl_free)))
+        return SVC_ENOMEM;
+    e->fn.kind = d->kind;
+    if (hid)
+        *hid = old != NULL;
+    return registry_put(r, e, old);
+}
+
+int
 registry_add(Registry *r, const char *name, const char *doc,
              const char *source, PooldFn fn)
 {
-    return registry_add_owned(r, name, doc, source, fn, NULL, NULL);
+    RegistryEntry *e;
+
+    if (!name || !*name || !fn || registry_find(r, name))
+        return SVC_EINVAL;
+    if (!(e = registry_entry_new(name, doc, source, fn, NULL, NULL)))
+        return SVC_ENOMEM;
+    e->fn.kind = REGISTRY_NATIVE;
+    return registry_put(r, e, NULL);
 }
 
 unsigned

@@ -13,18 +13,35 @@
 #include "core/common.h"
 #include "poold.h"
 
+/* How a function runs, in the worker. */
+typedef enum {
+    REGISTRY_NATIVE,  /* fn, in the worker's own process: builtin, plugin */
+    REGISTRY_EXEC,    /* impl is an ExecSpec (exec.h): a command per call */
+    REGISTRY_RUNTIME, /* impl is a RuntimeFn (runtime.h): a warm runtime */
+} RegistryKind;
+
 typedef struct RegistryFn {
     const char *name;
     const char *doc;
-    const char *source; /* "builtin", "plugin" or "exec": how it runs */
-    PooldFn fn;         /* builtin, plugin */
-    const void *impl;   /* any other kind (fn NULL): what the worker runs
-                         * it from, as source says (exec: an ExecSpec,
-                         * exec.h); owned by the registry, which knows only
-                         * how to free it */
+    const char *source; /* "builtin", "plugin", "exec", "python"...: as
+                         * GET /v1/functions shows it */
+    RegistryKind kind;
+    PooldFn fn;         /* REGISTRY_NATIVE */
+    const void *impl;   /* the others: what the worker runs it from, as
+                         * kind says; owned by the registry, which knows
+                         * only how to free it */
     unsigned id;        /* 0, 1, ... in the order added: a slot in arrays
                          * kept per function (metrics.h) */
 } RegistryFn;
+
+/* A function declared by the operator, run from impl. */
+typedef struct RegistryDecl {
+    const char *name, *doc, *source; /* copied */
+    RegistryKind kind;
+    void *impl;                      /* taken, even on failure */
+    void (*impl_free)(void *);
+    int may_hide_builtin;            /* may take a built-in's name (and id) */
+} RegistryDecl;
 
 Registry *registry_new(void);
 void registry_free(Registry *r);
@@ -34,12 +51,13 @@ void registry_free(Registry *r);
 int registry_add(Registry *r, const char *name, const char *doc,
                  const char *source, PooldFn fn);
 
-/* A function that runs from impl (fn NULL), or fn; impl is taken and
- * freed with impl_free (with the registry, or at once on failure). Copies
- * name and doc. Returns SVC_OK, SVC_EINVAL for a name taken twice or an
- * empty one, or SVC_ENOMEM. */
-int registry_add_owned(Registry *r, const char *name, const char *doc, const char *source,
-                       PooldFn fn, void *impl, void (*impl_free)(void *));
+/* Adds d's function; d->impl is the registry's from the call on, freed
+ * with d->impl_free (with the registry, or at once on failure). A name
+ * taken by a built-in, when d->may_hide_builtin, is taken over: the
+ * built-in is gone, its id is the new function's, and *hid is set to 1
+ * (hid may be NULL). Returns SVC_OK, SVC_EINVAL for a name taken (or
+ * empty), or SVC_ENOMEM. */
+int registry_add_owned(Registry *r, const RegistryDecl *d, int *hid);
 
 /* How many functions there are: their ids are 0 to this less one. */
 unsigned registry_count(const Registry *r);

@@ -44,7 +44,7 @@ static json_t *
 worker_call(const RegistryFn *fn, const json_t *args, const json_t *kwds, int *failed)
 {
     PooldError err = {"", ""};
-    json_t *r = fn->impl ? exec_run(fn->impl, args, kwds, worker_claim ? &worker_claim->group : NULL, &err)
+    json_t *r = fn->kind == REGISTRY_EXEC ? exec_run(fn->impl, args, kwds, worker_claim ? &worker_claim->group : NULL, &err)
                          : fn->fn(args, kwds, &err);
     int timed_out;
 
@@ -54,7 +54,7 @@ worker_call(const RegistryFn *fn, const json_t *args, const json_t *kwds, int *f
     if (!err.type[0]) /* a function that failed without saying why */
         snprintf(err.type, sizeof(err.type), "RuntimeError");
     /* An exec function's own deadline reads as the call's would. */
-    timed_out = fn->impl && strcmp(err.type, "TimedOut") == 0;
+    timed_out = fn->kind == REGISTRY_EXEC && strcmp(err.type, "TimedOut") == 0;
     return json_pack("{s:{s:o, s:o, s:o*}}", "e", "type", worker_text(err.type), "message",
                      worker_text(err.message), "outcome", timed_out ? json_integer(OUTCOME_TIMED_OUT) : NULL);
 }

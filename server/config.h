@@ -65,6 +65,7 @@ struct Config {
 
 #define CONFIG_HELP 1 /* config_parse printed --help: exit 0 */
 #define CONFIG_MAX_BODY_LIMIT ((size_t)512 << 20) /* --max-body's own bound */
+#define CONFIG_SECONDS_MAX 1e9 /* config_parse_seconds' bound */
 
 /* Fills c from defaults, then environment, then argv. On a bad value it
  * writes one line into err and returns SVC_EINVAL; for --help it prints the

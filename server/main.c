@@ -1,7 +1,9 @@
 /*
- * main.c: parse the configuration, build the registry, fork the fork server
- * (before any thread exists), start the pool and HTTP, wait for SIGTERM or
- * SIGINT, and shut down in order.
+ * main.c: parse the configuration; main_start builds the registry, forks
+ * the fork server (before any thread exists), starts the pool, the store,
+ * the webhooks, the job table and HTTP; wait for SIGTERM or SIGINT;
+ * main_drain lets running work finish, and main_stop tears down, in an
+ * order of its own, whatever was started.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -102,141 +104,206 @@ main_wait_for_signal(const sigset_t *set)
     pthread_sigmask(SIG_UNBLOCK, set, NULL);
 }
 
+/* What main_start started, for main_drain and main_stop; NULL where it
+ * did not get so far. */
+typedef struct Main {
+    Config cfg;
+    Registry *reg;
+    Pool *pool;
+    Store *store;
+    Webhooks *hooks;
+    JobTable *jobs;
+    Http *http;
+    App app;         /* every handler's view of the above */
+    sigset_t stop;   /* SIGTERM and SIGINT, blocked in every thread */
+} Main;
+
+/* The registry: built-ins, plugins, exec functions, then the counters of
+ * every function. Returns 0 or the exit code. */
+static int
+main_start_registry(Main *m)
+{
+    char err[512];
+
+    if (!(m->reg = registry_new()) || builtins_register(m->reg) != SVC_OK) {
+        log_msg(LOG_ERROR, "cannot build the function registry");
+        return EXIT_REGISTRY;
+    }
+    /* A plugin that cannot load is a mistake in the command line: usage. */
+    for (int i = 0; i < m->cfg.nplugins; i++)
+        if (plugin_load(m->reg, m->cfg.plugins[i], err, sizeof(err)) != SVC_OK) {
+            fprintf(stderr, "poold: %s\n", err);
+            return EXIT_USAGE;
+        }
+    if (m->cfg.functions && exec_load(m->reg, m->cfg.functions, m->cfg.max_result, err, sizeof(err)) != SVC_OK) {
+        fprintf(stderr, "poold: %s\n", err);
+        return EXIT_USAGE;
+    }
+    if (main_metrics_init(m->reg) != SVC_OK) {
+        log_msg(LOG_ERROR, "cannot make the metrics' counters");
+        return EXIT_NOMEM;
+    }
+    return 0;
+}
+
+/* The fork server is forked here, while this process has one thread; the
+ * stop signals are blocked before the pool's threads inherit the mask. */
+static int
+main_start_pool(Main *m)
+{
+    const Config *cfg = &m->cfg;
+    PoolOptions po = {.processes = cfg->processes, .max_queue = cfg->max_queue, .reg = m->reg,
+                      .max_tasks_per_child = cfg->max_tasks_per_child,
+                      .worker_memory = cfg->worker_memory, .worker_cpu = cfg->worker_cpu,
+                      .start_timeout = cfg->worker_start_timeout};
+
+    if (!(m->pool = pool_new(&po))) {
+        log_errno(LOG_ERROR, errno, "cannot start the fork server");
+        return EXIT_POOL;
+    }
+    sigemptyset(&m->stop);
+    sigaddset(&m->stop, SIGTERM);
+    sigaddset(&m->stop, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &m->stop, NULL);
+    if (pool_start(m->pool) != SVC_OK) {
+        log_errno(LOG_ERROR, errno, "cannot start the pool");
+        return EXIT_POOL;
+    }
+    return 0;
+}
+
+/* The store, the webhooks, and the job table over them, which takes back
+ * the jobs the store kept. */
+static int
+main_start_jobs(Main *m)
+{
+    const Config *cfg = &m->cfg;
+    StoreOptions so = {.path = cfg->store_path, .fsync_full = cfg->fsync_full};
+    WebhookOptions wo = {.secret = cfg->webhook_secret, .backoff = cfg->webhook_backoff,
+                         .max_attempts = (int)cfg->webhook_attempts, .timeout = cfg->webhook_timeout,
+                         .nallow = cfg->nwebhook_allow};
+    char err[512];
+
+    /* A store that cannot be opened is not fatal: sync calls still serve,
+     * async submits and /readyz answer 503 with the reason. */
+    if (!cfg->store_memory && !(m->store = store_open(&so)))
+        return EXIT_NOMEM;
+    _Static_assert(sizeof(wo.allow) == sizeof(cfg->webhook_allow), "one allow list");
+    memcpy(wo.allow, cfg->webhook_allow, sizeof(wo.allow));
+    if (!(m->hooks = webhook_start(&wo, err, sizeof(err)))) {
+        fprintf(stderr, "poold: %s\n", err);
+        return EXIT_USAGE;
+    }
+    m->app = (App){.cfg = cfg, .reg = m->reg, .pool = m->pool, .webhooks = m->hooks, .started = clock_wall()};
+    JobOptions jo = {.pool = m->pool, .max_jobs = cfg->max_jobs, .result_ttl = cfg->result_ttl,
+                     .store = m->store, .webhooks = m->hooks, .reg = m->reg,
+                     .limits = request_limits(&m->app, 1)};
+    if (!(m->jobs = job_table_new(&jo))) {
+        log_msg(LOG_ERROR, "cannot start the job table");
+        return EXIT_POOL;
+    }
+    m->app.jobs = m->jobs;
+    job_store_recover(m->jobs);
+    return 0;
+}
+
+static int
+main_start_http(Main *m)
+{
+    const Config *cfg = &m->cfg;
+    HttpOptions ho = {.host = cfg->host, .port = cfg->port, .threads = cfg->http_threads,
+                      .max_conns = cfg->max_conns, .max_body = cfg->max_body,
+                      .max_conns_per_ip = cfg->max_conns_per_ip, .conn_timeout = cfg->conn_timeout,
+                      .routes = routes, .app = &m->app, .keys = cfg->api_keys, .nkeys = cfg->napi_keys,
+                      .tls_cert = cfg->tls_cert, .tls_key = cfg->tls_key};
+    char err[512];
+
+    if (!(m->http = http_start(&ho, err, sizeof(err)))) {
+        log_msg(LOG_ERROR, "%s", err);
+        return EXIT_HTTP;
+    }
+    log_msg(LOG_INFO, "poold listening on %s://%s%s%s:%d with %d processes, pid %d", cfg->tls_cert ? "https" : "http",
+            strchr(cfg->host, ':') ? "[" : "", cfg->host, strchr(cfg->host, ':') ? "]" : "",
+            http_port(m->http), cfg->processes, (int)getpid());
+    return 0;
+}
+
+/* Everything, in order, from the parsed settings in m->cfg. Returns 0 once
+ * serving, or the exit code of what failed (main_stop tears down the rest). */
+static int
+main_start(Main *m)
+{
+    int rc;
+
+    log_level = m->cfg.log_level;
+    log_json = m->cfg.log_json;
+    main_raise_nofile();
+    signal(SIGPIPE, SIG_IGN);
+    /* Past RLIMIT_FSIZE a write fails with EFBIG, as on a full disk, and
+     * the store says so; the default action would kill poold instead. */
+    signal(SIGXFSZ, SIG_IGN);
+    if ((rc = main_start_registry(m)) || (rc = main_start_pool(m)) || (rc = main_start_jobs(m)) ||
+        (rc = main_start_http(m)))
+        return rc;
+    return 0;
+}
+
+/* The graceful stop, after the signal. HTTP goes on serving during the
+ * grace: a new call is told 503 (and a balancer reads /readyz 503) instead
+ * of meeting a closed port, and a client can still fetch the results of
+ * its jobs. Returns the exit code. */
+static int
+main_drain(Main *m)
+{
+    int rc;
+
+    pool_stop(m->pool, m->cfg.shutdown_grace); /* every waiting call gets its answer */
+    http_quiesce(m->http);
+    job_table_stop(m->jobs);         /* and every long poll */
+    http_stop(m->http);              /* no handler runs after this */
+    m->http = NULL;
+    webhook_stop(m->hooks);          /* deliveries left resume at the next start */
+    m->hooks = NULL;
+    store_close(m->store);           /* every state change is written */
+    m->store = NULL;
+    rc = pool_failed(m->pool) ? EXIT_POOL_FAILED : 0;
+    log_msg(LOG_INFO, "poold stopped%s", rc ? ": the pool had failed" : "");
+    return rc;
+}
+
+/* Tears down whatever main_start started. In this order whatever the
+ * failure: no callback of the pool (jobs ending, their webhooks, their
+ * rows) may find its target gone. */
+static void
+main_stop(Main *m)
+{
+    pool_stop(m->pool, 0);
+    http_stop(m->http);
+    webhook_stop(m->hooks);
+    store_close(m->store);
+    job_table_free(m->jobs);
+    pool_free(m->pool);
+    registry_free(m->reg);
+    metrics_free();
+}
+
 int
 main(int argc, char **argv)
 {
-    Config cfg;
-    Registry *reg = NULL;
-    Pool *pool = NULL;
-    Http *http = NULL;
-    JobTable *jobs = NULL;
-    Store *store = NULL;
-    Webhooks *hooks = NULL;
+    static Main m; /* zeroed: main_stop skips what was never started */
     char err[512];
-    sigset_t stop;
-    int rc;
+    int rc = config_parse(&m.cfg, argc, argv, stdout, err, sizeof(err));
 
-    rc = config_parse(&cfg, argc, argv, stdout, err, sizeof(err));
     if (rc == CONFIG_HELP)
         return 0;
     if (rc != SVC_OK) {
         fprintf(stderr, "poold: %s\n", err);
         return EXIT_USAGE;
     }
-    log_level = cfg.log_level;
-    log_json = cfg.log_json;
-    main_raise_nofile();
-    signal(SIGPIPE, SIG_IGN);
-    /* Past RLIMIT_FSIZE a write fails with EFBIG, as on a full disk, and
-     * the store says so; the default action would kill poold instead. */
-    signal(SIGXFSZ, SIG_IGN);
-
-    rc = EXIT_REGISTRY;
-    if (!(reg = registry_new()) || builtins_register(reg) != SVC_OK) {
-        log_msg(LOG_ERROR, "cannot build the function registry");
-        goto cleanup;
+    if ((rc = main_start(&m)) == 0) {
+        main_wait_for_signal(&m.stop);
+        rc = main_drain(&m);
     }
-    /* A plugin that cannot load is a mistake in the command line: usage. */
-    for (int i = 0; i < cfg.nplugins; i++)
-        if (plugin_load(reg, cfg.plugins[i], err, sizeof(err)) != SVC_OK) {
-            fprintf(stderr, "poold: %s\n", err);
-            rc = EXIT_USAGE;
-            goto cleanup;
-        }
-    if (cfg.functions && exec_load(reg, cfg.functions, cfg.max_result, err, sizeof(err)) != SVC_OK) {
-        fprintf(stderr, "poold: %s\n", err);
-        rc = EXIT_USAGE;
-        goto cleanup;
-    }
-    if (main_metrics_init(reg) != SVC_OK) {
-        log_msg(LOG_ERROR, "cannot make the metrics' counters");
-        rc = EXIT_NOMEM;
-        goto cleanup;
-    }
-    /* The fork server is forked here, while this process has one thread. */
-    rc = EXIT_POOL;
-    PoolOptions po = {.processes = cfg.processes, .max_queue = cfg.max_queue, .reg = reg,
-                      .max_tasks_per_child = cfg.max_tasks_per_child,
-                      .worker_memory = cfg.worker_memory, .worker_cpu = cfg.worker_cpu,
-                      .start_timeout = cfg.worker_start_timeout};
-    if (!(pool = pool_new(&po))) {
-        log_errno(LOG_ERROR, errno, "cannot start the fork server");
-        goto cleanup;
-    }
-    sigemptyset(&stop);
-    sigaddset(&stop, SIGTERM);
-    sigaddset(&stop, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &stop, NULL);
-    if (pool_start(pool) != SVC_OK) {
-        log_errno(LOG_ERROR, errno, "cannot start the pool");
-        goto cleanup;
-    }
-
-    /* A store that cannot be opened is not fatal: sync calls still serve,
-     * async submits and /readyz answer 503 with the reason. */
-    StoreOptions so = {.path = cfg.store_path, .fsync_full = cfg.fsync_full};
-    if (!cfg.store_memory && !(store = store_open(&so))) {
-        rc = EXIT_NOMEM;
-        goto cleanup;
-    }
-    WebhookOptions wo = {.secret = cfg.webhook_secret, .backoff = cfg.webhook_backoff,
-                         .max_attempts = (int)cfg.webhook_attempts, .timeout = cfg.webhook_timeout,
-                         .nallow = cfg.nwebhook_allow};
-    _Static_assert(sizeof(wo.allow) == sizeof(cfg.webhook_allow), "one allow list");
-    memcpy(wo.allow, cfg.webhook_allow, sizeof(wo.allow));
-    if (!(hooks = webhook_start(&wo, err, sizeof(err)))) {
-        fprintf(stderr, "poold: %s\n", err);
-        rc = EXIT_USAGE;
-        goto cleanup;
-    }
-    App app = {.cfg = &cfg, .reg = reg, .pool = pool, .webhooks = hooks, .started = clock_wall()};
-    JobOptions jo = {.pool = pool, .max_jobs = cfg.max_jobs, .result_ttl = cfg.result_ttl,
-                     .store = store, .webhooks = hooks, .reg = reg, .limits = request_limits(&app, 1)};
-    if (!(jobs = job_table_new(&jo))) {
-        log_msg(LOG_ERROR, "cannot start the job table");
-        goto cleanup;
-    }
-    app.jobs = jobs;
-    job_store_recover(jobs);
-    HttpOptions ho = {.host = cfg.host, .port = cfg.port, .threads = cfg.http_threads,
-                      .max_conns = cfg.max_conns, .max_body = cfg.max_body,
-                      .max_conns_per_ip = cfg.max_conns_per_ip, .conn_timeout = cfg.conn_timeout,
-                      .routes = routes, .app = &app, .keys = cfg.api_keys, .nkeys = cfg.napi_keys,
-                      .tls_cert = cfg.tls_cert, .tls_key = cfg.tls_key};
-    rc = EXIT_HTTP;
-    if (!(http = http_start(&ho, err, sizeof(err)))) {
-        log_msg(LOG_ERROR, "%s", err);
-        goto cleanup;
-    }
-    log_msg(LOG_INFO, "poold listening on %s://%s%s%s:%d with %d processes, pid %d", cfg.tls_cert ? "https" : "http",
-            strchr(cfg.host, ':') ? "[" : "", cfg.host, strchr(cfg.host, ':') ? "]" : "",
-            http_port(http), cfg.processes, (int)getpid());
-
-    main_wait_for_signal(&stop);
-    /* HTTP goes on serving during the grace: a new call is told 503 (and a
-     * balancer reads /readyz 503) instead of meeting a closed port, and a
-     * client can still fetch the results of its jobs. */
-    pool_stop(pool, cfg.shutdown_grace); /* every waiting call gets its answer */
-    http_quiesce(http);
-    job_table_stop(jobs);            /* and every long poll */
-    http_stop(http);                 /* no handler runs after this */
-    http = NULL;
-    webhook_stop(hooks);             /* deliveries left resume at the next start */
-    hooks = NULL;
-    store_close(store);              /* every state change is written */
-    store = NULL;
-    rc = pool_failed(pool) ? EXIT_POOL_FAILED : 0;
-    log_msg(LOG_INFO, "poold stopped%s", rc ? ": the pool had failed" : "");
-cleanup:
-    /* In this order whatever the failure: no callback of the pool (jobs
-     * ending, their webhooks, their rows) may find its target gone. */
-    pool_stop(pool, 0);
-    http_stop(http);
-    webhook_stop(hooks);
-    store_close(store);
-    job_table_free(jobs);
-    pool_free(pool);
-    registry_free(reg);
-    metrics_free();
+    main_stop(&m);
     return rc;
 }

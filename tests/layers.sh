@@ -18,7 +18,7 @@ declare -A rank=([core]=0 [http]=1 [functions]=2 [worker]=3 [pool]=4 [store]=5 [
 part() {
     case $1 in
     server/main.c) echo main ;;
-    server/config.[ch] | config.h) echo config ;;
+    server/config*.[ch] | config.h | config_opts.h) echo config ;;
     handlers/* | handlers.h) echo handlers ;;
     poold.h) echo core ;;
     server/*/*) p=${1#server/}; echo "${p%%/*}" ;;

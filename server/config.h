@@ -43,6 +43,9 @@ struct Config {
                                               * or plugin_env's strings) */
     int nplugins;
     const char *functions; /* --functions: the exec functions' file, or NULL */
+    const char *pythons[CONFIG_MAX_PLUGINS]; /* --python, in order */
+    int npythons;
+    char python_env[4096]; /* POOLD_PYTHON, split at ':' in place */
     size_t max_result;   /* --max-result: bytes of an exec function's stdout */
     size_t max_spill;    /* --max-spill: an imap's results on disk while it uploads */
     char plugin_env[4096]; /* POOLD_PLUGIN, split at ':' in place */

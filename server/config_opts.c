@@ -186,6 +186,18 @@ config_opts_room(int n, int cap, const char *what, const char *name, char *err, 
 }
 
 static int
+config_opts_python(Config *c, const ConfigOpt *o, const char *name, const char *v, char *err, size_t errlen)
+{
+    (void)o;
+    if (config_opts_room(c->npythons, CONFIG_MAX_PLUGINS, "Python files", name, err, errlen) != SVC_OK)
+        return SVC_EINVAL;
+    if (!*v)
+        return config_opts_invalid(name, v, err, errlen);
+    c->pythons[c->npythons++] = v;
+    return SVC_OK;
+}
+
+static int
 config_opts_plugin(Config *c, const ConfigOpt *o, const char *name, const char *v, char *err, size_t errlen)
 {
     (void)o;
@@ -381,7 +393,9 @@ const ConfigOpt config_opts[] = {
      SECONDS(shutdown_grace)},
     {"plugin", OPT_PLUGIN, "POOLD_PLUGIN", "PATH", "load a plugin; repeat for more (env: ':'-separated)",
      LIST(config_opts_plugin, nplugins, plugin_env, ":")},
-    {"functions", OPT_FUNCTIONS, "POOLD_FUNCTIONS", "FILE", "exec functions to declare (JSON: {\"functions\": [...]})",
+    {"python", OPT_PYTHON, "POOLD_PYTHON", "FILE", "serve FILE.py's public functions from a warm Python runtime in each worker; repeat for more (env: ':'-separated)",
+     LIST(config_opts_python, npythons, python_env, ":")},
+    {"functions", OPT_FUNCTIONS, "POOLD_FUNCTIONS", "FILE", "exec functions and runtimes to declare (JSON: {\"functions\": [...]})",
      STRING(functions)},
     {"max-result", OPT_MAX_RESULT, "POOLD_MAX_RESULT", "BYTES", "most stdout an exec function may write, K/M/G (16M)",
      SIZE_IN(max_result, 1, CONFIG_MAX_BODY_LIMIT)},

@@ -17,6 +17,7 @@
 #include "core/clock.h"
 #include "config.h"
 #include "functions/exec.h"
+#include "functions/runtime.h"
 #include "handlers.h"
 #include "http/http.h"
 #include "jobs/job.h"
@@ -118,7 +119,22 @@ typedef struct Main {
     sigset_t stop;   /* SIGTERM and SIGINT, blocked in every thread */
 } Main;
 
-/* The registry: built-ins, plugins, exec functions, then the counters of
+/* The warm runtimes: --python's files, then the --functions file's. Each
+ * is run once here, before any worker, to learn its functions. */
+static int
+main_start_runtimes(Main *m, char *err, size_t len)
+{
+    for (int i = 0; i < m->cfg.npythons; i++) {
+        RuntimeSpec *spec = runtime_python(m->cfg.pythons[i], NULL, NULL, err, len);
+        if (!spec || runtime_declare(m->reg, spec, m->cfg.worker_start_timeout, err, len) != SVC_OK)
+            return SVC_EINVAL;
+    }
+    if (m->cfg.functions)
+        return runtime_load(m->reg, m->cfg.functions, m->cfg.worker_start_timeout, err, len);
+    return SVC_OK;
+}
+
+/* The registry: built-ins, plugins, exec functions, runtimes, then the counters of
  * every function. Returns 0 or the exit code. */
 static int
 main_start_registry(Main *m)
@@ -139,6 +155,10 @@ main_start_registry(Main *m)
         fprintf(stderr, "poold: %s\n", err);
         return EXIT_USAGE;
     }
+    if (main_start_runtimes(m, err, sizeof(err)) != SVC_OK) {
+        fprintf(stderr, "poold: %s\n", err);
+        return EXIT_USAGE;
+    }
     if (main_metrics_init(m->reg) != SVC_OK) {
         log_msg(LOG_ERROR, "cannot make the metrics' counters");
         return EXIT_NOMEM;
@@ -155,7 +175,7 @@ main_start_pool(Main *m)
     PoolOptions po = {.processes = cfg->processes, .max_queue = cfg->max_queue, .reg = m->reg,
                       .max_tasks_per_child = cfg->max_tasks_per_child,
                       .worker_memory = cfg->worker_memory, .worker_cpu = cfg->worker_cpu,
-                      .start_timeout = cfg->worker_start_timeout};
+                      .start_timeout = cfg->worker_start_timeout, .max_result = cfg->max_result};
 
     if (!(m->pool = pool_new(&po))) {
         log_errno(LOG_ERROR, errno, "cannot start the fork server");

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "core/clock.h"
+#include "functions/spawn.h"
 
 #define EXEC_STDERR_TAIL 2048
 /* How often, without a pidfd, a worker looks whether its command exited. */
@@ -36,58 +37,6 @@ exec_on_term(int sig)
         kill(-exec_group, SIGKILL);
     signal(sig, SIG_DFL);
     raise(sig);
-}
-
-/* In the child: the pipes become stdio and nothing else is inherited (no
- * other descriptor, no ignored signal, no POOLD_* setting); its own process
- * group, and it dies with the worker, whose pid (taken before the fork) is
- * worker. Never returns. */
-static void
-exec_child(const ExecSpec *x, pid_t worker, int in, int out, int err)
-{
-    extern char **environ;
-    sigset_t none;
-    int fds[3] = {in, out, err};
-
-    setpgid(0, 0);
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    /* Above 2 first, so that no dup2 below overwrites a source (poold may
-     * have started with a standard descriptor closed). */
-    for (int k = 0; k < 3; k++)
-        fds[k] = fcntl(fds[k], F_DUPFD, 3);
-    for (int k = 0; k < 3; k++)
-        if (fds[k] < 0 || dup2(fds[k], k) < 0)
-            _exit(126);
-    close_range(3, ~0u, 0);
-    for (int sig = 1; sig < NSIG; sig++)
-        signal(sig, SIG_DFL);
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
-    for (size_t i = 0; environ && environ[i];) {
-        char name[256];
-        size_t n = strcspn(environ[i], "=");
-        if (strncmp(environ[i], "POOLD_", 6) == 0 && n < sizeof(name)) {
-            memcpy(name, environ[i], n);
-            name[n] = '\0';
-            unsetenv(name); /* environ shifts down: look at i again */
-        } else {
-            i++;
-        }
-    }
-    for (char **e = x->env; e && *e; e++)
-        putenv(*e);
-    if (x->cwd && chdir(x->cwd) != 0) {
-        dprintf(2, "cannot enter %s: %s\n", x->cwd, strerror(errno));
-        _exit(127);
-    }
-    /* The worker died before PR_SET_PDEATHSIG took. Its orphans go to the
-     * fork server (a subreaper), not to init: so compare with the worker,
-     * never with 1. */
-    if (getppid() != worker)
-        _exit(126);
-    execvp(x->argv[0], x->argv);
-    dprintf(2, "cannot run %s: %s\n", x->argv[0], strerror(errno));
-    _exit(127);
 }
 
 typedef struct ExecIo {
@@ -365,8 +314,10 @@ exec_start(const ExecSpec *x, int64_t *group, int fds[4], PooldError *err)
         poold_error(err, "OSError", "cannot start %s: %s", x->name, strerror(errno));
         goto cleanup;
     }
-    if (pid == 0)
-        exec_child(x, self, in[0], out[1], er[1]);
+    if (pid == 0) {
+        SpawnSpec s = {.argv = x->argv, .env = x->env, .cwd = x->cwd};
+        spawn_exec(&s, self, (int[3]){in[0], out[1], er[1]});
+    }
     setpgid(pid, pid); /* as the child does: whichever runs first */
     exec_group = pid;
     if (group)

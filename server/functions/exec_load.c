@@ -213,6 +213,8 @@ exec_load(Registry *r, const char *path, size_t max_result, char *err, size_t er
         const char *name = json_string_value(json_object_get(e, "name"));
         json_t *doc = json_object_get(e, "doc");
         ExecSpec *x;
+        if (json_is_object(e) && (json_object_get(e, "python") || json_object_get(e, "runtime")))
+            continue; /* a runtime: runtime_load's */
         if (!json_is_object(e) || !name || !*name || (doc && !json_is_string(doc))) {
             snprintf(err, errlen, "--functions %s: entry %zu: needs a 'name' (and a string 'doc', if any)",
                      path, i + 1);

@@ -54,7 +54,8 @@ pool_new(const PoolOptions *o)
         p->workers[i].check_at = p->workers[i].kill_at = POOL_NEVER;
     }
     p->env = (WorkerEnv){.reg = o->reg, .claims = p->claims, .nclaims = (size_t)p->nslots,
-                         .memory_limit = o->worker_memory, .cpu_limit = o->worker_cpu};
+                         .memory_limit = o->worker_memory, .cpu_limit = o->worker_cpu,
+                         .max_result = o->max_result};
     if (forkserver_start(&p->fs, worker_main, worker_kill_groups, &p->env) < 0) {
         e = errno;
         goto fail;

@@ -59,6 +59,7 @@ typedef struct PoolOptions {
     size_t worker_memory; /* RLIMIT_AS of each worker; 0 none */
     long worker_cpu;      /* CPU seconds per task (RLIMIT_CPU); 0 none */
     double start_timeout; /* seconds a new worker may take to be ready */
+    size_t max_result;    /* the longest result a warm runtime may send */
 } PoolOptions;
 
 /*

@@ -1,8 +1,10 @@
 /* wire.c: see wire.h. */
 #include "worker/wire.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 
 void
 wire_buf_free(WireBuf *b)
@@ -47,7 +49,7 @@ wire_next(WireBuf *b, WireHeader *h, const char **payload)
     if (avail < sizeof(*h))
         return 0;
     memcpy(h, b->data + b->off, sizeof(*h));
-    if (h->kind < WIRE_TASK || h->kind > WIRE_READY || h->len > WIRE_MAX_PAYLOAD)
+    if (h->kind < WIRE_TASK || h->kind > WIRE_NOTE || h->len > WIRE_MAX_PAYLOAD)
         return -1;
     if (avail - sizeof(*h) < h->len)
         return 0;
@@ -65,5 +67,31 @@ wire_put(WireBuf *b, const WireHeader *h, const char *payload)
     if (h->len)
         memcpy(b->data + b->len + sizeof(*h), payload, h->len);
     b->len += sizeof(*h) + h->len;
+    return 0;
+}
+
+int
+wire_write(int fd, const WireHeader *h, const char *payload)
+{
+    struct iovec iov[2] = {{(void *)h, sizeof(*h)}, {(void *)payload, h->len}};
+    struct iovec *v = iov;
+    int n = 2;
+
+    while (n > 0) {
+        ssize_t w = writev(fd, v, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        while (n > 0 && (size_t)w >= v->iov_len) {
+            w -= (ssize_t)v->iov_len;
+            v++;
+            n--;
+        }
+        if (n > 0) {
+            v->iov_base = (char *)v->iov_base + w;
+            v->iov_len -= (size_t)w;
+        }
+    }
     return 0;
 }

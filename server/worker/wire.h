@@ -36,12 +36,20 @@
  * task, encoding a result). */
 #define WIRE_EXIT_START 70
 #define WIRE_EXIT_NOMEM 71
+/* WIRE_EXIT_RUNTIME: its warm runtime died or broke the protocol while it
+ * ran a task (the WIRE_NOTE before it says how). */
+#define WIRE_EXIT_RUNTIME 72
 
 enum {
     WIRE_TASK = 1,   /* dispatcher -> worker */
     WIRE_RESULT = 2, /* worker -> dispatcher: one per task it started */
     WIRE_READY = 3,  /* worker -> dispatcher: initialised, takes tasks */
+    WIRE_NOTE = 4,   /* worker -> dispatcher: why it is about to exit (text,
+                      * WIRE_NOTE_MAX bytes at most), for the errors of its
+                      * tasks and the crash loop's reason */
 };
+
+#define WIRE_NOTE_MAX 400
 
 /* A task header's aux: the task has a deadline, so the worker records
  * when each item starts (WireClaim.since_ns) for the dispatcher to watch. */
@@ -95,6 +103,10 @@ int wire_next(WireBuf *b, WireHeader *h, const char **payload);
 /* Appends header and payload to b. Returns 0, or -1 when out of memory. */
 int wire_put(WireBuf *b, const WireHeader *h, const char *payload);
 
+/* Writes header and payload to fd (blocking), whole. Returns 0, or -1
+ * when fd fails. */
+int wire_write(int fd, const WireHeader *h, const char *payload);
+
 /*
  * Task claims. The dispatcher may write several tasks to one worker so that
  * a burst costs one wake-up instead of one per task. That must not let a
@@ -124,6 +136,16 @@ typedef struct WireClaim {
      * for the metrics' task durations; 0 until then. */
     uint64_t started_ns;
 } WireClaim;
+
+/* Marks item i of a timed task as started now (a worker's, see above). */
+static inline void
+wire_claim_progress(WireClaim *c, size_t i, uint64_t now_ns)
+{
+    if (!c)
+        return;
+    __atomic_store_n(&c->since_ns, now_ns, __ATOMIC_RELEASE);
+    __atomic_store_n(&c->item, (uint64_t)i, __ATOMIC_RELEASE);
+}
 
 #define WIRE_CLAIM_WORD(seq, state) (((uint64_t)(seq) << 2) | (uint64_t)(state))
 

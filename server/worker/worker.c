@@ -9,12 +9,12 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <time.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
 #include "core/clock.h"
 #include "core/outcome.h"
 #include "functions/exec.h"
+#include "worker/worker_runtime.h"
 #include "core/log.h"
 
 /* The claim of the task this worker runs: an exec function publishes its
@@ -59,16 +59,6 @@ worker_call(const RegistryFn *fn, const json_t *args, const json_t *kwds, int *f
                      worker_text(err.message), "outcome", timed_out ? json_integer(OUTCOME_TIMED_OUT) : NULL);
 }
 
-/* Marks item i of a timed task as started now (see WireClaim). */
-static void
-worker_progress(WireClaim *progress, size_t i)
-{
-    if (!progress)
-        return;
-    __atomic_store_n(&progress->since_ns, clock_ns(), __ATOMIC_RELEASE);
-    __atomic_store_n(&progress->item, (uint64_t)i, __ATOMIC_RELEASE);
-}
-
 /* The function a task names: an apply body's "func", a frame's id
  * (wire.h). NULL when there is none. */
 static const RegistryFn *
@@ -92,7 +82,7 @@ worker_apply(const RegistryFn *fn, json_t *args, json_t *kwds, WireClaim *progre
     json_t *empty = kwds ? NULL : json_object();
     int failed, rc;
 
-    worker_progress(progress, 0);
+    wire_claim_progress(progress, 0, clock_ns());
     rc = json_array_append_new(out, worker_call(fn, args, kwds ? kwds : empty, &failed));
     json_decref(empty);
     *fails = (uint32_t)failed;
@@ -111,7 +101,7 @@ worker_map(const RegistryFn *fn, uint32_t mode, json_t *items, WireClaim *progre
     int failed;
 
     json_array_foreach(items, i, item) {
-        worker_progress(progress, i);
+        wire_claim_progress(progress, i, clock_ns());
         if (mode == WIRE_MODE_MAP) {
             json_decref(args);
             args = json_pack("[O]", item);
@@ -168,8 +158,13 @@ worker_execute(const Registry *reg, const char *payload, size_t plen,
         goto cleanup;
     if (!json_is_object(kwds)) /* a frame's null: none */
         kwds = NULL;
-    rc = mode == WIRE_MODE_APPLY || body ? worker_apply(fn, items, kwds, progress, out, fails)
-                                         : worker_map(fn, mode, items, progress, out, fails, first);
+    if (fn->kind == REGISTRY_RUNTIME) /* the whole task is one request */
+        rc = worker_runtime_run(fn, body ? WIRE_MODE_APPLY : mode, items, kwds, worker_claim, progress, out,
+                                fails, first);
+    else if (mode == WIRE_MODE_APPLY || body)
+        rc = worker_apply(fn, items, kwds, progress, out, fails);
+    else
+        rc = worker_map(fn, mode, items, progress, out, fails, first);
     if (rc == 0)
         text = worker_encode(out, *fails, len);
 cleanup:
@@ -177,32 +172,6 @@ cleanup:
     json_decref(task);
     json_decref(out);
     return text;
-}
-
-static int
-worker_write(int sock, const WireHeader *h, const char *payload)
-{
-    struct iovec iov[2] = {{(void *)h, sizeof(*h)}, {(void *)payload, h->len}};
-    int n = 2;
-    struct iovec *v = iov;
-
-    while (n > 0) {
-        ssize_t w = writev(sock, v, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        while (n > 0 && (size_t)w >= v->iov_len) {
-            w -= (ssize_t)v->iov_len;
-            v++;
-            n--;
-        }
-        if (n > 0) {
-            v->iov_base = (char *)v->iov_base + w;
-            v->iov_len -= (size_t)w;
-        }
-    }
-    return 0;
 }
 
 /* Under --worker-cpu-limit, each task gets cpu_limit seconds of CPU from
@@ -246,13 +215,14 @@ worker_task(const WorkerEnv *env, unsigned number, int sock, const WireHeader *h
             (unsigned long long)h->seq, number, (int)getpid());
     progress = h->aux & WIRE_TASK_TIMED ? &env->claims[h->slot] : NULL;
     worker_cpu_budget(env->cpu_limit);
+    worker_runtime_cpu_budget(env->cpu_limit);
     worker_claim = &env->claims[h->slot];
     out = worker_execute(env->reg, payload, h->len, h->mode, progress, &len, &r.mode, &r.aux);
     worker_claim = NULL;
     if (!out) /* a malformed task: the dispatcher only sends what call.c built */
         return -1;
     r.len = (uint32_t)len;
-    rc = len > WIRE_MAX_PAYLOAD ? -1 : worker_write(sock, &r, out);
+    rc = len > WIRE_MAX_PAYLOAD ? -1 : wire_write(sock, &r, out);
     free(out);
     return rc;
 }
@@ -305,7 +275,28 @@ worker_start(const WorkerEnv *env, unsigned number, int sock)
         log_msg(LOG_ERROR, "ForkPoolWorker-%u: a plugin's worker initializer failed", number);
         return -1;
     }
-    return worker_write(sock, &ready, "");
+    /* Under the limits above, which the runtimes inherit. */
+    if (worker_runtime_start(env->reg, number, sock, env->max_result) < 0)
+        return -1;
+    return wire_write(sock, &ready, "");
+}
+
+/* Waits for the socket to be readable, looking after the runtimes'
+ * output meanwhile (worker_runtime_idle). Returns 0 when the socket is
+ * readable (or there is no runtime: then read blocks), -1 to wait on. */
+static int
+worker_idle(int sock)
+{
+    struct pollfd pf[1 + 2 * 16];
+    int n;
+
+    pf[0] = (struct pollfd){sock, POLLIN, 0};
+    if ((n = worker_runtime_fds(pf + 1, (int)ARRAY_LEN(pf) - 1)) == 0)
+        return 0;
+    if (poll(pf, (nfds_t)n + 1, -1) < 0)
+        return errno == EINTR ? -1 : 0;
+    worker_runtime_idle(pf + 1, n);
+    return pf[0].revents ? 0 : -1;
 }
 
 /* LeakSanitizer's check, in a SANITIZE=1 build: weak, so absent (NULL)
@@ -336,6 +327,8 @@ worker_main(unsigned number, int sock, void *arg)
             break;
         if (wire_buf_reserve(&in, 64 * 1024) < 0)
             _exit(WIRE_EXIT_NOMEM); /* a frame larger than the memory left */
+        if (worker_idle(sock) < 0)
+            continue;
         ssize_t n = read(sock, in.data + in.len, in.cap - in.len);
         if (n < 0 && errno == EINTR)
             continue;
@@ -344,6 +337,7 @@ worker_main(unsigned number, int sock, void *arg)
         in.len += (size_t)n;
     }
     wire_buf_free(&in);
+    worker_runtime_stop();
     /* _exit skips the leak check LeakSanitizer makes at exit. A worker
      * that ends well (retired by --max-tasks-per-child: poold kills the
      * others at its stop) makes it itself, or a leak per task would pass

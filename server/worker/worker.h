@@ -16,6 +16,7 @@ typedef struct WorkerEnv {
     size_t nclaims;
     size_t memory_limit; /* RLIMIT_AS in bytes; 0 for none */
     long cpu_limit;      /* CPU seconds per task (RLIMIT_CPU); 0 for none */
+    size_t max_result;   /* the longest result a warm runtime may send */
 } WorkerEnv;
 
 /* The worker's life (a ForkserverWorkerFn; arg is a WorkerEnv). Reads task

@@ -134,7 +134,10 @@ batch_set_failure(Batch *b, Outcome o, size_t index, const char *type, const cha
 void
 batch_lost_message(const PoolResult *res, char *buf, size_t len)
 {
-    if (res->wstatus == -1)
+    if (res->note) /* it said why: its runtime died, or broke the protocol */
+        snprintf(buf, len, "%s (pid %d) lost its runtime while running the task: %s", res->worker,
+                 (int)res->pid, res->note);
+    else if (res->wstatus == -1)
         snprintf(buf, len, "%s (pid %d) died with the fork server while running the task",
                  res->worker, (int)res->pid);
     else if (WIFSIGNALED(res->wstatus) && WTERMSIG(res->wstatus) == SIGXCPU)
@@ -210,7 +213,7 @@ batch_item_error(Batch *b, size_t chunk, const PoolResult *res)
 static int
 batch_take_lost(Batch *b, size_t chunk, const PoolResult *res)
 {
-    char msg[256];
+    char msg[WIRE_NOTE_MAX + 160];
 
     batch_lost_message(res, msg, sizeof(msg));
     if (!b->call->collect) {

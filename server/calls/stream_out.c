@@ -16,6 +16,7 @@
 #include "calls/batch.h"
 #include "calls/stream_impl.h"
 #include "http/http_status.h"
+#include "worker/wire.h"
 
 /* Bytes of lines every stream together holds on disk (atomic): --max-spill
  * bounds the sum, so N uploads cannot fill N times its size of $TMPDIR. */
@@ -246,7 +247,7 @@ stream_outcome_lines(Stream *s, const StreamChunk *ch)
 void
 stream_lines(Stream *s, const StreamChunk *ch)
 {
-    char msg[320], others[320];
+    char msg[WIRE_NOTE_MAX + 160], others[320];
     int rc = 0;
 
     switch (ch->res.status) {

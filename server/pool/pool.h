@@ -39,6 +39,9 @@ typedef struct PoolResult {
     int wstatus;        /* POOL_LOST: the worker's wait status */
     int started;        /* POOL_LOST: it had started (else it killed the
                          * workers that read it) */
+    char *note;         /* POOL_LOST: what the worker said of its end (a
+                         * runtime's death, wire.h's WIRE_NOTE), or NULL;
+                         * freed with the task */
     double timeout;     /* POOL_TIMEOUT: the timeout it ran past */
     uint64_t late_item; /* POOL_TIMEOUT: index in the task of the item */
 } PoolResult;

@@ -89,7 +89,7 @@ void
 pool_exit_reported(Pool *p, pid_t pid, int st)
 {
     PoolWorker *w = NULL;
-    char how[64];
+    char how[WIRE_NOTE_MAX + 64];
     double respawn_at;
     int startup;
 
@@ -121,11 +121,15 @@ pool_exit_reported(Pool *p, pid_t pid, int st)
         t->res.pid = pid;
         t->res.wstatus = st;
         t->res.started = t->bounces < POOL_MAX_BOUNCES;
+        free(t->res.note); /* the last worker's word, if it ran before */
+        t->res.note = w->note[0] ? strdup(w->note) : NULL;
         __atomic_store_n(&p->claims[s].word, 0, __ATOMIC_RELEASE);
         pool_task_release(p, s);
         pool_exit_orphaned(p, t);
     }
     __atomic_store_n(&w->inflight, 0, __ATOMIC_RELAXED);
+    if (w->note[0]) /* it said why: the crash loop's reason says it too */
+        snprintf(how + strlen(how), sizeof(how) - strlen(how), ": %s", w->note);
     respawn_at = startup ? pool_loop_death(p, w, how) : 0;
     pthread_mutex_lock(&p->lock); /* snapshots read pid */
     w->pid = 0; /* reaped: never signal that number again */

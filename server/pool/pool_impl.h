@@ -98,6 +98,7 @@ typedef struct PoolWorker {
     double check_at;        /* when to look at its timed tasks' deadlines */
     double kill_at;         /* SIGTERM sent: when SIGKILL follows */
     double retry_at;        /* W_BACKOFF: when to spawn again */
+    char note[WIRE_NOTE_MAX + 1]; /* its WIRE_NOTE: why it is leaving, or "" */
 } PoolWorker;
 
 typedef struct PoolCancel {
@@ -153,7 +154,7 @@ struct Pool {
     double backoff;         /* under lock: crash loop delay, 0 when none */
     double backoff_at;      /* when it was last raised */
     double loop_at;         /* when pool_loop_check wants to look again */
-    char loop_why[160];     /* under lock: the last start-up death */
+    char loop_why[WIRE_NOTE_MAX + 96];     /* under lock: the last start-up death */
 };
 
 #define FIFO_PUSH(l, t, link)                                                 \

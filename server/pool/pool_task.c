@@ -45,6 +45,7 @@ pool_task_free(PoolTask *t)
         return;
     free(t->payload);
     free(t->res.data);
+    free(t->res.note);
     free(t);
 }
 

@@ -51,6 +51,7 @@ pool_worker_spawn(Pool *p, PoolWorker *w)
     pthread_mutex_unlock(&p->lock);
     w->assigned = 0;
     w->doomed = w->retiring = w->was_ready = w->fed = 0;
+    w->note[0] = '\0';
     w->cause = MX_CRASH;
     w->check_at = w->kill_at = POOL_NEVER;
     w->spawned_at = clock_mono();
@@ -147,6 +148,12 @@ pool_worker_result(Pool *p, PoolWorker *w, const WireHeader *h, const char *payl
 
     if (h->kind == WIRE_READY && w->state == W_STARTING) {
         pool_worker_ready(p, w);
+        return;
+    }
+    if (h->kind == WIRE_NOTE) { /* its last words: its end follows */
+        size_t n = h->len < WIRE_NOTE_MAX ? h->len : WIRE_NOTE_MAX;
+        memcpy(w->note, payload, n);
+        w->note[n] = '\0';
         return;
     }
     for (i = 0; i < w->inflight && w->slots[i] != s; i++)

@@ -186,7 +186,7 @@ wr_frame(WorkerRuntime *r, size_t *n, int status)
             if (status == WIRE_EXIT_START && r->tail_len)
                 wr_die(status, "%s %s before it was ready: %s", r->spec->label, how, r->tail);
             wr_die(status, "%s (pid %d) %s%s", r->spec->label, (int)r->pid, how,
-                   status == WIRE_EXIT_START ? " before it was ready" : " while it ran the task");
+                   status == WIRE_EXIT_START ? " before it was ready" : "");
         }
     }
 }

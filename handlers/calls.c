@@ -32,6 +32,8 @@ calls_resume(HttpReq *r, void *ctx)
         return;
     }
     ext = json_pack("{s:s, s:{s:s, s:s}}", "func", c->fn->name, "error", "type", f.type, "message", f.message);
+    if (ext && f.traceback[0]) /* a runtime function's, as the remote side wrote it */
+        json_object_set_new(json_object_get(ext, "error"), "traceback", json_string(f.traceback));
     if (c->op != CALL_APPLY)
         json_object_set_new(ext, "index", json_integer((json_int_t)f.index));
     /* The message often names the function already ("pow(): ..."); the

@@ -40,6 +40,7 @@ struct Batch {
     size_t fail_index;
     char fail_type[64];
     char *fail_message;    /* NULL: no memory was left to keep it */
+    char *fail_traceback;  /* a runtime's traceback of it, or NULL */
     char worker[32];
     pid_t pid;
 };
@@ -95,6 +96,7 @@ batch_unref(Batch *b)
         free(b->plain);
     }
     free(b->fail_message);
+    free(b->fail_traceback);
     call_free(b->call);
     free(b);
 }
@@ -129,6 +131,8 @@ batch_set_failure(Batch *b, Outcome o, size_t index, const char *type, const cha
     batch_copy_text(b->fail_type, sizeof(b->fail_type), type);
     free(b->fail_message);
     b->fail_message = strdup(msg); /* cut where it is read, at a character */
+    free(b->fail_traceback);
+    b->fail_traceback = NULL;
 }
 
 void
@@ -204,6 +208,8 @@ batch_item_error(Batch *b, size_t chunk, const PoolResult *res)
     batch_set_failure(b, batch_item_outcome(e), call_chunk_first(b->call, chunk) + res->first_fail,
                       json_string_value(json_object_get(e, "type")) ?: "Error",
                       json_string_value(json_object_get(e, "message")) ?: "");
+    if (json_string_length(json_object_get(e, "traceback")))
+        b->fail_traceback = strdup(json_string_value(json_object_get(e, "traceback")));
     json_decref(outs);
 }
 
@@ -473,6 +479,7 @@ batch_result(Batch *b, BatchFailure *f, size_t *len)
         f->index = b->fail_index;
         memcpy(f->type, b->fail_type, sizeof(f->type));
         batch_copy_text(f->message, sizeof(f->message), b->fail_message ? b->fail_message : "out of memory");
+        batch_copy_text(f->traceback, sizeof(f->traceback), b->fail_traceback ? b->fail_traceback : "");
         return NULL;
     }
     text = b->all_plain ? batch_splice(b, len) : batch_assemble(b, len);

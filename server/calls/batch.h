@@ -26,6 +26,7 @@ typedef struct BatchFailure {
     size_t index;        /* the item at fault */
     char type[64];       /* the function's error type, "WorkerLost", "TimedOut" */
     char message[4096];  /* holds a PooldError's whole */
+    char traceback[8192];/* a runtime function's remote traceback, or "" */
 } BatchFailure;
 
 /* Called once, on the dispatcher thread, when the batch has its answer:

@@ -173,11 +173,16 @@ stream_cut(Stream *s, const char *type, const char *msg, Outcome outcome)
 /* --- results to lines --- */
 
 static int
-stream_error_line(Stream *s, size_t index, const char *type, const char *msg, Outcome outcome)
+stream_error_line(Stream *s, size_t index, const char *type, const char *msg, const char *traceback,
+                  Outcome outcome)
 {
+    json_t *line = json_pack("{s:I, s:{s:s, s:s, s:i}}", "index", (json_int_t)index, "error", "type", type,
+                             "message", msg, "status", http_status(outcome));
+
+    if (line && traceback && *traceback)
+        json_object_set_new(json_object_get(line, "error"), "traceback", json_string(traceback));
     s->items_out++;
-    return stream_out_json(s, json_pack("{s:I, s:{s:s, s:s, s:i}}", "index", (json_int_t)index, "error",
-                                        "type", type, "message", msg, "status", http_status(outcome)));
+    return stream_out_json(s, line);
 }
 
 /* Writes {"index":i,"result":v} for each value of a compact JSON array
@@ -231,7 +236,8 @@ stream_outcome_lines(Stream *s, const StreamChunk *ch)
             break;
         if ((e = json_object_get(o, "e"))) {
             rc = stream_error_line(s, ch->first + k, json_string_value(json_object_get(e, "type")) ?: "Error",
-                                   json_string_value(json_object_get(e, "message")) ?: "", batch_item_outcome(e));
+                                   json_string_value(json_object_get(e, "message")) ?: "",
+                                   json_string_value(json_object_get(e, "traceback")), batch_item_outcome(e));
         } else {
             rc = stream_out_json(s, json_pack("{s:I, s:O}", "index", (json_int_t)(ch->first + k), "result",
                                               json_object_get(o, "r")));
@@ -257,7 +263,7 @@ stream_lines(Stream *s, const StreamChunk *ch)
     case POOL_LOST:
         batch_lost_message(&ch->res, msg, sizeof(msg));
         for (size_t k = 0; rc == 0 && !s->cut && k < ch->n; k++)
-            rc = stream_error_line(s, ch->first + k, "WorkerLost", msg, OUTCOME_WORKER_LOST);
+            rc = stream_error_line(s, ch->first + k, "WorkerLost", msg, NULL, OUTCOME_WORKER_LOST);
         break;
     case POOL_TIMEOUT:
         snprintf(msg, sizeof(msg), "the call ran past its timeout of %g s; %s (pid %d) was stopped",
@@ -265,7 +271,7 @@ stream_lines(Stream *s, const StreamChunk *ch)
         snprintf(others, sizeof(others), "lost with its chunk when item %zu ran past its timeout of %g s",
                  ch->first + (size_t)ch->res.late_item, ch->res.timeout);
         for (size_t k = 0; rc == 0 && !s->cut && k < ch->n; k++)
-            rc = stream_error_line(s, ch->first + k, "TimedOut", k == ch->res.late_item ? msg : others,
+            rc = stream_error_line(s, ch->first + k, "TimedOut", k == ch->res.late_item ? msg : others, NULL,
                                    OUTCOME_TIMED_OUT);
         break;
     case POOL_CANCELLED:

@@ -75,6 +75,7 @@ $(BUILD)/tests/unit_%: tests/unit/unit_%.c $(TEST_LIB) $(LIB_OBJ)
 
 # The two built-ins tests share their runner, a task run as a worker runs it.
 $(BUILD)/tests/unit_builtins $(BUILD)/tests/unit_builtins_tasks: tests/unit/builtins_test.c
+$(BUILD)/tests/unit_call $(BUILD)/tests/unit_call_chunks: tests/unit/call_test.c
 
 HTTP_LIB    := tests/lib/client.c tests/lib/server.c tests/lib/contract.c tests/lib/rawhttp.c \
                tests/lib/lines.c tests/lib/recv.c
@@ -151,10 +152,10 @@ fuzz-run: fuzz-build
 
 # Each target links the modules it fuzzes and those they call, no more.
 FUZZ_OBJ := $(BUILD)/obj/server
-$(BUILD)/fuzz/fuzz_call: $(addprefix $(FUZZ_OBJ)/,calls/call.o calls/jscan.o functions/registry.o functions/builtins.o functions/exec.o)
-$(BUILD)/fuzz/fuzz_lines: $(addprefix $(FUZZ_OBJ)/,http/lines.o calls/call.o calls/jscan.o functions/registry.o functions/builtins.o functions/exec.o)
+$(BUILD)/fuzz/fuzz_call: $(addprefix $(FUZZ_OBJ)/,calls/call.o calls/jscan.o functions/registry.o functions/builtins.o)
+$(BUILD)/fuzz/fuzz_lines: $(addprefix $(FUZZ_OBJ)/,http/lines.o calls/call.o calls/jscan.o functions/registry.o functions/builtins.o)
 $(BUILD)/fuzz/fuzz_wire: $(FUZZ_OBJ)/worker/wire.o
-$(BUILD)/fuzz/fuzz_functions: $(addprefix $(FUZZ_OBJ)/,functions/exec.o functions/registry.o functions/builtins.o)
+$(BUILD)/fuzz/fuzz_functions: $(addprefix $(FUZZ_OBJ)/,functions/exec_load.o functions/exec.o functions/registry.o functions/builtins.o)
 $(BUILD)/fuzz/fuzz_jscan: $(FUZZ_OBJ)/calls/jscan.o
 $(BUILD)/fuzz/fuzz_webhook: $(addprefix $(FUZZ_OBJ)/,webhook/webhook.o webhook/netguard.o core/log.o core/metrics.o)
 $(BUILD)/fuzz/fuzz_http_parse: $(FUZZ_OBJ)/http/http_parse.o

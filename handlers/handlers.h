@@ -7,6 +7,7 @@
 #define POOLD_HANDLERS_H
 
 #include "calls/call.h"
+#include "core/outcome.h"
 #include "core/common.h"
 #include "http/http.h"
 
@@ -27,6 +28,9 @@ extern const Route routes[];
 #define REQUEST_MAX_WAIT 300.0  /* seconds a long poll or Prefer: wait may ask for */
 /* Answers 200 {"key": v}, with v (malloc'd JSON text, taken) as it is. */
 void request_reply_result(HttpReq *r, const char *key, char *v, size_t len);
+/* The outcome a service's return code (SVC_*) stands for, whose status
+ * http_status() gives. */
+Outcome request_outcome(int rc);
 /* Answers a refusal of the pool or the job table (SVC_E*) with its status. */
 void request_refused(HttpReq *r, int rc);
 /* The body's call into *c; on failure answers (400, 404, 500) and
@@ -60,11 +64,11 @@ void handle_imap_unordered(HttpReq *r);
 int imap_line(HttpReq *r, const char *line, size_t len);
 int imap_unordered_line(HttpReq *r, const char *line, size_t len);
 
-/* pool.c: the pool and its functions */
+/* info.c: the pool and its functions */
 void handle_pool(HttpReq *r);
 void handle_functions(HttpReq *r);
 
-/* metrics.c */
+/* scrape.c: the metrics */
 void handle_metrics(HttpReq *r);
 
 /* health.c */

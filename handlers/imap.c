@@ -132,7 +132,7 @@ imap_call_line(HttpReq *r, const char *line, size_t len, int ordered)
         snprintf(q->detail, sizeof(q->detail), "the first line must be the call as JSON: %s (column %d)",
                  jerr.text, jerr.column);
     } else if (rc != SVC_OK) {
-        q->status = rc == SVC_ENOFUNC ? 404 : rc == SVC_EINVAL ? 400 : 500;
+        q->status = http_status(request_outcome(rc));
         snprintf(q->detail, sizeof(q->detail), "%s", err.detail);
         snprintf(q->field, sizeof(q->field), "%s", err.field);
     } else if (!q->stream) {
@@ -226,7 +226,7 @@ imap_run(HttpReq *r, int ordered)
     rc = call_parse(http_json(r), CALL_MAP, app->reg, &lim, &c, &err);
     if (rc != SVC_OK) {
         json_t *ext = err.field[0] ? json_pack("{s:s}", "field", err.field) : NULL;
-        http_reply_problem(r, rc == SVC_ENOFUNC ? 404 : rc == SVC_EINVAL ? 400 : 500, err.detail, ext);
+        http_reply_problem(r, http_status(request_outcome(rc)), err.detail, ext);
         return;
     }
     if (!(q = imap_begin(r, c, ordered, 0)) || !q->stream) {

@@ -12,6 +12,7 @@
 #include "config.h"
 #include "handlers.h"
 #include "http/http_parse.h"
+#include "http/http_status.h"
 #include "jobs/job.h"
 #include "webhook/webhook.h"
 
@@ -71,7 +72,7 @@ jobs_answer(HttpReq *r, Job *j, int sync_shape, const char *applied)
         request_reply_result(r, sync_shape && job_op(j) != CALL_APPLY ? "results" : "result", result, len);
         result = NULL; /* taken */
     } else if (s == JOB_CANCELLED) {
-        http_reply_problem(r, 410, "the job was cancelled", json_pack("{s:s}", "job", job_id(j)));
+        http_reply_problem(r, code, "the job was cancelled", json_pack("{s:s}", "job", job_id(j)));
     } else {
         snprintf(detail, sizeof(detail), "%s: %s", f.type, f.message);
         ext = json_pack("{s:s, s:s, s:{s:s, s:s}}", "job", job_id(j), "func", job_func(j),
@@ -95,9 +96,9 @@ jobs_refused(HttpReq *r, int rc)
                            json_pack("{s:s, s:s}", "type", "urn:poold:problem:idempotency-key-reused", "title",
                                      "The Idempotency-Key was used with another body"));
     else if (rc == SVC_ESTORE && !job_store_ready(app->jobs, why, sizeof(why)))
-        http_reply_problem(r, 503, why, NULL);
+        http_reply_problem(r, http_status(request_outcome(rc)), why, NULL);
     else if (rc == SVC_ESTORE)
-        http_reply_problem(r, 503, "the job store could not write the job", NULL);
+        http_reply_problem(r, http_status(request_outcome(rc)), "the job store could not write the job", NULL);
     else
         request_refused(r, rc);
 }

@@ -13,6 +13,7 @@
 #include "config.h"
 #include "handlers.h"
 #include "http/http_parse.h"
+#include "http/http_status.h"
 #include "pool/pool.h"
 
 void
@@ -55,7 +56,7 @@ request_parse_call(HttpReq *r, CallOp op, const CallLimits *lim, Call **c)
     }
     if (rc != SVC_OK) {
         json_t *ext = err.field[0] ? json_pack("{s:s}", "field", err.field) : NULL;
-        http_reply_problem(r, rc == SVC_ENOFUNC ? 404 : rc == SVC_EINVAL ? 400 : 500, err.detail, ext);
+        http_reply_problem(r, http_status(request_outcome(rc)), err.detail, ext);
         return -1;
     }
     call_keep_body(*c, text, len);
@@ -70,37 +71,55 @@ request_limits(const App *app, int async)
                         .max_timeout = app->cfg->max_task_timeout};
 }
 
+Outcome
+request_outcome(int rc)
+{
+    switch (rc) {
+    case SVC_OK: return OUTCOME_OK;
+    case SVC_EINVAL: case SVC_E2BIG: case SVC_EFORBIDDEN: return OUTCOME_INVALID;
+    case SVC_ENOFUNC: return OUTCOME_NOT_FOUND;
+    case SVC_ETOOLARGE: return OUTCOME_TOO_LARGE;
+    case SVC_EFULL: return OUTCOME_QUEUE_FULL;
+    case SVC_ESTOPPED: return OUTCOME_STOPPED;
+    case SVC_EUNAVAIL: case SVC_ESTORE: return OUTCOME_UNAVAILABLE;
+    case SVC_ENOMEM: return OUTCOME_NOMEM;
+    default: return OUTCOME_INTERNAL;
+    }
+}
+
 void
 request_refused(HttpReq *r, int rc)
 {
     App *app = http_app(r);
+    int status = http_status(request_outcome(rc));
     char detail[160];
+    json_t *ext = NULL;
 
     switch (rc) {
     case SVC_ETOOLARGE:
-        http_reply_problem(r, 413, "a task of this call would exceed 1 GiB once encoded", NULL);
+        snprintf(detail, sizeof(detail), "a task of this call would exceed 1 GiB once encoded");
         break;
     case SVC_E2BIG:
         snprintf(detail, sizeof(detail), "the call needs more tasks than --max-queue (%ld) holds: raise chunksize",
                  app->cfg->max_queue);
-        http_reply_problem(r, 400, detail, json_pack("{s:s}", "field", "chunksize"));
+        ext = json_pack("{s:s}", "field", "chunksize");
         break;
     case SVC_EFULL:
         snprintf(detail, sizeof(detail), "the queue or the job table is full (--max-queue %ld, --max-jobs %ld); retry later",
                  app->cfg->max_queue, app->cfg->max_jobs);
-        http_reply_problem(r, 503, detail, NULL);
         break;
     case SVC_ESTOPPED:
-        http_reply_problem(r, 503, "poold is shutting down", NULL);
+        snprintf(detail, sizeof(detail), "poold is shutting down");
         break;
     case SVC_EUNAVAIL:
         if (pool_ready(app->pool, detail, sizeof(detail)))
             snprintf(detail, sizeof(detail), "no worker could start; retry");
-        http_reply_problem(r, 503, detail, NULL);
         break;
     default:
-        http_reply_problem(r, 500, "out of memory", NULL);
+        status = http_status(OUTCOME_NOMEM);
+        snprintf(detail, sizeof(detail), "out of memory");
     }
+    http_reply_problem(r, status, detail, ext);
 }
 
 /* Reads RFC 7240's Prefer (http_parse_prefer): "respond-async" sets

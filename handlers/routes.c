@@ -1,6 +1,6 @@
 /*
- * routes.c: every endpoint poold serves, read top to bottom. http.c finds
- * the first row whose pattern and method match, answers 404 or 405 itself,
+ * routes.c: every endpoint poold serves, read top to bottom. http_request.c
+ * (through http_parse_route) finds the first row whose pattern and method match, answers 404 or 405 itself,
  * and checks the body's size and JSON before the handler runs.
  */
 #include "handlers.h"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # tests/contract.sh: the contract test. Runs the HTTP tests below with a
-# Prism proxy in front of every server they start (tests/contract.h), so
+# Prism proxy in front of every server they start (tests/lib/contract.h), so
 # that any request or answer of theirs that breaks openapi.yaml fails them.
 # Run by `make test` (through tests/run.sh) and `make contract`, with the
 # environment the Makefile's test target sets (POOLD_BIN and the others).

@@ -4,6 +4,9 @@
 # include a header of its own folder or of a lower rank, never a higher or
 # an equal one elsewhere, so no two parts can include each other. Includes
 # are by path under server/ ("pool/pool.h"), which is what this reads.
+# Two rules more: a part's private header (*_impl.h) is its folder's own,
+# and the parts below calls (functions, worker, pool, store, webhook)
+# include nothing of http: they know no HTTP, not even its statuses.
 # Prints each breach, and "N passed, N failed" (one check a file).
 set -u
 cd "$(dirname "$0")/.."
@@ -38,6 +41,12 @@ while read -r file; do
             bad=1
         elif [ "$to" != "$from" ] && [ "${rank[$to]}" -ge "${rank[$from]}" ]; then
             echo "$file ($from) includes \"$inc\" ($to): $to is not below $from"
+            bad=1
+        elif [ "$to" != "$from" ] && [[ $inc == *_impl.h ]]; then
+            echo "$file ($from) includes \"$inc\": a private header of $to"
+            bad=1
+        elif [ "$to" = http ] && [[ " functions worker pool store webhook " == *" $from "* ]]; then
+            echo "$file ($from) includes \"$inc\": $from knows nothing of HTTP"
             bad=1
         fi
     done < <(sed -n 's/^#include "\([^"]*\)".*/\1/p' "$file")

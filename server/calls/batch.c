@@ -55,7 +55,7 @@ batch_new(Call *call)
         return NULL;
     }
     b->refs = 1;
-    b->owner = pool_owner_new();
+    b->owner = pool_cancel_owner_new();
     b->call = call;
     b->all_plain = 1;
     b->nchunks = call_chunks(call);

@@ -61,7 +61,7 @@ stream_new(Call *call, const StreamOptions *o)
     s->refs = 1;
     s->call = call;
     s->pool = o->pool;
-    s->owner = pool_owner_new();
+    s->owner = pool_cancel_owner_new();
     s->ordered = o->ordered;
     s->lines = o->lines;
     s->input_end = !o->lines; /* an iterable is all there from the start */
@@ -98,7 +98,7 @@ stream_drain(Stream *s)
     while ((ch = ready)) {
         ready = ch->next;
         if (!s->cut)
-            stream_lines(s, ch);
+            stream_out_lines(s, ch);
         s->inflight -= ch->n;
         free(ch->res.data);
         free(ch);
@@ -230,12 +230,12 @@ stream_task(Stream *s, size_t n, StreamChunk **chunk, int *rc)
 static int
 stream_build(Stream *s)
 {
-    size_t room = pool_room(s->pool), n;
+    size_t room = pool_submit_room(s->pool), n;
     int rc;
 
     while (!s->no_more && s->nheld < STREAM_SUBMIT_MAX && s->nheld < room && (n = stream_next_len(s)) > 0 &&
            s->inflight + n <= s->window &&
-           (stream_uploading(s) || stream_out_pending(s) < STREAM_OUT_CAP)) {
+           (stream_out_uploading(s) || stream_out_pending(s) < STREAM_OUT_CAP)) {
         if (!(s->held[s->nheld] = stream_task(s, n, &s->held_ch[s->nheld], &rc)))
             return rc;
         s->nheld++;
@@ -276,7 +276,7 @@ stream_wait_room(Stream *s)
     pthread_mutex_lock(&s->lock);
     if (!s->room_wait) {
         stream_ref(s); /* the pool's, until stream_room */
-        if ((rc = pool_when_room(s->pool, stream_room, s)) == SVC_OK)
+        if ((rc = pool_submit_when_room(s->pool, stream_room, s)) == SVC_OK)
             s->room_wait = 1;
         else
             __atomic_sub_fetch(&s->refs, 1, __ATOMIC_RELAXED); /* ours remains */
@@ -290,7 +290,7 @@ stream_wait_room(Stream *s)
 static void
 stream_last(Stream *s, const char *type, const char *msg, Outcome outcome)
 {
-    if (!s->last && (s->last = stream_final_line(type, msg, outcome)))
+    if (!s->last && (s->last = stream_out_final_line(type, msg, outcome)))
         s->last_outcome = outcome;
 }
 
@@ -306,7 +306,7 @@ stream_build_failed(Stream *s, int rc)
     else
         stream_last(s, "MemoryError", "out of memory while sending the items", OUTCOME_NOMEM);
     if (!s->last)
-        stream_cut(s, "MemoryError", "out of memory while sending the items", OUTCOME_NOMEM);
+        stream_out_cut(s, "MemoryError", "out of memory while sending the items", OUTCOME_NOMEM);
 }
 
 /*
@@ -323,7 +323,7 @@ stream_fill(Stream *s)
         if ((built = stream_build(s)) != SVC_OK)
             stream_build_failed(s, built);
         if (s->nheld == 0) {
-            if (s->no_more || s->inflight > 0 || stream_next_len(s) == 0 || pool_room(s->pool) > 0)
+            if (s->no_more || s->inflight > 0 || stream_next_len(s) == 0 || pool_submit_room(s->pool) > 0)
                 return SVC_OK;
             if ((rc = stream_wait_room(s)) != 1) /* nothing of ours will come back to wake us */
                 return rc;
@@ -375,20 +375,20 @@ stream_refused(Stream *s, int rc)
     case SVC_OK:
         break;
     case SVC_ESTOPPED:
-        stream_cut(s, "ShuttingDown", "poold is shutting down", OUTCOME_STOPPED);
+        stream_out_cut(s, "ShuttingDown", "poold is shutting down", OUTCOME_STOPPED);
         break;
     case SVC_EFULL:
     case SVC_E2BIG:
-        stream_cut(s, "QueueFull", "the queue is full (--max-queue); retry later", OUTCOME_QUEUE_FULL);
+        stream_out_cut(s, "QueueFull", "the queue is full (--max-queue); retry later", OUTCOME_QUEUE_FULL);
         break;
     case SVC_EUNAVAIL:
-        stream_cut(s, "Unavailable", "no worker could start (GET /readyz says why)", OUTCOME_UNAVAILABLE);
+        stream_out_cut(s, "Unavailable", "no worker could start (GET /readyz says why)", OUTCOME_UNAVAILABLE);
         break;
     case SVC_ETOOLARGE:
-        stream_cut(s, "TooLarge", "a chunk would exceed 1 GiB once encoded: lower chunksize", OUTCOME_TOO_LARGE);
+        stream_out_cut(s, "TooLarge", "a chunk would exceed 1 GiB once encoded: lower chunksize", OUTCOME_TOO_LARGE);
         break;
     default:
-        stream_cut(s, "MemoryError", "out of memory while sending the items", OUTCOME_NOMEM);
+        stream_out_cut(s, "MemoryError", "out of memory while sending the items", OUTCOME_NOMEM);
     }
 }
 
@@ -418,7 +418,7 @@ stream_feed(Stream *s, json_t *item)
         return -1;
     }
     if (json_array_append_new(s->pending, item) < 0) {
-        stream_cut(s, "MemoryError", "out of memory while reading the items", OUTCOME_NOMEM);
+        stream_out_cut(s, "MemoryError", "out of memory while reading the items", OUTCOME_NOMEM);
         return -1;
     }
     return stream_input_refused(s) ? -1 : stream_poll(s);
@@ -431,7 +431,7 @@ stream_reject(Stream *s, const char *msg)
     if (!s->cut)
         stream_last(s, "InvalidItem", msg, OUTCOME_INVALID);
     if (!s->last)
-        stream_cut(s, "InvalidItem", msg, OUTCOME_INVALID);
+        stream_out_cut(s, "InvalidItem", msg, OUTCOME_INVALID);
     s->input_end = 1;
 }
 
@@ -468,8 +468,8 @@ stream_read(Stream *s, char *buf, size_t max, int stopping)
         s->last = NULL;
     }
     if (stream_out_pending(s) == 0 && stopping)
-        stream_cut(s, "ShuttingDown", "poold is shutting down", OUTCOME_STOPPED);
-    if ((n = stream_copy(s, buf, max)) != 0)
+        stream_out_cut(s, "ShuttingDown", "poold is shutting down", OUTCOME_STOPPED);
+    if ((n = stream_out_copy(s, buf, max)) != 0)
         return n;
     if (s->cut) {
         s->ended = 1;

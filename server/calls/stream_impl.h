@@ -62,26 +62,26 @@ struct Stream {
     StreamChunk *sent, *sent_tail; /* imap: every chunk in flight, in order */
     StreamChunk *back, *back_tail; /* imap_unordered: chunks back, in order of arrival */
     int cancelled;
-    int room_wait;            /* a pool_when_room is pending */
+    int room_wait;            /* a pool_submit_when_room is pending */
     StreamWakeFn wake;
     void *wake_ctx;
 };
 
 /* In stream_out.c: the outbox. All on the connection's thread. */
-int stream_uploading(const Stream *s);   /* the client still sends lines */
+int stream_out_uploading(const Stream *s);   /* the client still sends lines */
 size_t stream_out_pending(const Stream *s); /* bytes of lines not yet read */
 int stream_out_json(Stream *s, json_t *line); /* appends a line (stolen); -1 on ENOMEM */
 /* A final line {"error": {"type", "message", "status"}, "final": true},
  * its status the outcome's. New reference; NULL when out of memory. */
-json_t *stream_final_line(const char *type, const char *msg, Outcome outcome);
+json_t *stream_out_final_line(const char *type, const char *msg, Outcome outcome);
 /* Writes the final line that says why the stream ends, once; nothing
  * after it is read, so what still runs is cancelled. */
-void stream_cut(Stream *s, const char *type, const char *msg, Outcome outcome);
+void stream_out_cut(Stream *s, const char *type, const char *msg, Outcome outcome);
 /* The lines of one chunk that came back (or the cut it calls for). */
-void stream_lines(Stream *s, const StreamChunk *ch);
+void stream_out_lines(Stream *s, const StreamChunk *ch);
 /* Copies up to max bytes of lines, oldest first; STREAM_ERROR when the
  * spill file fails. */
-ssize_t stream_copy(Stream *s, char *buf, size_t max);
+ssize_t stream_out_copy(Stream *s, char *buf, size_t max);
 /* Frees the outbox and gives back its part of the spill budget. */
 void stream_out_free(Stream *s);
 

@@ -23,7 +23,7 @@
 static size_t stream_spill_total;
 
 int
-stream_uploading(const Stream *s)
+stream_out_uploading(const Stream *s)
 {
     return s->lines && !s->input_end;
 }
@@ -68,7 +68,7 @@ stream_spill(Stream *s)
         /* The lines held so far stay: the final line follows them. */
         snprintf(msg, sizeof(msg), "the results waiting for the body to end passed --max-spill (%zu bytes, "
                  "all streams together): send fewer lines per request", s->max_spill);
-        stream_cut(s, "TooLarge", msg, OUTCOME_TOO_LARGE);
+        stream_out_cut(s, "TooLarge", msg, OUTCOME_TOO_LARGE);
         return;
     }
     s->spill_held += len;
@@ -88,7 +88,7 @@ stream_spill(Stream *s)
     return;
 fail:
     s->out_len = s->out_off = 0;
-    stream_cut(s, "OSError", msg, OUTCOME_INTERNAL);
+    stream_out_cut(s, "OSError", msg, OUTCOME_INTERNAL);
 }
 
 /* Appends one line made of n parts (without its newline). Returns -1
@@ -115,7 +115,7 @@ stream_outv(Stream *s, const struct iovec *parts, int n)
         s->out_len += parts[i].iov_len;
     }
     s->out[s->out_len++] = '\n';
-    if (stream_uploading(s) && !s->cut && s->out_len - s->out_off >= STREAM_OUT_CAP)
+    if (stream_out_uploading(s) && !s->cut && s->out_len - s->out_off >= STREAM_OUT_CAP)
         stream_spill(s);
     return 0;
 }
@@ -141,7 +141,7 @@ stream_out_json(Stream *s, json_t *line)
 }
 
 json_t *
-stream_final_line(const char *type, const char *msg, Outcome outcome)
+stream_out_final_line(const char *type, const char *msg, Outcome outcome)
 {
     return json_pack("{s:{s:s, s:s, s:i}, s:b}", "error", "type", type, "message", msg, "status",
                      http_status(outcome), "final", 1);
@@ -149,7 +149,7 @@ stream_final_line(const char *type, const char *msg, Outcome outcome)
 
 /* The last line of a stream that could not go on: it says why. Once. */
 void
-stream_cut(Stream *s, const char *type, const char *msg, Outcome outcome)
+stream_out_cut(Stream *s, const char *type, const char *msg, Outcome outcome)
 {
     char line[128];
     int n;
@@ -163,7 +163,7 @@ stream_cut(Stream *s, const char *type, const char *msg, Outcome outcome)
     /* Nothing after this line is read: what still runs is waste. */
     stream_drop_held(s);
     pool_cancel(s->pool, s->owner, 1);
-    if (stream_out_json(s, stream_final_line(type, msg, outcome)) < 0) {
+    if (stream_out_json(s, stream_out_final_line(type, msg, outcome)) < 0) {
         n = snprintf(line, sizeof(line), "{\"error\":{\"type\":\"MemoryError\",\"message\":\"out of memory\","
                      "\"status\":%d},\"final\":true}", http_status(OUTCOME_NOMEM));
         stream_out(s, line, (size_t)n);
@@ -251,7 +251,7 @@ stream_outcome_lines(Stream *s, const StreamChunk *ch)
 /* The lines of one chunk that came back, or the stream's end when the pool
  * could not run it. */
 void
-stream_lines(Stream *s, const StreamChunk *ch)
+stream_out_lines(Stream *s, const StreamChunk *ch)
 {
     char msg[WIRE_NOTE_MAX + 160], others[320];
     int rc = 0;
@@ -277,10 +277,10 @@ stream_lines(Stream *s, const StreamChunk *ch)
     case POOL_CANCELLED:
         break; /* only the stream itself cancels: it is over */
     case POOL_STOPPED:
-        stream_cut(s, "ShuttingDown", "poold is shutting down", OUTCOME_STOPPED);
+        stream_out_cut(s, "ShuttingDown", "poold is shutting down", OUTCOME_STOPPED);
         break;
     case POOL_UNAVAILABLE:
-        stream_cut(s, "Unavailable", "no worker could start to run it: workers keep dying at start-up "
+        stream_out_cut(s, "Unavailable", "no worker could start to run it: workers keep dying at start-up "
                    "(GET /readyz says why)", OUTCOME_UNAVAILABLE);
         break;
     case POOL_NOMEM:
@@ -288,12 +288,12 @@ stream_lines(Stream *s, const StreamChunk *ch)
         break;
     }
     if (rc < 0)
-        stream_cut(s, "MemoryError", "out of memory while writing the results", OUTCOME_NOMEM);
+        stream_out_cut(s, "MemoryError", "out of memory while writing the results", OUTCOME_NOMEM);
 }
 
 /* Copies what the outbox holds, oldest first: the spill file, then memory. */
 ssize_t
-stream_copy(Stream *s, char *buf, size_t max)
+stream_out_copy(Stream *s, char *buf, size_t max)
 {
     size_t n;
 

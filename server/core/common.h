@@ -2,8 +2,8 @@
  * common.h: forward typedefs and return codes shared by every module.
  *
  * Return codes follow nginx's NGX_OK / NGX_ERROR: SVC_OK is zero, each cause
- * of failure is a distinct negative value. HTTP statuses never appear here;
- * only http.c and handlers/ translate an outcome into a status.
+ * of failure is a distinct negative value. HTTP statuses never appear here:
+ * an outcome (outcome.h) becomes a status only through http/http_status.c.
  */
 #ifndef POOLD_COMMON_H
 #define POOLD_COMMON_H

@@ -50,7 +50,7 @@ http_stream_ctx(HttpReq *r)
 
 /* --- the body, a line at a time --- */
 
-/* Called when the request's headers are in (http.c). */
+/* Called when the request's headers are in (http_request.c). */
 int
 http_stream_lines_wanted(HttpReq *r)
 {

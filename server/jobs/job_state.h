@@ -5,7 +5,9 @@
  * or a lock, so that the rule is tested alone (tests/unit/unit_job.c) and
  * is the one every move obeys: a job's status changes only through
  * job_state_move (job_state.c's moves, and job_store.c's for a job read
- * back that can no longer run).
+ * back that can no longer run), but for a job read back from the store,
+ * which takes the status it was left in before it is in the table
+ * (job_store.c).
  */
 #ifndef POOLD_JOB_STATE_H
 #define POOLD_JOB_STATE_H

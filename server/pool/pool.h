@@ -110,7 +110,7 @@ int pool_submit(Pool *p, PoolTask **tasks, size_t n);
 
 /* Tasks the queue would take now before --max-queue (any thread; a hint:
  * another caller may take the room first). */
-size_t pool_room(Pool *p);
+size_t pool_submit_room(Pool *p);
 
 /* Called once when the queue has room again, on the dispatcher thread, or
  * when the pool stops, on the stopping thread. */
@@ -120,11 +120,11 @@ typedef void (*PoolRoomFn)(void *ctx);
  * SVC_EFULL that has nothing else to wake it. SVC_OK; 1 when the queue
  * has room already (fn will not be called: try again now); SVC_ESTOPPED
  * or SVC_ENOMEM. */
-int pool_when_room(Pool *p, PoolRoomFn fn, void *ctx);
+int pool_submit_when_room(Pool *p, PoolRoomFn fn, void *ctx);
 
 /* A new owner number for pool_task_new, never handed out before. Any
  * thread. */
-uint64_t pool_owner_new(void);
+uint64_t pool_cancel_owner_new(void);
 
 /*
  * Any thread. Ends the queued and not yet started tasks of owner

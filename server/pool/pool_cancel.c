@@ -13,7 +13,7 @@
 #include "pool/pool_impl.h"
 
 uint64_t
-pool_owner_new(void)
+pool_cancel_owner_new(void)
 {
     static uint64_t owners;
 

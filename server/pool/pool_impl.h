@@ -129,7 +129,7 @@ struct Pool {
     pthread_mutex_t lock;
     Taskq queue;            /* under lock */
     PoolCancel *cancels;    /* under lock: what pool_cancel asked */
-    PoolRoomWaiter *room;   /* under lock: pool_when_room's, newest first */
+    PoolRoomWaiter *room;   /* under lock: pool_submit_when_room's, newest first */
     size_t ncancels, capcancels;
     int stopping;           /* under lock */
     int kicked;             /* atomic: an eventfd write is pending */

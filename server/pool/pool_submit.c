@@ -35,7 +35,7 @@ pool_submit_room_fire(PoolRoomWaiter *w)
 }
 
 size_t
-pool_room(Pool *p)
+pool_submit_room(Pool *p)
 {
     long room;
 
@@ -46,7 +46,7 @@ pool_room(Pool *p)
 }
 
 int
-pool_when_room(Pool *p, PoolRoomFn fn, void *ctx)
+pool_submit_when_room(Pool *p, PoolRoomFn fn, void *ctx)
 {
     PoolRoomWaiter *w = malloc(sizeof(*w));
     int rc = SVC_OK;

@@ -74,7 +74,7 @@ enum {
 typedef struct WireHeader {
     uint32_t len;  /* payload bytes that follow */
     uint32_t kind; /* WIRE_TASK or WIRE_RESULT */
-    uint32_t slot; /* claim slot of the task (see pool.c) */
+    uint32_t slot; /* claim slot of the task (see pool/pool_task.c) */
     uint32_t mode; /* task: WIRE_MODE_*; result: items that failed */
     uint64_t seq;  /* task sequence number; a result echoes it */
     uint64_t aux;  /* task: WIRE_TASK_* flags; result: index in the chunk

@@ -19,26 +19,6 @@
 #include "client.h"
 #include "harness.h"
 
-/* A fresh data dir for a test that restarts poold on it (static buffer). */
-static const char *
-data_dir(void)
-{
-    static char dir[64];
-
-    snprintf(dir, sizeof(dir), "/tmp/poold-test-store-XXXXXX");
-    if (!mkdtemp(dir))
-        harness_fail(__FILE__, __LINE__, "mkdtemp");
-    return dir;
-}
-
-static void
-start_on(Server *s, const char *dir, const char *processes)
-{
-    const char *args[] = {"--data-dir", dir, "--processes", processes, NULL};
-
-    server_start(s, args);
-}
-
 /* POSTs an async call; returns its job id (static buffer). */
 static const char *
 submit(const Server *s, const char *body)
@@ -89,7 +69,7 @@ TEST(test_store_a_data_dir_that_cannot_be_made_refuses_async_jobs_not_sync_calls
     CHECK((fd = mkstemp(file)) >= 0);
     close(fd);
     snprintf(dir, sizeof(dir), "%s/data", file); /* under a regular file */
-    start_on(&s, dir, "1");
+    server_start_on(&s, dir, "1");
     expect_store_refused(&s, "job store");
     /* Refused jobs leave nothing for the store to retry: it idles. */
     double cpu0 = cpu_seconds(s.pid);
@@ -101,7 +81,7 @@ TEST(test_store_a_data_dir_that_cannot_be_made_refuses_async_jobs_not_sync_calls
 
 TEST(test_store_a_corrupt_database_refuses_async_jobs_and_is_left_alone)
 {
-    const char *dir = data_dir();
+    const char *dir = server_data_dir();
     char path[128], junk[4096];
     struct stat st;
     Server s;
@@ -112,7 +92,7 @@ TEST(test_store_a_corrupt_database_refuses_async_jobs_and_is_left_alone)
     CHECK((f = fopen(path, "w")) != NULL);
     fwrite(junk, 1, sizeof(junk), f);
     fclose(f);
-    start_on(&s, dir, "1");
+    server_start_on(&s, dir, "1");
     expect_store_refused(&s, "job store");
     server_stop(&s);
     CHECK(stat(path, &st) == 0);
@@ -122,7 +102,7 @@ TEST(test_store_a_corrupt_database_refuses_async_jobs_and_is_left_alone)
 
 TEST(test_store_a_first_version_database_is_migrated_and_its_jobs_kept)
 {
-    const char *dir = data_dir();
+    const char *dir = server_data_dir();
     char path[128];
     sqlite3 *db;
     sqlite3_stmt *st;
@@ -153,7 +133,7 @@ TEST(test_store_a_first_version_database_is_migrated_and_its_jobs_kept)
                        "PRAGMA user_version = 1;",
                        NULL, NULL, NULL) == SQLITE_OK);
     sqlite3_close(db);
-    start_on(&s, dir, "1");
+    server_start_on(&s, dir, "1");
     CHECK(req(&s, "GET", "/v1/jobs/0123456789abcdef0123456789abcdef/result", NULL, &r) == 0);
     CHECK_INT(r.status, 200);
     CHECK_INT(json_integer_value(jpath(r.json, "result")), 32);
@@ -176,7 +156,7 @@ TEST(test_store_a_first_version_database_is_migrated_and_its_jobs_kept)
 
 TEST(test_store_a_database_from_a_newer_poold_is_refused)
 {
-    const char *dir = data_dir();
+    const char *dir = server_data_dir();
     char path[128];
     sqlite3 *db;
     Server s;
@@ -186,7 +166,7 @@ TEST(test_store_a_database_from_a_newer_poold_is_refused)
     CHECK(sqlite3_exec(db, "CREATE TABLE jobs (seq INTEGER PRIMARY KEY); PRAGMA user_version = 99;", NULL, NULL,
                        NULL) == SQLITE_OK);
     sqlite3_close(db);
-    start_on(&s, dir, "1");
+    server_start_on(&s, dir, "1");
     expect_store_refused(&s, "newer poold");
     server_stop(&s);
     remove_tree(dir);
@@ -212,7 +192,7 @@ start_with_full_disk(Server *s, const char *dir, char wrapper[64])
     fclose(f);
     chmod(wrapper, 0755);
     setenv("POOLD_BIN", wrapper, 1);
-    start_on(s, dir, "1");
+    server_start_on(s, dir, "1");
     setenv("POOLD_BIN", real, 1);
 }
 
@@ -299,7 +279,7 @@ lift_the_limit(const Server *s)
 
 TEST(test_store_a_full_disk_refuses_async_jobs_until_writes_succeed_again)
 {
-    const char *dir = data_dir(), *body = big_body();
+    const char *dir = server_data_dir(), *body = big_body();
     char wrapper[64], id[64];
     Server s;
     Resp r;
@@ -329,7 +309,7 @@ TEST(test_store_a_full_disk_refuses_async_jobs_until_writes_succeed_again)
 
 TEST(test_store_a_stop_while_the_disk_is_full_exits_cleanly)
 {
-    const char *dir = data_dir(), *body = big_body();
+    const char *dir = server_data_dir(), *body = big_body();
     char wrapper[64];
     Server s;
     long status;

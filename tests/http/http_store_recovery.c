@@ -22,26 +22,6 @@
 #include "client.h"
 #include "harness.h"
 
-/* A fresh data dir for a test that restarts poold on it (static buffer). */
-static const char *
-data_dir(void)
-{
-    static char dir[64];
-
-    snprintf(dir, sizeof(dir), "/tmp/poold-test-store-XXXXXX");
-    if (!mkdtemp(dir))
-        harness_fail(__FILE__, __LINE__, "mkdtemp");
-    return dir;
-}
-
-static void
-start_on(Server *s, const char *dir, const char *processes)
-{
-    const char *args[] = {"--data-dir", dir, "--processes", processes, NULL};
-
-    server_start(s, args);
-}
-
 /* kill -9 of poold (its workers and fork server die with it). */
 static void
 crash(Server *s)
@@ -77,12 +57,12 @@ rows(const char *dir)
 
 TEST(test_store_a_hundred_accepted_jobs_survive_kill_9_and_all_succeed)
 {
-    const char *dir = data_dir();
+    const char *dir = server_data_dir();
     char ids[100][64], body[128];
     Server s;
     int done_before = 0, succeeded = 0;
 
-    start_on(&s, dir, "2");
+    server_start_on(&s, dir, "2");
     for (int i = 0; i < 100; i++) {
         snprintf(body, sizeof(body), "{\"func\":\"sleep\",\"args\":[0.%03d]}", 20 + i);
         snprintf(ids[i], sizeof(ids[i]), "%s", submit(&s, body));
@@ -93,7 +73,7 @@ TEST(test_store_a_hundred_accepted_jobs_survive_kill_9_and_all_succeed)
     crash(&s);
     CHECK(done_before < 90);
 
-    start_on(&s, dir, "2");
+    server_start_on(&s, dir, "2");
     for (double end = now_seconds() + 30; succeeded < 100 && now_seconds() < end; usleep(100 * 1000)) {
         succeeded = 0;
         for (int i = 0; i < 100; i++)
@@ -116,14 +96,14 @@ TEST(test_store_a_hundred_accepted_jobs_survive_kill_9_and_all_succeed)
 
 TEST(test_store_results_and_idempotency_keys_survive_a_clean_restart)
 {
-    const char *dir = data_dir();
+    const char *dir = server_data_dir();
     const char *const key[] = {"Idempotency-Key: deploy-42", NULL};
     char id[64], keyed[64], path[128];
     json_t *before, *after;
     Server s;
     Resp r;
 
-    start_on(&s, dir, "2");
+    server_start_on(&s, dir, "2");
     snprintf(id, sizeof(id), "%s", submit(&s, "{\"func\":\"pow\",\"args\":[2,10]}"));
     CHECK(req_h(&s, "POST", "/v1/map_async", "{\"func\":\"echo\",\"iterable\":[1,2]}", key, &r) == 0);
     CHECK_INT(r.status, 202);
@@ -140,7 +120,7 @@ TEST(test_store_results_and_idempotency_keys_survive_a_clean_restart)
     before = job_get(&s, id);
     CHECK_INT(WEXITSTATUS(server_stop(&s)), 0);
 
-    start_on(&s, dir, "2");
+    server_start_on(&s, dir, "2");
     after = job_get(&s, id);
     CHECK(after != NULL);
     CHECK(json_equal(before, after)); /* times, worker, progress, result: all kept */
@@ -168,7 +148,7 @@ TEST(test_store_results_and_idempotency_keys_survive_a_clean_restart)
 
 TEST(test_store_a_job_cut_short_by_the_stop_runs_again_at_the_next_start)
 {
-    const char *dir = data_dir();
+    const char *dir = server_data_dir();
     const char *args[] = {"--data-dir", dir, "--processes", "1", "--shutdown-grace", "0.2", NULL};
     char id[64];
     Server s;
@@ -190,7 +170,7 @@ TEST(test_store_a_job_cut_short_by_the_stop_runs_again_at_the_next_start)
 
 TEST(test_store_expired_jobs_leave_the_file)
 {
-    const char *dir = data_dir();
+    const char *dir = server_data_dir();
     const char *args[] = {"--data-dir", dir, "--result-ttl", "0.5", NULL};
     Server s;
 
@@ -250,14 +230,14 @@ keyed_run(void *arg)
 
 TEST(test_store_a_replay_waits_for_the_original_write)
 {
-    const char *dir = data_dir();
+    const char *dir = server_data_dir();
     char path[128];
     Locker l = {.path = path, .seconds = 2};
     Keyed a, b;
     pthread_t lt, at, bt;
     Server s;
 
-    start_on(&s, dir, "1");
+    server_start_on(&s, dir, "1");
     snprintf(path, sizeof(path), "%s/poold.db", dir);
     CHECK(pthread_create(&lt, NULL, locker_run, &l) == 0);
     while (!__atomic_load_n(&l.held, __ATOMIC_ACQUIRE))
@@ -285,7 +265,7 @@ TEST(test_store_a_replay_waits_for_the_original_write)
 
 TEST(test_store_a_start_up_failure_after_recovery_exits_cleanly)
 {
-    const char *dir = data_dir();
+    const char *dir = server_data_dir();
     const char *bin = getenv("POOLD_BIN") ? getenv("POOLD_BIN") : "build/poold";
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t len = sizeof(a);
@@ -293,7 +273,7 @@ TEST(test_store_a_start_up_failure_after_recovery_exits_cleanly)
     Server s;
     int fd, st;
 
-    start_on(&s, dir, "1");
+    server_start_on(&s, dir, "1");
     for (int i = 0; i < 20; i++)
         submit(&s, "{\"func\":\"sleep\",\"args\":[0.3]}");
     crash(&s); /* 20 jobs to run again */
@@ -317,7 +297,7 @@ TEST(test_store_a_start_up_failure_after_recovery_exits_cleanly)
 
 TEST(test_store_in_memory_keeps_nothing_and_writes_no_file)
 {
-    const char *dir = data_dir();
+    const char *dir = server_data_dir();
     const char *args[] = {"--data-dir", dir, "--store", "memory", NULL};
     char path[128], id[64];
     struct stat st;

@@ -397,3 +397,24 @@ server_reaped(Server *s, int st)
 {
     server_ended(s, st, 0);
 }
+
+const char *
+server_data_dir(void)
+{
+    static char dir[64];
+
+    snprintf(dir, sizeof(dir), "/tmp/poold-test-store-XXXXXX");
+    if (!mkdtemp(dir)) {
+        fprintf(stderr, "server_data_dir: mkdtemp: %s\n", strerror(errno));
+        exit(1);
+    }
+    return dir;
+}
+
+void
+server_start_on(Server *s, const char *dir, const char *processes)
+{
+    const char *args[] = {"--data-dir", dir, "--processes", processes, NULL};
+
+    server_start(s, args);
+}

@@ -37,6 +37,13 @@ typedef struct Server {
  * test program on failure. */
 void server_start(Server *s, const char *const *args);
 
+/* A fresh data dir, for a test that restarts poold on it (a static
+ * buffer; the test removes it with remove_tree). */
+const char *server_data_dir(void);
+
+/* server_start on that data dir, with that many processes. */
+void server_start_on(Server *s, const char *dir, const char *processes);
+
 /* SIGTERM, then waits (SIGKILL after 30 s). Returns the wait status.
  * Fails the test (says why, keeps the log, exits 1) when poold did not
  * exit with s->expect_exit (a hang, a signal, another status, such as

@@ -7,28 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "call_test.h"
 #include "calls/call.h"
 #include "harness.h"
 #include "functions/registry.h"
 #include "worker/wire.h"
-
-static const CallLimits call_test_lim = {.processes = 2, .max_items = 10000000};
-static Registry *call_test_reg; /* built in main, inherited by each test */
-
-/* Parses the JSON text body as op with a pool of 2 processes. */
-static int
-call_test_parse(const char *body, CallOp op, Call **out, CallError *err)
-{
-    /* JSON_ALLOW_NUL so that call.c's own check of "\u0000" is reached. */
-    json_t *j = json_loads(body, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
-    int rc;
-
-    CHECK(j != NULL);
-    memset(err, 0, sizeof(*err));
-    rc = call_parse(j, op, call_test_reg, &call_test_lim, out, err);
-    json_decref(j); /* the Call keeps its own references */
-    return rc;
-}
 
 /* Checks that payload is the JSON text want (compared as JSON). */
 #define EXPECT_JSON(text, len, want)                                          \
@@ -292,13 +275,5 @@ TEST(test_call_chunk_payload_sliced_from_the_text)
 int
 main(int argc, char **argv)
 {
-    int rc;
-
-    if (!(call_test_reg = registry_new()) || builtins_register(call_test_reg) != SVC_OK) {
-        fprintf(stderr, "unit_call_chunks: cannot build the registry\n");
-        return 1;
-    }
-    rc = harness_run(argc, argv);
-    registry_free(call_test_reg);
-    return rc;
+    return call_test_main("unit_call_chunks", argc, argv);
 }

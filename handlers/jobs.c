@@ -77,6 +77,8 @@ jobs_answer(HttpReq *r, Job *j, int sync_shape, const char *applied)
         snprintf(detail, sizeof(detail), "%s: %s", f.type, f.message);
         ext = json_pack("{s:s, s:s, s:{s:s, s:s}}", "job", job_id(j), "func", job_func(j),
                         "error", "type", f.type, "message", f.message);
+        if (ext && f.traceback[0])
+            json_object_set_new(json_object_get(ext, "error"), "traceback", json_string(f.traceback));
         if (f.outcome == OUTCOME_FUNCTION_ERROR && job_op(j) != CALL_APPLY)
             json_object_set_new(ext, "index", json_integer((json_int_t)f.index));
         http_reply_problem(r, code, detail, ext);

@@ -28,13 +28,14 @@ typedef struct JobWait {
     void *ctx;
 } JobWait;
 
-/* What a failed job keeps of its BatchFailure, the message allocated to
- * its length: a BatchFailure has room for any message (4 KB), and a job
- * may stay for --result-ttl. */
+/* What a failed job keeps of its BatchFailure, the message and the
+ * traceback allocated to their lengths: a BatchFailure has room for any
+ * (12 KB), and a job may stay for --result-ttl. */
 typedef struct JobFailure {
     Outcome outcome;
     size_t index;
     char type[64];
+    char *traceback;    /* in text[], after the message; "" when none */
     char message[];
 } JobFailure;
 

@@ -154,7 +154,8 @@ JobFailure *
 job_state_failure_new(const BatchFailure *f)
 {
     size_t len = strnlen(f->message, sizeof(f->message));
-    JobFailure *jf = malloc(sizeof(*jf) + len + 1);
+    size_t tb = strnlen(f->traceback, sizeof(f->traceback));
+    JobFailure *jf = malloc(sizeof(*jf) + len + 1 + tb + 1);
 
     if (!jf)
         return NULL;
@@ -163,6 +164,9 @@ job_state_failure_new(const BatchFailure *f)
     snprintf(jf->type, sizeof(jf->type), "%s", f->type);
     memcpy(jf->message, f->message, len);
     jf->message[len] = '\0';
+    jf->traceback = jf->message + len + 1;
+    memcpy(jf->traceback, f->traceback, tb);
+    jf->traceback[tb] = '\0';
     return jf;
 }
 

@@ -30,6 +30,7 @@ job_store_record(const Job *j, StoreJob *r)
         r->fail_index = j->fail->index;
         r->fail_type = j->fail->type;
         r->fail_message = j->fail->message;
+        r->fail_traceback = j->fail->traceback[0] ? j->fail->traceback : NULL;
     }
 }
 
@@ -348,6 +349,7 @@ job_store_revive_end(Job *j, const StoreJob *r, JobStatus st)
     if (r->fail_type) {
         snprintf(f.type, sizeof(f.type), "%s", r->fail_type);
         snprintf(f.message, sizeof(f.message), "%s", r->fail_message ? r->fail_message : "");
+        snprintf(f.traceback, sizeof(f.traceback), "%s", r->fail_traceback ? r->fail_traceback : "");
         j->fail = job_state_failure_new(&f);
     }
 }

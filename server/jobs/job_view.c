@@ -70,6 +70,8 @@ job_view_json(JobTable *t, Job *j, int with_result)
                         "message", cancelled ? "the job was cancelled" : j->fail->message, "status", code);
         if (!cancelled && j->op != CALL_APPLY && j->fail->outcome == OUTCOME_FUNCTION_ERROR)
             json_object_set_new(err, "index", json_integer((json_int_t)j->fail->index));
+        if (!cancelled && j->fail->traceback[0])
+            json_object_set_new(err, "traceback", json_string(j->fail->traceback));
     }
     o = json_pack("{s:s, s:s, s:s, s:s, s:b, s:o, s:{s:I, s:I}, s:o, s:i, s:o, s:o, s:o}",
                   "id", j->id, "op", job_ops[j->op], "func", j->func,
@@ -111,6 +113,7 @@ job_view_outcome(JobTable *t, Job *j, char **result, size_t *len, BatchFailure *
         f->index = j->fail->index;
         snprintf(f->type, sizeof(f->type), "%s", j->fail->type);
         snprintf(f->message, sizeof(f->message), "%s", j->fail->message);
+        snprintf(f->traceback, sizeof(f->traceback), "%s", j->fail->traceback);
     }
     pthread_mutex_unlock(&t->lock);
     return s;

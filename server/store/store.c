@@ -296,7 +296,7 @@ store_op_new(StoreOpKind kind, const StoreJob *j)
     size_t req = kind == STORE_ADD && j->request ? j->request_len : 0;
     size_t res = kind != STORE_FORGET && j->result ? j->result_len : 0;
     const char *strs[] = {j->id,     j->op,        j->func,         j->status, j->key,
-                          j->worker, j->fail_type, j->fail_message, j->callback};
+                          j->worker, j->fail_type, j->fail_message, j->callback, j->fail_traceback};
     size_t lens[ARRAY_LEN(strs)], need = req + 1 + res + 1 + 32;
     StoreOp *op;
     char *at;
@@ -320,6 +320,7 @@ store_op_new(StoreOpKind kind, const StoreJob *j)
     op->job.fail_type = store_copy(&at, j->fail_type, lens[6]);
     op->job.fail_message = store_copy(&at, j->fail_message, lens[7]);
     op->job.callback = store_copy(&at, j->callback, lens[8]);
+    op->job.fail_traceback = store_copy(&at, j->fail_traceback, lens[9]);
     op->job.request = req ? store_copy(&at, j->request, req) : NULL;
     op->job.result = res ? store_copy(&at, j->result, res) : NULL;
     op->job.digest = j->key && j->digest ? memcpy(at, j->digest, 32) : NULL;

@@ -57,10 +57,11 @@ typedef struct StoreJob {
     const char *fail_type;
     const char *fail_message;
     const char *callback;    /* the webhook's state, JSON text (schema 2) */
+    const char *fail_traceback; /* a runtime function's traceback (schema 3) */
 } StoreJob;
 
 /* The schema this build writes; PRAGMA user_version holds a file's. */
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 
 /*
  * Opens (or creates) the database, migrates it to this build's schema and

@@ -44,13 +44,15 @@ static const char *const store_db_migrations[] = {
     "CREATE INDEX jobs_finished ON jobs(finished) WHERE finished > 0;",
     /* 2: webhooks, their state as JSON (job_hook.c writes and reads it) */
     "ALTER TABLE jobs ADD COLUMN callback TEXT;",
+    /* 3: a warm runtime's traceback of a failed job's error */
+    "ALTER TABLE jobs ADD COLUMN fail_traceback TEXT;",
 };
 
 _Static_assert(ARRAY_LEN(store_db_migrations) == STORE_SCHEMA_VERSION, "one migration per version");
 
 #define STORE_COLUMNS "seq, id, op, func, priority, status, request, idem_key, digest, created, " \
                       "started, finished, total, done, worker, pid, result, fail_outcome, "      \
-                      "fail_index, fail_type, fail_message, callback"
+                      "fail_index, fail_type, fail_message, callback, fail_traceback"
 
 /* Records why the store is unhealthy (s->lock held or not yet shared). */
 static void
@@ -141,11 +143,11 @@ store_db_connect(Store *s, const StoreOptions *o)
     if (rc == SQLITE_OK && (step = "setup", rc = sqlite3_exec(s->db, pragmas, NULL, NULL, NULL)) == SQLITE_OK &&
         (step = "migration", rc = store_db_migrate(s)) == SQLITE_OK && (step = "prepare") &&
         (rc = sqlite3_prepare_v2(s->db, "INSERT INTO jobs (" STORE_COLUMNS ") VALUES "
-                                 "(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22)",
+                                 "(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23)",
                                  -1, &s->ins, NULL)) == SQLITE_OK &&
         (rc = sqlite3_prepare_v2(s->db, "UPDATE jobs SET status=?6, started=?11, finished=?12, done=?14, "
                                  "worker=?15, pid=?16, result=?17, fail_outcome=?18, fail_index=?19, "
-                                 "fail_type=?20, fail_message=?21, callback=?22 WHERE seq=?1", -1, &s->upd, NULL)) == SQLITE_OK)
+                                 "fail_type=?20, fail_message=?21, callback=?22, fail_traceback=?23 WHERE seq=?1", -1, &s->upd, NULL)) == SQLITE_OK)
         rc = sqlite3_prepare_v2(s->db, "DELETE FROM jobs WHERE seq=?1", -1, &s->del, NULL);
     if (rc == SQLITE_OK) {
         s->healthy = 1;
@@ -198,6 +200,7 @@ store_db_bind(sqlite3_stmt *st, const StoreJob *j)
     sqlite3_bind_text(st, 20, j->fail_type, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 21, j->fail_message, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 22, j->callback, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 23, j->fail_traceback, -1, SQLITE_STATIC);
 }
 
 /* Returns up to 2000 free pages (8 MiB) to the file system; idle, also
@@ -380,6 +383,7 @@ store_db_load(Store *s, double ttl, StoreLoadFn fn, void *ctx)
             .result_len = (size_t)sqlite3_column_bytes(st, 16), .fail_outcome = sqlite3_column_int(st, 17),
             .fail_index = (uint64_t)sqlite3_column_int64(st, 18), .fail_type = store_db_text(st, 19),
             .fail_message = store_db_text(st, 20), .callback = store_db_text(st, 21),
+            .fail_traceback = store_db_text(st, 22),
         };
         if (j.id && j.op && j.func && j.status)
             fn(ctx, &j);

@@ -57,6 +57,7 @@ $(BUILD)/plugins/example.so: examples/plugin/wordcount.c include/poold.h
 install: $(BUILD)/poold
 	install -D -m 755 $(BUILD)/poold $(DESTDIR)$(PREFIX)/bin/poold
 	install -D -m 644 include/poold.h $(DESTDIR)$(PREFIX)/include/poold.h
+	install -D -m 644 -t $(DESTDIR)$(PREFIX)/lib/poold/python/poold python/poold/*.py
 
 $(BUILD)/poold: $(OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)

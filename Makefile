@@ -204,6 +204,7 @@ bench: $(BUILD)/poold $(BUILD)/bench/respawn $(BUILD)/bench/firstline $(BUILD)/b
 	POOLD_BIN=$(BUILD)/poold bench/store.sh
 	POOLD_BIN=$(BUILD)/poold RESPAWN_BIN=$(BUILD)/bench/respawn bench/faults.sh
 	POOLD_BIN=$(BUILD)/poold FIRSTLINE_BIN=$(BUILD)/bench/firstline bench/imap.sh
+	POOLD_BIN=$(BUILD)/poold bench/runtime.sh
 
 # This tree's apply throughput beside another revision's, in one run: a
 # refactor is within noise of what it replaced (bench/ab.sh).

@@ -27,7 +27,6 @@ cd "$(dirname "$0")/.."
 need_wrk
 
 PIPE_BIN=${PIPE_BIN:-build/bench/pipe}
-PY=${PYTHON:-/usr/bin/python3}
 PHP_FPM=${PHP_FPM:-$(command -v php-fpm8.2 || command -v php-fpm || true)}
 NGINX=${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
 ROUNDS=${ROUNDS:-1}
@@ -45,40 +44,6 @@ cleanup() {
     rm -rf "$tmp"
 }
 trap cleanup EXIT
-
-free_port() { "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-# await URL: until a POST of the bench's call answers 200 (10 s at most).
-await() {
-    for _ in $(seq 200); do
-        curl -fs -o /dev/null -d '{"func":"echo","args":[1]}' "$1" && return 0
-        sleep 0.05
-    done
-    echo "$0: $1 did not answer" >&2
-    exit 1
-}
-# The RSS in KiB of a process and all its descendants.
-tree_rss_kb() {
-    local total=0 p
-    for p in $(descendants "$1"); do
-        total=$((total + $(awk '/^VmRSS/ {print $2}' "/proc/$p/status" 2>/dev/null || echo 0)))
-    done
-    echo "$total"
-}
-# PID and its descendants, from /proc: after the last ") " of a stat
-# line come the state, then the parent.
-descendants() {
-    for f in /proc/[0-9]*/stat; do cat "$f" 2>/dev/null; echo; done | awk -v root="$1" '
-        NF { s = $0; sub(/.*\) /, "", s); split(s, f, " "); parent[$1] = f[2] }
-        END {
-            keep[root] = 1; print root
-            do { grew = 0; for (p in parent) if (!(p in keep) && (parent[p] in keep)) { keep[p] = 1; print p; grew = 1 } } while (grew)
-        }'
-}
-rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
-# A latency of wrk's (8.00us, 1.77ms, 1.02s) in microseconds.
-us() { awk '{v = $1 + 0; if ($1 ~ /ms$/) v *= 1000; else if ($1 ~ /[0-9]s$/) v *= 1e6; printf "%.0f", v}'; }
-pct() { awk -v p="$1" '$1 == p {print $2}' | us; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
 
 # --- the peers ---
 static_port=$(free_port)

@@ -43,6 +43,10 @@ runs=(
     "http_functions test_functions_lists_each_source_with_its_doc
         test_exec_failing_command_is_422_with_its_stderr
         test_plugin_example_wordcount_in_apply_and_map test_functions_undeclared_function_is_404"
+    "http_runtime test_runtime_functions_are_listed_with_source_python_and_their_docstrings
+        test_runtime_apply_starmap_and_kwds_reach_the_python_function
+        test_runtime_each_exception_is_422_with_its_type_message_and_traceback
+        test_runtime_async_jobs_succeed_and_fail_as_the_function_does"
     "http_webhooks test_webhooks_a_success_posts_job_succeeded_signed
         test_webhooks_failures_go_to_error_callback_or_else_to_callback
         test_webhooks_a_callback_is_redelivered_by_hand
@@ -75,5 +79,8 @@ runs=(
 #   million lines long (see http_imap above).
 # - http_webhooks_retries: retries timed to the second, and a restart.
 # - http_store_recovery: kill -9 and restarts, as in http_recovery.
+# - http_runtime_faults, http_runtime_limits: kill -9, timeouts, and a
+#   server for each misbehaving runtime; their answers' shapes are those
+#   http_runtime's checked tests reach.
 
 RUN_LABEL=contract exec "$root/tests/run.sh" "${runs[@]/#/$tests/}"

@@ -1,0 +1,287 @@
+/*
+ * http_runtime_limits.c: the limits poold puts on a warm runtime's task
+ * (issue 19), over the real server with tests/runtime/fns.py: a timeout
+ * (on a sleep, on a C loop that ignores SIGTERM, on a function that
+ * started children), a cancelled job, --worker-memory-limit,
+ * --worker-cpu-limit, --max-result. Past one, the runtime's whole group
+ * is gone and the next call works; within one, nothing is replaced.
+ */
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "client.h"
+#include "harness.h"
+
+/* A file of tests/runtime/ as an absolute path (static buffer). */
+static const char *
+runtime_file(const char *name)
+{
+    static char path[PATH_MAX];
+    char rel[PATH_MAX];
+    const char *dir = getenv("POOLD_TEST_RUNTIME_DIR") ? getenv("POOLD_TEST_RUNTIME_DIR") : "tests/runtime";
+
+    snprintf(rel, sizeof(rel), "%s/%s", dir, name);
+    if (!realpath(rel, path))
+        snprintf(path, sizeof(path), "%s", rel);
+    return path;
+}
+
+/* Starts poold serving fns.py on one worker, with up to two extra
+ * arguments (a name and its value; NULLs for none). */
+static void
+start(Server *s, const char *opt, const char *value)
+{
+    const char *args[] = {"--processes", "1", "--python", runtime_file("fns.py"), opt, value, NULL};
+
+    server_start(s, args);
+}
+
+/* The pid of the runtime that answers the next call. */
+static int
+runtime_pid(const Server *s)
+{
+    Resp r;
+    int pid;
+
+    post(s, "/v1/apply", "{\"func\":\"pid\"}", 200, &r);
+    pid = (int)json_integer_value(jpath(r.json, "result"));
+    resp_free(&r);
+    CHECK(pid > 0);
+    return pid;
+}
+
+/* 1 when process pid is gone (or a zombie), waiting up to `seconds`. */
+static int
+gone(int pid, double seconds)
+{
+    double end = now_seconds() + seconds;
+
+    do {
+        char path[64], buf[512], state = 0, *p;
+        FILE *f;
+        snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+        if (!(f = fopen(path, "r")))
+            return 1;
+        if (fgets(buf, sizeof(buf), f) && (p = strrchr(buf, ')')))
+            state = p[2];
+        fclose(f);
+        if (state == 'Z')
+            return 1;
+        usleep(20 * 1000);
+    } while (now_seconds() < end);
+    return 0;
+}
+
+static int
+sanitized(void)
+{
+    return getenv("POOLD_SANITIZED") && strcmp(getenv("POOLD_SANITIZED"), "1") == 0;
+}
+
+/* --- timeouts --- */
+
+/* A call that runs past its timeout of 1 s: 504 soon after, its runtime
+ * (pid) killed, and a fresh one answers the next call. */
+static void
+expect_timeout(const Server *s, const char *body, int pid)
+{
+    Resp r;
+    double t0 = now_seconds();
+
+    post(s, "/v1/apply", body, 504, &r);
+    CHECK(now_seconds() - t0 < 4);
+    CHECK_STR(json_string_value(jpath(r.json, "error.type")), "TimedOut");
+    resp_free(&r);
+    CHECK(gone(pid, 3));
+    CHECK(runtime_pid(s) != pid);
+}
+
+TEST(test_runtime_timeout_kills_a_sleeping_function_and_the_next_call_works)
+{
+    Server s;
+
+    start(&s, NULL, NULL);
+    expect_timeout(&s, "{\"func\":\"sleepy\",\"args\":[30],\"timeout\":1}", runtime_pid(&s));
+    server_stop(&s);
+}
+
+TEST(test_runtime_timeout_kills_a_c_loop_that_ignores_sigterm)
+{
+    Server s;
+
+    start(&s, NULL, NULL);
+    expect_timeout(&s, "{\"func\":\"spin\",\"timeout\":1}", runtime_pid(&s));
+    server_stop(&s);
+}
+
+/* In a map, the timeout counts per item, as for a built-in: the runtime
+ * says when each item starts. */
+TEST(test_runtime_timeout_in_a_map_counts_per_item_and_names_the_late_one)
+{
+    Server s;
+    Resp r;
+    int pid;
+
+    start(&s, NULL, NULL);
+    post(&s, "/v1/map", "{\"func\":\"sleepy\",\"iterable\":[0.6,0.6,0.6],\"chunksize\":3,\"timeout\":1}", 200, &r);
+    CHECK_INT(json_array_size(jpath(r.json, "results")), 3);
+    resp_free(&r);
+    pid = runtime_pid(&s);
+    post(&s, "/v1/map", "{\"func\":\"sleepy\",\"iterable\":[0.1,30,0.1],\"chunksize\":3,\"timeout\":1}", 504, &r);
+    CHECK_STR(json_string_value(jpath(r.json, "error.type")), "TimedOut");
+    CHECK_INT(json_integer_value(jpath(r.json, "index")), 1);
+    resp_free(&r);
+    CHECK(gone(pid, 3));
+    CHECK(runtime_pid(&s) != pid);
+    server_stop(&s);
+}
+
+TEST(test_runtime_timeout_takes_the_functions_children_too)
+{
+    char path[128], body[256];
+    Server s;
+    FILE *f;
+    int child = 0;
+
+    snprintf(path, sizeof(path), "/tmp/poold-test-child-%d", (int)getpid());
+    unlink(path);
+    start(&s, NULL, NULL);
+    snprintf(body, sizeof(body), "{\"func\":\"with_child\",\"args\":[\"%s\",30],\"timeout\":1}", path);
+    expect_timeout(&s, body, runtime_pid(&s));
+    CHECK((f = fopen(path, "r")) != NULL);
+    CHECK(fscanf(f, "%d", &child) == 1);
+    fclose(f);
+    CHECK(child > 0);
+    if (!gone(child, 3)) {
+        fprintf(stderr, "    the function's child %d outlived the timeout\n", child);
+        kill(child, SIGKILL);
+        CHECK(0);
+    }
+    unlink(path);
+    server_stop(&s);
+}
+
+TEST(test_runtime_cancelling_a_running_job_kills_the_runtime_and_the_next_call_works)
+{
+    char id[64], path[128];
+    Server s;
+    Resp r;
+    int pid;
+
+    start(&s, NULL, NULL);
+    pid = runtime_pid(&s);
+    snprintf(id, sizeof(id), "%s", job_submit(&s, "/v1/apply_async", "{\"func\":\"sleepy\",\"args\":[30]}"));
+    for (double end = now_seconds() + 5; strcmp(job_status(&s, id), "running") != 0 && now_seconds() < end;)
+        usleep(20 * 1000);
+    CHECK_STR(job_status(&s, id), "running");
+    usleep(200 * 1000); /* the request with the runtime */
+    snprintf(path, sizeof(path), "/v1/jobs/%s", id);
+    CHECK(req(&s, "DELETE", path, NULL, &r) == 0);
+    CHECK_INT(r.status, 200);
+    resp_free(&r);
+    CHECK_STR(job_status(&s, id), "cancelled");
+    CHECK(gone(pid, 3));
+    CHECK(runtime_pid(&s) != pid);
+    server_stop(&s);
+}
+
+/* --- memory, CPU --- */
+
+TEST(test_runtime_memory_limit_is_a_memoryerror_and_the_runtime_goes_on)
+{
+    Server s;
+    Resp r;
+    int pid;
+
+    if (sanitized()) { /* ASan's reserved address space and RLIMIT_AS do not mix */
+        fprintf(stderr, "    skipped under the sanitizers\n");
+        return;
+    }
+    start(&s, "--worker-memory-limit", "300M");
+    pid = runtime_pid(&s);
+    post(&s, "/v1/apply", "{\"func\":\"hog\",\"args\":[1024]}", 422, &r);
+    CHECK_STR(json_string_value(jpath(r.json, "error.type")), "MemoryError");
+    CHECK(strstr(json_string_value(jpath(r.json, "error.traceback")) ?: "", "in hog") != NULL);
+    resp_free(&r);
+    post(&s, "/v1/apply", "{\"func\":\"hog\",\"args\":[16]}", 200, &r);
+    CHECK_INT(json_integer_value(jpath(r.json, "result")), 16 << 20);
+    resp_free(&r);
+    CHECK_INT(runtime_pid(&s), pid);
+    server_stop(&s);
+}
+
+TEST(test_runtime_cpu_limit_kills_a_spinning_runtime_naming_sigxcpu)
+{
+    Server s;
+    Resp r;
+    int pid;
+    const char *m;
+
+    start(&s, "--worker-cpu-limit", "1");
+    pid = runtime_pid(&s);
+    post(&s, "/v1/apply", "{\"func\":\"spin\"}", 502, &r);
+    CHECK_STR(json_string_value(jpath(r.json, "error.type")), "WorkerLost");
+    m = json_string_value(jpath(r.json, "error.message")) ?: "";
+    if (!strstr(m, "SIGXCPU") || !strstr(m, "--worker-cpu-limit"))
+        fprintf(stderr, "    %s\n", r.body);
+    CHECK(strstr(m, "SIGXCPU") != NULL);
+    CHECK(strstr(m, "--worker-cpu-limit") != NULL);
+    resp_free(&r);
+    CHECK(gone(pid, 3));
+    CHECK(runtime_pid(&s) != pid);
+    server_stop(&s);
+}
+
+/* --- --max-result --- */
+
+TEST(test_runtime_a_result_over_max_result_is_an_error_naming_it_and_the_next_call_works)
+{
+    Server s;
+    Resp r;
+
+    start(&s, "--max-result", "64K");
+    CHECK(req(&s, "POST", "/v1/apply", "{\"func\":\"big\",\"args\":[200000]}", &r) == 0);
+    CHECK(r.status == 422 || r.status == 502);
+    CHECK(strstr(json_string_value(jpath(r.json, "error.message")) ?: "", "--max-result") != NULL);
+    resp_free(&r);
+    post(&s, "/v1/apply", "{\"func\":\"big\",\"args\":[60000]}", 200, &r);
+    CHECK_INT(json_string_length(jpath(r.json, "result")), 60000);
+    resp_free(&r);
+    server_stop(&s);
+}
+
+/* --max-result bounds a result, as it bounds an exec function's output
+ * per call: a map whose results each fit is not refused because a chunk
+ * of them together would not. */
+TEST(test_runtime_map_results_each_within_max_result_pass_whatever_the_chunksize)
+{
+    char body[512];
+    Server s;
+    Resp r;
+    int pid, n;
+
+    start(&s, "--max-result", "64K");
+    pid = runtime_pid(&s);
+    n = snprintf(body, sizeof(body), "{\"func\":\"big\",\"chunksize\":20,\"iterable\":[");
+    for (int i = 0; i < 20; i++)
+        n += snprintf(body + n, sizeof(body) - (size_t)n, "%s10000", i ? "," : "");
+    snprintf(body + n, sizeof(body) - (size_t)n, "]}");
+    CHECK(req(&s, "POST", "/v1/map", body, &r) == 0);
+    if (r.status != 200)
+        fprintf(stderr, "    20 results of 10 kB under --max-result 64K -> %ld %.300s\n", r.status, r.body);
+    CHECK_INT(r.status, 200);
+    CHECK_INT(json_array_size(jpath(r.json, "results")), 20);
+    resp_free(&r);
+    CHECK_INT(runtime_pid(&s), pid);
+    server_stop(&s);
+}
+
+int
+main(int argc, char **argv)
+{
+    return harness_run(argc, argv);
+}

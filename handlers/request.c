@@ -92,7 +92,7 @@ request_refused(HttpReq *r, int rc)
 {
     App *app = http_app(r);
     int status = http_status(request_outcome(rc));
-    char detail[160];
+    char detail[640]; /* the crash loop's reason, a runtime's error in it */
     json_t *ext = NULL;
 
     switch (rc) {

@@ -19,6 +19,7 @@ import inspect
 import json
 import multiprocessing
 import os
+import re
 import sys
 import traceback
 
@@ -54,12 +55,12 @@ def error_of(exc, frames_of_ours=0):
     traceback less the runtime's own frames (the first frames_of_ours)."""
     tb = exc.__traceback__
     for _ in range(frames_of_ours):
-        tb = tb.tb_next if tb is not None and tb.tb_next is not None else tb
-    return {
-        "type": type(exc).__name__,
-        "message": str(exc),
-        "traceback": "".join(traceback.format_exception(type(exc), exc, tb)),
-    }
+        tb = tb.tb_next if tb is not None else None
+    # Raised in our frame itself (a call with the wrong arguments): no
+    # frame of the program's to show, only the exception.
+    lines = traceback.format_exception(type(exc), exc, tb) if tb is not None or not frames_of_ours \
+        else traceback.format_exception_only(type(exc), exc)
+    return {"type": type(exc).__name__, "message": str(exc), "traceback": "".join(lines)}
 
 
 def load(path):
@@ -85,19 +86,39 @@ def served(module):
     }
 
 
+INT64 = range(-(1 << 63), 1 << 63)
+LONG_DIGITS = re.compile(r"\d{19}")  # 2**63 has 19 digits
+
+
+def wide_int(value):
+    """An int in value past 64 bits (poold's JSON holds no wider), or None."""
+    if type(value) is int:
+        return None if value in INT64 else value
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, (list, tuple)) else ()
+    for item in items:
+        if (wide := wide_int(item)) is not None:
+            return wide
+    return None
+
+
+def refused(type_, message):
+    return json.dumps({"e": {"type": type_, "message": message, "traceback": ""}}, separators=(",", ":"))
+
+
 def encoded(fn, value):
     """One item's outcome as JSON text: {"r": value}, or an error when
-    JSON cannot carry the value."""
+    JSON (or poold's, for an int past 64 bits) cannot carry the value."""
     try:
-        return '{"r":' + json.dumps(value, allow_nan=False, separators=(",", ":")) + "}"
+        text = json.dumps(value, allow_nan=False, separators=(",", ":"))
     except (TypeError, ValueError, RecursionError) as exc:
-        err = {
-            "type": "TypeError",
-            "message": f"{fn.__name__}() returned a {type(value).__name__}, "
-            f"which JSON cannot carry: {exc}",
-            "traceback": "",
-        }
-        return json.dumps({"e": err}, separators=(",", ":"))
+        return refused("TypeError", f"{fn.__name__}() returned a {type(value).__name__}, "
+                       f"which JSON cannot carry: {exc}")
+    # Only a text with a long run of digits can hold such an int: the walk
+    # is for those.
+    if LONG_DIGITS.search(text) and (wide := wide_int(value)) is not None:
+        return refused("OverflowError", f"{fn.__name__}() returned an integer that does not fit in "
+                       f"64 bits ({wide}): return it as a str or a float")
+    return '{"r":' + text + "}"
 
 
 def outcome(fn, args, kwds):

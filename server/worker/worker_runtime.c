@@ -43,6 +43,7 @@ static unsigned wr_n;
 static unsigned wr_number;
 static int wr_sock = -1;
 static uint64_t wr_next_id;
+static size_t wr_max_result;    /* --max-result: the most one result may take */
 
 /* SIGTERM (the pool stopping the worker, at a timeout): the runtimes'
  * whole groups go first, then the worker dies of the signal. */
@@ -54,6 +55,16 @@ wr_on_term(int sig)
             kill(-wr_all[i].pid, SIGKILL);
     signal(sig, SIG_DFL);
     raise(sig);
+}
+
+/* The longest frame an answer of n items may take: --max-result a
+ * result, as an exec function's, and room for the frame around them. */
+static size_t
+wr_frame_max(size_t n)
+{
+    size_t per = wr_max_result + 64;
+
+    return n > (WIRE_MAX_PAYLOAD - 4096) / per ? WIRE_MAX_PAYLOAD : per * n + 4096;
 }
 
 /* Keeps the last WR_TAIL bytes of stderr, for a start failure. */
@@ -207,10 +218,13 @@ wr_start_one(WorkerRuntime *r)
     line = wr_frame(r, &n, WIRE_EXIT_START);
     frame = json_loadb(line, n, 0, NULL);
     fatal = json_object_get(frame, "fatal");
-    if (json_is_object(fatal))
+    if (json_is_object(fatal)) {
+        char how[160];
+        wr_ended(r, how, sizeof(how)); /* its stderr's last words logged first */
         wr_die(WIRE_EXIT_START, "%s cannot start: %s: %s", r->spec->label,
                json_string_value(json_object_get(fatal, "type")) ?: "Error",
                json_string_value(json_object_get(fatal, "message")) ?: "");
+    }
     if (!json_is_object(json_object_get(frame, "ready")))
         wr_die(WIRE_EXIT_START, "%s: its first frame is not {\"ready\": ...}", r->spec->label);
     json_decref(frame);
@@ -221,6 +235,7 @@ worker_runtime_start(const Registry *reg, unsigned number, int sock, size_t max_
 {
     wr_number = number;
     wr_sock = sock;
+    wr_max_result = max_result;
     if ((wr_n = runtime_count(reg)) == 0)
         return 0;
     if (!(wr_all = calloc(wr_n, sizeof(*wr_all))))
@@ -228,8 +243,7 @@ worker_runtime_start(const Registry *reg, unsigned number, int sock, size_t max_
     signal(SIGTERM, wr_on_term);
     for (unsigned i = 0; i < wr_n; i++) {
         wr_all[i] = (WorkerRuntime){.spec = runtime_at(reg, i), .in = -1, .out = -1, .err = -1};
-        /* A frame holds a whole result, plus its id and brackets. */
-        wr_all[i].lines.max = max_result + 4096;
+        wr_all[i].lines.max = wr_frame_max(1);
         wr_start_one(&wr_all[i]);
     }
     return 0;
@@ -368,9 +382,12 @@ wr_answer(WorkerRuntime *r, uint64_t id, size_t nitems, WireClaim *progress, jso
         if (!json_is_object(frame))
             wr_die(WIRE_EXIT_RUNTIME, "%s (pid %d) broke the protocol: a line on stdout that is not a JSON object",
                    r->spec->label, (int)r->pid);
-        if (!json_is_integer(fid) || (uint64_t)json_integer_value(fid) != id)
-            wr_die(WIRE_EXIT_RUNTIME, "%s (pid %d) broke the protocol: a frame for request %s, not %llu",
-                   r->spec->label, (int)r->pid, json_is_integer(fid) ? "another" : "no", (unsigned long long)id);
+        if (!json_is_integer(fid))
+            wr_die(WIRE_EXIT_RUNTIME, "%s (pid %d) broke the protocol: a frame without an id, in answer to "
+                   "request %llu", r->spec->label, (int)r->pid, (unsigned long long)id);
+        if ((uint64_t)json_integer_value(fid) != id)
+            wr_die(WIRE_EXIT_RUNTIME, "%s (pid %d) broke the protocol: a frame for request %lld, not %llu",
+                   r->spec->label, (int)r->pid, (long long)json_integer_value(fid), (unsigned long long)id);
         if (json_is_integer(started) && json_integer_value(started) >= 0 &&
             (size_t)json_integer_value(started) < nitems) {
             wire_claim_progress(progress, (size_t)json_integer_value(started), clock_ns());
@@ -404,7 +421,9 @@ worker_runtime_run(const RegistryFn *fn, uint32_t mode, const json_t *items, con
     wire_claim_progress(progress, 0, clock_ns());
     wr_send(r, text);
     free(text);
+    r->lines.max = wr_frame_max(nitems);
     wr_answer(r, id, nitems, progress, out, fails, first);
+    r->lines.max = wr_frame_max(1);
     if (claim)
         __atomic_store_n(&claim->group, 0, __ATOMIC_RELEASE);
     return 0;

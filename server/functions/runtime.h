@@ -16,6 +16,8 @@
 
 #include "functions/registry.h"
 
+#define RUNTIME_MAX 32 /* runtimes in all: each worker starts one of each */
+
 typedef struct RuntimeSpec {
     char *label;    /* "python seed.py": in logs and errors */
     char *source;   /* as GET /v1/functions shows its functions: "python"... */

@@ -171,7 +171,10 @@ runtime_declare(Registry *r, RuntimeSpec *spec, double timeout, char *err, size_
     size_t i;
     pid_t pid;
 
-    spec->index = runtime_count(r);
+    if ((spec->index = runtime_count(r)) >= RUNTIME_MAX) {
+        snprintf(err, len, "%s: at most %d runtimes", spec->label, RUNTIME_MAX);
+        goto cleanup;
+    }
     if ((pid = runtime_spawn(spec, extra, fds)) < 0) {
         snprintf(err, len, "%s: cannot start: %s", spec->label, strerror(errno));
         goto cleanup;

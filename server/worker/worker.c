@@ -287,7 +287,7 @@ worker_start(const WorkerEnv *env, unsigned number, int sock)
 static int
 worker_idle(int sock)
 {
-    struct pollfd pf[1 + 2 * 16];
+    struct pollfd pf[1 + WORKER_RUNTIME_FDS];
     int n;
 
     pf[0] = (struct pollfd){sock, POLLIN, 0};

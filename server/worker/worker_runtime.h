@@ -18,6 +18,7 @@
 #include <jansson.h>
 
 #include "functions/registry.h"
+#include "functions/runtime.h"
 #include "worker/wire.h"
 
 /* Starts reg's runtimes for worker `number`, whose socket to the pool is
@@ -25,6 +26,9 @@
  * WIRE_NOTE saying which could not start and why (the worker then exits
  * WIRE_EXIT_START). With no runtime, returns 0 at once. */
 int worker_runtime_start(const Registry *reg, unsigned number, int sock, size_t max_result);
+
+/* The most descriptors worker_runtime_fds gives: 2 a runtime. */
+#define WORKER_RUNTIME_FDS (2 * RUNTIME_MAX)
 
 /* Puts the descriptors an idle worker watches besides its socket in pf
  * (room for 2 a runtime). Returns how many. */

@@ -387,7 +387,7 @@ const ConfigOpt config_opts[] = {
      SETTER(config_opts_worker_memory)},
     {"worker-cpu-limit", OPT_WORKER_CPU, "POOLD_WORKER_CPU_LIMIT", "SECONDS", "CPU seconds one task may use (RLIMIT_CPU); 0 is none (0)",
      LONG_IN(worker_cpu, 0, 1000000000)},
-    {"worker-start-timeout", OPT_WORKER_START_TIMEOUT, "POOLD_WORKER_START_TIMEOUT", "SECONDS", "a new worker not ready by then (its plugins' initializers) is killed; 0 waits (30)",
+    {"worker-start-timeout", OPT_WORKER_START_TIMEOUT, "POOLD_WORKER_START_TIMEOUT", "SECONDS", "a new worker not ready by then (its plugins' initializers, its runtimes' start) is killed; 0 waits (30)",
      SECONDS(worker_start_timeout)},
     {"shutdown-grace", OPT_SHUTDOWN_GRACE, "POOLD_SHUTDOWN_GRACE", "SECONDS", "how long running tasks may finish after SIGTERM (30)",
      SECONDS(shutdown_grace)},

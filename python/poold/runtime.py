@@ -60,7 +60,13 @@ def error_of(exc, frames_of_ours=0):
     # frame of the program's to show, only the exception.
     lines = traceback.format_exception(type(exc), exc, tb) if tb is not None or not frames_of_ours \
         else traceback.format_exception_only(type(exc), exc)
-    return {"type": type(exc).__name__, "message": str(exc), "traceback": "".join(lines)}
+    return {"type": type(exc).__name__, "message": unicode(str(exc)), "traceback": unicode("".join(lines))}
+
+
+def unicode(text):
+    """text as UTF-8 can carry it: a lone surrogate (a file name read with
+    surrogateescape) shown as its escape."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def load(path):
@@ -70,24 +76,29 @@ def load(path):
     if spec is None:
         raise ImportError(f"{path} is not a Python file")
     module = importlib.util.module_from_spec(spec)
-    sys.modules["__mp_main__"] = module
+    # As multiprocessing's spawn does: the program is __main__ to its code.
+    sys.modules["__mp_main__"] = sys.modules["__main__"] = module
     spec.loader.exec_module(module)
     return module
 
 
 def served(module):
-    """The public functions FILE.py itself defines, by name."""
+    """The public functions FILE.py itself defines, by name: a decorated
+    one too (functools.cache keeps its __module__), never a class."""
     return {
         name: value
         for name, value in vars(module).items()
         if not name.startswith("_")
-        and inspect.isfunction(value)
-        and value.__module__ == module.__name__
+        and callable(value)
+        and not isinstance(value, type)
+        and getattr(value, "__module__", None) == module.__name__
     }
 
 
 INT64 = range(-(1 << 63), 1 << 63)
 LONG_DIGITS = re.compile(r"\d{19}")  # 2**63 has 19 digits
+# A surrogate escape that is not half of a pair: JSON text poold refuses.
+LONE_SURROGATE = re.compile(r"\\ud[89ab][0-9a-f]{2}(?!\\ud[c-f])|(?<!\\ud[89ab][0-9a-f]{2})\\ud[c-f][0-9a-f]{2}")
 
 
 def wide_int(value):
@@ -118,6 +129,9 @@ def encoded(fn, value):
     if LONG_DIGITS.search(text) and (wide := wide_int(value)) is not None:
         return refused("OverflowError", f"{fn.__name__}() returned an integer that does not fit in "
                        f"64 bits ({wide}): return it as a str or a float")
+    if "\\ud" in text and LONE_SURROGATE.search(text):
+        return refused("UnicodeEncodeError", f"{fn.__name__}() returned a str with a lone surrogate, "
+                       "which UTF-8 cannot carry (text decoded with surrogateescape?)")
     return '{"r":' + text + "}"
 
 
@@ -158,8 +172,11 @@ def serve(chan, functions):
 
 
 def options(argv):
+    # initargs come by the environment (poold's way: argv is public), or
+    # by --initargs; not left for the program to read.
+    initargs = os.environ.pop("POOLD_INITARGS", None)
     opts = {"describe": os.environ.get("POOLD_DESCRIBE") == "1", "initializer": None,
-            "initargs": [], "file": None}
+            "initargs": json.loads(initargs) if initargs else [], "file": None}
     i = 0
     while i < len(argv):
         a = argv[i]

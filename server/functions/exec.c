@@ -27,15 +27,19 @@
 
 /* The process group of the command running, for the SIGTERM handler. */
 static volatile sig_atomic_t exec_group;
+/* The handler the worker had before (a warm runtime's, or the default):
+ * put back when the command ends, and called after ours. */
+static struct sigaction exec_old_term;
 
 /* The worker is being stopped (its task ran past the call's timeout): take
- * the command's whole group down with it, then die of the same signal. */
+ * the command's whole group down with it, then die of the same signal
+ * (through the worker's own handler, which takes its runtimes' groups). */
 static void
 exec_on_term(int sig)
 {
     if (exec_group > 0)
         kill(-exec_group, SIGKILL);
-    signal(sig, SIG_DFL);
+    sigaction(sig, &exec_old_term, NULL);
     raise(sig);
 }
 
@@ -322,7 +326,7 @@ exec_start(const ExecSpec *x, int64_t *group, int fds[4], PooldError *err)
     exec_group = pid;
     if (group)
         __atomic_store_n(group, (int64_t)pid, __ATOMIC_RELEASE);
-    signal(SIGTERM, exec_on_term);
+    sigaction(SIGTERM, &(struct sigaction){.sa_handler = exec_on_term}, &exec_old_term);
     sigprocmask(SIG_SETMASK, &old, NULL);
     fds[0] = in[1];
     fds[1] = out[0];
@@ -360,7 +364,7 @@ exec_end(pid_t pid, int64_t *group, int fds[4])
     kill(pid, SIGKILL);
     if (group)
         __atomic_store_n(group, 0, __ATOMIC_RELEASE);
-    signal(SIGTERM, SIG_DFL);
+    sigaction(SIGTERM, &exec_old_term, NULL);
     exec_group = 0;
     st = exec_reap(pid);
     e = errno;

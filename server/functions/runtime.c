@@ -93,9 +93,11 @@ runtime_python(const char *file, const char *initializer, const json_t *initargs
 {
     char dir[PATH_MAX], path[PATH_MAX], *args = NULL, *pythonpath = NULL;
     const char *old = getenv("PYTHONPATH");
-    const char *argv[8] = {"python3", "-m", "poold.runtime"};
-    const char *env[2] = {NULL};
-    size_t n = 3;
+    /* -P: the working directory is not put first on sys.path, where a
+     * json.py of its own would stand in for the runtime's. */
+    const char *argv[8] = {"python3", "-P", "-m", "poold.runtime"};
+    const char *env[3] = {NULL};
+    size_t n = 4, nenv = 1;
     RuntimeSpec *spec = calloc(1, sizeof(*spec));
 
     runtime_python_dir(dir, sizeof(dir));
@@ -108,15 +110,21 @@ runtime_python(const char *file, const char *initializer, const json_t *initargs
     if (initializer) {
         argv[n++] = "--initializer";
         argv[n++] = initializer;
-        args = initargs ? json_dumps(initargs, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
-        argv[n++] = "--initargs";
-        argv[n++] = args ? args : "[]";
+    }
+    /* initargs by the environment, not argv: ps shows every user argv. */
+    if (initargs && (args = json_dumps(initargs, JSON_COMPACT | JSON_ENCODE_ANY))) {
+        char *e = NULL;
+        if (asprintf(&e, "POOLD_INITARGS=%s", args) < 0)
+            e = NULL;
+        free(args);
+        env[nenv++] = args = e;
     }
     argv[n++] = realpath(file, path) ? path : file;
     if (asprintf(&pythonpath, "PYTHONPATH=%s%s%s", dir, old && *old ? ":" : "", old && *old ? old : "") < 0)
         pythonpath = NULL;
     env[0] = pythonpath;
-    if (spec && pythonpath && (spec->argv = runtime_strv(argv, n)) && (spec->env = runtime_strv(env, 1)) &&
+    if (spec && pythonpath && (!initargs || args) && (spec->argv = runtime_strv(argv, n)) &&
+        (spec->env = runtime_strv(env, nenv)) &&
         asprintf(&spec->label, "python %s", file) >= 0 && (spec->source = strdup("python")))
         goto done;
     snprintf(err, len, "--python %s: out of memory", file);
@@ -149,7 +157,9 @@ runtime_command(const json_t *argv, const json_t *env, const char *cwd, const ch
             goto nomem;
         }
     if ((cwd && !(spec->cwd = strdup(cwd))) || !(spec->source = strdup(source ? source : "runtime")) ||
-        asprintf(&spec->label, "%s %s", spec->source, spec->argv[0]) < 0)
+        /* Its last argument names it best: node runtime.js fns.js is
+         * "node fns.js". */
+        asprintf(&spec->label, "%s %s", spec->source, spec->argv[json_array_size(argv) - 1]) < 0)
         goto nomem;
     return spec;
 nomem:

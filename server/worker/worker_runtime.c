@@ -44,6 +44,7 @@ static unsigned wr_number;
 static int wr_sock = -1;
 static uint64_t wr_next_id;
 static size_t wr_max_result;    /* --max-result: the most one result may take */
+static WireClaim *wr_claim;     /* the claim of the task running, or NULL */
 
 /* SIGTERM (the pool stopping the worker, at a timeout): the runtimes'
  * whole groups go first, then the worker dies of the signal. */
@@ -126,32 +127,41 @@ wr_relay(WorkerRuntime *r)
     }
 }
 
-/* How r ended, once its stdout closed: its exit status or signal, reaped
- * (killed first if it lingers half a second with stdout closed). */
+/* How r ended, once its stdout closed: its exit status or signal (killed
+ * first if it lingers half a second with stdout closed). Its whole group
+ * goes before it is reaped, while its pid still names it (a child it left
+ * could hold stderr open for ever), and the task's claim forgets the group
+ * before the number can be reused. */
 static void
 wr_ended(WorkerRuntime *r, char *buf, size_t len)
 {
-    int st = 0;
-    pid_t got = 0;
+    siginfo_t si = {0};
+    int got = -1;
 
-    for (int k = 0; k < 50 && (got = waitpid(r->pid, &st, WNOHANG)) == 0; k++)
+    for (int k = 0; k < 50; k++) {
+        si.si_pid = 0;
+        if ((got = waitid(P_PID, (id_t)r->pid, &si, WEXITED | WNOHANG | WNOWAIT)) < 0 || si.si_pid)
+            break;
         usleep(10000);
-    if (got == 0) {
-        kill(-r->pid, SIGKILL);
-        while ((got = waitpid(r->pid, &st, 0)) < 0 && errno == EINTR)
-            ;
-        snprintf(buf, len, "closed its stdout");
-    } else if (got < 0) {
-        snprintf(buf, len, "is gone");
-    } else if (WIFSIGNALED(st)) {
-        snprintf(buf, len, "was killed by signal %d (SIG%s)%s", WTERMSIG(st), sigabbrev_np(WTERMSIG(st)) ?: "?",
-                 WTERMSIG(st) == SIGXCPU ? ": it used up its CPU time (--worker-cpu-limit)" : "");
-    } else {
-        snprintf(buf, len, "exited with status %d", WEXITSTATUS(st));
     }
-    while (r->err >= 0) /* its last words */
-        wr_relay(r);
+    kill(-r->pid, SIGKILL);
+    if (got == 0 && !si.si_pid)
+        snprintf(buf, len, "closed its stdout");
+    else if (got < 0)
+        snprintf(buf, len, "is gone");
+    else if (si.si_code != CLD_EXITED)
+        snprintf(buf, len, "was killed by signal %d (SIG%s)%s", si.si_status, sigabbrev_np(si.si_status) ?: "?",
+                 si.si_status == SIGXCPU ? ": it used up its CPU time (--worker-cpu-limit)" : "");
+    else
+        snprintf(buf, len, "exited with status %d", si.si_status);
+    if (wr_claim)
+        __atomic_store_n(&wr_claim->group, 0, __ATOMIC_RELEASE);
+    while (waitpid(r->pid, NULL, 0) < 0 && errno == EINTR)
+        ;
     r->reaped = 1;
+    /* Its last words, as long as they come at once. */
+    for (struct pollfd pf = {r->err, POLLIN, 0}; r->err >= 0 && poll(&pf, 1, 200) > 0; pf.fd = r->err)
+        wr_relay(r);
 }
 
 /* The worker cannot go on: says why (the log, and a WIRE_NOTE the pool
@@ -166,6 +176,14 @@ wr_die(int status, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(note, sizeof(note), fmt, ap);
     va_end(ap);
+    /* It ends in JSON (a problem, /readyz): a runtime's bytes that are not
+     * UTF-8 would take the whole reason with them. */
+    json_t *valid = json_string(note);
+    if (!valid)
+        for (char *c = note; *c; c++)
+            if ((unsigned char)*c >= 0x80)
+                *c = '?';
+    json_decref(valid);
     log_msg(LOG_ERROR, "ForkPoolWorker-%u: %s", wr_number, note);
     h.len = (uint32_t)strlen(note);
     wire_write(wr_sock, &h, note);
@@ -192,7 +210,10 @@ wr_frame(WorkerRuntime *r, size_t *n, int status)
             wr_die(status, "poll: %s", strerror(errno));
         if (r->err >= 0 && pf[1].revents)
             wr_relay(r);
-        if (pf[0].revents && runtime_lines_fill(&r->lines, r->out) == 0) {
+        ssize_t got = pf[0].revents ? runtime_lines_fill(&r->lines, r->out) : -1;
+        if (got < 0 && pf[0].revents && errno != EAGAIN)
+            wr_die(status, "%s (pid %d): reading its stdout: %s", r->spec->label, (int)r->pid, strerror(errno));
+        if (got == 0) {
             wr_ended(r, how, sizeof(how));
             if (status == WIRE_EXIT_START && r->tail_len)
                 wr_die(status, "%s %s before it was ready: %s", r->spec->label, how, r->tail);
@@ -227,6 +248,8 @@ wr_start_one(WorkerRuntime *r)
     }
     if (!json_is_object(json_object_get(frame, "ready")))
         wr_die(WIRE_EXIT_START, "%s: its first frame is not {\"ready\": ...}", r->spec->label);
+    if (json_integer_value(json_object_get(json_object_get(frame, "ready"), "protocol")) != 1)
+        wr_die(WIRE_EXIT_START, "%s: it speaks another protocol than poold's (1)", r->spec->label);
     json_decref(frame);
 }
 
@@ -374,6 +397,10 @@ static void
 wr_answer(WorkerRuntime *r, uint64_t id, size_t nitems, WireClaim *progress, json_t *out, uint32_t *fails,
           uint64_t *first)
 {
+    /* Each item's start, in order and once: a runtime that could say an
+     * item started again would never run past its timeout. */
+    json_int_t next_started = 1;
+
     for (;;) {
         size_t n;
         char *line = wr_frame(r, &n, WIRE_EXIT_RUNTIME);
@@ -388,9 +415,13 @@ wr_answer(WorkerRuntime *r, uint64_t id, size_t nitems, WireClaim *progress, jso
         if ((uint64_t)json_integer_value(fid) != id)
             wr_die(WIRE_EXIT_RUNTIME, "%s (pid %d) broke the protocol: a frame for request %lld, not %llu",
                    r->spec->label, (int)r->pid, (long long)json_integer_value(fid), (unsigned long long)id);
-        if (json_is_integer(started) && json_integer_value(started) >= 0 &&
-            (size_t)json_integer_value(started) < nitems) {
-            wire_claim_progress(progress, (size_t)json_integer_value(started), clock_ns());
+        if (started && (!json_is_integer(started) || json_integer_value(started) != next_started ||
+                        (size_t)next_started >= nitems))
+            wr_die(WIRE_EXIT_RUNTIME, "%s (pid %d) broke the protocol: {\"started\": %s} where item %lld "
+                   "was next", r->spec->label, (int)r->pid, json_is_integer(started) ? "an item out of turn" : "?",
+                   (long long)next_started);
+        if (started) {
+            wire_claim_progress(progress, (size_t)next_started++, clock_ns());
             json_decref(frame);
             continue;
         }
@@ -416,7 +447,7 @@ worker_runtime_run(const RegistryFn *fn, uint32_t mode, const json_t *items, con
     if (!text)
         return -1;
     /* Whoever kills the worker at a deadline takes the group too. */
-    if (claim)
+    if ((wr_claim = claim))
         __atomic_store_n(&claim->group, (int64_t)r->pid, __ATOMIC_RELEASE);
     wire_claim_progress(progress, 0, clock_ns());
     wr_send(r, text);
@@ -426,6 +457,7 @@ worker_runtime_run(const RegistryFn *fn, uint32_t mode, const json_t *items, con
     r->lines.max = wr_frame_max(1);
     if (claim)
         __atomic_store_n(&claim->group, 0, __ATOMIC_RELEASE);
+    wr_claim = NULL;
     return 0;
 }
 
@@ -460,7 +492,10 @@ worker_runtime_cpu_budget(long cpu_limit)
 void
 worker_runtime_stop(void)
 {
-    for (unsigned i = 0; i < wr_n; i++) {
+    unsigned n = wr_n;
+
+    wr_n = 0; /* the SIGTERM handler looks no more */
+    for (unsigned i = 0; i < n; i++) {
         WorkerRuntime *r = &wr_all[i];
         if (r->in >= 0)
             close(r->in); /* EOF: a runtime's cue to leave */

@@ -286,7 +286,7 @@ expect_good(const Server *s)
 static void
 expect_protocol_break(const char *mode, const char *want)
 {
-    char fns[128], body[128];
+    char fns[128], body[128], label[64];
     Server s;
     BgCall c = {.s = &s, .path = "/v1/apply", .body = "{\"func\":\"fake_good\",\"args\":[],\"kwds\":{\"sleep\":2}}"};
     pthread_t t;
@@ -299,7 +299,8 @@ expect_protocol_break(const char *mode, const char *want)
         usleep(10 * 1000);
     snprintf(body, sizeof(body), "{\"func\":\"fake_%s\",\"args\":[1]}", mode);
     post(&s, "/v1/apply", body, 502, &r);
-    expect_lost(&r, (const char *const[]){"lost its runtime while running the task", "fake python3", want, NULL});
+    snprintf(label, sizeof(label), "fake %s (pid", mode); /* its label: the source, its last argument */
+    expect_lost(&r, (const char *const[]){"lost its runtime while running the task", label, want, NULL});
     resp_free(&r);
     pthread_join(t, NULL);
     CHECK_INT(c.r.status, 200); /* the other worker's call was not touched */

@@ -19,6 +19,8 @@ the protocol only when it serves, the way MODE says:
     silent     never answers
     short      an answer with no result for its one item
     notoutcome an answer whose result is neither {"r": ...} nor {"e": ...}
+    restart    says its one item started again and again, to outrun the
+               timeout
 
 These fail at the description itself (poold's start-up errors):
 
@@ -79,6 +81,10 @@ def serve(mode):
             time.sleep(3600)
         elif mode == "short":
             write({"id": rid, "results": []})
+        elif mode == "restart":
+            for _ in range(50):
+                write({"id": rid, "started": 1})
+                time.sleep(0.1)
         elif mode == "notoutcome":
             write({"id": rid, "results": [{"value": 1}]})
         else:

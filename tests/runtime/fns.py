@@ -179,3 +179,15 @@ if __name__ == "__main__":
         with open(marker, "w") as f:
             f.write(f"main ran in {os.getpid()}\n")
     raise SystemExit(99)
+
+
+def orphan_die():
+    """orphan_die(): starts `sleep 300` (which keeps the runtime's stderr
+    open), then kills its own runtime with SIGKILL."""
+    subprocess.Popen(["sleep", "300"])
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def surrogate():
+    """surrogate(): a str with a lone surrogate, as surrogateescape makes."""
+    return b"caf\xff".decode("utf-8", "surrogateescape")

@@ -12,9 +12,15 @@ const path = require("path");
 const readline = require("readline");
 const util = require("util");
 
-// stdout is for frames only: what the functions log goes to stderr, which
-// poold logs under the worker's name.
-const out = (frame) => fs.writeSync(1, JSON.stringify(frame) + "\n");
+// stdout is for frames only, on a descriptor of our own, blocking whatever
+// a library does to fd 1's mode; what the functions log, or write to
+// process.stdout, goes to stderr, which poold logs under the worker's name.
+const frames = fs.openSync("/proc/self/fd/1", "w");
+const out = (frame) => {
+  const data = Buffer.from(JSON.stringify(frame) + "\n");
+  for (let off = 0; off < data.length;) off += fs.writeSync(frames, data, off);
+};
+process.stdout.write = process.stderr.write.bind(process.stderr);
 for (const level of ["log", "info", "debug", "warn", "error"])
   console[level] = (...args) => process.stderr.write(util.format(...args) + "\n");
 
@@ -23,17 +29,36 @@ function errorOf(e) {
   return { type, message: String(e && e.message !== undefined ? e.message : e), traceback: (e && e.stack) || "" };
 }
 
-function outcome(fn, name, args) {
+const refused = (type, message) => ({ e: { type, message, traceback: "" } });
+
+// JSON text of a value, or null when JSON cannot carry all of it (what
+// JSON.stringify would drop or turn into null without a word).
+function carried(value) {
+  let bad = false;
+  const text = JSON.stringify(value, (k, v) => {
+    if (v === undefined || typeof v === "function" || typeof v === "symbol" || typeof v === "bigint" ||
+        (typeof v === "number" && !Number.isFinite(v)))
+      bad = true;
+    return typeof v === "bigint" ? null : v;
+  });
+  return bad || text === undefined ? null : text;
+}
+
+function outcome(fn, name, args, kwds) {
   let value;
+  if (kwds && Object.keys(kwds).length)
+    return refused("TypeError", `${name}() takes no keyword arguments in JavaScript`);
   try {
     value = fn(...args);
   } catch (e) {
     return { e: errorOf(e) };
   }
-  if (value === undefined || typeof value === "function" || typeof value === "symbol" ||
-      typeof value === "bigint" || (typeof value === "number" && !Number.isFinite(value)))
-    return { e: { type: "TypeError", message: `${name}() returned a ${typeof value} JSON cannot carry (${String(value)})`, traceback: "" } };
-  return { r: value };
+  if (value instanceof Promise)
+    return refused("TypeError", `${name}() is async: this runtime serves plain functions`);
+  const text = carried(value);
+  if (text === null)
+    return refused("TypeError", `${name}() returned a value JSON cannot carry whole (${typeof value})`);
+  return { r: JSON.parse(text) };
 }
 
 function calls(req) {
@@ -63,7 +88,7 @@ function main() {
     const items = calls(req);
     const results = items.map((args, k) => {
       if (req.progress && k) out({ id: req.id, started: k });
-      return fn ? outcome(fn, req.func, args)
+      return fn ? outcome(fn, req.func, args, req.kwds)
                 : { e: { type: "ReferenceError", message: `no function ${req.func} here`, traceback: "" } };
     });
     out({ id: req.id, results });

@@ -230,9 +230,9 @@ runtime_lines_fill(RuntimeLines *l, int fd)
 char *
 runtime_lines_next(RuntimeLines *l, size_t *n)
 {
-    char *start = l->buf + l->used, *nl;
+    char *start, *nl;
 
-    if (!l->buf || l->over || !(nl = memchr(start, '\n', l->len - l->used)))
+    if (!l->buf || l->over || !(nl = memchr(start = l->buf + l->used, '\n', l->len - l->used)))
         return NULL;
     *nl = '\0';
     *n = (size_t)(nl - start);

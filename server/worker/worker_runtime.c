@@ -461,28 +461,49 @@ worker_runtime_run(const RegistryFn *fn, uint32_t mode, const json_t *items, con
     return 0;
 }
 
+/* The CPU seconds pid has used (rounded up), from /proc/PID/stat's
+ * fields 14 and 15; -1 when they cannot be read. */
+static long
+wr_cpu_used(pid_t pid)
+{
+    char path[64], stat[1024], *p, *save = NULL, *tok, *end;
+    unsigned long ticks = 0, n;
+    long hz = sysconf(_SC_CLK_TCK);
+    int seen = 0;
+    size_t got;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    if (hz <= 0 || !(f = fopen(path, "r")))
+        return -1;
+    got = fread(stat, 1, sizeof(stat) - 1, f);
+    fclose(f);
+    stat[got] = '\0';
+    /* The fields after the command's closing paren start at field 3. */
+    if (!(p = strrchr(stat, ')')))
+        return -1;
+    tok = strtok_r(p + 1, " ", &save);
+    for (int field = 3; tok && field <= 15; field++, tok = strtok_r(NULL, " ", &save)) {
+        if (field < 14)
+            continue;
+        n = strtoul(tok, &end, 10);
+        if (*end)
+            return -1;
+        ticks += n;
+        seen++;
+    }
+    return seen == 2 ? (long)((ticks + (unsigned long)hz - 1) / (unsigned long)hz) : -1;
+}
+
 void
 worker_runtime_cpu_budget(long cpu_limit)
 {
-    long ticks = sysconf(_SC_CLK_TCK);
-
-    for (unsigned i = 0; cpu_limit > 0 && ticks > 0 && i < wr_n; i++) {
-        char path[64], stat[1024], *end;
-        unsigned long utime = 0, stime = 0;
+    for (unsigned i = 0; cpu_limit > 0 && i < wr_n; i++) {
+        long used = wr_cpu_used(wr_all[i].pid);
         struct rlimit rl;
-        FILE *f;
-        snprintf(path, sizeof(path), "/proc/%d/stat", (int)wr_all[i].pid);
-        if (!(f = fopen(path, "r")))
+        if (used < 0 || prlimit(wr_all[i].pid, RLIMIT_CPU, NULL, &rl) != 0)
             continue;
-        size_t got = fread(stat, 1, sizeof(stat) - 1, f);
-        fclose(f);
-        stat[got] = '\0';
-        /* Fields 14 and 15, counted after the command's closing paren. */
-        if (!(end = strrchr(stat, ')')) ||
-            sscanf(end + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) != 2 ||
-            prlimit(wr_all[i].pid, RLIMIT_CPU, NULL, &rl) != 0)
-            continue;
-        rl.rlim_cur = (rlim_t)((utime + stime + (unsigned long)ticks - 1) / (unsigned long)ticks + (unsigned long)cpu_limit);
+        rl.rlim_cur = (rlim_t)(used + cpu_limit);
         if (rl.rlim_max != RLIM_INFINITY && rl.rlim_cur > rl.rlim_max)
             rl.rlim_cur = rl.rlim_max;
         prlimit(wr_all[i].pid, RLIMIT_CPU, &rl, NULL);

@@ -13,5 +13,5 @@ FUNCS = {"pyecho": pyecho, "square": square}
 
 @app.post("/v1/apply")
 def apply():
-    body = request.get_json()
+    body = request.get_json(force=True)
     return jsonify(result=FUNCS[body["func"]](*body.get("args", [])))

@@ -135,40 +135,65 @@ def encoded(fn, value):
     return '{"r":' + text + "}"
 
 
-def outcome(fn, args, kwds):
+def run(fn, req, started):
+    """Calls fn on each item of a request: the values (None where it
+    raised), and the error objects by index. started(k) is called before
+    item k > 0 when the request asks for progress."""
+    values, errors = [], {}
+    if "map" in req or "starmap" in req:
+        star = "starmap" in req
+        for k, item in enumerate(req["starmap"] if star else req["map"]):
+            if started and k:
+                started(k)
+            try:
+                values.append(fn(*item) if star else fn(item))
+            except Exception as exc:  # SystemExit and KeyboardInterrupt end the runtime
+                errors[k] = error_of(exc, 1)
+                values.append(None)
+    else:
+        try:
+            values.append(fn(*(req.get("args") or ()), **(req.get("kwds") or {})))
+        except Exception as exc:
+            errors[0] = error_of(exc, 1)
+            values.append(None)
+    return values, errors
+
+
+def carried(fn, values):
+    """values as one JSON array, when JSON (and poold's) carries each whole;
+    else None."""
     try:
-        value = fn(*args, **kwds)
-    except Exception as exc:  # SystemExit and KeyboardInterrupt end the runtime
-        return json.dumps({"e": error_of(exc, 1)}, separators=(",", ":"))
-    return encoded(fn, value)
+        text = json.dumps(values, allow_nan=False, separators=(",", ":"))
+    except (TypeError, ValueError, RecursionError):
+        return None
+    if (LONG_DIGITS.search(text) and wide_int(values) is not None) or \
+            ("\\ud" in text and LONE_SURROGATE.search(text)):
+        return None
+    return text
 
 
-def calls(req):
-    """The (args, kwds) of each item of a request."""
-    if "map" in req:
-        return [((item,), {}) for item in req["map"]]
-    if "starmap" in req:
-        return [(tuple(item), {}) for item in req["starmap"]]
-    return [(req.get("args") or (), req.get("kwds") or {})]
+def answer(fn, rid, values, errors):
+    """The answer frame: the bare values when every item succeeded and
+    carries (one encoding for the whole chunk), else an outcome an item."""
+    if not errors and (text := carried(fn, values)) is not None:
+        return '{"id":%d,"values":%s}' % (rid, text)
+    parts = [json.dumps({"e": errors[k]}, separators=(",", ":")) if k in errors else encoded(fn, v)
+             for k, v in enumerate(values)]
+    return '{"id":%d,"results":[%s]}' % (rid, ",".join(parts))
 
 
 def serve(chan, functions):
     while (req := chan.read()) is not None:
         rid = req["id"]
         fn = functions.get(req.get("func"))
-        items = calls(req)
         if fn is None:
-            err = {"type": "NameError", "message": f"no function {req.get('func')!r} here",
-                   "traceback": ""}
-            parts = [json.dumps({"e": err})] * len(items)
-        else:
-            progress = req.get("progress")
-            parts = []
-            for k, (args, kwds) in enumerate(items):
-                if progress and k:
-                    chan.write('{"id":%d,"started":%d}' % (rid, k))
-                parts.append(outcome(fn, args, kwds))
-        chan.write('{"id":%d,"results":[%s]}' % (rid, ",".join(parts)))
+            n = len(req.get("map") or req.get("starmap") or [None])
+            err = refused("NameError", f"no function {req.get('func')!r} here")
+            chan.write('{"id":%d,"results":[%s]}' % (rid, ",".join([err] * n)))
+            continue
+        started = (lambda k: chan.write('{"id":%d,"started":%d}' % (rid, k))) if req.get("progress") else None
+        values, errors = run(fn, req, started)
+        chan.write(answer(fn, rid, values, errors))
 
 
 def options(argv):

@@ -391,6 +391,18 @@ wr_outcomes(WorkerRuntime *r, json_t *results, json_t *out, uint32_t *fails, uin
     }
 }
 
+/* Takes the values of an answer where every item succeeded into out. */
+static void
+wr_values(json_t *values, json_t *out)
+{
+    json_t *v;
+    size_t k;
+
+    json_array_foreach(values, k, v)
+        if (json_array_append_new(out, json_pack("{s:O}", "r", v)) < 0)
+            wr_die(WIRE_EXIT_NOMEM, "out of memory");
+}
+
 /* Reads r's answer to request id: its "started" frames mark progress, its
  * results go to out. Anything else ends the worker. */
 static void
@@ -425,10 +437,15 @@ wr_answer(WorkerRuntime *r, uint64_t id, size_t nitems, WireClaim *progress, jso
             json_decref(frame);
             continue;
         }
-        if (!json_is_array(results) || json_array_size(results) != nitems)
+        /* Every item's value, bare ({"values"}), or an outcome each. */
+        json_t *values = json_object_get(frame, "values");
+        if (!json_is_array(values ? values : results) || json_array_size(values ? values : results) != nitems)
             wr_die(WIRE_EXIT_RUNTIME, "%s (pid %d) broke the protocol: an answer without one result for each "
                    "of its %zu items", r->spec->label, (int)r->pid, nitems);
-        wr_outcomes(r, results, out, fails, first);
+        if (values)
+            wr_values(values, out);
+        else
+            wr_outcomes(r, results, out, fails, first);
         json_decref(frame);
         return;
     }

@@ -135,22 +135,60 @@ worker_encode(json_t *out, uint32_t fails, size_t *len)
     return text;
 }
 
+/* A map or starmap chunk of a runtime function, its items as text: the
+ * frame call.c wrote, [id,[items],null], read without a parse. NULL when
+ * the task is not one (the general path takes it); else the result
+ * payload, as worker_execute returns it. */
+static char *
+worker_runtime_chunk(const Registry *reg, const char *payload, size_t plen, uint32_t mode,
+                     WireClaim *progress, size_t *len, uint32_t *fails, uint64_t *first, int *taken)
+{
+    static const char tail[] = ",null]";
+    const RegistryFn *fn;
+    const char *items;
+    char *end, *text;
+    json_t *out;
+    unsigned long id;
+
+    *taken = 0;
+    if ((mode != WIRE_MODE_MAP && mode != WIRE_MODE_STARMAP) || plen < 8 || payload[0] != '[' ||
+        memcmp(payload + plen - (sizeof(tail) - 1), tail, sizeof(tail) - 1) != 0)
+        return NULL;
+    id = strtoul(payload + 1, &end, 10);
+    if (*end != ',' || id > UINT_MAX || !(fn = registry_by_id(reg, (unsigned)id)) || fn->kind != REGISTRY_RUNTIME)
+        return NULL;
+    *taken = 1;
+    items = end + 1;
+    if (!(out = json_array()))
+        return NULL;
+    text = worker_runtime_run_text(fn, mode, items, (size_t)(payload + plen - (sizeof(tail) - 1) - items),
+                                   worker_claim, progress, out, len, fails, first);
+    if (!text)
+        text = worker_encode(out, *fails, len);
+    json_decref(out);
+    return text;
+}
+
 char *
 worker_execute(const Registry *reg, const char *payload, size_t plen,
                uint32_t mode, WireClaim *progress, size_t *len, uint32_t *fails,
                uint64_t *first)
 {
-    int body = mode == WIRE_MODE_APPLY_BODY, rc;
+    int body = mode == WIRE_MODE_APPLY_BODY, rc, taken;
+    char *text;
+
+    *fails = 0;
+    *first = 0;
+    /* Before any parse: a runtime's chunk goes as the text it is. */
+    if ((text = worker_runtime_chunk(reg, payload, plen, mode, progress, len, fails, first, &taken)) || taken)
+        return text;
     /* A body is parsed as the HTTP thread parsed it: the same values. */
     json_t *task = json_loadb(payload, plen, body ? POOLD_BODY_JSON_FLAGS : 0, NULL);
     json_t *out = json_array(), *none = NULL;
     json_t *items = body ? json_object_get(task, "args") : json_array_get(task, 1);
     json_t *kwds = body ? json_object_get(task, "kwds") : json_array_get(task, 2);
     const RegistryFn *fn = worker_fn(reg, task, body);
-    char *text = NULL;
 
-    *fails = 0;
-    *first = 0;
     if (body && task && !items) /* call_parse_apply's default: no arguments */
         items = none = json_array();
     /* The dispatcher only sends what call.c built or checked. */

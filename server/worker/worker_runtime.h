@@ -53,6 +53,19 @@ int worker_runtime_run(const RegistryFn *fn, uint32_t mode, const json_t *items,
                        WireClaim *claim, WireClaim *progress, json_t *out, uint32_t *fails,
                        uint64_t *first);
 
+/*
+ * A map or starmap chunk of fn (REGISTRY_RUNTIME) whose items are
+ * poold's own JSON text (items, len: the array): sent as that text. When
+ * every item succeeded and the runtime wrote its values bare, returns
+ * them as it wrote them (malloc'd, *plain_len long: the result payload
+ * of wire.h, no item parsed and encoded again); else NULL, with the
+ * outcomes in out as worker_runtime_run leaves them. Never returns when
+ * the runtime breaks.
+ */
+char *worker_runtime_run_text(const RegistryFn *fn, uint32_t mode, const char *items, size_t len,
+                              WireClaim *claim, WireClaim *progress, json_t *out, size_t *plain_len,
+                              uint32_t *fails, uint64_t *first);
+
 /* Gives runtime CPU limits of cpu_limit seconds from now, as the worker's
  * own (--worker-cpu-limit). */
 void worker_runtime_cpu_budget(long cpu_limit);

@@ -22,7 +22,7 @@ import threading
 import time
 from urllib.parse import urlsplit
 
-from .errors import ConnectionLost
+from .errors import Cancelled, ConnectionLost
 
 CONNECT_TIMEOUT = 10.0  # seconds to open a connection
 HEARTBEAT = 5.0  # seconds of silence before poold's health is checked
@@ -245,13 +245,13 @@ class Client:
         self.active = set()
         self.closed = False
         self.alive_at = 0.0  # when poold last answered anything
+        self.dead_at = -HEARTBEAT  # when a health check last failed
         self.probe_lock = threading.Lock()
 
     def lost(self, what, exc=None):
-        """The exception for a connection that failed: Cancelled-like
-        wording once the pool closed it on purpose."""
+        """The exception for a connection that failed: ConnectionLost, or
+        Cancelled once the pool closed its connections on purpose."""
         if self.closed:
-            from .errors import Cancelled
             return Cancelled("the pool was terminated")
         reason = ": %s" % (exc.strerror or exc) if isinstance(exc, OSError) else ""
         return ConnectionLost("%s (%s)%s" % (what, self.url, reason))
@@ -367,11 +367,15 @@ class Client:
         if self.closed:
             raise self.lost("closed")
         with self.probe_lock:
-            if time.monotonic() - self.alive_at < HEARTBEAT:
+            now = time.monotonic()
+            if now - self.alive_at < HEARTBEAT:
                 return
+            if now - self.dead_at < HEARTBEAT:  # another thread's check just failed
+                raise self.lost("poold stopped answering: GET /healthz failed")
             try:
                 self.probe()
             except (OSError, ssl.SSLError) as exc:
+                self.dead_at = time.monotonic()
                 raise self.lost("poold stopped answering: GET /healthz failed", exc) from None
             self.alive_at = time.monotonic()
 

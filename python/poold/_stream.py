@@ -74,6 +74,7 @@ class Stream:
         self.failure = None
         self.failed_at = None
         self.written = threading.Event()  # the body is complete, or abandoned
+        self.whole = False  # the body is complete, its last chunk sent
         self.closed = False
         self.body = None
         self.partial = b""
@@ -102,6 +103,7 @@ class Stream:
         try:
             self._write_items(it)
             self.conn.send(b"0\r\n\r\n")
+            self.whole = True
         except BaseException:  # the connection went (the reader has its answer, or was closed)
             pass
         finally:
@@ -197,7 +199,7 @@ class Stream:
         too (an early answer leaves the writer writing: the connection
         goes)."""
         self.closed = True
-        self.client.release(self.conn, keep=self.written.wait(1.0))
+        self.client.release(self.conn, keep=self.written.wait(1.0) and self.whole)
 
     def close(self):
         """Stops the stream: poold, seeing the connection go, drops the

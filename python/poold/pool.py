@@ -23,6 +23,7 @@ taken so that a Pool program runs unchanged, and do this:
 """
 import itertools
 import math
+import operator
 import os
 import threading
 import warnings
@@ -87,6 +88,8 @@ class Pool:
     def __init__(self, processes=None, initializer=None, initargs=(), maxtasksperchild=None, *,
                  url=None, api_key=None):
         self._state = None  # __del__ looks at it, whatever raises below
+        if processes is not None:
+            processes = operator.index(processes)  # TypeError, as Pool's range(processes)
         if processes is not None and processes < 1:
             raise ValueError("Number of processes must be at least 1")
         if maxtasksperchild is not None and (

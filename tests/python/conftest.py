@@ -23,10 +23,16 @@ FNS = os.path.join(HERE, "fns.py")
 API_KEY = "pyclient-test-key"
 
 
+# A sanitizer's report in a poold's log fails the test that stopped it, as
+# tests/lib/server.c has it for the C tests.
+SANITIZER_REPORTS = ("ERROR: AddressSanitizer", "AddressSanitizer:DEADLYSIGNAL", "ERROR: LeakSanitizer",
+                     ": runtime error: ", "UndefinedBehaviorSanitizer:DEADLYSIGNAL")
+
+
 class Server:
     """One poold: start() waits until /readyz says a call would run."""
 
-    def __init__(self, tmp, *args, python=FNS, processes=2):
+    def __init__(self, tmp, *args, python=FNS, processes=2, tls=False):
         self.dir = tmp
         self.args = ["--host", "127.0.0.1", "--port", "0", "--processes", str(processes),
                      "--data-dir", os.path.join(tmp, "data"), "--shutdown-grace", "1", "--python", python,
@@ -34,6 +40,7 @@ class Server:
         self.log_path = os.path.join(tmp, "poold.log")
         self.proc = None
         self.url = None
+        self.tls = tls  # poold serves https: readiness is read from its log
 
     def start(self, wait=30.0):
         log = open(self.log_path, "ab")
@@ -45,7 +52,7 @@ class Server:
         deadline = time.monotonic() + wait
         while self.url is None:
             self._check_running(deadline)
-            found = re.search(r"listening on (http://127\.0\.0\.1:\d+)", self.log())
+            found = re.search(r"listening on (https?://127\.0\.0\.1:\d+)", self.log())
             if found:
                 self.url = found.group(1)
             time.sleep(0.05)
@@ -59,6 +66,8 @@ class Server:
             raise RuntimeError("poold did not start (%s):\n%s" % (self.proc.poll(), self.log()[-3000:]))
 
     def ready(self):
+        if self.tls:
+            return self.log().count(" ready, ") >= 1
         try:
             with urllib.request.urlopen(self.url + "/readyz", timeout=2) as answer:
                 return answer.status == 200
@@ -98,6 +107,8 @@ class Server:
         except subprocess.TimeoutExpired:
             self.signal(signal.SIGKILL)
             self.proc.wait(5)
+        reports = [r for r in SANITIZER_REPORTS if r in self.log()]
+        assert not reports, "a sanitizer reported %s: see %s" % (reports, self.log_path)
 
 
 @pytest.fixture(scope="session")

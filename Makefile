@@ -103,8 +103,10 @@ test: tests
 
 # openapi.yaml's checks, part of make test: redocly lint (the rules are in
 # redocly.yaml), and the contract test, the HTTP tests once more through a
-# Prism proxy that checks every request and answer against the spec.
-SPEC_TESTS := tests/lint_openapi.sh tests/contract.sh
+# Prism proxy that checks every request and answer against the spec. Then
+# the spec's Python client (python/poold): its pytest suite against real
+# servers (tests/python.sh).
+SPEC_TESTS := tests/lint_openapi.sh tests/contract.sh tests/python.sh
 # The shape's own check: no part includes one above it (tests/layers.sh).
 CHECKS := tests/layers.sh
 
@@ -205,6 +207,7 @@ bench: $(BUILD)/poold $(BUILD)/bench/respawn $(BUILD)/bench/firstline $(BUILD)/b
 	POOLD_BIN=$(BUILD)/poold RESPAWN_BIN=$(BUILD)/bench/respawn bench/faults.sh
 	POOLD_BIN=$(BUILD)/poold FIRSTLINE_BIN=$(BUILD)/bench/firstline bench/imap.sh
 	POOLD_BIN=$(BUILD)/poold bench/runtime.sh
+	POOLD_BIN=$(BUILD)/poold bench/pyclient.sh
 
 # This tree's apply throughput beside another revision's, in one run: a
 # refactor is within noise of what it replaced (bench/ab.sh).

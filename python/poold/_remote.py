@@ -1,0 +1,77 @@
+"""poold._remote: poold's calls on top of the connections: JSON bodies in,
+the decoded answer or the mapped exception out, and a 503 (a full queue,
+workers that crash at start-up, a stop) sent again after its Retry-After,
+for RETRY_BUDGET seconds of waiting at most.
+"""
+import json
+import uuid
+
+from . import errors
+
+RETRY_BUDGET = 30.0  # seconds one call may spend waiting out 503s
+JSON = b"Content-Type: application/json\r\n"
+
+# Compact, and refusing what JSON cannot carry (nan, inf) rather than
+# writing what poold would refuse as not JSON.
+_encoder = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+encode_text = _encoder.encode
+
+
+def encode(obj):
+    return encode_text(obj).encode()
+
+
+def retry_after(headers):
+    try:
+        return min(max(float(headers.get("retry-after", "1")), 0.05), RETRY_BUDGET)
+    except ValueError:
+        return 1.0
+
+
+class Remote:
+    """One pool's calls to poold. `stop` is the pool's event: terminate()
+    sets it, and a wait between retries ends with it."""
+
+    def __init__(self, client, stop):
+        self.client = client
+        self.stop = stop
+        self._processes = None
+
+    def error(self, status, headers, data, func=None):
+        """The exception of an answer that is not a success."""
+        try:
+            problem = json.loads(data) if data else None
+        except ValueError:
+            problem = {"detail": data[:200].decode("utf-8", "replace")}
+        return errors.problem_error(status, problem, func, headers)
+
+    def call(self, method, path, body=b"", func=None, extra=b""):
+        """(status, headers, body) of a 2xx answer; raises the mapped
+        exception of any other, once the 503s' budget is spent."""
+        spent = 0.0
+        while True:
+            status, headers, data = self.client.request(method, path, body, extra)
+            if status < 300:
+                return status, headers, data
+            exc = self.error(status, headers, data, func)
+            delay = retry_after(headers)
+            if status != 503 or spent + delay > RETRY_BUDGET:
+                raise exc
+            if self.stop.wait(delay):
+                raise errors.Cancelled("the pool was terminated")
+            spent += delay
+
+    def post(self, path, body, func=None, idempotent=False):
+        """The decoded answer of a POST of a JSON body. idempotent: with an
+        Idempotency-Key, so that sending it again makes no second job."""
+        extra = JSON
+        if idempotent:
+            extra += b"Idempotency-Key: %s\r\n" % uuid.uuid4().hex.encode()
+        return json.loads(self.call(b"POST", path, body, func, extra)[2])
+
+    def processes(self):
+        """The server's worker count (GET /v1/pool), asked once."""
+        if self._processes is None:
+            info = json.loads(self.call(b"GET", b"/v1/pool")[2])
+            self._processes = int(info.get("processes") or 1)
+        return self._processes

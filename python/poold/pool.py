@@ -1,0 +1,324 @@
+"""poold.pool: Pool, with multiprocessing.pool.Pool's API and behaviour,
+its workers those of a poold server.
+
+The server is `url`, else $POOLD_URL, else http://127.0.0.1:8080; the API
+key `api_key`, else $POOLD_API_KEY. A function is named by a string, or
+given as a callable and sent by its __name__: the server must serve a
+function of that name (poold --python FILE.py serves FILE.py's).
+
+The arguments that shape a Pool's workers belong to the server; they are
+taken so that a Pool program runs unchanged, and do this:
+
+- processes: at least 1, else ValueError (as Pool). poold's --processes
+  decides how many workers run; this one sizes the client: how many of
+  this pool's jobs it waits on at once (processes + 1 long polls), and
+  the chunksize of a map over an iterator (Pool's own formula, over the
+  first 10,000 items). None: the server's count (GET /v1/pool).
+- initializer, initargs: checked as Pool checks them (a callable, or a
+  name), never run here: poold runs an initializer in each worker when
+  its --functions file declares it ({"python": FILE, "initializer":
+  NAME, "initargs": [...]}).
+- maxtasksperchild: a positive int or None, else ValueError (as Pool);
+  poold's --max-tasks-per-child recycles its workers.
+"""
+import itertools
+import math
+import operator
+import os
+import threading
+import warnings
+import weakref
+
+from . import errors
+from ._http import Client
+from ._jobs import Jobs
+from ._remote import Remote, encode
+from ._stream import MAX_CHUNKSIZE, Stream
+from .results import ApplyResult, IMapIterator, IMapUnorderedIterator, MapResult
+
+DEFAULT_URL = "http://127.0.0.1:8080"
+RUN, CLOSE, TERMINATE = "RUN", "CLOSE", "TERMINATE"
+PREFIX = 10000  # items of an iterator map() reads before it chooses how to send them
+MAX_MAP_BODY = 32 << 20  # a map's body past this streams instead (--max-body is 64M by default)
+
+
+def func_name(func):
+    """A function's name on the server: a string as it is, else __name__."""
+    if isinstance(func, str):
+        return func
+    name = getattr(func, "__name__", None)
+    if not isinstance(name, str):
+        raise TypeError("poold calls a function by its name, and %r has no __name__" % (func,))
+    return name
+
+
+def _seq(items):
+    return items if isinstance(items, (list, tuple)) else list(items)
+
+
+def _collect(stream):
+    """A streamed map's results, in order; the first failure raised (the
+    iterable's own first, as Pool's map raises it before any work)."""
+    results = []
+    while True:
+        lines = stream.lines()
+        if lines is None:
+            break
+        for line in lines:
+            if "result" in line and line.get("index") == len(results):
+                results.append(line["result"])
+                continue
+            if stream.failure is not None:
+                raise stream.failure
+            err = line.get("error")
+            if not isinstance(err, dict):
+                raise stream.client.lost("poold's stream answered out of order")
+            raise errors.error_of(err.get("status", 422), err, stream.func, line.get("index"))
+    if stream.failure is not None:
+        raise stream.failure
+    if len(results) != stream.sent:
+        raise stream.client.lost("poold's stream ended after %d of %d results" % (len(results), stream.sent))
+    return results
+
+
+class Pool:
+    """multiprocessing.pool.Pool, run by a poold server (see the module's
+    doc for what the arguments do)."""
+
+    def __init__(self, processes=None, initializer=None, initargs=(), maxtasksperchild=None, *,
+                 url=None, api_key=None):
+        self._state = None  # __del__ looks at it, whatever raises below
+        if processes is not None:
+            processes = operator.index(processes)  # TypeError, as Pool's range(processes)
+        if processes is not None and processes < 1:
+            raise ValueError("Number of processes must be at least 1")
+        if maxtasksperchild is not None and (
+                not isinstance(maxtasksperchild, int) or maxtasksperchild <= 0):
+            raise ValueError("maxtasksperchild must be a positive int or None")
+        if initializer is not None and not (callable(initializer) or isinstance(initializer, str)):
+            raise TypeError("initializer must be a callable")
+        self._processes = processes
+        self._initializer = initializer
+        self._initargs = initargs
+        self._maxtasksperchild = maxtasksperchild
+        url = url or os.environ.get("POOLD_URL") or DEFAULT_URL
+        self._client = Client(url, api_key if api_key is not None else os.environ.get("POOLD_API_KEY"))
+        self._stop = threading.Event()
+        self._remote = Remote(self._client, self._stop)
+        self._lock = threading.Lock()
+        self._jobs = None
+        self._streams = weakref.WeakSet()
+        self._state = RUN
+
+    def __repr__(self):
+        return "<%s.%s state=%s url=%s>" % (type(self).__module__, type(self).__qualname__,
+                                           self._state, self._client.url)
+
+    def __reduce__(self):
+        raise NotImplementedError("pool objects cannot be passed between processes or pickled")
+
+    def __del__(self, _warn=warnings.warn, RUN=RUN):
+        if getattr(self, "_state", None) == RUN:
+            _warn("unclosed running multiprocessing pool %r" % self, ResourceWarning, source=self)
+            if self._jobs is not None:
+                self._jobs.close()
+        if getattr(self, "_client", None) is not None:
+            self._client.close_idle()
+
+    def __enter__(self):
+        self._check_running()
+        return self
+
+    def __exit__(self, *exc):
+        self.terminate()
+
+    def _check_running(self):
+        if self._state != RUN:
+            raise ValueError("Pool not running")
+
+    # --- synchronous calls ---
+
+    def apply(self, func, args=(), kwds={}):
+        """func(*args, **kwds) on a worker; blocks until its result."""
+        self._check_running()
+        name = func_name(func)
+        return self._remote.post(b"/v1/apply", encode(_apply_call(name, args, kwds)), name)["result"]
+
+    def map(self, func, iterable, chunksize=None):
+        """[func(x) for x in iterable], in order. A list (or anything with
+        a length) goes as one call; an iterator is read 10,000 items ahead,
+        and if it goes on, streamed to /v1/imap in flat memory."""
+        self._check_running()
+        name = func_name(func)
+        if hasattr(iterable, "__len__"):
+            return self._map_list(name, _seq(iterable), chunksize)
+        iterator = iter(iterable)
+        prefix = list(itertools.islice(iterator, PREFIX))
+        if len(prefix) < PREFIX:
+            return self._map_list(name, prefix, chunksize)
+        return self._map_stream(name, itertools.chain(prefix, iterator), chunksize or self._chunksize(PREFIX))
+
+    def starmap(self, func, iterable, chunksize=None):
+        """[func(*args) for args in iterable], in order."""
+        self._check_running()
+        name = func_name(func)
+        items = _seq(iterable)
+        if not items:
+            return []
+        return self._remote.post(b"/v1/starmap", encode(_map_call(name, items, chunksize)), name)["results"]
+
+    def _map_list(self, name, items, chunksize):
+        if not items:
+            return []
+        if chunksize is None and len(items) > MAX_CHUNKSIZE:
+            chunksize = self._chunksize(len(items))
+        body = encode(_map_call(name, items, chunksize))
+        if len(body) <= MAX_MAP_BODY:
+            try:
+                return self._remote.post(b"/v1/map", body, name)["results"]
+            except errors.BadRequest as exc:
+                # Too large for --max-body, or more tasks than --max-queue
+                # holds: a stream takes any length.
+                if exc.status != 413 and getattr(exc, "field", None) != "chunksize":
+                    raise
+        return self._map_stream(name, items, chunksize or self._chunksize(len(items)))
+
+    def _map_stream(self, name, iterable, chunksize):
+        stream = self._stream(b"/v1/imap", name, iterable, chunksize, None)
+        try:
+            return _collect(stream)
+        finally:
+            stream.close()
+
+    def _chunksize(self, n):
+        """Pool's default chunksize for n items, at most 10,000 (poold's
+        cost of a chunk grows faster than its length past that: a million
+        items take 2.5 s in chunks of 10,000, 6.5 s in Pool's 125,000)."""
+        processes = self._processes or self._remote.processes()
+        return max(1, min(MAX_CHUNKSIZE, math.ceil(n / (4 * processes))))
+
+    # --- streams ---
+
+    def imap(self, func, iterable, chunksize=1, buffersize=None):
+        """An iterator of func(x) for x in iterable, in order, each result
+        as soon as it and those before it are done; next(timeout)."""
+        return self._imap(b"/v1/imap", IMapIterator, func, iterable, chunksize, buffersize)
+
+    def imap_unordered(self, func, iterable, chunksize=1, buffersize=None):
+        """As imap, each result as soon as it is done."""
+        return self._imap(b"/v1/imap_unordered", IMapUnorderedIterator, func, iterable, chunksize, buffersize)
+
+    def _imap(self, path, cls, func, iterable, chunksize, buffersize):
+        self._check_running()
+        if chunksize < 1:
+            raise ValueError("Chunksize must be 1+, not {0:n}".format(chunksize))
+        name = func_name(func)
+        stream = self._stream(path, name, iterable, chunksize, buffersize)
+        return cls(stream, min(chunksize, MAX_CHUNKSIZE))
+
+    def _stream(self, path, name, iterable, chunksize, buffersize):
+        call = {"func": name, "chunksize": min(chunksize, MAX_CHUNKSIZE)}
+        if buffersize is not None:
+            call["buffersize"] = buffersize
+        stream = Stream(self._remote, path, call, iterable, name)
+        self._streams.add(stream)
+        return stream
+
+    # --- asynchronous calls: poold's jobs ---
+
+    def apply_async(self, func, args=(), kwds={}, callback=None, error_callback=None):
+        """apply, as a job: an ApplyResult at once."""
+        self._check_running()
+        name = func_name(func)
+        return self._submit(ApplyResult(name, callback, error_callback), b"/v1/apply_async",
+                            lambda: _apply_call(name, args, kwds))
+
+    def map_async(self, func, iterable, chunksize=None, callback=None, error_callback=None):
+        """map, as a job: a MapResult at once (the iterable is read first)."""
+        return self._map_async(b"/v1/map_async", func, iterable, chunksize, callback, error_callback)
+
+    def starmap_async(self, func, iterable, chunksize=None, callback=None, error_callback=None):
+        """starmap, as a job: a MapResult at once."""
+        return self._map_async(b"/v1/starmap_async", func, iterable, chunksize, callback, error_callback)
+
+    def _map_async(self, path, func, iterable, chunksize, callback, error_callback):
+        self._check_running()
+        name = func_name(func)
+        items = _seq(iterable)
+        result = MapResult(name, callback, error_callback)
+        if not items:
+            result._set(True, [], callbacks=False)  # Pool's empty map: ready, no callback
+            return result
+        return self._submit(result, path, lambda: _map_call(name, items, chunksize))
+
+    def _submit(self, result, path, make_call):
+        try:
+            body = encode(make_call())
+        except (TypeError, ValueError, RecursionError) as exc:
+            body = exc  # the result fails with it, as Pool's does when it cannot send a task
+        self._engine().add(result, path, body)
+        return result
+
+    def _engine(self):
+        with self._lock:
+            self._check_running()
+            if self._jobs is None:
+                processes = self._processes
+                if processes is None:
+                    try:
+                        processes = self._remote.processes()
+                    except errors.RemoteError:
+                        processes = 2
+                self._jobs = Jobs(self._remote, min(processes + 1, 32))
+            return self._jobs
+
+    # --- the pool's life ---
+
+    def close(self):
+        """No new work; what was submitted runs to its end (join waits)."""
+        with self._lock:
+            if self._state == RUN:
+                self._state = CLOSE
+            jobs = self._jobs
+        if jobs is not None:
+            jobs.close()
+
+    def terminate(self):
+        """Stops at once: jobs not ended are deleted on the server (their
+        results fail with Cancelled), streams are dropped (poold stops
+        their work), calls under way in other threads raise Cancelled."""
+        with self._lock:
+            self._state = TERMINATE
+            jobs = self._jobs
+        self._stop.set()
+        if jobs is not None:
+            jobs.terminate()
+        for stream in list(self._streams):
+            stream.close()
+        self._client.close()
+        if jobs is not None:
+            jobs.join()
+
+    def join(self):
+        """Waits for the pool's async calls, after close() or terminate()."""
+        if self._state == RUN:
+            raise ValueError("Pool is still running")
+        with self._lock:
+            jobs = self._jobs
+        if jobs is not None:
+            jobs.join()
+        self._client.close_idle()
+
+
+def _apply_call(name, args, kwds):
+    call = {"func": name, "args": args if isinstance(args, (list, tuple)) else list(args)}
+    if kwds:
+        call["kwds"] = kwds
+    return call
+
+
+def _map_call(name, items, chunksize):
+    call = {"func": name, "iterable": items}
+    if chunksize is not None:
+        call["chunksize"] = chunksize
+    return call

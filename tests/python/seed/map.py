@@ -1,0 +1,28 @@
+import os
+from poold import Pool, current_process
+import time
+import sys
+
+import logging
+
+logger = logging.getLogger(__name__)
+logger.setLevel(logging.DEBUG)
+handler = logging.StreamHandler(stream=sys.stdout)
+handler.setFormatter(logging.Formatter(fmt='%(asctime)s: %(message)s'))
+logger.addHandler(handler)
+
+
+def calc(value: int) -> int:
+    logger.info(f'calc started in process {current_process().name} with pid {current_process().pid}')
+    time.sleep(1)
+    return value**10
+
+if __name__ == '__main__':
+    logger.info(f'main pid: {os.getpid()}')
+
+    l = [1, 2, 5, 10]
+    with Pool(processes=2) as pool:
+        results = pool.map(calc, l)
+        print(results)
+
+    print('End program')

@@ -1,0 +1,111 @@
+"""imap, imap_unordered and map over iterators: the items stream to poold
+as NDJSON from any iterable without being materialised, the answers are
+read as they come, next(timeout) waits no longer than asked."""
+import itertools
+import json
+import time
+import tracemalloc
+import urllib.request
+
+import pytest
+
+import poold
+from conftest import API_KEY
+from poold import pool as pool_module
+
+
+@pytest.fixture
+def pool(server):
+    server.workers_idle()  # both workers up: the timings below count on them
+    p = poold.Pool()
+    yield p
+    p.terminate()
+    p.join()
+
+
+def queue_of(server):
+    request = urllib.request.Request(server.url + "/v1/pool", headers={"Authorization": "Bearer " + API_KEY})
+    return json.load(urllib.request.urlopen(request, timeout=5))["queue"]
+
+
+def test_a_generator_streams_in_flat_memory(pool):
+    count = 20000
+    items = ("x" * 1000 + str(i) for i in range(count))  # 20 MB, were it a list
+    tracemalloc.start()
+    try:
+        total = sum(pool.imap("strlen", items, chunksize=500))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert total == sum(1000 + len(str(i)) for i in range(count))
+    assert peak < 8 << 20, peak
+
+
+def test_map_over_a_long_iterator_streams_it_and_keeps_the_order(pool):
+    n = pool_module.PREFIX * 3 + 7
+    assert pool.map("sqr", (i for i in range(n))) == [i * i for i in range(n)]
+    assert pool.map("sqr", iter(range(5))) == [0, 1, 4, 9, 16]  # short: one call
+
+
+def test_map_falls_back_to_a_stream_past_the_queue(make_server):
+    srv = make_server("--max-queue", "10")
+    p = poold.Pool(url=srv.url, api_key="")
+    # 100 tasks of one item: more than --max-queue holds in one call (400
+    # for /v1/map), which a stream takes as room frees.
+    assert p.map("sqr", list(range(100)), chunksize=1) == [i * i for i in range(100)]
+    p.terminate()
+
+
+def test_next_with_a_timeout_waits_no_longer_and_loses_nothing(pool):
+    it = pool.imap("nap", [1.0, 0.0])
+    began = time.monotonic()
+    with pytest.raises(poold.TimeoutError):
+        it.next(timeout=0.2)
+    assert time.monotonic() - began < 0.8
+    assert it.next(timeout=10) == 1.0
+    assert it.next(timeout=10) == 0.0
+    with pytest.raises(StopIteration):
+        it.next(timeout=10)
+
+
+def test_imap_unordered_gives_each_result_as_it_comes(pool):
+    assert list(pool.imap_unordered("nap", [1.0, 0.1])) == [0.1, 1.0]
+    assert list(pool.imap("nap", [0.5, 0.1])) == [0.5, 0.1]
+
+
+def test_an_imap_dropped_midway_stops_its_work(server, pool):
+    it = pool.imap("nap", [0.3] * 40)
+    assert next(it) == 0.3
+    del it  # nobody reads the rest: poold drops it
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and queue_of(server)["running"]:
+        time.sleep(0.1)
+    assert queue_of(server)["running"] == 0
+    assert pool.apply("sqr", (3,)) == 9
+
+
+def test_terminate_ends_a_stream_being_read(pool):
+    it = pool.imap("nap", [0.1, 3.0])
+    assert next(it) == 0.1
+    pool.terminate()
+    with pytest.raises(poold.Cancelled):
+        next(it)
+
+
+def test_an_item_json_cannot_carry_ends_the_items_there(pool):
+    it = pool.imap("identity", [1, 2, object(), 4])
+    assert [next(it), next(it)] == [1, 2]
+    with pytest.raises(TypeError):
+        next(it)
+    with pytest.raises(StopIteration):
+        next(it)
+
+
+def test_chunksize_past_poolds_bound_is_taken(pool):
+    assert list(pool.imap("sqr", range(30), chunksize=100000)) == [i * i for i in range(30)]
+    with pytest.raises(ValueError):
+        pool.imap("sqr", range(3), chunksize=0)
+
+
+def test_a_slice_of_an_endless_iterator(pool):
+    assert list(pool.imap("sqr", itertools.islice(itertools.count(), 1000), 50)) == [i * i for i in range(1000)]

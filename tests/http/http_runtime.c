@@ -17,27 +17,12 @@
 #include "harness.h"
 #include "lines.h"
 
-/* A file of tests/runtime/ as an absolute path (static buffer): the
- * runtime's, and the functions file's, whatever poold's cwd. */
-static const char *
-runtime_file(const char *name)
-{
-    static char path[PATH_MAX];
-    char rel[PATH_MAX];
-    const char *dir = getenv("POOLD_TEST_RUNTIME_DIR") ? getenv("POOLD_TEST_RUNTIME_DIR") : "tests/runtime";
-
-    snprintf(rel, sizeof(rel), "%s/%s", dir, name);
-    if (!realpath(rel, path))
-        snprintf(path, sizeof(path), "%s", rel);
-    return path;
-}
-
 /* Starts poold serving fns.py on `processes` workers, with extra
  * arguments (NULL-terminated, or NULL). */
 static void
 start(Server *s, const char *processes, const char *const *extra)
 {
-    const char *args[32] = {"--processes", processes, "--python", runtime_file("fns.py")};
+    const char *args[32] = {"--processes", processes, "--python", test_runtime_file("fns.py")};
     size_t n = 4;
 
     for (size_t i = 0; extra && extra[i] && n < 31; i++)
@@ -66,40 +51,6 @@ static int
 runtime_pid(const Server *s)
 {
     return (int)post_int(s, "/v1/apply", "{\"func\":\"pid\"}", "result");
-}
-
-/* 1 when the server's log holds text, waiting up to `seconds` for it. */
-static int
-log_has(const Server *s, const char *text, double seconds)
-{
-    double end = now_seconds() + seconds;
-
-    do {
-        FILE *f = fopen(s->log, "r");
-        char line[4096];
-        int found = 0;
-        while (f && !found && fgets(line, sizeof(line), f))
-            found = strstr(line, text) != NULL;
-        if (f)
-            fclose(f);
-        if (found)
-            return 1;
-        usleep(20 * 1000);
-    } while (now_seconds() < end);
-    return 0;
-}
-
-/* Writes text to /tmp/poold-test-PID-STEM; returns the path (in path). */
-static const char *
-write_file(char *path, size_t len, const char *stem, const char *text)
-{
-    FILE *f;
-
-    snprintf(path, len, "/tmp/poold-test-%d-%s", (int)getpid(), stem); /* stem's extension last */
-    CHECK((f = fopen(path, "w")) != NULL);
-    fputs(text, f);
-    fclose(f);
-    return path;
 }
 
 TEST(test_runtime_functions_are_listed_with_source_python_and_their_docstrings)
@@ -313,9 +264,9 @@ TEST(test_runtime_prints_reach_the_log_tagged_with_the_worker_never_the_answer)
     CHECK_STR(r.body, "{\"result\":3000}");
     resp_free(&r);
     snprintf(text, sizeof(text), "ForkPoolWorker-1 python[%d]: noisy line 1 of 3000", pid);
-    CHECK(log_has(&s, text, 3));
+    CHECK(server_log_has(&s, text, 3));
     snprintf(text, sizeof(text), "ForkPoolWorker-1 python[%d]: noisy line 3000 of 3000", pid);
-    CHECK(log_has(&s, text, 3));
+    CHECK(server_log_has(&s, text, 3));
     post(&s, "/v1/map", "{\"func\":\"noisy\",\"iterable\":[2,1,0],\"chunksize\":3}", 200, &r);
     CHECK_STR(r.body, "{\"results\":[2,1,0]}");
     resp_free(&r);
@@ -341,9 +292,9 @@ TEST(test_runtime_a_functions_stdin_and_stdout_are_not_the_protocols)
     CHECK_STR(r.body, "{\"result\":\"ok\"}");
     resp_free(&r);
     snprintf(text, sizeof(text), "ForkPoolWorker-1 python[%d]: raw line on fd 1", pid);
-    CHECK(log_has(&s, text, 3));
+    CHECK(server_log_has(&s, text, 3));
     snprintf(text, sizeof(text), "ForkPoolWorker-1 python[%d]: a line on sys.__stdout__", pid);
-    CHECK(log_has(&s, text, 3));
+    CHECK(server_log_has(&s, text, 3));
     CHECK_INT(runtime_pid(&s), pid);
     server_stop(&s);
 }
@@ -358,10 +309,10 @@ TEST(test_runtime_two_files_from_poold_python_serve_side_by_side)
     Resp r;
     int first;
 
-    write_file(other, sizeof(other), "other.py",
+    test_write_file(other, sizeof(other), "other.py",
                "import os\n\ndef other(x):\n    \"\"\"other(x): x, from another file.\"\"\"\n"
                "    return [\"other\", x, os.getpid()]\n");
-    snprintf(env, sizeof(env), "%s:%s", runtime_file("fns.py"), other);
+    snprintf(env, sizeof(env), "%s:%s", test_runtime_file("fns.py"), other);
     setenv("POOLD_PYTHON", env, 1);
     server_start(&s, args);
     unsetenv("POOLD_PYTHON");
@@ -395,8 +346,8 @@ TEST(test_runtime_initializer_runs_once_per_process_and_state_lives_across_calls
     unlink(marker);
     snprintf(text, sizeof(text),
              "{\"functions\": [{\"python\": \"%s\", \"initializer\": \"setup\", \"initargs\": [\"t1\", \"%s\"]}]}",
-             runtime_file("fns.py"), initlog);
-    write_file(fns, sizeof(fns), "initfns", text);
+             test_runtime_file("fns.py"), initlog);
+    test_write_file(fns, sizeof(fns), "initfns", text);
     setenv("FNS_MAIN_MARKER", marker, 1);
     server_start(&s, args);
     unsetenv("FNS_MAIN_MARKER");
@@ -482,7 +433,7 @@ TEST(test_runtime_a_function_named_like_a_builtin_hides_it_and_the_log_says_so)
     double t0;
 
     start(&s, "1", NULL);
-    CHECK(log_has(&s, "its function calc hides the built-in calc", 1));
+    CHECK(server_log_has(&s, "its function calc hides the built-in calc", 1));
     j = get_json(&s, "/v1/functions");
     json_array_foreach(json_object_get(j, "functions"), i, f)
         if (strcmp(json_string_value(json_object_get(f, "name")), "calc") == 0) {

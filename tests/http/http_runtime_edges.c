@@ -16,18 +16,6 @@
 #include "harness.h"
 
 /* tests/runtime/NAME as an absolute path (static buffer). */
-static const char *
-runtime_file(const char *name)
-{
-    static char path[PATH_MAX];
-    char rel[PATH_MAX];
-
-    snprintf(rel, sizeof(rel), "tests/runtime/%s", name);
-    if (!realpath(rel, path))
-        snprintf(path, sizeof(path), "%s", rel);
-    return path;
-}
-
 /* Writes a functions file for this test process (static buffer). */
 static const char *
 functions_file(const char *text)
@@ -56,7 +44,7 @@ apply_int(const Server *s, const char *body)
 
 TEST(test_runtime_one_that_dies_leaving_a_child_on_its_stderr_is_a_502_at_once)
 {
-    const char *args[] = {"--processes", "1", "--python", runtime_file("fns.py"), NULL};
+    const char *args[] = {"--processes", "1", "--python", test_runtime_file("fns.py"), NULL};
     double began;
     Server s;
     Resp r;
@@ -74,7 +62,7 @@ TEST(test_runtime_one_that_dies_leaving_a_child_on_its_stderr_is_a_502_at_once)
 
 TEST(test_runtime_a_lone_surrogate_is_an_items_error_and_the_runtime_goes_on)
 {
-    const char *args[] = {"--processes", "1", "--python", runtime_file("fns.py"), NULL};
+    const char *args[] = {"--processes", "1", "--python", test_runtime_file("fns.py"), NULL};
     long long before;
     Server s;
     Resp r;
@@ -97,7 +85,7 @@ TEST(test_runtime_started_frames_out_of_turn_break_the_protocol_not_the_timeout)
     Resp r;
 
     snprintf(text, sizeof(text), "{\"functions\": [{\"runtime\": [\"python3\", \"%s\", \"restart\"], "
-             "\"source\": \"fake\"}]}\n", runtime_file("fake_runtime.py"));
+             "\"source\": \"fake\"}]}\n", test_runtime_file("fake_runtime.py"));
     args[3] = functions_file(text);
     server_start(&s, args);
     began = now_seconds();
@@ -111,7 +99,7 @@ TEST(test_runtime_started_frames_out_of_turn_break_the_protocol_not_the_timeout)
 
 TEST(test_runtime_and_exec_on_one_worker_a_timeout_takes_the_runtime_too)
 {
-    const char *args[] = {"--processes", "1", "--python", runtime_file("fns.py"), "--functions",
+    const char *args[] = {"--processes", "1", "--python", test_runtime_file("fns.py"), "--functions",
                           functions_file("{\"functions\": [{\"name\": \"upper\", \"exec\": [\"tr\", \"a-z\", \"A-Z\"]}]}\n"),
                           NULL};
     long long before, after;

@@ -45,21 +45,6 @@ node_functions(void)
     return path;
 }
 
-/* 1 when the server's log holds text. */
-static int
-log_has(const Server *s, const char *text)
-{
-    FILE *f = fopen(s->log, "r");
-    char line[4096];
-    int found = 0;
-
-    while (f && !found && fgets(line, sizeof(line), f))
-        found = strstr(line, text) != NULL;
-    if (f)
-        fclose(f);
-    return found;
-}
-
 TEST(test_runtime_the_seeds_program_is_served_as_it_is)
 {
     const char *args[] = {"--processes", "2", "--python", absolute("examples/seed.py"), NULL};
@@ -71,10 +56,10 @@ TEST(test_runtime_the_seeds_program_is_served_as_it_is)
     CHECK_STR(json_dumps(jpath(r.json, "results"), JSON_COMPACT), "[1,1024,9765625,10000000000]");
     resp_free(&r);
     /* The seed's logging, from the runtime, under the workers' names. */
-    CHECK(log_has(&s, "calc started in process ForkPoolWorker-"));
-    CHECK(log_has(&s, "hides the built-in calc"));
+    CHECK(server_log_has(&s, "calc started in process ForkPoolWorker-", 0));
+    CHECK(server_log_has(&s, "hides the built-in calc", 0));
     /* Its `if __name__ == "__main__":` block never ran: no Pool, no end. */
-    CHECK(!log_has(&s, "End program"));
+    CHECK(!server_log_has(&s, "End program", 0));
     server_stop(&s);
 }
 

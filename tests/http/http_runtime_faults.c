@@ -21,80 +21,10 @@
 #include "client.h"
 #include "harness.h"
 
-/* A file of tests/runtime/ as an absolute path (static buffer). */
-static const char *
-runtime_file(const char *name)
-{
-    static char path[PATH_MAX];
-    char rel[PATH_MAX];
-    const char *dir = getenv("POOLD_TEST_RUNTIME_DIR") ? getenv("POOLD_TEST_RUNTIME_DIR") : "tests/runtime";
-
-    snprintf(rel, sizeof(rel), "%s/%s", dir, name);
-    if (!realpath(rel, path))
-        snprintf(path, sizeof(path), "%s", rel);
-    return path;
-}
-
-/* Writes text to /tmp/poold-test-PID-STEM; returns the path (in path). */
-static const char *
-write_file(char *path, size_t len, const char *stem, const char *text)
-{
-    FILE *f;
-
-    snprintf(path, len, "/tmp/poold-test-%d-%s", (int)getpid(), stem); /* stem's extension last */
-    CHECK((f = fopen(path, "w")) != NULL);
-    fputs(text, f);
-    fclose(f);
-    return path;
-}
-
-/* 1 when the server's log holds text, waiting up to `seconds` for it. */
-static int
-log_has(const Server *s, const char *text, double seconds)
-{
-    double end = now_seconds() + seconds;
-
-    do {
-        FILE *f = fopen(s->log, "r");
-        char line[4096];
-        int found = 0;
-        while (f && !found && fgets(line, sizeof(line), f))
-            found = strstr(line, text) != NULL;
-        if (f)
-            fclose(f);
-        if (found)
-            return 1;
-        usleep(20 * 1000);
-    } while (now_seconds() < end);
-    return 0;
-}
-
-/* 1 when process pid is gone (or a zombie), waiting up to `seconds`. */
-static int
-gone(int pid, double seconds)
-{
-    double end = now_seconds() + seconds;
-
-    do {
-        char path[64], buf[512], state = 0, *p;
-        FILE *f;
-        snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-        if (!(f = fopen(path, "r")))
-            return 1;
-        if (fgets(buf, sizeof(buf), f) && (p = strrchr(buf, ')')))
-            state = p[2];
-        fclose(f);
-        if (state == 'Z')
-            return 1;
-        usleep(20 * 1000);
-    } while (now_seconds() < end);
-    return 0;
-}
-
 static void
 start_fns(Server *s, const char *processes)
 {
-    const char *args[] = {"--processes", processes, "--python", runtime_file("fns.py"), NULL};
+    const char *args[] = {"--processes", processes, "--python", test_runtime_file("fns.py"), NULL};
 
     server_start(s, args);
 }
@@ -208,7 +138,7 @@ TEST(test_runtime_kill_9_of_the_worker_mid_task_is_502_and_its_runtime_goes_too)
     pthread_join(t, NULL);
     expect_lost(&c.r, (const char *const[]){"killed by signal 9 (SIGKILL)", NULL});
     resp_free(&c.r);
-    CHECK(gone(pid, 3)); /* no orphaned runtime */
+    CHECK(test_pid_gone(pid, 3)); /* no orphaned runtime */
     CHECK(runtime_pid(&s) != pid);
     server_stop(&s);
 }
@@ -248,7 +178,7 @@ static void
 start_fake(Server *s, const char *mode, char *fns, size_t len)
 {
     const char *args[] = {"--processes", "2", "--functions", fns, "--max-result", "256K", NULL};
-    const char *fake = runtime_file("fake_runtime.py");
+    const char *fake = test_runtime_file("fake_runtime.py");
     char text[2048];
 
     snprintf(text, sizeof(text),
@@ -257,7 +187,7 @@ start_fake(Server *s, const char *mode, char *fns, size_t len)
              " {\"runtime\": [\"python3\", \"%s\", \"good\"], \"source\": \"fake\","
              " \"env\": {\"FAKE_TAG\": \"tagged\"}, \"cwd\": \"/tmp\"}\n"
              "]}\n", fake, mode, fake);
-    write_file(fns, len, "fakefns", text);
+    test_write_file(fns, len, "fakefns", text);
     server_start(s, args);
 }
 
@@ -371,7 +301,7 @@ TEST(test_runtime_protocol_writing_while_idle_ends_the_worker_not_a_call)
     post(&s, "/v1/apply", "{\"func\":\"fake_idle\",\"args\":[1]}", 200, &r);
     CHECK_INT(json_integer_value(jpath(r.json, "result.0.0")), 1);
     resp_free(&r);
-    CHECK(log_has(&s, "broke the protocol: it wrote on stdout while no task ran", 5));
+    CHECK(server_log_has(&s, "broke the protocol: it wrote on stdout while no task ran", 5));
     CHECK(await_idle_workers(&s, 2, 20)); /* replaced */
     expect_good(&s);
     server_stop(&s);
@@ -391,15 +321,15 @@ TEST(test_runtime_a_map_chunk_is_one_request)
     int requests = 0;
 
     snprintf(text, sizeof(text), "{\"functions\": [{\"runtime\": [\"python3\", \"%s\", \"good\"]}]}",
-             runtime_file("fake_runtime.py"));
-    write_file(fns, sizeof(fns), "chunkfns", text);
+             test_runtime_file("fake_runtime.py"));
+    test_write_file(fns, sizeof(fns), "chunkfns", text);
     server_start(&s, args);
     post(&s, "/v1/map", "{\"func\":\"fake_good\",\"iterable\":[1,2,3,4,5,6],\"chunksize\":3}", 200, &r);
     CHECK_INT(json_array_size(jpath(r.json, "results")), 6);
     CHECK_INT(json_integer_value(jpath(r.json, "results.5.0.0")), 6);
     CHECK(json_is_null(jpath(r.json, "results.5.2"))); /* no env of the other entry's */
     resp_free(&r);
-    CHECK(log_has(&s, "runtime[", 3)); /* the source word defaults to "runtime" */
+    CHECK(server_log_has(&s, "runtime[", 3)); /* the source word defaults to "runtime" */
     CHECK((f = fopen(s.log, "r")) != NULL);
     while (fgets(line, sizeof(line), f))
         requests += strstr(line, "fake good got request") != NULL;
@@ -420,8 +350,8 @@ TEST(test_runtime_an_initializer_that_raises_is_a_crash_loop_named_in_readyz)
     int looping = 0;
 
     snprintf(text, sizeof(text), "{\"functions\": [{\"python\": \"%s\", \"initializer\": \"bad\"}]}",
-             runtime_file("fns.py"));
-    write_file(fns, sizeof(fns), "crashfns", text);
+             test_runtime_file("fns.py"));
+    test_write_file(fns, sizeof(fns), "crashfns", text);
     server_start(&s, args); /* its description does not run the initializer */
     for (double end = now_seconds() + 20; !looping && now_seconds() < end; usleep(50 * 1000)) {
         const char *detail;
@@ -456,8 +386,8 @@ TEST(test_runtime_a_crash_loop_backs_off)
     FILE *f;
 
     snprintf(text, sizeof(text), "{\"functions\": [{\"python\": \"%s\", \"initializer\": \"bad\"}]}",
-             runtime_file("fns.py"));
-    write_file(fns, sizeof(fns), "backofffns", text);
+             test_runtime_file("fns.py"));
+    test_write_file(fns, sizeof(fns), "backofffns", text);
     server_start(&s, args);
     for (double end = now_seconds() + 20; !looping && now_seconds() < end; usleep(50 * 1000)) {
         CHECK(req(&s, "GET", "/readyz", NULL, &r) == 0);
@@ -517,7 +447,7 @@ entry_arg(char *arg, size_t len, const char *stem, const char *entry)
     char path[128], text[2048];
 
     snprintf(text, sizeof(text), "{\"functions\": [%s]}", entry);
-    snprintf(arg, len, "--worker-start-timeout 1 --functions %s", write_file(path, sizeof(path), stem, text));
+    snprintf(arg, len, "--worker-start-timeout 1 --functions %s", test_write_file(path, sizeof(path), stem, text));
     return arg;
 }
 
@@ -553,20 +483,20 @@ fakes_running(const char *word)
 TEST(test_runtime_each_startup_error_stops_poold_with_one_line)
 {
     char arg[4096], a[128], b[128], entry[1024];
-    const char *fns = runtime_file("fns.py");
-    const char *fake = runtime_file("fake_runtime.py");
+    const char *fns = test_runtime_file("fns.py");
+    const char *fake = test_runtime_file("fake_runtime.py");
 
     expect_startup_error(strcat(strcpy(arg, "--python "),
-                                write_file(a, sizeof(a), "imp.py", "import no_such_module_for_poold_tests\n")),
+                                test_write_file(a, sizeof(a), "imp.py", "import no_such_module_for_poold_tests\n")),
                          "ModuleNotFoundError: No module named 'no_such_module_for_poold_tests'");
     expect_startup_error("--python /nonexistent/poold-test.py", "/nonexistent/poold-test.py");
     /* Two files, one name: twin.py's and twin2.py's "twin". */
-    write_file(a, sizeof(a), "twin.py", "def twin():\n    return 1\n");
-    write_file(b, sizeof(b), "twin2.py", "def twin():\n    return 2\n");
+    test_write_file(a, sizeof(a), "twin.py", "def twin():\n    return 1\n");
+    test_write_file(b, sizeof(b), "twin2.py", "def twin():\n    return 2\n");
     snprintf(arg, sizeof(arg), "--python %s --python %s", a, b);
     expect_startup_error(arg, "twin: the name is taken");
     /* Nothing public of its own: private names, imports. */
-    write_file(a, sizeof(a), "none.py", "from json import dumps\nimport os\n_x = 1\n\ndef _hidden():\n    pass\n");
+    test_write_file(a, sizeof(a), "none.py", "from json import dumps\nimport os\n_x = 1\n\ndef _hidden():\n    pass\n");
     snprintf(arg, sizeof(arg), "--python %s", a);
     expect_startup_error(arg, "serves no function");
     expect_startup_error(entry_arg(arg, sizeof(arg), "e1", "{\"runtime\": [\"no-such-command-for-poold\"]}"),

@@ -16,26 +16,12 @@
 #include "client.h"
 #include "harness.h"
 
-/* A file of tests/runtime/ as an absolute path (static buffer). */
-static const char *
-runtime_file(const char *name)
-{
-    static char path[PATH_MAX];
-    char rel[PATH_MAX];
-    const char *dir = getenv("POOLD_TEST_RUNTIME_DIR") ? getenv("POOLD_TEST_RUNTIME_DIR") : "tests/runtime";
-
-    snprintf(rel, sizeof(rel), "%s/%s", dir, name);
-    if (!realpath(rel, path))
-        snprintf(path, sizeof(path), "%s", rel);
-    return path;
-}
-
 /* Starts poold serving fns.py on one worker, with up to two extra
  * arguments (a name and its value; NULLs for none). */
 static void
 start(Server *s, const char *opt, const char *value)
 {
-    const char *args[] = {"--processes", "1", "--python", runtime_file("fns.py"), opt, value, NULL};
+    const char *args[] = {"--processes", "1", "--python", test_runtime_file("fns.py"), opt, value, NULL};
 
     server_start(s, args);
 }
@@ -52,28 +38,6 @@ runtime_pid(const Server *s)
     resp_free(&r);
     CHECK(pid > 0);
     return pid;
-}
-
-/* 1 when process pid is gone (or a zombie), waiting up to `seconds`. */
-static int
-gone(int pid, double seconds)
-{
-    double end = now_seconds() + seconds;
-
-    do {
-        char path[64], buf[512], state = 0, *p;
-        FILE *f;
-        snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-        if (!(f = fopen(path, "r")))
-            return 1;
-        if (fgets(buf, sizeof(buf), f) && (p = strrchr(buf, ')')))
-            state = p[2];
-        fclose(f);
-        if (state == 'Z')
-            return 1;
-        usleep(20 * 1000);
-    } while (now_seconds() < end);
-    return 0;
 }
 
 static int
@@ -96,7 +60,7 @@ expect_timeout(const Server *s, const char *body, int pid)
     CHECK(now_seconds() - t0 < 4);
     CHECK_STR(json_string_value(jpath(r.json, "error.type")), "TimedOut");
     resp_free(&r);
-    CHECK(gone(pid, 3));
+    CHECK(test_pid_gone(pid, 3));
     CHECK(runtime_pid(s) != pid);
 }
 
@@ -135,7 +99,7 @@ TEST(test_runtime_timeout_in_a_map_counts_per_item_and_names_the_late_one)
     CHECK_STR(json_string_value(jpath(r.json, "error.type")), "TimedOut");
     CHECK_INT(json_integer_value(jpath(r.json, "index")), 1);
     resp_free(&r);
-    CHECK(gone(pid, 3));
+    CHECK(test_pid_gone(pid, 3));
     CHECK(runtime_pid(&s) != pid);
     server_stop(&s);
 }
@@ -156,7 +120,7 @@ TEST(test_runtime_timeout_takes_the_functions_children_too)
     CHECK(fscanf(f, "%d", &child) == 1);
     fclose(f);
     CHECK(child > 0);
-    if (!gone(child, 3)) {
+    if (!test_pid_gone(child, 3)) {
         fprintf(stderr, "    the function's child %d outlived the timeout\n", child);
         kill(child, SIGKILL);
         CHECK(0);
@@ -184,7 +148,7 @@ TEST(test_runtime_cancelling_a_running_job_kills_the_runtime_and_the_next_call_w
     CHECK_INT(r.status, 200);
     resp_free(&r);
     CHECK_STR(job_status(&s, id), "cancelled");
-    CHECK(gone(pid, 3));
+    CHECK(test_pid_gone(pid, 3));
     CHECK(runtime_pid(&s) != pid);
     server_stop(&s);
 }
@@ -231,7 +195,7 @@ TEST(test_runtime_cpu_limit_kills_a_spinning_runtime_naming_sigxcpu)
     CHECK(strstr(m, "SIGXCPU") != NULL);
     CHECK(strstr(m, "--worker-cpu-limit") != NULL);
     resp_free(&r);
-    CHECK(gone(pid, 3));
+    CHECK(test_pid_gone(pid, 3));
     CHECK(runtime_pid(&s) != pid);
     server_stop(&s);
 }

@@ -8,6 +8,7 @@
 #include "contract.h"
 
 #include <arpa/inet.h>
+#include <limits.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -417,4 +418,73 @@ server_start_on(Server *s, const char *dir, const char *processes)
     const char *args[] = {"--data-dir", dir, "--processes", processes, NULL};
 
     server_start(s, args);
+}
+
+int
+server_log_has(const Server *s, const char *text, double seconds)
+{
+    double end = now_seconds() + seconds;
+
+    do {
+        FILE *f = fopen(s->log, "r");
+        char line[4096];
+        int found = 0;
+        while (f && !found && fgets(line, sizeof(line), f))
+            found = strstr(line, text) != NULL;
+        if (f)
+            fclose(f);
+        if (found)
+            return 1;
+        usleep(20 * 1000);
+    } while (now_seconds() < end);
+    return 0;
+}
+
+const char *
+test_runtime_file(const char *name)
+{
+    static char path[PATH_MAX];
+    char rel[PATH_MAX];
+    const char *dir = getenv("POOLD_TEST_RUNTIME_DIR") ? getenv("POOLD_TEST_RUNTIME_DIR") : "tests/runtime";
+
+    snprintf(rel, sizeof(rel), "%s/%s", dir, name);
+    if (!realpath(rel, path))
+        snprintf(path, sizeof(path), "%s", rel);
+    return path;
+}
+
+const char *
+test_write_file(char *path, size_t len, const char *stem, const char *text)
+{
+    FILE *f;
+
+    snprintf(path, len, "/tmp/poold-test-%d-%s", (int)getpid(), stem); /* stem's extension last */
+    if (!(f = fopen(path, "w"))) {
+        fprintf(stderr, "test_write_file: %s: %s\n", path, strerror(errno));
+        exit(1);
+    }
+    fputs(text, f);
+    fclose(f);
+    return path;
+}
+
+int
+test_pid_gone(int pid, double seconds)
+{
+    double end = now_seconds() + seconds;
+
+    do {
+        char path[64], buf[512], state = 0, *p;
+        FILE *f;
+        snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+        if (!(f = fopen(path, "r")))
+            return 1;
+        if (fgets(buf, sizeof(buf), f) && (p = strrchr(buf, ')')))
+            state = p[2];
+        fclose(f);
+        if (state == 'Z')
+            return 1;
+        usleep(20 * 1000);
+    } while (now_seconds() < end);
+    return 0;
 }

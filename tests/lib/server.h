@@ -71,6 +71,20 @@ void poold_output_check(const char *what, const char *text);
  * it holds a report. */
 void poold_log_check(const char *path);
 
+/* 1 when the server's log holds text, waiting up to `seconds` for it. */
+int server_log_has(const Server *s, const char *text, double seconds);
+
+/* tests/runtime/NAME (the runtimes' fixtures) as an absolute path, in a
+ * static buffer: poold's cwd need not be the test's. */
+const char *test_runtime_file(const char *name);
+
+/* Writes text to /tmp/poold-test-PID-STEM (its path in path); exits the
+ * test on failure. */
+const char *test_write_file(char *path, size_t len, const char *stem, const char *text);
+
+/* 1 when process pid is gone (or a zombie), waiting up to `seconds`. */
+int test_pid_gone(int pid, double seconds);
+
 /* rm -rf path; for data dirs the tests made. */
 void remove_tree(const char *path);
 

@@ -48,6 +48,27 @@ pool_exit_orphaned(Pool *p, PoolTask *t)
     }
 }
 
+/* The tasks worker w (pid, ended with wait status st) held: each told how
+ * it ended, then timed out, retried or lost. */
+static void
+pool_exit_orphans(Pool *p, PoolWorker *w, pid_t pid, int st)
+{
+    for (int k = 0; k < w->inflight; k++) {
+        int s = w->slots[k];
+        PoolTask *t = p->slots[s].task;
+        pool_worker_name(w, t->res.worker, sizeof(t->res.worker));
+        t->res.pid = pid;
+        t->res.wstatus = st;
+        t->res.started = t->bounces < POOL_MAX_BOUNCES;
+        free(t->res.note); /* the last worker's word, if it ran before */
+        t->res.note = w->note[0] ? strdup(w->note) : NULL;
+        __atomic_store_n(&p->claims[s].word, 0, __ATOMIC_RELEASE);
+        pool_task_release(p, s);
+        pool_exit_orphaned(p, t);
+    }
+    __atomic_store_n(&w->inflight, 0, __ATOMIC_RELAXED);
+}
+
 /* Counts a worker's end, unless poold itself is stopping. */
 static void
 pool_exit_count(Pool *p, const PoolWorker *w, int startup)
@@ -114,20 +135,7 @@ pool_exit_reported(Pool *p, pid_t pid, int st)
      * idle) must not be respawned in a loop. */
     startup = !w->fed && !w->retiring && !p->fs_dead && (!w->was_ready || !w->doomed);
     pool_exit_count(p, w, startup);
-    for (int k = 0; k < w->inflight; k++) {
-        int s = w->slots[k];
-        PoolTask *t = p->slots[s].task;
-        pool_worker_name(w, t->res.worker, sizeof(t->res.worker));
-        t->res.pid = pid;
-        t->res.wstatus = st;
-        t->res.started = t->bounces < POOL_MAX_BOUNCES;
-        free(t->res.note); /* the last worker's word, if it ran before */
-        t->res.note = w->note[0] ? strdup(w->note) : NULL;
-        __atomic_store_n(&p->claims[s].word, 0, __ATOMIC_RELEASE);
-        pool_task_release(p, s);
-        pool_exit_orphaned(p, t);
-    }
-    __atomic_store_n(&w->inflight, 0, __ATOMIC_RELAXED);
+    pool_exit_orphans(p, w, pid, st);
     if (w->note[0]) /* it said why: the crash loop's reason says it too */
         snprintf(how + strlen(how), sizeof(how) - strlen(how), ": %s", w->note);
     respawn_at = startup ? pool_loop_death(p, w, how) : 0;

@@ -63,8 +63,11 @@ runtime_listen(pid_t pid, int fds[3], double timeout, RuntimeTalk *t)
             kill(-pid, SIGKILL);
             break;
         }
-        if (pf[0].revents && runtime_lines_fill(&t->out, pf[0].fd) <= 0 && errno != EAGAIN)
-            pf[0].fd = -1;
+        if (pf[0].revents) {
+            ssize_t got = runtime_lines_fill(&t->out, pf[0].fd);
+            if (got == 0 || (got < 0 && errno != EAGAIN))
+                pf[0].fd = -1; /* its end (or one we cannot read past) */
+        }
         if (pf[1].revents) {
             ssize_t n = read(pf[1].fd, buf, sizeof(buf));
             if (n > 0)

@@ -79,7 +79,7 @@ $(BUILD)/tests/unit_builtins $(BUILD)/tests/unit_builtins_tasks: tests/unit/buil
 $(BUILD)/tests/unit_call $(BUILD)/tests/unit_call_chunks: tests/unit/call_test.c
 
 HTTP_LIB    := tests/lib/client.c tests/lib/server.c tests/lib/contract.c tests/lib/rawhttp.c \
-               tests/lib/lines.c tests/lib/recv.c
+               tests/lib/lines.c tests/lib/recv.c tests/lib/startup.c
 $(BUILD)/tests/http_%: tests/http/http_%.c $(TEST_LIB) $(HTTP_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -Itests/lib -o $@ $^ $(LDLIBS)

@@ -14,6 +14,7 @@
 
 #include "client.h"
 #include "harness.h"
+#include "startup.h"
 
 static char fns_path[128], pg_path[128];
 
@@ -406,33 +407,6 @@ TEST(test_plugin_initializer_runs_once_in_each_worker_and_each_replacement)
     CHECK_INT(lines, 3);
     unlink(log);
     server_stop(&s);
-}
-
-/* Runs poold with the extra arguments; checks it exits 2 with one line on
- * stderr that mentions want. */
-static void
-expect_startup_error(const char *extra, const char *want)
-{
-    const char *bin = getenv("POOLD_BIN") ? getenv("POOLD_BIN") : "build/poold";
-    char cmd[1024], out[8192];
-    size_t n;
-    FILE *f;
-    int st;
-
-    snprintf(cmd, sizeof(cmd), "%s --port 0 %s 2>&1 >/dev/null", bin, extra);
-    CHECK((f = popen(cmd, "r")) != NULL);
-    n = fread(out, 1, sizeof(out) - 1, f);
-    out[n] = '\0';
-    st = pclose(f);
-    /* All of stderr, not its first line: a sanitizer's report follows the
-     * message, and says more than "not one line" would. */
-    poold_output_check(extra, out);
-    if (!strstr(out, want))
-        fprintf(stderr, "    %s -> %s", extra, out);
-    CHECK(n > 0 && strchr(out, '\n') == out + n - 1); /* one line */
-    CHECK(WIFEXITED(st));
-    CHECK_INT(WEXITSTATUS(st), 2);
-    CHECK(strstr(out, want) != NULL);
 }
 
 TEST(test_functions_each_startup_error_stops_poold_with_a_message)

@@ -20,6 +20,7 @@
 
 #include "client.h"
 #include "harness.h"
+#include "startup.h"
 
 static void
 start_fns(Server *s, const char *processes)
@@ -414,31 +415,6 @@ TEST(test_runtime_a_crash_loop_backs_off)
 }
 
 /* --- start-up errors --- */
-
-/* Runs poold with the extra arguments; checks it exits 2 with one line on
- * stderr that mentions want (as http_functions.c's). */
-static void
-expect_startup_error(const char *extra, const char *want)
-{
-    const char *bin = getenv("POOLD_BIN") ? getenv("POOLD_BIN") : "build/poold";
-    char cmd[2048], out[8192];
-    size_t n;
-    FILE *f;
-    int st;
-
-    snprintf(cmd, sizeof(cmd), "%s --port 0 %s 2>&1 >/dev/null", bin, extra);
-    CHECK((f = popen(cmd, "r")) != NULL);
-    n = fread(out, 1, sizeof(out) - 1, f);
-    out[n] = '\0';
-    st = pclose(f);
-    poold_output_check(extra, out);
-    if (!strstr(out, want) || !n || strchr(out, '\n') != out + n - 1)
-        fprintf(stderr, "    %s -> %s", extra, out);
-    CHECK(n > 0 && strchr(out, '\n') == out + n - 1); /* one line */
-    CHECK(WIFEXITED(st));
-    CHECK_INT(WEXITSTATUS(st), 2);
-    CHECK(strstr(out, want) != NULL);
-}
 
 /* A --functions file of one entry; the argument that names it. */
 static const char *

@@ -1,0 +1,35 @@
+/* startup.c: see startup.h. */
+#include "startup.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "harness.h"
+#include "server.h"
+
+void
+expect_startup_error(const char *extra, const char *want)
+{
+    const char *bin = getenv("POOLD_BIN") ? getenv("POOLD_BIN") : "build/poold";
+    char cmd[2048], out[8192];
+    size_t n;
+    FILE *f;
+    int st;
+
+    snprintf(cmd, sizeof(cmd), "%s --port 0 %s 2>&1 >/dev/null", bin, extra);
+    CHECK((f = popen(cmd, "r")) != NULL);
+    n = fread(out, 1, sizeof(out) - 1, f);
+    out[n] = '\0';
+    st = pclose(f);
+    /* All of stderr, not its first line: a sanitizer's report follows the
+     * message, and says more than "not one line" would. */
+    poold_output_check(extra, out);
+    if (!strstr(out, want) || !n || strchr(out, '\n') != out + n - 1)
+        fprintf(stderr, "    %s -> %s", extra, out);
+    CHECK(n > 0 && strchr(out, '\n') == out + n - 1); /* one line */
+    CHECK(WIFEXITED(st));
+    CHECK_INT(WEXITSTATUS(st), 2);
+    CHECK(strstr(out, want) != NULL);
+}

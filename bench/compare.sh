@@ -155,13 +155,8 @@ idle_all=$(tree_rss_kb "$pid")
 import json, sys
 json.dump({'func': 'pow', 'iterable': [[i % 1000, i % 7] for i in range($PAIRS)]}, open(sys.argv[1], 'w'), separators=(',', ':'))
 " "$tmp/starmap.json"
-best_http=
-for _ in 1 2 3; do
-    t=$(curl -fs -o "$tmp/starmap.out" -w '%{time_total}' -H 'Content-Type: application/json' \
-            --data-binary @"$tmp/starmap.json" "$url/v1/starmap")
-    best_http=$(awk -v a="$t" -v b="${best_http:-1e9}" 'BEGIN {print (a < b) ? a : b}')
-done
-sum_http=$("$PY" -c "import json, sys; print(sum(json.load(open(sys.argv[1]))['results']))" "$tmp/starmap.out")
+best_http=$(best_post "$url/v1/starmap" "$tmp/starmap.json" "$tmp/starmap.out")
+sum_http=$(results_sum "$tmp/starmap.out")
 best_py= sum_py=
 for _ in 1 2 3; do
     read -r t sum_py < <("$PY" bench/peers/pool_starmap.py "$PAIRS" 2)

@@ -82,13 +82,8 @@ rt_rss=$(rss_kb "$rt_pid")
 import json, sys
 json.dump({'func': 'square', 'iterable': list(range($MAP_ITEMS)), 'chunksize': 10000}, open(sys.argv[1], 'w'), separators=(',', ':'))
 " "$tmp/map.json"
-best_http=
-for _ in 1 2 3; do
-    t=$(curl -fs -o "$tmp/map.out" -w '%{time_total}' -H 'Content-Type: application/json' \
-            --data-binary @"$tmp/map.json" "$url/v1/map")
-    best_http=$(awk -v a="$t" -v b="${best_http:-1e9}" 'BEGIN {print (a < b) ? a : b}')
-done
-sum_http=$("$PY" -c "import json, sys; print(sum(json.load(open(sys.argv[1]))['results']))" "$tmp/map.out")
+best_http=$(best_post "$url/v1/map" "$tmp/map.json" "$tmp/map.out")
+sum_http=$(results_sum "$tmp/map.out")
 best_py= sum_py=
 for _ in 1 2 3; do
     read -r t sum_py < <(cd bench/peers && "$PY" pool_map.py "$MAP_ITEMS" 2)

@@ -16,6 +16,7 @@ alone (the program reads /dev/null).
 """
 import importlib.util
 import inspect
+import itertools
 import json
 import multiprocessing
 import os
@@ -24,6 +25,11 @@ import sys
 import traceback
 
 PROTOCOL = 1
+
+# Made once: json.dumps and json.loads with arguments build an encoder or
+# check an encoding on every call, a third of a small request's cost.
+ENCODE = json.JSONEncoder(allow_nan=False, separators=(",", ":")).encode
+DECODE = json.JSONDecoder().decode
 
 
 class Channel:
@@ -41,13 +47,15 @@ class Channel:
 
     def read(self):
         line = self.reader.readline()
-        return json.loads(line) if line else None
+        return DECODE(line.decode()) if line else None
 
     def write(self, text):
         data = (text + "\n").encode()
-        view = memoryview(data)
-        while view:
-            view = view[os.write(self.wfd, view):]
+        sent = os.write(self.wfd, data)
+        if sent < len(data):  # a frame past the pipe's room goes in parts
+            view = memoryview(data)[sent:]
+            while view:
+                view = view[os.write(self.wfd, view):]
 
 
 def error_of(exc, frames_of_ours=0):
@@ -96,7 +104,17 @@ def served(module):
 
 
 INT64 = range(-(1 << 63), 1 << 63)
-LONG_DIGITS = re.compile(r"\d{19}")  # 2**63 has 19 digits
+# Every ASCII digit becomes "0" and every other byte a space, so that a
+# run of 19 digits (2**63 has 19) is a plain substring search: a regex's
+# \d walk cost ten times the encoding of a chunk's answer.
+DIGITS_AS_ZERO = bytes(48 if 48 <= b <= 57 else 32 for b in range(256))
+DIGIT_RUN = b"0" * 19
+
+
+def long_digits(text):
+    """Whether JSON text (ASCII, as json.dumps writes it) holds a run of 19
+    digits: the only text where an int past 64 bits can hide."""
+    return DIGIT_RUN in text.encode().translate(DIGITS_AS_ZERO)
 # A surrogate escape that is not half of a pair: JSON text poold refuses.
 LONE_SURROGATE = re.compile(r"\\ud[89ab][0-9a-f]{2}(?!\\ud[c-f])|(?<!\\ud[89ab][0-9a-f]{2})\\ud[c-f][0-9a-f]{2}")
 
@@ -113,26 +131,34 @@ def wide_int(value):
 
 
 def refused(type_, message):
-    return json.dumps({"e": {"type": type_, "message": message, "traceback": ""}}, separators=(",", ":"))
+    return ENCODE({"e": {"type": type_, "message": message, "traceback": ""}})
 
 
 def encoded(fn, value):
     """One item's outcome as JSON text: {"r": value}, or an error when
     JSON (or poold's, for an int past 64 bits) cannot carry the value."""
     try:
-        text = json.dumps(value, allow_nan=False, separators=(",", ":"))
+        text = ENCODE(value)
     except (TypeError, ValueError, RecursionError) as exc:
         return refused("TypeError", f"{fn.__name__}() returned a {type(value).__name__}, "
                        f"which JSON cannot carry: {exc}")
     # Only a text with a long run of digits can hold such an int: the walk
     # is for those.
-    if LONG_DIGITS.search(text) and (wide := wide_int(value)) is not None:
+    if long_digits(text) and (wide := wide_int(value)) is not None:
         return refused("OverflowError", f"{fn.__name__}() returned an integer that does not fit in "
                        f"64 bits ({wide}): return it as a str or a float")
     if "\\ud" in text and LONE_SURROGATE.search(text):
         return refused("UnicodeEncodeError", f"{fn.__name__}() returned a str with a lone surrogate, "
                        "which UTF-8 cannot carry (text decoded with surrogateescape?)")
     return '{"r":' + text + "}"
+
+
+def progressed(items, started):
+    """items, calling started(k) before handing out item k > 0."""
+    for k, item in enumerate(items):
+        if k:
+            started(k)
+        yield item
 
 
 def run(fn, req, started):
@@ -142,13 +168,17 @@ def run(fn, req, started):
     values, errors = [], {}
     if "map" in req or "starmap" in req:
         star = "starmap" in req
-        for k, item in enumerate(req["starmap"] if star else req["map"]):
-            if started and k:
-                started(k)
+        items = iter(req["starmap"] if star else req["map"])
+        if started:
+            items = progressed(items, started)
+        # extend() keeps what it appended before an item raised, and the
+        # iterator goes on after that item: the loop runs in C between errors.
+        while True:
             try:
-                values.append(fn(*item) if star else fn(item))
+                values.extend(itertools.starmap(fn, items) if star else map(fn, items))
+                break
             except Exception as exc:  # SystemExit and KeyboardInterrupt end the runtime
-                errors[k] = error_of(exc, 1)
+                errors[len(values)] = error_of(exc, 1)
                 values.append(None)
     else:
         try:
@@ -163,10 +193,10 @@ def carried(fn, values):
     """values as one JSON array, when JSON (and poold's) carries each whole;
     else None."""
     try:
-        text = json.dumps(values, allow_nan=False, separators=(",", ":"))
+        text = ENCODE(values)
     except (TypeError, ValueError, RecursionError):
         return None
-    if (LONG_DIGITS.search(text) and wide_int(values) is not None) or \
+    if (len(text) >= 19 and long_digits(text) and wide_int(values) is not None) or \
             ("\\ud" in text and LONE_SURROGATE.search(text)):
         return None
     return text
@@ -177,7 +207,7 @@ def answer(fn, rid, values, errors):
     carries (one encoding for the whole chunk), else an outcome an item."""
     if not errors and (text := carried(fn, values)) is not None:
         return '{"id":%d,"values":%s}' % (rid, text)
-    parts = [json.dumps({"e": errors[k]}, separators=(",", ":")) if k in errors else encoded(fn, v)
+    parts = [ENCODE({"e": errors[k]}) if k in errors else encoded(fn, v)
              for k, v in enumerate(values)]
     return '{"id":%d,"results":[%s]}' % (rid, ",".join(parts))
 

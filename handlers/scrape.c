@@ -40,7 +40,7 @@ write_pool(FILE *f, Pool *pool)
     }
     metrics_family(f, "poold_processes", "gauge", "Worker processes the pool keeps (--processes).");
     metrics_sample(f, "poold_processes", "", (double)json_integer_value(json_object_get(snap, "processes")));
-    metrics_family(f, "poold_queue_depth", "gauge", "Tasks waiting in the queue for a worker.");
+    metrics_family(f, "poold_queue_depth", "gauge", "Tasks waiting for a worker: queued, or written ahead to one and not started (--max-queue bounds them).");
     metrics_sample(f, "poold_queue_depth", "", (double)json_integer_value(json_object_get(queue, "queued")));
     metrics_family(f, "poold_queue_capacity", "gauge", "Tasks the queue takes before it refuses (--max-queue).");
     metrics_sample(f, "poold_queue_capacity", "", (double)json_integer_value(json_object_get(queue, "max")));

@@ -372,7 +372,7 @@ batch_start(Batch *b, Pool *p, int priority, BatchDoneFn done, BatchStartFn star
             goto cleanup;
         }
         if (!payload || !(tasks[i] = pool_task_new(payload, len, mode, priority, batch_chunk_done,
-                                                   batch_chunk_start, b, i, b->owner)))
+                                                   start ? batch_chunk_start : NULL, b, i, b->owner)))
             goto cleanup;
         pool_task_limits(tasks[i], b->call->timeout, b->call->retries);
         pool_task_meter(tasks[i], b->call->fn->id, call_chunk_len(b->call, i));

@@ -127,7 +127,7 @@ pool_snapshot(Pool *p)
                                                  "in_flight", inflight));
     }
     out = json_pack("{s:i, s:o, s:{s:I, s:I, s:I, s:I}}", "processes", p->opt.processes, "workers", workers,
-                    "queue", "queued", (json_int_t)p->queue.len, "sent", (json_int_t)sent,
+                    "queue", "queued", (json_int_t)p->queue.len + sent, "sent", (json_int_t)sent,
                     "running", (json_int_t)running, "max", (json_int_t)p->opt.max_queue);
     pthread_mutex_unlock(&p->lock);
     return out;

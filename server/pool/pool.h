@@ -51,7 +51,8 @@ typedef struct PoolResult {
 typedef void (*PoolDoneFn)(void *ctx, size_t index, PoolResult *res);
 
 /* Called at most once per task, on the dispatcher thread before its done
- * callback, when the task is first handed to a worker. */
+ * callback, when a worker first starts it (not when it is written ahead
+ * to one: that is still waiting). */
 typedef void (*PoolStartFn)(void *ctx, size_t index, const char *worker, pid_t pid);
 
 typedef struct PoolOptions {

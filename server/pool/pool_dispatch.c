@@ -17,6 +17,7 @@
  * unstarted tasks go back to the queue instead of failing.
  */
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/epoll.h>
@@ -71,6 +72,29 @@ pool_pick(Pool *p)
     return best;
 }
 
+/* A queued task of a higher priority than tasks written ahead to a
+ * worker and not started overtakes them: they are taken back (the claim
+ * decides, as for pool_steal), to go out again behind it. */
+static void
+pool_overtake(Pool *p)
+{
+    TaskqNode *top;
+    int prio;
+
+    pthread_mutex_lock(&p->lock);
+    top = taskq_first(&p->queue);
+    prio = top ? top->prio : INT_MIN;
+    pthread_mutex_unlock(&p->lock);
+    for (int i = 0; top && i < p->opt.processes; i++) {
+        PoolWorker *w = &p->workers[i];
+        for (int k = 0; w->state == W_READY && !w->doomed && k < w->inflight; k++)
+            if (p->slots[w->slots[k]].task->node.prio < prio) {
+                pool_worker_take_back(p, w, k);
+                break;
+            }
+    }
+}
+
 /* Moves queued tasks to workers with room; tells who waits for room in
  * the queue that it has some. */
 static void
@@ -80,6 +104,7 @@ pool_assign(Pool *p)
     int idx;
     PoolTask *t;
 
+    pool_overtake(p);
     pthread_mutex_lock(&p->lock);
     while (p->queue.len && (idx = pool_pick(p)) >= 0) {
         t = (PoolTask *)taskq_pop(&p->queue);
@@ -92,12 +117,8 @@ pool_assign(Pool *p)
         p->workers[idx].dirty = 1;
         pool_worker_name(&p->workers[idx], t->res.worker, sizeof(t->res.worker));
         t->res.pid = p->workers[idx].pid;
-        if (t->start && !t->announced) {
-            t->announced = 1;
-            FIFO_PUSH(&p->started, t, start_next);
-        }
     }
-    if (p->room && (long)p->queue.len < p->opt.max_queue) {
+    if (p->room && pool_submit_waiting(p) < p->opt.max_queue) {
         room = p->room;
         p->room = NULL;
     }

@@ -180,6 +180,9 @@ void pool_task_release(Pool *p, int s);
 /* pool_submit.c */
 void pool_submit_kick(Pool *p);
 void pool_submit_room_fire(PoolRoomWaiter *w);
+/* Tasks waiting for a worker, in the queue or written ahead to one
+ * behind the task it runs. Under p->lock. */
+long pool_submit_waiting(Pool *p);
 
 /* pool_cancel.c */
 void pool_cancel_apply(Pool *p);

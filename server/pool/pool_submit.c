@@ -1,6 +1,7 @@
 /*
  * pool_submit.c: handing tasks to the pool from any thread: queueing them
- * (all or none, within --max-queue), room in the queue and who waits for
+ * (all or none, within --max-queue, which counts every task waiting,
+ * written ahead to a worker or not), room in the queue and who waits for
  * it, and the kick that wakes the dispatcher once per burst.
  */
 #include <errno.h>
@@ -34,13 +35,27 @@ pool_submit_room_fire(PoolRoomWaiter *w)
     }
 }
 
+long
+pool_submit_waiting(Pool *p)
+{
+    long n = (long)p->queue.len;
+
+    /* Behind the task each worker runs, or is about to run, are those
+     * written ahead: waiting all the same (--max-queue counts them). */
+    for (int i = 0; i < p->opt.processes; i++) {
+        int inflight = __atomic_load_n(&p->workers[i].inflight, __ATOMIC_RELAXED);
+        n += inflight > 1 ? inflight - 1 : 0;
+    }
+    return n;
+}
+
 size_t
 pool_submit_room(Pool *p)
 {
     long room;
 
     pthread_mutex_lock(&p->lock);
-    room = p->opt.max_queue - (long)p->queue.len;
+    room = p->opt.max_queue - pool_submit_waiting(p);
     pthread_mutex_unlock(&p->lock);
     return room > 0 ? (size_t)room : 0;
 }
@@ -56,7 +71,7 @@ pool_submit_when_room(Pool *p, PoolRoomFn fn, void *ctx)
     pthread_mutex_lock(&p->lock);
     if (p->stopping) {
         rc = SVC_ESTOPPED;
-    } else if ((long)p->queue.len < p->opt.max_queue) {
+    } else if (pool_submit_waiting(p) < p->opt.max_queue) {
         rc = 1; /* room came meanwhile: nothing would fire for it */
     } else {
         *w = (PoolRoomWaiter){.next = p->room, .fn = fn, .ctx = ctx};
@@ -80,7 +95,7 @@ pool_submit(Pool *p, PoolTask **tasks, size_t n)
         pthread_mutex_unlock(&p->lock);
         return SVC_E2BIG; /* could never fit: waiting would not help */
     }
-    if ((long)(p->queue.len + n) > p->opt.max_queue) {
+    if (pool_submit_waiting(p) + (long)n > p->opt.max_queue) {
         pthread_mutex_unlock(&p->lock);
         return SVC_EFULL;
     }

@@ -116,7 +116,8 @@ pool_task_send(Pool *p, int idx, PoolTask *t)
     PoolWorker *w = &p->workers[idx];
     int s = p->free_slot;
     WireHeader h = {.len = (uint32_t)t->len, .kind = WIRE_TASK, .slot = (uint32_t)s,
-                    .mode = t->mode, .seq = ++p->seq, .aux = t->timeout > 0 ? WIRE_TASK_TIMED : 0};
+                    .mode = t->mode, .seq = ++p->seq, .aux = (t->timeout > 0 ? WIRE_TASK_TIMED : 0) |
+                                         (t->start && !t->announced ? WIRE_TASK_ANNOUNCE : 0)};
 
     if (t->len > WIRE_MAX_PAYLOAD || wire_put(&w->out, &h, t->payload) < 0)
         return -1;

@@ -140,6 +140,17 @@ pool_worker_retire(Pool *p, PoolWorker *w)
     pool_worker_close(p, w);
 }
 
+/* Task t won its claim on a worker: who waits to hear it starts (a job
+ * turning running) hears it now, once, whatever retries follow. */
+static void
+pool_worker_started(Pool *p, PoolTask *t)
+{
+    if (t->start && !t->announced) {
+        t->announced = 1;
+        FIFO_PUSH(&p->started, t, start_next);
+    }
+}
+
 static void
 pool_worker_result(Pool *p, PoolWorker *w, const WireHeader *h, const char *payload)
 {
@@ -158,6 +169,10 @@ pool_worker_result(Pool *p, PoolWorker *w, const WireHeader *h, const char *payl
     }
     for (i = 0; i < w->inflight && w->slots[i] != s; i++)
         ;
+    if (h->kind == WIRE_STARTED && i < w->inflight && p->slots[s].seq == h->seq) {
+        pool_worker_started(p, p->slots[s].task);
+        return;
+    }
     if (h->kind != WIRE_RESULT || i == w->inflight || p->slots[s].seq != h->seq) {
         log_msg(LOG_WARN, "worker=ForkPoolWorker-%u sent a result for no task of its own (slot %d)", w->number, s);
         return;

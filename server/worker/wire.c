@@ -49,7 +49,7 @@ wire_next(WireBuf *b, WireHeader *h, const char **payload)
     if (avail < sizeof(*h))
         return 0;
     memcpy(h, b->data + b->off, sizeof(*h));
-    if (h->kind < WIRE_TASK || h->kind > WIRE_NOTE || h->len > WIRE_MAX_PAYLOAD)
+    if (h->kind < WIRE_TASK || h->kind > WIRE_STARTED || h->len > WIRE_MAX_PAYLOAD)
         return -1;
     if (avail - sizeof(*h) < h->len)
         return 0;

@@ -47,6 +47,9 @@ enum {
     WIRE_NOTE = 4,   /* worker -> dispatcher: why it is about to exit (text,
                       * WIRE_NOTE_MAX bytes at most), for the errors of its
                       * tasks and the crash loop's reason */
+    WIRE_STARTED = 5, /* worker -> dispatcher: it won the claim of task seq
+                       * (no payload); sent only when the task's header has
+                       * WIRE_TASK_ANNOUNCE */
 };
 
 #define WIRE_NOTE_MAX 400
@@ -54,6 +57,10 @@ enum {
 /* A task header's aux: the task has a deadline, so the worker records
  * when each item starts (WireClaim.since_ns) for the dispatcher to watch. */
 #define WIRE_TASK_TIMED 1u
+/* A task header's aux: someone waits to hear when the task starts (a job
+ * turning running): the worker sends WIRE_STARTED when it wins the claim.
+ * Only then, since a frame more per task would cost apply its speed. */
+#define WIRE_TASK_ANNOUNCE 2u
 
 /* How a task's items become calls. */
 enum {

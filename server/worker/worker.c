@@ -249,6 +249,11 @@ worker_task(const WorkerEnv *env, unsigned number, int sock, const WireHeader *h
     if (!wire_claim(&env->claims[h->slot], h->seq, WIRE_CLAIM_STARTED))
         return 0; /* the dispatcher took it back for an idle worker */
     __atomic_store_n(&env->claims[h->slot].started_ns, clock_ns(), __ATOMIC_RELAXED);
+    if (h->aux & WIRE_TASK_ANNOUNCE) {
+        WireHeader started = {.kind = WIRE_STARTED, .slot = h->slot, .seq = h->seq};
+        if (wire_write(sock, &started, "") < 0)
+            return -1;
+    }
     log_msg(LOG_DEBUG, "task %llu started on ForkPoolWorker-%u pid %d",
             (unsigned long long)h->seq, number, (int)getpid());
     progress = h->aux & WIRE_TASK_TIMED ? &env->claims[h->slot] : NULL;

@@ -48,7 +48,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         in.len += k;
         fed += k;
         while ((rc = wire_next(&in, &h, &payload)) == 1) {
-            FUZZ_CHECK(h.kind >= WIRE_TASK && h.kind <= WIRE_NOTE && h.len <= WIRE_MAX_PAYLOAD);
+            FUZZ_CHECK(h.kind >= WIRE_TASK && h.kind <= WIRE_STARTED && h.len <= WIRE_MAX_PAYLOAD);
             FUZZ_CHECK(payload >= in.data && payload + h.len <= in.data + in.len);
             FUZZ_CHECK(in.off <= in.len);
             taken += sizeof(h) + h.len;
@@ -62,7 +62,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         /* A bad header, named by its own fields, where the frames ended;
          * and it stays refused. */
         memcpy(&h, bytes + taken, sizeof(h));
-        FUZZ_CHECK(h.kind < WIRE_TASK || h.kind > WIRE_NOTE || h.len > WIRE_MAX_PAYLOAD);
+        FUZZ_CHECK(h.kind < WIRE_TASK || h.kind > WIRE_STARTED || h.len > WIRE_MAX_PAYLOAD);
         FUZZ_CHECK(wire_next(&in, &h, &payload) == -1);
     } else {
         /* Waiting for more: what is left is no whole frame. */

@@ -268,7 +268,7 @@ TEST(test_imap_a_full_queue_before_the_stream_is_a_503_problem)
     c.s = &s;
     CHECK(pthread_create(&th, NULL, bg_call_run, &c) == 0);
     CHECK(await_pool_number(&s, "queue.running", 1, 5));
-    CHECK(fill_queue(&s, 7) > 0); /* what is written ahead, then the queue */
+    CHECK(fill_queue(&s) > 0);
     CHECK_INT(lines_post(&s, &l), CURLE_OK);
     CHECK_INT(l.status, 503);
     CHECK(l.problem && strstr(l.problem, "queue"));

@@ -414,7 +414,7 @@ test_plugin(void)
 }
 
 int
-fill_queue(const Server *s, int ahead)
+fill_queue(const Server *s)
 {
     int accepted = 0;
     Resp r;
@@ -428,7 +428,7 @@ fill_queue(const Server *s, int ahead)
         if (status == 503)
             return retry ? accepted : -1;
         if (status != 202 ||
-            !await_pool_number(s, "queue.queued", accepted + 1 > ahead ? accepted + 1 - ahead : 0, 5))
+            !await_pool_number(s, "queue.queued", accepted + 1, 5))
             return -1;
     }
     return -1;

@@ -76,12 +76,13 @@ long pool_number(const Server *s, const char *path);
 /* Waits up to `seconds` for pool_number(path) == want; 1 if it came. */
 int await_pool_number(const Server *s, const char *path, long want, double seconds);
 
-/* With one worker busy, submits echo jobs until the queue refuses one
- * (503 with Retry-After 1), letting each reach its place first (written
- * ahead to the worker, `ahead` of them, then queued), so that the refusal
- * says the queue is full, not that the dispatcher is behind on a loaded
- * machine. Returns the jobs accepted; -1 if anything else happened. */
-int fill_queue(const Server *s, int ahead);
+/* With every worker busy, submits echo jobs until the queue refuses one
+ * (503 with Retry-After 1), letting each be counted waiting first (in the
+ * queue or written ahead to a worker: /v1/pool's queue.queued), so that
+ * the refusal says the queue is full, not that the dispatcher is behind
+ * on a loaded machine. Returns the jobs accepted; -1 if anything else
+ * happened. */
+int fill_queue(const Server *s);
 
 /* Waits up to `seconds` until /v1/pool shows n workers idle (the pool
  * back to full size after a worker was replaced); 1 if it did. */

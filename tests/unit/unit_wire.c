@@ -128,7 +128,7 @@ TEST(test_wire_partial_frame_needs_more)
 
 TEST(test_wire_bad_kind_rejected)
 {
-    static const uint32_t kinds[] = {0, 5, 7, UINT32_MAX};
+    static const uint32_t kinds[] = {0, 6, 7, UINT32_MAX};
 
     for (size_t i = 0; i < ARRAY_LEN(kinds); i++) {
         WireBuf b = {0};

@@ -20,10 +20,11 @@ COPY examples/plugin examples/plugin
 RUN make -j"$(nproc)"
 
 FROM debian:bookworm-slim
-# curl is for HEALTHCHECK; ca-certificates lets callbacks reach https URLs.
+# curl is for HEALTHCHECK; ca-certificates lets callbacks reach https URLs;
+# python3 runs the functions of `--python FILE` (the warm runtime).
 RUN apt-get update -q \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-        libmicrohttpd12 libjansson4 libcurl4 libnettle8 libsqlite3-0 curl ca-certificates \
+        libmicrohttpd12 libjansson4 libcurl4 libnettle8 libsqlite3-0 curl ca-certificates python3 \
  && rm -rf /var/lib/apt/lists/*
 # A fixed uid, so that a host directory mounted as the data dir can be
 # chowned to it (`chown 10001:10001 DIR`). A named volume takes the
@@ -34,6 +35,8 @@ RUN groupadd --system --gid 10001 poold \
  && install -d -o poold -g poold -m 750 /var/lib/poold
 COPY --from=build /src/build/poold /usr/local/bin/poold
 COPY --from=build /src/build/plugins/example.so /usr/local/lib/poold/plugins/example.so
+# Where the binary looks for its Python runtime: ../lib/poold/python.
+COPY python/poold/*.py /usr/local/lib/poold/python/poold/
 
 # Inside a container the port is reached through Docker's network, never
 # through loopback, so poold listens on every address; publish it on the

@@ -356,6 +356,11 @@ ms=$((($(date +%s%N) - s) / 1000000))
 if [ "$ms" -lt 4000 ]; then ok "map ran on two workers at once (${ms} ms)"
 else fail "map ran on two workers at once" "took ${ms} ms, one worker's time"; fi
 
+# calc is examples/seed.py's, from the image's Python runtime.
+fns=$(curl -sS --max-time 10 "$base/v1/functions" 2>&1)
+if printf '%s' "$fns" | grep -q '{"name":"calc","doc":"[^"]*","source":"python"}'; then ok "calc is served by the Python runtime"
+else fail "calc is served by the Python runtime" "got: $fns"; fi
+
 call "exec function from examples/functions.json" '{"result":["HI"]}' POST /v1/apply '{"func":"upper","args":["hi"]}'
 
 # The seed's four apply_async(calc, (i,), callback=…), each to the receiver.

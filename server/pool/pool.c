@@ -151,6 +151,8 @@ pool_ready(Pool *p, char *why, size_t len)
     else if (p->backoff > 0)
         snprintf(why, len, "workers keep dying at start-up (%s); the next spawn waits %g s",
                  p->loop_why, p->backoff);
+    else if (!ready && p->loop_why[0])
+        snprintf(why, len, "no worker is ready yet: workers are dying at start-up (%s)", p->loop_why);
     else if (!ready)
         snprintf(why, len, "no worker is ready yet");
     else

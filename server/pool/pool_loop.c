@@ -21,6 +21,7 @@ pool_loop_over(Pool *p, const PoolWorker *w)
         log_msg(LOG_INFO, "worker=ForkPoolWorker-%u is up: workers start again", w->number);
     pthread_mutex_lock(&p->lock);
     p->backoff = 0;
+    p->loop_why[0] = '\0';
     pthread_mutex_unlock(&p->lock);
     p->ndeaths = 0;
     /* The others waiting out the backoff start now. */
@@ -46,6 +47,11 @@ pool_loop_death(Pool *p, const PoolWorker *w, const char *how)
     int hung = w->doomed && !w->was_ready; /* killed by the start timeout */
 
     p->ndeaths++;
+    /* Said by /readyz from the first death on, not only once it is a
+     * loop: the operator waiting for a ready pool learns why at once. */
+    pthread_mutex_lock(&p->lock);
+    snprintf(p->loop_why, sizeof(p->loop_why), "ForkPoolWorker-%u %s", w->number, how);
+    pthread_mutex_unlock(&p->lock);
     if (!p->backoff && p->ndeaths < POOL_LOOP_DEATHS && !hung)
         return now;
     if (!p->backoff || w->spawned_at >= p->backoff_at) { /* a new round died */
@@ -54,7 +60,6 @@ pool_loop_death(Pool *p, const PoolWorker *w, const char *how)
         if (p->backoff > POOL_LOOP_BACKOFF_MAX)
             p->backoff = POOL_LOOP_BACKOFF_MAX;
         p->backoff_at = now;
-        snprintf(p->loop_why, sizeof(p->loop_why), "ForkPoolWorker-%u %s", w->number, how);
         pthread_mutex_unlock(&p->lock);
         log_msg(LOG_ERROR, "workers keep dying at start-up (%d deaths, the latest: worker=ForkPoolWorker-%u %s): "
                 "waiting %g s before the next spawn", p->ndeaths, w->number, how, p->backoff);

@@ -54,9 +54,16 @@ $(BUILD)/plugins/example.so: examples/plugin/wordcount.c include/poold.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -fPIC -shared -o $@ $< $(shell pkg-config --libs jansson)
 
+# poold.pc lets a plugin build with `pkg-config --cflags --libs poold`
+# (README, plugins); it names PREFIX, not DESTDIR, where poold.h will be.
+POOLD_ABI := $(shell sed -n 's/^\#define POOLD_ABI_VERSION //p' include/poold.h)
+
 install: $(BUILD)/poold
 	install -D -m 755 $(BUILD)/poold $(DESTDIR)$(PREFIX)/bin/poold
 	install -D -m 644 include/poold.h $(DESTDIR)$(PREFIX)/include/poold.h
+	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@ABI@|$(POOLD_ABI)|' include/poold.pc.in \
+	    > $(DESTDIR)$(PREFIX)/lib/pkgconfig/poold.pc
 	install -D -m 644 -t $(DESTDIR)$(PREFIX)/lib/poold/python/poold python/poold/*.py
 
 $(BUILD)/poold: $(OBJ)
@@ -93,8 +100,10 @@ $(BUILD)/tests/%.so: tests/plugin/%.c include/poold.h
 
 tests: $(BUILD)/poold $(BUILD)/plugins/example.so $(UNIT_TESTS) $(HTTP_TESTS) $(TEST_PLUGINS)
 
+# No flags: poold's defaults are 127.0.0.1:8080 already, and a flag here
+# would win over its POOLD_* variable (POOLD_PORT=9000 make run).
 run: $(BUILD)/poold
-	$(BUILD)/poold --host 127.0.0.1 --port 8080
+	$(BUILD)/poold
 
 test: tests
 	@POOLD_BIN=$(abspath $(BUILD)/poold) POOLD_TEST_PLUGIN=$(abspath $(BUILD)/tests/misbehave.so) \
@@ -108,7 +117,10 @@ test: tests
 # servers (tests/python.sh).
 SPEC_TESTS := tests/lint_openapi.sh tests/contract.sh tests/python.sh
 # The shape's own check: no part includes one above it (tests/layers.sh).
-CHECKS := tests/layers.sh
+# The README's first steps as printed: script/server and make run moved by
+# POOLD_* variables, the plugin example built on an installed poold.pc
+# (tests/readme.sh).
+CHECKS := tests/layers.sh tests/readme.sh
 
 .PHONY: lint contract
 lint:

@@ -1,4 +1,10 @@
-/* batch.c: see batch.h. */
+/* batch.c: see batch.h.
+ *
+ * Under on_error "raise" the failure a batch answers is the failed item
+ * with the lowest index, the same whatever order chunks come back in: a
+ * failure is kept when it comes before the one kept, and the batch is
+ * decided once every chunk up to the kept one is back. Chunks after it
+ * are not waited for. */
 #include "calls/batch.h"
 
 #include <signal.h>
@@ -10,6 +16,12 @@
 #include "http/http_status.h"
 #include "worker/wire.h"
 
+/* A chunk's state. */
+enum {
+    BATCH_BACK = 1,        /* its answer came */
+    BATCH_PLAIN = 2,       /* its payload is bare values (none failed) */
+};
+
 struct Batch {
     int refs;              /* atomic */
     int cancelled;         /* atomic: batch_cancel was called */
@@ -20,13 +32,14 @@ struct Batch {
     size_t pending;        /* chunks not yet back */
     char **chunks;         /* result payload per chunk, NULL until back */
     size_t *lens;          /* their lengths */
-    unsigned char *plain;  /* 1 when the chunk's payload is bare values */
+    unsigned char *state;  /* per chunk: BATCH_BACK, BATCH_PLAIN */
     /* The three arrays above for a batch of one chunk (an apply), in
      * place: three allocations fewer on every call. */
     char *one_chunk[2];
     size_t one_len[2];
-    unsigned char one_plain[2];
-    int all_plain;         /* every chunk is */
+    unsigned char one_state[2];
+    int all_plain;         /* every chunk's payload is bare values */
+    size_t front;          /* dispatcher only: chunks [0, front) are back */
     size_t items_done;     /* atomic */
     BatchDoneFn done;
     BatchStartFn start;
@@ -62,13 +75,13 @@ batch_new(Call *call)
     if (b->nchunks + 1 <= 2) {
         b->chunks = b->one_chunk;
         b->lens = b->one_len;
-        b->plain = b->one_plain;
+        b->state = b->one_state;
     } else {
         b->chunks = calloc(b->nchunks + 1, sizeof(char *));
         b->lens = calloc(b->nchunks + 1, sizeof(size_t));
-        b->plain = calloc(b->nchunks + 1, 1);
+        b->state = calloc(b->nchunks + 1, 1);
     }
-    if (!b->chunks || !b->lens || !b->plain) {
+    if (!b->chunks || !b->lens || !b->state) {
         b->nchunks = 0;
         batch_unref(b);
         return NULL;
@@ -93,7 +106,7 @@ batch_unref(Batch *b)
     if (b->chunks != b->one_chunk) {
         free(b->chunks);
         free(b->lens);
-        free(b->plain);
+        free(b->state);
     }
     free(b->fail_message);
     free(b->fail_traceback);
@@ -213,9 +226,17 @@ batch_item_error(Batch *b, size_t chunk, const PoolResult *res)
     json_decref(outs);
 }
 
-/* A chunk whose worker died running it: the batch's failure, or under
- * on_error "collect" an error for each of its items. Returns 1 when the
- * batch is now decided. */
+/* Under on_error "raise": 1 when a failure in chunk comes before the
+ * one kept (or none is), and so is the one to answer. */
+static int
+batch_earlier(const Batch *b, size_t chunk)
+{
+    return b->outcome == OUTCOME_OK || call_chunk_first(b->call, chunk) < b->fail_index;
+}
+
+/* A chunk whose worker died running it: the batch's failure when it is
+ * the earliest, or under on_error "collect" an error for each of its
+ * items. Returns 1 when that alone decides the batch (out of memory). */
 static int
 batch_take_lost(Batch *b, size_t chunk, const PoolResult *res)
 {
@@ -223,8 +244,9 @@ batch_take_lost(Batch *b, size_t chunk, const PoolResult *res)
 
     batch_lost_message(res, msg, sizeof(msg));
     if (!b->call->collect) {
-        batch_set_failure(b, OUTCOME_WORKER_LOST, call_chunk_first(b->call, chunk), "WorkerLost", msg);
-        return 1;
+        if (batch_earlier(b, chunk))
+            batch_set_failure(b, OUTCOME_WORKER_LOST, call_chunk_first(b->call, chunk), "WorkerLost", msg);
+        return 0;
     }
     return batch_collect_chunk(b, chunk, "WorkerLost", OUTCOME_WORKER_LOST, -1, msg, msg) < 0;
 }
@@ -240,12 +262,25 @@ batch_take_late(Batch *b, size_t chunk, const PoolResult *res)
     snprintf(msg, sizeof(msg), "the call ran past its timeout of %g s; %s (pid %d) was stopped",
              res->timeout, res->worker, (int)res->pid);
     if (!b->call->collect) {
-        batch_set_failure(b, OUTCOME_TIMED_OUT, first + res->late_item, "TimedOut", msg);
-        return 1;
+        if (batch_earlier(b, chunk))
+            batch_set_failure(b, OUTCOME_TIMED_OUT, first + res->late_item, "TimedOut", msg);
+        return 0;
     }
     snprintf(others, sizeof(others), "lost with its chunk when item %zu ran past its timeout of %g s",
              first + (size_t)res->late_item, res->timeout);
     return batch_collect_chunk(b, chunk, "TimedOut", OUTCOME_TIMED_OUT, (long)res->late_item, msg, others) < 0;
+}
+
+/* 1 when the batch has its answer: every chunk back, or a failure kept
+ * and every chunk up to it back (no earlier item can fail any more). */
+static int
+batch_decided(Batch *b)
+{
+    while (b->front < b->nchunks && (b->state[b->front] & BATCH_BACK))
+        b->front++;
+    if (b->pending == 0)
+        return 1;
+    return b->outcome != OUTCOME_OK && call_chunk_first(b->call, b->front) > b->fail_index;
 }
 
 /* Records one chunk's answer. Returns 1 when the batch is now decided. */
@@ -255,6 +290,7 @@ batch_take(Batch *b, size_t chunk, PoolResult *res)
     size_t first = call_chunk_first(b->call, chunk);
 
     b->pending--;
+    b->state[chunk] |= BATCH_BACK;
     if (res->worker[0]) {
         snprintf(b->worker, sizeof(b->worker), "%s", res->worker);
         b->pid = res->pid;
@@ -262,12 +298,14 @@ batch_take(Batch *b, size_t chunk, PoolResult *res)
     switch (res->status) {
     case POOL_OK:
         if (res->fails && !b->call->collect) {
-            batch_item_error(b, chunk, res);
-            return 1;
+            if (batch_earlier(b, chunk))
+                batch_item_error(b, chunk, res);
+            break;
         }
         b->chunks[chunk] = res->data;
         b->lens[chunk] = res->len;
-        b->plain[chunk] = res->fails == 0;
+        if (res->fails == 0)
+            b->state[chunk] |= BATCH_PLAIN;
         b->all_plain &= res->fails == 0;
         res->data = NULL;
         break;
@@ -295,7 +333,7 @@ batch_take(Batch *b, size_t chunk, PoolResult *res)
         return 1;
     }
     __atomic_add_fetch(&b->items_done, call_chunk_len(b->call, chunk), __ATOMIC_RELAXED);
-    return b->pending == 0;
+    return batch_decided(b);
 }
 
 /* A PoolDoneFn: runs on the dispatcher thread, one chunk at a time. */
@@ -306,9 +344,10 @@ batch_chunk_done(void *ctx, size_t chunk, PoolResult *res)
 
     if (!b->finished && batch_take(b, chunk, res)) {
         b->finished = 1;
-        /* Decided early (Pool.map raises at the first failure): the chunks
-         * not started need not run. Running ones are short-lived as a rule
-         * and are let finish: killing a worker costs a fork. */
+        /* Decided early (an item failed under "raise", and no earlier one
+         * can): the chunks not started need not run. Running ones are
+         * short-lived as a rule and are let finish: killing a worker
+         * costs a fork. */
         if (b->pending > 0 && !__atomic_load_n(&b->cancelled, __ATOMIC_ACQUIRE))
             pool_cancel(b->pool, b->owner, 0);
         b->done(b, b->ctx);
@@ -456,7 +495,7 @@ batch_assemble(Batch *b, size_t *len)
         if (!(outs = json_loadb(b->chunks[i], b->lens[i], 0, NULL)))
             goto cleanup;
         json_array_foreach(outs, k, o)
-            if (json_array_append_new(results, b->plain[i] ? json_incref(o) : batch_item_value(o)) < 0)
+            if (json_array_append_new(results, b->state[i] & BATCH_PLAIN ? json_incref(o) : batch_item_value(o)) < 0)
                 goto cleanup;
         json_decref(outs);
         outs = NULL;

@@ -30,7 +30,10 @@ typedef struct BatchFailure {
 } BatchFailure;
 
 /* Called once, on the dispatcher thread, when the batch has its answer:
- * every chunk done, or the first failure under on_error "raise". */
+ * every chunk done, or under on_error "raise" a failed item and every
+ * chunk before it done. The failure answered is the failed item with the
+ * lowest index, whatever order chunks end in; later chunks are not
+ * waited for. */
 typedef void (*BatchDoneFn)(Batch *b, void *ctx);
 
 /* Called at most once, on the dispatcher thread before done, when the

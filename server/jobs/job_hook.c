@@ -35,6 +35,24 @@ job_hook_due(Job *j, JobStatus s)
     cb->pending = 1;
 }
 
+/* A failed attempt that another follows: said as it happens, not only at
+ * the give-up, so that a receiver's trouble shows in the log while it can
+ * still be fixed. The receiver's status when one came, and why it failed
+ * (that status, or libcurl's error). */
+static void
+job_hook_log_retry(const Job *j, const WebhookReport *r)
+{
+    char at[40], why[300];
+
+    clock_rfc3339(r->next_attempt_at, at, sizeof(at));
+    if (r->last_status > 0)
+        snprintf(why, sizeof(why), "status=%ld (%s)", r->last_status, r->last_error);
+    else
+        snprintf(why, sizeof(why), "%s", r->last_error);
+    log_msg(LOG_INFO, "job=%s webhook to %s: attempt=%d failed, %s; next_attempt_at=%s (in %.1f s)", j->id,
+            j->cb->target, r->attempts, why, at, r->next_attempt_at - clock_wall());
+}
+
 /* A WebhookReportFn: one attempt's outcome, into the job. Webhook thread
  * (or the stopping one, with r->stopped). */
 static void
@@ -55,6 +73,8 @@ job_hook_report(void *ctx, const WebhookReport *r)
     if (r->done && !r->delivered)
         log_msg(LOG_WARN, "job=%s webhook to %s not delivered after %d attempts: %s", j->id, j->cb->target,
                 r->attempts, r->last_error);
+    else if (!last && !r->delivered)
+        job_hook_log_retry(j, r);
     if (last)
         job_unref(j); /* the delivery's */
 }

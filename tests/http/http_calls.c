@@ -232,6 +232,50 @@ TEST(test_map_raise_reports_the_failing_item)
     resp_free(&r);
 }
 
+/* Under "raise" the answer names the failed item with the lowest index,
+ * whichever chunk comes back first: fib(93) (past 64 bits) at 1, never
+ * fib(-1) at 2, though each runs on a worker of its own. */
+TEST(test_map_raise_names_the_lowest_failing_index_every_time)
+{
+    Resp r;
+
+    for (int i = 0; i < 20; i++) {
+        post(&srv, "/v1/map", "{\"func\":\"fib\",\"iterable\":[10,93,-1],\"chunksize\":1}", 422, &r);
+        CHECK_INT(json_integer_value(jpath(r.json, "index")), 1);
+        CHECK_STR(json_string_value(jpath(r.json, "error.type")), "OverflowError");
+        resp_free(&r);
+    }
+}
+
+/* An earlier item that fails late still wins over a later one that fails
+ * at once: item 0 runs past its timeout (504) while item 1 is refused
+ * (422) straight away; the answer waits for item 0. */
+TEST(test_map_raise_waits_for_an_earlier_item_that_fails_later)
+{
+    Resp r;
+
+    post(&srv, "/v1/map", "{\"func\":\"sleep\",\"iterable\":[2,-1],\"chunksize\":1,\"timeout\":0.3}", 504, &r);
+    check_problem(&r, 504);
+    CHECK_INT(json_integer_value(jpath(r.json, "index")), 0);
+    CHECK_STR(json_string_value(jpath(r.json, "error.type")), "TimedOut");
+    resp_free(&r);
+    CHECK(await_idle_workers(&srv, 2, 10)); /* the stopped worker's replacement */
+}
+
+/* ...but never for a later one: the answer comes when item 0 fails, with
+ * item 1 still asleep on the other worker. */
+TEST(test_map_raise_does_not_wait_for_later_items)
+{
+    Resp r;
+    double t0 = now_seconds();
+
+    post(&srv, "/v1/map", "{\"func\":\"sleep\",\"iterable\":[-1,2],\"chunksize\":1}", 422, &r);
+    CHECK(now_seconds() - t0 < 1.5);
+    CHECK_INT(json_integer_value(jpath(r.json, "index")), 0);
+    resp_free(&r);
+    CHECK(await_idle_workers(&srv, 2, 10));
+}
+
 TEST(test_map_collect_puts_errors_in_place)
 {
     Resp r;

@@ -2,8 +2,9 @@
  * http_webhooks_retries.c: a delivery that fails is retried, with one
  * webhook-id, until a 2xx or its attempts run out: a receiver that never
  * answers is timed out, Retry-After is honoured, a redirect is not
- * followed, a job stays while its delivery lives, and a pending delivery
- * is made after a restart (tests/lib/recv.c is the receiver).
+ * followed, a job stays while its delivery lives, a pending delivery is
+ * made after a restart, and each failed attempt is logged (tests/lib/recv.c
+ * is the receiver).
  */
 #include <signal.h>
 #include <stdio.h>
@@ -65,6 +66,64 @@ TEST(test_webhooks_retries_keep_one_webhook_id_until_a_2xx)
     CHECK_STR(rv.hits[2].body, rv.hits[0].body); /* the same message, signed anew */
     for (int i = 0; i < 3; i++)
         recv_check_signature(&rv.hits[i]);
+    server_stop(&s);
+    recv_stop(&rv);
+}
+
+/* The server log's line that holds every piece, or "" (static buffer). */
+static const char *
+log_line(const Server *s, const char *a, const char *b)
+{
+    static char line[4096];
+    FILE *f;
+    int found = 0;
+
+    if (!server_log_has(s, a, 5) || !(f = fopen(s->log, "r")))
+        return "";
+    while (!found && fgets(line, sizeof(line), f))
+        found = strstr(line, a) && strstr(line, b);
+    fclose(f);
+    return found ? line : "";
+}
+
+/* Each failed attempt leaves a line: the job, the attempt's number, the
+ * receiver's status or the connection's error, and when the next comes. */
+TEST(test_webhooks_each_failed_attempt_is_logged)
+{
+    static const int statuses[] = {500, 200, 0};
+    static const char *const extra[] = {"--webhook-max-attempts", "2", NULL};
+    Receiver rv = {.statuses = statuses}, closed = {0};
+    Server s;
+    char body[256], flaky[64], gone[64], url[128], want[512];
+    json_t *cb;
+
+    recv_start(&closed);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/gone", closed.port);
+    recv_stop(&closed); /* its port, closed: every attempt fails to connect */
+    recv_start(&rv);
+    recv_server_start(&s, extra);
+    snprintf(body, sizeof(body), "{\"func\":\"echo\",\"args\":[1],\"callback\":\"%s\"}", recv_url(&rv, "/flaky"));
+    snprintf(flaky, sizeof(flaky), "%s", job_submit(&s, "/v1/apply_async", body));
+    snprintf(body, sizeof(body), "{\"func\":\"echo\",\"args\":[2],\"callback\":\"%s\"}", url);
+    snprintf(gone, sizeof(gone), "%s", job_submit(&s, "/v1/apply_async", body));
+    CHECK((cb = recv_await_callback(&s, flaky, 2)) != NULL);
+    CHECK(json_is_true(json_object_get(cb, "delivered")));
+    json_decref(cb);
+    CHECK((cb = recv_await_callback(&s, gone, 2)) != NULL);
+    json_decref(cb);
+
+    snprintf(want, sizeof(want),
+             "job=%s webhook to %s: attempt=1 failed, status=500 (the receiver answered 500); next_attempt_at=20",
+             flaky, recv_url(&rv, "/flaky"));
+    CHECK(strstr(log_line(&s, want, "Z (in 0."), want) != NULL);
+    snprintf(want, sizeof(want), "job=%s webhook to %s: attempt=2", flaky, recv_url(&rv, "/flaky"));
+    CHECK(!server_log_has(&s, want, 0)); /* it was delivered */
+
+    snprintf(want, sizeof(want), "job=%s webhook to %s: attempt=1 failed, ", gone, url);
+    CHECK(strstr(log_line(&s, want, "onnect"), "; next_attempt_at=20") != NULL);
+    /* The last attempt is the give-up's line, which says it all. */
+    snprintf(want, sizeof(want), "job=%s webhook to %s not delivered after 2 attempts: ", gone, url);
+    CHECK(strstr(log_line(&s, want, "onnect"), want) != NULL);
     server_stop(&s);
     recv_stop(&rv);
 }

@@ -8,6 +8,7 @@
 #include "worker/worker_runtime.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -338,6 +339,33 @@ worker_runtime_cpu_budget(long cpu_limit)
     }
 }
 
+/* A runtime that saw EOF on stdin gets WR_GRACE_MS to leave by itself
+ * (its atexit handlers, its last log lines, relayed meanwhile); then its
+ * whole group is killed, while its pid is still held unreaped so that the
+ * group cannot be another's, and it is reaped. */
+static void
+wr_reap(WorkerRuntime *r)
+{
+    siginfo_t si;
+
+    for (int waited = 0; waited < WR_GRACE_MS; waited += 10) {
+        si.si_pid = 0;
+        if (waitid(P_PID, (id_t)r->pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == r->pid)
+            break;
+        struct pollfd pf = {r->err, POLLIN, 0};
+        if (r->err >= 0 && poll(&pf, 1, 10) > 0)
+            worker_runtime_relay(r);
+        else if (r->err < 0)
+            usleep(10 * 1000);
+    }
+    kill(-r->pid, SIGKILL);
+    while (waitpid(r->pid, NULL, 0) < 0 && errno == EINTR)
+        ;
+    struct pollfd last = {r->err, POLLIN, 0};
+    if (r->err >= 0 && poll(&last, 1, 0) > 0) /* what it wrote last */
+        worker_runtime_relay(r);
+}
+
 void
 worker_runtime_stop(void)
 {
@@ -348,11 +376,8 @@ worker_runtime_stop(void)
         WorkerRuntime *r = &worker_runtime_all[i];
         if (r->in >= 0)
             close(r->in); /* EOF: a runtime's cue to leave */
-        if (r->pid > 0 && !r->reaped) {
-            kill(-r->pid, SIGKILL);
-            while (waitpid(r->pid, NULL, 0) < 0 && errno == EINTR)
-                ;
-        }
+        if (r->pid > 0 && !r->reaped)
+            wr_reap(r);
         if (r->out >= 0)
             close(r->out);
         if (r->err >= 0)

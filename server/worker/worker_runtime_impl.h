@@ -15,6 +15,7 @@
 
 #define WR_LINE 1024 /* the longest stderr line logged whole */
 #define WR_TAIL 300  /* the stderr kept for a start failure's reason */
+#define WR_GRACE_MS 500 /* a runtime's time to leave after EOF on stdin */
 
 typedef struct WorkerRuntime {
     const RuntimeSpec *spec;

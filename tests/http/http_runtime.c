@@ -423,6 +423,29 @@ TEST(test_runtime_max_tasks_per_child_recycles_the_runtime_process)
     server_stop(&s);
 }
 
+TEST(test_runtime_a_recycled_runtime_leaves_by_itself_after_eof)
+{
+    char file[128];
+    const char *args[] = {"--processes", "1", "--max-tasks-per-child", "1", "--python", file, NULL};
+    Server s;
+    Resp r;
+
+    /* Its atexit handler runs (and its line reaches the log) only when
+     * it is let go at EOF, not killed at once. */
+    test_write_file(file, sizeof(file), "leaving.py",
+                    "import atexit, os, sys\n"
+                    "atexit.register(lambda: print('leaving pid', os.getpid(), file=sys.stderr, flush=True))\n"
+                    "def ping():\n    return os.getpid()\n");
+    server_start(&s, args);
+    post(&s, "/v1/apply", "{\"func\":\"ping\"}", 200, &r);
+    char want[64];
+    snprintf(want, sizeof(want), "leaving pid %lld", (long long)json_integer_value(jpath(r.json, "result")));
+    resp_free(&r);
+    CHECK(server_log_has(&s, want, 5));
+    server_stop(&s);
+    unlink(file);
+}
+
 TEST(test_runtime_a_function_named_like_a_builtin_hides_it_and_the_log_says_so)
 {
     Server s;

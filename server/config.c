@@ -1,7 +1,8 @@
 /*
  * config.c: see config.h. Walks the settings table (config_opts.c) three
  * ways: the environment first, then getopt over argv, and --help; then
- * checks the settings that bound one another.
+ * checks the settings that bound one another. Once parsed, the secrets'
+ * values are wiped from argv and the environment (config_hide_secrets).
  */
 #include "config.h"
 
@@ -195,6 +196,21 @@ config_check(Config *c, char *err, size_t errlen)
     return SVC_OK;
 }
 
+#define CONFIG_SHORTOPTS ":H:p:n:h"
+
+/* getopt_long's table of the flags, --help last; and getopt's state reset
+ * (0 makes it start afresh: it keeps state between calls). */
+static void
+config_longopts(struct option longopts[ARRAY_LEN(config_opts) + 2])
+{
+    for (size_t i = 0; i < ARRAY_LEN(config_opts); i++)
+        longopts[i] = (struct option){config_opts[i].name, required_argument, NULL, config_opts[i].id};
+    longopts[ARRAY_LEN(config_opts)] = (struct option){"help", no_argument, NULL, OPT_HELP};
+    longopts[ARRAY_LEN(config_opts) + 1] = (struct option){0, 0, 0, 0};
+    optind = 0;
+    opterr = 0;
+}
+
 int
 config_parse(Config *c, int argc, char **argv, FILE *out, char *err, size_t errlen)
 {
@@ -205,14 +221,8 @@ config_parse(Config *c, int argc, char **argv, FILE *out, char *err, size_t errl
     config_defaults(c);
     if (config_env(c, err, errlen) != SVC_OK)
         return SVC_EINVAL;
-    for (size_t i = 0; i < ARRAY_LEN(config_opts); i++)
-        longopts[i] = (struct option){config_opts[i].name, required_argument, NULL, config_opts[i].id};
-    longopts[ARRAY_LEN(config_opts)] = (struct option){"help", no_argument, NULL, OPT_HELP};
-    longopts[ARRAY_LEN(config_opts) + 1] = (struct option){0, 0, 0, 0};
-
-    optind = 0; /* getopt keeps state: 0 makes it start afresh each call */
-    opterr = 0;
-    while ((opt = getopt_long(argc, argv, ":H:p:n:h", longopts, NULL)) != -1) {
+    config_longopts(longopts);
+    while ((opt = getopt_long(argc, argv, CONFIG_SHORTOPTS, longopts, NULL)) != -1) {
         if (opt == OPT_HELP) {
             config_usage(out);
             return CONFIG_HELP;
@@ -231,4 +241,26 @@ config_parse(Config *c, int argc, char **argv, FILE *out, char *err, size_t errl
     if (!c->store_memory && !c->store_path[0])
         snprintf(c->store_path, sizeof(c->store_path), "%s/poold.db", c->data_dir);
     return SVC_OK;
+}
+
+/* The flags are found as config_parse found them, by getopt itself: each
+ * spelling (--api-key=KEY, --api-key KEY) and no value mistaken for a flag. */
+void
+config_hide_secrets(int argc, char **argv)
+{
+    struct option longopts[ARRAY_LEN(config_opts) + 2];
+    int opt;
+
+    config_longopts(longopts);
+    while ((opt = getopt_long(argc, argv, CONFIG_SHORTOPTS, longopts, NULL)) != -1)
+        for (size_t i = 0; i < ARRAY_LEN(config_opts); i++)
+            if (config_opts[i].id == opt && config_opts[i].secret && optarg)
+                explicit_bzero(optarg, strlen(optarg));
+    for (size_t i = 0; i < ARRAY_LEN(config_opts); i++) {
+        char *v = config_opts[i].secret ? getenv(config_opts[i].env) : NULL;
+        if (v) {
+            explicit_bzero(v, strlen(v)); /* the bytes /proc/PID/environ reads */
+            unsetenv(config_opts[i].env);
+        }
+    }
 }

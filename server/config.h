@@ -1,7 +1,9 @@
 /*
  * config.h: the daemon's settings, from flags and their POOLD_* environment
  * twins. A flag wins over its environment variable, which wins over the
- * default. Pure: no side effect but reading the environment.
+ * default. config_parse is pure: no side effect but reading the
+ * environment; config_hide_secrets then wipes the secrets from where code
+ * poold runs could read them.
  */
 #ifndef POOLD_CONFIG_H
 #define POOLD_CONFIG_H
@@ -51,9 +53,13 @@ struct Config {
     char plugin_env[4096]; /* POOLD_PLUGIN, split at ':' in place */
     const char *api_keys[64]; /* --api-key, and the lines of --api-key-file */
     int napi_keys;
+    char api_key_buf[8192]; /* the keys of --api-key and POOLD_API_KEY, copied:
+                             * config_hide_secrets wipes argv and environ */
+    size_t api_key_used;
     char api_key_file_buf[16384]; /* --api-key-file's text, split in place */
     const char *webhook_secret; /* --webhook-secret: "whsec_<base64>", or NULL */
-    char webhook_secret_buf[512]; /* --webhook-secret-file's text */
+    char webhook_secret_buf[512]; /* the secret, copied from argv or environ,
+                                   * or --webhook-secret-file's text */
     double webhook_backoff; /* --webhook-backoff: seconds before the first retry */
     long webhook_attempts; /* --webhook-max-attempts: attempts in all */
     double webhook_timeout; /* --webhook-timeout: seconds one attempt may take */
@@ -75,6 +81,14 @@ struct Config {
  * usage on out and returns CONFIG_HELP. */
 int config_parse(Config *c, int argc, char **argv, FILE *out, char *err,
                  size_t errlen);
+
+/* Zeroes, in place, the values of the secret settings (--api-key,
+ * --webhook-secret, however written, those that lost to another too) in
+ * argv and in the environment, whose bytes /proc/PID/cmdline and environ
+ * show, and unsets their variables: so that no process forked from this
+ * one carries them there either. After a config_parse that succeeded on
+ * the same argv, which copied what it keeps. */
+void config_hide_secrets(int argc, char **argv);
 
 /* Parses "64M", "1k", "512" (bytes; K/M/G are powers of 1024). Returns
  * SVC_OK or SVC_EINVAL. */

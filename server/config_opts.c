@@ -223,9 +223,8 @@ config_opts_webhook_allow(Config *c, const ConfigOpt *o, const char *name, const
 }
 
 static int
-config_opts_api_key(Config *c, const ConfigOpt *o, const char *name, const char *v, char *err, size_t errlen)
+config_opts_api_key_add(Config *c, const char *name, const char *v, char *err, size_t errlen)
 {
-    (void)o;
     if (config_opts_room(c->napi_keys, (int)ARRAY_LEN(c->api_keys), "keys", name, err, errlen) != SVC_OK)
         return SVC_EINVAL;
     if (strlen(v) < 8 ||
@@ -234,6 +233,26 @@ config_opts_api_key(Config *c, const ConfigOpt *o, const char *name, const char 
         return SVC_EINVAL;
     }
     c->api_keys[c->napi_keys++] = v;
+    return SVC_OK;
+}
+
+/* A key from a flag or the environment is kept as a copy: where it came
+ * from is wiped (config_hide_secrets). */
+static int
+config_opts_api_key(Config *c, const ConfigOpt *o, const char *name, const char *v, char *err, size_t errlen)
+{
+    size_t n = strlen(v) + 1;
+    char *copy = c->api_key_buf + c->api_key_used;
+
+    (void)o;
+    if (n > sizeof(c->api_key_buf) - c->api_key_used) {
+        snprintf(err, errlen, "%s: the keys are too long together", name);
+        return SVC_EINVAL;
+    }
+    memcpy(copy, v, n);
+    if (config_opts_api_key_add(c, name, copy, err, errlen) != SVC_OK)
+        return SVC_EINVAL;
+    c->api_key_used += n;
     return SVC_OK;
 }
 
@@ -247,6 +266,7 @@ config_opts_api_key_file(Config *c, const ConfigOpt *o, const char *name, const 
     size_t n;
     char *save = NULL;
 
+    (void)o;
     if (!f) {
         snprintf(err, errlen, "%s: cannot read %s", name, path);
         return SVC_EINVAL;
@@ -261,7 +281,7 @@ config_opts_api_key_file(Config *c, const ConfigOpt *o, const char *name, const 
     for (char *line = strtok_r(c->api_key_file_buf, "\r\n", &save); line; line = strtok_r(NULL, "\r\n", &save)) {
         line += strspn(line, " \t");
         line[strcspn(line, " \t")] = '\0';
-        if (*line && *line != '#' && config_opts_api_key(c, o, name, line, err, errlen) != SVC_OK)
+        if (*line && *line != '#' && config_opts_api_key_add(c, name, line, err, errlen) != SVC_OK)
             return SVC_EINVAL;
     }
     return SVC_OK;
@@ -276,7 +296,14 @@ config_opts_webhook_secret(Config *c, const ConfigOpt *o, const char *name, cons
         snprintf(err, errlen, "%s: must be whsec_ followed by the base64 secret", name);
         return SVC_EINVAL;
     }
-    c->webhook_secret = v;
+    if (strlen(v) >= sizeof(c->webhook_secret_buf)) {
+        snprintf(err, errlen, "%s: too long", name);
+        return SVC_EINVAL;
+    }
+    /* A copy: where it came from is wiped (config_hide_secrets). */
+    if (v != c->webhook_secret_buf)
+        strcpy(c->webhook_secret_buf, v);
+    c->webhook_secret = c->webhook_secret_buf;
     return SVC_OK;
 }
 
@@ -348,6 +375,7 @@ config_opts_log_level(Config *c, const ConfigOpt *o, const char *name, const cha
 #define CHOICE(f, off_word, on_word) .set = config_opts_choice, .off = CONFIG_OPTS_AT(f, int), \
     .words = {off_word, on_word}
 #define SETTER(fn) .set = (fn)
+#define SECRET(fn) .set = (fn), .secret = 1
 #define LIST(fn, n, list_buf, separators) .set = (fn), .count = CONFIG_OPTS_AT(n, int), \
     .buf = offsetof(Config, list_buf), .buf_size = sizeof(((Config *)0)->list_buf), .sep = (separators)
 
@@ -408,7 +436,7 @@ const ConfigOpt config_opts[] = {
     {"fsync", OPT_FSYNC, "POOLD_FSYNC", "MODE", "normal: jobs survive a crash of poold; full: a power loss too, slower (normal)",
      CHOICE(fsync_full, "normal", "full")},
     {"api-key", OPT_API_KEY, "POOLD_API_KEY", "KEY", "require \"Authorization: Bearer KEY\" on /v1 and /metrics (repeatable; /healthz and /readyz stay open)",
-     SETTER(config_opts_api_key)},
+     SECRET(config_opts_api_key)},
     {"api-key-file", OPT_API_KEY_FILE, "POOLD_API_KEY_FILE", "FILE", "API keys, one a line (blank lines and # comments skipped)",
      SETTER(config_opts_api_key_file)},
     {"tls-cert", OPT_TLS_CERT, "POOLD_TLS_CERT", "FILE", "serve HTTPS with this PEM certificate (chain); needs --tls-key",
@@ -416,7 +444,7 @@ const ConfigOpt config_opts[] = {
     {"tls-key", OPT_TLS_KEY, "POOLD_TLS_KEY", "FILE", "the certificate's PEM private key",
      READABLE(tls_key)},
     {"webhook-secret", OPT_WEBHOOK_SECRET, "POOLD_WEBHOOK_SECRET", "whsec_…", "sign callbacks as Standard Webhooks do (unsigned without)",
-     SETTER(config_opts_webhook_secret)},
+     SECRET(config_opts_webhook_secret)},
     {"webhook-secret-file", OPT_WEBHOOK_SECRET_FILE, "POOLD_WEBHOOK_SECRET_FILE", "FILE", "the same secret from a file (a Docker secret), kept out of the environment",
      SETTER(config_opts_webhook_secret_file)},
     {"webhook-backoff", OPT_WEBHOOK_BACKOFF, "POOLD_WEBHOOK_BACKOFF", "SECONDS", "a callback's first retry delay; each later one doubles (5)",

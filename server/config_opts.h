@@ -50,6 +50,8 @@ struct ConfigOpt {
      * flag resets (the flags replace the variable's list). */
     const char *sep;
     size_t buf, buf_size, count;
+    int secret;           /* a key or a secret: its setter copies the value,
+                           * config_hide_secrets wipes where it came from */
 };
 
 extern const ConfigOpt config_opts[CONFIG_OPTS_LEN];

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -307,6 +308,20 @@ main_stop(Main *m)
     metrics_free();
 }
 
+/* Code poold runs for its users (exec functions, warm runtimes) runs as
+ * poold's user, under its workers. So the secrets leave argv and the
+ * environment, which /proc shows to that user; and poold is not dumpable:
+ * the fork server and the workers inherit it, and a process of the same
+ * user without CAP_SYS_PTRACE can then neither read their memory nor their
+ * environ, nor trace them. (A command's exec makes it dumpable again.) */
+static void
+main_hide_secrets(int argc, char **argv)
+{
+    config_hide_secrets(argc, argv);
+    if (prctl(PR_SET_DUMPABLE, 0) != 0)
+        log_errno(LOG_WARN, errno, "prctl(PR_SET_DUMPABLE)");
+}
+
 int
 main(int argc, char **argv)
 {
@@ -320,6 +335,7 @@ main(int argc, char **argv)
         fprintf(stderr, "poold: %s\n", err);
         return EXIT_USAGE;
     }
+    main_hide_secrets(argc, argv);
     if ((rc = main_start(&m)) == 0) {
         main_wait_for_signal(&m.stop);
         rc = main_drain(&m);

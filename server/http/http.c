@@ -114,6 +114,12 @@ http_reply_problem(HttpReq *r, int status, const char *detail, json_t *ext)
                status == 503 ? retry : status == 405 ? allow : status == 401 ? auth : NULL);
 }
 
+void
+http_reply_problem_h(HttpReq *r, int status, const char *detail, json_t *ext, const char *const *headers)
+{
+    http_queue(r, status, http_problem_text(status, detail, ext), "application/problem+json", headers);
+}
+
 /* --- accessors --- */
 
 void *
@@ -151,6 +157,12 @@ const char *
 http_header(HttpReq *r, const char *name)
 {
     return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+int
+http_authorized(HttpReq *r)
+{
+    return http_request_authorized(r->http, r->conn);
 }
 
 const json_t *

@@ -101,6 +101,9 @@ const char *http_body(HttpReq *r, size_t *len); /* the raw body, borrowed */
 const char *http_param(HttpReq *r);       /* the {id} segment, "" if none */
 const char *http_query(HttpReq *r, const char *key);
 const char *http_header(HttpReq *r, const char *name);
+/* 1 when no API key is asked for or the request carries one: on an open
+ * route, whether to tell it more than strangers. */
+int http_authorized(HttpReq *r);
 
 /* Replies with body as JSON (the reference is stolen). */
 void http_reply_json(HttpReq *r, int status, json_t *body);
@@ -121,6 +124,11 @@ void http_reply_typed(HttpReq *r, int status, const char *type, char *text);
  * one place that turns an error into its answer.
  */
 void http_reply_problem(HttpReq *r, int status, const char *detail, json_t *ext);
+
+/* The same with the headers given (name, value pairs, NULL-terminated, or
+ * NULL) instead of those the status brings (a 503's Retry-After: 1), for
+ * an answer that knows better. */
+void http_reply_problem_h(HttpReq *r, int status, const char *detail, json_t *ext, const char *const *headers);
 
 /* Called on an MHD thread once the waiter is woken; it must reply. */
 typedef void (*HttpResumeFn)(HttpReq *r, void *ctx);

@@ -139,6 +139,8 @@ enum MHD_Result http_request_access(void *cls, struct MHD_Connection *c, const c
 void http_request_completed(void *cls, struct MHD_Connection *c, void **req_cls,
                             enum MHD_RequestTerminationCode toe);
 size_t http_request_unescape(void *cls, struct MHD_Connection *c, char *s);
+/* 1 when no key is asked for or c carries one (http_authorized's answer). */
+int http_request_authorized(const Http *h, struct MHD_Connection *c);
 
 /* http_wait.c */
 /* Starts the disconnect watcher's thread. 0, or -1. */

@@ -40,7 +40,7 @@ http_request_key_digest(const char *key, uint8_t out[SHA256_DIGEST_SIZE])
 
 /* 1 when no key is asked for, or the request carries one of them as
  * "Authorization: Bearer KEY". Every key is compared, in constant time. */
-static int
+int
 http_request_authorized(const Http *h, struct MHD_Connection *c)
 {
     const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);

@@ -12,6 +12,7 @@
 #include "pool/pool.h"
 
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -140,25 +141,43 @@ pool_failed(Pool *p)
 }
 
 int
-pool_ready(Pool *p, char *why, size_t len)
+pool_ready_detail(Pool *p, char *why, size_t len, const char **brief, double *retry)
 {
-    int ready;
+    double left;
 
     pthread_mutex_lock(&p->lock);
-    ready = pool_any_ready(p);
-    if (p->stopping || pool_failed(p))
-        snprintf(why, len, "poold is shutting down");
-    else if (p->backoff > 0)
-        snprintf(why, len, "workers keep dying at start-up (%s); the next spawn waits %g s",
-                 p->loop_why, p->backoff);
-    else if (!ready && p->loop_why[0])
-        snprintf(why, len, "no worker is ready yet: workers are dying at start-up (%s)", p->loop_why);
-    else if (!ready)
-        snprintf(why, len, "no worker is ready yet");
-    else
+    *brief = NULL;
+    *retry = 1;
+    if (p->stopping || pool_failed(p)) {
+        *brief = "poold is shutting down";
+        *retry = 0;
+        snprintf(why, len, "%s", *brief);
+    } else if (p->backoff > 0) {
+        *brief = "workers keep dying at start-up";
+        left = p->backoff_at + p->backoff - clock_mono();
+        *retry = left > 1 ? ceil(left) : 1;
+        snprintf(why, len, "workers keep dying at start-up (%s); the next spawn waits %g s", p->loop_why,
+                 p->backoff);
+    } else if (!pool_any_ready(p)) {
+        *brief = "no worker is ready yet";
+        if (p->loop_why[0])
+            snprintf(why, len, "%s: workers are dying at start-up (%s)", *brief, p->loop_why);
+        else
+            snprintf(why, len, "%s", *brief);
+    } else {
         why[0] = '\0';
+    }
     pthread_mutex_unlock(&p->lock);
-    return why[0] == '\0';
+    return *brief == NULL;
+}
+
+int
+pool_ready(Pool *p, char *why, size_t len)
+{
+    const char *brief;
+    double retry;
+
+    return pool_ready_detail(p, why, len, &brief, &retry);
 }
 
 void

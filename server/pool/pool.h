@@ -153,6 +153,13 @@ void pool_stop(Pool *p, double grace);
  * the reason in why. Any thread. */
 int pool_ready(Pool *p, char *why, size_t len);
 
+/* pool_ready, and more for a caller that answers strangers: *brief (NULL
+ * when ready) says what is wrong in words anyone may read, as why does
+ * with the detail the log has (a worker's last words); *retry is the
+ * seconds before it may pass: 1 while workers start, what is left of a
+ * crash loop's backoff, 0 when waiting will not do (poold stops). */
+int pool_ready_detail(Pool *p, char *why, size_t len, const char **brief, double *retry);
+
 /* 1 once the pool cannot go on (its fork server died); it has then asked
  * the process to shut down with SIGTERM. */
 int pool_failed(Pool *p);

@@ -204,9 +204,9 @@ webhook_prereq(void *ctx, char *ip, char *local, int port, int local_port)
     if (j->allowed)
         return CURL_PREREQFUNC_OK;
     if (inet_pton(AF_INET, ip, &v4.sin_addr) == 1)
-        bad = netguard_forbidden((struct sockaddr *)&v4, what, sizeof(what));
+        bad = netguard_refused((struct sockaddr *)&v4, what, sizeof(what));
     else if (inet_pton(AF_INET6, ip, &v6.sin6_addr) == 1)
-        bad = netguard_forbidden((struct sockaddr *)&v6, what, sizeof(what));
+        bad = netguard_refused((struct sockaddr *)&v6, what, sizeof(what));
     if (!bad)
         return CURL_PREREQFUNC_OK;
     snprintf(j->refused, sizeof(j->refused), "refused: the host resolves to %s, %s (see --webhook-allow-host)",

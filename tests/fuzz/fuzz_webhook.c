@@ -7,8 +7,9 @@
  * whole a secret. The URL must be taken, refused as no http(s) URL, or
  * refused for its host, and a URL taken must not name, in any form the
  * resolver reads as a number, an address the guard refuses. The guard
- * must judge each form that carries an IPv4 address (mapped, compatible,
- * NAT64, 6to4, and its text, bracketed or not) as that address.
+ * must judge each form that carries an IPv4 address (mapped, translated,
+ * compatible, NAT64, 6to4, and its text, bracketed or not) as that
+ * address; this host's addresses included (netguard_refused).
  */
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -41,7 +42,7 @@ fuzz_v4(uint32_t a)
 {
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(a)};
     char why[128] = "", text[INET_ADDRSTRLEN], why2[128];
-    int bad = netguard_forbidden((struct sockaddr *)&sa, why, sizeof(why));
+    int bad = netguard_refused((struct sockaddr *)&sa, why, sizeof(why));
 
     FUZZ_CHECK(bad == 0 || (bad == 1 && why[0]));
     FUZZ_CHECK(inet_ntop(AF_INET, &sa.sin_addr, text, sizeof(text)));
@@ -57,7 +58,7 @@ fuzz_v6(const uint8_t b[16])
     int bad;
 
     memcpy(sa.sin6_addr.s6_addr, b, 16);
-    bad = netguard_forbidden((struct sockaddr *)&sa, why, sizeof(why));
+    bad = netguard_refused((struct sockaddr *)&sa, why, sizeof(why));
     FUZZ_CHECK(bad == 0 || (bad == 1 && why[0]));
     text[0] = '[';
     FUZZ_CHECK(inet_ntop(AF_INET6, b, text + 1, INET6_ADDRSTRLEN));
@@ -78,7 +79,9 @@ fuzz_guard(const uint8_t *p)
     v6[10] = v6[11] = 0xff; /* mapped */
     memcpy(v6 + 12, p, 4);
     FUZZ_CHECK(fuzz_v6(v6) == bad);
-    v6[10] = v6[11] = 0; /* compatible; :: and ::1 are refused as such */
+    v6[8] = v6[9] = 0xff, v6[10] = v6[11] = 0; /* translated */
+    FUZZ_CHECK(fuzz_v6(v6) == bad);
+    v6[8] = v6[9] = 0; /* compatible; :: and ::1 are refused as such */
     FUZZ_CHECK(fuzz_v6(v6) == bad);
     v6[1] = 0x64, v6[2] = 0xff, v6[3] = 0x9b; /* NAT64 */
     FUZZ_CHECK(fuzz_v6(v6) == bad);
@@ -112,7 +115,7 @@ fuzz_taken(const char *url)
         bare[n - 1] = '\0';
     if (strcasecmp(bare, "10.1.2.3") != 0 && strcasecmp(bare, "fd00::1") != 0 &&
         getaddrinfo(bare, "80", &hints, &ai) == 0) {
-        int bad = netguard_forbidden(ai->ai_addr, why, sizeof(why));
+        int bad = netguard_refused(ai->ai_addr, why, sizeof(why));
         if (bad)
             fprintf(stderr, "%s was taken, but its host %s is %s\n", url, host, why);
         FUZZ_CHECK(!bad);

@@ -6,6 +6,10 @@
  * redelivered by hand; deliveries never in the way of sync calls. Retries,
  * time-outs and restarts are http_webhooks_retries.c's.
  */
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -188,6 +192,66 @@ TEST(test_webhooks_inward_and_non_http_targets_are_refused)
     json_decref(cb);
     usleep(300 * 1000);
     CHECK_INT(recv_count(&rv), 0);
+    server_stop(&s);
+    recv_stop(&rv);
+}
+
+/* Submits an async echo whose callback is url, and expects 422 with a
+ * detail that holds why. */
+static void
+expect_refused_target(const Server *s, const char *url, const char *why)
+{
+    char body[256];
+    Resp r;
+
+    snprintf(body, sizeof(body), "{\"func\":\"echo\",\"args\":[1],\"callback\":\"%s\"}", url);
+    CHECK(req(s, "POST", "/v1/apply_async", body, &r) == 0);
+    if (r.status != 422 || !strstr(json_string_value(jpath(r.json, "detail")) ?: "", why))
+        harness_fail(__FILE__, __LINE__, "%s: %ld %s, not 422 naming %s", url, r.status, r.body, why);
+    resp_free(&r);
+}
+
+/* The host's own interface addresses (not loopback) are refused as such,
+ * whatever their range, and so are the IANA special-purpose blocks and
+ * the IPv4-translated form of loopback; the opt-in that lets the tests
+ * deliver to 127.0.0.1 still does. */
+TEST(test_webhooks_the_hosts_own_addresses_and_special_purpose_blocks_are_refused)
+{
+    static const char *const special[] = {"http://192.0.2.1/x", "http://198.51.100.7/x", "http://203.0.113.9/x",
+                                          "http://198.19.0.1/x", "http://[2001:db8::1]/x",
+                                          "http://[::ffff:0:7f00:1]:9/x", "http://[::ffff:0:127.0.0.1]/x", NULL};
+    struct ifaddrs *all = NULL;
+    Receiver rv = {0};
+    Server s;
+    char url[128], body[256];
+    int own = 0;
+    json_t *cb;
+
+    recv_start(&rv);
+    recv_server_start(&s, NULL); /* --webhook-allow-host 127.0.0.1 */
+    CHECK(getifaddrs(&all) == 0);
+    for (struct ifaddrs *i = all; i; i = i->ifa_next) {
+        char text[INET6_ADDRSTRLEN];
+        int fam = i->ifa_addr ? i->ifa_addr->sa_family : AF_UNSPEC;
+        if ((fam != AF_INET && fam != AF_INET6) || (i->ifa_flags & IFF_LOOPBACK))
+            continue;
+        const void *a = fam == AF_INET ? (void *)&((struct sockaddr_in *)i->ifa_addr)->sin_addr
+                                       : (void *)&((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr;
+        CHECK(inet_ntop(fam, a, text, sizeof(text)) != NULL);
+        snprintf(url, sizeof(url), fam == AF_INET ? "http://%s:%d/x" : "http://[%s]:%d/x", text, rv.port);
+        expect_refused_target(&s, url, "an address of this host");
+        own++;
+    }
+    freeifaddrs(all);
+    fprintf(stderr, "    %d address%s of this host refused\n", own, own == 1 ? "" : "es");
+    for (int i = 0; special[i]; i++)
+        expect_refused_target(&s, special[i], "not a target for callbacks");
+    snprintf(body, sizeof(body), "{\"func\":\"echo\",\"args\":[1],\"callback\":\"%s\"}", recv_url(&rv, "/ok"));
+    const char *id = job_submit(&s, "/v1/apply_async", body);
+    CHECK((cb = recv_await_callback(&s, id, 1)) != NULL);
+    CHECK(json_is_true(json_object_get(cb, "delivered")));
+    json_decref(cb);
+    CHECK_INT(recv_count(&rv), 1);
     server_stop(&s);
     recv_stop(&rv);
 }

@@ -273,7 +273,10 @@ def main(argv):
         "functions": [{"name": n, "doc": inspect.getdoc(f) or ""} for n, f in functions.items()],
     }}))
     if opts["describe"]:
-        return 0
+        # Gone at once: a thread the module started at import (not a
+        # daemon) would otherwise hold the process past its answer.
+        sys.stderr.flush()
+        os._exit(0)
     serve(chan, functions)
     return 0
 

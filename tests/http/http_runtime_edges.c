@@ -119,6 +119,29 @@ TEST(test_runtime_and_exec_on_one_worker_a_timeout_takes_the_runtime_too)
     unlink(args[5]);
 }
 
+TEST(test_runtime_a_module_whose_import_starts_a_thread_is_served)
+{
+    char file[128];
+    const char *args[] = {"--processes", "1", "--worker-start-timeout", "10", "--python", file, NULL};
+    Server s;
+    Resp r;
+    double t0 = now_seconds();
+
+    /* A thread that is no daemon holds a Python process at its end: the
+     * description at start-up must not wait for it. */
+    test_write_file(file, sizeof(file), "threaded.py",
+                    "import threading, time\n"
+                    "threading.Thread(target=time.sleep, args=(60,)).start()\n"
+                    "def one():\n    return 1\n");
+    server_start(&s, args);
+    CHECK(now_seconds() - t0 < 8);
+    post(&s, "/v1/apply", "{\"func\":\"one\"}", 200, &r);
+    CHECK_INT(json_integer_value(jpath(r.json, "result")), 1);
+    resp_free(&r);
+    server_stop(&s);
+    unlink(file);
+}
+
 int
 main(int argc, char **argv)
 {

@@ -15,6 +15,7 @@
 
 #include <microhttpd.h>
 
+#include "core/jtext.h"
 #include "core/log.h"
 #include "http/http_impl.h"
 #include "http/http_status.h"
@@ -56,7 +57,7 @@ http_queue(HttpReq *r, int status, char *text, const char *type, const char *con
 void
 http_reply_json(HttpReq *r, int status, json_t *body)
 {
-    char *text = body ? json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    char *text = body ? jtext_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
 
     json_decref(body);
     http_queue(r, status, text, "application/json", NULL);
@@ -65,7 +66,7 @@ http_reply_json(HttpReq *r, int status, json_t *body)
 void
 http_reply_json_h(HttpReq *r, int status, json_t *body, const char *const *headers)
 {
-    char *text = body ? json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    char *text = body ? jtext_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
 
     json_decref(body);
     http_queue(r, status, text, "application/json", headers);
@@ -98,7 +99,7 @@ http_problem_text(int status, const char *detail, json_t *ext)
     if (body && ext)
         json_object_update(body, ext);
     json_decref(ext);
-    text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    text = body ? jtext_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);
     return text;
 }

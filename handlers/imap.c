@@ -166,7 +166,7 @@ imap_lines(HttpReq *r, const char *line, size_t len, int ordered)
         char msg[300];
         snprintf(msg, sizeof(msg), "a line is not a JSON item: %s (column %d); the lines after it were not read",
                  jerr.text, jerr.column);
-        stream_reject(q->stream, msg);
+        stream_reject(q->stream, "InvalidItem", msg, OUTCOME_INVALID);
         return HTTP_LINE_STOP;
     }
     return imap_line_state(stream_feed(q->stream, item));
@@ -211,13 +211,21 @@ imap_run(HttpReq *r, int ordered)
     int rc;
 
     if (http_stream_lines(r)) {
+        char overlong[160];
+        int toolong = http_stream_overlong(r, overlong, sizeof(overlong));
         if (!(q = http_stream_ctx(r))) {
-            http_reply_problem(r, 400, "the body is empty: its first line must be the call", NULL);
+            http_reply_problem(r, toolong ? 413 : 400,
+                               toolong ? overlong : "the body is empty: its first line must be the call", NULL);
         } else if (q->status) {
             http_reply_problem(r, q->status, q->detail,
                                q->field[0] ? json_pack("{s:s}", "field", q->field) : NULL);
         } else {
-            stream_end_input(q->stream);
+            /* A line too long ends the stream after the items before it,
+             * as a line that is not JSON does. */
+            if (toolong)
+                stream_reject(q->stream, "TooLarge", overlong, OUTCOME_TOO_LARGE);
+            else
+                stream_end_input(q->stream);
             stream_poll(q->stream); /* the last, partial chunk goes now */
             imap_answer(r, q);
         }

@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 
 #include "calls/call.h"
+#include "core/jtext.h"
 #include "http/http_status.h"
 #include "worker/wire.h"
 
@@ -198,7 +199,7 @@ batch_collect_chunk(Batch *b, size_t chunk, const char *type, Outcome outcome, l
     for (size_t k = 0; k < call_chunk_len(b->call, chunk); k++)
         json_array_append_new(outs, json_pack("{s:{s:s, s:s, s:i}}", "e", "type", type, "message",
                                               at < 0 || (long)k == at ? msg : others, "outcome", (int)outcome));
-    b->chunks[chunk] = json_dumps(outs, JSON_COMPACT);
+    b->chunks[chunk] = jtext_dumps(outs, JSON_COMPACT);
     json_decref(outs);
     b->all_plain = 0;
     if (!b->chunks[chunk]) {
@@ -500,7 +501,7 @@ batch_assemble(Batch *b, size_t *len)
         json_decref(outs);
         outs = NULL;
     }
-    if ((text = json_dumps(results, JSON_COMPACT)))
+    if ((text = jtext_dumps(results, JSON_COMPACT)))
         *len = strlen(text);
 cleanup:
     json_decref(outs);

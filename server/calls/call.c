@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/jtext.h"
 #include "worker/wire.h"
 
 #define CALL_FUNC_MAX 128 /* longest function name a client may send */
@@ -428,7 +429,7 @@ char *
 call_payload(const RegistryFn *fn, CallOp op, json_t *items, json_t *kwds, size_t *len, uint32_t *mode)
 {
     json_t *frame = json_pack("[IOO]", (json_int_t)fn->id, items, op == CALL_APPLY ? kwds : json_null());
-    char *text = frame ? json_dumps(frame, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    char *text = frame ? jtext_dumps(frame, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
 
     json_decref(frame);
     *mode = op == CALL_APPLY ? WIRE_MODE_APPLY : op == CALL_MAP ? WIRE_MODE_MAP : WIRE_MODE_STARMAP;

@@ -425,13 +425,13 @@ stream_feed(Stream *s, json_t *item)
 }
 
 void
-stream_reject(Stream *s, const char *msg)
+stream_reject(Stream *s, const char *type, const char *msg, Outcome why)
 {
     /* The items before the bad line are good: their lines come first. */
     if (!s->cut)
-        stream_last(s, "InvalidItem", msg, OUTCOME_INVALID);
+        stream_last(s, type, msg, why);
     if (!s->last)
-        stream_out_cut(s, "InvalidItem", msg, OUTCOME_INVALID);
+        stream_out_cut(s, type, msg, why);
     s->input_end = 1;
 }
 

@@ -67,9 +67,10 @@ int stream_feed(Stream *s, json_t *item);
  * -1 as stream_feed. */
 int stream_poll(Stream *s);
 
-/* A line of the body is not an item: the stream ends with a final line
- * that says so (OUTCOME_INVALID); the lines after it are not read. */
-void stream_reject(Stream *s, const char *msg);
+/* A line of the body is not an item (not JSON: "InvalidItem",
+ * OUTCOME_INVALID; too long: "TooLarge", OUTCOME_TOO_LARGE): the stream
+ * ends with a final line that says so; the lines after it are not read. */
+void stream_reject(Stream *s, const char *type, const char *msg, Outcome why);
 
 /* The items are all in (the body ended). */
 void stream_end_input(Stream *s);

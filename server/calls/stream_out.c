@@ -15,6 +15,7 @@
 
 #include "calls/batch.h"
 #include "calls/stream_impl.h"
+#include "core/jtext.h"
 #include "http/http_status.h"
 #include "worker/wire.h"
 
@@ -132,7 +133,7 @@ stream_out(Stream *s, const char *text, size_t len)
 int
 stream_out_json(Stream *s, json_t *line)
 {
-    char *text = line ? json_dumps(line, JSON_COMPACT) : NULL;
+    char *text = line ? jtext_dumps(line, JSON_COMPACT) : NULL;
     int rc = text ? stream_out(s, text, strlen(text)) : -1;
 
     free(text);

@@ -73,11 +73,48 @@ log_write_json(const char *ts, int level, const char *msg, const char *why, cons
     json_decref(o);
 }
 
+/*
+ * msg as the text log writes it: a byte that is not printable ASCII (a
+ * control byte, DEL, or past 0x7f) as \n, \r, \t or \xNN, and a backslash
+ * doubled, so that what a client wrote (a URL's %0a, a terminal's escape
+ * sequence) can neither forge a line nor reach the terminal; the JSON log
+ * escapes the same bytes. msg itself when it needs none (out: 4 bytes a
+ * byte of msg, and 1).
+ */
+static const char *
+log_escape(const char *msg, char *out)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *p = (const unsigned char *)msg;
+    char *o = out;
+
+    while (*p >= 0x20 && *p < 0x7f && *p != '\\')
+        p++;
+    if (!*p)
+        return msg;
+    for (p = (const unsigned char *)msg; *p; p++) {
+        if (*p >= 0x20 && *p < 0x7f && *p != '\\') {
+            *o++ = (char)*p;
+            continue;
+        }
+        *o++ = '\\';
+        if (*p == '\\' || *p == '\n' || *p == '\r' || *p == '\t') {
+            *o++ = *p == '\n' ? 'n' : *p == '\r' ? 'r' : *p == '\t' ? 't' : '\\';
+            continue;
+        }
+        *o++ = 'x';
+        *o++ = hex[*p >> 4];
+        *o++ = hex[*p & 15];
+    }
+    *o = '\0';
+    return out;
+}
+
 void
 log_write(int level, const char *file, int line, const char *func, int errnum,
           const char *fmt, ...)
 {
-    char msg[1024], stamp[32], why[160] = "";
+    char msg[1024], stamp[32], why[160] = "", escaped[4 * sizeof(msg) + 1];
     struct timeval tv;
     struct tm tm;
     va_list ap;
@@ -101,6 +138,6 @@ log_write(int level, const char *file, int line, const char *func, int errnum,
     if (log_json)
         log_write_json(ts, level, msg, why, base ? base + 1 : file, line, func);
     else
-        fprintf(stderr, "%s %-5s %s%s (%s:%d %s)\n", ts, log_names[level], msg, why, base ? base + 1 : file,
-                line, func);
+        fprintf(stderr, "%s %-5s %s%s (%s:%d %s)\n", ts, log_names[level], log_escape(msg, escaped), why,
+                base ? base + 1 : file, line, func);
 }

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "core/clock.h"
+#include "core/jtext.h"
 #include "functions/spawn.h"
 
 #define EXEC_STDERR_TAIL 2048
@@ -411,7 +412,7 @@ exec_run(const ExecSpec *x, const json_t *args, const json_t *kwds, int64_t *gro
 
     if (json_object_size(kwds) > 0)
         return poold_error(err, "TypeError", "%s() takes positional arguments only (args)", x->name);
-    if (!(text = json_dumps(args, JSON_COMPACT)))
+    if (!(text = jtext_dumps(args, JSON_COMPACT)))
         return poold_error(err, "OSError", "cannot start %s: %s", x->name, strerror(errno));
     io.in = text;
     io.in_len = strlen(text);

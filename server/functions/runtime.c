@@ -18,6 +18,7 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include "core/jtext.h"
 #include "functions/spawn.h"
 
 #define RUNTIME_LINES_FIRST (64 * 1024)
@@ -112,7 +113,7 @@ runtime_python(const char *file, const char *initializer, const json_t *initargs
         argv[n++] = initializer;
     }
     /* initargs by the environment, not argv: ps shows every user argv. */
-    if (initargs && (args = json_dumps(initargs, JSON_COMPACT | JSON_ENCODE_ANY))) {
+    if (initargs && (args = jtext_dumps(initargs, JSON_COMPACT | JSON_ENCODE_ANY))) {
         char *e = NULL;
         if (asprintf(&e, "POOLD_INITARGS=%s", args) < 0)
             e = NULL;

@@ -8,12 +8,14 @@
 
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include <microhttpd.h>
 
+#include "core/jtext.h"
 #include "core/log.h"
 #include "http/http_impl.h"
 #include "http/http_status.h"
@@ -55,7 +57,7 @@ http_queue(HttpReq *r, int status, char *text, const char *type, const char *con
 void
 http_reply_json(HttpReq *r, int status, json_t *body)
 {
-    char *text = body ? json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    char *text = body ? jtext_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
 
     json_decref(body);
     http_queue(r, status, text, "application/json", NULL);
@@ -64,7 +66,7 @@ http_reply_json(HttpReq *r, int status, json_t *body)
 void
 http_reply_json_h(HttpReq *r, int status, json_t *body, const char *const *headers)
 {
-    char *text = body ? json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    char *text = body ? jtext_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
 
     json_decref(body);
     http_queue(r, status, text, "application/json", headers);
@@ -97,21 +99,67 @@ http_problem_text(int status, const char *detail, json_t *ext)
     if (body && ext)
         json_object_update(body, ext);
     json_decref(ext);
-    text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    text = body ? jtext_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);
     return text;
+}
+
+/* The headers a problem with status carries besides its type, into out
+ * (room for 5: name, value pairs, NULL-terminated). */
+static void
+http_problem_headers(const HttpReq *r, int status, const char **out)
+{
+    int n = 0;
+
+    if (status == 503) {
+        out[n++] = MHD_HTTP_HEADER_RETRY_AFTER;
+        out[n++] = "1";
+    } else if (status == 405) {
+        out[n++] = MHD_HTTP_HEADER_ALLOW;
+        out[n++] = r->allow;
+    } else if (status == 401) {
+        out[n++] = MHD_HTTP_HEADER_WWW_AUTHENTICATE;
+        out[n++] = "Bearer realm=\"poold\"";
+    }
+    if (r->close) {
+        out[n++] = MHD_HTTP_HEADER_CONNECTION;
+        out[n++] = "close";
+    }
+    out[n] = NULL;
 }
 
 void
 http_reply_problem(HttpReq *r, int status, const char *detail, json_t *ext)
 {
     char *text = http_problem_text(status, detail, ext);
-    const char *retry[] = {MHD_HTTP_HEADER_RETRY_AFTER, "1", NULL};
-    const char *allow[] = {MHD_HTTP_HEADER_ALLOW, r->allow, NULL};
-    const char *auth[] = {MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"poold\"", NULL};
+    const char *headers[5];
 
-    http_queue(r, status, text, "application/problem+json",
-               status == 503 ? retry : status == 405 ? allow : status == 401 ? auth : NULL);
+    http_problem_headers(r, status, headers);
+    http_queue(r, status, text, "application/problem+json", headers);
+}
+
+char *
+http_problem_raw(const HttpReq *r, int status, const char *detail, size_t *len)
+{
+    char *text = http_problem_text(status, detail, NULL), head[512], *out = NULL;
+    const char *headers[5];
+    int n;
+
+    if (!text)
+        return NULL;
+    http_problem_headers(r, status, headers);
+    n = snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\n", status, MHD_get_reason_phrase_for((unsigned)status));
+    for (int i = 0; headers[i] && n < (int)sizeof(head); i += 2)
+        if (strcmp(headers[i], MHD_HTTP_HEADER_CONNECTION) != 0)
+            n += snprintf(head + n, sizeof(head) - (size_t)n, "%s: %s\r\n", headers[i], headers[i + 1]);
+    if (n < (int)sizeof(head) &&
+        (n = asprintf(&out, "%sConnection: close\r\nContent-Type: application/problem+json\r\n"
+                      "Content-Length: %zu\r\n\r\n%s", head, strlen(text), text)) >= 0)
+        *len = (size_t)n;
+    else
+        out = NULL;
+    free(text);
+    return out;
 }
 
 void
@@ -307,7 +355,7 @@ http_daemon(Http *h, const HttpOptions *o, unsigned flags, struct MHD_OptionItem
                              * a request that stops short is the guard's to
                              * answer (408), not closed unanswered by MHD's
                              * idle timeout a moment before. */
-                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(o->conn_timeout ? o->conn_timeout + 1 : 0),
+                            MHD_OPTION_CONNECTION_TIMEOUT, HTTP_IDLE_TIMEOUT(o->conn_timeout),
                             /* MHD zeroes this pool between requests; 16 KiB
                              * holds any sane header block at half the cost
                              * of the default 32 KiB (the body comes to us

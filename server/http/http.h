@@ -42,7 +42,9 @@ typedef enum {
  * skipped), on an MHD thread, as it arrives. After an HTTP_LINE_FULL and a
  * wake, it is called with line NULL to ask whether it may go on (MORE) or
  * not yet (FULL). The handler runs as usual once the body has ended, and
- * answers; it may not answer before.
+ * answers; it may not answer before. A line longer than --max-body is not
+ * handed on, nor any after it: the handler learns of it from
+ * http_stream_overlong.
  */
 typedef int (*HttpLineFn)(HttpReq *r, const char *line, size_t len);
 
@@ -161,6 +163,11 @@ void http_wait_unref(HttpWaiter *w);
 
 /* 1 when the body comes as lines to the route's HttpLineFn. */
 int http_stream_lines(HttpReq *r);
+
+/* 1 when a line of the body was longer than --max-body, with detail (len
+ * bytes) saying so: that line and the rest of the body were dropped, and
+ * the lines before it were handed on. */
+int http_stream_overlong(HttpReq *r, char *detail, size_t len);
 
 /*
  * Makes the request a stream with the handler's ctx (freed by ctx_free,

@@ -133,6 +133,12 @@ http_guard_more(HttpConn *hc, size_t bytes)
 }
 
 int
+http_guard_take(HttpConn *hc)
+{
+    return http_guard_set(hc, HTTP_GUARD_CUT);
+}
+
+int
 http_guard_done(const Http *h, struct MHD_Connection *c)
 {
     HttpConn *hc = http_guard_conn(c);

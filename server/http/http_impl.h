@@ -122,14 +122,29 @@ struct HttpReq {
     json_t *json;
     char param[HTTP_PARAM_MAX];
     HttpWaiter *waiter;
+    const char *why;          /* a 400's detail known from the headers, or NULL */
+    int close;                /* the answer closes the connection: its framing
+                               * cannot be trusted */
+    int raw;                  /* answered on the socket past MHD, before the
+                               * body's end (http_request.c): MHD writes
+                               * nothing more, and the connection closes */
     int lines;                /* the body goes to route->line as it comes */
     int line_state;           /* HTTP_LINE_*: the line function's last word */
     unsigned long lines_in;   /* lines handed on so far */
+    int overlong;             /* a line passed --max-body: no line after it
+                               * is handed on (http_stream_overlong) */
+    int skipping;             /* inside that line: dropped to its newline */
+    int untimed;              /* MHD's idle timeout is off: a lines body
+                               * between two lines */
     size_t dropped;           /* bytes of the body read and dropped: after
                                * STOP, or once the request was refused */
     HttpConn *guard;          /* its connection's, NULL if unguarded */
     int guard_asleep;         /* a lines body asleep, off the guard's clock */
 };
+
+/* libmicrohttpd's idle timeout for a --connection-timeout of t seconds: a
+ * second past the guard's deadlines (http.c says why); 0, none. */
+#define HTTP_IDLE_TIMEOUT(t) ((unsigned)((t) > 0 ? (t) + 1 : 0))
 
 /* http_request.c: libmicrohttpd's callbacks, as http.c hands them to
  * MHD_start_daemon (cls is the Http, or unused for unescape). */
@@ -167,6 +182,10 @@ int http_wait_asleep(HttpWaiter *w);
 /* A problem's JSON text (malloc'd; NULL out of memory), as
  * http_reply_problem answers it. ext: members added, stolen. */
 char *http_problem_text(int status, const char *detail, json_t *ext);
+/* The whole HTTP answer http_reply_problem would give r, status line and
+ * headers included, with Connection: close, for writing on the socket
+ * past MHD (malloc'd, its length in *len; NULL out of memory). */
+char *http_problem_raw(const HttpReq *r, int status, const char *detail, size_t *len);
 
 /* http_guard.c */
 /* Starts the guard's thread when there is a timeout to keep. 0, or -1.
@@ -195,6 +214,9 @@ int http_guard_more(HttpConn *hc, size_t bytes);
 /* The request completed: the next one's headers have --connection-timeout
  * from now. */
 int http_guard_done(const Http *h, struct MHD_Connection *c);
+/* MHD's thread answers the connection past MHD itself: the guard stays
+ * silent from now on, and every function above returns -1. */
+int http_guard_take(HttpConn *hc);
 
 /* http_listen.c */
 /* Binds and listens on host:port (sets listen_fd and port). 0, or -1 with
@@ -216,12 +238,17 @@ void http_listen_notify(void *cls, struct MHD_Connection *c, void **socket_conte
 /* http_stream.c */
 /* 1 when the request's body should go to its route's line function. */
 int http_stream_lines_wanted(HttpReq *r);
+/* The headers of a lines request are in: its body starts between lines,
+ * off the clocks. -1 when the guard has taken the connection. */
+int http_stream_lines_begin(HttpReq *r);
 /* A body piece of a lines request: hands its lines on, keeps a partial
- * last one, and sets *size to what it did not take (the connection then
- * sleeps). Returns -1 when the connection should close: more than
- * --max-body was dropped after the handler wanted no more. MHD thread. */
-int http_stream_lines_take(HttpReq *r, const char *data, size_t *size);
-/* The body ended: hands on its last line if it had no newline. */
+ * last one, sets *size to what it did not take (the connection then
+ * sleeps), and keeps the clocks. MHD_NO when the connection should close:
+ * more than --max-body was dropped after the handler wanted no more, or
+ * the guard answered first. MHD thread. */
+enum MHD_Result http_stream_lines_piece(HttpReq *r, const char *data, size_t *size);
+/* The body ended: hands on its last line if it had no newline, and puts
+ * the connection back on MHD's idle timeout. */
 void http_stream_lines_end(HttpReq *r);
 
 #endif

@@ -176,3 +176,45 @@ http_parse_ndjson(const char *type)
     return type && strncasecmp(type, HTTP_PARSE_NDJSON, n) == 0 &&
            (type[n] == '\0' || type[n] == ';' || type[n] == ' ');
 }
+
+/* RFC 9110's tchar: what a field name is made of. */
+static int
+http_parse_tchar(unsigned char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+void
+http_parse_framing_add(HttpFraming *f, const char *name, const char *value)
+{
+    const char *c = name;
+
+    while (http_parse_tchar((unsigned char)*c))
+        c++;
+    if (*c || c == name)
+        f->bad_name = 1;
+    if (strcasecmp(name, "Content-Length") == 0) {
+        f->lengths++;
+        if (!value || !*value || value[strspn(value, "0123456789")])
+            f->bad_length = 1;
+    } else if (strcasecmp(name, "Transfer-Encoding") == 0) {
+        f->codings++;
+    }
+}
+
+const char *
+http_parse_framing(const HttpFraming *f)
+{
+    if (f->bad_name)
+        return "a header's name is not a token (a space before its colon?): the request's framing is ambiguous";
+    if (f->lengths > 1)
+        return "more than one Content-Length header: the request's framing is ambiguous";
+    if (f->codings > 1)
+        return "more than one Transfer-Encoding header: the request's framing is ambiguous";
+    if (f->lengths && f->codings)
+        return "both Content-Length and Transfer-Encoding: the request's framing is ambiguous";
+    if (f->bad_length)
+        return "Content-Length is not a number of bytes: the request's framing is ambiguous";
+    return NULL;
+}

@@ -66,4 +66,26 @@ const char *http_parse_bearer(const char *text);
 /* 1 when a Content-Type is application/x-ndjson, parameters allowed. */
 int http_parse_ndjson(const char *type);
 
+/*
+ * What a request's header block says of where its body ends, gathered a
+ * header at a time (every line, duplicates included, as libmicrohttpd
+ * keeps them) and judged once they are all in. libmicrohttpd 0.9.75 reads
+ * the first Content-Length or Transfer-Encoding and ignores the rest,
+ * where a proxy in front may read another: two requests where poold sees
+ * one. RFC 9112 asks for a 400 and a closed connection instead.
+ */
+typedef struct HttpFraming {
+    int lengths;        /* Content-Length headers */
+    int codings;        /* Transfer-Encoding headers */
+    int bad_name;       /* a field name that is not a token: "Content-Length :"
+                         * reaches us as the name "Content-Length " */
+    int bad_length;     /* a Content-Length that is not 1*DIGIT */
+} HttpFraming;
+
+/* Counts one header line into f. */
+void http_parse_framing_add(HttpFraming *f, const char *name, const char *value);
+
+/* NULL when f's framing is unambiguous; else why not, for the 400. */
+const char *http_parse_framing(const HttpFraming *f);
+
 #endif

@@ -4,11 +4,16 @@
  * handlers and main call.
  *
  * Request phases, as libmicrohttpd calls the access handler:
- *   1. first call: headers are in. Find the route, check Content-Length
- *      against the limit, and return without answering: queueing a response
- *      on the first call makes MHD 0.9.75 drop keep-alive (about 4x slower).
+ *   1. first call: headers are in. Refuse a framing that is ambiguous,
+ *      find the route, check the key and Content-Length against the limit,
+ *      and return without answering: queueing a response on the first call
+ *      makes MHD 0.9.75 drop keep-alive (about 4x slower). A request
+ *      refused already is answered now when its client waits for "100
+ *      Continue" before its body, or when the body must not be read.
  *   2. middle calls: append the body, or discard it once the answer is
- *      already known (404, 405, 413), so the client can read that answer.
+ *      already known (401, 404, 405, 413), so the client can read that
+ *      answer; past --max-body of it dropped, the answer goes at once,
+ *      written on the socket (http_request_answer_raw).
  *   3. last call: parse JSON if the route wants it, run the handler.
  *   4. after http_wait_defer: the connection is suspended; when woken, MHD
  *      calls the handler again and the waiter's resume function answers.
@@ -16,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 
 #include <nettle/memops.h>
 #include <nettle/sha2.h>
@@ -60,6 +66,31 @@ http_request_authorized(const Http *h, struct MHD_Connection *c)
     return ok;
 }
 
+/* An MHD_KeyValueIterator: one header line into the HttpFraming cls. */
+static enum MHD_Result
+http_request_header(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    (void)kind;
+    http_parse_framing_add(cls, key, value);
+    return MHD_YES;
+}
+
+/* Refuses (400, and the connection closes) a request whose framing is
+ * ambiguous: before anything else, since where its body ends, and so
+ * where the next request begins, is not known. 1 when refused. */
+static int
+http_request_framing(HttpReq *r)
+{
+    HttpFraming f = {0};
+
+    MHD_get_connection_values(r->conn, MHD_HEADER_KIND, http_request_header, &f);
+    if (!(r->why = http_parse_framing(&f)))
+        return 0;
+    r->status = 400;
+    r->close = 1;
+    return 1;
+}
+
 static HttpReq *
 http_request_new(Http *h, struct MHD_Connection *c, const char *url, const char *method)
 {
@@ -74,11 +105,14 @@ http_request_new(Http *h, struct MHD_Connection *c, const char *url, const char 
     snprintf(r->line, sizeof(r->line), "%s %s", method, url);
     __atomic_add_fetch(&h->active, 1, __ATOMIC_RELAXED);
     r->route = http_parse_route(h->routes, method, url, r->param, r->allow, sizeof(r->allow));
+    if (http_request_framing(r))
+        return r;
     if (!r->route)
         r->status = r->allow[0] ? 405 : 404;
     else if (!r->route->open && !http_request_authorized(h, c))
         r->status = 401;
-    r->lines = http_stream_lines_wanted(r);
+    /* A refused body is dropped whole, never read as lines. */
+    r->lines = !r->status && http_stream_lines_wanted(r);
     cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (cl && strtoull(cl, NULL, 10) > h->max_body && !r->lines)
         r->status = 413;
@@ -123,26 +157,80 @@ http_request_append(HttpReq *r, const char *data, size_t len)
     r->len += len;
 }
 
+/* What the answer to a request refused before its handler says. */
+static void
+http_request_detail(HttpReq *r, char *detail, size_t len)
+{
+    if (r->why)
+        snprintf(detail, len, "%s", r->why);
+    else if (r->status == 413)
+        snprintf(detail, len, "the body is larger than --max-body (%zu bytes)", r->http->max_body);
+    else if (r->status == 405)
+        snprintf(detail, len, "this path takes: %s", r->allow);
+    else if (r->status == 401)
+        snprintf(detail, len, "send the API key as \"Authorization: Bearer KEY\"");
+    else if (r->status == 400)
+        snprintf(detail, len, "Transfer-Encoding '%.40s' is not supported: send the body with "
+                 "Content-Length, or chunked", http_header(r, MHD_HTTP_HEADER_TRANSFER_ENCODING));
+    else if (r->status == 500)
+        snprintf(detail, len, "out of memory reading a line of the body");
+    else
+        snprintf(detail, len, "no such endpoint");
+}
+
 static void
 http_request_early_answer(HttpReq *r)
 {
     char detail[160];
 
-    if (r->status == 413 && r->lines)
-        snprintf(detail, sizeof(detail), "a line of the body is longer than --max-body (%zu bytes)",
-                 r->http->max_body);
-    else if (r->status == 413)
-        snprintf(detail, sizeof(detail), "the body is larger than --max-body (%zu bytes)", r->http->max_body);
-    else if (r->status == 405)
-        snprintf(detail, sizeof(detail), "this path takes: %s", r->allow);
-    else if (r->status == 401)
-        snprintf(detail, sizeof(detail), "send the API key as \"Authorization: Bearer KEY\"");
-    else if (r->status == 400)
-        snprintf(detail, sizeof(detail), "Transfer-Encoding '%.40s' is not supported: send the body with "
-                 "Content-Length, or chunked", http_header(r, MHD_HTTP_HEADER_TRANSFER_ENCODING));
-    else
-        snprintf(detail, sizeof(detail), "no such endpoint");
+    http_request_detail(r, detail, sizeof(detail));
     http_reply_problem(r, r->status, detail, NULL);
+}
+
+/*
+ * Answers r->status now, on the socket itself, while its body still
+ * comes: libmicrohttpd 0.9.75 lets a response be queued only before a
+ * body or after its end, and a refused body may never end. The guard's
+ * word is taken, so that it stays silent; the writing half is shut, so
+ * that the client reads the answer's end, and the rest of the body is
+ * still read and dropped for a while (a client still sending into a
+ * closed socket would take a reset). 0, or -1 when the answer cannot go
+ * this way (under TLS, or the guard answered first): the caller closes.
+ */
+static int
+http_request_answer_raw(HttpReq *r)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    char detail[160], *text;
+    size_t len = 0;
+
+    if (r->http->tls_cert || !ci || http_guard_take(r->guard) < 0)
+        return -1;
+    http_request_detail(r, detail, sizeof(detail));
+    if ((text = http_problem_raw(r, r->status, detail, &len)))
+        (void)send(ci->connect_fd, text, len, MSG_DONTWAIT | MSG_NOSIGNAL); /* one try: it fits */
+    free(text);
+    shutdown(ci->connect_fd, SHUT_WR);
+    r->raw = 1;
+    r->answered = r->status;
+    return 0;
+}
+
+/* More than --max-body of a refused body was dropped: the answer goes at
+ * once, and once as much again was dropped after it, the connection is
+ * closed; an endless body holds it no longer. */
+static enum MHD_Result
+http_request_dropped_too_much(HttpReq *r)
+{
+    if (!r->raw && http_request_answer_raw(r) == 0) {
+        log_msg(LOG_DEBUG, "%s: answered %d before the end of its body: more than --max-body of it was dropped",
+                r->line, r->status);
+        return MHD_YES;
+    }
+    if (r->raw && r->dropped <= 2 * r->http->max_body)
+        return MHD_YES;
+    log_msg(LOG_INFO, "%s: closed after dropping more than --max-body of an unwanted body", r->line);
+    return MHD_NO;
 }
 
 static void
@@ -175,43 +263,27 @@ static enum MHD_Result
 http_request_body_piece(HttpReq *r, const char *data, size_t *size)
 {
     size_t given = *size;
+    int refused = r->status != 0;
 
-    if (!r->lines) {
-        int refused = r->status != 0;
-        http_request_append(r, data, given);
-        *size = 0;
-        /* Refused already (413, 401, 404...): what comes is thrown away,
-         * earns the request no time, and past --max-body more ends the
-         * connection; a chunked body without end held it for ever. */
-        if (refused && (r->dropped += given) > r->http->max_body) {
-            log_msg(LOG_INFO, "%s: closed after dropping more than --max-body of an unwanted body", r->line);
-            return MHD_NO;
-        }
-        return refused || http_guard_more(r->guard, given) >= 0 ? MHD_YES : MHD_NO;
-    }
-    if (r->guard_asleep) {
-        r->guard_asleep = 0;
-        if (http_guard_arm(r->http, r->guard, 1) < 0)
-            return MHD_NO;
-    }
-    unsigned long lines = r->lines_in;
-    if (http_stream_lines_take(r, data, size) < 0) {
-        log_msg(LOG_INFO, "%s: closed after dropping more than --max-body of an unwanted body", r->line);
-        return MHD_NO;
-    }
-    if (r->guard && r->waiter && http_wait_asleep(r->waiter)) {
-        /* No MHD_NO now, whoever won: MHD must not close a suspended
-         * connection. A guard that won is met at the wake. */
-        r->guard_asleep = 1;
-        http_guard_off(r->guard);
-        return MHD_YES;
-    }
-    /* A stream of lines may be a generator's, as slow as it likes: each
-     * line that comes whole gives a new --connection-timeout for the
-     * next; only a line itself must keep to the rate. */
-    if (r->lines_in > lines)
-        return http_guard_arm(r->http, r->guard, 1) < 0 ? MHD_NO : MHD_YES;
-    return http_guard_more(r->guard, given - *size) < 0 ? MHD_NO : MHD_YES;
+    if (r->lines)
+        return http_stream_lines_piece(r, data, size);
+    http_request_append(r, data, given);
+    *size = 0;
+    /* Refused already (413, 401, 404...): what comes is thrown away, and
+     * earns the request no time; a chunked body without end would hold
+     * the connection for ever. */
+    if (refused && (r->dropped += given) > r->http->max_body)
+        return http_request_dropped_too_much(r);
+    return refused || http_guard_more(r->guard, given) >= 0 ? MHD_YES : MHD_NO;
+}
+
+/* 1 when the client waits for "100 Continue" before it sends its body. */
+static int
+http_request_expects_continue(HttpReq *r)
+{
+    const char *expect = http_header(r, MHD_HTTP_HEADER_EXPECT);
+
+    return expect && strcasecmp(expect, "100-continue") == 0;
 }
 
 enum MHD_Result
@@ -230,18 +302,24 @@ http_request_access(void *cls, struct MHD_Connection *c, const char *url, const 
             return MHD_NO;
         r->guard = g;
         *req_cls = r;
-        /* A declared body over the limit is refused before it is sent
-         * (curl waits for "100 Continue"), as is one that would never
-         * end; losing keep-alive is fine here. */
-        if (r->status == 413 || r->status == 400) {
+        /* A declared body over the limit is refused before it is sent, as
+         * is one that would never end or whose end is not known, and any
+         * refused request whose client waits for "100 Continue" (curl
+         * does past 1 KiB): MHD then sends no 100, and reads no body.
+         * Losing keep-alive is fine here. */
+        if (r->status == 413 || r->status == 400 || (r->status && http_request_expects_continue(r))) {
             if (http_guard_off(g) < 0)
                 return MHD_NO;
             http_request_early_answer(r);
+        } else if (r->lines && http_stream_lines_begin(r) < 0) {
+            return MHD_NO;
         }
         return MHD_YES;
     }
     if (*upload_data_size)
         return http_request_body_piece(r, upload_data, upload_data_size);
+    if (r->raw) /* answered on the socket: MHD must write nothing */
+        return MHD_NO;
     /* The request is in: answered from here, off the guard's clock. */
     if (http_guard_off(r->guard) < 0)
         return MHD_NO;

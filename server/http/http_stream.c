@@ -13,10 +13,18 @@
  * libmicrohttpd 0.9.75 writes an answer only after the whole request has
  * been read, so a stream's lines start after its body ends; the handler
  * holds (or spills) what is produced meanwhile.
+ *
+ * A lines body may be a generator's, as slow as it likes: only a line
+ * itself must keep the pace, from its first byte (the guard's deadline,
+ * moved on as its bytes come). Between two lines the body is off every
+ * clock, libmicrohttpd's idle timeout included, which would otherwise
+ * close a connection whose generator pauses longer than it.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/log.h"
 #include "http/http_impl.h"
 #include "http/lines.h"
 
@@ -93,7 +101,29 @@ http_stream_lines_wait(HttpReq *r)
     }
 }
 
+/* A line longer than --max-body: it is no item, and no line after it is
+ * handed on; its bytes are dropped to its newline (at the pace a line
+ * keeps), and the rest of the body after it as after a STOP. */
+static void
+http_stream_overlong_begin(HttpReq *r)
+{
+    r->overlong = r->skipping = 1;
+    free(r->body);
+    r->body = NULL;
+    r->len = r->cap = 0;
+}
+
 int
+http_stream_overlong(HttpReq *r, char *detail, size_t len)
+{
+    if (r->overlong)
+        snprintf(detail, len, "a line of the body is longer than --max-body (%zu bytes)", r->http->max_body);
+    return r->overlong;
+}
+
+/* Takes what it can of a piece; see http_stream_lines_piece. Returns -1
+ * once more than --max-body was dropped. */
+static int
 http_stream_lines_take(HttpReq *r, const char *data, size_t *size)
 {
     size_t off = 0, n = *size;
@@ -108,7 +138,7 @@ http_stream_lines_take(HttpReq *r, const char *data, size_t *size)
         return 0;
     if (r->line_state == HTTP_LINE_FULL && !http_stream_lines_wait(r))
         return 0; /* asleep: the same bytes come again after the wake */
-    while (off < n && r->line_state != HTTP_LINE_STOP && !r->status) {
+    while (off < n && r->line_state != HTTP_LINE_STOP && !r->status && !r->overlong) {
         const char *line;
         size_t len, used;
         int rc = lines_next(&r->body, &r->len, &r->cap, data + off, n - off, r->http->max_body, &used,
@@ -117,14 +147,22 @@ http_stream_lines_take(HttpReq *r, const char *data, size_t *size)
         if (rc == LINES_MORE)
             break;
         if (rc != LINES_LINE) {
-            r->status = 413; /* one line: the body as a whole has no bound */
+            if (rc == LINES_TOOLONG) /* one line: the body as a whole has no bound */
+                http_stream_overlong_begin(r);
+            else
+                r->status = 500;
             break;
         }
         http_stream_line(r, line, len);
         if (r->line_state == HTTP_LINE_FULL && !http_stream_lines_wait(r))
             break;
     }
-    if (r->line_state == HTTP_LINE_STOP || r->status) {
+    if (r->skipping) {
+        const char *nl = memchr(data + off, '\n', n - off);
+        off = nl ? (size_t)(nl - data) + 1 : n;
+        r->skipping = !nl;
+    }
+    if (!r->skipping && (r->line_state == HTTP_LINE_STOP || r->status || r->overlong)) {
         /* Not wanted: read and dropped, so the answer can go; but only up
          * to --max-body, or an endless producer would hold the connection
          * (and a read thread's time) for ever. */
@@ -135,12 +173,84 @@ http_stream_lines_take(HttpReq *r, const char *data, size_t *size)
     return r->dropped > r->http->max_body ? -1 : 0;
 }
 
+/* 1 while a lines body is on the clock: inside a line, or past the lines
+ * it wants (what is dropped keeps the pace of any body). */
+static int
+http_stream_in_line(const HttpReq *r)
+{
+    return r->len > 0 || r->skipping || r->overlong || r->line_state == HTTP_LINE_STOP || r->status;
+}
+
+/* Turns MHD's idle timeout off (between two lines) or on again. */
+static void
+http_stream_untimed(HttpReq *r, int untimed)
+{
+    if (r->untimed == untimed || r->http->conn_timeout <= 0)
+        return;
+    MHD_set_connection_option(r->conn, MHD_CONNECTION_OPTION_TIMEOUT,
+                              untimed ? 0u : HTTP_IDLE_TIMEOUT(r->http->conn_timeout));
+    r->untimed = untimed;
+}
+
+/* After a piece: off the clocks between two lines; a line begun in the
+ * piece gets --connection-timeout from now, one going on its bytes' share
+ * of a second. -1 when the guard has taken the connection. */
+static int
+http_stream_lines_clock(HttpReq *r, unsigned long lines_before, int was_in_line, size_t taken)
+{
+    if (!http_stream_in_line(r)) {
+        http_stream_untimed(r, 1);
+        return http_guard_off(r->guard);
+    }
+    http_stream_untimed(r, 0);
+    if (r->lines_in > lines_before || !was_in_line)
+        return http_guard_arm(r->http, r->guard, 1);
+    return http_guard_more(r->guard, taken);
+}
+
+int
+http_stream_lines_begin(HttpReq *r)
+{
+    return http_stream_lines_clock(r, 0, 0, 0);
+}
+
+enum MHD_Result
+http_stream_lines_piece(HttpReq *r, const char *data, size_t *size)
+{
+    size_t given = *size;
+    unsigned long lines = r->lines_in;
+    int was_in_line;
+
+    if (r->guard_asleep) {
+        r->guard_asleep = 0;
+        if (http_guard_arm(r->http, r->guard, 1) < 0)
+            return MHD_NO;
+    }
+    was_in_line = http_stream_in_line(r);
+    if (http_stream_lines_take(r, data, size) < 0) {
+        log_msg(LOG_INFO, "%s: closed after dropping more than --max-body of an unwanted body", r->line);
+        return MHD_NO;
+    }
+    if (r->waiter && http_wait_asleep(r->waiter)) {
+        /* No MHD_NO now, whoever won: MHD must not close a suspended
+         * connection. A guard that won is met at the wake. A suspended
+         * connection is off MHD's idle timeout too. */
+        if (r->guard) {
+            r->guard_asleep = 1;
+            http_guard_off(r->guard);
+        }
+        return MHD_YES;
+    }
+    return http_stream_lines_clock(r, lines, was_in_line, given - *size) < 0 ? MHD_NO : MHD_YES;
+}
+
 void
 http_stream_lines_end(HttpReq *r)
 {
-    if (r->len && r->line_state != HTTP_LINE_STOP && !r->status)
+    if (r->len && r->line_state != HTTP_LINE_STOP && !r->status && !r->overlong)
         http_stream_line(r, r->body, r->len);
     r->len = 0;
+    http_stream_untimed(r, 0);
 }
 
 /* --- the answer, as it comes --- */

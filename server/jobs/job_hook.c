@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "core/clock.h"
+#include "core/jtext.h"
 #include "jobs/job_impl.h"
 #include "core/log.h"
 
@@ -102,7 +103,7 @@ job_hook_fire(JobTable *t, Job *j)
     clock_rfc3339(clock_wall(), at, sizeof(at));
     if ((data = job_view_json(t, j, 1)))
         payload = json_pack("{s:s, s:s, s:o}", "type", cb->event, "timestamp", at, "data", data);
-    if (payload && (body = json_dumps(payload, JSON_COMPACT))) {
+    if (payload && (body = jtext_dumps(payload, JSON_COMPACT))) {
         /* One id per job: every attempt and redelivery carries it, so a
          * receiver deduplicates on it. */
         snprintf(id, sizeof(id), "msg_%s", j->id);
@@ -136,7 +137,7 @@ job_hook_text(const Job *j)
                   "attempts", cb->state.attempts, "last_status", (json_int_t)cb->state.last_status,
                   "last_error", cb->state.last_error, "delivered", cb->state.delivered,
                   "done", cb->state.done, "next_at", cb->state.next_attempt_at);
-    text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    text = o ? jtext_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
     return text;
 }

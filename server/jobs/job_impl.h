@@ -77,6 +77,7 @@ struct Job {
     JobWait *waits;            /* its long polls */
     JobCallback *cb;           /* its webhook, or NULL */
     struct JobSubmit *submit;  /* while its first row is being written */
+    int refused;               /* a submit not accepted (job_store_discard) */
     int in_table;
     UT_hash_handle hh, hh_key, hh_seq;
 };
@@ -161,7 +162,8 @@ int job_store_join(Job *j, JobSubmittedFn done, void *ctx);
 /* The submit is over: its batch started, or not (and the job is gone).
  * done follows once both this and the commit are in, if it started. */
 void job_store_settle(JobTable *t, JobSubmit *js, int started);
-/* Takes j out of the table, the store and the pool (lock not held). */
-void job_store_discard(JobTable *t, Job *j);
+/* Takes j, a submit refused with rc (an SVC_ code), out of the table, the
+ * store and the pool, and logs why (lock not held). */
+void job_store_discard(JobTable *t, Job *j, int rc);
 
 #endif

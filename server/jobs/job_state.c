@@ -104,10 +104,35 @@ job_state_set(JobTable *t, Job *j, JobStatus s)
     return 1;
 }
 
+/* The line a job's end writes: what became of it. A submit refused (its
+ * row or its tasks could not be taken) was never accepted, and
+ * job_store_discard says so; a job poold's stop cut short stays on disk,
+ * as it was, for the next start to run, unless there is no disk. */
+static void
+job_state_log(const JobTable *t, const Job *j, JobStatus from, JobStatus s, int kept)
+{
+    if (j->refused)
+        return;
+    if (kept && t->opt.store) {
+        log_msg(LOG_INFO, "job=%s func=%s status=%s kept on disk for the next start to run: poold is stopping",
+                j->id, j->func, job_status_name(from));
+        return;
+    }
+    /* Succeeded jobs at debug: there may be tens of thousands a second. */
+    log_msg(s == JOB_SUCCEEDED ? LOG_DEBUG : LOG_INFO, "job=%s func=%s status=%s duration_ms=%.1f%s%s",
+            j->id, j->func, job_status_name(s), (j->finished - j->created) * 1e3, j->fail ? " error=" : "",
+            j->fail ? j->fail->type : "");
+}
+
 int
 job_state_end(JobTable *t, Job *j, JobStatus s, JobWait **fired)
 {
     size_t done = j->done_at_end, total;
+    JobStatus from = j->status;
+    /* A job that poold's own stop cut short stays queued or running on
+     * disk, so that the next start runs it instead of failing it (and
+     * tells its webhook then). */
+    int kept = s == JOB_FAILED && j->fail && j->fail->outcome == OUTCOME_STOPPED;
 
     if (!job_ended(s) || !job_state_set(t, j, s))
         return 0;
@@ -116,16 +141,10 @@ job_state_end(JobTable *t, Job *j, JobStatus s, JobWait **fired)
     j->done_at_end = s == JOB_SUCCEEDED ? j->total : done;
     j->finished = clock_wall();
     j->finished_mono = clock_mono();
-    /* Succeeded jobs at debug: there may be tens of thousands a second. */
-    log_msg(s == JOB_SUCCEEDED ? LOG_DEBUG : LOG_INFO, "job=%s func=%s status=%s duration_ms=%.1f%s%s",
-            j->id, j->func, job_status_name(s), (j->finished - j->created) * 1e3, j->fail ? " error=" : "",
-            j->fail ? j->fail->type : "");
+    job_state_log(t, j, from, s, kept);
     job_expire_later(t, j);
     job_take_waits(t, j, fired);
-    /* A job that poold's own stop cut short stays queued or running on
-     * disk, so that the next start runs it instead of failing it (and
-     * tells its webhook then). */
-    if (!(s == JOB_FAILED && j->fail && j->fail->outcome == OUTCOME_STOPPED)) {
+    if (!kept) {
         job_hook_due(j, s);
         job_store_persist(t, j);
     }

@@ -95,10 +95,31 @@ job_store_join(Job *j, JobSubmittedFn done, void *ctx)
     return 1;
 }
 
-/* A submit that could not be accepted leaves nothing behind. */
-void
-job_store_discard(JobTable *t, Job *j)
+/* Why a submit was refused, for its log line. */
+static const char *
+job_store_refusal(int rc)
 {
+    switch (rc) {
+    case SVC_ESTORE: return "the store cannot write its row";
+    case SVC_EFULL: return "the queue is full";
+    case SVC_ESTOPPED: return "poold is stopping";
+    case SVC_ENOMEM: return "out of memory";
+    case SVC_EUNAVAIL: return "no worker can start";
+    default: return "its tasks could not be queued";
+    }
+}
+
+/* A submit that could not be accepted leaves nothing behind, and is
+ * logged as what it is: refused, not cancelled. A full queue is
+ * backpressure, expected under load: not worth a line each at info. */
+void
+job_store_discard(JobTable *t, Job *j, int rc)
+{
+    log_msg(rc == SVC_EFULL || rc == SVC_ESTOPPED ? LOG_DEBUG : LOG_INFO, "job=%s func=%s refused: %s", j->id,
+            j->func, job_store_refusal(rc));
+    pthread_mutex_lock(&t->lock);
+    j->refused = 1;
+    pthread_mutex_unlock(&t->lock);
     job_cancel(t, j);
     pthread_mutex_lock(&t->lock);
     if (j->in_table)
@@ -115,7 +136,7 @@ static void
 job_store_submit_end(JobTable *t, JobSubmit *js)
 {
     if (js->rc != SVC_OK)
-        job_store_discard(t, js->job);
+        job_store_discard(t, js->job, js->rc);
     js->done(js->ctx, js->job, js->rc);
     for (JobReplay *r = js->replays, *next; r; r = next) {
         next = r->next;

@@ -131,7 +131,7 @@ job_submit_launch(JobTable *t, Job *j, Batch *b)
         job_unref(j); /* the batch's, never to be used */
         /* The caller's and the table's references are left: the analyzer
          * cannot count atomic references. */
-        job_store_discard(t, j); /* NOLINT(clang-analyzer-unix.Malloc) */
+        job_store_discard(t, j, rc); /* NOLINT(clang-analyzer-unix.Malloc) */
         return rc;
     }
     pthread_mutex_lock(&t->lock);
@@ -176,7 +176,7 @@ job_submit(JobTable *t, Call *call, int priority, const char *key,
     if (rc != SVC_OK)
         goto cleanup;
     if (js && (rc = job_store_write(t, js, body, body_len)) != SVC_OK) {
-        job_store_discard(t, j); /* js went with the refusal */
+        job_store_discard(t, j, rc); /* js went with the refusal */
         goto cleanup;
     }
     if ((rc = job_submit_launch(t, j, b)) != SVC_OK) {

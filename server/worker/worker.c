@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "core/clock.h"
+#include "core/jtext.h"
 #include "core/outcome.h"
 #include "functions/exec.h"
 #include "worker/worker_runtime.h"
@@ -130,7 +131,7 @@ worker_encode(json_t *out, uint32_t fails, size_t *len)
     if (fails == 0)
         json_array_foreach(out, i, o)
             json_array_set(out, i, json_object_get(o, "r"));
-    if ((text = json_dumps(out, JSON_COMPACT)))
+    if ((text = jtext_dumps(out, JSON_COMPACT)))
         *len = strlen(text);
     return text;
 }

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "core/clock.h"
+#include "core/jtext.h"
 #include "worker/worker_runtime.h"
 #include "worker/worker_runtime_impl.h"
 
@@ -38,7 +39,7 @@ wr_request(const RuntimeFn *f, uint64_t id, uint32_t mode, const json_t *items, 
     }
     if (progress)
         json_object_set_new(req, "progress", json_true());
-    text = json_dumps(req, JSON_COMPACT);
+    text = jtext_dumps(req, JSON_COMPACT);
     json_decref(req);
     return text;
 }
@@ -261,7 +262,7 @@ worker_runtime_run_text(const RegistryFn *fn, uint32_t mode, const char *items, 
     uint64_t id = ++worker_runtime_next_id;
     size_t nitems = wr_count(items, len), n, head;
     json_t *name = json_string(f->name), *frame;
-    char *quoted = name ? json_dumps(name, JSON_ENCODE_ANY) : NULL, *text = NULL, *line, *plain = NULL;
+    char *quoted = name ? jtext_dumps(name, JSON_ENCODE_ANY) : NULL, *text = NULL, *line, *plain = NULL;
     char prefix[48];
 
     json_decref(name);

@@ -2,7 +2,8 @@
  * fuzz_http_parse.c: what a request's path, query values and headers say
  * (server/http/http_parse.c): the percent-decoding of the path and each query
  * value, the route a path matches, ?timeout= and ?limit= and ?cursor=,
- * Prefer, Idempotency-Key, Authorization and an NDJSON Content-Type.
+ * Prefer, Idempotency-Key, Authorization, an NDJSON Content-Type, and a
+ * header line's say in the request's framing.
  *
  * The input, up to its first NUL, is each of those in turn, as the C
  * string MHD would hand on. Each reader must stay inside it, and say what
@@ -191,6 +192,32 @@ fuzz_headers(const char *text)
         FUZZ_CHECK(strncasecmp(text, "application/x-ndjson", 20) != 0 || !strchr("; ", text[20]));
 }
 
+/* The input as a header line, split at its first ':' as MHD splits it:
+ * the framing is ambiguous when the name is no token, or is
+ * Content-Length with a value other than digits; and once the line comes
+ * twice, when it is Content-Length or Transfer-Encoding. */
+static void
+fuzz_framing(const char *text)
+{
+    static const char tchars[] = "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    char *name = strdup(text), *colon;
+    HttpFraming f = {0};
+    int ok, framing;
+
+    FUZZ_CHECK(name != NULL);
+    if ((colon = strchr(name, ':')))
+        *colon = '\0';
+    const char *value = colon ? colon + 1 : "";
+    framing = strcasecmp(name, "Content-Length") == 0 || strcasecmp(name, "Transfer-Encoding") == 0;
+    ok = name[0] && strspn(name, tchars) == strlen(name) &&
+         (strcasecmp(name, "Content-Length") != 0 || fuzz_digits(value, (size_t)-1));
+    http_parse_framing_add(&f, name, value);
+    FUZZ_CHECK((http_parse_framing(&f) == NULL) == ok);
+    http_parse_framing_add(&f, name, value);
+    FUZZ_CHECK((http_parse_framing(&f) == NULL) == (ok && !framing));
+    free(name);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -203,6 +230,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz_route(text);
     fuzz_numbers(text);
     fuzz_headers(text);
+    fuzz_framing(text);
     /* A path or a value as the handlers see it: decoded first. */
     http_parse_unescape(text);
     fuzz_route(text);

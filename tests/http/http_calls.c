@@ -77,6 +77,34 @@ TEST(test_apply_builtins_answer)
     resp_free(&r);
 }
 
+/* A real is written the shortest way that reads back as the same double,
+ * as Python writes it: echo 0.1 answers 0.1, not 0.10000000000000001, in
+ * every answer that carries results. */
+TEST(test_calls_reals_are_written_the_shortest_way_back)
+{
+    char path[128];
+    Resp r;
+
+    post(&srv, "/v1/apply", "{\"func\":\"echo\",\"args\":[0.1]}", 200, &r);
+    CHECK_STR(r.body, "{\"result\":0.1}");
+    resp_free(&r);
+    post(&srv, "/v1/apply", "{\"func\":\"sum\",\"args\":[[0.1,0.2]]}", 200, &r);
+    CHECK_STR(r.body, "{\"result\":0.30000000000000004}");
+    resp_free(&r);
+    post(&srv, "/v1/map", "{\"func\":\"echo\",\"iterable\":[0.1,1e16,1.5e-7,100.0,{\"x\":[2.5]},\"0.1\",-0.0]}", 200,
+         &r);
+    CHECK_STR(r.body, "{\"results\":[0.1,1e+16,1.5e-07,100.0,{\"x\":[2.5]},\"0.1\",-0.0]}");
+    resp_free(&r);
+    post(&srv, "/v1/imap", "{\"func\":\"echo\",\"iterable\":[0.1]}", 200, &r);
+    CHECK_STR(r.body, "{\"index\":0,\"result\":0.1}\n");
+    resp_free(&r);
+    snprintf(path, sizeof(path), "/v1/jobs/%s/result?timeout=10",
+             job_submit(&srv, "/v1/apply_async", "{\"func\":\"echo\",\"args\":[0.7]}"));
+    CHECK(req(&srv, "GET", path, NULL, &r) == 0);
+    CHECK_STR(r.body, "{\"result\":0.7}");
+    resp_free(&r);
+}
+
 TEST(test_apply_overflow_is_422)
 {
     Resp r;

@@ -2,9 +2,10 @@
  * http_hostile_framing.c: hostile requests against a real poold, in the
  * HTTP around a call rather than its JSON (http_hostile_json.c): query
  * strings and paths, bodies too large, cut short or endless, chunked
- * framing, header blocks and URLs past the connection's memory, request
- * lines and headers that are not HTTP, a TLS ClientHello on the plain
- * port. Each gets a 4xx answer, an application/problem+json one wherever
+ * framing, framing two readers could read two ways (request smuggling),
+ * "Expect: 100-continue" to a refused request, header blocks and URLs
+ * past the connection's memory, request lines and headers that are not
+ * HTTP, a TLS ClientHello on the plain port. Each gets a 4xx answer, an application/problem+json one wherever
  * poold answers itself, and poold stays up. The malformed HTTP goes
  * through raw sockets (rawhttp.h).
  *
@@ -196,26 +197,143 @@ TEST(test_hostile_truncated_body_just_ends)
     check_still_up(&srv);
 }
 
-/* A chunked body to a request refused already (here a 404) is thrown away,
- * but not for ever: past --max-body more, the connection is closed. */
-TEST(test_hostile_an_endless_body_to_a_refused_request_is_cut)
+/* Sends a chunked body of 8 KiB chunks after head, until poold closes or
+ * for 10 s; then reads what poold answered meanwhile. 1 when it closed. */
+static int
+send_endless(int port, const char *head, RawAnswer *a)
 {
-    static const char *const args[] = {"--max-body", "4096", "--processes", "1", NULL};
     static char chunk[8192 + 16];
-    Server s;
-    int cut = 0;
+    int n = sprintf(chunk, "%x\r\n", 8192), cut = 0;
+    int fd = raw_connect(NULL, port);
 
-    server_start(&s, args);
-    int n = sprintf(chunk, "%x\r\n", 8192);
     memset(chunk + n, 'x', 8192);
     memcpy(chunk + n + 8192, "\r\n", 2);
-    int fd = raw_connect(NULL, s.port);
-    CHECK(raw_send(fd, LIT("POST /v1/nothing-here HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")) == 0);
+    CHECK(raw_send(fd, head, strlen(head)) == 0);
     for (double end = now_seconds() + 10; !cut && now_seconds() < end;)
         cut = raw_send(fd, chunk, (size_t)n + 8192 + 2) < 0;
-    CHECK(cut); /* 10 s of sending: 4 KiB were allowed */
+    raw_read(fd, 5, a);
     close(fd);
+    return cut;
+}
+
+/* A chunked body to a request refused already (here a 404), or one that
+ * passed --max-body (413), is thrown away, but not for ever: once
+ * --max-body of it was dropped, poold answers at once, before the body's
+ * end, and closes after as much again. The client reads its answer. */
+TEST(test_hostile_an_endless_body_to_a_refused_request_is_answered_and_cut)
+{
+    static const char *const args[] = {"--max-body", "4096", "--processes", "1", NULL};
+    Server s;
+    RawAnswer a;
+
+    server_start(&s, args);
+    /* 10 s of sending: 4 KiB were allowed */
+    CHECK(send_endless(s.port, "POST /v1/nothing-here HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n", &a));
+    check_problem(a.status, a.type, a.json, 404);
+    CHECK(strcasestr(a.text, "\r\nConnection: close\r\n") != NULL);
+    raw_free(&a);
+    CHECK(send_endless(s.port, "POST /v1/apply HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n", &a));
+    check_problem(a.status, a.type, a.json, 413);
+    CHECK(strstr(json_string_value(jpath(a.json, "detail")) ?: "", "--max-body") != NULL);
+    raw_free(&a);
     check_still_up(&s);
+    server_stop(&s);
+}
+
+/* A body far past --max-body, whose end comes, is answered too: sent
+ * chunked to a call, 413; an NDJSON line far past it ends the stream
+ * after the items before it, whose results are all there, then a final
+ * TooLarge line. */
+TEST(test_hostile_a_body_far_past_max_body_is_answered_413)
+{
+    static const char *const args[] = {"--max-body", "4096", "--processes", "2", NULL};
+    enum { FAR = 40 * 1024 };
+    char *body = malloc(FAR + 256), head[160];
+    Server s;
+    RawAnswer a;
+
+    CHECK(body != NULL);
+    server_start(&s, args);
+    int n = sprintf(body, "{\"func\":\"echo\",\"args\":[\"");
+    memset(body + n, 'a', FAR);
+    strcpy(body + n + FAR, "\"]}\r\n0\r\n\r\n");
+    int hn = snprintf(head, sizeof(head), "POST /v1/apply HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                      "%zx\r\n", strlen(body) - 7);
+    int fd = raw_connect(NULL, s.port);
+    raw_send(fd, head, (size_t)hn);
+    raw_send(fd, body, strlen(body));
+    raw_read(fd, 10, &a);
+    close(fd);
+    if (a.status != 413)
+        fprintf(stderr, "    chunked, %d KiB past --max-body -> %.300s\n", FAR / 1024, a.text);
+    check_problem(a.status, a.type, a.json, 413);
+    raw_free(&a);
+
+    n = sprintf(body, "{\"func\":\"echo\"}\n1\n2\n\"");
+    memset(body + n, 'a', FAR);
+    strcpy(body + n + FAR, "\"\n3\n");
+    raw_post(s.port, "/v1/imap", "application/x-ndjson", body, strlen(body), 10, &a);
+    if (a.status != 200)
+        fprintf(stderr, "    NDJSON, a line %d KiB past --max-body -> %.300s\n", FAR / 1024, a.text);
+    CHECK_INT(a.status, 200);
+    /* The answer's chunks are left framed: a line each, or together. */
+    CHECK(strstr(a.text, "{\"index\":0,\"result\":1}\n") != NULL);
+    CHECK(strstr(a.text, "{\"index\":1,\"result\":2}\n") != NULL);
+    CHECK(strstr(a.text, "\"type\":\"TooLarge\"") != NULL && strstr(a.text, "\"status\":413") != NULL);
+    CHECK(strstr(a.text, "\"final\":true") != NULL);
+    CHECK(strstr(a.text, "\"result\":3") == NULL);
+    raw_free(&a);
+    free(body);
+    check_still_up(&s);
+    server_stop(&s);
+}
+
+/* "Expect: 100-continue" asks whether to send the body: a request poold
+ * refuses on its headers (no key, no such path, no such method, too
+ * large) is answered at once, with no "100 Continue" before, so that the
+ * body it would throw away is never sent; one it takes gets its 100. */
+TEST(test_hostile_expect_100_continue_is_refused_before_the_body)
+{
+    static const char *const args[] = {"--api-key", "sesame-open", "--max-body", "4096", "--processes", "1", NULL};
+    static const struct {
+        const char *head;
+        int status;
+    } cases[] = {
+        {"POST /v1/apply HTTP/1.1\r\nHost: x\r\nContent-Length: 26\r\nExpect: 100-continue\r\n\r\n", 401},
+        {"POST /v1/nope HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer sesame-open\r\nContent-Length: 26\r\n"
+         "Expect: 100-continue\r\n\r\n", 404},
+        {"PUT /v1/apply HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer sesame-open\r\nContent-Length: 26\r\n"
+         "Expect: 100-Continue\r\n\r\n", 405},
+        {"POST /v1/apply HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer sesame-open\r\nContent-Length: 5000\r\n"
+         "Expect: 100-continue\r\n\r\n", 413},
+    };
+    Server s;
+    RawAnswer a;
+
+    server_start(&s, args);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int fd = raw_connect(NULL, s.port);
+        raw_send(fd, cases[i].head, strlen(cases[i].head));
+        raw_read(fd, 5, &a);
+        close(fd);
+        if (a.status != cases[i].status)
+            fprintf(stderr, "    %.40s -> %.200s (expected %d)\n", cases[i].head, a.text, cases[i].status);
+        check_problem(a.status, a.type, a.json, cases[i].status);
+        CHECK(strstr(a.text, "100 Continue") == NULL);
+        raw_free(&a);
+    }
+    int fd = raw_connect(NULL, s.port);
+    raw_send(fd, LIT("POST /v1/apply HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer sesame-open\r\nContent-Length: 26\r\n"
+                     "Expect: 100-continue\r\n\r\n"));
+    raw_read(fd, 5, &a);
+    CHECK_INT(a.status, 100);
+    raw_free(&a);
+    raw_send(fd, LIT("{\"func\":\"echo\",\"args\":[1]}"));
+    raw_read(fd, 5, &a);
+    CHECK_INT(a.status, 200);
+    CHECK_STR(a.body, "{\"result\":1}");
+    raw_free(&a);
+    close(fd);
     server_stop(&s);
 }
 
@@ -309,14 +427,85 @@ TEST(test_hostile_malformed_requests)
             CHECK(a.closed);
         raw_free(&a);
     }
-    /* Content-Length and chunked both: the chunks count (RFC 9112 6.1). */
-    static const char both[] = "POST /v1/apply HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked"
-                               "\r\n\r\n1a\r\n{\"func\":\"echo\",\"args\":[1]}\r\n0\r\n\r\n";
-    raw_exchange(srv.port, both, sizeof(both) - 1, 5, &a);
-    CHECK_INT(a.status, 200);
-    CHECK_STR(a.body, "{\"result\":1}");
-    raw_free(&a);
     check_still_up(&srv);
+}
+
+/* --- ambiguous framing --- */
+
+/* Sends msg on a connection of its own: the answer is a 400 (poold's
+ * problem, with Connection: close, when problem is set; else
+ * libmicrohttpd's page) and then the connection is closed: nothing in the
+ * body is read as a request of its own. */
+static void
+expect_400_and_closed(const char *msg, int problem)
+{
+    RawAnswer a, rest;
+    int fd = raw_connect(NULL, srv.port);
+
+    raw_send(fd, msg, strlen(msg));
+    raw_read(fd, 5, &a);
+    raw_read(fd, 3, &rest);
+    close(fd);
+    if (a.status != 400 || !rest.closed)
+        fprintf(stderr, "    %.90s -> %.300s, then %.200s\n", msg, a.text, rest.text);
+    CHECK_INT(a.status, 400);
+    if (problem) {
+        check_problem(a.status, a.type, a.json, 400);
+        CHECK(strstr(json_string_value(jpath(a.json, "detail")) ?: "", "ambiguous") != NULL);
+        CHECK(strcasestr(a.text, "\r\nConnection: close\r\n") != NULL);
+        CHECK_INT(rest.len, 0);
+    }
+    CHECK(rest.closed);
+    CHECK(strstr(a.text, " 200 ") == NULL && strstr(a.text, " 202 ") == NULL);
+    CHECK(strstr(rest.text, "HTTP/1.1 ") == NULL || !problem);
+    raw_free(&a);
+    raw_free(&rest);
+}
+
+/* RFC 9112 6.3: a request whose body's end two readers could see in two
+ * places (a proxy in front, and poold) is refused with 400 and the
+ * connection closed, before anything of it runs, so that no request can
+ * hide in another's body. libmicrohttpd 0.9.75 lets these through; poold
+ * checks them itself. Each body here holds a request of its own, or is an
+ * async call that would leave a job. */
+TEST(test_hostile_ambiguous_framing_is_400_and_closed_before_anything_runs)
+{
+#define SMUGGLED "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n" /* 35 bytes */
+#define JOB "{\"func\":\"echo\",\"args\":[1]}"          /* 26 bytes */
+    static const char *const poolds[] = {
+        "POST /v1/apply_async HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nContent-Length: 35\r\n\r\n" SMUGGLED,
+        "POST /v1/apply_async HTTP/1.1\r\nHost: x\r\nContent-Length: 26\r\ncontent-length: 26\r\n\r\n" JOB,
+        "POST /v1/apply_async HTTP/1.1\r\nHost: x\r\nContent-Length : 35\r\n\r\n" SMUGGLED,
+        "POST /v1/apply_async HTTP/1.1\r\nHost: x\r\nContent-Length\t: 35\r\n\r\n" SMUGGLED,
+        "POST /v1/apply_async HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n"
+        "1a\r\n" JOB "\r\n0\r\n\r\n",
+        "POST /v1/apply_async HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 35\r\n\r\n"
+        "1a\r\n" JOB "\r\n0\r\n\r\n",
+        "POST /v1/apply_async HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n"
+        "1a\r\n" JOB "\r\n0\r\n\r\n",
+        "GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nContent-Length: 35\r\n\r\n" SMUGGLED,
+    };
+    /* An invalid Content-Length libmicrohttpd refuses itself, before poold
+     * sees it: its own 400 page (written with its header block twice, a
+     * bug of 0.9.75's), and the close; nothing runs either. */
+    static const char *const mhds[] = {
+        "POST /v1/apply_async HTTP/1.1\r\nHost: x\r\nContent-Length: 35x\r\n\r\n" SMUGGLED,
+        "POST /v1/apply_async HTTP/1.1\r\nHost: x\r\nContent-Length: +26\r\n\r\n" JOB,
+        "POST /v1/apply_async HTTP/1.1\r\nHost: x\r\nContent-Length: 26, 26\r\n\r\n" JOB,
+    };
+    json_t *before = get_json(&srv, "/v1/jobs?limit=1000"), *after;
+
+    for (size_t i = 0; i < sizeof(poolds) / sizeof(poolds[0]); i++)
+        expect_400_and_closed(poolds[i], 1);
+    for (size_t i = 0; i < sizeof(mhds) / sizeof(mhds[0]); i++)
+        expect_400_and_closed(mhds[i], 0);
+    after = get_json(&srv, "/v1/jobs?limit=1000");
+    CHECK_INT(json_array_size(json_object_get(after, "jobs")), json_array_size(json_object_get(before, "jobs")));
+    json_decref(before);
+    json_decref(after);
+    check_still_up(&srv);
+#undef SMUGGLED
+#undef JOB
 }
 
 int

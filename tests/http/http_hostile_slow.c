@@ -3,8 +3,8 @@
  * a poold of its own and a short --connection-timeout. A client that
  * trickles its headers or its body (slow loris) is answered 408 at the
  * timeout, one that sends nothing is closed unanswered; a large upload
- * that moves, a long poll, a slow stream and a slow NDJSON generator are
- * not cut. Through raw sockets (rawhttp.h).
+ * that moves, a long poll, a slow stream and an NDJSON generator however
+ * slow between its lines are not cut. Through raw sockets (rawhttp.h).
  */
 #include <poll.h>
 #include <stdio.h>
@@ -290,6 +290,41 @@ TEST(test_hostile_a_slow_ndjson_generator_is_not_cut)
     CHECK(strstr(a.text, "\"index\":4,\"result\":7") != NULL);
     raw_free(&a);
     close(fd);
+    check_still_up(&s);
+    server_stop(&s);
+}
+
+/* Between two lines the body is off every clock, libmicrohttpd's idle
+ * timeout too: with a 1 s timeout, a generator that waits 2.5 s before
+ * its first item and between its items is read to the end and every item
+ * answered. A line itself still keeps the pace (the test above). */
+TEST(test_hostile_an_ndjson_generator_slower_than_the_timeout_is_not_cut)
+{
+    static const char *const args[] = {"--connection-timeout", "1", "--processes", "2", NULL};
+    static const char *const lines[] = {"{\"func\":\"echo\"}\n", "7\n", "8\n"};
+    Server s;
+    RawAnswer a;
+    char piece[64];
+
+    server_start(&s, args);
+    int fd = raw_connect(NULL, s.port);
+    CHECK(raw_send(fd, LIT("POST /v1/imap HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-ndjson\r\n"
+                           "Transfer-Encoding: chunked\r\n\r\n")) == 0);
+    for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
+        int n = snprintf(piece, sizeof(piece), "%zx\r\n%s\r\n", strlen(lines[i]), lines[i]);
+        CHECK(raw_send(fd, piece, (size_t)n) == 0);
+        sleep_seconds(2.5);
+    }
+    CHECK(raw_send(fd, LIT("0\r\n\r\n")) == 0);
+    raw_read(fd, 10, &a);
+    if (a.status != 200)
+        fprintf(stderr, "    -> %.300s\n", a.text);
+    CHECK_INT(a.status, 200);
+    CHECK(strstr(a.text, "{\"index\":0,\"result\":7}\n") != NULL);
+    CHECK(strstr(a.text, "{\"index\":1,\"result\":8}\n") != NULL);
+    raw_free(&a);
+    /* Answered, the connection is idle, and on the clock again. */
+    check_closed_unanswered(fd);
     check_still_up(&s);
     server_stop(&s);
 }

@@ -296,6 +296,9 @@ TEST(test_store_a_full_disk_refuses_async_jobs_until_writes_succeed_again)
     CHECK(accepted > 2);
     /* A job as large is refused again; a small one might still fit. */
     expect_refused_with(&s, "job store", body, 0);
+    /* A refused submit is logged as what it was: never a cancelled job. */
+    CHECK(server_log_has(&s, "refused: the store cannot write its row", 2));
+    CHECK(!server_log_has(&s, "status=cancelled", 0));
     expect_readyz_as_a_small_job_finds_it(&s);
     /* What was accepted stays readable. */
     CHECK(strcmp(job_status(&s, id), "?") != 0);

@@ -68,6 +68,11 @@ int imap_unordered_line(HttpReq *r, const char *line, size_t len);
 void handle_pool(HttpReq *r);
 void handle_functions(HttpReq *r);
 
+/* watch.c: the event stream */
+void handle_events(HttpReq *r);
+/* Publishes the pool's state (pool.stats); ctx is the App. */
+void watch_tick(void *ctx);
+
 /* scrape.c: the metrics */
 void handle_metrics(HttpReq *r);
 

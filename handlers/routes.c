@@ -22,6 +22,8 @@ const Route routes[] = {
     {"POST", "/v1/jobs/{id}/callback", handle_job_callback, HTTP_BODY_ANY, NULL, 0},
     {"GET",  "/v1/pool",        handle_pool,      HTTP_BODY_ANY, NULL, 0},
     {"GET",  "/v1/functions",   handle_functions, HTTP_BODY_ANY, NULL, 0},
+    /* An EventSource cannot send a header: the key may be ?access_token=. */
+    {"GET",  "/v1/events",      handle_events,    HTTP_BODY_ANY, NULL, HTTP_KEY_IN_QUERY},
     {"GET",  "/metrics",        handle_metrics,   HTTP_BODY_ANY, NULL, 0},
     /* Probes stay open: an orchestrator has no key. */
     {"GET",  "/healthz",        handle_healthz,   HTTP_BODY_ANY, NULL, 1},

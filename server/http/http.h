@@ -52,8 +52,13 @@ struct Route {
     HttpHandler handler;
     HttpBody body;
     HttpLineFn line;      /* HTTP_BODY_LINES only */
-    int open;             /* served without an API key (health probes) */
+    int open;             /* HTTP_OPEN: served without an API key (health
+                           * probes); HTTP_KEY_IN_QUERY: the key may come
+                           * as ?access_token=KEY too (RFC 6750 2.3), for a
+                           * browser's EventSource, which sends no header */
 };
+#define HTTP_OPEN 1
+#define HTTP_KEY_IN_QUERY 2
 
 typedef struct HttpOptions {
     const char *host;

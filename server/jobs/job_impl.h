@@ -78,6 +78,7 @@ struct Job {
     JobCallback *cb;           /* its webhook, or NULL */
     struct JobSubmit *submit;  /* while its first row is being written */
     int in_table;
+    double events_at;          /* dispatcher: when its last progress event went */
     UT_hash_handle hh, hh_key, hh_seq;
 };
 
@@ -125,9 +126,18 @@ JobFailure *job_state_failure_new(const BatchFailure *f);
 /* The BatchStartFn of every job (lock not held): the first task went to a
  * worker. */
 void job_state_batch_start(Batch *b, void *ctx);
+/* Its BatchProgressFn (lock not held): a chunk came back. */
+void job_state_batch_progress(Batch *b, void *ctx);
 /* Its BatchDoneFn (lock not held): the job has its answer. Dispatcher
  * thread; drops the batch's reference to the job. */
 void job_state_batch_done(Batch *b, void *ctx);
+
+/* In job_events.c: its life on the event stream (any lock state). */
+void job_events_created(const Job *j);
+void job_events_started(const Job *j);
+void job_events_progress(Job *j, size_t done, size_t total); /* dispatcher */
+void job_events_ended(const Job *j);
+void job_events_callback(const Job *j, const WebhookReport *r);
 
 /* In job_hook.c. */
 /* Chooses the webhook of j, which has just ended with s (lock held):

@@ -122,6 +122,7 @@ job_state_end(JobTable *t, Job *j, JobStatus s, JobWait **fired)
             j->fail ? j->fail->type : "");
     job_expire_later(t, j);
     job_take_waits(t, j, fired);
+    job_events_ended(j);
     /* A job that poold's own stop cut short stays queued or running on
      * disk, so that the next start runs it instead of failing it (and
      * tells its webhook then). */
@@ -146,8 +147,18 @@ job_state_batch_start(Batch *b, void *ctx)
         snprintf(j->worker, sizeof(j->worker), "%s", worker);
         j->pid = pid;
         job_store_persist(t, j);
+        job_events_started(j);
     }
     pthread_mutex_unlock(&t->lock);
+}
+
+void
+job_state_batch_progress(Batch *b, void *ctx)
+{
+    size_t done, total;
+
+    batch_progress(b, &done, &total);
+    job_events_progress(ctx, done, total);
 }
 
 JobFailure *

@@ -127,6 +127,8 @@ job_submit_launch(JobTable *t, Job *j, Batch *b)
     int rc, cancelled;
 
     job_ref(j); /* the batch's, dropped in job_state_batch_done */
+    job_events_created(j); /* before the batch: its start may come first */
+    batch_on_progress(b, job_state_batch_progress);
     if ((rc = batch_start(b, t->opt.pool, j->priority, job_state_batch_done, job_state_batch_start, j)) != SVC_OK) {
         job_unref(j); /* the batch's, never to be used */
         /* The caller's and the table's references are left: the analyzer

@@ -33,7 +33,10 @@ endif
 # included by their path under server/ ("pool/pool.h").
 SERVER_SRC  := $(wildcard server/*.c server/*/*.c)
 HANDLER_SRC := $(wildcard handlers/*.c)
-OBJ         := $(patsubst %.c,$(BUILD)/obj/%.o,$(SERVER_SRC) $(HANDLER_SRC))
+# The dashboard's files (dashboard/), compiled in as one generated table
+# (script/embed-assets.sh), which handlers/dashboard.c serves.
+DASHBOARD   := $(sort $(wildcard dashboard/*.html dashboard/*.css dashboard/*.js dashboard/*.svg))
+OBJ         := $(patsubst %.c,$(BUILD)/obj/%.o,$(SERVER_SRC) $(HANDLER_SRC)) $(BUILD)/obj/gen/dashboard_assets.o
 LIB_OBJ     := $(filter-out $(BUILD)/obj/server/main.o,$(OBJ))
 
 # tests/unit/ link the modules they test; tests/http/ drive the real binary
@@ -63,6 +66,14 @@ $(BUILD)/poold: $(OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/gen/dashboard_assets.c: $(DASHBOARD) script/embed-assets.sh
+	@mkdir -p $(dir $@)
+	script/embed-assets.sh $(DASHBOARD) > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/obj/gen/dashboard_assets.o: $(BUILD)/gen/dashboard_assets.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 

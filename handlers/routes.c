@@ -25,6 +25,11 @@ const Route routes[] = {
     /* An EventSource cannot send a header: the key may be ?access_token=. */
     {"GET",  "/v1/events",      handle_events,    HTTP_BODY_ANY, NULL, HTTP_KEY_IN_QUERY},
     {"GET",  "/metrics",        handle_metrics,   HTTP_BODY_ANY, NULL, 0},
+    /* The dashboard's page and files hold no data: open, so that the page
+     * can ask for the key (its calls then send it). */
+    {"GET",  "/",               handle_root,      HTTP_BODY_ANY, NULL, HTTP_OPEN},
+    {"GET",  "/dashboard",      handle_dashboard, HTTP_BODY_ANY, NULL, HTTP_OPEN},
+    {"GET",  "/dashboard/{id}", handle_dashboard_file, HTTP_BODY_ANY, NULL, HTTP_OPEN},
     /* Probes stay open: an orchestrator has no key. */
     {"GET",  "/healthz",        handle_healthz,   HTTP_BODY_ANY, NULL, 1},
     {"GET",  "/readyz",         handle_readyz,    HTTP_BODY_ANY, NULL, 1},

@@ -13,6 +13,7 @@
 
 #include "events/events.h"
 #include "handlers.h"
+#include "jobs/job.h"
 #include "pool/pool.h"
 
 #define WATCH_TYPE "text/event-stream; charset=utf-8"
@@ -117,20 +118,28 @@ handle_events(HttpReq *r)
     http_stream_reply(r, 200, WATCH_TYPE, watch_read);
 }
 
-/* The pool's state, for a dashboard's chart: the queue, the workers, and
- * the tasks done so far (a rate is the difference of two). */
+/* The pool's state, for a dashboard's chart: the queue, the workers, the
+ * tasks done so far (a rate is the difference of two), and the jobs the
+ * table holds by status. */
 void
 watch_tick(void *ctx)
 {
     App *app = ctx;
-    json_t *snap = pool_snapshot(app->pool), *w;
+    json_t *snap = pool_snapshot(app->pool), *w, *jobs = json_object();
     json_int_t done = 0;
-    size_t i;
+    size_t i, counts[JOB_NSTATUS];
 
-    if (!snap)
+    if (!snap || !jobs) {
+        json_decref(snap);
+        json_decref(jobs);
         return;
+    }
     json_array_foreach(json_object_get(snap, "workers"), i, w)
         done += json_integer_value(json_object_get(w, "tasks_done"));
     json_object_set_new(snap, "tasks_done", json_integer(done));
+    job_view_counts(app->jobs, counts);
+    for (int s = 0; s < JOB_NSTATUS; s++)
+        json_object_set_new(jobs, job_status_name((JobStatus)s), json_integer((json_int_t)counts[s]));
+    json_object_set_new(snap, "jobs", jobs);
     events_publish(EV_POOL_STATS, NULL, snap);
 }

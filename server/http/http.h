@@ -113,6 +113,11 @@ void http_reply_json(HttpReq *r, int status, json_t *body);
 /* The same with extra headers: name, value pairs, NULL-terminated. */
 void http_reply_json_h(HttpReq *r, int status, json_t *body, const char *const *headers);
 
+/* Replies with bytes that outlive the answer (compiled in), of the
+ * type, with extra headers (name, value pairs, NULL-terminated, or NULL). */
+void http_reply_static(HttpReq *r, int status, const char *type, const void *data, size_t len,
+                       const char *const *headers);
+
 /* Replies with text (malloc'd JSON, taken) as the body. */
 void http_reply_text(HttpReq *r, int status, char *text);
 

@@ -78,6 +78,8 @@ struct Job {
     JobCallback *cb;           /* its webhook, or NULL */
     struct JobSubmit *submit;  /* while its first row is being written */
     int in_table;
+    char *request;             /* the submitted body when at most JOB_REQUEST_MAX
+                                * bytes (what a dashboard shows), or NULL */
     double events_at;          /* dispatcher: when its last progress event went */
     UT_hash_handle hh, hh_key, hh_seq;
 };
@@ -97,6 +99,8 @@ struct JobTable {
     pthread_t clock;
     int clock_started, quit;
 };
+
+#define JOB_REQUEST_MAX 2048
 
 extern const char *const job_names[]; /* by JobStatus */
 extern const char *const job_ops[];   /* by CallOp */

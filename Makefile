@@ -110,14 +110,15 @@ run: $(BUILD)/poold
 test: tests
 	@POOLD_BIN=$(abspath $(BUILD)/poold) POOLD_TEST_PLUGIN=$(abspath $(BUILD)/tests/misbehave.so) \
 	    POOLD_PLUGIN_DIR=$(abspath $(BUILD)) \
-	    POOLD_SANITIZED=$(SANITIZE) PATH=$(abspath .tools/bin):$$PATH tests/run.sh $(UNIT_TESTS) $(CHECKS) $(HTTP_TESTS) $(SPEC_TESTS)
+	    POOLD_SANITIZED=$(SANITIZE) BROWSER_ARTIFACTS=$(abspath $(BUILD)/browser) PATH=$(abspath .tools/bin):$$PATH tests/run.sh $(UNIT_TESTS) $(CHECKS) $(HTTP_TESTS) $(SPEC_TESTS)
 
 # openapi.yaml's checks, part of make test: redocly lint (the rules are in
 # redocly.yaml), and the contract test, the HTTP tests once more through a
 # Prism proxy that checks every request and answer against the spec. Then
 # the spec's Python client (python/poold): its pytest suite against real
-# servers (tests/python.sh).
-SPEC_TESTS := tests/lint_openapi.sh tests/contract.sh tests/python.sh
+# servers (tests/python.sh). And the dashboard in headless chromium
+# (tests/browser.sh; screenshots in $(BUILD)/browser/).
+SPEC_TESTS := tests/lint_openapi.sh tests/contract.sh tests/python.sh tests/browser.sh
 # The shape's own check: no part includes one above it (tests/layers.sh).
 CHECKS := tests/layers.sh
 

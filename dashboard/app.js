@@ -32,7 +32,7 @@ function el(tag, attrs, ...kids) {
   for (const [k, v] of Object.entries(attrs || {})) {
     if (k === 'class') e.className = v; else e.setAttribute(k, v);
   }
-  for (const k of kids) e.append(k === null || k === undefined ? '' : String(k));
+  for (const k of kids) e.append(k instanceof Node ? k : k === null || k === undefined ? '' : String(k));
   return e;
 }
 
@@ -361,6 +361,7 @@ async function start() {
     connect();
   } catch (err) {
     if (!(err instanceof Unauthorized)) {
+      console.warn(err);
       setConn('reconnecting');
       setTimeout(start, 3000);
     }

@@ -220,6 +220,7 @@ bench: $(BUILD)/poold $(BUILD)/bench/respawn $(BUILD)/bench/firstline $(BUILD)/b
 	POOLD_BIN=$(BUILD)/poold FIRSTLINE_BIN=$(BUILD)/bench/firstline bench/imap.sh
 	POOLD_BIN=$(BUILD)/poold bench/runtime.sh
 	POOLD_BIN=$(BUILD)/poold bench/pyclient.sh
+	POOLD_BIN=$(BUILD)/poold bench/events.sh
 
 # This tree's apply throughput beside another revision's, in one run: a
 # refactor is within noise of what it replaced (bench/ab.sh).

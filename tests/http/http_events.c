@@ -258,7 +258,10 @@ TEST(a_reader_that_stops_reading_holds_no_memory_and_slows_no_call)
     CHECK(await_pool_number(&s, "queue.running", 0, 10));
     after = rss_kib(s.pid);
     printf("# RSS %ld KiB after 3000 jobs, %ld KiB after 17000 more, one reader not reading\n", before, after);
-    CHECK(after - before < 8 * 1024);
+    /* AddressSanitizer keeps freed memory in quarantine: its RSS says
+     * nothing about ours. Unread, 17000 jobs' events are some 13 MiB. */
+    if (!getenv("POOLD_SANITIZED") || strcmp(getenv("POOLD_SANITIZED"), "1") != 0)
+        CHECK(after - before < 8 * 1024);
     /* A call is answered at once all the while. */
     post(&s, "/v1/apply", "{\"func\": \"echo\", \"args\": [5]}", 200, &r);
     CHECK(r.seconds < 1.0);

@@ -33,7 +33,10 @@ endif
 # included by their path under server/ ("pool/pool.h").
 SERVER_SRC  := $(wildcard server/*.c server/*/*.c)
 HANDLER_SRC := $(wildcard handlers/*.c)
-OBJ         := $(patsubst %.c,$(BUILD)/obj/%.o,$(SERVER_SRC) $(HANDLER_SRC))
+# The dashboard's files (dashboard/), compiled in as one generated table
+# (script/embed-assets.sh), which handlers/dashboard.c serves.
+DASHBOARD   := $(sort $(wildcard dashboard/*.html dashboard/*.css dashboard/*.js dashboard/*.svg))
+OBJ         := $(patsubst %.c,$(BUILD)/obj/%.o,$(SERVER_SRC) $(HANDLER_SRC)) $(BUILD)/obj/gen/dashboard_assets.o
 LIB_OBJ     := $(filter-out $(BUILD)/obj/server/main.o,$(OBJ))
 
 # tests/unit/ link the modules they test; tests/http/ drive the real binary
@@ -73,6 +76,14 @@ $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
+$(BUILD)/gen/dashboard_assets.c: $(DASHBOARD) script/embed-assets.sh
+	@mkdir -p $(dir $@)
+	script/embed-assets.sh $(DASHBOARD) > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/obj/gen/dashboard_assets.o: $(BUILD)/gen/dashboard_assets.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
 # Unit tests link the pure modules they test; the HTTP tests link only the
 # client helpers and drive the real binary. tests/lib/: client (requests),
 # server (a poold's start and stop), contract (the Prism proxy), rawhttp
@@ -108,14 +119,15 @@ run: $(BUILD)/poold
 test: tests
 	@POOLD_BIN=$(abspath $(BUILD)/poold) POOLD_TEST_PLUGIN=$(abspath $(BUILD)/tests/misbehave.so) \
 	    POOLD_PLUGIN_DIR=$(abspath $(BUILD)) \
-	    POOLD_SANITIZED=$(SANITIZE) PATH=$(abspath .tools/bin):$$PATH tests/run.sh $(UNIT_TESTS) $(CHECKS) $(HTTP_TESTS) $(SPEC_TESTS)
+	    POOLD_SANITIZED=$(SANITIZE) BROWSER_ARTIFACTS=$(abspath $(BUILD)/browser) PATH=$(abspath .tools/bin):$$PATH tests/run.sh $(UNIT_TESTS) $(CHECKS) $(HTTP_TESTS) $(SPEC_TESTS)
 
 # openapi.yaml's checks, part of make test: redocly lint (the rules are in
 # redocly.yaml), and the contract test, the HTTP tests once more through a
 # Prism proxy that checks every request and answer against the spec. Then
 # the spec's Python client (python/poold): its pytest suite against real
-# servers (tests/python.sh).
-SPEC_TESTS := tests/lint_openapi.sh tests/contract.sh tests/python.sh
+# servers (tests/python.sh). And the dashboard in headless chromium
+# (tests/browser.sh; screenshots in $(BUILD)/browser/).
+SPEC_TESTS := tests/lint_openapi.sh tests/contract.sh tests/python.sh tests/browser.sh
 # The shape's own check: no part includes one above it (tests/layers.sh).
 # The README's first steps as printed: script/server and make run moved by
 # POOLD_* variables, the plugin example built on an installed poold.pc
@@ -220,6 +232,7 @@ bench: $(BUILD)/poold $(BUILD)/bench/respawn $(BUILD)/bench/firstline $(BUILD)/b
 	POOLD_BIN=$(BUILD)/poold FIRSTLINE_BIN=$(BUILD)/bench/firstline bench/imap.sh
 	POOLD_BIN=$(BUILD)/poold bench/runtime.sh
 	POOLD_BIN=$(BUILD)/poold bench/pyclient.sh
+	POOLD_BIN=$(BUILD)/poold bench/events.sh
 
 # This tree's apply throughput beside another revision's, in one run: a
 # refactor is within noise of what it replaced (bench/ab.sh).

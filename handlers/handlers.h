@@ -68,6 +68,23 @@ int imap_unordered_line(HttpReq *r, const char *line, size_t len);
 void handle_pool(HttpReq *r);
 void handle_functions(HttpReq *r);
 
+/* watch.c: the event stream */
+void handle_events(HttpReq *r);
+/* Publishes the pool's state (pool.stats); ctx is the App. */
+void watch_tick(void *ctx);
+
+/* dashboard.c: the dashboard, its files compiled in (dashboard/, by
+ * script/embed-assets.sh into dashboard_assets[], ending with a zero row) */
+typedef struct DashboardAsset {
+    const char *name, *type;
+    const unsigned char *data;
+    size_t len;
+} DashboardAsset;
+extern const DashboardAsset dashboard_assets[];
+void handle_root(HttpReq *r);
+void handle_dashboard(HttpReq *r);
+void handle_dashboard_file(HttpReq *r);
+
 /* scrape.c: the metrics */
 void handle_metrics(HttpReq *r);
 

@@ -22,7 +22,14 @@ const Route routes[] = {
     {"POST", "/v1/jobs/{id}/callback", handle_job_callback, HTTP_BODY_ANY, NULL, 0},
     {"GET",  "/v1/pool",        handle_pool,      HTTP_BODY_ANY, NULL, 0},
     {"GET",  "/v1/functions",   handle_functions, HTTP_BODY_ANY, NULL, 0},
+    /* An EventSource cannot send a header: the key may be ?access_token=. */
+    {"GET",  "/v1/events",      handle_events,    HTTP_BODY_ANY, NULL, HTTP_KEY_IN_QUERY},
     {"GET",  "/metrics",        handle_metrics,   HTTP_BODY_ANY, NULL, 0},
+    /* The dashboard's page and files hold no data: open, so that the page
+     * can ask for the key (its calls then send it). */
+    {"GET",  "/",               handle_root,      HTTP_BODY_ANY, NULL, HTTP_OPEN},
+    {"GET",  "/dashboard",      handle_dashboard, HTTP_BODY_ANY, NULL, HTTP_OPEN},
+    {"GET",  "/dashboard/{id}", handle_dashboard_file, HTTP_BODY_ANY, NULL, HTTP_OPEN},
     /* Probes stay open: an orchestrator has no key. */
     {"GET",  "/healthz",        handle_healthz,   HTTP_BODY_ANY, NULL, 1},
     {"GET",  "/readyz",         handle_readyz,    HTTP_BODY_ANY, NULL, 1},

@@ -13,6 +13,7 @@
 #include "handlers.h"
 #include "jobs/job.h"
 #include "core/metrics.h"
+#include "events/events.h"
 #include "pool/pool.h"
 
 #define METRICS_TYPE "text/plain; version=0.0.4; charset=utf-8"
@@ -108,6 +109,7 @@ handle_metrics(HttpReq *r)
         return;
     }
     metrics_write(f);
+    events_metrics_write(f);
     write_pool(f, app->pool);
     write_jobs(f, app->jobs);
     metrics_family(f, "poold_ready", "gauge", "1 when GET /readyz would answer 200.");

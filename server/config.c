@@ -44,6 +44,8 @@ config_defaults(Config *c)
     c->worker_start_timeout = 30;
     c->max_result = 16u << 20;
     c->max_spill = (size_t)1 << 30;
+    c->events_ring = 4096;
+    c->events_heartbeat = 15;
     c->webhook_backoff = 5;
     c->webhook_attempts = 10;
     c->webhook_timeout = 15;

@@ -50,6 +50,8 @@ struct Config {
     char python_env[4096]; /* POOLD_PYTHON, split at ':' in place */
     size_t max_result;   /* --max-result: bytes of an exec function's stdout */
     size_t max_spill;    /* --max-spill: an imap's results on disk while it uploads */
+    long events_ring;    /* --events-ring: recent events kept for Last-Event-ID */
+    double events_heartbeat; /* --events-heartbeat: seconds between a stream's comments */
     char plugin_env[4096]; /* POOLD_PLUGIN, split at ':' in place */
     const char *api_keys[64]; /* --api-key, and the lines of --api-key-file */
     int napi_keys;

@@ -24,6 +24,7 @@
 #include "jobs/job.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "events/events.h"
 #include "functions/plugin.h"
 #include "pool/pool.h"
 #include "functions/registry.h"
@@ -186,6 +187,14 @@ main_start_pool(Main *m)
     sigaddset(&m->stop, SIGTERM);
     sigaddset(&m->stop, SIGINT);
     pthread_sigmask(SIG_BLOCK, &m->stop, NULL);
+    /* The events' waker is a thread: after the fork server, before the
+     * pool, whose workers' starts are events. */
+    EventsOptions eo = {.ring = (size_t)cfg->events_ring, .heartbeat = cfg->events_heartbeat,
+                        .tick = watch_tick, .tick_ctx = &m->app, .tick_every = 2};
+    if (events_init(&eo) != SVC_OK) {
+        log_msg(LOG_ERROR, "cannot start the event stream");
+        return EXIT_NOMEM;
+    }
     if (pool_start(m->pool) != SVC_OK) {
         log_errno(LOG_ERROR, errno, "cannot start the pool");
         return EXIT_POOL;
@@ -281,6 +290,7 @@ main_drain(Main *m)
     pool_stop(m->pool, m->cfg.shutdown_grace); /* every waiting call gets its answer */
     http_quiesce(m->http);
     job_table_stop(m->jobs);         /* and every long poll */
+    events_stop();                   /* every event stream reads its end */
     http_stop(m->http);              /* no handler runs after this */
     m->http = NULL;
     webhook_stop(m->hooks);          /* deliveries left resume at the next start */
@@ -299,12 +309,14 @@ static void
 main_stop(Main *m)
 {
     pool_stop(m->pool, 0);
+    events_stop();
     http_stop(m->http);
     webhook_stop(m->hooks);
     store_close(m->store);
     job_table_free(m->jobs);
     pool_free(m->pool);
     registry_free(m->reg);
+    events_free(); /* after whatever publishes: the pool, the jobs, the webhooks */
     metrics_free();
 }
 

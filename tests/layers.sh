@@ -12,8 +12,8 @@ set -u
 cd "$(dirname "$0")/.."
 
 # Low to high; the order is ARCHITECTURE.md's.
-declare -A rank=([core]=0 [http]=1 [functions]=2 [worker]=3 [pool]=4 [store]=5 [webhook]=6
-                 [calls]=7 [jobs]=8 [config]=9 [handlers]=10 [main]=11)
+declare -A rank=([core]=0 [events]=1 [http]=2 [functions]=3 [worker]=4 [pool]=5 [store]=6 [webhook]=7
+                 [calls]=8 [jobs]=9 [config]=10 [handlers]=11 [main]=12)
 
 # The part a path names: server/pool/pool.c and "pool/pool.h" are pool;
 # server/config.[ch] config; server/main.c main; handlers/ and

@@ -44,6 +44,7 @@ struct Batch {
     size_t items_done;     /* atomic */
     BatchDoneFn done;
     BatchStartFn start;
+    BatchProgressFn progress;
     void *ctx;
     int started;           /* dispatcher only: start() was called */
     int finished;          /* dispatcher only: done() was called; late
@@ -352,8 +353,16 @@ batch_chunk_done(void *ctx, size_t chunk, PoolResult *res)
         if (b->pending > 0 && !__atomic_load_n(&b->cancelled, __ATOMIC_ACQUIRE))
             pool_cancel(b->pool, b->owner, 0);
         b->done(b, b->ctx);
+    } else if (!b->finished && b->progress && b->pending > 0) {
+        b->progress(b, b->ctx);
     }
     batch_unref(b);
+}
+
+void
+batch_on_progress(Batch *b, BatchProgressFn progress)
+{
+    b->progress = progress;
 }
 
 /* A PoolStartFn: the first chunk to reach a worker starts the batch. */

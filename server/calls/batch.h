@@ -40,6 +40,10 @@ typedef void (*BatchDoneFn)(Batch *b, void *ctx);
  * first chunk goes to a worker. */
 typedef void (*BatchStartFn)(Batch *b, void *ctx);
 
+/* Called on the dispatcher thread when a chunk comes back and more are
+ * to come (never for a batch of one chunk). */
+typedef void (*BatchProgressFn)(Batch *b, void *ctx);
+
 /* Takes ownership of call. NULL when out of memory (call is freed). */
 Batch *batch_new(Call *call);
 
@@ -57,6 +61,9 @@ const Call *batch_call(const Batch *b);
  */
 int batch_start(Batch *b, Pool *p, int priority, BatchDoneFn done,
                 BatchStartFn start, void *ctx);
+
+/* Before batch_start: progress is called with its ctx as chunks come back. */
+void batch_on_progress(Batch *b, BatchProgressFn progress);
 
 /* Any thread, after batch_start: drops the chunks not yet started and
  * kills the workers running the others. done follows, OUTCOME_CANCELLED,

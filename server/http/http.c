@@ -55,6 +55,27 @@ http_queue(HttpReq *r, int status, char *text, const char *type, const char *con
 }
 
 void
+http_reply_static(HttpReq *r, int status, const char *type, const void *data, size_t len,
+                  const char *const *headers)
+{
+    struct MHD_Response *resp;
+
+    if (r->answered)
+        return;
+    resp = MHD_create_response_from_buffer(len, (void *)data, MHD_RESPMEM_PERSISTENT);
+    if (!resp) {
+        http_reply_problem(r, 500, "out of memory", NULL);
+        return;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    for (size_t i = 0; headers && headers[i] && headers[i + 1]; i += 2)
+        MHD_add_response_header(resp, headers[i], headers[i + 1]);
+    MHD_queue_response(r->conn, (unsigned)status, resp);
+    MHD_destroy_response(resp);
+    r->answered = status;
+}
+
+void
 http_reply_json(HttpReq *r, int status, json_t *body)
 {
     char *text = body ? jtext_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
@@ -210,7 +231,7 @@ http_header(HttpReq *r, const char *name)
 int
 http_authorized(HttpReq *r)
 {
-    return http_request_authorized(r->http, r->conn);
+    return http_request_authorized(r->http, r->conn, r->route);
 }
 
 const json_t *

@@ -54,8 +54,13 @@ struct Route {
     HttpHandler handler;
     HttpBody body;
     HttpLineFn line;      /* HTTP_BODY_LINES only */
-    int open;             /* served without an API key (health probes) */
+    int open;             /* HTTP_OPEN: served without an API key (health
+                           * probes); HTTP_KEY_IN_QUERY: the key may come
+                           * as ?access_token=KEY too (RFC 6750 2.3), for a
+                           * browser's EventSource, which sends no header */
 };
+#define HTTP_OPEN 1
+#define HTTP_KEY_IN_QUERY 2
 
 typedef struct HttpOptions {
     const char *host;
@@ -112,6 +117,11 @@ void http_reply_json(HttpReq *r, int status, json_t *body);
 
 /* The same with extra headers: name, value pairs, NULL-terminated. */
 void http_reply_json_h(HttpReq *r, int status, json_t *body, const char *const *headers);
+
+/* Replies with bytes that outlive the answer (compiled in), of the
+ * type, with extra headers (name, value pairs, NULL-terminated, or NULL). */
+void http_reply_static(HttpReq *r, int status, const char *type, const void *data, size_t len,
+                       const char *const *headers);
 
 /* Replies with text (malloc'd JSON, taken) as the body. */
 void http_reply_text(HttpReq *r, int status, char *text);

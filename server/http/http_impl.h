@@ -155,7 +155,7 @@ void http_request_completed(void *cls, struct MHD_Connection *c, void **req_cls,
                             enum MHD_RequestTerminationCode toe);
 size_t http_request_unescape(void *cls, struct MHD_Connection *c, char *s);
 /* 1 when no key is asked for or c carries one (http_authorized's answer). */
-int http_request_authorized(const Http *h, struct MHD_Connection *c);
+int http_request_authorized(const Http *h, struct MHD_Connection *c, const Route *route);
 
 /* http_wait.c */
 /* Starts the disconnect watcher's thread. 0, or -1. */

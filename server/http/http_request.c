@@ -45,9 +45,10 @@ http_request_key_digest(const char *key, uint8_t out[SHA256_DIGEST_SIZE])
 }
 
 /* 1 when no key is asked for, or the request carries one of them as
- * "Authorization: Bearer KEY". Every key is compared, in constant time. */
+ * "Authorization: Bearer KEY" (or, on an HTTP_KEY_IN_QUERY route, as the
+ * access_token parameter). Every key is compared, in constant time. */
 int
-http_request_authorized(const Http *h, struct MHD_Connection *c)
+http_request_authorized(const Http *h, struct MHD_Connection *c, const Route *route)
 {
     const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
     uint8_t given[SHA256_DIGEST_SIZE], want[SHA256_DIGEST_SIZE];
@@ -56,7 +57,9 @@ http_request_authorized(const Http *h, struct MHD_Connection *c)
 
     if (h->nkeys == 0)
         return 1;
-    if (!(key = http_parse_bearer(auth)))
+    if (!(key = http_parse_bearer(auth)) && route && route->open == HTTP_KEY_IN_QUERY && !auth)
+        key = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "access_token");
+    if (!key)
         return 0;
     http_request_key_digest(key, given);
     for (int i = 0; i < h->nkeys; i++) {
@@ -109,7 +112,7 @@ http_request_new(Http *h, struct MHD_Connection *c, const char *url, const char 
         return r;
     if (!r->route)
         r->status = r->allow[0] ? 405 : 404;
-    else if (!r->route->open && !http_request_authorized(h, c))
+    else if (r->route->open != HTTP_OPEN && !http_request_authorized(h, c, r->route))
         r->status = 401;
     /* A refused body is dropped whole, never read as lines. */
     r->lines = !r->status && http_stream_lines_wanted(r);

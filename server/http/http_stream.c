@@ -306,6 +306,7 @@ http_stream_reply(HttpReq *r, int status, const char *type, HttpReadFn read)
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
     /* Proxies that buffer (nginx) would hold the lines back. */
     MHD_add_response_header(resp, "X-Accel-Buffering", "no");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     MHD_queue_response(r->conn, (unsigned)status, resp);
     MHD_destroy_response(resp);
     r->answered = status;

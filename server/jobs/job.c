@@ -80,6 +80,7 @@ job_unref(Job *j)
     free(j->result);
     free(j->fail);
     free(j->key);
+    free(j->request);
     free(j->func_copy);
     job_hook_free(j->cb);
     free(j);

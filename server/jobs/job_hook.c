@@ -71,6 +71,8 @@ job_hook_report(void *ctx, const WebhookReport *r)
     if (last)
         j->cb->sending = 0;
     pthread_mutex_unlock(&t->lock);
+    if (!r->stopped)
+        job_events_callback(j, r);
     if (r->done && !r->delivered)
         log_msg(LOG_WARN, "job=%s webhook to %s not delivered after %d attempts: %s", j->id, j->cb->target,
                 r->attempts, r->last_error);

@@ -79,6 +79,9 @@ struct Job {
     struct JobSubmit *submit;  /* while its first row is being written */
     int refused;               /* a submit not accepted (job_store_discard) */
     int in_table;
+    char *request;             /* the submitted body when at most JOB_REQUEST_MAX
+                                * bytes (what a dashboard shows), or NULL */
+    double events_at;          /* dispatcher: when its last progress event went */
     UT_hash_handle hh, hh_key, hh_seq;
 };
 
@@ -97,6 +100,8 @@ struct JobTable {
     pthread_t clock;
     int clock_started, quit;
 };
+
+#define JOB_REQUEST_MAX 2048
 
 extern const char *const job_names[]; /* by JobStatus */
 extern const char *const job_ops[];   /* by CallOp */
@@ -126,9 +131,18 @@ JobFailure *job_state_failure_new(const BatchFailure *f);
 /* The BatchStartFn of every job (lock not held): the first task went to a
  * worker. */
 void job_state_batch_start(Batch *b, void *ctx);
+/* Its BatchProgressFn (lock not held): a chunk came back. */
+void job_state_batch_progress(Batch *b, void *ctx);
 /* Its BatchDoneFn (lock not held): the job has its answer. Dispatcher
  * thread; drops the batch's reference to the job. */
 void job_state_batch_done(Batch *b, void *ctx);
+
+/* In job_events.c: its life on the event stream (any lock state). */
+void job_events_created(const Job *j);
+void job_events_started(const Job *j);
+void job_events_progress(Job *j, size_t done, size_t total); /* dispatcher */
+void job_events_ended(const Job *j);
+void job_events_callback(const Job *j, const WebhookReport *r);
 
 /* In job_hook.c. */
 /* Chooses the webhook of j, which has just ended with s (lock held):

@@ -144,6 +144,7 @@ job_state_end(JobTable *t, Job *j, JobStatus s, JobWait **fired)
     job_state_log(t, j, from, s, kept);
     job_expire_later(t, j);
     job_take_waits(t, j, fired);
+    job_events_ended(j);
     if (!kept) {
         job_hook_due(j, s);
         job_store_persist(t, j);
@@ -165,8 +166,18 @@ job_state_batch_start(Batch *b, void *ctx)
         snprintf(j->worker, sizeof(j->worker), "%s", worker);
         j->pid = pid;
         job_store_persist(t, j);
+        job_events_started(j);
     }
     pthread_mutex_unlock(&t->lock);
+}
+
+void
+job_state_batch_progress(Batch *b, void *ctx)
+{
+    size_t done, total;
+
+    batch_progress(b, &done, &total);
+    job_events_progress(ctx, done, total);
 }
 
 JobFailure *

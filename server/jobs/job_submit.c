@@ -72,6 +72,10 @@ job_submit_new(JobTable *t, const Call *call, int priority, const char *key, con
     j->created = clock_wall();
     if (key)
         job_submit_digest(call->op, body, body_len, j->digest);
+    /* Its arguments, for GET /v1/jobs/{id}: a small body is kept whole, a
+     * large one not at all (a million jobs' bodies would be poold's memory). */
+    if (body && body_len <= JOB_REQUEST_MAX && !(j->request = strndup(body, body_len)))
+        goto fail;
     if (call->callback && (!(j->cb = calloc(1, sizeof(*j->cb))) || !(j->cb->url = strdup(call->callback)) ||
                            (call->error_callback && !(j->cb->error_url = strdup(call->error_callback)))))
         goto fail;
@@ -127,6 +131,8 @@ job_submit_launch(JobTable *t, Job *j, Batch *b)
     int rc, cancelled;
 
     job_ref(j); /* the batch's, dropped in job_state_batch_done */
+    job_events_created(j); /* before the batch: its start may come first */
+    batch_on_progress(b, job_state_batch_progress);
     if ((rc = batch_start(b, t->opt.pool, j->priority, job_state_batch_done, job_state_batch_start, j)) != SVC_OK) {
         job_unref(j); /* the batch's, never to be used */
         /* The caller's and the table's references are left: the analyzer

@@ -50,7 +50,7 @@ job_view_outcome_code(JobTable *t, Job *j)
 json_t *
 job_view_json(JobTable *t, Job *j, int with_result)
 {
-    json_t *o, *err = json_null(), *result = NULL, *worker = json_null();
+    json_t *o, *err = json_null(), *result = NULL, *worker = json_null(), *request = NULL;
     size_t done, total;
     int code;
 
@@ -62,6 +62,8 @@ job_view_json(JobTable *t, Job *j, int with_result)
         done = j->done_at_end, total = j->total;
     if (j->worker[0])
         worker = json_pack("{s:s, s:i}", "name", j->worker, "pid", (int)j->pid);
+    if (with_result && j->request)
+        request = json_loads(j->request, JSON_DECODE_ANY, NULL);
     if (with_result && j->status == JOB_SUCCEEDED && j->result)
         result = json_loadb(j->result, j->result_len, JSON_DECODE_ANY, NULL);
     if (job_ended(j->status) && j->status != JOB_SUCCEEDED) {
@@ -84,6 +86,10 @@ job_view_json(JobTable *t, Job *j, int with_result)
     if (o && j->cb)
         json_object_set_new(o, "callback", job_hook_json(j));
     pthread_mutex_unlock(&t->lock);
+    if (o && request)
+        json_object_set_new(o, "request", request);
+    else
+        json_decref(request);
     if (o && result)
         json_object_set_new(o, "result", result);
     else

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "events/events.h"
 #include "pool/pool_impl.h"
 
 /* Says how a worker ended, in the log. */
@@ -69,12 +70,24 @@ pool_exit_orphans(Pool *p, PoolWorker *w, pid_t pid, int st)
     __atomic_store_n(&w->inflight, 0, __ATOMIC_RELAXED);
 }
 
-/* Counts a worker's end, unless poold itself is stopping. */
+/* Counts a worker's end, unless poold itself is stopping; and tells it
+ * on the event stream, how being what pool_exit_log wrote. */
 static void
-pool_exit_count(Pool *p, const PoolWorker *w, int startup)
+pool_exit_count(Pool *p, const PoolWorker *w, int startup, pid_t pid, const char *how)
 {
-    if (!__atomic_load_n(&p->stopping, __ATOMIC_ACQUIRE) && !p->fs_dead)
-        metrics_worker_exit(startup && w->cause == MX_CRASH ? MX_START_FAILURE : w->cause);
+    static const char *const causes[] = {"crash", "timeout", "cancel", "max_tasks", "start_failure",
+                                         "start_timeout"};
+    MetricsExitCause cause = startup && w->cause == MX_CRASH ? MX_START_FAILURE : w->cause;
+    int stopping = __atomic_load_n(&p->stopping, __ATOMIC_ACQUIRE) || p->fs_dead;
+    char name[32];
+
+    if (!stopping)
+        metrics_worker_exit(cause);
+    pool_worker_name(w, name, sizeof(name));
+    events_publish(EV_WORKER_EXITED, NULL,
+                   json_pack("{s:s, s:i, s:s, s:s}", "worker", name, "pid", (int)pid, "cause",
+                             stopping ? "stopping" : (unsigned)cause < ARRAY_LEN(causes) ? causes[cause] : "crash",
+                             "how", how));
 }
 
 /*
@@ -134,7 +147,7 @@ pool_exit_reported(Pool *p, pid_t pid, int st)
     /* Died before it was sent a task: a worker that cannot start (or live
      * idle) must not be respawned in a loop. */
     startup = !w->fed && !w->retiring && !p->fs_dead && (!w->was_ready || !w->doomed);
-    pool_exit_count(p, w, startup);
+    pool_exit_count(p, w, startup, pid, how);
     pool_exit_orphans(p, w, pid, st);
     if (w->note[0]) /* it said why: the crash loop's reason says it too */
         snprintf(how + strlen(how), sizeof(how) - strlen(how), ": %s", w->note);

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "events/events.h"
 #include "pool/pool_impl.h"
 
 /* A copy of the name pool_worker_spawn wrote: every task carries its
@@ -99,6 +100,17 @@ pool_worker_close(Pool *p, PoolWorker *w)
     pool_worker_set_state(p, w, W_DYING);
 }
 
+/* A worker's start or retirement, on the event stream. */
+static void
+pool_worker_tell(const PoolWorker *w, EventType type)
+{
+    char name[32];
+
+    pool_worker_name(w, name, sizeof(name));
+    events_publish(type, NULL, json_pack("{s:s, s:i, s:I}", "worker", name, "pid", (int)w->pid, "tasks_done",
+                                         (json_int_t)w->tasks_done));
+}
+
 /* The worker ran its initializers and takes tasks. */
 static void
 pool_worker_ready(Pool *p, PoolWorker *w)
@@ -108,6 +120,7 @@ pool_worker_ready(Pool *p, PoolWorker *w)
     pool_worker_set_state(p, w, W_READY);
     log_msg(LOG_INFO, "worker=ForkPoolWorker-%u pid=%d ready, %.1f ms after it was asked for", w->number,
             (int)w->pid, (w->ready_at - w->spawned_at) * 1000);
+    pool_worker_tell(w, EV_WORKER_STARTED);
 }
 
 void
@@ -137,6 +150,7 @@ pool_worker_retire(Pool *p, PoolWorker *w)
             w->number, (int)w->pid, w->tasks_done);
     w->retiring = 1;
     w->cause = MX_MAX_TASKS;
+    pool_worker_tell(w, EV_WORKER_RECYCLED);
     pool_worker_close(p, w);
 }
 

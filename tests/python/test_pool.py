@@ -152,6 +152,24 @@ def test_async_timeout():
         p.join()
 
 
+def test_async_result_ready_successful_wait(pool):
+    res = pool.apply_async("nap", (0.6,))
+    assert res.ready() is False
+    with pytest.raises(ValueError):
+        res.successful()  # not ready: ValueError, as Pool's
+    began = time.monotonic()
+    assert res.wait(0.1) is None  # returns when the time is up, as Pool's
+    assert 0.08 <= time.monotonic() - began < 0.5
+    assert res.ready() is False
+    res.wait()
+    assert res.ready() is True and res.successful() is True and res.get() == 0.6
+    failed = pool.map_async("to_int", ["1", "x"])
+    failed.wait(10)
+    assert failed.ready() is True and failed.successful() is False
+    with pytest.raises(ValueError):
+        failed.get()
+
+
 def test_imap(pool):
     assert list(pool.imap(sqr, list(range(10)))) == [sqr(i) for i in range(10)]
     it = pool.imap(sqr, list(range(10)))

@@ -19,12 +19,14 @@ import collections
 import json
 import queue
 import threading
+import time
 import uuid
 
 from . import _http, _remote, errors
 
 BATCH = 64  # requests pipelined together
 POLL = 4.0  # seconds a long poll waits (under the heartbeat: no health check needed)
+TERMINATE_WAIT = 2.0  # seconds terminate() gives poold to take its DELETEs
 
 
 class Jobs:
@@ -240,15 +242,19 @@ class Jobs:
             self.submits.clear()
             self.to_submit.notify_all()
             self.to_poll.notify_all()
-        self.submitter.join()  # a batch under way ends soon: its jobs are deleted by its thread
+        # A server that stopped answering must not hold terminate() up:
+        # what it has not taken in TERMINATE_WAIT is left (the pool then
+        # closes its connections, which poold sees).
+        deadline = time.monotonic() + TERMINATE_WAIT
+        self.submitter.join(TERMINATE_WAIT)  # a batch under way: its thread deletes its jobs
         with self.lock:
             live = list(self.live)
         jobs = [r._job for r in live if r._job is not None and not r.ready()]
         for start in range(0, len(jobs), BATCH):
             requests = [self.client.head(b"DELETE", b"/v1/jobs/%s" % job.encode(), 0)
                         for job in jobs[start:start + BATCH]]
-            if self.client.pipeline(requests)[1] is not None:
-                break  # poold is gone: nothing left to cancel there
+            if self.client.pipeline(requests, deadline)[1] is not None:
+                break  # poold is gone or silent: nothing more to cancel there
         for result in live:
             result._set(False, errors.Cancelled("the pool was terminated before the call ended"),
                         callbacks=False)

@@ -106,8 +106,11 @@ class Pool:
         self._stop = threading.Event()
         self._remote = Remote(self._client, self._stop)
         self._lock = threading.Lock()
-        self._jobs = None
-        self._streams = weakref.WeakSet()
+        self._life = _Life(self._client, self._stop)
+        self._streams = self._life.streams
+        # As Pool's util.Finalize: a pool collected, or left running at the
+        # interpreter's exit, is terminated (its jobs deleted on the server).
+        self._terminate_once = weakref.finalize(self, self._life.end)
         self._state = RUN
 
     def __repr__(self):
@@ -120,10 +123,6 @@ class Pool:
     def __del__(self, _warn=warnings.warn, RUN=RUN):
         if getattr(self, "_state", None) == RUN:
             _warn("unclosed running multiprocessing pool %r" % self, ResourceWarning, source=self)
-            if self._jobs is not None:
-                self._jobs.close()
-        if getattr(self, "_client", None) is not None:
-            self._client.close_idle()
 
     def __enter__(self):
         self._check_running()
@@ -259,18 +258,22 @@ class Pool:
         self._engine().add(result, path, body)
         return result
 
+    @property
+    def _jobs(self):
+        return self._life.jobs
+
     def _engine(self):
         with self._lock:
             self._check_running()
-            if self._jobs is None:
+            if self._life.jobs is None:
                 processes = self._processes
                 if processes is None:
                     try:
                         processes = self._remote.processes()
                     except errors.RemoteError:
                         processes = 2
-                self._jobs = Jobs(self._remote, min(processes + 1, 32))
-            return self._jobs
+                self._life.jobs = Jobs(self._remote, min(processes + 1, 32))
+            return self._life.jobs
 
     # --- the pool's life ---
 
@@ -289,15 +292,8 @@ class Pool:
         their work), calls under way in other threads raise Cancelled."""
         with self._lock:
             self._state = TERMINATE
-            jobs = self._jobs
-        self._stop.set()
-        if jobs is not None:
-            jobs.terminate()
-        for stream in list(self._streams):
-            stream.close()
-        self._client.close()
-        if jobs is not None:
-            jobs.join()
+        self._terminate_once()
+        self._life.join()
 
     def join(self):
         """Waits for the pool's async calls, after close() or terminate()."""
@@ -308,6 +304,32 @@ class Pool:
         if jobs is not None:
             jobs.join()
         self._client.close_idle()
+
+
+class _Life:
+    """What a pool leaves behind to stop: its connections, its jobs and its
+    streams, without a reference to the Pool itself (its finalizer holds
+    this)."""
+
+    def __init__(self, client, stop):
+        self.client = client
+        self.stop = stop
+        self.jobs = None
+        self.streams = weakref.WeakSet()
+
+    def end(self):
+        """terminate()'s work, once: the jobs not ended deleted, the
+        streams dropped, the connections closed."""
+        self.stop.set()
+        if self.jobs is not None:
+            self.jobs.terminate()
+        for stream in list(self.streams):
+            stream.close()
+        self.client.close()
+
+    def join(self):
+        if self.jobs is not None:
+            self.jobs.join()
 
 
 def _apply_call(name, args, kwds):

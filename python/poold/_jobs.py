@@ -9,7 +9,8 @@ second job. Poller threads collect the outcomes from
 /v1/jobs/{id}/result, the oldest jobs first (poold runs a pool's jobs in
 the order they came, so the oldest are those that end next): a batch is
 asked at once without waiting, and when none of it has ended, the oldest
-job is waited on with a long poll. Each outcome goes to the pool's one
+job is waited on with a long poll (a short one while there are more jobs
+than pollers, so that each is seen soon after it ends, in any order). Each outcome goes to the pool's one
 result thread, which sets it and runs its callback, in the order
 outcomes arrive, as Pool's result handler does. terminate() deletes the
 jobs not ended (DELETE /v1/jobs/{id}: a queued job never runs, a running
@@ -26,6 +27,7 @@ from . import _http, _remote, errors
 
 BATCH = 64  # requests pipelined together
 POLL = 4.0  # seconds a long poll waits (under the heartbeat: no health check needed)
+SHORT_POLL = 0.25  # seconds it waits while some job has no poller of its own
 TERMINATE_WAIT = 2.0  # seconds terminate() gives poold to take its DELETEs
 
 
@@ -171,8 +173,14 @@ class Jobs:
         running = self._ask(batch, None) if len(batch) > 1 else batch
         if running and len(running) == len(batch):
             # None of them had ended: wait on the oldest, give the others
-            # back for the other pollers.
+            # back for the other pollers. A long poll only while a poller
+            # is left free for every other job: past that, a job that ends
+            # while the pollers wait on others (a short one behind long
+            # ones) would be seen POLL seconds late; short waits make the
+            # pollers go round all of them.
             self._give_back(running[1:])
+            if self.pending >= len(self.pollers):
+                wait = min(wait, SHORT_POLL)
             running = self._ask(running[:1], wait)
         self._give_back(running)
 

@@ -207,3 +207,24 @@ def test_terminate_returns_promptly_when_the_server_stopped_answering(make_serve
     for r in results:
         with pytest.raises(poold.Cancelled):
             r.get(1)
+
+
+def test_a_short_job_behind_long_ones_is_seen_at_once(make_server):
+    # More of this pool's jobs run on the server than it has pollers
+    # (Pool(1): two): the short one's end is seen as it ends, not after
+    # a long poll on a long one.
+    srv = make_server(processes=4)
+    srv.workers_idle()
+    p = poold.Pool(1, url=srv.url, api_key="")
+    try:
+        longs = [p.apply_async("nap", (8,)) for _ in range(3)]
+        time.sleep(0.3)
+        called = []
+        began = time.monotonic()
+        short = p.apply_async("nap", (0.2,), callback=lambda v: called.append(time.monotonic() - began))
+        assert short.get(10) == 0.2
+        assert called and called[0] < 1.2, called
+        assert not any(r.ready() for r in longs)
+    finally:
+        p.terminate()
+        p.join()

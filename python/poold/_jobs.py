@@ -31,6 +31,10 @@ SHORT_POLL = 0.25  # seconds it waits while some job has no poller of its own
 TERMINATE_WAIT = 2.0  # seconds terminate() gives poold to take its DELETEs
 
 
+def _too_large(status, error):
+    return status == 413 or (status == 400 and getattr(error, "field", None) == "chunksize")
+
+
 class Jobs:
     """The threads and the state of one pool's async calls."""
 
@@ -58,9 +62,14 @@ class Jobs:
         thread.start()
         return thread
 
-    def add(self, result, path, body):
+    def add(self, result, path, body, whole=None):
         """A call to post as a job; body is its JSON, or the exception its
-        encoding raised (the result fails with it, as Pool's would)."""
+        encoding raised (the result fails with it, as Pool's would). whole,
+        when given, runs the call synchronously (a map as a stream, a
+        starmap in parts) and returns its value: what a job poold refuses
+        as too large (--max-queue, --max-body) does instead, on a thread
+        of its own."""
+        result._whole = whole
         with self.lock:
             if self.terminated:  # terminate() came after the pool's check
                 result._set(False, errors.Cancelled("the pool was terminated"), callbacks=False)
@@ -79,6 +88,7 @@ class Jobs:
         if result._decided:
             return  # one outcome a result: the first
         result._decided = True
+        result._whole = None
         self.pending -= 1
         if self.pending == 0 and self.closing:
             self.to_submit.notify_all()
@@ -131,7 +141,9 @@ class Jobs:
                 continue
             error = self.remote.error(status, headers, data, result._func)
             wait = _remote.retry_after(headers)
-            if status == 503 and spent + wait <= _remote.RETRY_BUDGET:
+            if result._whole is not None and _too_large(status, error):
+                self._start(lambda r=result: self._run_whole(r), "poold-whole")
+            elif status == 503 and spent + wait <= _remote.RETRY_BUDGET:
                 retry.append((result, request, spent + wait))
                 delay = max(delay, wait)
             elif not self.terminated:
@@ -143,6 +155,15 @@ class Jobs:
                     self._outcome(result, False, exc)
             unanswered = []
         self._again(retry + unanswered, delay)
+
+    def _run_whole(self, result):
+        try:
+            value = result._whole()
+        except BaseException as exc:
+            if not self.terminated:
+                self._outcome(result, False, exc)
+            return
+        self._outcome(result, True, value)
 
     def _again(self, items, delay):
         """Puts items back at the head of the queue, after delay seconds."""

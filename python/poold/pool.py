@@ -25,6 +25,7 @@ import itertools
 import math
 import operator
 import os
+import re
 import threading
 import warnings
 import weakref
@@ -164,7 +165,22 @@ class Pool:
         items = _seq(iterable)
         if not items:
             return []
-        return self._remote.post(b"/v1/starmap", encode(_map_call(name, items, chunksize)), name)["results"]
+        return self._starmap_parts(name, items, chunksize)
+
+    def _starmap_parts(self, name, items, chunksize):
+        """starmap of items as one call, or, refused as too large (more
+        tasks than --max-queue holds, a body past --max-body), as calls
+        that fit, one after another."""
+        try:
+            return self._remote.post(b"/v1/starmap", encode(_map_call(name, items, chunksize)), name)["results"]
+        except errors.BadRequest as exc:
+            size = _part_size(exc, len(items), chunksize)
+            if size is None:
+                raise
+        results = []
+        for start in range(0, len(items), size):
+            results += self._starmap_parts(name, items[start:start + size], chunksize)
+        return results
 
     def _map_list(self, name, items, chunksize):
         if not items:
@@ -178,7 +194,7 @@ class Pool:
             except errors.BadRequest as exc:
                 # Too large for --max-body, or more tasks than --max-queue
                 # holds: a stream takes any length.
-                if exc.status != 413 and getattr(exc, "field", None) != "chunksize":
+                if not _too_large(exc):
                     raise
         return self._map_stream(name, items, chunksize or self._chunksize(len(items)))
 
@@ -248,14 +264,20 @@ class Pool:
         if not items:
             result._set(True, [], callbacks=False)  # Pool's empty map: ready, no callback
             return result
-        return self._submit(result, path, lambda: _map_call(name, items, chunksize))
+        if path == b"/v1/map_async":
+            whole = lambda: self._map_stream(name, items, chunksize or self._chunksize(len(items)))
+        else:
+            whole = lambda: self._starmap_parts(name, items, chunksize)
+        return self._submit(result, path, lambda: _map_call(name, items, chunksize), whole)
 
-    def _submit(self, result, path, make_call):
+    def _submit(self, result, path, make_call, whole=None):
+        """whole: how to run the call synchronously should poold refuse the
+        job as too large (see Jobs.add)."""
         try:
             body = encode(make_call())
         except (TypeError, ValueError, RecursionError) as exc:
             body = exc  # the result fails with it, as Pool's does when it cannot send a task
-        self._engine().add(result, path, body)
+        self._engine().add(result, path, body, whole)
         return result
 
     @property
@@ -304,6 +326,23 @@ class Pool:
         if jobs is not None:
             jobs.join()
         self._client.close_idle()
+
+
+def _too_large(exc):
+    """A refusal of a call's size: a body past --max-body (413), or more
+    tasks than --max-queue holds (400 on chunksize)."""
+    return exc.status == 413 or getattr(exc, "field", None) == "chunksize"
+
+
+def _part_size(exc, count, chunksize):
+    """Items a part of a call refused as too large should have (None: it
+    cannot be split): as many chunks as --max-queue holds, else half."""
+    if not _too_large(exc) or count < 2:
+        return None
+    found = re.search(r"--max-queue \((\d+)\)", exc.message or "")
+    if exc.status != 413 and found and chunksize:
+        return max(1, min(count // 2, int(found.group(1)) * chunksize))
+    return (count + 1) // 2
 
 
 class _Life:

@@ -109,3 +109,24 @@ def test_chunksize_past_poolds_bound_is_taken(pool):
 
 def test_a_slice_of_an_endless_iterator(pool):
     assert list(pool.imap("sqr", itertools.islice(itertools.count(), 1000), 50)) == [i * i for i in range(1000)]
+
+
+def test_every_map_succeeds_past_the_queue_and_the_body_bounds(make_server):
+    srv = make_server("--max-queue", "10", "--max-body", "4K")
+    p = poold.Pool(url=srv.url, api_key="")
+    try:
+        # 100 tasks of one item: more than --max-queue holds in one call.
+        expect = [i * i for i in range(100)]
+        assert p.starmap("mul", [(i, i) for i in range(100)], chunksize=1) == expect
+        assert p.map_async("sqr", list(range(100)), chunksize=1).get(30) == expect
+        assert p.starmap_async("mul", [(i, i) for i in range(100)], chunksize=1).get(30) == expect
+        # A body past --max-body (4 KiB): 413 for one call.
+        words = ["w%04d" % i for i in range(1000)]
+        assert p.map("identity", words) == words
+        assert p.starmap("add", [(w, "!") for w in words]) == [w + "!" for w in words]
+        assert p.map_async("identity", words).get(30) == words
+        assert p.starmap_async("add", [(w, "!") for w in words]).get(30) == [w + "!" for w in words]
+        with pytest.raises(ValueError):  # a function's error still fails the call
+            p.starmap("to_int", [("1",)] * 50 + [("x",)], chunksize=1)
+    finally:
+        p.terminate()

@@ -34,7 +34,7 @@ from . import errors
 from ._http import Client
 from ._jobs import Jobs
 from ._remote import Remote, encode
-from ._stream import MAX_CHUNKSIZE, Stream
+from ._stream import MAX_CHUNKSIZE, WINDOW, Stream
 from .results import ApplyResult, IMapIterator, IMapUnorderedIterator, MapResult
 
 DEFAULT_URL = "http://127.0.0.1:8080"
@@ -58,23 +58,33 @@ def _seq(items):
 
 
 def _collect(stream):
-    """A streamed map's results, in order; the first failure raised (the
-    iterable's own first, as Pool's map raises it before any work)."""
-    results = []
+    """A streamed map's results, in order (its segments' answers come
+    interleaved); the first failure raised (the iterable's own first, as
+    Pool's map raises it before any work)."""
+    results, ahead = [], {}
     while True:
         lines = stream.lines()
         if lines is None:
             break
         for line in lines:
-            if "result" in line and line.get("index") == len(results):
-                results.append(line["result"])
+            index = line.get("index")
+            if "result" in line and index is not None:
+                if index == len(results):
+                    results.append(line["result"])
+                    while ahead:
+                        value = ahead.pop(len(results), ahead)
+                        if value is ahead:
+                            break
+                        results.append(value)
+                else:
+                    ahead[index] = line["result"]
                 continue
             if stream.failure is not None:
                 raise stream.failure
             err = line.get("error")
             if not isinstance(err, dict):
-                raise stream.client.lost("poold's stream answered out of order")
-            raise errors.error_of(err.get("status", 422), err, stream.func, line.get("index"))
+                raise stream.client.lost("poold's stream answered a line without a result")
+            raise errors.error_of(err.get("status", 422), err, stream.func, index)
     if stream.failure is not None:
         raise stream.failure
     if len(results) != stream.sent:
@@ -235,7 +245,7 @@ class Pool:
         call = {"func": name, "chunksize": min(chunksize, MAX_CHUNKSIZE)}
         if buffersize is not None:
             call["buffersize"] = buffersize
-        stream = Stream(self._remote, path, call, iterable, name)
+        stream = Stream(self._remote, path, call, iterable, name, 1 if buffersize is not None else WINDOW)
         self._streams.add(stream)
         return stream
 

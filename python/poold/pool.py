@@ -11,7 +11,7 @@ taken so that a Pool program runs unchanged, and do this:
 
 - processes: at least 1, else ValueError (as Pool). poold's --processes
   decides how many workers run; this one sizes the client: how many of
-  this pool's jobs it waits on at once (processes + 1 long polls), and
+  this pool's jobs it waits on at once (processes + 1 pollers), and
   the chunksize of a map over an iterator (Pool's own formula, over the
   first 10,000 items). None: the server's count (GET /v1/pool).
 - initializer, initargs: checked as Pool checks them (a callable, or a

@@ -259,8 +259,8 @@ class Stream:
             if status != 503 or self.spent + delay > _remote.RETRY_BUDGET:
                 raise exc
             self.spent += delay
-            if self.remote.stop.wait(delay):
-                raise errors.Cancelled("the pool was terminated")
+            if self.remote.stop.wait(delay) or self.closed:
+                raise errors.Cancelled("the pool was terminated, or the iterator dropped")
         try:
             partial = self._read_answer(conn, headers, offset)
         except BaseException:

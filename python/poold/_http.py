@@ -334,13 +334,14 @@ class Client:
             self.alive_at = time.monotonic()
             return status, headers, answer
 
-    def pipeline(self, requests):
+    def pipeline(self, requests, deadline=None):
         """Sends requests (whole, as head() and a body make them) on one
         connection at once, then reads their answers in order: HTTP/1.1
         pipelining, which libmicrohttpd serves in order. Returns (answers,
         exc): the answers that came, and what stopped the rest (None when
         all came, or poold closed the connection after the last answer it
-        gave: the rest were not read, and may be sent again)."""
+        gave: the rest were not read, and may be sent again). Past the
+        deadline (time.monotonic()) the rest count as lost."""
         for attempt in (0, 1):
             try:
                 conn = self.acquire(fresh=attempt > 0)
@@ -350,10 +351,13 @@ class Client:
             try:
                 conn.send(b"".join(requests))
                 for _ in requests:
-                    status, headers = conn.read_head()
-                    answers.append((status, headers, conn.read_body(headers)))
+                    status, headers = conn.read_head(deadline)
+                    answers.append((status, headers, conn.read_body(headers, deadline)))
                     if not conn.keep:
                         break
+            except Deadline:
+                self.release(conn, keep=False)
+                return answers, self.lost("poold did not answer in time")
             except ConnectionLost as exc:
                 self.release(conn, keep=False)
                 if attempt == 0 and not answers and conn.reused and conn.received == 0 and not self.closed:

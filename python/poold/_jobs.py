@@ -9,7 +9,8 @@ second job. Poller threads collect the outcomes from
 /v1/jobs/{id}/result, the oldest jobs first (poold runs a pool's jobs in
 the order they came, so the oldest are those that end next): a batch is
 asked at once without waiting, and when none of it has ended, the oldest
-job is waited on with a long poll. Each outcome goes to the pool's one
+job is waited on with a long poll (a short one while there are more jobs
+than pollers, so that each is seen soon after it ends, in any order). Each outcome goes to the pool's one
 result thread, which sets it and runs its callback, in the order
 outcomes arrive, as Pool's result handler does. terminate() deletes the
 jobs not ended (DELETE /v1/jobs/{id}: a queued job never runs, a running
@@ -19,12 +20,19 @@ import collections
 import json
 import queue
 import threading
+import time
 import uuid
 
 from . import _http, _remote, errors
 
 BATCH = 64  # requests pipelined together
 POLL = 4.0  # seconds a long poll waits (under the heartbeat: no health check needed)
+SHORT_POLL = 0.25  # seconds it waits while some job has no poller of its own
+TERMINATE_WAIT = 2.0  # seconds terminate() gives poold to take its DELETEs
+
+
+def _too_large(status, error):
+    return status == 413 or (status == 400 and getattr(error, "field", None) == "chunksize")
 
 
 class Jobs:
@@ -54,9 +62,14 @@ class Jobs:
         thread.start()
         return thread
 
-    def add(self, result, path, body):
+    def add(self, result, path, body, whole=None):
         """A call to post as a job; body is its JSON, or the exception its
-        encoding raised (the result fails with it, as Pool's would)."""
+        encoding raised (the result fails with it, as Pool's would). whole,
+        when given, runs the call synchronously (a map as a stream, a
+        starmap in parts) and returns its value: what a job poold refuses
+        as too large (--max-queue, --max-body) does instead, on a thread
+        of its own."""
+        result._whole = whole
         with self.lock:
             if self.terminated:  # terminate() came after the pool's check
                 result._set(False, errors.Cancelled("the pool was terminated"), callbacks=False)
@@ -75,6 +88,7 @@ class Jobs:
         if result._decided:
             return  # one outcome a result: the first
         result._decided = True
+        result._whole = None
         self.pending -= 1
         if self.pending == 0 and self.closing:
             self.to_submit.notify_all()
@@ -127,7 +141,9 @@ class Jobs:
                 continue
             error = self.remote.error(status, headers, data, result._func)
             wait = _remote.retry_after(headers)
-            if status == 503 and spent + wait <= _remote.RETRY_BUDGET:
+            if result._whole is not None and _too_large(status, error):
+                self._start(lambda r=result: self._run_whole(r), "poold-whole")
+            elif status == 503 and spent + wait <= _remote.RETRY_BUDGET:
                 retry.append((result, request, spent + wait))
                 delay = max(delay, wait)
             elif not self.terminated:
@@ -139,6 +155,15 @@ class Jobs:
                     self._outcome(result, False, exc)
             unanswered = []
         self._again(retry + unanswered, delay)
+
+    def _run_whole(self, result):
+        try:
+            value = result._whole()
+        except BaseException as exc:
+            if not self.terminated:
+                self._outcome(result, False, exc)
+            return
+        self._outcome(result, True, value)
 
     def _again(self, items, delay):
         """Puts items back at the head of the queue, after delay seconds."""
@@ -169,8 +194,14 @@ class Jobs:
         running = self._ask(batch, None) if len(batch) > 1 else batch
         if running and len(running) == len(batch):
             # None of them had ended: wait on the oldest, give the others
-            # back for the other pollers.
+            # back for the other pollers. A long poll only while a poller
+            # is left free for every other job: past that, a job that ends
+            # while the pollers wait on others (a short one behind long
+            # ones) would be seen POLL seconds late; short waits make the
+            # pollers go round all of them.
             self._give_back(running[1:])
+            if self.pending >= len(self.pollers):
+                wait = min(wait, SHORT_POLL)
             running = self._ask(running[:1], wait)
         self._give_back(running)
 
@@ -240,15 +271,19 @@ class Jobs:
             self.submits.clear()
             self.to_submit.notify_all()
             self.to_poll.notify_all()
-        self.submitter.join()  # a batch under way ends soon: its jobs are deleted by its thread
+        # A server that stopped answering must not hold terminate() up:
+        # what it has not taken in TERMINATE_WAIT is left (the pool then
+        # closes its connections, which poold sees).
+        deadline = time.monotonic() + TERMINATE_WAIT
+        self.submitter.join(TERMINATE_WAIT)  # a batch under way: its thread deletes its jobs
         with self.lock:
             live = list(self.live)
         jobs = [r._job for r in live if r._job is not None and not r.ready()]
         for start in range(0, len(jobs), BATCH):
             requests = [self.client.head(b"DELETE", b"/v1/jobs/%s" % job.encode(), 0)
                         for job in jobs[start:start + BATCH]]
-            if self.client.pipeline(requests)[1] is not None:
-                break  # poold is gone: nothing left to cancel there
+            if self.client.pipeline(requests, deadline)[1] is not None:
+                break  # poold is gone or silent: nothing more to cancel there
         for result in live:
             result._set(False, errors.Cancelled("the pool was terminated before the call ended"),
                         callbacks=False)

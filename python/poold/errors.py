@@ -21,6 +21,7 @@ RemoteError:
 """
 import ast
 import builtins
+import re
 import threading
 from multiprocessing.pool import RemoteTraceback
 
@@ -101,23 +102,80 @@ def remote_class(name):
         return cls
 
 
+_ERRNO = re.compile(r"""\[Errno (-?\d+)\] (.*?)(?:: ('.*?'|".*?")(?: -> ('.*'|".*"))?)?""", re.S)
+_CODEC = re.compile(r"'(.+)' codec can't (decode|encode) (?:bytes?|characters?) (?:(0x[0-9a-f]{2}|'.+') )?"
+                    r"in position (\d+)(?:-(\d+))?: (.*)", re.S)
+
+
+def _literal(text, default=None):
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return default
+
+
+def _os_error(cls, message):
+    """An OSError subclass with the errno, strerror and filenames its
+    message carries ("[Errno 2] No such file or directory: 'x'")."""
+    found = _ERRNO.fullmatch(message)
+    if found is None:
+        return cls(message)
+    args = [int(found.group(1)), found.group(2)]
+    first, second = found.group(3, 4)
+    if first is not None:
+        args.append(_literal(first, first))
+    if second is not None:
+        args += [None, _literal(second, second)]  # None: OSError's winerror, before filename2
+    return cls(*args)
+
+
+def _codec_error(cls, message):
+    """A UnicodeDecodeError or UnicodeEncodeError remade from its message:
+    the same codec, positions and reason (the object stands in for the
+    data, which the message does not carry)."""
+    found = _CODEC.fullmatch(message)
+    want = "decode" if cls is UnicodeDecodeError else "encode"
+    if found is None or found.group(2) != want:
+        return None
+    start = int(found.group(4))
+    end = int(found.group(5)) + 1 if found.group(5) else start + 1
+    what = found.group(3)
+    if cls is UnicodeDecodeError:
+        data = bytes(end) if what is None else bytes(start) + bytes([int(what, 16)])
+    else:
+        char = _literal(what, "?") if what is not None else "?"
+        data = "?" * start + (char if isinstance(char, str) and len(char) == 1 else "?") * (end - start)
+    try:
+        return cls(found.group(1), data, start, end, found.group(6))
+    except Exception:
+        return None
+
+
 def _builtin_exception(name, message):
     """The built-in exception of that name, with the remote's message; None
-    when there is none, or its constructor wants more than a message."""
+    when there is none. A class whose constructor wants more than a message
+    (UnicodeDecodeError's five) is made without it, its args the message,
+    so that `except ValueError` still catches it."""
     cls = getattr(builtins, name, None)
     if not (isinstance(cls, type) and issubclass(cls, Exception)):
         return None
     arg = message
     if cls is KeyError:
         # str(KeyError('k')) is "'k'": the key, as repr wrote it.
-        try:
-            arg = ast.literal_eval(message)
-        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-            arg = message
+        arg = _literal(message, message)
+    exc = None
+    if issubclass(cls, OSError):
+        exc = _os_error(cls, message)
+    elif cls in (UnicodeDecodeError, UnicodeEncodeError):
+        exc = _codec_error(cls, message)
+    if exc is not None:
+        return exc
     try:
         return cls(arg)
-    except Exception:  # UnicodeDecodeError and such take five arguments
-        return None
+    except Exception:
+        exc = cls.__new__(cls)
+        exc.args = (message,)
+        return exc
 
 
 def function_error(err, func=None, index=None):

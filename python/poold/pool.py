@@ -11,7 +11,7 @@ taken so that a Pool program runs unchanged, and do this:
 
 - processes: at least 1, else ValueError (as Pool). poold's --processes
   decides how many workers run; this one sizes the client: how many of
-  this pool's jobs it waits on at once (processes + 1 long polls), and
+  this pool's jobs it waits on at once (processes + 1 pollers), and
   the chunksize of a map over an iterator (Pool's own formula, over the
   first 10,000 items). None: the server's count (GET /v1/pool).
 - initializer, initargs: checked as Pool checks them (a callable, or a
@@ -25,6 +25,7 @@ import itertools
 import math
 import operator
 import os
+import re
 import threading
 import warnings
 import weakref
@@ -33,7 +34,7 @@ from . import errors
 from ._http import Client
 from ._jobs import Jobs
 from ._remote import Remote, encode
-from ._stream import MAX_CHUNKSIZE, Stream
+from ._stream import MAX_CHUNKSIZE, WINDOW, Stream
 from .results import ApplyResult, IMapIterator, IMapUnorderedIterator, MapResult
 
 DEFAULT_URL = "http://127.0.0.1:8080"
@@ -57,23 +58,33 @@ def _seq(items):
 
 
 def _collect(stream):
-    """A streamed map's results, in order; the first failure raised (the
-    iterable's own first, as Pool's map raises it before any work)."""
-    results = []
+    """A streamed map's results, in order (its segments' answers come
+    interleaved); the first failure raised (the iterable's own first, as
+    Pool's map raises it before any work)."""
+    results, ahead = [], {}
     while True:
         lines = stream.lines()
         if lines is None:
             break
         for line in lines:
-            if "result" in line and line.get("index") == len(results):
-                results.append(line["result"])
+            index = line.get("index")
+            if "result" in line and index is not None:
+                if index == len(results):
+                    results.append(line["result"])
+                    while ahead:
+                        value = ahead.pop(len(results), ahead)
+                        if value is ahead:
+                            break
+                        results.append(value)
+                else:
+                    ahead[index] = line["result"]
                 continue
             if stream.failure is not None:
                 raise stream.failure
             err = line.get("error")
             if not isinstance(err, dict):
-                raise stream.client.lost("poold's stream answered out of order")
-            raise errors.error_of(err.get("status", 422), err, stream.func, line.get("index"))
+                raise stream.client.lost("poold's stream answered a line without a result")
+            raise errors.error_of(err.get("status", 422), err, stream.func, index)
     if stream.failure is not None:
         raise stream.failure
     if len(results) != stream.sent:
@@ -106,8 +117,11 @@ class Pool:
         self._stop = threading.Event()
         self._remote = Remote(self._client, self._stop)
         self._lock = threading.Lock()
-        self._jobs = None
-        self._streams = weakref.WeakSet()
+        self._life = _Life(self._client, self._stop)
+        self._streams = self._life.streams
+        # As Pool's util.Finalize: a pool collected, or left running at the
+        # interpreter's exit, is terminated (its jobs deleted on the server).
+        self._terminate_once = weakref.finalize(self, self._life.end)
         self._state = RUN
 
     def __repr__(self):
@@ -120,10 +134,6 @@ class Pool:
     def __del__(self, _warn=warnings.warn, RUN=RUN):
         if getattr(self, "_state", None) == RUN:
             _warn("unclosed running multiprocessing pool %r" % self, ResourceWarning, source=self)
-            if self._jobs is not None:
-                self._jobs.close()
-        if getattr(self, "_client", None) is not None:
-            self._client.close_idle()
 
     def __enter__(self):
         self._check_running()
@@ -165,7 +175,22 @@ class Pool:
         items = _seq(iterable)
         if not items:
             return []
-        return self._remote.post(b"/v1/starmap", encode(_map_call(name, items, chunksize)), name)["results"]
+        return self._starmap_parts(name, items, chunksize)
+
+    def _starmap_parts(self, name, items, chunksize):
+        """starmap of items as one call, or, refused as too large (more
+        tasks than --max-queue holds, a body past --max-body), as calls
+        that fit, one after another."""
+        try:
+            return self._remote.post(b"/v1/starmap", encode(_map_call(name, items, chunksize)), name)["results"]
+        except errors.BadRequest as exc:
+            size = _part_size(exc, len(items), chunksize)
+            if size is None:
+                raise
+        results = []
+        for start in range(0, len(items), size):
+            results += self._starmap_parts(name, items[start:start + size], chunksize)
+        return results
 
     def _map_list(self, name, items, chunksize):
         if not items:
@@ -179,7 +204,7 @@ class Pool:
             except errors.BadRequest as exc:
                 # Too large for --max-body, or more tasks than --max-queue
                 # holds: a stream takes any length.
-                if exc.status != 413 and getattr(exc, "field", None) != "chunksize":
+                if not _too_large(exc):
                     raise
         return self._map_stream(name, items, chunksize or self._chunksize(len(items)))
 
@@ -220,7 +245,7 @@ class Pool:
         call = {"func": name, "chunksize": min(chunksize, MAX_CHUNKSIZE)}
         if buffersize is not None:
             call["buffersize"] = buffersize
-        stream = Stream(self._remote, path, call, iterable, name)
+        stream = Stream(self._remote, path, call, iterable, name, 1 if buffersize is not None else WINDOW)
         self._streams.add(stream)
         return stream
 
@@ -249,28 +274,38 @@ class Pool:
         if not items:
             result._set(True, [], callbacks=False)  # Pool's empty map: ready, no callback
             return result
-        return self._submit(result, path, lambda: _map_call(name, items, chunksize))
+        if path == b"/v1/map_async":
+            whole = lambda: self._map_stream(name, items, chunksize or self._chunksize(len(items)))
+        else:
+            whole = lambda: self._starmap_parts(name, items, chunksize)
+        return self._submit(result, path, lambda: _map_call(name, items, chunksize), whole)
 
-    def _submit(self, result, path, make_call):
+    def _submit(self, result, path, make_call, whole=None):
+        """whole: how to run the call synchronously should poold refuse the
+        job as too large (see Jobs.add)."""
         try:
             body = encode(make_call())
         except (TypeError, ValueError, RecursionError) as exc:
             body = exc  # the result fails with it, as Pool's does when it cannot send a task
-        self._engine().add(result, path, body)
+        self._engine().add(result, path, body, whole)
         return result
+
+    @property
+    def _jobs(self):
+        return self._life.jobs
 
     def _engine(self):
         with self._lock:
             self._check_running()
-            if self._jobs is None:
+            if self._life.jobs is None:
                 processes = self._processes
                 if processes is None:
                     try:
                         processes = self._remote.processes()
                     except errors.RemoteError:
                         processes = 2
-                self._jobs = Jobs(self._remote, min(processes + 1, 32))
-            return self._jobs
+                self._life.jobs = Jobs(self._remote, min(processes + 1, 32))
+            return self._life.jobs
 
     # --- the pool's life ---
 
@@ -289,15 +324,8 @@ class Pool:
         their work), calls under way in other threads raise Cancelled."""
         with self._lock:
             self._state = TERMINATE
-            jobs = self._jobs
-        self._stop.set()
-        if jobs is not None:
-            jobs.terminate()
-        for stream in list(self._streams):
-            stream.close()
-        self._client.close()
-        if jobs is not None:
-            jobs.join()
+        self._terminate_once()
+        self._life.join()
 
     def join(self):
         """Waits for the pool's async calls, after close() or terminate()."""
@@ -308,6 +336,49 @@ class Pool:
         if jobs is not None:
             jobs.join()
         self._client.close_idle()
+
+
+def _too_large(exc):
+    """A refusal of a call's size: a body past --max-body (413), or more
+    tasks than --max-queue holds (400 on chunksize)."""
+    return exc.status == 413 or getattr(exc, "field", None) == "chunksize"
+
+
+def _part_size(exc, count, chunksize):
+    """Items a part of a call refused as too large should have (None: it
+    cannot be split): as many chunks as --max-queue holds, else half."""
+    if not _too_large(exc) or count < 2:
+        return None
+    found = re.search(r"--max-queue \((\d+)\)", exc.message or "")
+    if exc.status != 413 and found and chunksize:
+        return max(1, min(count // 2, int(found.group(1)) * chunksize))
+    return (count + 1) // 2
+
+
+class _Life:
+    """What a pool leaves behind to stop: its connections, its jobs and its
+    streams, without a reference to the Pool itself (its finalizer holds
+    this)."""
+
+    def __init__(self, client, stop):
+        self.client = client
+        self.stop = stop
+        self.jobs = None
+        self.streams = weakref.WeakSet()
+
+    def end(self):
+        """terminate()'s work, once: the jobs not ended deleted, the
+        streams dropped, the connections closed."""
+        self.stop.set()
+        if self.jobs is not None:
+            self.jobs.terminate()
+        for stream in list(self.streams):
+            stream.close()
+        self.client.close()
+
+    def join(self):
+        if self.jobs is not None:
+            self.jobs.join()
 
 
 def _apply_call(name, args, kwds):

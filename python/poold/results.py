@@ -27,6 +27,7 @@ class ApplyResult:
         self._value = None
         self._job = None  # the id of its job on the server, once submitted
         self._decided = False  # an outcome was found (poold._jobs)
+        self._whole = None  # the call run synchronously, if poold refuses its job as too large
 
     def ready(self):
         return self._event.is_set()

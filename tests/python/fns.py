@@ -88,3 +88,14 @@ def die(status):
 def strlen(text):
     """strlen(text): len(text)."""
     return len(text)
+
+
+def bad_utf8():
+    """bad_utf8(): decodes b"\\xff" as UTF-8 (UnicodeDecodeError)."""
+    return b"\xff".decode()
+
+
+def open_missing(path):
+    """open_missing(path): open(path), for a path that is not there."""
+    with open(path):
+        return None

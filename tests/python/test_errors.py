@@ -36,6 +36,26 @@ def test_builtin_exceptions_come_back_as_themselves(pool, func, args, cls, text)
     assert isinstance(caught.value.__cause__, RemoteTraceback)
 
 
+def test_exceptions_of_several_arguments_come_back_as_their_class(pool):
+    with pytest.raises(ValueError) as caught:  # UnicodeDecodeError is a ValueError
+        pool.apply("bad_utf8")
+    assert type(caught.value) is UnicodeDecodeError
+    assert str(caught.value) == "'utf-8' codec can't decode byte 0xff in position 0: invalid start byte"
+    assert caught.value.encoding == "utf-8" and caught.value.start == 0
+    with pytest.raises(OSError) as caught:
+        pool.apply("open_missing", ("/nonexistent/x",))
+    assert type(caught.value) is FileNotFoundError
+    assert caught.value.errno == 2 and caught.value.filename == "/nonexistent/x"
+    assert str(caught.value) == "[Errno 2] No such file or directory: '/nonexistent/x'"
+
+
+def test_a_builtin_exception_its_message_cannot_remake_keeps_its_class():
+    exc = errors.function_error({"type": "UnicodeTranslateError", "message": "odd"})
+    assert type(exc) is UnicodeTranslateError and exc.args == ("odd",)
+    exc = errors.function_error({"type": "OSError", "message": "[Errno 18] Invalid cross-device link: 'a' -> 'b'"})
+    assert (exc.errno, exc.filename, exc.filename2) == (18, "a", "b")
+
+
 def test_the_remote_traceback_is_the_cause(pool):
     with pytest.raises(ZeroDivisionError) as caught:
         pool.apply("divide", (1, 0))

@@ -185,3 +185,46 @@ def test_callbacks_run_in_one_thread_in_the_order_results_arrive(server):
     assert order[-1] == 1.0 and sorted(order[:-1]) == [0.1, 0.2, 0.30000000000000004]
     assert len(threads) == 1 and threading.current_thread().name not in threads
     assert os.getpid()  # in this process, as Pool's callbacks are
+
+
+def test_terminate_returns_promptly_when_the_server_stopped_answering(make_server):
+    srv = make_server()
+    p = poold.Pool(url=srv.url, api_key="")
+    results = [p.apply_async("nap", (30,)) for _ in range(3)]
+    deadline = time.monotonic() + 10
+    while not all(r._job for r in results) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    srv.signal(signal.SIGSTOP)  # connections still open, nothing answered
+    try:
+        began = time.monotonic()
+        p.terminate()
+        took = time.monotonic() - began
+        p.join()
+    finally:
+        srv.signal(signal.SIGCONT)
+    assert took < 3.5, took
+    for r in results:
+        with pytest.raises(poold.Cancelled):
+            r.get(1)
+
+
+def test_a_short_job_behind_long_ones_is_seen_at_once(make_server):
+    # More of this pool's jobs run on the server than it has pollers
+    # (Pool(1): two): the short one's end is seen as it ends, not after
+    # a long poll on a long one.
+    srv = make_server(processes=4)
+    srv.workers_idle()
+    p = poold.Pool(1, url=srv.url, api_key="")
+    try:
+        longs = [p.apply_async("nap", (8,)) for _ in range(3)]
+        time.sleep(0.3)
+        called = []
+        began = time.monotonic()
+        short = p.apply_async("nap", (0.2,), callback=lambda v: called.append(time.monotonic() - began))
+        assert short.get(10) == 0.2
+        assert called and called[0] < 1.2, called
+        assert not any(r.ready() for r in longs)
+    finally:
+        p.terminate()
+        p.join()

@@ -152,6 +152,24 @@ def test_async_timeout():
         p.join()
 
 
+def test_async_result_ready_successful_wait(pool):
+    res = pool.apply_async("nap", (0.6,))
+    assert res.ready() is False
+    with pytest.raises(ValueError):
+        res.successful()  # not ready: ValueError, as Pool's
+    began = time.monotonic()
+    assert res.wait(0.1) is None  # returns when the time is up, as Pool's
+    assert 0.08 <= time.monotonic() - began < 0.5
+    assert res.ready() is False
+    res.wait()
+    assert res.ready() is True and res.successful() is True and res.get() == 0.6
+    failed = pool.map_async("to_int", ["1", "x"])
+    failed.wait(10)
+    assert failed.ready() is True and failed.successful() is False
+    with pytest.raises(ValueError):
+        failed.get()
+
+
 def test_imap(pool):
     assert list(pool.imap(sqr, list(range(10)))) == [sqr(i) for i in range(10)]
     it = pool.imap(sqr, list(range(10)))
@@ -406,3 +424,41 @@ def test_worker_finalization_via_atexit_handler():
     done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=30,
                           env=dict(os.environ, PYTHONPATH=os.path.join(ROOT, "python")))
     assert done.returncode == 0, done.stderr
+
+
+def job_status(server, job):
+    request = urllib.request.Request(server.url + "/v1/jobs/" + job, headers={"Authorization": "Bearer " + API_KEY})
+    with urllib.request.urlopen(request, timeout=5) as answer:
+        return json.load(answer)["status"]
+
+
+def test_a_pool_left_running_at_exit_cancels_its_jobs(server):
+    program = (
+        "import time\n"
+        "from poold import Pool\n"
+        "pool = Pool(1)\n"
+        "results = [pool.apply_async('nap', (30,)) for _ in range(3)]\n"
+        "while not all(r._job for r in results):\n"
+        "    time.sleep(0.05)\n"
+        "print(' '.join(r._job for r in results), flush=True)\n")  # exits, the pool running
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=30,
+                          env=dict(os.environ, PYTHONPATH=os.path.join(ROOT, "python")))
+    assert done.returncode == 0, done.stderr
+    jobs = done.stdout.split()
+    assert len(jobs) == 3
+    assert [job_status(server, job) for job in jobs] == ["cancelled"] * 3
+
+
+def test_a_pool_collected_running_cancels_its_jobs(server):
+    p = poold.Pool(1)
+    res = p.apply_async("nap", (30,))
+    deadline = time.monotonic() + 10
+    while res._job is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        p = None
+        gc.collect()
+    assert job_status(server, res._job) == "cancelled"
+    with pytest.raises(poold.Cancelled):
+        res.get(5)

@@ -5,6 +5,7 @@ import itertools
 import json
 import time
 import tracemalloc
+import urllib.error
 import urllib.request
 
 import pytest
@@ -109,3 +110,99 @@ def test_chunksize_past_poolds_bound_is_taken(pool):
 
 def test_a_slice_of_an_endless_iterator(pool):
     assert list(pool.imap("sqr", itertools.islice(itertools.count(), 1000), 50)) == [i * i for i in range(1000)]
+
+
+def test_every_map_succeeds_past_the_queue_and_the_body_bounds(make_server):
+    srv = make_server("--max-queue", "10", "--max-body", "4K")
+    p = poold.Pool(url=srv.url, api_key="")
+    try:
+        # 100 tasks of one item: more than --max-queue holds in one call.
+        expect = [i * i for i in range(100)]
+        assert p.starmap("mul", [(i, i) for i in range(100)], chunksize=1) == expect
+        assert p.map_async("sqr", list(range(100)), chunksize=1).get(30) == expect
+        assert p.starmap_async("mul", [(i, i) for i in range(100)], chunksize=1).get(30) == expect
+        # A body past --max-body (4 KiB): 413 for one call.
+        words = ["w%04d" % i for i in range(1000)]
+        assert p.map("identity", words) == words
+        assert p.starmap("add", [(w, "!") for w in words]) == [w + "!" for w in words]
+        assert p.map_async("identity", words).get(30) == words
+        assert p.starmap_async("add", [(w, "!") for w in words]).get(30) == [w + "!" for w in words]
+        with pytest.raises(ValueError):  # a function's error still fails the call
+            p.starmap("to_int", [("1",)] * 50 + [("x",)], chunksize=1)
+    finally:
+        p.terminate()
+
+
+def slow_items(count, every):
+    for i in range(count):
+        time.sleep(every)
+        yield i
+
+
+@pytest.mark.parametrize("method", ["imap", "imap_unordered"])
+def test_results_flow_while_a_slow_generator_is_read(pool, method):
+    # Pool gives each result about when its item came (0.4, 0.8, ... s);
+    # nothing waits for the generator's end.
+    began = time.monotonic()
+    got = [(value, time.monotonic() - began) for value in getattr(pool, method)("sqr", slow_items(6, 0.4))]
+    assert sorted(value for value, _ in got) == [i * i for i in range(6)]
+    assert got[0][1] < 1.2, got  # the generator ends at 2.4 s
+    for i, (_, when) in enumerate(got):
+        assert when < 0.4 * (i + 1) + 0.8, got
+
+
+def test_an_endless_generator_gives_results(pool):
+    def endless():
+        for i in itertools.count():
+            time.sleep(0.01)
+            yield i
+    it = pool.imap("sqr", endless())
+    assert [it.next(timeout=5) for _ in range(50)] == [i * i for i in range(50)]
+    unordered = pool.imap_unordered("sqr", endless(), 5)
+    assert sorted(unordered.next(timeout=5) for _ in range(10)) != []
+    del it, unordered  # poold drops the rest
+
+
+@pytest.mark.parametrize("exc_class", [SystemExit, KeyboardInterrupt, GeneratorExit])
+def test_an_iterable_raising_a_base_exception_raises_it_in_the_caller(pool, exc_class):
+    def stops():
+        yield 1
+        yield 2
+        raise exc_class("from the generator")
+    for method in ("imap", "imap_unordered"):
+        it = getattr(pool, method)("sqr", stops())
+        got = []
+        with pytest.raises(exc_class):
+            for _ in range(3):
+                got.append(it.next(timeout=10))  # never a hang: a TimeoutError would fail here
+        assert sorted(got) == [1, 4]
+    big = itertools.chain(range(pool_module.PREFIX + 5), stops())
+    with pytest.raises(exc_class):
+        pool.map("sqr", big)
+
+
+def fill_queue(url, seconds, times=30):
+    for _ in range(times):
+        request = urllib.request.Request(url + "/v1/apply_async", data=json.dumps(
+            {"func": "nap", "args": [seconds]}).encode(), headers={"Content-Type": "application/json"})
+        try:
+            urllib.request.urlopen(request, timeout=5).close()
+        except urllib.error.HTTPError as exc:
+            assert exc.code == 503
+            return
+    pytest.fail("poold's queue never filled")
+
+
+def test_a_full_queue_is_tried_again_for_streams(make_server):
+    srv = make_server("--max-queue", "1", processes=1)
+    p = poold.Pool(1, url=srv.url, api_key="")
+    try:
+        for method, fn in (("imap", list), ("imap_unordered", sorted)):
+            fill_queue(srv.url, 0.3)
+            began = time.monotonic()
+            assert fn(getattr(p, method)("sqr", [1, 2, 3])) == [1, 4, 9]  # a 503, then room
+            assert time.monotonic() - began > 0.5
+        fill_queue(srv.url, 0.3)
+        assert p.map("sqr", (i for i in range(pool_module.PREFIX + 3)))[-1] == (pool_module.PREFIX + 2) ** 2
+    finally:
+        p.terminate()

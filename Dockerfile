@@ -7,7 +7,7 @@ FROM debian:bookworm-slim AS build
 RUN apt-get update -q \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
         make gcc libc6-dev pkg-config libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev \
-        nettle-dev uthash-dev libsqlite3-dev \
+        nettle-dev uthash-dev libsqlite3-dev libhiredis-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # Only what `make` reads, so that editing the README or the tests does not
@@ -24,7 +24,7 @@ FROM debian:bookworm-slim
 # python3 runs the functions of `--python FILE` (the warm runtime).
 RUN apt-get update -q \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-        libmicrohttpd12 libjansson4 libcurl4 libnettle8 libsqlite3-0 curl ca-certificates python3 \
+        libmicrohttpd12 libjansson4 libcurl4 libnettle8 libsqlite3-0 libhiredis0.14 curl ca-certificates python3 \
  && rm -rf /var/lib/apt/lists/*
 # A fixed uid, so that a host directory mounted as the data dir can be
 # chowned to it (`chown 10001:10001 DIR`). A named volume takes the

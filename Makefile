@@ -2,7 +2,7 @@
 # `make test` runs every test. SANITIZE=1 builds into build-san/ with
 # AddressSanitizer and UndefinedBehaviorSanitizer.
 
-PKGS    := libmicrohttpd jansson libcurl nettle sqlite3
+PKGS    := libmicrohttpd jansson libcurl nettle sqlite3 hiredis
 CC      ?= gcc
 CFLAGS  ?= -O2 -g
 # override: `make CFLAGS=-O0` replaces the optimisation flags, not these.
@@ -87,7 +87,8 @@ $(BUILD)/obj/gen/dashboard_assets.o: $(BUILD)/gen/dashboard_assets.c
 # Unit tests link the pure modules they test; the HTTP tests link only the
 # client helpers and drive the real binary. tests/lib/: client (requests),
 # server (a poold's start and stop), contract (the Prism proxy), rawhttp
-# (bytes on a socket), lines (NDJSON streams), recv (a webhook receiver).
+# (bytes on a socket), lines (NDJSON streams), recv (a webhook receiver),
+# redis (a redis-server of the test's own).
 $(BUILD)/tests/unit_%: tests/unit/unit_%.c $(TEST_LIB) $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -Itests/lib -o $@ $^ $(LDLIBS)
@@ -97,7 +98,7 @@ $(BUILD)/tests/unit_builtins $(BUILD)/tests/unit_builtins_tasks: tests/unit/buil
 $(BUILD)/tests/unit_call $(BUILD)/tests/unit_call_chunks: tests/unit/call_test.c
 
 HTTP_LIB    := tests/lib/client.c tests/lib/server.c tests/lib/contract.c tests/lib/rawhttp.c \
-               tests/lib/lines.c tests/lib/recv.c tests/lib/startup.c
+               tests/lib/lines.c tests/lib/recv.c tests/lib/startup.c tests/lib/redis.c
 $(BUILD)/tests/http_%: tests/http/http_%.c $(TEST_LIB) $(HTTP_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -Itests/lib -o $@ $^ $(LDLIBS)

@@ -240,7 +240,7 @@ config_parse(Config *c, int argc, char **argv, FILE *out, char *err, size_t errl
         snprintf(err, errlen, "unexpected argument '%s' (see --help)", argv[optind]);
         return SVC_EINVAL;
     }
-    if (!c->store_memory && !c->store_path[0])
+    if (!c->store_memory && !c->redis_host[0] && !c->store_path[0])
         snprintf(c->store_path, sizeof(c->store_path), "%s/poold.db", c->data_dir);
     return SVC_OK;
 }

@@ -31,6 +31,8 @@ struct Config {
     int store_memory;    /* --store memory: jobs live in memory only */
     char store_path[4096]; /* the SQLite file: --store sqlite:PATH, else
                             * DATA_DIR/poold.db; "" with store_memory */
+    char redis_host[256]; /* --store redis://HOST:PORT[/DB]; "" otherwise */
+    int redis_port, redis_db;
     char data_dir[4080]; /* --data-dir: where the SQLite file lives (./data);
                           * room for "/poold.db" in store_path */
     int fsync_full;      /* --fsync full: sync every commit (power loss) */

@@ -325,15 +325,68 @@ config_opts_webhook_secret_file(Config *c, const ConfigOpt *o, const char *name,
     return config_opts_webhook_secret(c, o, name, c->webhook_secret_buf, err, errlen);
 }
 
+/* A decimal in [lo, hi] spelt by the n bytes at p, into *out; -1 if not. */
+static int
+config_opts_number(const char *p, size_t n, long lo, long hi, int *out)
+{
+    long v = 0;
+
+    if (n == 0 || n > 9)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] < '0' || p[i] > '9')
+            return -1;
+        v = v * 10 + (p[i] - '0');
+    }
+    if (v < lo || v > hi)
+        return -1;
+    *out = (int)v;
+    return 0;
+}
+
+/* redis://HOST:PORT[/DB] into c->redis_*; the reason in err if not. A
+ * bracketed IPv6 host ([::1]) keeps its colons. TLS (rediss://) is refused
+ * by name: Debian's hiredis 0.14 has no hiredis_ssl to speak it. */
+static int
+config_opts_redis(Config *c, const char *name, const char *v, char *err, size_t errlen)
+{
+    const char *host = v + 8, *colon, *slash, *end;
+    int bracket = *host == '[';
+
+    if (strncmp(v, "rediss://", 9) == 0) {
+        snprintf(err, errlen, "%s: rediss:// (TLS) is not supported: this build's hiredis (0.14) has no TLS; "
+                 "reach Redis over a private network or a TLS tunnel (stunnel) as redis://", name);
+        return SVC_EINVAL;
+    }
+    end = bracket ? strchr(host, ']') : host + strcspn(host, ":/");
+    colon = end && *end == ']' ? end + 1 : end;
+    slash = colon && *colon == ':' ? strchr(colon, '/') : NULL;
+    if (!slash && colon)
+        slash = colon + strlen(colon);
+    if (!end || end == host + bracket || !colon || *colon != ':' || end - host - bracket >= (long)sizeof(c->redis_host) ||
+        config_opts_number(colon + 1, (size_t)(slash - colon - 1), 1, 65535, &c->redis_port) < 0 ||
+        (*slash && config_opts_number(slash + 1, strlen(slash + 1), 0, 1000000, &c->redis_db) < 0)) {
+        snprintf(err, errlen, "%s: malformed Redis URL '%s' (redis://HOST:PORT or redis://HOST:PORT/DB)", name, v);
+        return SVC_EINVAL;
+    }
+    if (!*slash)
+        c->redis_db = 0;
+    snprintf(c->redis_host, sizeof(c->redis_host), "%.*s", (int)(end - host - bracket), host + bracket);
+    return SVC_OK;
+}
+
 static int
 config_opts_store(Config *c, const ConfigOpt *o, const char *name, const char *v, char *err, size_t errlen)
 {
     (void)o;
     c->store_memory = strcmp(v, "memory") == 0;
     c->store_path[0] = '\0';
+    c->redis_host[0] = '\0';
+    if (strncmp(v, "redis://", 8) == 0 || strncmp(v, "rediss://", 9) == 0)
+        return config_opts_redis(c, name, v, err, errlen);
     if (!c->store_memory &&
         (strncmp(v, "sqlite:", 7) != 0 || !v[7] || strlen(v + 7) >= sizeof(c->store_path))) {
-        snprintf(err, errlen, "%s: unknown store '%s' (memory or sqlite:PATH)", name, v);
+        snprintf(err, errlen, "%s: unknown store '%s' (memory, sqlite:PATH or redis://HOST:PORT[/DB])", name, v);
         return SVC_EINVAL;
     }
     if (!c->store_memory)
@@ -435,7 +488,8 @@ const ConfigOpt config_opts[] = {
      SECONDS_IN(events_heartbeat, 0.05, 3600)},
     {"data-dir", OPT_DATA_DIR, "POOLD_DATA_DIR", "DIR", "where the job store's SQLite file lives (./data)",
      SETTER(config_opts_data_dir)},
-    {"store", OPT_STORE, "POOLD_STORE", "KIND", "job store: sqlite:PATH, or memory to keep nothing across restarts (sqlite in --data-dir)",
+    {"store", OPT_STORE, "POOLD_STORE", "KIND", "job store: sqlite:PATH, memory to keep nothing across restarts, or redis://HOST:PORT[/DB] "
+     "to share jobs between replicas (sqlite in --data-dir)",
      SETTER(config_opts_store)},
     {"fsync", OPT_FSYNC, "POOLD_FSYNC", "MODE", "normal: jobs survive a crash of poold; full: a power loss too, slower (normal)",
      CHOICE(fsync_full, "normal", "full")},

@@ -33,7 +33,7 @@
 
 /* Distinct exit codes per start-up failure, as beanstalkd does. */
 enum { EXIT_USAGE = 2, EXIT_REGISTRY = 3, EXIT_POOL = 4, EXIT_HTTP = 5, EXIT_POOL_FAILED = 6,
-       EXIT_NOMEM = 7 };
+       EXIT_NOMEM = 7, EXIT_STORE = 8 };
 
 /* The counters get a slot for every function and every route, fixed from
  * here on, so that counting needs no lock. */
@@ -208,7 +208,9 @@ static int
 main_start_jobs(Main *m)
 {
     const Config *cfg = &m->cfg;
-    StoreOptions so = {.path = cfg->store_path, .fsync_full = cfg->fsync_full};
+    StoreOptions so = {.path = cfg->store_path, .fsync_full = cfg->fsync_full,
+                       .redis_host = cfg->redis_host[0] ? cfg->redis_host : NULL,
+                       .redis_port = cfg->redis_port, .redis_db = cfg->redis_db};
     WebhookOptions wo = {.secret = cfg->webhook_secret, .backoff = cfg->webhook_backoff,
                          .max_attempts = (int)cfg->webhook_attempts, .timeout = cfg->webhook_timeout,
                          .nallow = cfg->nwebhook_allow};
@@ -218,6 +220,13 @@ main_start_jobs(Main *m)
      * async submits and /readyz answer 503 with the reason. */
     if (!cfg->store_memory && !(m->store = store_open(&so)))
         return EXIT_NOMEM;
+    /* Unlike a file, a Redis that cannot be had at start stops poold: its
+     * jobs are read back only now, and a replica that served without them
+     * would answer 404 for jobs the others hold. */
+    if (so.redis_host && !store_healthy(m->store, err, sizeof(err))) {
+        fprintf(stderr, "poold: %s\n", err);
+        return EXIT_STORE;
+    }
     _Static_assert(sizeof(wo.allow) == sizeof(cfg->webhook_allow), "one allow list");
     memcpy(wo.allow, cfg->webhook_allow, sizeof(wo.allow));
     if (!(m->hooks = webhook_start(&wo, err, sizeof(err)))) {
@@ -233,7 +242,11 @@ main_start_jobs(Main *m)
         return EXIT_POOL;
     }
     m->app.jobs = m->jobs;
-    job_store_recover(m->jobs);
+    if (job_store_recover(m->jobs) < 0 && so.redis_host) {
+        store_healthy(m->store, err, sizeof(err));
+        fprintf(stderr, "poold: %s\n", err);
+        return EXIT_STORE;
+    }
     return 0;
 }
 

@@ -15,8 +15,8 @@
  * Locks: s->lock guards the queue and the health; s->db_lock the
  * connection (the writer, and store_load before it has work).
  *
- * This file is the queue and its writer; store_db.c is what they say to
- * SQLite (the schema, the statements, reading back).
+ * This file is the queue and its writer; the backend (store_db.c for
+ * SQLite, store_redis.c for Redis) is what they say to the database.
  */
 
 #include <errno.h>
@@ -24,8 +24,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <sqlite3.h>
 
 #include "core/clock.h"
 #include "core/log.h"
@@ -120,13 +118,13 @@ store_sleep(Store *s, double seconds)
 static void
 store_note(Store *s, int rc, const char *why, int wrote_row)
 {
-    if (rc != SQLITE_OK && s->db) {
+    if (rc != 0 && s->open) {
         if (s->healthy)
             log_msg(LOG_ERROR, "%s; new async jobs are refused until a write succeeds", why);
         s->healthy = 0;
         snprintf(s->why, sizeof(s->why), "%s", why);
         s->retry_at = clock_mono() + 1.0;
-    } else if (rc == SQLITE_OK && !s->healthy && wrote_row) {
+    } else if (rc == 0 && !s->healthy && wrote_row) {
         log_msg(LOG_INFO, "job store: writes succeed again");
         s->healthy = 1;
     }
@@ -148,17 +146,17 @@ store_wrote_row(const StoreOp *ops)
 static void
 store_wait(Store *s)
 {
-    while (!s->quit && (!s->head || (!s->healthy && s->db && clock_mono() < s->retry_at))) {
-        if (!s->healthy && s->db && !s->head && clock_mono() >= s->retry_at)
+    while (!s->quit && (!s->head || (!s->healthy && s->open && clock_mono() < s->retry_at))) {
+        if (!s->healthy && s->open && !s->head && clock_mono() >= s->retry_at)
             return; /* nothing to write: the probe tells when new jobs could be */
-        if (!s->healthy && s->db && clock_mono() < s->retry_at) {
+        if (!s->healthy && s->open && clock_mono() < s->retry_at) {
             store_sleep(s, s->retry_at - clock_mono());
         } else if (!s->tidy) {
             pthread_cond_wait(&s->cond, &s->lock);
         } else if (store_sleep(s, 1.0) == ETIMEDOUT && !s->head) {
             pthread_mutex_unlock(&s->lock);
             pthread_mutex_lock(&s->db_lock);
-            store_db_shrink(s, 1);
+            s->be->shrink(s, 1);
             pthread_mutex_unlock(&s->db_lock);
             pthread_mutex_lock(&s->lock);
         }
@@ -174,10 +172,10 @@ store_run(void *arg)
     pthread_mutex_lock(&s->lock);
     for (;;) {
         store_wait(s);
-        if (!s->head && !s->quit && !s->healthy && s->db) {
+        if (!s->head && !s->quit && !s->healthy && s->open) {
             pthread_mutex_unlock(&s->lock);
             pthread_mutex_lock(&s->db_lock);
-            int rc = store_db_probe(s, why, sizeof(why));
+            int rc = s->be->probe(s, why, sizeof(why));
             pthread_mutex_unlock(&s->db_lock);
             pthread_mutex_lock(&s->lock);
             store_note(s, rc, why, 1);
@@ -192,7 +190,7 @@ store_run(void *arg)
 
         int some_ok;
         pthread_mutex_lock(&s->db_lock);
-        int rc = store_db_commit(s, ops, why, sizeof(why), &some_ok);
+        int rc = s->be->commit(s, ops, why, sizeof(why), &some_ok);
         pthread_mutex_unlock(&s->db_lock);
 
         pthread_mutex_lock(&s->lock);
@@ -200,7 +198,7 @@ store_run(void *arg)
         pthread_mutex_unlock(&s->lock);
         store_settle(s, ops, some_ok);
         pthread_mutex_lock(&s->lock);
-        if (s->quit && rc != SQLITE_OK) /* stopping: what cannot be written now stays unwritten */
+        if (s->quit && rc != 0) /* stopping: what cannot be written now stays unwritten */
             break;
     }
     pthread_mutex_unlock(&s->lock);
@@ -219,7 +217,8 @@ store_open(const StoreOptions *o)
     pthread_mutex_init(&s->lock, NULL);
     pthread_mutex_init(&s->db_lock, NULL);
     clock_cond_init(&s->cond);
-    store_db_connect(s, o);
+    s->be = o->redis_host ? &store_redis_backend : &store_db_backend;
+    s->be->connect(s, o);
     if (pthread_create(&s->writer, NULL, store_run, s) != 0) {
         store_close(s);
         return NULL;
@@ -252,10 +251,7 @@ store_close(Store *s)
         next = op->next;
         free(op);
     }
-    sqlite3_finalize(s->ins);
-    sqlite3_finalize(s->upd);
-    sqlite3_finalize(s->del);
-    sqlite3_close(s->db);
+    s->be->close(s);
     pthread_cond_destroy(&s->cond);
     pthread_mutex_destroy(&s->db_lock);
     pthread_mutex_destroy(&s->lock);
@@ -338,7 +334,7 @@ store_add(Store *s, const StoreJob *j, StoreDoneFn done, void *ctx)
     op->done = done;
     op->ctx = ctx;
     pthread_mutex_lock(&s->lock);
-    if (!s->db || (!s->healthy && clock_mono() < s->retry_at)) /* it never opened, or just failed */
+    if (!s->open || (!s->healthy && clock_mono() < s->retry_at)) /* it never opened, or just failed */
         rc = SVC_ESTORE;
     else if (s->quit)
         rc = SVC_ESTOPPED;
@@ -357,7 +353,7 @@ store_update(Store *s, const StoreJob *j)
 {
     StoreOp *op, *old = NULL;
 
-    if (!s->db) /* it never opened (set once, before the writer starts) */
+    if (!s->open) /* it never opened (set once, before the writer starts) */
         return;
     if (!(op = store_op_new(STORE_UPDATE, j))) { /* the row keeps its older state: at worst the job runs again */
         log_msg(LOG_ERROR, "job store: out of memory; job %s keeps its older state on disk", j->id);
@@ -400,7 +396,7 @@ store_forget(Store *s, uint64_t seq)
 
     StoreOp *old = NULL;
 
-    if (!s->db || !(op = store_op_new(STORE_FORGET, &j)))
+    if (!s->open || !(op = store_op_new(STORE_FORGET, &j)))
         return; /* the row stays; the next start deletes it as expired */
     pthread_mutex_lock(&s->lock);
     HASH_FIND(hh, s->pending, &seq, sizeof(seq), old);
@@ -410,7 +406,7 @@ store_forget(Store *s, uint64_t seq)
     pthread_mutex_unlock(&s->lock);
 }
 
-/* The reading is store_db.c's, under the connection's lock: the writer
+/* The reading is the backend's, under the connection's lock: the writer
  * runs already, and may shrink the file meanwhile. */
 long
 store_load(Store *s, double ttl, StoreLoadFn fn, void *ctx)
@@ -418,7 +414,7 @@ store_load(Store *s, double ttl, StoreLoadFn fn, void *ctx)
     long n;
 
     pthread_mutex_lock(&s->db_lock);
-    n = store_db_load(s, ttl, fn, ctx);
+    n = s->be->load(s, ttl, fn, ctx);
     pthread_mutex_unlock(&s->db_lock);
     return n;
 }

@@ -1,5 +1,7 @@
 /*
- * store.h: the durable copy of the async jobs, in one SQLite file (WAL).
+ * store.h: the durable copy of the async jobs, in one SQLite file (WAL),
+ * or in Redis (store_redis.c: --store redis://), where several replicas
+ * can share it.
  *
  * The job table (job.c) stays the index every request reads; the store is
  * what a restart reads back. It knows no HTTP and no pool: a job reaches it
@@ -29,6 +31,8 @@ typedef struct Store Store;
 typedef struct StoreOptions {
     const char *path;  /* the database file; its directory is created */
     int fsync_full;    /* synchronous=FULL (power loss) instead of NORMAL */
+    const char *redis_host; /* non-NULL: the jobs live in this Redis */
+    int redis_port, redis_db;
 } StoreOptions;
 
 /*
@@ -67,7 +71,8 @@ typedef struct StoreJob {
  * Opens (or creates) the database, migrates it to this build's schema and
  * starts the writer. NULL only when out of memory: a file that cannot be
  * opened gives a store that is unhealthy from the start (store_healthy
- * says why), so that poold serves sync calls and refuses jobs.
+ * says why), so that poold serves sync calls and refuses jobs. A Redis
+ * that cannot be reached is unhealthy too, and connected again later.
  */
 Store *store_open(const StoreOptions *o);
 

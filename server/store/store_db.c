@@ -54,9 +54,8 @@ _Static_assert(ARRAY_LEN(store_db_migrations) == STORE_SCHEMA_VERSION, "one migr
                       "started, finished, total, done, worker, pid, result, fail_outcome, "      \
                       "fail_index, fail_type, fail_message, callback, fail_traceback"
 
-/* Records why the store is unhealthy (s->lock held or not yet shared). */
-static void
-store_db_fail(Store *s, const char *what, const char *detail)
+void
+store_fail(Store *s, const char *what, const char *detail)
 {
     s->healthy = 0;
     snprintf(s->why, sizeof(s->why), "the job store cannot be written: %s: %s", what, detail);
@@ -102,7 +101,7 @@ store_db_migrate(Store *s)
     if (version < 0)
         return SQLITE_ERROR;
     if (version > STORE_SCHEMA_VERSION) {
-        store_db_fail(s, "schema", "the file was written by a newer poold");
+        store_fail(s, "schema", "the file was written by a newer poold");
         return SQLITE_ERROR;
     }
     for (rc = SQLITE_OK; version < STORE_SCHEMA_VERSION && rc == SQLITE_OK; version++) {
@@ -122,7 +121,7 @@ store_db_migrate(Store *s)
 
 /* Opens the file, sets it up and prepares the statements; on failure the
  * store is unhealthy with the reason. */
-void
+static void
 store_db_connect(Store *s, const StoreOptions *o)
 {
     char pragmas[256];
@@ -130,7 +129,7 @@ store_db_connect(Store *s, const StoreOptions *o)
     int rc;
 
     if (store_db_mkdirs(o->path) < 0) {
-        store_db_fail(s, o->path, strerror(errno));
+        store_fail(s, o->path, strerror(errno));
         return;
     }
     /* auto_vacuum must come before the first table: deleted jobs' pages
@@ -150,11 +149,11 @@ store_db_connect(Store *s, const StoreOptions *o)
                                  "fail_type=?20, fail_message=?21, callback=?22, fail_traceback=?23 WHERE seq=?1", -1, &s->upd, NULL)) == SQLITE_OK)
         rc = sqlite3_prepare_v2(s->db, "DELETE FROM jobs WHERE seq=?1", -1, &s->del, NULL);
     if (rc == SQLITE_OK) {
-        s->healthy = 1;
+        s->healthy = s->open = 1;
         return;
     }
     if (s->healthy || !s->why[0])
-        store_db_fail(s, o->path, s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+        store_fail(s, o->path, s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
     log_msg(LOG_ERROR, "%s (%s); async jobs are refused until poold restarts with a usable store", s->why, step);
     sqlite3_finalize(s->ins);
     sqlite3_finalize(s->upd);
@@ -206,7 +205,7 @@ store_db_bind(sqlite3_stmt *st, const StoreJob *j)
 /* Returns up to 2000 free pages (8 MiB) to the file system; idle, also
  * empties the WAL, which otherwise keeps its high-water size (s->db_lock
  * held). */
-void
+static void
 store_db_shrink(Store *s, int idle)
 {
     sqlite3_stmt *st = NULL;
@@ -274,7 +273,7 @@ store_db_commit_each(Store *s, StoreOp *ops, char *why, size_t len, int *some_ok
     return failed;
 }
 
-int
+static int
 store_db_probe(Store *s, char *why, size_t len)
 {
     /* A row where the next job's goes (after the last seq: the same
@@ -303,7 +302,7 @@ store_db_probe(Store *s, char *why, size_t len)
  * was written, else the last failure's code with why filled (s->db_lock
  * held).
  */
-int
+static int
 store_db_commit(Store *s, StoreOp *ops, char *why, size_t len, int *some_ok)
 {
     int rc, forgot = 0, stmt = 0;
@@ -346,7 +345,7 @@ store_db_text(sqlite3_stmt *st, int i)
 }
 
 /* store_load's reading; store.c holds s->db_lock around it. */
-long
+static long
 store_db_load(Store *s, double ttl, StoreLoadFn fn, void *ctx)
 {
     sqlite3_stmt *del = NULL, *st = NULL;
@@ -391,7 +390,7 @@ store_db_load(Store *s, double ttl, StoreLoadFn fn, void *ctx)
     if (rc != SQLITE_DONE) {
         log_msg(LOG_ERROR, "job store: cannot read the jobs back: %s", sqlite3_errmsg(s->db));
         pthread_mutex_lock(&s->lock);
-        store_db_fail(s, "reading", sqlite3_errmsg(s->db));
+        store_fail(s, "reading", sqlite3_errmsg(s->db));
         pthread_mutex_unlock(&s->lock);
         n = -1;
     }
@@ -400,3 +399,17 @@ cleanup:
     sqlite3_finalize(st);
     return n;
 }
+
+static void
+store_db_close(Store *s)
+{
+    sqlite3_finalize(s->ins);
+    sqlite3_finalize(s->upd);
+    sqlite3_finalize(s->del);
+    sqlite3_close(s->db);
+}
+
+const StoreBackend store_db_backend = {
+    .connect = store_db_connect, .commit = store_db_commit, .probe = store_db_probe,
+    .shrink = store_db_shrink, .load = store_db_load, .close = store_db_close,
+};

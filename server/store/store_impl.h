@@ -1,7 +1,8 @@
 /*
  * store_impl.h: the store's insides, shared by store.c (the queue, the
- * writer thread, the public calls) and store_db.c (the SQLite side: the
- * schema and its migrations, the statements, reading jobs back).
+ * writer thread, the public calls) and its two backends, each a
+ * StoreBackend: store_db.c (SQLite: the schema and its migrations, the
+ * statements, reading jobs back) and store_redis.c (the same on Redis).
  */
 #ifndef POOLD_STORE_IMPL_H
 #define POOLD_STORE_IMPL_H
@@ -27,7 +28,32 @@ typedef struct StoreOp {
     char buf[];
 } StoreOp;
 
+/* What the writer says to where the rows live. Each call but connect
+ * runs with s->db_lock held; a code is 0 for success. */
+typedef struct StoreBackend {
+    /* Connects; on failure the store is unhealthy with the reason, and
+     * s->open 0 when it can never be written (SQLite: the file). */
+    void (*connect)(Store *s, const StoreOptions *o);
+    /* Writes ops; sets each op's `ok` and *some_ok; 0 when all went in,
+     * else the failure's code with why filled. */
+    int (*commit)(Store *s, StoreOp *ops, char *why, size_t len, int *some_ok);
+    /* Whether a new job could be written now: 0, or the failure. */
+    int (*probe)(Store *s, char *why, size_t len);
+    /* Gives free space back; idle, all it can. */
+    void (*shrink)(Store *s, int idle);
+    /* store_load's reading. */
+    long (*load)(Store *s, double ttl, StoreLoadFn fn, void *ctx);
+    /* Frees the connection (the writer has stopped). */
+    void (*close)(Store *s);
+} StoreBackend;
+
+extern const StoreBackend store_db_backend;
+extern const StoreBackend store_redis_backend;
+
 struct Store {
+    const StoreBackend *be;
+    int open;                  /* the backend can be written at all (a
+                                * connection may still come and go) */
     pthread_mutex_t lock;
     pthread_cond_t cond;
     StoreOp *head, *tail;      /* the queue, oldest first */
@@ -38,6 +64,11 @@ struct Store {
     pthread_t writer;
 
     pthread_mutex_t db_lock;
+    struct redisContext *redis; /* store_redis.c's; NULL while disconnected */
+    char *redis_where;         /* "HOST:PORT/DB", for messages */
+    StoreOptions redis_opt;    /* to connect again (its host is redis_where's) */
+    double redis_retry;        /* no connection is tried before (monotonic) */
+    double redis_backoff;      /* seconds until the next try after a failure */
     sqlite3 *db;               /* NULL when it could not be opened */
     sqlite3_stmt *ins, *upd, *del;
     double vacuumed;           /* when incremental_vacuum last ran */
@@ -45,20 +76,22 @@ struct Store {
                                 * shrunk: do it once the writer is idle */
 };
 
-/* In store_db.c; s->db_lock held unless said. */
-/* Opens the file, migrates it and prepares the statements; on failure
- * the store is unhealthy with the reason (before the writer starts). */
-void store_db_connect(Store *s, const StoreOptions *o);
-/* Writes ops (see the definition); SQLITE_OK or the failure's code. */
-int store_db_commit(Store *s, StoreOp *ops, char *why, size_t len, int *some_ok);
-/* Writes a row and takes it back in one transaction: whether a new job
- * could be written now (s->db_lock held). SQLITE_OK, or the failure with
- * why filled. */
-int store_db_probe(Store *s, char *why, size_t len);
-/* Gives free pages back; idle, empties the WAL too. */
-void store_db_shrink(Store *s, int idle);
-/* Deletes the jobs expired while poold was down, then calls fn for each
- * row (store_load); -1, the store then unhealthy, when it cannot read. */
-long store_db_load(Store *s, double ttl, StoreLoadFn fn, void *ctx);
+/* In store_redis.c and store_redis_load.c, s->db_lock held: Redis's keys
+ * (store_redis.c says what each holds). */
+#define STORE_REDIS_PREFIX "poold:"
+#define STORE_REDIS_JOBS STORE_REDIS_PREFIX "jobs"
+#define STORE_REDIS_IDS STORE_REDIS_PREFIX "ids"
+#define STORE_REDIS_KEYS STORE_REDIS_PREFIX "keys"
+/* Connects unless connected: 0, or -1 with why filled. */
+int store_redis_dial(Store *s, char *why, size_t len);
+/* Closes the connection; the next dial opens another. */
+void store_redis_drop(Store *s);
+/* Queues op's script on the connection (its reply to be read): 0, or -1. */
+int store_redis_append(Store *s, const StoreOp *op);
+/* The backend's load (store_redis_load.c). */
+long store_redis_load(Store *s, double ttl, StoreLoadFn fn, void *ctx);
+
+/* Records why the store is unhealthy (s->lock held or not yet shared). */
+void store_fail(Store *s, const char *what, const char *detail);
 
 #endif

@@ -250,7 +250,10 @@ server_argv(Server *s, const char *bin, const char *port, const char *const *arg
         argv[n++] = args[i];
     }
     s->data[0] = '\0';
-    if (own_data) {
+    if (own_data && s->redis.pid) {
+        argv[n++] = "--store";
+        argv[n++] = s->redis.url;
+    } else if (own_data) {
         snprintf(s->data, sizeof(s->data), "/tmp/poold-test-data-XXXXXX");
         if (!mkdtemp(s->data)) {
             perror("mkdtemp");
@@ -312,9 +315,24 @@ server_try(Server *s, const char *const *args)
     return server_await(s);
 }
 
+/* Whether args leave the store to the server (no --store, no --data-dir). */
+static int
+server_own_store(const char *const *args)
+{
+    for (int i = 0; args && args[i]; i++)
+        if (strcmp(args[i], "--store") == 0 || strcmp(args[i], "--data-dir") == 0)
+            return 0;
+    return 1;
+}
+
 void
 server_start(Server *s, const char *const *args)
 {
+    const char *store = getenv("POOLD_TEST_STORE");
+
+    memset(&s->redis, 0, sizeof(s->redis));
+    if (store && strcmp(store, "redis") == 0 && server_own_store(args))
+        redis_start(&s->redis);
     for (int attempt = 0; attempt < 3; attempt++)
         if (server_try(s, args) == 0)
             return;
@@ -332,6 +350,8 @@ server_drop_log(Server *s)
     if (s->data[0])
         remove_tree(s->data);
     s->data[0] = '\0';
+    if (s->redis.dir[0])
+        redis_free(&s->redis);
 }
 
 static int

@@ -9,6 +9,8 @@
 
 #include <sys/types.h>
 
+#include "redis.h"
+
 typedef struct Server {
     pid_t pid;
     int port;
@@ -28,13 +30,18 @@ typedef struct Server {
      * exit otherwise on purpose (a second stop signal's 1, a failed
      * pool's 6) sets it before the stop. */
     int expect_exit;
+    /* POOLD_TEST_STORE=redis: a server that would get a data dir of its
+     * own gets a redis-server of its own instead (--store redis://), so
+     * that the job tests run on Redis too (tests/http/http_redis.c). */
+    RedisServer redis;
 } Server;
 
 /* Starts poold with the given extra arguments (NULL-terminated) and waits
  * until /healthz answers. Unless the arguments name --store or
  * --data-dir, the server gets a fresh data dir of its own, so that every
- * test runs the default SQLite store on a file nobody else has. Aborts the
- * test program on failure. */
+ * test runs the default SQLite store on a file nobody else has (or, with
+ * POOLD_TEST_STORE=redis, a fresh Redis). Aborts the test program on
+ * failure. */
 void server_start(Server *s, const char *const *args);
 
 /* A fresh data dir, for a test that restarts poold on it (a static

@@ -183,6 +183,12 @@ TEST(test_config_flag_store)
     CHECK_STR(c.store_path, "f.db");
     CHECK_INT(config_test_parse(&c, ARGV("--fsync", "full"), err, sizeof(err), NULL), SVC_OK);
     CHECK_INT(c.fsync_full, 1);
+    /* redis://: no SQLite file beside it; its bad spellings: http_redis.c. */
+    CHECK_INT(config_test_parse(&c, ARGV("--store", "redis://[::1]:6380/2"), err, sizeof(err), NULL), SVC_OK);
+    CHECK(strcmp(c.redis_host, "::1") == 0 && c.redis_port == 6380 && c.redis_db == 2 && !c.store_path[0]);
+    CHECK_INT(config_test_parse(&c, ARGV("--store", "redis://h:1", "--store", "memory"), err, sizeof(err), NULL),
+              SVC_OK);
+    CHECK(!c.redis_host[0] && c.store_memory);
 }
 
 TEST(test_config_flag_log_level)

@@ -341,6 +341,10 @@ job_store_revive(JobTable *t, const StoreJob *r, int st)
     j->op = (CallOp)op;
     j->func = fn ? fn->name : j->func_copy;
     j->priority = r->priority;
+    /* The view shows it as it showed it before the restart; none when
+     * memory is short, as at submit. */
+    if (r->request && r->request_len <= JOB_REQUEST_MAX)
+        j->request = strndup(r->request, r->request_len);
     j->created = r->created;
     j->total = r->total;
     if (r->key && r->digest)

@@ -157,17 +157,27 @@ pool_steal(Pool *p)
     return taken;
 }
 
-/* Calls the callbacks of the tasks that ended, outside the lock. */
+/* Calls the callbacks of the tasks that started or ended, outside the
+ * lock, in the order their frames came: a task that starts as the one
+ * before it on its worker ends is told started after that one's end. */
 static void
 pool_run_callbacks(Pool *p)
 {
-    PoolTask *t;
+    PoolTask *s, *d;
 
-    while ((t = fifo_pop_started(&p->started)))
-        t->start(t->ctx, t->index, t->res.worker, t->res.pid);
-    while ((t = fifo_pop_done(&p->done))) {
-        t->done(t->ctx, t->index, &t->res);
-        pool_task_free(t);
+    for (;;) {
+        s = p->started.head;
+        d = p->done.head;
+        if (!s && !d)
+            break;
+        if (s && (!d || s->start_seq < d->done_seq)) {
+            fifo_pop_started(&p->started);
+            s->start(s->ctx, s->index, s->res.worker, s->res.pid);
+        } else {
+            fifo_pop_done(&p->done);
+            d->done(d->ctx, d->index, &d->res);
+            pool_task_free(d);
+        }
     }
 }
 

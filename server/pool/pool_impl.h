@@ -39,6 +39,7 @@ struct PoolTask {
     TaskqNode node;         /* first: a queued task is its node */
     PoolTask *done_next;    /* in p->done */
     PoolTask *start_next;   /* in p->started */
+    uint64_t start_seq, done_seq; /* when each callback was queued (p->calls) */
     char *payload;
     size_t len;
     uint32_t mode;
@@ -150,6 +151,8 @@ struct Pool {
     PoolWorker *workers;
     TaskFifo done;          /* dispatcher only: done callbacks to call */
     TaskFifo started;       /* dispatcher only: start callbacks to call */
+    uint64_t calls;         /* dispatcher only: callbacks queued so far, so
+                             * that both kinds run in the order they came */
     int ndeaths;            /* start-up deaths since a worker did well */
     double backoff;         /* under lock: crash loop delay, 0 when none */
     double backoff_at;      /* when it was last raised */

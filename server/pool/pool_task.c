@@ -81,6 +81,7 @@ pool_task_finish(Pool *p, PoolTask *t, PoolStatus status)
     if (t->metered)
         metrics_task(t->func, t->items, status == POOL_OK ? t->res.fails : 0,
                      t->killed ? MT_CANCELLED : pool_metric_status(status), t->ran);
+    t->done_seq = ++p->calls;
     FIFO_PUSH(&p->done, t, done_next);
 }
 

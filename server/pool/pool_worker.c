@@ -161,6 +161,7 @@ pool_worker_started(Pool *p, PoolTask *t)
 {
     if (t->start && !t->announced) {
         t->announced = 1;
+        t->start_seq = ++p->calls;
         FIFO_PUSH(&p->started, t, start_next);
     }
 }

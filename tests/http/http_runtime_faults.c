@@ -395,7 +395,7 @@ TEST(test_runtime_a_crash_loop_backs_off)
     server_start(&s, args);
     for (double end = now_seconds() + 20; !looping && now_seconds() < end; usleep(50 * 1000)) {
         CHECK(req(&s, "GET", "/readyz", NULL, &r) == 0);
-        looping = strstr(json_string_value(jpath(r.json, "detail")) ?: "", "dying at start-up") != NULL;
+        looping = strstr(json_string_value(jpath(r.json, "detail")) ?: "", "keep dying at start-up") != NULL;
         resp_free(&r);
     }
     CHECK(looping);

@@ -123,6 +123,12 @@ TEST(test_store_results_and_idempotency_keys_survive_a_clean_restart)
     server_start_on(&s, dir, "2");
     after = job_get(&s, id);
     CHECK(after != NULL);
+    if (!json_equal(before, after)) {
+        char *a = json_dumps(before, JSON_SORT_KEYS), *b = json_dumps(after, JSON_SORT_KEYS);
+        fprintf(stderr, "    before: %s\n    after:  %s\n", a, b);
+        free(a);
+        free(b);
+    }
     CHECK(json_equal(before, after)); /* times, worker, progress, result: all kept */
     CHECK(req(&s, "GET", path, NULL, &r) == 0);
     CHECK_INT(r.status, 200);

@@ -90,6 +90,10 @@ serve() {
         return
     fi
     pool=$(curl -s -H 'Authorization: Bearer readme-key-1' "http://127.0.0.1:$port/v1/pool")
+    # script/server execs poold: no parent of its keeps the key in its
+    # environment, where the functions poold runs could read it.
+    local comm
+    comm=$(cat "/proc/$pid/comm" 2>/dev/null)
     local denied
     denied=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/v1/pool")
     if ! stop "$pid" "$log"; then
@@ -98,6 +102,8 @@ serve() {
         fail "$name" "POOLD_PROCESSES=3 not applied: $pool"
     elif [ "$denied" != 401 ]; then
         fail "$name" "POOLD_API_KEY not applied: /v1/pool without the key answered $denied"
+    elif [ "$1" = script/server ] && [ "$comm" != poold ]; then
+        fail "$name" "poold is not what script/server became (its process is $comm): a parent holds POOLD_API_KEY"
     else
         ok "$name"
     fi

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "core/clock.h"
+#include "core/jtext.h"
 #include "core/metrics.h"
 
 EventsState events_state = {.lock = PTHREAD_MUTEX_INITIALIZER};
@@ -119,14 +120,14 @@ events_json(EventType type, const char *job, json_t *data)
     if (job)
         json_object_set_new(data, "job", json_string(job));
     json_object_set_new(data, "time", json_real(clock_wall()));
-    text = json_dumps(data, JSON_COMPACT);
+    text = jtext_dumps(data, JSON_COMPACT);
     if (text && strlen(text) > EVENTS_MAX_FRAME - 128) {
         free(text);
         text = NULL;
         json_t *cut = json_pack("{s:s, s:s?, s:O, s:b}", "type", events_names[type], "job", job, "time",
                                 json_object_get(data, "time"), "truncated", 1);
         if (cut)
-            text = json_dumps(cut, JSON_COMPACT);
+            text = jtext_dumps(cut, JSON_COMPACT);
         json_decref(cut);
     }
     json_decref(data);

@@ -131,6 +131,7 @@ struct HttpReq {
     int lines;                /* the body goes to route->line as it comes */
     int line_state;           /* HTTP_LINE_*: the line function's last word */
     unsigned long lines_in;   /* lines handed on so far */
+    int lines_kept_alive;     /* TCP keepalive is on (http_stream.c) */
     int overlong;             /* a line passed --max-body: no line after it
                                * is handed on (http_stream_overlong) */
     int skipping;             /* inside that line: dropped to its newline */

@@ -20,9 +20,12 @@
  * clock, libmicrohttpd's idle timeout included, which would otherwise
  * close a connection whose generator pauses longer than it.
  */
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "core/log.h"
 #include "http/http_impl.h"
@@ -173,12 +176,32 @@ http_stream_lines_take(HttpReq *r, const char *data, size_t *size)
     return r->dropped > r->http->max_body ? -1 : 0;
 }
 
-/* 1 while a lines body is on the clock: inside a line, or past the lines
- * it wants (what is dropped keeps the pace of any body). */
+/* 1 while a lines body is on the clock: before its first line (the call:
+ * headers and then nothing would otherwise hold a connection for ever),
+ * inside a line, or past the lines it wants (what is dropped keeps the
+ * pace of any body). */
 static int
 http_stream_in_line(const HttpReq *r)
 {
-    return r->len > 0 || r->skipping || r->overlong || r->line_state == HTTP_LINE_STOP || r->status;
+    return r->lines_in == 0 || r->len > 0 || r->skipping || r->overlong || r->line_state == HTTP_LINE_STOP ||
+           r->status;
+}
+
+/* A generator may pause for ever between lines, but its client may not
+ * vanish for ever: TCP keepalive finds a dead peer in about two minutes
+ * (60 s idle, then 6 probes 10 s apart), which no clock of ours does. */
+static void
+http_stream_keepalive(HttpReq *r)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    int on = 1, idle = 60, intvl = 10, cnt = 6;
+
+    if (!ci)
+        return;
+    setsockopt(ci->connect_fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
+    setsockopt(ci->connect_fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+    setsockopt(ci->connect_fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+    setsockopt(ci->connect_fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
 }
 
 /* Turns MHD's idle timeout off (between two lines) or on again. */
@@ -187,6 +210,10 @@ http_stream_untimed(HttpReq *r, int untimed)
 {
     if (r->untimed == untimed || r->http->conn_timeout <= 0)
         return;
+    if (untimed && !r->lines_kept_alive) {
+        r->lines_kept_alive = 1;
+        http_stream_keepalive(r);
+    }
     MHD_set_connection_option(r->conn, MHD_CONNECTION_OPTION_TIMEOUT,
                               untimed ? 0u : HTTP_IDLE_TIMEOUT(r->http->conn_timeout));
     r->untimed = untimed;

@@ -329,6 +329,30 @@ TEST(test_hostile_an_ndjson_generator_slower_than_the_timeout_is_not_cut)
     server_stop(&s);
 }
 
+/* Only between lines: headers and then nothing are on the clock, as any
+ * body is, or one client could hold every connection for ever. */
+TEST(test_hostile_an_ndjson_body_that_never_begins_is_cut)
+{
+    static const char *const args[] = {"--connection-timeout", "1", "--processes", "1", NULL};
+    Server s;
+    RawAnswer a;
+    double t0;
+
+    server_start(&s, args);
+    int fd = raw_connect(NULL, s.port);
+    CHECK(raw_send(fd, LIT("POST /v1/imap HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-ndjson\r\n"
+                           "Transfer-Encoding: chunked\r\n\r\n")) == 0);
+    t0 = now_seconds();
+    raw_read(fd, 8, &a);
+    /* As a slow body is: 408, then closed. */
+    CHECK_INT(a.status, 408);
+    CHECK(now_seconds() - t0 < 6);
+    raw_free(&a);
+    close(fd);
+    check_still_up(&s);
+    server_stop(&s);
+}
+
 int
 main(int argc, char **argv)
 {

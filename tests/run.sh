@@ -8,7 +8,8 @@
 # argument: a test to run (then only those run) or, after a '-', one to
 # leave out. A word that names no test of the binary (one renamed since) is
 # a failure, not a test quietly left unchecked. RUN_LABEL, when set, goes
-# before each binary's name in its summary.
+# before each binary's name in its summary, and each summary ends with the
+# binary's time in seconds.
 set -u
 label=${RUN_LABEL:+$RUN_LABEL }
 passed=0 failed=0
@@ -17,6 +18,7 @@ for entry in "$@"; do
     bin=${words[0]}
     name=$(basename "$bin")
     out=$(mktemp)
+    began=$SECONDS
     "$bin" "${words[@]:1}" >"$out" 2>&1
     rc=$?
     summary=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$out" | tail -n 1)
@@ -36,7 +38,8 @@ for entry in "$@"; do
             f=$((f + 1))
         fi
     done
-    echo "-- $label$name: $p passed, $f failed"
+    # Its time, so that a suite that grows shows where (CI has a bound).
+    echo "-- $label$name: $p passed, $f failed ($((SECONDS - began)) s)"
     passed=$((passed + p)); failed=$((failed + f))
 done
 echo "$passed passed, $failed failed"

@@ -102,7 +102,11 @@ function onJobEvent(type, e) {
   const id = e.job;
   const list = state.timeline.get(id) || [];
   list.push([e.time, type.replace('job.', '') + (e.worker && type === 'job.started' ? ' on ' + e.worker : '')]);
+  state.timeline.delete(id); // re-set below: the Map's order is then the last news
   state.timeline.set(id, list.slice(-50));
+  // The timelines of the 1,000 jobs with the latest news: a tab left open
+  // on a busy pool must not grow for ever.
+  while (state.timeline.size > 1000) state.timeline.delete(state.timeline.keys().next().value);
   if (type === 'job.created') {
     addRow({id, func: e.func, status: 'queued', progress: {done: 0, total: e.total}, created_at: e.time});
   } else if (type === 'job.started') {
@@ -132,9 +136,10 @@ function onWorkerEvent(type, e) {
 }
 
 function onStats(e) {
+  if (!e.workers || !e.queue) return; // a frame cut short (poold says "truncated"): the next one comes
   renderWorkers(e.workers);
   renderCounts(e.jobs);
-  const queued = e.queue.queued + e.queue.sent;
+  const queued = e.queue.queued; // every task waiting, those written ahead (sent) included
   state.samples.push({t: e.time, done: e.tasks_done, queued});
   while (state.samples.length && state.samples[0].t < e.time - WINDOW) state.samples.shift();
   renderChart();

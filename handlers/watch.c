@@ -39,14 +39,15 @@ watch_gone(void *ctx)
         events_gone(q->reader);
 }
 
-/* The request is over: no wake may come after this. */
+/* The request is over: no wake may come after this. The reader itself
+ * lives on until watch_free: the watcher thread may still be telling it
+ * its client is gone (watch_gone). */
 static void
 watch_closed(void *ctx)
 {
     WatchReq *q = ctx;
 
-    events_close(q->reader);
-    q->reader = NULL;
+    events_detach(q->reader);
 }
 
 static void

@@ -49,7 +49,8 @@ typedef enum {
 
 #define EVENTS_DEFAULT_RING 4096   /* events kept for Last-Event-ID */
 #define EVENTS_DEFAULT_HEARTBEAT 15.0 /* seconds between comment lines */
-#define EVENTS_MAX_FRAME 4096      /* an event's frame is cut to fit */
+#define EVENTS_MAX_FRAME 32768     /* an event's frame is cut to fit: pool.stats
+                                    * of some 300 workers still fits */
 
 typedef struct EventsOptions {
     size_t ring;        /* events kept; 0: EVENTS_DEFAULT_RING */
@@ -120,7 +121,12 @@ ssize_t events_read(EventsReader *r, char *buf, size_t max, int stopping);
 /* The reader's client is gone: its next read ends, and it is woken. */
 void events_gone(EventsReader *r);
 
-/* Takes the reader out of the stream: no wake comes after this returns. */
+/* Takes the reader out of the stream: no wake comes after this returns;
+ * the reader stays readable (events_gone may still be called on it) until
+ * events_close. */
+void events_detach(EventsReader *r);
+
+/* Detaches the reader if it is not yet, and frees it. */
 void events_close(EventsReader *r);
 
 /* Readers open now. */

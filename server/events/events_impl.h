@@ -26,6 +26,7 @@ struct EventsReader {
     int sleeping;              /* returned EVENTS_WAIT, not woken since */
     int heartbeat;             /* a comment is due */
     int gone;
+    int detached;             /* out of S.readers (events_detach) */
     EventsWakeFn wake;
     void *wake_ctx;
     size_t pend_off, pend_len; /* a frame begun but not all written */

@@ -243,21 +243,31 @@ events_gone(EventsReader *r)
 }
 
 void
-events_close(EventsReader *r)
+events_detach(EventsReader *r)
 {
     if (!r)
         return;
     pthread_mutex_lock(&S.lock);
-    if (r->prev)
-        r->prev->next = r->next;
-    else
-        S.readers = r->next;
-    if (r->next)
-        r->next->prev = r->prev;
-    S.nreaders--;
-    if (r->sleeping)
-        S.sleeping--;
+    if (!r->detached) {
+        r->detached = 1;
+        if (r->prev)
+            r->prev->next = r->next;
+        else
+            S.readers = r->next;
+        if (r->next)
+            r->next->prev = r->prev;
+        S.nreaders--;
+        if (r->sleeping)
+            S.sleeping--;
+        r->sleeping = 0; /* events_gone wakes no one now */
+    }
     pthread_mutex_unlock(&S.lock);
+}
+
+void
+events_close(EventsReader *r)
+{
+    events_detach(r);
     free(r);
 }
 

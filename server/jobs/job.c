@@ -219,7 +219,7 @@ job_tick(JobTable *t, JobWait **fired)
         }
         if (j->in_table) {
             if (t->opt.store)
-                store_forget(t->opt.store, j->seq);
+                store_forget(t->opt.store, j->seq, j->id);
             job_remove(t, j);
         }
         job_unref(j); /* the FIFO's reference */

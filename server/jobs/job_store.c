@@ -126,7 +126,7 @@ job_store_discard(JobTable *t, Job *j, int rc)
         job_remove(t, j);
     pthread_mutex_unlock(&t->lock);
     if (t->opt.store)
-        store_forget(t->opt.store, j->seq);
+        store_forget(t->opt.store, j->seq, j->id);
 }
 
 /* Both halves are in: the job is accepted, or (its row not written) gone.

@@ -298,13 +298,16 @@ store_op_new(StoreOpKind kind, const StoreJob *j)
     char *at;
 
     for (size_t i = 0; i < ARRAY_LEN(strs); i++)
-        need += (lens[i] = kind != STORE_FORGET && strs[i] ? strlen(strs[i]) : 0) + 1;
+        need += (lens[i] = (kind != STORE_FORGET || i == 0) && strs[i] ? strlen(strs[i]) : 0) + 1;
     if (!(op = calloc(1, sizeof(*op) + need)))
         return NULL;
     op->kind = kind;
     op->job.seq = j->seq;
-    if (kind == STORE_FORGET)
+    if (kind == STORE_FORGET) { /* its seq, and its id: whose row it is */
+        at = op->buf;
+        op->job.id = j->id ? store_copy(&at, j->id, lens[0]) : NULL;
         return op;
+    }
     op->job = *j;
     at = op->buf;
     op->job.id = store_copy(&at, j->id, lens[0]);
@@ -389,9 +392,9 @@ store_update(Store *s, const StoreJob *j)
 }
 
 void
-store_forget(Store *s, uint64_t seq)
+store_forget(Store *s, uint64_t seq, const char *id)
 {
-    StoreJob j = {.seq = seq};
+    StoreJob j = {.seq = seq, .id = id};
     StoreOp *op;
 
     StoreOp *old = NULL;

@@ -96,8 +96,10 @@ int store_add(Store *s, const StoreJob *j, StoreDoneFn done, void *ctx);
  * result, failure), replacing a change of the same job still queued. */
 void store_update(Store *s, const StoreJob *j);
 
-/* Queues the deletion of the job's row (it expired). */
-void store_forget(Store *s, uint64_t seq);
+/* Queues the deletion of the job's row (it expired, or was refused):
+ * only if the row is still job id's, so that a refused job never takes
+ * with it a row another poold wrote under its number. */
+void store_forget(Store *s, uint64_t seq, const char *id);
 
 /* Called for each job read back, in creation order; strings are borrowed
  * for the call only. */

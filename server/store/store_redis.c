@@ -32,8 +32,16 @@
 #include "store/store_impl.h"
 
 /* ARGV: seq, id, idem key or "", the number of (field, value) pairs, the
- * pairs. The row's indexes follow it. */
+ * pairs. The row's indexes follow it. A job number or a key that names
+ * another job is refused, never written over: two poolds numbering jobs
+ * each their own way in one database would destroy each other's jobs,
+ * until replicas share their numbers. */
 static const char store_redis_add_lua[] =
+    "local was = redis.call('HGET', KEYS[1], 'id')\n"
+    "local held = ARGV[3] ~= '' and redis.call('HGET', KEYS[4], ARGV[3])\n"
+    "if (was and was ~= ARGV[2]) or (held and held ~= ARGV[1]) then\n"
+    "  return redis.error_reply('job number ' .. ARGV[1] .. ' or its Idempotency-Key is another job' ..\n"
+    "    '(s): is a second poold writing to this database? One poold a Redis database, for now') end\n"
     "local n = tonumber(ARGV[4])\n"
     "redis.call('DEL', KEYS[1])\n"
     "redis.call('HSET', KEYS[1], unpack(ARGV, 5, 4 + 2 * n))\n"
@@ -43,17 +51,22 @@ static const char store_redis_add_lua[] =
     "return 1\n";
 
 /* ARGV: as the add's, then the names of the fields now NULL. A row that is
- * gone (expired, forgotten) is not made again by a late update. */
+ * gone (expired, forgotten) is not made again by a late update, nor is
+ * another job's row under the same number written over. */
 static const char store_redis_update_lua[] =
-    "if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end\n"
+    "local was = redis.call('HGET', KEYS[1], 'id')\n"
+    "if not was or (ARGV[2] ~= '' and was ~= ARGV[2]) then return 0 end\n"
     "local n = tonumber(ARGV[4])\n"
     "redis.call('HSET', KEYS[1], unpack(ARGV, 5, 4 + 2 * n))\n"
     "if #ARGV > 4 + 2 * n then redis.call('HDEL', KEYS[1], unpack(ARGV, 5 + 2 * n, #ARGV)) end\n"
     "return 1\n";
 
-/* ARGV: seq. The key's entry goes only if it still names this job. */
+/* ARGV: seq, id. The row goes only if it is this job's (a job refused
+ * for a number another poold took must not take that one's row with it),
+ * the key's entry only if it still names this job. */
 static const char store_redis_forget_lua[] =
     "local row = redis.call('HMGET', KEYS[1], 'id', 'key')\n"
+    "if row[1] and ARGV[2] ~= '' and row[1] ~= ARGV[2] then return 0 end\n"
     "redis.call('DEL', KEYS[1])\n"
     "redis.call('ZREM', KEYS[2], ARGV[1])\n"
     "if row[1] then redis.call('HDEL', KEYS[3], row[1]) end\n"

@@ -179,6 +179,45 @@ TEST(test_redis_jobs_survive_a_kill_of_poold)
     redis_free(&r);
 }
 
+/* Until replicas share their job numbers, a second poold on the same
+ * database is refused its writes: never one that destroys the first's
+ * jobs (it numbers its jobs from 1 too). */
+TEST(test_redis_a_second_poold_on_one_database_destroys_nothing)
+{
+    RedisServer r;
+    Server a, b;
+    Resp resp;
+    char id[64], other[64];
+    const char *args[] = {"--processes", "1", "--store", r.url, NULL};
+
+    redis_start(&r);
+    server_start(&a, args);
+    snprintf(id, sizeof(id), "%s", job_submit(&a, "/v1/apply_async", "{\"func\":\"echo\",\"args\":[7]}"));
+    CHECK(await_status(&a, id, "succeeded", 5));
+    /* The second numbers on from what it read at its start; then the
+     * first's next number is the second's job: refused, not written over. */
+    server_start(&b, args);
+    snprintf(other, sizeof(other), "%s", job_submit(&b, "/v1/apply_async", "{\"func\":\"echo\",\"args\":[8]}"));
+    CHECK(await_status(&b, other, "succeeded", 5));
+    CHECK_INT(req(&a, "POST", "/v1/apply_async", "{\"func\":\"echo\",\"args\":[9]}", &resp), 0);
+    CHECK_INT(resp.status, 503);
+    resp_free(&resp);
+    server_stop(&b);
+    server_stop(&a);
+    /* Both jobs, as they were, read back from Redis by a new start. */
+    server_start(&a, args);
+    json_t *j = job_get(&a, id), *k = job_get(&a, other);
+    if (!j || !k)
+        fprintf(stderr, "    first %s, second %s\n", j ? "kept" : "lost", k ? "kept" : "lost");
+    CHECK(j != NULL && k != NULL);
+    CHECK_INT(json_integer_value(jpath(j, "result")), 7);
+    CHECK_INT(json_integer_value(jpath(k, "result")), 8);
+    json_decref(j);
+    json_decref(k);
+    server_stop(&a);
+    redis_free(&r);
+}
+
 TEST(test_redis_down_refuses_jobs_503_and_a_restart_with_aof_loses_nothing)
 {
     RedisServer r;

@@ -75,14 +75,20 @@ function connect() {
   const q = state.key ? '?access_token=' + encodeURIComponent(state.key) : '';
   const es = new EventSource('/v1/events' + q);
   state.source = es;
-  es.onopen = () => setConn('live');
+  es.onopen = () => {
+    setConn('live');
+    // What ended while the stream was down (or before it first opened)
+    // is read again now that nothing more can be missed.
+    if (state.stale) loadJobs();
+    state.stale = false;
+  };
   es.onerror = () => {
     setConn('reconnecting');
-    // Closed for good (a refused key, or poold gone long): ask the API
-    // why, once, and start again unless it wants a key.
-    if (es.readyState === EventSource.CLOSED) {
-      setTimeout(() => api('GET', '/v1/pool').then(() => connect(), () => {}), 2000);
-    }
+    state.stale = true;
+    // Closed for good (a refused key, or poold gone long): start again,
+    // which asks the API first and tries again until poold answers,
+    // unless it wants a key.
+    if (es.readyState === EventSource.CLOSED) setTimeout(start, 2000);
   };
   for (const t of JOB_TYPES) es.addEventListener(t, (m) => onJobEvent(t, JSON.parse(m.data)));
   for (const t of ['worker.started', 'worker.exited', 'worker.recycled']) {
@@ -362,7 +368,7 @@ async function start() {
     $('#main').hidden = false;
     renderWorkers(pool.body.workers);
     renderCounts(null);
-    await loadJobs();
+    state.stale = true; // the stream's open reads the jobs, missing none
     connect();
   } catch (err) {
     if (!(err instanceof Unauthorized)) {

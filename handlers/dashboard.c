@@ -12,9 +12,9 @@
 
 #include "handlers.h"
 
-#define DASHBOARD_CSP                                                                               \
-    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; " \
-    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+static const char dashboard_csp[] =
+    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 static const DashboardAsset *
 dashboard_find(const char *name)
@@ -28,7 +28,7 @@ dashboard_find(const char *name)
 static void
 dashboard_send(HttpReq *r, const DashboardAsset *a)
 {
-    static const char *const headers[] = {"Content-Security-Policy", DASHBOARD_CSP,
+    static const char *const headers[] = {"Content-Security-Policy", dashboard_csp,
                                           "X-Content-Type-Options", "nosniff",
                                           "Referrer-Policy", "no-referrer",
                                           "Cache-Control", "no-cache",

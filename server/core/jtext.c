@@ -16,7 +16,7 @@
 int
 jtext_real(double d, char *buf)
 {
-    char sci[40], digits[24];
+    char sci[40], digits[24] = {'0'};
     int prec, ndig = 0, exp10, n = 0;
     const char *p, *e;
 
@@ -31,13 +31,16 @@ jtext_real(double d, char *buf)
     if (prec == 16)
         snprintf(sci, sizeof(sci), "%.*e", prec, d);
     p = sci + (sci[0] == '-');
-    e = strchr(p, 'e');
-    for (const char *c = p; c < e; c++)
+    if (!(e = strchr(p, 'e'))) /* not finite: JSON has no such number, and callers pass none */
+        return snprintf(buf, JTEXT_REAL_MAX, "%s", sci);
+    for (const char *c = p; c < e && ndig < (int)sizeof(digits); c++)
         if (*c != '.')
             digits[ndig++] = *c;
+    if (ndig == 0) /* "%e" always writes a digit: a guard for the analyzer */
+        ndig = 1;
     while (ndig > 1 && digits[ndig - 1] == '0')
         ndig--;
-    exp10 = atoi(e + 1);
+    exp10 = (int)strtol(e + 1, NULL, 10);
     if (sci[0] == '-')
         buf[n++] = '-';
     if (exp10 < -4 || exp10 >= 16) { /* d.ddde+XX */

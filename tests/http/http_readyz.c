@@ -112,7 +112,7 @@ TEST(test_readyz_says_no_retry_after_while_poold_stops)
     BgCall c = {.path = "/v1/apply", .body = "{\"func\":\"sleep\",\"args\":[30]}"};
     Server s;
     pthread_t t;
-    Resp r;
+    Resp r = {0};
     int st;
 
     server_start(&s, args);

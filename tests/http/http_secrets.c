@@ -115,8 +115,8 @@ run_probes(const char *const *args_in, const char *const *env, const char *auth,
 
 TEST(test_secrets_from_flags_and_the_api_key_from_the_environment_stay_out_of_reach)
 {
-    static const char *const args[] = {"--api-key", KEY_FLAG, "--api-key=" KEY_EQ, "--webhook-secret", SECRET_FLAG,
-                                       NULL};
+    static const char key_eq[] = "--api-key=" KEY_EQ;
+    static const char *const args[] = {"--api-key", KEY_FLAG, key_eq, "--webhook-secret", SECRET_FLAG, NULL};
     static const char *const env[] = {"POOLD_API_KEY", KEY_ENV, NULL};
     static const char *const secrets[] = {KEY_ENV, KEY_FLAG, KEY_EQ, SECRET_FLAG, NULL};
 

@@ -69,6 +69,26 @@ store_redis_set(StoreJob *j, const char *name, const redisReply *v)
         j->fail_index = store_redis_u64(v);
 }
 
+/* Whether what a row says can be served as it is: a Redis that anyone
+ * else can write to is not trusted to hold poold's own rows. Its result
+ * is answered as JSON text, spliced: it must be JSON; its counts and
+ * priority within what poold writes. */
+static int
+store_redis_sane(const StoreJob *j)
+{
+    json_t *v;
+
+    if (j->total > (1ULL << 40) || j->done > j->total || j->priority < -1000000 || j->priority > 1000000 ||
+        j->pid < 0)
+        return 0;
+    if (!j->result)
+        return 1;
+    if (!(v = json_loadb(j->result, j->result_len, JSON_DECODE_ANY, NULL)))
+        return 0;
+    json_decref(v);
+    return 1;
+}
+
 /* A row's HGETALL reply into j (its strings borrowed from r): 0, or -1
  * when it is not a job's row. */
 static int
@@ -82,7 +102,9 @@ store_redis_row(const redisReply *r, uint64_t seq, StoreJob *j)
             return -1;
         store_redis_set(j, r->element[i]->str, r->element[i + 1]);
     }
-    return j->id && j->op && j->func && j->status ? 0 : -1;
+    if (!j->id || !j->op || !j->func || !j->status)
+        return -1;
+    return store_redis_sane(j) ? 0 : -1;
 }
 
 /* Whether j finished more than ttl ago with no webhook left to deliver:

@@ -114,14 +114,22 @@ TEST(test_redis_rows_of_another_shape_are_skipped_at_start)
     redis_start(&r);
     snprintf(store, sizeof(store), "%s/2", r.url);
     redisReply *x = redis_cmd(&r, "EVAL %s 0", "redis.call('SELECT', 2);"
-                                               "redis.call('ZADD', 'poold:jobs', 7, '7', 8, '8');"
+                                               "redis.call('ZADD', 'poold:jobs', 7, '7', 8, '8', 9, '9', 10, '10');"
                                                "redis.call('HSET', 'poold:job:7', 'id', 'x');"
-                                               "redis.call('SET', 'poold:job:8', 'str'); return 1");
+                                               "redis.call('SET', 'poold:job:8', 'str');"
+                                               /* whole rows whose contents poold never writes */
+                                               "redis.call('HSET', 'poold:job:9', 'id', 'i9', 'op', 'apply_async',"
+                                               "  'func', 'echo', 'status', 'succeeded', 'result', '[1,2');"
+                                               "redis.call('HSET', 'poold:job:10', 'id', 'i10', 'op', 'apply_async',"
+                                               "  'func', 'echo', 'status', 'queued', 'total', '3', 'done', '7');"
+                                               "return 1");
     CHECK(x && x->type == REDIS_REPLY_INTEGER);
     freeReplyObject(x);
     server_start(&s, args);
     CHECK(server_log_has(&s, "poold:job:7 is not a job's row", 5));
     CHECK(server_log_has(&s, "poold:job:8 is not a job's row (WRONGTYPE", 5));
+    CHECK(server_log_has(&s, "poold:job:9 is not a job's row", 5));
+    CHECK(server_log_has(&s, "poold:job:10 is not a job's row", 5));
     json_t *l = get_json(&s, "/v1/jobs");
     CHECK_INT(json_array_size(json_object_get(l, "jobs")), 0);
     json_decref(l);

@@ -60,35 +60,11 @@ TEST(test_redis_malformed_urls_are_startup_errors)
     expect_startup_error("--store redis:localhost", "unknown store");
 }
 
-/* Runs poold with extra arguments; checks that it exits with `status`
- * and that its stderr holds want (never a crash). */
-static void
-expect_exit(const char *extra, int status, const char *want)
-{
-    const char *bin = getenv("POOLD_BIN") ? getenv("POOLD_BIN") : "build/poold";
-    char cmd[2048], out[16384];
-    size_t n;
-    FILE *f;
-    int st;
-
-    snprintf(cmd, sizeof(cmd), "%s --port 0 --processes 1 %s 2>&1 >/dev/null", bin, extra);
-    CHECK((f = popen(cmd, "r")) != NULL);
-    n = fread(out, 1, sizeof(out) - 1, f);
-    out[n] = '\0';
-    st = pclose(f);
-    poold_output_check(extra, out);
-    if (!strstr(out, want))
-        fprintf(stderr, "    %s -> %s", extra, out);
-    CHECK(WIFEXITED(st));
-    CHECK_INT(WEXITSTATUS(st), status);
-    CHECK(strstr(out, want) != NULL);
-}
-
 TEST(test_redis_unreachable_at_start_exits_8_with_the_reason)
 {
     char extra[128];
 
-    snprintf(extra, sizeof(extra), "--store redis://127.0.0.1:%d/3", free_port());
+    snprintf(extra, sizeof(extra), "--processes 1 --store redis://127.0.0.1:%d/3", free_port());
     expect_exit(extra, 8, "cannot connect");
 }
 
@@ -99,7 +75,7 @@ TEST(test_redis_key_of_another_type_exits_8_never_a_crash)
 
     redis_start(&r);
     freeReplyObject(redis_cmd(&r, "SET poold:jobs not-a-zset"));
-    snprintf(extra, sizeof(extra), "--store %s", r.url);
+    snprintf(extra, sizeof(extra), "--processes 1 --store %s", r.url);
     expect_exit(extra, 8, "poold:jobs holds a string, not a zset");
     redis_free(&r);
 }

@@ -9,4 +9,8 @@
  * one line on stderr that mentions want. */
 void expect_startup_error(const char *extra, const char *want);
 
+/* Runs $POOLD_BIN with the extra arguments; checks that it exits with
+ * status and that its stderr holds want (never a crash). */
+void expect_exit(const char *extra, int status, const char *want);
+
 #endif

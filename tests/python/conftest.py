@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 
 import pytest
@@ -140,6 +141,26 @@ def pool_env(server, monkeypatch):
     """Pools made without url= or api_key= find the suite's server."""
     monkeypatch.setenv("POOLD_URL", server.url)
     monkeypatch.setenv("POOLD_API_KEY", API_KEY)
+
+
+def _fill_queue(url, seconds):
+    """Posts nap jobs until poold answers 503: its queue is full (with
+    --max-queue 1 and one worker: one runs, one waits)."""
+    for _ in range(30):
+        request = urllib.request.Request(url + "/v1/apply_async", data=json.dumps(
+            {"func": "nap", "args": [seconds]}).encode(), headers={"Content-Type": "application/json"})
+        try:
+            urllib.request.urlopen(request, timeout=5).close()
+        except urllib.error.HTTPError as exc:
+            assert exc.code == 503
+            return
+    pytest.fail("poold's queue never filled")
+
+
+@pytest.fixture
+def fill_queue():
+    """fill_queue(url, seconds): a server's queue filled with nap jobs."""
+    return _fill_queue
 
 
 @pytest.fixture

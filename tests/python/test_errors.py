@@ -3,7 +3,6 @@ or a RemoteError named after its type, with the remote traceback as its
 cause; poold's own outcomes as the documented RemoteError subclasses."""
 import json
 import time
-import urllib.error
 import urllib.request
 
 import pytest
@@ -163,21 +162,7 @@ def test_a_job_cancelled_elsewhere_is_cancelled(server, pool):
     assert caught.value.status == 410
 
 
-def fill_queue(url, seconds):
-    """Posts nap jobs until poold answers 503: its queue is full (--max-queue
-    1, one worker: one runs, a few are written ahead to it, one waits)."""
-    for _ in range(30):
-        request = urllib.request.Request(url + "/v1/apply_async", data=json.dumps(
-            {"func": "nap", "args": [seconds]}).encode(), headers={"Content-Type": "application/json"})
-        try:
-            urllib.request.urlopen(request, timeout=5).close()
-        except urllib.error.HTTPError as exc:
-            assert exc.code == 503
-            return
-    pytest.fail("poold's queue never filled")
-
-
-def test_a_full_queue_is_tried_again_after_retry_after(make_server):
+def test_a_full_queue_is_tried_again_after_retry_after(make_server, fill_queue):
     srv = make_server("--max-queue", "1", processes=1)
     fill_queue(srv.url, 0.2)
     p = poold.Pool(1, url=srv.url, api_key="")
@@ -187,7 +172,7 @@ def test_a_full_queue_is_tried_again_after_retry_after(make_server):
     p.terminate()
 
 
-def test_a_full_queue_past_the_retry_budget_is_pool_unavailable(make_server, monkeypatch):
+def test_a_full_queue_past_the_retry_budget_is_pool_unavailable(make_server, monkeypatch, fill_queue):
     srv = make_server("--max-queue", "1", processes=1)
     fill_queue(srv.url, 5)
     monkeypatch.setattr(_remote, "RETRY_BUDGET", 2.5)

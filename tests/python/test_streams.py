@@ -5,7 +5,6 @@ import itertools
 import json
 import time
 import tracemalloc
-import urllib.error
 import urllib.request
 
 import pytest
@@ -181,19 +180,7 @@ def test_an_iterable_raising_a_base_exception_raises_it_in_the_caller(pool, exc_
         pool.map("sqr", big)
 
 
-def fill_queue(url, seconds, times=30):
-    for _ in range(times):
-        request = urllib.request.Request(url + "/v1/apply_async", data=json.dumps(
-            {"func": "nap", "args": [seconds]}).encode(), headers={"Content-Type": "application/json"})
-        try:
-            urllib.request.urlopen(request, timeout=5).close()
-        except urllib.error.HTTPError as exc:
-            assert exc.code == 503
-            return
-    pytest.fail("poold's queue never filled")
-
-
-def test_a_full_queue_is_tried_again_for_streams(make_server):
+def test_a_full_queue_is_tried_again_for_streams(make_server, fill_queue):
     srv = make_server("--max-queue", "1", processes=1)
     p = poold.Pool(1, url=srv.url, api_key="")
     try:

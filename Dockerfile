@@ -16,6 +16,8 @@ COPY Makefile ./
 COPY include include
 COPY server server
 COPY handlers handlers
+COPY dashboard dashboard
+COPY script/embed-assets.sh script/
 COPY examples/plugin examples/plugin
 RUN make -j"$(nproc)"
 

@@ -361,6 +361,13 @@ fns=$(curl -sS --max-time 10 "$base/v1/functions" 2>&1)
 if printf '%s' "$fns" | grep -q '{"name":"calc","doc":"[^"]*","source":"python"}'; then ok "calc is served by the Python runtime"
 else fail "calc is served by the Python runtime" "got: $fns"; fi
 
+# The dashboard is compiled into the binary from dashboard/: the image's
+# build must have had those files, not an empty table.
+page=$(curl -sS --max-time 10 "$base/dashboard" 2>&1)
+if grep -q '<title>' <<<"$page" && curl -fsS --max-time 10 -o /dev/null "$base/dashboard/app.js"; then
+    ok "the image serves the dashboard (GET /dashboard, /dashboard/app.js)"
+else fail "the image serves the dashboard" "got: $(head -c 300 <<<"$page")"; fi
+
 call "exec function from examples/functions.json" '{"result":["HI"]}' POST /v1/apply '{"func":"upper","args":["hi"]}'
 
 # The seed's four apply_async(calc, (i,), callback=…), each to the receiver.

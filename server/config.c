@@ -38,6 +38,7 @@ config_defaults(Config *c)
     c->max_items = 10000000;
     c->max_jobs = 1000000;
     c->result_ttl = 3600;
+    c->claim_after = 30;
     c->max_conns = 10000;
     c->conn_timeout = 60;
     c->shutdown_grace = 30;

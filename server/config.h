@@ -33,6 +33,9 @@ struct Config {
                             * DATA_DIR/poold.db; "" with store_memory */
     char redis_host[256]; /* --store redis://HOST:PORT[/DB]; "" otherwise */
     int redis_port, redis_db;
+    char replica[64];    /* --replica: this replica's name; "" is HOSTNAME:PORT */
+    double claim_after;  /* --claim-after: seconds before a silent replica's
+                          * jobs are taken back */
     char data_dir[4080]; /* --data-dir: where the SQLite file lives (./data);
                           * room for "/poold.db" in store_path */
     int fsync_full;      /* --fsync full: sync every commit (power loss) */

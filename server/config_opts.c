@@ -405,6 +405,19 @@ config_opts_data_dir(Config *c, const ConfigOpt *o, const char *name, const char
     return SVC_OK;
 }
 
+/* A name others read in logs, views and metrics: 1 to 63 of letters,
+ * digits and ._:- */
+static int
+config_opts_replica(Config *c, const ConfigOpt *o, const char *name, const char *v, char *err, size_t errlen)
+{
+    (void)o;
+    if (!*v || strlen(v) >= sizeof(c->replica) || strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                                            "0123456789._:-") != strlen(v))
+        return config_opts_invalid(name, v, err, errlen);
+    strcpy(c->replica, v);
+    return SVC_OK;
+}
+
 static int
 config_opts_log_level(Config *c, const ConfigOpt *o, const char *name, const char *v, char *err, size_t errlen)
 {
@@ -491,6 +504,12 @@ const ConfigOpt config_opts[] = {
     {"store", OPT_STORE, "POOLD_STORE", "KIND", "job store: sqlite:PATH, memory to keep nothing across restarts, or redis://HOST:PORT[/DB] "
      "to share jobs between replicas (sqlite in --data-dir)",
      SETTER(config_opts_store)},
+    {"replica", OPT_REPLICA, "POOLD_REPLICA", "NAME", "with --store redis://: this replica's name, unique among them; "
+     "1 to 63 of letters, digits and ._:- (HOSTNAME:PORT)",
+     SETTER(config_opts_replica)},
+    {"claim-after", OPT_CLAIM_AFTER, "POOLD_CLAIM_AFTER", "SECONDS", "with --store redis://: a replica silent this long "
+     "has its jobs taken back and run elsewhere; it renews its hold every third of it (30)",
+     SECONDS_IN(claim_after, 0.3, 86400)},
     {"fsync", OPT_FSYNC, "POOLD_FSYNC", "MODE", "normal: jobs survive a crash of poold; full: a power loss too, slower (normal)",
      CHOICE(fsync_full, "normal", "full")},
     {"api-key", OPT_API_KEY, "POOLD_API_KEY", "KEY", "require \"Authorization: Bearer KEY\" on /v1 and /metrics (repeatable; /healthz and /readyz stay open)",

@@ -33,7 +33,7 @@
 
 /* Distinct exit codes per start-up failure, as beanstalkd does. */
 enum { EXIT_USAGE = 2, EXIT_REGISTRY = 3, EXIT_POOL = 4, EXIT_HTTP = 5, EXIT_POOL_FAILED = 6,
-       EXIT_NOMEM = 7, EXIT_STORE = 8 };
+       EXIT_NOMEM = 7 };
 
 /* The counters get a slot for every function and every route, fixed from
  * here on, so that counting needs no lock. */
@@ -202,6 +202,21 @@ main_start_pool(Main *m)
     return 0;
 }
 
+/* A replica's name when --replica gives none: HOSTNAME:PORT, unique
+ * among replicas on one machine as on several (the process id where the
+ * port is chosen at random). */
+static void
+main_replica_name(Main *m)
+{
+    char host[256] = "poold";
+
+    if (gethostname(host, sizeof(host) - 1) != 0)
+        snprintf(host, sizeof(host), "poold");
+    host[strcspn(host, ".")] = '\0'; /* the short name: the name must stay under 64 */
+    snprintf(m->cfg.replica, sizeof(m->cfg.replica), "%.40s:%d", host,
+             m->cfg.port ? m->cfg.port : (int)getpid());
+}
+
 /* The store, the webhooks, and the job table over them, which takes back
  * the jobs the store kept. */
 static int
@@ -220,13 +235,11 @@ main_start_jobs(Main *m)
      * async submits and /readyz answer 503 with the reason. */
     if (!cfg->store_memory && !(m->store = store_open(&so)))
         return EXIT_NOMEM;
-    /* Unlike a file, a Redis that cannot be had at start stops poold: its
-     * jobs are read back only now, and a replica that served without them
-     * would answer 404 for jobs the others hold. */
-    if (so.redis_host && !store_healthy(m->store, err, sizeof(err))) {
-        fprintf(stderr, "poold: %s\n", err);
-        return EXIT_STORE;
-    }
+    /* A Redis away at start is no reason to stop: sync calls serve, job
+     * calls answer 503 until the replica has connected and read the jobs
+     * (job_store_current). */
+    if (so.redis_host && !m->cfg.replica[0])
+        main_replica_name(m);
     _Static_assert(sizeof(wo.allow) == sizeof(cfg->webhook_allow), "one allow list");
     memcpy(wo.allow, cfg->webhook_allow, sizeof(wo.allow));
     if (!(m->hooks = webhook_start(&wo, err, sizeof(err)))) {
@@ -236,17 +249,14 @@ main_start_jobs(Main *m)
     m->app = (App){.cfg = cfg, .reg = m->reg, .pool = m->pool, .webhooks = m->hooks, .started = clock_wall()};
     JobOptions jo = {.pool = m->pool, .max_jobs = cfg->max_jobs, .result_ttl = cfg->result_ttl,
                      .store = m->store, .webhooks = m->hooks, .reg = m->reg,
-                     .limits = request_limits(&m->app, 1)};
+                     .limits = request_limits(&m->app, 1), .claim_after = cfg->claim_after,
+                     .replica = so.redis_host ? cfg->replica : NULL};
     if (!(m->jobs = job_table_new(&jo))) {
         log_msg(LOG_ERROR, "cannot start the job table");
         return EXIT_POOL;
     }
     m->app.jobs = m->jobs;
-    if (job_store_recover(m->jobs) < 0 && so.redis_host) {
-        store_healthy(m->store, err, sizeof(err));
-        fprintf(stderr, "poold: %s\n", err);
-        return EXIT_STORE;
-    }
+    job_store_recover(m->jobs);
     return 0;
 }
 
@@ -325,6 +335,7 @@ main_stop(Main *m)
     events_stop();
     http_stop(m->http);
     webhook_stop(m->hooks);
+    job_table_stop(m->jobs); /* and its replicas' threads, which use the store */
     store_close(m->store);
     job_table_free(m->jobs);
     pool_free(m->pool);

@@ -20,6 +20,7 @@
 #include <uthash.h>
 
 #include "core/clock.h"
+#include "store/store_cluster.h"
 
 const char *const job_names[] = {"queued", "running", "succeeded", "failed",
                                  "timed_out", "worker_lost", "cancelled"};
@@ -208,6 +209,12 @@ job_tick(JobTable *t, JobWait **fired)
         t->fin_head = j->fin_next;
         if (!t->fin_head)
             t->fin_tail = NULL;
+        if (j->in_table && !job_ended(j->status)) {
+            /* Taken again by a replica since it ended (job_cluster.c):
+             * its new end queues it again. */
+            job_unref(j);
+            continue;
+        }
         if (j->in_table && j->cb && (j->cb->sending || j->cb->pending)) {
             /* Its webhook is still being delivered: the job (and its row,
              * which a restart resumes from) stays another TTL, queued
@@ -273,6 +280,10 @@ job_table_new(const JobOptions *o)
         return NULL;
     }
     t->clock_started = 1;
+    if (job_cluster_start(t) != SVC_OK) {
+        job_table_free(t);
+        return NULL;
+    }
     return t;
 }
 
@@ -292,6 +303,7 @@ job_table_stop(JobTable *t)
         pthread_join(t->clock, NULL);
     t->clock_started = 0;
     job_fire(fired);
+    job_cluster_stop(t); /* the jobs this replica held go back to the queue */
 }
 
 void
@@ -329,6 +341,18 @@ job_find(JobTable *t, const char *id)
 
 int
 job_cancel(JobTable *t, Job *j)
+{
+    int rc;
+
+    /* With replicas the row decides, wherever the job runs: Redis cancels
+     * it (or says it ended first) and tells the replica that runs it. */
+    if (t->cluster && (rc = store_cluster_cancel(t->cluster, j->seq, j->id)) != 1)
+        return rc == SVC_ESTORE ? SVC_ESTORE : SVC_EINVAL;
+    return job_cancel_here(t, j);
+}
+
+int
+job_cancel_here(JobTable *t, Job *j)
 {
     JobWait *fired = NULL;
     Batch *b = NULL;

@@ -52,6 +52,10 @@ typedef struct JobOptions {
     Webhooks *webhooks;  /* where finished jobs' callbacks go */
     const Registry *reg; /* to run stored jobs again after a restart */
     CallLimits limits;   /* the async calls' limits, for the same */
+    const char *replica; /* non-NULL: the store is Redis, shared with other
+                          * replicas (job_cluster.c); this one's name */
+    double claim_after;  /* replicas: seconds of silence before a job is
+                          * taken back from its replica */
 } JobOptions;
 
 JobTable *job_table_new(const JobOptions *o);
@@ -104,7 +108,9 @@ int job_status_parse(const char *name);
 /*
  * Cancels the job: a queued one never runs; a running one has its
  * unstarted chunks dropped and its running tasks' workers killed (and
- * replaced). Returns SVC_OK, or SVC_EINVAL when the job had already ended.
+ * replaced), on whichever replica runs it. Returns SVC_OK, SVC_EINVAL
+ * when the job had already ended, or SVC_ESTORE when the replicas' Redis
+ * cannot be asked.
  */
 int job_cancel(JobTable *t, Job *j);
 
@@ -140,6 +146,11 @@ long job_store_recover(JobTable *t);
 /* 1 when new jobs can be accepted by the store (always, without one);
  * else 0 with the reason in why. */
 int job_store_ready(JobTable *t, char *why, size_t len);
+
+/* 1 when the table's jobs can be answered for (always, but for a replica
+ * that has lost the replicas' Redis, or not yet read it: its copy may
+ * be behind); else 0 with the reason in why. */
+int job_store_current(JobTable *t, char *why, size_t len);
 
 /* --- job_view.c: the jobs as clients read them --- */
 

@@ -82,6 +82,8 @@ struct Job {
     char *request;             /* the submitted body when at most JOB_REQUEST_MAX
                                 * bytes (what a dashboard shows), or NULL */
     double events_at;          /* dispatcher: when its last progress event went */
+    uint64_t attempts;         /* replicas: how often a replica took it */
+    char replica[64];          /* replicas: the one that took it, or "" */
     UT_hash_handle hh, hh_key, hh_seq;
 };
 
@@ -97,6 +99,7 @@ struct JobTable {
     Job *fin_head, *fin_tail;  /* finished jobs, oldest first */
     JobWait *waits;            /* every long poll */
     double clock_due;          /* when the clock thread wakes next */
+    struct StoreCluster *cluster; /* replicas (job_cluster.c), or NULL */
     pthread_t clock;
     int clock_started, quit;
 };
@@ -144,6 +147,20 @@ void job_events_progress(Job *j, size_t done, size_t total); /* dispatcher */
 void job_events_ended(const Job *j);
 void job_events_callback(const Job *j, const WebhookReport *r);
 
+/* In job_cluster.c: jobs shared with other replicas (lock not held). */
+/* Starts following the store's replicas when opt.replica is set: SVC_OK
+ * (also without), or SVC_ENOMEM. */
+int job_cluster_start(JobTable *t);
+void job_cluster_stop(JobTable *t);
+/* The job row r describes, brought into the table or brought up to date
+ * there: a new reference, or NULL when it cannot be read. */
+Job *job_cluster_adopt(JobTable *t, const StoreJob *r);
+/* Inserts j (lock held) by its creation time, not at the newest end: a
+ * job another replica made may be older than those here. */
+void job_insert_by_time(JobTable *t, Job *j);
+/* Cancels j here only (job.c's cancel without asking Redis). */
+int job_cancel_here(JobTable *t, Job *j);
+
 /* In job_hook.c. */
 /* Chooses the webhook of j, which has just ended with s (lock held):
  * job_hook_fire must follow once the lock is dropped. */
@@ -179,5 +196,17 @@ void job_store_settle(JobTable *t, JobSubmit *js, int started);
 /* Takes j, a submit refused with rc (an SVC_ code), out of the table, the
  * store and the pool, and logs why (lock not held). */
 void job_store_discard(JobTable *t, Job *j, int rc);
+/* A job read back (from a row): who it is and what it runs, status
+ * queued, not in the table; NULL (logged) when the row cannot be read
+ * back. st is the row's status, parsed. */
+Job *job_store_revive(JobTable *t, const StoreJob *r, int st);
+/* Its end as the row has it (j not yet in the table, or its status set
+ * by the caller). */
+void job_store_revive_end(Job *j, const StoreJob *r, JobStatus st);
+/* The stored call of r, parsed again: NULL with why filled. */
+Call *job_store_recall(JobTable *t, Job *j, const StoreJob *r, char *why, size_t len);
+/* Runs j's call c (taken) again: a job read back, or taken from the queue
+ * by this replica. */
+void job_store_rerun(JobTable *t, Job *j, Call *c);
 
 #endif

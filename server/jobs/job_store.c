@@ -10,6 +10,7 @@
 #include <jansson.h>
 
 #include "core/clock.h"
+#include "store/store_cluster.h"
 #include "jobs/job_impl.h"
 #include "core/log.h"
 #include "functions/registry.h"
@@ -24,6 +25,7 @@ job_store_record(const Job *j, StoreJob *r)
         .created = j->created, .started = j->started, .finished = j->finished,
         .total = j->total, .done = j->done_at_end, .worker = j->worker[0] ? j->worker : NULL,
         .pid = (int)j->pid, .result = j->result, .result_len = j->result_len,
+        .replica = j->replica[0] ? j->replica : NULL, .attempts = j->attempts,
     };
     if (j->fail) {
         r->fail_outcome = (int)j->fail->outcome;
@@ -68,6 +70,9 @@ struct JobSubmit {
     /* t->lock */
     int written, rc;           /* the commit came, with this outcome */
     int settled, started;      /* the submit is over; its batch started */
+    Job *same;                 /* replicas: the job its Idempotency-Key
+                                * names already (a reference), answered
+                                * instead; j was not written */
     JobReplay *replays;        /* the same Idempotency-Key meanwhile: told
                                 * with the original, never before its commit */
 };
@@ -78,6 +83,7 @@ job_store_submit_unref(JobSubmit *js)
     if (__atomic_sub_fetch(&js->refs, 1, __ATOMIC_ACQ_REL) > 0)
         return;
     job_unref(js->job);
+    job_unref(js->same);
     free(js);
 }
 
@@ -105,6 +111,7 @@ job_store_refusal(int rc)
     case SVC_ESTOPPED: return "poold is stopping";
     case SVC_ENOMEM: return "out of memory";
     case SVC_EUNAVAIL: return "no worker can start";
+    case SVC_EAGAIN: return "its Idempotency-Key names a job another replica took first";
     default: return "its tasks could not be queued";
     }
 }
@@ -115,12 +122,12 @@ job_store_refusal(int rc)
 void
 job_store_discard(JobTable *t, Job *j, int rc)
 {
-    log_msg(rc == SVC_EFULL || rc == SVC_ESTOPPED ? LOG_DEBUG : LOG_INFO, "job=%s func=%s refused: %s", j->id,
+    log_msg(rc == SVC_EFULL || rc == SVC_ESTOPPED || rc == SVC_EAGAIN ? LOG_DEBUG : LOG_INFO, "job=%s func=%s refused: %s", j->id,
             j->func, job_store_refusal(rc));
     pthread_mutex_lock(&t->lock);
     j->refused = 1;
     pthread_mutex_unlock(&t->lock);
-    job_cancel(t, j);
+    job_cancel_here(t, j);
     pthread_mutex_lock(&t->lock);
     if (j->in_table)
         job_remove(t, j);
@@ -135,12 +142,14 @@ job_store_discard(JobTable *t, Job *j, int rc)
 static void
 job_store_submit_end(JobTable *t, JobSubmit *js)
 {
-    if (js->rc != SVC_OK)
-        job_store_discard(t, js->job, js->rc);
-    js->done(js->ctx, js->job, js->rc);
+    Job *answer = js->same ? js->same : js->job;
+
+    if (js->rc != SVC_OK || js->same)
+        job_store_discard(t, js->job, js->same ? SVC_EAGAIN : js->rc);
+    js->done(js->ctx, answer, js->rc);
     for (JobReplay *r = js->replays, *next; r; r = next) {
         next = r->next;
-        r->done(r->ctx, js->job, js->rc);
+        r->done(r->ctx, answer, js->rc);
         free(r);
     }
 }
@@ -158,17 +167,26 @@ job_store_fail_replays(JobSubmit *js)
 }
 
 /* A StoreDoneFn: the job's row is on disk (SVC_OK), or could not be
- * written, and then the job is not accepted. Writer thread. */
+ * written, and then the job is not accepted. Writer thread. With
+ * replicas, the row of the job its key names already (same) is the
+ * answer instead: the same call is the same job, whichever replica took
+ * it first. */
 static void
-job_store_written(void *ctx, int rc)
+job_store_written(void *ctx, int rc, const StoreJob *same)
 {
     JobSubmit *js = ctx;
     JobTable *t = js->job->table;
+    Job *other = same && rc == SVC_OK ? job_cluster_adopt(t, same) : NULL;
     int last;
 
     pthread_mutex_lock(&t->lock);
     js->written = 1;
     js->rc = rc == SVC_OK ? SVC_OK : SVC_ESTORE;
+    if (same && rc == SVC_OK) {
+        js->same = other;
+        js->rc = !other ? SVC_ESTORE : memcmp(other->digest, js->job->digest, sizeof(other->digest)) ? SVC_EINVAL
+                                                                                                      : SVC_OK;
+    }
     if ((last = js->settled && js->started))
         js->job->submit = NULL;
     pthread_mutex_unlock(&t->lock);
@@ -245,6 +263,12 @@ job_store_ready(JobTable *t, char *why, size_t len)
     return !t->opt.store || store_healthy(t->opt.store, why, len);
 }
 
+int
+job_store_current(JobTable *t, char *why, size_t len)
+{
+    return !t->cluster || store_cluster_current(t->cluster, why, len);
+}
+
 /* --- reading the jobs back --- */
 
 /* What recovery gathers before it starts anything. */
@@ -300,7 +324,7 @@ job_store_fail_recovery(Job *j, const char *why)
 
 /* The stored call of an unfinished job, parsed again under today's
  * registry and limits; NULL with why filled when it cannot run. */
-static Call *
+Call *
 job_store_recall(JobTable *t, Job *j, const StoreJob *r, char *why, size_t len)
 {
     json_error_t jerr;
@@ -319,7 +343,7 @@ job_store_recall(JobTable *t, Job *j, const StoreJob *r, char *why, size_t len)
 /* A job read back, without its end: who it is and what it runs (its
  * status queued). NULL, logged, when its row cannot be read back; st is
  * its stored status, parsed. */
-static Job *
+Job *
 job_store_revive(JobTable *t, const StoreJob *r, int st)
 {
     const RegistryFn *fn = registry_find(t->opt.reg, r->func);
@@ -355,7 +379,7 @@ job_store_revive(JobTable *t, const StoreJob *r, int st)
 
 /* The end of a job read back that had ended (st), as it was. Its status is
  * where it was left, not a move: it is not yet in the table. */
-static void
+void
 job_store_revive_end(Job *j, const StoreJob *r, JobStatus st)
 {
     BatchFailure f = {.outcome = (Outcome)r->fail_outcome, .index = r->fail_index};
@@ -453,7 +477,7 @@ job_store_by_finish(const void *a, const void *b)
 }
 
 /* Runs a recovered job again; on a refusal (a full queue) it fails. */
-static void
+void
 job_store_rerun(JobTable *t, Job *j, Call *c)
 {
     Batch *b = batch_new(c);
@@ -488,7 +512,9 @@ job_store_recover(JobTable *t)
     double began = clock_mono();
     long n;
 
-    if (!t->opt.store)
+    /* Replicas read the rows as they follow them (job_cluster.c): the
+     * queue and the leases say what runs again, and where. */
+    if (!t->opt.store || t->opt.replica)
         return 0;
     n = store_load(t->opt.store, t->opt.result_ttl, job_store_load_one, &l);
     if (l.nended) /* qsort of NULL is undefined, even for 0 elements */

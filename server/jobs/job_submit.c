@@ -112,7 +112,9 @@ job_submit_admit(JobTable *t, Job *j, const char *key, JobSubmittedFn done, void
     }
     if ((long)t->count >= t->opt.max_jobs)
         return SVC_EFULL;
-    j->seq = ++t->seq;
+    /* Replicas number their jobs from Redis's one counter (store_seq). */
+    if (!(j->seq = t->opt.replica ? store_seq(t->opt.store) : ++t->seq))
+        return SVC_ESTORE;
     if (t->opt.store && !(*js = job_store_begin(j, done, ctx)))
         return SVC_ENOMEM;
     job_insert(t, j);
@@ -183,6 +185,13 @@ job_submit(JobTable *t, Call *call, int priority, const char *key,
         goto cleanup;
     if (js && (rc = job_store_write(t, js, body, body_len)) != SVC_OK) {
         job_store_discard(t, j, rc); /* js went with the refusal */
+        goto cleanup;
+    }
+    if (t->cluster) { /* queued in Redis: the replica with room runs it */
+        job_events_created(j);
+        *job = job_ref(j);
+        *created = 1;
+        job_store_settle(t, js, 1);
         goto cleanup;
     }
     if ((rc = job_submit_launch(t, j, b)) != SVC_OK) {

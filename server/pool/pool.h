@@ -113,6 +113,11 @@ int pool_submit(Pool *p, PoolTask **tasks, size_t n);
  * another caller may take the room first). */
 size_t pool_submit_room(Pool *p);
 
+/* Idle workers less the tasks waiting for one: below 0 when work waits,
+ * above when workers do (any thread; a hint). Replicas take queued jobs
+ * from Redis by it. */
+long pool_submit_spare(Pool *p);
+
 /* Called once when the queue has room again, on the dispatcher thread, or
  * when the pool stops, on the stopping thread. */
 typedef void (*PoolRoomFn)(void *ctx);

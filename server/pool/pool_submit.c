@@ -49,6 +49,20 @@ pool_submit_waiting(Pool *p)
     return n;
 }
 
+long
+pool_submit_spare(Pool *p)
+{
+    long idle = 0;
+
+    pthread_mutex_lock(&p->lock);
+    for (int i = 0; i < p->opt.processes; i++)
+        idle += p->workers[i].state == W_READY && !p->workers[i].doomed &&
+                __atomic_load_n(&p->workers[i].inflight, __ATOMIC_RELAXED) == 0;
+    idle -= pool_submit_waiting(p);
+    pthread_mutex_unlock(&p->lock);
+    return idle;
+}
+
 size_t
 pool_submit_room(Pool *p)
 {

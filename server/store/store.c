@@ -60,7 +60,9 @@ store_settle(Store *s, StoreOp *ops, int some_ok)
     for (StoreOp *op = ops; op; op = next) {
         next = op->next;
         if (op->kind == STORE_ADD && op->done)
-            op->done(op->ctx, op->ok ? SVC_OK : SVC_ERROR);
+            op->done(op->ctx, op->ok ? SVC_OK : SVC_ERROR, op->same ? &op->same->job : NULL);
+        free(op->same);
+        op->same = NULL;
         /* A try counts only when others went in meanwhile: a full disk
          * fails them all, and that is not this change's fault. */
         if (op->ok || op->kind == STORE_ADD || op->kind == STORE_NONE ||
@@ -291,8 +293,8 @@ store_op_new(StoreOpKind kind, const StoreJob *j)
 {
     size_t req = kind == STORE_ADD && j->request ? j->request_len : 0;
     size_t res = kind != STORE_FORGET && j->result ? j->result_len : 0;
-    const char *strs[] = {j->id,     j->op,        j->func,         j->status, j->key,
-                          j->worker, j->fail_type, j->fail_message, j->callback, j->fail_traceback};
+    const char *strs[] = {j->id,     j->op,        j->func,         j->status,   j->key,           j->worker,
+                          j->fail_type, j->fail_message, j->callback, j->fail_traceback, j->replica};
     size_t lens[ARRAY_LEN(strs)], need = req + 1 + res + 1 + 32;
     StoreOp *op;
     char *at;
@@ -320,10 +322,32 @@ store_op_new(StoreOpKind kind, const StoreJob *j)
     op->job.fail_message = store_copy(&at, j->fail_message, lens[7]);
     op->job.callback = store_copy(&at, j->callback, lens[8]);
     op->job.fail_traceback = store_copy(&at, j->fail_traceback, lens[9]);
+    op->job.replica = store_copy(&at, j->replica, lens[10]);
     op->job.request = req ? store_copy(&at, j->request, req) : NULL;
     op->job.result = res ? store_copy(&at, j->result, res) : NULL;
     op->job.digest = j->key && j->digest ? memcpy(at, j->digest, 32) : NULL;
     return op;
+}
+
+StoreOp *
+store_op_copy(const StoreJob *j)
+{
+    return store_op_new(STORE_ADD, j);
+}
+
+uint64_t
+store_seq(Store *s)
+{
+    uint64_t seq = 0;
+
+    pthread_mutex_lock(&s->lock);
+    /* Each commit tops the block up past half of it (store_redis.c), and a
+     * submit waits for its commit: only more submits at once than half a
+     * block could find it empty. */
+    if (s->seq_next < s->seq_end)
+        seq = s->seq_next++;
+    pthread_mutex_unlock(&s->lock);
+    return seq;
 }
 
 int

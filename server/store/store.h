@@ -62,6 +62,8 @@ typedef struct StoreJob {
     const char *fail_message;
     const char *callback;    /* the webhook's state, JSON text (schema 2) */
     const char *fail_traceback; /* a runtime function's traceback (schema 3) */
+    const char *replica;     /* Redis: the replica that took it, NULL before */
+    uint64_t attempts;       /* Redis: how often a replica took it */
 } StoreJob;
 
 /* The schema this build writes; PRAGMA user_version holds a file's. */
@@ -84,13 +86,21 @@ void store_close(Store *s);
 int store_healthy(Store *s, char *why, size_t len);
 
 /* Called once, on the writer thread, after the job's commit (SVC_OK) or
- * its failure (SVC_ERROR). */
-typedef void (*StoreDoneFn)(void *ctx, int rc);
+ * its failure (SVC_ERROR). same is NULL, but for a job whose
+ * Idempotency-Key another replica's job holds already (Redis): then
+ * nothing was written, and same is that job's row (borrowed for the
+ * call). */
+typedef void (*StoreDoneFn)(void *ctx, int rc, const StoreJob *same);
 
 /* Queues a new job's row (copied). done follows exactly once when SVC_OK
  * is returned; else SVC_ESTORE (the file never opened), SVC_ESTOPPED or
  * SVC_ENOMEM. */
 int store_add(Store *s, const StoreJob *j, StoreDoneFn done, void *ctx);
+
+/* The next job number. SQLite: 0 (the job table numbers its own jobs).
+ * Redis: a number no replica has used, from a block this poold took
+ * (INCRBY), or 0 when none can be had (Redis away). Any thread. */
+uint64_t store_seq(Store *s);
 
 /* Queues the job's mutable fields (status, times, progress, worker,
  * result, failure), replacing a change of the same job still queued. */

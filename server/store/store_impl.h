@@ -24,6 +24,8 @@ typedef struct StoreOp {
     void *ctx;
     int ok;                    /* written, by the last commit */
     int tries;                 /* commits that failed it */
+    struct StoreOp *same;      /* STORE_ADD, Redis: the job its key names
+                                * already (store_op_copy), for done */
     UT_hash_handle hh;         /* in s->pending while a queued update */
     char buf[];
 } StoreOp;
@@ -69,6 +71,8 @@ struct Store {
     StoreOptions redis_opt;    /* to connect again (its host is redis_where's) */
     double redis_retry;        /* no connection is tried before (monotonic) */
     double redis_backoff;      /* seconds until the next try after a failure */
+    uint64_t seq_next, seq_end; /* s->lock: the job numbers this poold took
+                                 * (store_seq), [next, end) */
     sqlite3 *db;               /* NULL when it could not be opened */
     sqlite3_stmt *ins, *upd, *del;
     double vacuumed;           /* when incremental_vacuum last ran */
@@ -82,6 +86,25 @@ struct Store {
 #define STORE_REDIS_JOBS STORE_REDIS_PREFIX "jobs"
 #define STORE_REDIS_IDS STORE_REDIS_PREFIX "ids"
 #define STORE_REDIS_KEYS STORE_REDIS_PREFIX "keys"
+#define STORE_REDIS_SEQ STORE_REDIS_PREFIX "seq"
+#define STORE_REDIS_QUEUE STORE_REDIS_PREFIX "queue"
+#define STORE_REDIS_LEASES STORE_REDIS_PREFIX "leases"
+#define STORE_REDIS_NEWS STORE_REDIS_PREFIX "news"
+#define STORE_REDIS_CANCELS STORE_REDIS_PREFIX "cancels"
+/* The Lua that every script which ends or queues a job shares: which
+ * statuses are ends, and a job's place in the queue (higher priority
+ * first, then by number; exact in a double for priorities within
+ * +-1000000 and numbers below 2^32). */
+#define STORE_REDIS_LUA_COMMON \
+    "local ended = {succeeded=1, failed=1, timed_out=1, worker_lost=1, cancelled=1}\n" \
+    "local function place(prio, seq) return (1000000 - tonumber(prio or 0)) * 4294967296 + tonumber(seq) end\n"
+/* A new connection to the store's Redis, its database selected: the
+ * caller's, or NULL with why filled. */
+struct redisContext *store_redis_open(Store *s, char *why, size_t len);
+/* Fills j from a row's HGETALL reply (its strings borrowed from r): 0, or
+ * -1 when it is not a job's row (store_redis_load.c). */
+struct redisReply;
+int store_redis_row(const struct redisReply *r, uint64_t seq, StoreJob *j);
 /* Connects unless connected: 0, or -1 with why filled. */
 int store_redis_dial(Store *s, char *why, size_t len);
 /* Closes the connection; the next dial opens another. */
@@ -90,6 +113,36 @@ void store_redis_drop(Store *s);
 int store_redis_append(Store *s, const StoreOp *op);
 /* The backend's load (store_redis_load.c). */
 long store_redis_load(Store *s, double ttl, StoreLoadFn fn, void *ctx);
+
+/* A copy of j, every column, as one allocation (free); NULL when out of
+ * memory. */
+StoreOp *store_op_copy(const StoreJob *j);
+
+/* --- replicas (store_cluster.c, store_watch.c) --- */
+
+#include "store/store_cluster.h"
+
+struct StoreCluster {
+    Store *s;
+    StoreClusterOptions opt;   /* its replica a copy */
+    StoreClusterHooks hooks;
+    pthread_mutex_t lock;      /* what follows, but the connections */
+    pthread_cond_t cond;       /* the taker sleeps on it */
+    int quit, kicked;
+    int current;               /* the watcher is subscribed and caught up */
+    char why[256];             /* when not current */
+    pthread_mutex_t conn_lock; /* conn: the taker's, and cancels' */
+    struct redisContext *conn;
+    int wake_fd;               /* an eventfd: the watcher's stop */
+    pthread_t taker, watcher;
+    int taker_started, watcher_started;
+};
+
+/* The watcher thread (store_watch.c). */
+void *store_watch_run(void *arg);
+/* Sets whether the watcher is current, with why when not (c->lock not
+ * held). */
+void store_watch_state(StoreCluster *c, int current, const char *why);
 
 /* Records why the store is unhealthy (s->lock held or not yet shared). */
 void store_fail(Store *s, const char *what, const char *detail);

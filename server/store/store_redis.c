@@ -9,6 +9,14 @@
  *   poold:jobs     a sorted set of SEQ by SEQ: creation (list) order
  *   poold:ids      a hash, job id -> SEQ
  *   poold:keys     a hash, Idempotency-Key -> SEQ
+ *   poold:seq      the last job number any replica took (INCRBY, a block
+ *                  at a time: store_seq)
+ *   poold:queue    a sorted set of the SEQs waiting for a replica, best
+ *                  first (store_cluster.c takes from it)
+ *   poold:leases   a sorted set of the SEQs replicas hold, by the time
+ *                  (ms, Redis's clock) after which they may be reclaimed
+ * and two channels: poold:news (a SEQ whose row changed) and
+ * poold:cancels (a SEQ whose replica must stop it).
  * Each op is one Lua script, so that a row and its indexes change together
  * (a script is atomic), and a commit's ops go in one pipeline: one round
  * trip for the whole batch, as SQLite's group commit. An op that Redis
@@ -31,50 +39,73 @@
 #include "core/log.h"
 #include "store/store_impl.h"
 
-/* ARGV: seq, id, idem key or "", the number of (field, value) pairs, the
- * pairs. The row's indexes follow it. A job number or a key that names
- * another job is refused, never written over: two poolds numbering jobs
- * each their own way in one database would destroy each other's jobs,
- * until replicas share their numbers. */
-static const char store_redis_add_lua[] =
-    "local was = redis.call('HGET', KEYS[1], 'id')\n"
+/* Every script below takes the same KEYS (the row, poold:jobs, poold:ids,
+ * poold:keys, poold:queue, poold:leases) and ARGV: seq, id, Idempotency-Key
+ * or "", the writing replica or "", the number of (field, value) pairs,
+ * the pairs; an update then the names of the fields now NULL.
+ *
+ * The add: a key another job holds is that job, returned as {its seq, its
+ * row} instead of written (one job a key across replicas; a key whose row
+ * expired is free again); a number another job holds is refused, never
+ * written over. A queued job enters the queue with its row. */
+static const char store_redis_add_lua[] = STORE_REDIS_LUA_COMMON
     "local held = ARGV[3] ~= '' and redis.call('HGET', KEYS[4], ARGV[3])\n"
-    "if (was and was ~= ARGV[2]) or (held and held ~= ARGV[1]) then\n"
-    "  return redis.error_reply('job number ' .. ARGV[1] .. ' or its Idempotency-Key is another job' ..\n"
-    "    '(s): is a second poold writing to this database? One poold a Redis database, for now') end\n"
-    "local n = tonumber(ARGV[4])\n"
+    "if held and held ~= ARGV[1] then\n"
+    "  local row = redis.call('HGETALL', '" STORE_REDIS_PREFIX "job:' .. held)\n"
+    "  if #row > 0 then return {held, row} end end\n"
+    "local was = redis.call('HGET', KEYS[1], 'id')\n"
+    "if was and was ~= ARGV[2] then\n"
+    "  return redis.error_reply('job number ' .. ARGV[1] .. ' is another job\\'s: does a second program write ' ..\n"
+    "    'poold\\'s keys in this database?') end\n"
+    "local n = tonumber(ARGV[5])\n"
     "redis.call('DEL', KEYS[1])\n"
-    "redis.call('HSET', KEYS[1], unpack(ARGV, 5, 4 + 2 * n))\n"
+    "redis.call('HSET', KEYS[1], unpack(ARGV, 6, 5 + 2 * n))\n"
     "redis.call('ZADD', KEYS[2], ARGV[1], ARGV[1])\n"
     "redis.call('HSET', KEYS[3], ARGV[2], ARGV[1])\n"
     "if ARGV[3] ~= '' then redis.call('HSET', KEYS[4], ARGV[3], ARGV[1]) end\n"
+    "local row = redis.call('HMGET', KEYS[1], 'status', 'priority')\n"
+    "if row[1] == 'queued' then redis.call('ZADD', KEYS[5], place(row[2], ARGV[1]), ARGV[1]) end\n"
+    "redis.call('PUBLISH', '" STORE_REDIS_NEWS "', ARGV[1])\n"
     "return 1\n";
 
-/* ARGV: as the add's, then the names of the fields now NULL. A row that is
- * gone (expired, forgotten) is not made again by a late update, nor is
- * another job's row under the same number written over. */
-static const char store_redis_update_lua[] =
-    "local was = redis.call('HGET', KEYS[1], 'id')\n"
-    "if not was or (ARGV[2] ~= '' and was ~= ARGV[2]) then return 0 end\n"
-    "local n = tonumber(ARGV[4])\n"
-    "redis.call('HSET', KEYS[1], unpack(ARGV, 5, 4 + 2 * n))\n"
-    "if #ARGV > 4 + 2 * n then redis.call('HDEL', KEYS[1], unpack(ARGV, 5 + 2 * n, #ARGV)) end\n"
+/* The update: a row that is gone (expired, forgotten) is not made again by
+ * a late update, nor another job's row under the same number written
+ * over. The first end wins: an ended row takes no other status (a cancel
+ * from any replica over the late answer of the one running it), only its
+ * webhook's news. Until then only the replica that holds the job writes
+ * it: one whose lease was reclaimed (it stalled, the job runs elsewhere)
+ * is fenced off. An end takes the job off the queue and its lease. */
+static const char store_redis_update_lua[] = STORE_REDIS_LUA_COMMON
+    "local row = redis.call('HMGET', KEYS[1], 'id', 'status', 'replica')\n"
+    "if not row[1] or (ARGV[2] ~= '' and row[1] ~= ARGV[2]) then return 0 end\n"
+    "local n = tonumber(ARGV[5])\n"
+    "local status\n"
+    "for i = 6, 5 + 2 * n, 2 do if ARGV[i] == 'status' then status = ARGV[i + 1] end end\n"
+    "if ended[row[2]] then if status ~= row[2] then return 0 end\n"
+    "elseif (row[3] or '') ~= ARGV[4] then return 0 end\n"
+    "redis.call('HSET', KEYS[1], unpack(ARGV, 6, 5 + 2 * n))\n"
+    "if #ARGV > 5 + 2 * n then redis.call('HDEL', KEYS[1], unpack(ARGV, 6 + 2 * n, #ARGV)) end\n"
+    "if ended[status] then redis.call('ZREM', KEYS[5], ARGV[1]); redis.call('ZREM', KEYS[6], ARGV[1]) end\n"
+    "redis.call('PUBLISH', '" STORE_REDIS_NEWS "', ARGV[1])\n"
     "return 1\n";
 
-/* ARGV: seq, id. The row goes only if it is this job's (a job refused
- * for a number another poold took must not take that one's row with it),
- * the key's entry only if it still names this job. */
+/* The forget: the row goes only if it is this job's (a job refused for a
+ * number another poold took must not take that one's row with it), the
+ * key's entry only if it still names this job. */
 static const char store_redis_forget_lua[] =
     "local row = redis.call('HMGET', KEYS[1], 'id', 'key')\n"
     "if row[1] and ARGV[2] ~= '' and row[1] ~= ARGV[2] then return 0 end\n"
     "redis.call('DEL', KEYS[1])\n"
     "redis.call('ZREM', KEYS[2], ARGV[1])\n"
+    "redis.call('ZREM', KEYS[5], ARGV[1])\n"
+    "redis.call('ZREM', KEYS[6], ARGV[1])\n"
     "if row[1] then redis.call('HDEL', KEYS[3], row[1]) end\n"
     "if row[2] and redis.call('HGET', KEYS[4], row[2]) == ARGV[1] then\n"
     "  redis.call('HDEL', KEYS[4], row[2]) end\n"
     "return 1\n";
 
 #define STORE_REDIS_MAX_ARGS 64
+#define STORE_REDIS_BLOCK 1024 /* job numbers taken at once */
 
 /* One command's arguments, binary-safe, with room for the numbers. */
 typedef struct StoreRedisArgs {
@@ -115,21 +146,24 @@ store_redis_num(StoreRedisArgs *a, const char *fmt, ...)
     return at;
 }
 
-/* The script, its four keys, and the first ARGV: seq, id, key. */
+/* The script, its six keys, and the first ARGV: seq, id, key, replica. */
 static void
 store_redis_head(StoreRedisArgs *a, const char *lua, const StoreJob *j)
 {
     snprintf(a->jobkey, sizeof(a->jobkey), STORE_REDIS_PREFIX "job:%llu", (unsigned long long)j->seq);
     store_redis_str(a, "EVAL");
     store_redis_str(a, lua);
-    store_redis_str(a, "4");
+    store_redis_str(a, "6");
     store_redis_str(a, a->jobkey);
     store_redis_str(a, STORE_REDIS_JOBS);
     store_redis_str(a, STORE_REDIS_IDS);
     store_redis_str(a, STORE_REDIS_KEYS);
+    store_redis_str(a, STORE_REDIS_QUEUE);
+    store_redis_str(a, STORE_REDIS_LEASES);
     store_redis_str(a, store_redis_num(a, "%llu", (unsigned long long)j->seq));
     store_redis_str(a, j->id ? j->id : "");
     store_redis_str(a, j->key ? j->key : "");
+    store_redis_str(a, j->replica ? j->replica : "");
 }
 
 /* A (name, value) pair, or the name into nulls when value is NULL. */
@@ -254,25 +288,79 @@ store_redis_check_type(Store *s, const char *key, const char *type, char *why, s
     return ok ? 0 : -1;
 }
 
+/* Takes another block of job numbers when fewer than half of one are
+ * left (s->db_lock held): a submit never waits for Redis for its number.
+ * 0, or -1 with why filled. */
+static int
+store_redis_numbers(Store *s, char *why, size_t len)
+{
+    redisReply *r;
+    uint64_t left;
+
+    pthread_mutex_lock(&s->lock);
+    left = s->seq_end - s->seq_next;
+    pthread_mutex_unlock(&s->lock);
+    if (left >= STORE_REDIS_BLOCK / 2)
+        return 0;
+    r = redisCommand(s->redis, "INCRBY %s %d", STORE_REDIS_SEQ, STORE_REDIS_BLOCK);
+    if (!r || r->type != REDIS_REPLY_INTEGER || r->integer < STORE_REDIS_BLOCK) {
+        snprintf(why, len, "the job store cannot number jobs: %s: INCRBY %s: %s", s->redis_where, STORE_REDIS_SEQ,
+                 !r ? s->redis->errstr : r->type == REDIS_REPLY_ERROR ? r->str : "not a number");
+        freeReplyObject(r);
+        return -1;
+    }
+    pthread_mutex_lock(&s->lock);
+    /* What is left of the old block goes unused: numbers need only be
+     * unique and rising within one poold. */
+    s->seq_next = (uint64_t)r->integer - STORE_REDIS_BLOCK + 1;
+    s->seq_end = (uint64_t)r->integer + 1;
+    pthread_mutex_unlock(&s->lock);
+    freeReplyObject(r);
+    return 0;
+}
+
+redisContext *
+store_redis_open(Store *s, char *why, size_t len)
+{
+    struct timeval connect = {2, 0}, io = {5, 0};
+    redisContext *c = redisConnectWithTimeout(s->redis_opt.redis_host, s->redis_opt.redis_port, connect);
+    redisReply *r = NULL;
+
+    if (!c || c->err) {
+        snprintf(why, len, "the job store cannot be reached: %s: cannot connect: %s", s->redis_where,
+                 c ? c->errstr : "out of memory");
+        goto fail;
+    }
+    redisSetTimeout(c, io);
+    r = redisCommand(c, "SELECT %d", s->redis_opt.redis_db);
+    if (!r || r->type == REDIS_REPLY_ERROR) {
+        snprintf(why, len, "the job store cannot be reached: %s: SELECT: %s", s->redis_where,
+                 r ? r->str : c->errstr);
+        goto fail;
+    }
+    freeReplyObject(r);
+    return c;
+fail:
+    freeReplyObject(r);
+    if (c)
+        redisFree(c);
+    return NULL;
+}
+
 int
 store_redis_dial(Store *s, char *why, size_t len)
 {
-    struct timeval connect = {2, 0}, io = {5, 0};
-
     if (s->redis)
         return 0;
-    s->redis = redisConnectWithTimeout(s->redis_opt.redis_host, s->redis_opt.redis_port, connect);
-    if (!s->redis || s->redis->err) {
-        snprintf(why, len, "the job store cannot be written: %s: cannot connect: %s", s->redis_where,
-                 s->redis ? s->redis->errstr : "out of memory");
-        store_redis_drop(s);
+    if (!(s->redis = store_redis_open(s, why, len)))
         return -1;
-    }
-    redisSetTimeout(s->redis, io);
-    if (store_redis_ask(s, "SELECT", why, len, "SELECT %d", s->redis_opt.redis_db) < 0 ||
-        store_redis_check_type(s, STORE_REDIS_JOBS, "zset", why, len) < 0 ||
+    if (store_redis_check_type(s, STORE_REDIS_JOBS, "zset", why, len) < 0 ||
         store_redis_check_type(s, STORE_REDIS_IDS, "hash", why, len) < 0 ||
-        store_redis_check_type(s, STORE_REDIS_KEYS, "hash", why, len) < 0) {
+        store_redis_check_type(s, STORE_REDIS_KEYS, "hash", why, len) < 0 ||
+        store_redis_check_type(s, STORE_REDIS_QUEUE, "zset", why, len) < 0 ||
+        store_redis_check_type(s, STORE_REDIS_LEASES, "zset", why, len) < 0 ||
+        store_redis_check_type(s, STORE_REDIS_SEQ, "string", why, len) < 0 ||
+        store_redis_numbers(s, why, len) < 0) {
         store_redis_drop(s);
         return -1;
     }
@@ -306,6 +394,23 @@ store_redis_connect(Store *s, const StoreOptions *o)
 
 /* --- the backend's calls --- */
 
+/* An add's reply {seq, row}: the job its Idempotency-Key names already,
+ * kept (copied) in op->same for its done. A row of another shape is
+ * logged, and the add then counts as written under its own number: the
+ * key's other job is not one poold can answer with. */
+static void
+store_redis_same(Store *s, StoreOp *op, const redisReply *r)
+{
+    StoreJob same;
+
+    if (r->elements == 2 && r->element[0]->type == REDIS_REPLY_STRING &&
+        store_redis_row(r->element[1], strtoull(r->element[0]->str, NULL, 10), &same) == 0)
+        op->same = store_op_copy(&same);
+    else
+        log_msg(LOG_ERROR, "job store: %s: the job Idempotency-Key %s names is not a job's row", s->redis_where,
+                op->job.key ? op->job.key : "?");
+}
+
 /* Reads op's reply: 0 when written; -1 for a refusal (why filled), -2 when
  * the connection is lost. */
 static int
@@ -322,6 +427,8 @@ store_redis_settle_one(Store *s, StoreOp *op, char *why, size_t len)
     if ((err = store_redis_error(r)))
         snprintf(why, len, "the job store cannot be written: %s: job %s: %s", s->redis_where,
                  op->job.id ? op->job.id : "?", err);
+    else if (op->kind == STORE_ADD && r->type == REDIS_REPLY_ARRAY)
+        store_redis_same(s, op, r);
     freeReplyObject(r);
     return err ? -1 : 0;
 }
@@ -336,6 +443,10 @@ store_redis_commit(Store *s, StoreOp *ops, char *why, size_t len, int *some_ok)
         op->ok = 0;
     if (store_redis_dial(s, why, len) < 0)
         return -1;
+    if (store_redis_numbers(s, why, len) < 0) {
+        store_redis_drop(s);
+        return -1;
+    }
     for (StoreOp *op = ops; op; op = op->next)
         if (op->kind != STORE_NONE && store_redis_append(s, op) == 0)
             sent++;

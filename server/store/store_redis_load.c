@@ -36,9 +36,9 @@ static void
 store_redis_set(StoreJob *j, const char *name, const redisReply *v)
 {
     static const char *const texts[] = {"id", "op", "func", "status", "key", "worker", "fail_type",
-                                        "fail_message", "callback", "fail_traceback"};
+                                        "fail_message", "callback", "fail_traceback", "replica"};
     const char **slots[] = {&j->id, &j->op, &j->func, &j->status, &j->key, &j->worker, &j->fail_type,
-                            &j->fail_message, &j->callback, &j->fail_traceback};
+                            &j->fail_message, &j->callback, &j->fail_traceback, &j->replica};
 
     for (size_t i = 0; i < ARRAY_LEN(texts); i++)
         if (strcmp(name, texts[i]) == 0)
@@ -67,6 +67,8 @@ store_redis_set(StoreJob *j, const char *name, const redisReply *v)
         j->fail_outcome = (int)strtol(v->str, NULL, 10);
     else if (strcmp(name, "fail_index") == 0)
         j->fail_index = store_redis_u64(v);
+    else if (strcmp(name, "attempts") == 0)
+        j->attempts = store_redis_u64(v);
 }
 
 /* Whether what a row says can be served as it is: a Redis that anyone
@@ -79,7 +81,7 @@ store_redis_sane(const StoreJob *j)
     json_t *v;
 
     if (j->total > (1ULL << 40) || j->done > j->total || j->priority < -1000000 || j->priority > 1000000 ||
-        j->pid < 0)
+        j->pid < 0 || j->attempts > 1000000 || (j->replica && strlen(j->replica) > 63))
         return 0;
     if (!j->result)
         return 1;
@@ -89,9 +91,7 @@ store_redis_sane(const StoreJob *j)
     return 1;
 }
 
-/* A row's HGETALL reply into j (its strings borrowed from r): 0, or -1
- * when it is not a job's row. */
-static int
+int
 store_redis_row(const redisReply *r, uint64_t seq, StoreJob *j)
 {
     *j = (StoreJob){.seq = seq};

@@ -1,4 +1,5 @@
 /* info.c: GET /v1/pool and GET /v1/functions, what the pool is and runs. */
+#include "config.h"
 #include "handlers.h"
 #include "pool/pool.h"
 #include "functions/registry.h"
@@ -7,8 +8,12 @@ void
 handle_pool(HttpReq *r)
 {
     App *app = http_app(r);
+    json_t *snap = pool_snapshot(app->pool);
 
-    http_reply_json(r, 200, pool_snapshot(app->pool));
+    /* Behind a balancer, which of the replicas this is. */
+    if (snap && app->cfg->redis_host[0])
+        json_object_set_new(snap, "replica", json_string(app->cfg->replica));
+    http_reply_json(r, 200, snap);
 }
 
 void

@@ -314,13 +314,31 @@ jobs_run_preferred(HttpReq *r, int op, int async, double wait)
 
 /* --- /v1/jobs --- */
 
+/* 1 when this poold's jobs can be answered for; else 0, answered 503: a
+ * replica that has lost the replicas' Redis (or not yet read it) may be
+ * behind, and a 404 or an old status from it would be a lie. */
+static int
+jobs_current(HttpReq *r)
+{
+    App *app = http_app(r);
+    char why[300];
+    const char *retry[] = {"Retry-After", "1", NULL};
+
+    if (job_store_current(app->jobs, why, sizeof(why)))
+        return 1;
+    http_reply_problem_h(r, 503, why, NULL, retry);
+    return 0;
+}
+
 static Job *
 jobs_find(HttpReq *r)
 {
     App *app = http_app(r);
-    Job *j = job_find(app->jobs, http_param(r));
+    Job *j;
 
-    if (!j)
+    if (!jobs_current(r))
+        return NULL;
+    if (!(j = job_find(app->jobs, http_param(r))))
         http_reply_problem(r, 404, "no such job (it may have expired: --result-ttl)",
                            json_pack("{s:s}", "job", http_param(r)));
     return j;
@@ -344,10 +362,17 @@ handle_job_delete(HttpReq *r)
     App *app = http_app(r);
     Job *j = jobs_find(r);
 
+    char why[300];
+    int rc;
+
     if (!j)
         return;
-    if (job_cancel(app->jobs, j) == SVC_OK)
+    if ((rc = job_cancel(app->jobs, j)) == SVC_OK)
         http_reply_json(r, 200, job_view_json(app->jobs, j, 1));
+    else if (rc == SVC_ESTORE && !job_store_current(app->jobs, why, sizeof(why)))
+        http_reply_problem(r, 503, why, json_pack("{s:s}", "job", job_id(j)));
+    else if (rc == SVC_ESTORE)
+        http_reply_problem(r, 503, "the job store cannot be reached to cancel the job", json_pack("{s:s}", "job", job_id(j)));
     else
         http_reply_problem(r, 409, "the job has already ended", json_pack("{s:s}", "job", job_id(j)));
     job_unref(j);
@@ -413,5 +438,7 @@ handle_jobs_list(HttpReq *r)
         http_reply_problem(r, 400, "cursor is not one this server gave", json_pack("{s:s}", "field", "cursor"));
         return;
     }
+    if (!jobs_current(r))
+        return;
     http_reply_json(r, 200, job_view_list(app->jobs, status, (size_t)limit, cur));
 }

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "handlers.h"
 #include "jobs/job.h"
 #include "core/metrics.h"
@@ -116,6 +117,12 @@ handle_metrics(HttpReq *r)
     metrics_sample(f, "poold_ready", "",
                    pool_ready(app->pool, why, sizeof(why)) && job_store_ready(app->jobs, why, sizeof(why)));
     write_process(f, app);
+    if (app->cfg->redis_host[0]) { /* which replica a scrape through a balancer reached */
+        char label[96];
+        snprintf(label, sizeof(label), "replica=\"%s\"", app->cfg->replica);
+        metrics_family(f, "poold_replica_info", "gauge", "1, labelled with this replica's name (--replica).");
+        metrics_sample(f, "poold_replica_info", label, 1);
+    }
     if (fclose(f) != 0) {
         free(text);
         http_reply_problem(r, 500, "out of memory", NULL);

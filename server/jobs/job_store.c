@@ -260,7 +260,7 @@ job_store_write(JobTable *t, JobSubmit *js, const char *body, size_t body_len)
 int
 job_store_ready(JobTable *t, char *why, size_t len)
 {
-    return !t->opt.store || store_healthy(t->opt.store, why, len);
+    return !t->opt.store || (store_healthy(t->opt.store, why, len) && job_store_current(t, why, len));
 }
 
 int

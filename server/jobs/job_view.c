@@ -85,6 +85,10 @@ job_view_json(JobTable *t, Job *j, int with_result)
                   "finished_at", job_view_time(j->finished));
     if (o && j->cb)
         json_object_set_new(o, "callback", job_hook_json(j));
+    if (o && t->opt.replica) { /* which replica took it, how often it was taken */
+        json_object_set_new(o, "replica", j->replica[0] ? json_string(j->replica) : json_null());
+        json_object_set_new(o, "attempts", json_integer((json_int_t)j->attempts));
+    }
     pthread_mutex_unlock(&t->lock);
     if (o && request)
         json_object_set_new(o, "request", request);

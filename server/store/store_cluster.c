@@ -296,6 +296,7 @@ store_cluster_start(Store *s, const StoreClusterOptions *o, const StoreClusterHo
     pthread_mutex_init(&c->lock, NULL);
     pthread_mutex_init(&c->conn_lock, NULL);
     clock_cond_init(&c->cond);
+    clock_cond_init(&c->seen);
     snprintf(c->why, sizeof(c->why), "the job store is not yet read: %s", s->redis_where);
     if (!(c->opt.replica = strdup(o->replica)) || c->wake_fd < 0 ||
         pthread_create(&c->watcher, NULL, store_watch_run, c) != 0) {
@@ -308,6 +309,13 @@ store_cluster_start(Store *s, const StoreClusterOptions *o, const StoreClusterHo
         return NULL;
     }
     c->taker_started = 1;
+    /* A replica serves once it has read the jobs, so that its first
+     * answers are not 503s; a Redis that cannot be had is not waited for
+     * (the first try fails at once, or within the connect timeout). */
+    pthread_mutex_lock(&c->lock);
+    for (double end = clock_mono() + 5; !c->tried && clock_mono() < end;)
+        clock_cond_wait_until(&c->seen, &c->lock, end);
+    pthread_mutex_unlock(&c->lock);
     return c;
 }
 
@@ -361,8 +369,10 @@ store_watch_state(StoreCluster *c, int current, const char *why)
 {
     pthread_mutex_lock(&c->lock);
     c->current = current;
+    c->tried = 1;
     if (why)
         snprintf(c->why, sizeof(c->why), "%s", why);
+    pthread_cond_broadcast(&c->seen);
     pthread_mutex_unlock(&c->lock);
 }
 
@@ -392,6 +402,7 @@ store_cluster_stop(StoreCluster *c)
     if (c->wake_fd >= 0)
         close(c->wake_fd);
     pthread_cond_destroy(&c->cond);
+    pthread_cond_destroy(&c->seen);
     pthread_mutex_destroy(&c->conn_lock);
     pthread_mutex_destroy(&c->lock);
     free((char *)c->opt.replica);

@@ -130,6 +130,8 @@ struct StoreCluster {
     pthread_cond_t cond;       /* the taker sleeps on it */
     int quit, kicked;
     int current;               /* the watcher is subscribed and caught up */
+    int tried;                 /* its first connection came, or failed */
+    pthread_cond_t seen;       /* signalled with tried */
     char why[256];             /* when not current */
     pthread_mutex_t conn_lock; /* conn: the taker's, and cancels' */
     struct redisContext *conn;

@@ -69,8 +69,9 @@ store_watch_rows(StoreCluster *c, redisContext *rd, const uint64_t *seqs, size_t
             work |= strcmp(j.status, "queued") == 0 && !j.replica;
             c->hooks.row(c->hooks.ctx, &j);
         } else if (r->type != REDIS_REPLY_ARRAY || r->elements > 0) {
-            log_msg(LOG_ERROR, "replicas: job %llu's row is not one poold wrote; skipped",
-                    (unsigned long long)seqs[i]);
+            log_msg(LOG_ERROR, "job store: %s: " STORE_REDIS_PREFIX "job:%llu is not a job's row (%s); skipped",
+                    c->s->redis_where, (unsigned long long)seqs[i],
+                    r->type == REDIS_REPLY_ERROR ? r->str : "fields missing or out of range");
         }
         freeReplyObject(r);
     }

@@ -60,23 +60,76 @@ TEST(test_redis_malformed_urls_are_startup_errors)
     expect_startup_error("--store redis:localhost", "unknown store");
 }
 
-TEST(test_redis_unreachable_at_start_exits_8_with_the_reason)
+/* Waits up to `seconds` for /readyz to answer want. */
+static int
+await_ready(const Server *s, int want, double seconds)
 {
-    char extra[128];
+    Resp r;
+    int got = 0;
 
-    snprintf(extra, sizeof(extra), "--processes 1 --store redis://127.0.0.1:%d/3", free_port());
-    expect_exit(extra, 8, "cannot connect");
+    for (double end = now_seconds() + seconds; got != want && now_seconds() < end; sleep_seconds(0.05)) {
+        CHECK_INT(req(s, "GET", "/readyz", NULL, &r), 0);
+        got = r.status;
+        resp_free(&r);
+    }
+    return got == want;
 }
 
-TEST(test_redis_key_of_another_type_exits_8_never_a_crash)
+/* Answers 503 with detail containing want (a problem document). */
+static void
+expect_503(const Server *s, const char *method, const char *path, const char *body, const char *want)
+{
+    Resp r;
+
+    CHECK_INT(req(s, method, path, body, &r), 0);
+    CHECK_INT(r.status, 503);
+    if (!strstr(json_string_value(jpath(r.json, "detail")) ?: "", want))
+        fprintf(stderr, "    %s %s: %s\n", method, path, r.body);
+    CHECK(strstr(json_string_value(jpath(r.json, "detail")) ?: "", want) != NULL);
+    resp_free(&r);
+}
+
+TEST(test_redis_unreachable_at_start_serves_sync_calls_and_job_calls_503_until_it_comes)
 {
     RedisServer r;
-    char extra[128];
+    Server s;
+    Resp resp;
+    const char *args[] = {"--processes", "1", "--store", r.url, NULL};
+
+    redis_start(&r);
+    redis_stop(&r); /* its port, free again: nothing answers there */
+    server_start(&s, args);
+    CHECK(await_ready(&s, 503, 5));
+    post(&s, "/v1/apply", "{\"func\":\"echo\",\"args\":[1]}", 200, &resp);
+    resp_free(&resp);
+    expect_503(&s, "POST", "/v1/apply_async", "{\"func\":\"echo\",\"args\":[1]}", "cannot connect");
+    expect_503(&s, "GET", "/v1/jobs", NULL, "cannot");
+    expect_503(&s, "GET", "/v1/jobs/0123456789abcdef0123456789abcdef", NULL, "cannot");
+    /* It comes: poold connects by itself, reads the jobs, serves them. */
+    redis_restart(&r);
+    CHECK(await_ready(&s, 200, 15));
+    const char *id = job_submit(&s, "/v1/apply_async", "{\"func\":\"echo\",\"args\":[2]}");
+    CHECK(id[0] != '\0');
+    server_stop(&s);
+    redis_free(&r);
+}
+
+TEST(test_redis_key_of_another_type_is_a_clear_503_never_a_crash)
+{
+    RedisServer r;
+    Server s;
+    const char *args[] = {"--processes", "1", "--store", r.url, NULL};
 
     redis_start(&r);
     freeReplyObject(redis_cmd(&r, "SET poold:jobs not-a-zset"));
-    snprintf(extra, sizeof(extra), "--processes 1 --store %s", r.url);
-    expect_exit(extra, 8, "poold:jobs holds a string, not a zset");
+    server_start(&s, args);
+    CHECK(await_ready(&s, 503, 5));
+    expect_503(&s, "GET", "/readyz", NULL, "poold:jobs holds a string, not a zset");
+    expect_503(&s, "POST", "/v1/apply_async", "{\"func\":\"echo\",\"args\":[1]}", "poold:jobs holds a string");
+    /* The other application's key gone, poold serves again by itself. */
+    freeReplyObject(redis_cmd(&r, "DEL poold:jobs"));
+    CHECK(await_ready(&s, 200, 15));
+    server_stop(&s);
     redis_free(&r);
 }
 
@@ -132,7 +185,9 @@ TEST(test_redis_jobs_survive_a_kill_of_poold)
     Server s;
     Resp resp;
     char done[64], slow[64];
-    const char *args[] = {"--processes", "1", "--store", r.url, NULL};
+    /* The same name again after the kill: what it held goes back to the
+     * queue at its start, not --claim-after later. */
+    const char *args[] = {"--processes", "1", "--store", r.url, "--replica", "r1", NULL};
     static const char *const key[] = {"Idempotency-Key: k-restart", NULL};
 
     redis_start(&r);
@@ -163,32 +218,25 @@ TEST(test_redis_jobs_survive_a_kill_of_poold)
     redis_free(&r);
 }
 
-/* Until replicas share their job numbers, a second poold on the same
- * database is refused its writes: never one that destroys the first's
- * jobs (it numbers its jobs from 1 too). */
-TEST(test_redis_a_second_poold_on_one_database_destroys_nothing)
+/* Two poolds on one database are two replicas of one: each numbers its
+ * jobs from Redis's counter, so neither writes over the other's, and a new
+ * start reads both back. */
+TEST(test_redis_two_poolds_on_one_database_share_it)
 {
     RedisServer r;
     Server a, b;
-    Resp resp;
     char id[64], other[64];
     const char *args[] = {"--processes", "1", "--store", r.url, NULL};
 
     redis_start(&r);
     server_start(&a, args);
-    snprintf(id, sizeof(id), "%s", job_submit(&a, "/v1/apply_async", "{\"func\":\"echo\",\"args\":[7]}"));
-    CHECK(await_status(&a, id, "succeeded", 5));
-    /* The second numbers on from what it read at its start; then the
-     * first's next number is the second's job: refused, not written over. */
     server_start(&b, args);
+    snprintf(id, sizeof(id), "%s", job_submit(&a, "/v1/apply_async", "{\"func\":\"echo\",\"args\":[7]}"));
     snprintf(other, sizeof(other), "%s", job_submit(&b, "/v1/apply_async", "{\"func\":\"echo\",\"args\":[8]}"));
-    CHECK(await_status(&b, other, "succeeded", 5));
-    CHECK_INT(req(&a, "POST", "/v1/apply_async", "{\"func\":\"echo\",\"args\":[9]}", &resp), 0);
-    CHECK_INT(resp.status, 503);
-    resp_free(&resp);
+    CHECK(await_status(&b, id, "succeeded", 5));
+    CHECK(await_status(&a, other, "succeeded", 5));
     server_stop(&b);
     server_stop(&a);
-    /* Both jobs, as they were, read back from Redis by a new start. */
     server_start(&a, args);
     json_t *j = job_get(&a, id), *k = job_get(&a, other);
     if (!j || !k)

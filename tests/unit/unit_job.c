@@ -216,9 +216,10 @@ static const Row rows[] = {
 static int committed;
 
 static void
-row_written(void *ctx, int rc)
+row_written(void *ctx, int rc, const StoreJob *same)
 {
     (void)ctx;
+    (void)same;
     if (rc == SVC_OK)
         __atomic_add_fetch(&committed, 1, __ATOMIC_RELEASE);
 }

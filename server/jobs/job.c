@@ -324,17 +324,36 @@ job_table_free(JobTable *t)
     free(t);
 }
 
+/* What job_find asks Redis for: the table, and the job once adopted. */
+typedef struct JobFetch {
+    JobTable *t;
+    Job *found;
+} JobFetch;
+
+/* A StoreLoadFn: the row read now, brought into the table. */
+static void
+job_find_fetched(void *ctx, const StoreJob *r)
+{
+    JobFetch *f = ctx;
+
+    f->found = job_cluster_adopt(f->t, r);
+}
+
 Job *
 job_find(JobTable *t, const char *id)
 {
-    Job *j = NULL;
+    JobFetch f = {.t = t};
 
     pthread_mutex_lock(&t->lock);
-    HASH_FIND(hh, t->by_id, id, strlen(id), j);
-    if (j)
-        job_ref(j);
+    HASH_FIND(hh, t->by_id, id, strlen(id), f.found);
+    if (f.found)
+        job_ref(f.found);
     pthread_mutex_unlock(&t->lock);
-    return j;
+    /* With replicas, a job submitted a moment ago elsewhere may not have
+     * reached this copy yet: Redis is asked before a 404. */
+    if (!f.found && t->cluster && strlen(id) == 32)
+        store_cluster_fetch(t->cluster, id, job_find_fetched, &f);
+    return f.found;
 }
 
 /* --- cancelling and waiting --- */
@@ -346,9 +365,14 @@ job_cancel(JobTable *t, Job *j)
 
     /* With replicas the row decides, wherever the job runs: Redis cancels
      * it (or says it ended first) and tells the replica that runs it. */
-    if (t->cluster && (rc = store_cluster_cancel(t->cluster, j->seq, j->id)) != 1)
+    if (!t->cluster)
+        return job_cancel_here(t, j);
+    if ((rc = store_cluster_cancel(t->cluster, j->seq, j->id)) != 1)
         return rc == SVC_ESTORE ? SVC_ESTORE : SVC_EINVAL;
-    return job_cancel_here(t, j);
+    /* Cancelled, whether here or by the watcher first (its replica heard
+     * of it on poold:cancels): the copy ends cancelled either way. */
+    job_cancel_here(t, j);
+    return SVC_OK;
 }
 
 int

@@ -14,6 +14,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "jobs/job_impl.h"
+#include "store/store_cluster.h"
 
 /* --- the rule --- */
 
@@ -233,6 +234,8 @@ job_state_batch_done(Batch *b, void *ctx)
     pthread_mutex_unlock(&t->lock);
     free(result);
     free(fail);
+    if (t->cluster) /* its workers have room: the next job from the queue */
+        store_cluster_kick(t->cluster);
     job_fire(fired);
     job_hook_fire(t, j);
     batch_unref(drop);

@@ -182,6 +182,8 @@ job_store_written(void *ctx, int rc, const StoreJob *same)
     pthread_mutex_lock(&t->lock);
     js->written = 1;
     js->rc = rc == SVC_OK ? SVC_OK : SVC_ESTORE;
+    if (t->cluster && !same && rc == SVC_OK) /* queued: this replica looks first */
+        store_cluster_kick(t->cluster);
     if (same && rc == SVC_OK) {
         js->same = other;
         js->rc = !other ? SVC_ESTORE : memcmp(other->digest, js->job->digest, sizeof(other->digest)) ? SVC_EINVAL

@@ -29,6 +29,7 @@
 #include "store/store_impl.h"
 
 #define STORE_CLUSTER_HELD 4096 /* leases renewed in one heartbeat */
+#define STORE_CLUSTER_DEFER 0.002 /* seconds news of others' work waits */
 
 /* ARGV: replica, how many, lease ms. Takes up to that many of the best
  * queued jobs: each leased to the replica, its attempts counted; returns
@@ -111,6 +112,12 @@ static const char store_cluster_cancel_lua[] = STORE_REDIS_LUA_COMMON
     "  redis.call('PUBLISH', '" STORE_REDIS_CANCELS "', ARGV[1]) end\n"
     "redis.call('PUBLISH', '" STORE_REDIS_NEWS "', ARGV[1])\n"
     "return 1\n";
+
+/* KEYS: poold:ids. ARGV: a job id. {seq, row}, or nil. */
+static const char store_cluster_fetch_lua[] =
+    "local seq = redis.call('HGET', KEYS[1], ARGV[1])\n"
+    "if not seq then return false end\n"
+    "return {seq, redis.call('HGETALL', '" STORE_REDIS_PREFIX "job:' .. seq)}\n";
 
 /* The taker's connection (c->conn_lock held): 0, or -1 when Redis cannot
  * be had now. */
@@ -264,16 +271,18 @@ store_cluster_run(void *arg)
 
     pthread_mutex_lock(&c->lock);
     while (!c->quit && seqs) {
-        c->kicked = 0;
+        if (!c->kicked && c->news) /* the queueing replica's own kick first */
+            clock_cond_wait_until(&c->cond, &c->lock, clock_mono() + STORE_CLUSTER_DEFER);
+        c->kicked = c->news = 0;
         pthread_mutex_unlock(&c->lock);
         pthread_mutex_lock(&c->conn_lock);
         store_cluster_round(c, seqs, &beat_due, &fresh);
         pthread_mutex_unlock(&c->conn_lock);
         pthread_mutex_lock(&c->lock);
         /* A second at most: room may come without a kick (a sync call's
-         * tasks leave), and Redis may come back. */
-        if (!c->kicked && !c->quit)
-            clock_cond_wait_until(&c->cond, &c->lock, clock_mono() + 1.0);
+         * tasks leave), and Redis may come back; the heartbeat sooner. */
+        if (!c->kicked && !c->news && !c->quit)
+            clock_cond_wait_until(&c->cond, &c->lock, beat_due < clock_mono() + 1.0 ? beat_due : clock_mono() + 1.0);
     }
     pthread_mutex_unlock(&c->lock);
     free(seqs);
@@ -328,6 +337,15 @@ store_cluster_kick(StoreCluster *c)
     pthread_mutex_unlock(&c->lock);
 }
 
+void
+store_cluster_news(StoreCluster *c)
+{
+    pthread_mutex_lock(&c->lock);
+    c->news = 1;
+    pthread_cond_signal(&c->cond);
+    pthread_mutex_unlock(&c->lock);
+}
+
 int
 store_cluster_cancel(StoreCluster *c, uint64_t seq, const char *id)
 {
@@ -347,6 +365,29 @@ store_cluster_cancel(StoreCluster *c, uint64_t seq, const char *id)
     else if (c->conn)
         store_cluster_hang_up(c, r && r->type == REDIS_REPLY_ERROR ? r->str : "cancelling");
     pthread_mutex_unlock(&c->conn_lock);
+    freeReplyObject(r);
+    return rc;
+}
+
+int
+store_cluster_fetch(StoreCluster *c, const char *id, StoreLoadFn fn, void *ctx)
+{
+    redisReply *r = NULL;
+    StoreJob j;
+    int rc = SVC_ESTORE;
+
+    pthread_mutex_lock(&c->conn_lock);
+    if (store_cluster_dial(c) == 0)
+        r = redisCommand(c->conn, "EVAL %s 1 %s %s", store_cluster_fetch_lua, STORE_REDIS_IDS, id);
+    if (r && r->type == REDIS_REPLY_NIL)
+        rc = 0;
+    else if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 && r->element[0]->type == REDIS_REPLY_STRING)
+        rc = store_redis_row(r->element[1], strtoull(r->element[0]->str, NULL, 10), &j) == 0 ? 1 : 0;
+    else if (c->conn)
+        store_cluster_hang_up(c, r && r->type == REDIS_REPLY_ERROR ? r->str : "reading a job");
+    pthread_mutex_unlock(&c->conn_lock);
+    if (rc == 1)
+        fn(ctx, &j);
     freeReplyObject(r);
     return rc;
 }

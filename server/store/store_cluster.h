@@ -66,6 +66,12 @@ void store_cluster_kick(StoreCluster *c);
  */
 int store_cluster_cancel(StoreCluster *c, uint64_t seq, const char *id);
 
+/* Reads job id's row from Redis now and hands it to fn (borrowed): for a
+ * job whose news has not come yet (submitted a moment ago on another
+ * replica). 1 when found, 0 when Redis has no such job, SVC_ESTORE when
+ * it cannot be asked. Any thread; it waits for Redis. */
+int store_cluster_fetch(StoreCluster *c, const char *id, StoreLoadFn fn, void *ctx);
+
 /* 1 while the watcher is subscribed and has read every row since (a
  * replica behind on the news must not answer for jobs); else 0 with why.
  * Any thread. */

@@ -128,7 +128,8 @@ struct StoreCluster {
     StoreClusterHooks hooks;
     pthread_mutex_t lock;      /* what follows, but the connections */
     pthread_cond_t cond;       /* the taker sleeps on it */
-    int quit, kicked;
+    int quit, kicked;          /* kicked: room here, or work this replica queued */
+    int news;                  /* work another replica queued */
     int current;               /* the watcher is subscribed and caught up */
     int tried;                 /* its first connection came, or failed */
     pthread_cond_t seen;       /* signalled with tried */
@@ -139,6 +140,11 @@ struct StoreCluster {
     pthread_t taker, watcher;
     int taker_started, watcher_started;
 };
+
+/* Work another replica queued (the watcher, c->lock not held): taken a
+ * moment later than a kick, so that the replica that queued it, when it
+ * has room, takes its own first and a burst spreads as it came. */
+void store_cluster_news(StoreCluster *c);
 
 /* The watcher thread (store_watch.c). */
 void *store_watch_run(void *arg);

@@ -76,7 +76,7 @@ store_watch_rows(StoreCluster *c, redisContext *rd, const uint64_t *seqs, size_t
         freeReplyObject(r);
     }
     if (work)
-        store_cluster_kick(c);
+        store_cluster_news(c);
     return 0;
 }
 

@@ -206,8 +206,8 @@ soak: $(BUILD)/poold
 	@script/bootstrap bench
 	@POOLD_BIN=$(BUILD)/poold tests/soak/run.sh
 
-# The Dockerfile and docker-compose.yml, built and run end to end (starts
-# its own dockerd when none runs; see the script).
+# The Dockerfile, docker-compose.yml and docker-compose.cluster.yml, built
+# and run end to end (starts its own dockerd when none runs; see the script).
 test-docker:
 	@tests/docker/run.sh
 
@@ -235,6 +235,7 @@ bench: $(BUILD)/poold $(BUILD)/bench/respawn $(BUILD)/bench/firstline $(BUILD)/b
 	POOLD_BIN=$(BUILD)/poold bench/runtime.sh
 	POOLD_BIN=$(BUILD)/poold bench/pyclient.sh
 	POOLD_BIN=$(BUILD)/poold bench/events.sh
+	POOLD_BIN=$(BUILD)/poold bench/cluster.sh
 
 # This tree's apply throughput beside another revision's, in one run: a
 # refactor is within noise of what it replaced (bench/ab.sh).

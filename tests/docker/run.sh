@@ -3,6 +3,8 @@
 # Builds the image, brings the compose example up, runs the seed's calls
 # against it, a webhook to the receiver service, a stop and a re-created
 # container that still has the jobs, and takes everything down again.
+# Then docker-compose.cluster.yml the same way (tests/docker/cluster.sh):
+# Redis, three replicas and nginx, one replica killed.
 # One line per check, then "N passed, N failed"; non-zero on any failure.
 #
 # With no Docker engine reachable it starts its own dockerd in a temporary
@@ -25,7 +27,7 @@ fi
 passed=0 failed=0
 t0=$SECONDS
 tmp=$(mktemp -d /tmp/poold-docker.XXXXXX)
-dockerd_pid= proj=poolddocker$$ compose_up=0 own_images=() tls_cid=
+dockerd_pid= proj=poolddocker$$ compose_up=0 cluster_up=0 own_images=() tls_cid=
 image=poold:test receiver_image=poold-receiver:test
 
 ok()   { echo "ok   $1"; passed=$((passed + 1)); }
@@ -58,6 +60,10 @@ cleanup() {
     if [ "$compose_up" = 1 ]; then
         compose logs --no-color >"$tmp/compose.log" 2>&1
         compose down -v --remove-orphans >"$tmp/down.log" 2>&1 || tail_of "$tmp/down.log"
+    fi
+    if [ "$cluster_up" = 1 ]; then
+        cluster logs --no-color >"$tmp/cluster.log" 2>&1
+        cluster down -v --remove-orphans >"$tmp/cluster-down.log" 2>&1 || tail_of "$tmp/cluster-down.log"
     fi
     [ -n "$tls_cid" ] && docker rm -f "$tls_cid" >/dev/null 2>&1
     if [ -n "$dockerd_pid" ]; then
@@ -488,6 +494,9 @@ if compose down -v --remove-orphans >"$tmp/down.log" 2>&1; then
 else
     fail "docker-compose down -v"; tail_of "$tmp/down.log"
 fi
+
+# --- the cluster: docker-compose.cluster.yml ---
+. tests/docker/cluster.sh
 
 echo "-- docker: $((SECONDS - t0)) s"
 finish

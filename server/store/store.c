@@ -187,6 +187,7 @@ store_run(void *arg)
             break;
         StoreOp *ops = s->head;
         s->head = s->tail = NULL;
+        s->busy = 1;
         HASH_CLEAR(hh, s->pending); /* taken ops can no longer be replaced */
         pthread_mutex_unlock(&s->lock);
 
@@ -200,6 +201,8 @@ store_run(void *arg)
         pthread_mutex_unlock(&s->lock);
         store_settle(s, ops, some_ok);
         pthread_mutex_lock(&s->lock);
+        s->busy = 0;
+        pthread_cond_broadcast(&s->flushed);
         if (s->quit && rc != 0) /* stopping: what cannot be written now stays unwritten */
             break;
     }
@@ -219,6 +222,7 @@ store_open(const StoreOptions *o)
     pthread_mutex_init(&s->lock, NULL);
     pthread_mutex_init(&s->db_lock, NULL);
     clock_cond_init(&s->cond);
+    clock_cond_init(&s->flushed);
     s->be = o->redis_host ? &store_redis_backend : &store_db_backend;
     s->be->connect(s, o);
     if (pthread_create(&s->writer, NULL, store_run, s) != 0) {
@@ -255,6 +259,7 @@ store_close(Store *s)
     }
     s->be->close(s);
     pthread_cond_destroy(&s->cond);
+    pthread_cond_destroy(&s->flushed);
     pthread_mutex_destroy(&s->db_lock);
     pthread_mutex_destroy(&s->lock);
     free(s);
@@ -430,6 +435,17 @@ store_forget(Store *s, uint64_t seq, const char *id)
     if (old) /* nothing folds into a row about to go */
         HASH_DEL(s->pending, old);
     store_push(s, op);
+    pthread_mutex_unlock(&s->lock);
+}
+
+void
+store_flush(Store *s, double seconds)
+{
+    double end = clock_mono() + seconds;
+
+    pthread_mutex_lock(&s->lock);
+    while ((s->head || s->busy) && s->open && s->started && !s->quit && clock_mono() < end)
+        clock_cond_wait_until(&s->flushed, &s->lock, end);
     pthread_mutex_unlock(&s->lock);
 }
 

@@ -111,6 +111,10 @@ void store_update(Store *s, const StoreJob *j);
  * with it a row another poold wrote under its number. */
 void store_forget(Store *s, uint64_t seq, const char *id);
 
+/* Waits up to `seconds` until everything queued so far is written (or
+ * failed). Any thread but the writer. */
+void store_flush(Store *s, double seconds);
+
 /* Called for each job read back, in creation order; strings are borrowed
  * for the call only. */
 typedef void (*StoreLoadFn)(void *ctx, const StoreJob *j);

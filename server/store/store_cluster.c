@@ -406,18 +406,6 @@ store_cluster_current(StoreCluster *c, char *why, size_t len)
 }
 
 void
-store_watch_state(StoreCluster *c, int current, const char *why)
-{
-    pthread_mutex_lock(&c->lock);
-    c->current = current;
-    c->tried = 1;
-    if (why)
-        snprintf(c->why, sizeof(c->why), "%s", why);
-    pthread_cond_broadcast(&c->seen);
-    pthread_mutex_unlock(&c->lock);
-}
-
-void
 store_cluster_stop(StoreCluster *c)
 {
     uint64_t one = 1;
@@ -434,6 +422,10 @@ store_cluster_stop(StoreCluster *c)
         pthread_join(c->taker, NULL);
     if (c->watcher_started)
         pthread_join(c->watcher, NULL);
+    /* The ends of jobs this replica ran are written before it gives back
+     * what it still holds: a job whose end is yet to be written would be
+     * given back and run again. */
+    store_flush(c->s, 5);
     pthread_mutex_lock(&c->conn_lock);
     if (c->opt.replica && store_cluster_dial(c) == 0)
         store_cluster_reclaim(c, c->opt.replica);

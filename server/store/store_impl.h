@@ -61,6 +61,8 @@ struct Store {
     StoreOp *head, *tail;      /* the queue, oldest first */
     StoreOp *pending;          /* queued updates by seq, to replace */
     int healthy, quit, started;
+    int busy;                  /* the writer holds ops it took */
+    pthread_cond_t flushed;    /* a commit ended: store_flush looks again */
     double retry_at;           /* after a failure: nothing is tried before */
     char why[256];
     pthread_t writer;

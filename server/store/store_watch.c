@@ -47,6 +47,18 @@ store_watch_quit(StoreCluster *c)
     return quit;
 }
 
+void
+store_watch_state(StoreCluster *c, int current, const char *why)
+{
+    pthread_mutex_lock(&c->lock);
+    c->current = current;
+    c->tried = 1;
+    if (why)
+        snprintf(c->why, sizeof(c->why), "%s", why);
+    pthread_cond_broadcast(&c->seen);
+    pthread_mutex_unlock(&c->lock);
+}
+
 /* Reads the rows of seqs[0..n) on rd and hands each to hooks.row; a
  * queued one that no replica holds kicks the taker. 0, or -1 when rd
  * failed. */

@@ -102,6 +102,19 @@ count_runs(const Cluster *c, int *counts, int n)
         fclose(f);
 }
 
+/* The replica (index) a job runs on, by its view; -1 when none yet. */
+static int
+running_on(const Cluster *c, const char *id)
+{
+    json_t *j = job_get(&c->s[0], id);
+    const char *rep = json_string_value(jpath(j, "replica"));
+    int k = j && strcmp(json_string_value(jpath(j, "status")) ?: "", "running") == 0 && rep && rep[0] == 'r'
+                ? rep[1] - '0' : -1;
+
+    json_decref(j);
+    return k;
+}
+
 /* --- submitting many jobs at once --- */
 
 typedef struct Burst {
@@ -283,6 +296,34 @@ TEST(test_cluster_a_job_longer_than_claim_after_on_a_live_replica_runs_once)
     cluster_stop(&c);
 }
 
+TEST(test_cluster_a_replica_stopped_gives_back_its_jobs_at_once)
+{
+    static const char *const quick_stop[] = {"--shutdown-grace", "0.2", NULL};
+    Cluster c;
+    char id[40];
+    int on = -1;
+
+    cluster_start(&c, 2, "1", quick_stop); /* --claim-after stays 30 s */
+    snprintf(id, sizeof(id), "%s", job_submit(&c.s[0], "/v1/apply_async", "{\"func\":\"record\",\"args\":[0,3]}"));
+    for (double end = now_seconds() + 10; (on = running_on(&c, id)) < 0 && now_seconds() < end;)
+        sleep_seconds(0.02);
+    CHECK(on >= 0);
+    double stopped = now_seconds();
+    CHECK_INT(server_stop(&c.s[on]), 0); /* its grace cuts the task short */
+    const Server *other = &c.s[1 - on];
+    for (double end = now_seconds() + 15; strcmp(job_status(other, id), "succeeded") != 0 && now_seconds() < end;)
+        sleep_seconds(0.05);
+    CHECK_STR(job_status(other, id), "succeeded");
+    json_t *j = job_get(other, id);
+    fprintf(stderr, "    ran again on %s %.1f s after the stop, attempt %lld\n",
+            json_string_value(jpath(j, "replica")), now_seconds() - stopped,
+            (long long)json_integer_value(jpath(j, "attempts")));
+    CHECK_INT(json_integer_value(jpath(j, "attempts")), 2);
+    CHECK(now_seconds() - stopped < 10); /* not --claim-after's 30 s */
+    json_decref(j);
+    cluster_stop(&c);
+}
+
 TEST(test_cluster_long_poll_on_one_replica_wakes_within_100_ms_of_the_end_on_another)
 {
     Cluster c;
@@ -312,19 +353,6 @@ TEST(test_cluster_long_poll_on_one_replica_wakes_within_100_ms_of_the_end_on_ano
         json_decref(j);
     }
     cluster_stop(&c);
-}
-
-/* The replica (index) a job runs on, by its view; -1 when none yet. */
-static int
-running_on(const Cluster *c, const char *id)
-{
-    json_t *j = job_get(&c->s[0], id);
-    const char *rep = json_string_value(jpath(j, "replica"));
-    int k = j && strcmp(json_string_value(jpath(j, "status")) ?: "", "running") == 0 && rep && rep[0] == 'r'
-                ? rep[1] - '0' : -1;
-
-    json_decref(j);
-    return k;
 }
 
 TEST(test_cluster_a_cancel_on_one_replica_stops_the_task_on_another)

@@ -140,6 +140,39 @@ mem_per_job() {
 poold_mem=$(mem_per_job redis1)
 celery_mem=$(mem_per_job celery)
 
+# claim_time C: two replicas with --claim-after C; a long job runs on one,
+# which is killed (SIGKILL); the seconds until the job runs again on the
+# other (its view: running, attempts 2), into CLAIM_S.
+field() { "$PY" -c 'import json, sys; v = json.load(sys.stdin).get(sys.argv[1]); print("" if v is None else v)' "$1"; }
+claim_time() {
+    local c=$1 id on victim other t0 i r vpid vlog vdata u
+    rcli flushall >/dev/null
+    replicas_start 2 --store "$redis_url/0" "${named[@]}" --claim-after "$c"
+    IFS=, read -r -a u <<<"$urls"
+    id=$(curl -fsS "${u[0]}/v1/apply_async" -d '{"func":"sleep","args":[60]}' | field id)
+    for _ in $(seq 200); do
+        [ "$(curl -fsS "${u[0]}/v1/jobs/$id" | field status)" = running ] && break
+        sleep 0.02
+    done
+    on=$(curl -fsS "${u[0]}/v1/jobs/$id" | field replica)
+    victim=$((${on#poold-} - 1)) other=$((2 - ${on#poold-}))
+    read -r vpid vlog vdata <<<"${replicas[$victim]}"
+    t0=$(date +%s.%N)
+    kill -9 "$vpid"
+    for ((i = 0; i < 6000; i++)); do
+        r=$(curl -fsS "${u[$other]}/v1/jobs/$id")
+        [ "$(field status <<<"$r")" = running ] && [ "$(field attempts <<<"$r")" = 2 ] && break
+        sleep 0.01
+    done
+    CLAIM_S=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.2f", b - a}')
+    wait "$vpid" 2>/dev/null || true
+    rm -rf "$vlog" "$vdata"
+    replicas=("${replicas[$other]}")
+    replicas_stop
+}
+CLAIMS=()
+if [ "$shared" = 1 ]; then for c in 1 2 5; do claim_time "$c"; CLAIMS+=("$c $CLAIM_S"); done; fi
+
 jps() { awk -v v="$1" 'BEGIN {printf "%.0f", v}'; }
 mkdir -p bench/results
 {
@@ -174,4 +207,13 @@ mkdir -p bench/results
     echo
     echo "Redis memory per finished job (INFO used_memory after $MEM_JOBS jobs, less before):"
     echo "poold $poold_mem bytes, Celery $celery_mem bytes."
+    if [ ${#CLAIMS[@]} -gt 0 ]; then
+        echo
+        echo "From \`kill -9\` of the replica running a job to the job running again on the other"
+        echo "(its view on that replica: running, attempts 2), against \`--claim-after\`:"
+        echo
+        echo "| --claim-after | seconds to running elsewhere |"
+        echo "| --- | --- |"
+        for c in "${CLAIMS[@]}"; do echo "| ${c% *} s | ${c#* } |"; done
+    fi
 } | tee bench/results/cluster.md

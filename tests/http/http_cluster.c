@@ -9,6 +9,7 @@
  * which appends its argument to a file each time it runs, so that the
  * test counts the executions of every job.
  */
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -19,6 +20,7 @@
 
 #include "client.h"
 #include "harness.h"
+#include "rawhttp.h"
 #include "redis.h"
 #include "server.h"
 #include "startup.h"
@@ -254,8 +256,9 @@ TEST(test_cluster_a_replica_killed_mid_run_loses_no_job)
     Cluster c;
 
     cluster_start(&c, 3, "2", fast_claim);
-    CHECK_INT(submit_many(&c, N, 0.005, ids), 0);
-    /* r1 dies with jobs in hand: its workers run some, one more waits. */
+    CHECK_INT(submit_many(&c, N, 0.02, ids), 0);
+    /* 20 ms a job: a backlog of seconds. r1 dies with jobs in hand: its
+     * workers run some, one more waits. */
     for (double end = now_seconds() + 10; pool_number(&c.s[1], "queue.running") < 1 && now_seconds() < end;)
         sleep_seconds(0.01);
     CHECK(pool_number(&c.s[1], "queue.running") >= 1);
@@ -495,6 +498,47 @@ TEST(test_cluster_redis_restarted_with_jobs_queued_and_running_loses_nothing)
     redis_restart(&c.redis);
     CHECK_INT(await_all(&c.s[0], ids, N, 60), 0);
     CHECK_INT(await_all(&c.s[1], ids, N, 10), 0);
+    cluster_stop(&c);
+}
+
+/* Reads the event stream on fd until needle comes: 1, or 0 after
+ * `seconds`. */
+static int
+stream_until(int fd, const char *needle, double seconds)
+{
+    static char seen[65536];
+    static size_t len;
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+
+    for (double end = now_seconds() + seconds; !memmem(seen, len, needle, strlen(needle)) && now_seconds() < end;) {
+        if (poll(&p, 1, 100) <= 0)
+            continue;
+        ssize_t n = read(fd, seen + len, sizeof(seen) - 1 - len);
+        if (n <= 0)
+            return 0;
+        len += (size_t)n;
+    }
+    return memmem(seen, len, needle, strlen(needle)) != NULL;
+}
+
+TEST(test_cluster_the_event_stream_of_one_replica_shows_jobs_run_on_another)
+{
+    Cluster c;
+    char id[40], req_text[256];
+    int fd, on = -1;
+
+    cluster_start(&c, 2, "1", NULL);
+    snprintf(id, sizeof(id), "%s", job_submit(&c.s[0], "/v1/apply_async", "{\"func\":\"record\",\"args\":[0,1]}"));
+    for (double end = now_seconds() + 10; (on = running_on(&c, id)) < 0 && now_seconds() < end;)
+        sleep_seconds(0.02);
+    CHECK(on >= 0);
+    fd = raw_connect(NULL, c.s[1 - on].port); /* the replica it does not run on */
+    CHECK(fd >= 0);
+    int n = snprintf(req_text, sizeof(req_text),
+                     "GET /v1/events?job=%s HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n", id);
+    CHECK_INT(raw_send(fd, req_text, (size_t)n), 0);
+    CHECK(stream_until(fd, "event: job.succeeded", 10));
+    close(fd);
     cluster_stop(&c);
 }
 

@@ -48,12 +48,8 @@ for _ in $(seq 100); do [ "$(rcli ping 2>/dev/null)" = PONG ] && break; sleep 0.
 [ "$(rcli ping 2>/dev/null)" = PONG ] || { echo "$0: redis-server did not start" >&2; cat "$dir/redis.log" >&2; exit 1; }
 used_memory() { rcli info memory | sed -n 's/^used_memory:\([0-9]*\).*/\1/p'; }
 
-# Replicas that share one Redis database need shared job numbers, which
-# come with --replica; a poold without it refuses a second replica's
-# writes, so its three replicas get a database each (the weak sense: each
-# runs and answers for the jobs it received).
-named=() db3='{i}' shared=0
-if "$BIN" --help 2>&1 | grep -q -- '--replica'; then named=(--replica 'poold-{i}') db3=0 shared=1; fi
+# Each replica named, as replicas sharing one Redis must be.
+named=(--replica 'poold-{i}')
 
 # replicas_start N ARGS...: N poolds (poold_start's), --processes 2, with
 # ARGS, where {i} is the replica's number from 1; their URLs,
@@ -105,7 +101,7 @@ start() {
     case $1 in
     sqlite) replicas_start 1 ;;
     redis1) replicas_start 1 --store "$redis_url/0" "${named[@]}" ;;
-    redis3) replicas_start 3 --store "$redis_url/$db3" "${named[@]}" ;;
+    redis3) replicas_start 3 --store "$redis_url/0" "${named[@]}" ;;
     celery) celery_start ;;
     esac
     if [ "$1" = celery ]; then kind=celery target=$redis_url/0; else kind=poold target=$urls; fi
@@ -171,7 +167,7 @@ claim_time() {
     replicas_stop
 }
 CLAIMS=()
-if [ "$shared" = 1 ]; then for c in 1 2 5; do claim_time "$c"; CLAIMS+=("$c $CLAIM_S"); done; fi
+for c in 1 2 5; do claim_time "$c"; CLAIMS+=("$c $CLAIM_S"); done
 
 jps() { awk -v v="$1" 'BEGIN {printf "%.0f", v}'; }
 mkdir -p bench/results
@@ -187,10 +183,6 @@ mkdir -p bench/results
     echo "\`AsyncResult.get()\`, Celery's own client; a Python \`echo\` task,"
     echo "\`worker -c 2 --pool prefork\`. One redis-server $(redis-server --version | sed 's/.*v=\([^ ]*\).*/\1/'),"
     echo "\`appendonly yes\`, \`appendfsync everysec\`, emptied between runs."
-    if [ "$shared" = 0 ]; then
-        echo "This poold had no \`--replica\` yet (no shared job numbers): its three replicas"
-        echo "used the one redis-server, a database each, and each answered for its own jobs."
-    fi
     echo
     echo "| setup | jobs/s |"
     echo "| --- | --- |"

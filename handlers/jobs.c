@@ -373,6 +373,8 @@ handle_job_delete(HttpReq *r)
         http_reply_problem(r, 503, why, json_pack("{s:s}", "job", job_id(j)));
     else if (rc == SVC_ESTORE)
         http_reply_problem(r, 503, "the job store cannot be reached to cancel the job", json_pack("{s:s}", "job", job_id(j)));
+    else if (rc == SVC_ENOFUNC)
+        http_reply_problem(r, 404, "no such job (it may have expired: --result-ttl)", json_pack("{s:s}", "job", job_id(j)));
     else
         http_reply_problem(r, 409, "the job has already ended", json_pack("{s:s}", "job", job_id(j)));
     job_unref(j);

@@ -177,6 +177,9 @@ job_remove(JobTable *t, Job *j)
 void
 job_expire_later(JobTable *t, Job *j)
 {
+    if (j->in_fifo) /* a replica's copy may end twice (job_cluster.c) */
+        return;
+    j->in_fifo = 1;
     j->fin_next = NULL;
     job_ref(j); /* the FIFO's */
     if (t->fin_tail) {
@@ -209,6 +212,7 @@ job_tick(JobTable *t, JobWait **fired)
         t->fin_head = j->fin_next;
         if (!t->fin_head)
             t->fin_tail = NULL;
+        j->in_fifo = 0;
         if (j->in_table && !job_ended(j->status)) {
             /* Taken again by a replica since it ended (job_cluster.c):
              * its new end queues it again. */
@@ -303,7 +307,7 @@ job_table_stop(JobTable *t)
         pthread_join(t->clock, NULL);
     t->clock_started = 0;
     job_fire(fired);
-    job_cluster_stop(t); /* the jobs this replica held go back to the queue */
+    store_cluster_stop(t->cluster); /* what this replica held goes back to the queue */
 }
 
 void
@@ -312,6 +316,7 @@ job_table_free(JobTable *t)
     if (!t)
         return;
     job_table_stop(t);
+    job_cluster_stop(t);
     while (t->fin_head) {
         Job *j = t->fin_head;
         t->fin_head = j->fin_next;
@@ -368,7 +373,7 @@ job_cancel(JobTable *t, Job *j)
     if (!t->cluster)
         return job_cancel_here(t, j);
     if ((rc = store_cluster_cancel(t->cluster, j->seq, j->id)) != 1)
-        return rc == SVC_ESTORE ? SVC_ESTORE : SVC_EINVAL;
+        return rc == 0 ? SVC_EINVAL : rc;
     /* Cancelled, whether here or by the watcher first (its replica heard
      * of it on poold:cancels): the copy ends cancelled either way. */
     job_cancel_here(t, j);

@@ -109,8 +109,8 @@ int job_status_parse(const char *name);
  * Cancels the job: a queued one never runs; a running one has its
  * unstarted chunks dropped and its running tasks' workers killed (and
  * replaced), on whichever replica runs it. Returns SVC_OK, SVC_EINVAL
- * when the job had already ended, or SVC_ESTORE when the replicas' Redis
- * cannot be asked.
+ * when the job had already ended, SVC_ESTORE when the replicas' Redis
+ * cannot be asked, SVC_ENOFUNC when Redis no longer holds the job.
  */
 int job_cancel(JobTable *t, Job *j);
 

@@ -29,7 +29,7 @@
 #define JOB_CLUSTER_PREFETCH 1
 
 void
-job_insert_by_time(JobTable *t, Job *j)
+job_cluster_insert(JobTable *t, Job *j)
 {
     Job *newer = NULL, *older = t->newest; /* j goes between them */
 
@@ -51,12 +51,41 @@ job_insert_by_time(JobTable *t, Job *j)
         t->oldest = j;
 }
 
-/* Whether this replica runs j now: its copy is the one that moves (lock
- * held). */
+/* Whether this replica runs j's attempt now: its copy is the one that
+ * moves (lock held). */
 static int
 job_cluster_mine(const JobTable *t, const Job *j)
 {
-    return j->batch && strcmp(j->replica, t->opt.replica) == 0;
+    return j->taken_here && strcmp(j->replica, t->opt.replica) == 0;
+}
+
+/* Gives up this replica's attempt at j, which runs elsewhere now (lock
+ * held): its batch's end will end nothing. The batch, to cancel once the
+ * lock is dropped (a reference), or NULL. */
+static Batch *
+job_cluster_abandon(Job *j)
+{
+    j->taken_here = 0;
+    j->abandoned = j->batch != NULL;
+    return j->batch ? batch_ref(j->batch) : NULL;
+}
+
+/* The webhook's state as the row has it, into j's copy (lock held): a
+ * redelivery may be asked of any replica, and each shows the attempts.
+ * Not while this replica delivers it itself. */
+static void
+job_cluster_callback(Job *j, const char *text)
+{
+    JobCallback *old = j->cb;
+
+    if (!text || (old && (old->sending || old->pending)))
+        return;
+    j->cb = NULL;
+    job_hook_load(j, text, 0);
+    if (j->cb)
+        job_hook_free(old);
+    else
+        j->cb = old;
 }
 
 /* j (in the table) takes r's status st and what goes with it, as a copy:
@@ -73,6 +102,7 @@ job_cluster_follow(JobTable *t, Job *j, const StoreJob *r, JobStatus st, JobWait
     j->pid = r->pid;
     j->started = r->started;
     j->done_at_end = r->done;
+    job_cluster_callback(j, r->callback);
     if (st == from)
         return;
     /* Taken back from a silent replica, a job runs again: a copy may move
@@ -90,16 +120,16 @@ job_cluster_follow(JobTable *t, Job *j, const StoreJob *r, JobStatus st, JobWait
     j->fail = NULL;
     job_store_revive_end(j, r, st);
     j->finished_mono = clock_mono() - (clock_wall() - j->finished);
-    if (!job_ended(from))
-        job_expire_later(t, j);
+    job_expire_later(t, j);
     job_take_waits(t, j, fired);
     job_events_ended(j);
 }
 
 /* Brings the row r into the table (lock held): j when it is there
- * already, else a new copy. Returns j (borrowed), or NULL. */
+ * already, else a new copy. Returns j (borrowed), or NULL; *drop is an
+ * attempt's batch this replica must give up (taken again elsewhere). */
 static Job *
-job_cluster_merge(JobTable *t, Job *j, const StoreJob *r, JobWait **fired)
+job_cluster_merge(JobTable *t, Job *j, const StoreJob *r, JobWait **fired, Batch **drop)
 {
     int st = job_status_parse(r->status);
 
@@ -108,13 +138,17 @@ job_cluster_merge(JobTable *t, Job *j, const StoreJob *r, JobWait **fired)
     if (!j) {
         if (!(j = job_store_revive(t, r, st)))
             return NULL;
-        job_insert_by_time(t, j);
+        job_cluster_insert(t, j);
         job_unref(j); /* the table's reference is the one left */
         job_events_created(j);
-    } else if (r->attempts < j->attempts || job_cluster_mine(t, j) ||
-               (job_ended(j->status) && r->attempts == j->attempts)) {
-        /* An older row; it runs here; or it has ended as this attempt
-         * ends, and only its webhook moves. */
+    } else if (r->attempts < j->attempts) {
+        return j; /* an older row than the copy */
+    } else if (job_cluster_mine(t, j)) {
+        if (r->attempts == j->attempts)
+            return j; /* it runs here: this copy moves first */
+        *drop = job_cluster_abandon(j);
+    } else if (job_ended(j->status) && r->attempts == j->attempts) {
+        job_cluster_callback(j, r->callback); /* only its webhook moves now */
         return j;
     }
     job_cluster_follow(t, j, r, (JobStatus)st, fired);
@@ -134,22 +168,28 @@ Job *
 job_cluster_adopt(JobTable *t, const StoreJob *r)
 {
     JobWait *fired = NULL;
+    Batch *drop = NULL;
     Job *j = NULL;
 
     pthread_mutex_lock(&t->lock);
     HASH_FIND(hh, t->by_id, r->id, strlen(r->id), j);
-    if ((j = job_cluster_merge(t, j, r, &fired)))
+    if ((j = job_cluster_merge(t, j, r, &fired, &drop)))
         job_ref(j);
     pthread_mutex_unlock(&t->lock);
+    if (drop) {
+        log_msg(LOG_WARN, "job=%s taken again by replica %s: its attempt here is stopped", r->id,
+                r->replica ? r->replica : "?");
+        batch_cancel(drop);
+        batch_unref(drop);
+    }
     job_fire(fired);
     return j;
 }
 
-/* A StoreClusterHooks.cancel: stop job seq if it runs here. */
-static void
-job_cluster_cancel(void *ctx, uint64_t seq)
+/* Job seq, if this replica runs its attempt (a new reference), or NULL. */
+static Job *
+job_cluster_running_here(JobTable *t, uint64_t seq)
 {
-    JobTable *t = ctx;
     Job *j = NULL;
 
     pthread_mutex_lock(&t->lock);
@@ -159,18 +199,57 @@ job_cluster_cancel(void *ctx, uint64_t seq)
     else
         j = NULL;
     pthread_mutex_unlock(&t->lock);
+    return j;
+}
+
+/* A StoreClusterHooks.cancel: stop job seq if it runs here. Between its
+ * take and its start, the cancel ends the copy, and its start then
+ * cancels the batch (job_store_rerun). */
+static void
+job_cluster_cancel(void *ctx, uint64_t seq)
+{
+    JobTable *t = ctx;
+    Job *j = job_cluster_running_here(t, seq);
+
     if (j)
         job_cancel_here(t, j);
     job_unref(j);
 }
 
-/* A StoreClusterHooks.room: jobs to take now. */
+/* A StoreClusterHooks.lost: this replica's attempt at job seq was taken
+ * back; it is stopped without an end of its own (the row's news brings
+ * the job's state as it is now). */
+static void
+job_cluster_lost(void *ctx, uint64_t seq)
+{
+    JobTable *t = ctx;
+    Job *j = job_cluster_running_here(t, seq);
+    Batch *drop = NULL;
+
+    if (!j)
+        return;
+    pthread_mutex_lock(&t->lock);
+    drop = job_cluster_abandon(j);
+    j->replica[0] = '\0';
+    pthread_mutex_unlock(&t->lock);
+    if (drop)
+        batch_cancel(drop);
+    batch_unref(drop);
+    job_unref(j);
+}
+
+/* A StoreClusterHooks.room: jobs to take now; none while the pool cannot
+ * run them (it stops, or its workers cannot start). */
 static size_t
 job_cluster_room(void *ctx)
 {
     JobTable *t = ctx;
-    long spare = pool_submit_spare(t->opt.pool) + JOB_CLUSTER_PREFETCH;
+    char why[256];
+    long spare;
 
+    if (!pool_ready(t->opt.pool, why, sizeof(why)))
+        return 0;
+    spare = pool_submit_spare(t->opt.pool) + JOB_CLUSTER_PREFETCH;
     return spare > 0 ? (size_t)spare : 0;
 }
 
@@ -189,25 +268,17 @@ job_cluster_unrunnable(JobTable *t, Job *j, const char *why)
         j->fail = job_state_failure_new(&f);
         job_state_end(t, j, JOB_FAILED, &fired);
     }
+    j->taken_here = 0;
     pthread_mutex_unlock(&t->lock);
     job_fire(fired);
     job_hook_fire(t, j);
 }
 
-/* A StoreClusterHooks.taken: this replica holds the job now; run it. */
+/* j's copy as the attempt this replica has just taken (lock held):
+ * queued, whatever it said, with what an earlier attempt left gone. */
 static void
-job_cluster_taken(void *ctx, const StoreJob *r)
+job_cluster_claim(JobTable *t, Job *j, const StoreJob *r)
 {
-    JobTable *t = ctx;
-    Job *j = job_cluster_adopt(t, r);
-    char why[300];
-    Call *c;
-
-    if (!j)
-        return;
-    pthread_mutex_lock(&t->lock);
-    /* Whatever its copy said, the row is queued and this replica's now:
-     * what an earlier attempt left goes. */
     t->by_status[j->status]--;
     t->by_status[JOB_QUEUED]++;
     j->status = JOB_QUEUED;
@@ -218,12 +289,35 @@ job_cluster_taken(void *ctx, const StoreJob *r)
     j->result_len = 0;
     j->attempts = r->attempts;
     snprintf(j->replica, sizeof(j->replica), "%s", t->opt.replica);
+    j->taken_here = 1;
+}
+
+/* A StoreClusterHooks.taken: this replica holds the job now; run it. */
+static int
+job_cluster_taken(void *ctx, const StoreJob *r)
+{
+    JobTable *t = ctx;
+    Job *j = job_cluster_adopt(t, r);
+    char why[300];
+    int rc = 0;
+    Call *c;
+
+    if (!j)
+        return -1;
+    pthread_mutex_lock(&t->lock);
+    job_cluster_claim(t, j, r);
     pthread_mutex_unlock(&t->lock);
-    if ((c = job_store_recall(t, j, r, why, sizeof(why))))
-        job_store_rerun(t, j, c);
-    else
+    if (!(c = job_store_recall(t, j, r, why, sizeof(why)))) {
         job_cluster_unrunnable(t, j, why);
+    } else if (job_store_rerun(t, j, c, 1) != SVC_OK) {
+        pthread_mutex_lock(&t->lock); /* not queued here: back to Redis's queue */
+        j->taken_here = 0;
+        j->replica[0] = '\0';
+        pthread_mutex_unlock(&t->lock);
+        rc = 1;
+    }
     job_unref(j);
+    return rc;
 }
 
 /* A StoreClusterHooks.held: the jobs whose leases this replica renews. */
@@ -245,7 +339,8 @@ int
 job_cluster_start(JobTable *t)
 {
     StoreClusterHooks h = {.ctx = t, .row = job_cluster_row, .cancel = job_cluster_cancel,
-                           .room = job_cluster_room, .taken = job_cluster_taken, .held = job_cluster_held};
+                           .lost = job_cluster_lost, .room = job_cluster_room, .taken = job_cluster_taken,
+                           .held = job_cluster_held};
     StoreClusterOptions o = {.replica = t->opt.replica, .claim_after = t->opt.claim_after};
 
     if (!t->opt.replica || !t->opt.store)
@@ -256,6 +351,6 @@ job_cluster_start(JobTable *t)
 void
 job_cluster_stop(JobTable *t)
 {
-    store_cluster_stop(t->cluster);
+    store_cluster_free(t->cluster);
     t->cluster = NULL;
 }

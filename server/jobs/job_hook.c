@@ -145,7 +145,7 @@ job_hook_text(const Job *j)
 }
 
 void
-job_hook_load(Job *j, const char *text)
+job_hook_load(Job *j, const char *text, int resume)
 {
     json_t *o = text ? json_loads(text, 0, NULL) : NULL;
     const char *url = json_string_value(json_object_get(o, "url"));
@@ -174,8 +174,9 @@ job_hook_load(Job *j, const char *text)
     cb->state.delivered = json_is_true(json_object_get(o, "delivered"));
     cb->state.done = json_is_true(json_object_get(o, "done"));
     cb->state.next_attempt_at = json_real_value(json_object_get(o, "next_at"));
-    /* Ended with a delivery not done: it goes on where it was. */
-    cb->pending = cb->target && !cb->state.done;
+    /* Ended with a delivery not done: it goes on where it was (a copy of
+     * another replica's job leaves it to that replica). */
+    cb->pending = resume && cb->target && !cb->state.done;
     json_decref(o);
 }
 

@@ -83,6 +83,11 @@ struct Job {
                                 * bytes (what a dashboard shows), or NULL */
     double events_at;          /* dispatcher: when its last progress event went */
     uint64_t attempts;         /* replicas: how often a replica took it */
+    int taken_here;            /* replicas: this replica took this attempt
+                                * and has not finished it (job_cluster.c) */
+    int abandoned;             /* replicas: its attempt here was taken back:
+                                * its batch's end ends nothing */
+    int in_fifo;               /* queued for expiry (job_expire_later) */
     char replica[64];          /* replicas: the one that took it, or "" */
     UT_hash_handle hh, hh_key, hh_seq;
 };
@@ -157,7 +162,7 @@ void job_cluster_stop(JobTable *t);
 Job *job_cluster_adopt(JobTable *t, const StoreJob *r);
 /* Inserts j (lock held) by its creation time, not at the newest end: a
  * job another replica made may be older than those here. */
-void job_insert_by_time(JobTable *t, Job *j);
+void job_cluster_insert(JobTable *t, Job *j);
 /* Cancels j here only (job.c's cancel without asking Redis). */
 int job_cancel_here(JobTable *t, Job *j);
 
@@ -168,9 +173,10 @@ void job_hook_due(Job *j, JobStatus s);
 /* Hands a due webhook to the webhook thread (lock not held). */
 void job_hook_fire(JobTable *t, Job *j);
 /* The callback's state as the store keeps it: JSON text (malloc'd), or
- * NULL; and back (lock held, or j not yet shared). */
+ * NULL; and back (lock held, or j not yet shared), a delivery left
+ * unfinished to resume here when resume is set. */
 char *job_hook_text(const Job *j);
-void job_hook_load(Job *j, const char *text);
+void job_hook_load(Job *j, const char *text, int resume);
 /* The callback as GET shows it (new reference), or NULL (lock held). */
 json_t *job_hook_json(const Job *j);
 void job_hook_free(JobCallback *cb);
@@ -205,8 +211,10 @@ Job *job_store_revive(JobTable *t, const StoreJob *r, int st);
 void job_store_revive_end(Job *j, const StoreJob *r, JobStatus st);
 /* The stored call of r, parsed again: NULL with why filled. */
 Call *job_store_recall(JobTable *t, Job *j, const StoreJob *r, char *why, size_t len);
-/* Runs j's call c (taken) again: a job read back, or taken from the queue
- * by this replica. */
-void job_store_rerun(JobTable *t, Job *j, Call *c);
+/* Runs j's call c (taken) again: a job read back (it fails if it cannot
+ * be queued), or one taken from Redis's queue by this replica (give_back:
+ * the refusal is returned, the job left as it was). SVC_OK, or that
+ * refusal. */
+int job_store_rerun(JobTable *t, Job *j, Call *c, int give_back);
 
 #endif

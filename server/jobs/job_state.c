@@ -162,7 +162,7 @@ job_state_batch_start(Batch *b, void *ctx)
     const char *worker = batch_worker(b, &pid);
 
     pthread_mutex_lock(&t->lock);
-    if (job_state_set(t, j, JOB_RUNNING)) {
+    if (!j->abandoned && job_state_set(t, j, JOB_RUNNING)) {
         j->started = clock_wall();
         snprintf(j->worker, sizeof(j->worker), "%s", worker);
         j->pid = pid;
@@ -217,7 +217,9 @@ job_state_batch_done(Batch *b, void *ctx)
     Batch *drop;
 
     pthread_mutex_lock(&t->lock);
-    if (job_state_ok(j->status, s)) { /* else it ended first: a cancelled job stays cancelled */
+    /* Else it ended first (a cancelled job stays cancelled), or its attempt
+     * here was taken back by the replicas and runs elsewhere. */
+    if (!j->abandoned && job_state_ok(j->status, s)) {
         j->result = result;
         j->result_len = len;
         result = NULL;
@@ -231,6 +233,8 @@ job_state_batch_done(Batch *b, void *ctx)
     }
     drop = j->batch;
     j->batch = NULL;
+    j->abandoned = 0;
+    j->taken_here = 0;
     pthread_mutex_unlock(&t->lock);
     free(result);
     free(fail);

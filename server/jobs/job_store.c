@@ -132,7 +132,10 @@ job_store_discard(JobTable *t, Job *j, int rc)
     if (j->in_table)
         job_remove(t, j);
     pthread_mutex_unlock(&t->lock);
-    if (t->opt.store)
+    /* A replica's add whose answer was lost may be in Redis all the same,
+     * and taken by another replica already: its row stays (the client
+     * was told 503; its retry with the same Idempotency-Key finds it). */
+    if (t->opt.store && !(t->cluster && rc == SVC_ESTORE))
         store_forget(t->opt.store, j->seq, j->id);
 }
 
@@ -375,7 +378,7 @@ job_store_revive(JobTable *t, const StoreJob *r, int st)
     j->total = r->total;
     if (r->key && r->digest)
         memcpy(j->digest, r->digest, sizeof(j->digest));
-    job_hook_load(j, r->callback);
+    job_hook_load(j, r->callback, !t->opt.replica);
     return j;
 }
 
@@ -478,15 +481,19 @@ job_store_by_finish(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Runs a recovered job again; on a refusal (a full queue) it fails. */
-void
-job_store_rerun(JobTable *t, Job *j, Call *c)
+/* Runs a recovered job again, or one this replica took; on a refusal (a
+ * full queue, a stop) it fails, unless give_back: then the refusal is
+ * returned and the job left as it was, for Redis's queue to have back. */
+int
+job_store_rerun(JobTable *t, Job *j, Call *c, int give_back)
 {
     Batch *b = batch_new(c);
+    Batch *cancel = NULL;
     int rc = b ? SVC_OK : SVC_ENOMEM;
 
     pthread_mutex_lock(&t->lock);
-    job_store_persist(t, j); /* queued again, no longer running */
+    if (!give_back)
+        job_store_persist(t, j); /* queued again, no longer running */
     pthread_mutex_unlock(&t->lock);
     if (b) {
         job_ref(j); /* the batch's */
@@ -494,17 +501,27 @@ job_store_rerun(JobTable *t, Job *j, Call *c)
             job_unref(j);
     }
     pthread_mutex_lock(&t->lock);
-    if (rc == SVC_OK && !job_ended(j->status)) {
+    if (rc == SVC_OK && !job_ended(j->status) && (!give_back || j->taken_here)) {
         j->batch = batch_ref(b);
-    } else if (rc != SVC_OK && job_state_ok(j->status, JOB_FAILED)) {
+    } else if (rc == SVC_OK && !job_ended(j->status)) { /* taken back meanwhile: it runs elsewhere */
+        j->batch = batch_ref(b);
+        j->abandoned = 1;
+        cancel = batch_ref(b);
+    } else if (rc == SVC_OK) { /* cancelled while it was being queued */
+        cancel = batch_ref(b);
+    } else if (!give_back && job_state_ok(j->status, JOB_FAILED)) {
         JobWait *fired = NULL;
         job_store_fail_recovery(j, rc == SVC_EFULL || rc == SVC_E2BIG ? "the queue is full (--max-queue)"
                                                                         : "it could not be queued");
         job_state_end(t, j, JOB_FAILED, &fired); /* nobody waits yet: fired stays empty */
     }
     pthread_mutex_unlock(&t->lock);
+    if (cancel)
+        batch_cancel(cancel);
+    batch_unref(cancel);
     job_hook_fire(t, j);
     batch_unref(b);
+    return give_back ? rc : SVC_OK;
 }
 
 long
@@ -528,7 +545,7 @@ job_store_recover(JobTable *t)
     for (size_t i = 0; i < l.nended; i++) /* deliveries a stop or a crash cut short go on */
         job_hook_fire(t, l.ended[i]);
     for (size_t i = 0; i < l.nrerun; i++)
-        job_store_rerun(t, l.rerun[i].job, l.rerun[i].call);
+        job_store_rerun(t, l.rerun[i].job, l.rerun[i].call, 0);
     if (n > 0)
         log_msg(LOG_INFO, "job store: %ld jobs read back, %zu of them to run again, in %.0f ms", n, l.nrerun,
                 (clock_mono() - began) * 1e3);

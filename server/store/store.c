@@ -344,14 +344,23 @@ uint64_t
 store_seq(Store *s)
 {
     uint64_t seq = 0;
+    char why[256];
 
-    pthread_mutex_lock(&s->lock);
-    /* Each commit tops the block up past half of it (store_redis.c), and a
-     * submit waits for its commit: only more submits at once than half a
-     * block could find it empty. */
-    if (s->seq_next < s->seq_end)
-        seq = s->seq_next++;
-    pthread_mutex_unlock(&s->lock);
+    /* Each commit tops the block up past half of it (store_redis.c); only
+     * more submits than that within one commit find it empty, and then
+     * this one takes the next block itself. */
+    for (int tries = 0; tries < 2 && !seq; tries++) {
+        pthread_mutex_lock(&s->lock);
+        if (s->seq_next < s->seq_end)
+            seq = s->seq_next++;
+        pthread_mutex_unlock(&s->lock);
+        if (seq || tries || s->be != &store_redis_backend)
+            continue;
+        pthread_mutex_lock(&s->db_lock);
+        if (store_redis_dial(s, why, sizeof(why)) == 0 && store_redis_numbers(s, why, sizeof(why)) < 0)
+            store_redis_drop(s);
+        pthread_mutex_unlock(&s->db_lock);
+    }
     return seq;
 }
 

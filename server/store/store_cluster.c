@@ -30,6 +30,7 @@
 
 #define STORE_CLUSTER_HELD 4096 /* leases renewed in one heartbeat */
 #define STORE_CLUSTER_DEFER 0.002 /* seconds news of others' work waits */
+#define STORE_CLUSTER_BACK 64   /* jobs one take may give back */
 
 /* ARGV: replica, how many, lease ms. Takes up to that many of the best
  * queued jobs: each leased to the replica, its attempts counted; returns
@@ -71,26 +72,28 @@ static const char store_cluster_beat_lua[] =
     "end\n"
     "return lost\n";
 
-/* ARGV: a replica's name, or "". Puts back in the queue the jobs whose
- * lease ran out (""), or every job the named replica holds (it starts
- * again, or stops: it runs none of them). Their attempts stay counted.
- * Returns how many went back. */
+/* ARGV: a replica's name, or "", then seqs, or none. Puts back in the
+ * queue the jobs whose lease ran out (""), or every job the named replica
+ * holds (it starts again, or stops: it runs none of them), or those of
+ * the seqs it holds (it could not queue them). Their attempts stay
+ * counted. Returns how many went back. */
 static const char store_cluster_reclaim_lua[] = STORE_REDIS_LUA_COMMON
     "local t = redis.call('TIME')\n"
     "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
     "local due\n"
     "if ARGV[1] == '' then due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, 1000)\n"
+    "elseif #ARGV > 1 then due = {unpack(ARGV, 2)}\n"
     "else due = redis.call('ZRANGE', KEYS[2], 0, -1) end\n"
     "local n = 0\n"
     "for _, seq in ipairs(due) do\n"
     "  local key = '" STORE_REDIS_PREFIX "job:' .. seq\n"
-    "  local row = redis.call('HMGET', key, 'status', 'priority', 'replica')\n"
+    "  local row = redis.call('HMGET', key, 'status', 'priority', 'replica', 'order')\n"
     "  if ARGV[1] == '' or row[3] == ARGV[1] then\n"
     "    redis.call('ZREM', KEYS[2], seq)\n"
     "    if row[1] and not ended[row[1]] then\n"
     "      redis.call('HSET', key, 'status', 'queued', 'started', '0', 'pid', '0', 'done', '0')\n"
     "      redis.call('HDEL', key, 'replica', 'worker')\n"
-    "      redis.call('ZADD', KEYS[1], place(row[2], seq), seq)\n"
+    "      redis.call('ZADD', KEYS[1], place(row[2], row[4] or seq), seq)\n"
     "      redis.call('PUBLISH', '" STORE_REDIS_NEWS "', seq)\n"
     "      n = n + 1\n"
     "    end\n"
@@ -119,64 +122,106 @@ static const char store_cluster_fetch_lua[] =
     "if not seq then return false end\n"
     "return {seq, redis.call('HGETALL', '" STORE_REDIS_PREFIX "job:' .. seq)}\n";
 
-/* The taker's connection (c->conn_lock held): 0, or -1 when Redis cannot
- * be had now. */
+/* Connects *conn unless connected (its lock held): 0, or -1 when Redis
+ * cannot be had now. */
 static int
-store_cluster_dial(StoreCluster *c)
+store_cluster_dial(StoreCluster *c, redisContext **conn)
 {
     char why[256];
 
-    if (c->conn)
+    if (*conn)
         return 0;
-    if (!(c->conn = store_redis_open(c->s, why, sizeof(why)))) {
+    if (!(*conn = store_redis_open(c->s, why, sizeof(why)))) {
         log_msg(LOG_DEBUG, "replicas: %s", why);
         return -1;
     }
+    if (conn == &c->conn)
+        c->connected_at = clock_mono();
     return 0;
 }
 
-/* Drops a connection that failed (c->conn_lock held): the next call
- * dials again. */
+/* Drops a connection that failed (its lock held): the next call dials
+ * again. */
 static void
-store_cluster_hang_up(StoreCluster *c, const char *what)
+store_cluster_hang_up(StoreCluster *c, redisContext **conn, const char *what)
 {
     log_msg(LOG_WARN, "replicas: %s: %s: %s", c->s->redis_where, what,
-            c->conn && c->conn->errstr[0] ? c->conn->errstr : "unexpected reply");
-    if (c->conn)
-        redisFree(c->conn);
-    c->conn = NULL;
+            *conn && (*conn)->errstr[0] ? (*conn)->errstr : "unexpected reply");
+    if (*conn)
+        redisFree(*conn);
+    *conn = NULL;
 }
 
-/* Takes up to n jobs and hands each to hooks.taken (c->conn_lock held).
- * The number taken, or -1. */
+/* Puts lapsed leases (mine NULL), all of replica mine's, or those of
+ * seqs[0..n) mine holds, back in the queue (c->conn_lock held). 0, or
+ * -1. */
+static int
+store_cluster_reclaim(StoreCluster *c, const char *mine, const uint64_t *seqs, size_t n)
+{
+    const char *argv[5 + STORE_CLUSTER_BACK] = {"EVAL", store_cluster_reclaim_lua, "2", STORE_REDIS_QUEUE,
+                                                STORE_REDIS_LEASES, mine ? mine : ""};
+    char nums[STORE_CLUSTER_BACK][24];
+    redisReply *r;
+
+    for (size_t i = 0; i < n && i < STORE_CLUSTER_BACK - 1; i++) {
+        snprintf(nums[i], sizeof(nums[i]), "%llu", (unsigned long long)seqs[i]);
+        argv[6 + i] = nums[i];
+    }
+    r = redisCommandArgv(c->conn, 6 + (int)(n < STORE_CLUSTER_BACK ? n : STORE_CLUSTER_BACK - 1), argv, NULL);
+    if (!r || r->type != REDIS_REPLY_INTEGER) {
+        store_cluster_hang_up(c, &c->conn, r && r->type == REDIS_REPLY_ERROR ? r->str : "reclaiming jobs");
+        freeReplyObject(r);
+        return -1;
+    }
+    if (r->integer > 0)
+        log_msg(LOG_INFO, "replicas: %lld jobs back in the queue: %s", r->integer,
+                n ? "this replica took them but could not queue them"
+                : mine ? "this replica held them before it started (or as it stops)"
+                       : "their replica was silent past --claim-after");
+    freeReplyObject(r);
+    return 0;
+}
+
+/* Takes up to n jobs (at most STORE_CLUSTER_BACK) and hands each to
+ * hooks.taken; those it could not queue go back, a row poold cannot read
+ * loses its lease for good, so that it is not taken again and again
+ * (c->conn_lock held). The number taken and run, or -1. */
 static long
 store_cluster_take(StoreCluster *c, size_t n)
 {
     char count[24], lease[24];
+    uint64_t back[STORE_CLUSTER_BACK];
+    size_t nback = 0;
     redisReply *r;
     long took = 0;
 
-    snprintf(count, sizeof(count), "%zu", n);
+    snprintf(count, sizeof(count), "%zu", n < STORE_CLUSTER_BACK ? n : STORE_CLUSTER_BACK);
     snprintf(lease, sizeof(lease), "%.0f", c->opt.claim_after * 1e3);
     r = redisCommand(c->conn, "EVAL %s 2 %s %s %s %s %s", store_cluster_take_lua, STORE_REDIS_QUEUE,
                      STORE_REDIS_LEASES, c->opt.replica, count, lease);
     if (!r || r->type != REDIS_REPLY_ARRAY) {
-        store_cluster_hang_up(c, r && r->type == REDIS_REPLY_ERROR ? r->str : "taking jobs");
+        store_cluster_hang_up(c, &c->conn, r && r->type == REDIS_REPLY_ERROR ? r->str : "taking jobs");
         freeReplyObject(r);
         return -1;
     }
     for (size_t i = 0; i + 1 < r->elements; i += 2) {
         StoreJob j;
         uint64_t seq = strtoull(r->element[i]->str, NULL, 10);
-        if (store_redis_row(r->element[i + 1], seq, &j) < 0) {
-            log_msg(LOG_ERROR, "replicas: job %llu's row is not one poold wrote; not run", (unsigned long long)seq);
-            continue;
+        int rc = store_redis_row(r->element[i + 1], seq, &j) == 0 ? c->hooks.taken(c->hooks.ctx, &j) : -1;
+        if (rc < 0) {
+            log_msg(LOG_ERROR, "replicas: job %llu's row is not one poold can run; left out of the queue",
+                    (unsigned long long)seq);
+            freeReplyObject(redisCommand(c->conn, "ZREM %s %llu", STORE_REDIS_LEASES, (unsigned long long)seq));
+        } else if (rc > 0) {
+            back[nback++] = seq;
+        } else {
+            took++;
         }
-        c->hooks.taken(c->hooks.ctx, &j);
-        took++;
     }
     freeReplyObject(r);
-    return took;
+    if (nback && store_cluster_reclaim(c, c->opt.replica, back, nback) < 0)
+        return -1;
+    return nback ? 0 : took;
 }
 
 /* Renews the leases of the jobs this replica runs; a job whose lease was
@@ -202,13 +247,13 @@ store_cluster_beat(StoreCluster *c, uint64_t *seqs)
     }
     r = redisCommandArgv(c->conn, (int)n + 6, argv, NULL);
     if (!r || r->type != REDIS_REPLY_ARRAY) {
-        store_cluster_hang_up(c, r && r->type == REDIS_REPLY_ERROR ? r->str : "renewing leases");
+        store_cluster_hang_up(c, &c->conn, r && r->type == REDIS_REPLY_ERROR ? r->str : "renewing leases");
         goto cleanup;
     }
     for (size_t i = 0; i < r->elements; i++) {
         log_msg(LOG_WARN, "replicas: job %s was taken back from this replica (silent past --claim-after); "
                 "stopped here, it runs elsewhere", r->element[i]->str);
-        c->hooks.cancel(c->hooks.ctx, strtoull(r->element[i]->str, NULL, 10));
+        c->hooks.lost(c->hooks.ctx, strtoull(r->element[i]->str, NULL, 10));
     }
     rc = 0;
 cleanup:
@@ -218,41 +263,27 @@ cleanup:
     return rc;
 }
 
-/* Puts lapsed leases (mine NULL) or all of replica mine's back in the
- * queue (c->conn_lock held). 0, or -1. */
-static int
-store_cluster_reclaim(StoreCluster *c, const char *mine)
-{
-    redisReply *r = redisCommand(c->conn, "EVAL %s 2 %s %s %s", store_cluster_reclaim_lua, STORE_REDIS_QUEUE,
-                                 STORE_REDIS_LEASES, mine ? mine : "");
-
-    if (!r || r->type != REDIS_REPLY_INTEGER) {
-        store_cluster_hang_up(c, r && r->type == REDIS_REPLY_ERROR ? r->str : "reclaiming jobs");
-        freeReplyObject(r);
-        return -1;
-    }
-    if (r->integer > 0)
-        log_msg(LOG_INFO, "replicas: %lld jobs back in the queue: %s", r->integer,
-                mine ? "this replica held them before it started (or as it stops)"
-                     : "their replica was silent past --claim-after");
-    freeReplyObject(r);
-    return 0;
-}
-
 /* One round of the taker (c->conn_lock held): takes while there is room
- * and work; renews and reclaims when due. */
+ * and work; renews and reclaims when due. A replica renews its own leases
+ * as soon as it has Redis again, and reclaims others' only once it has
+ * had Redis for a whole --claim-after: after an outage of Redis itself
+ * every lease has lapsed by Redis's clock, and their replicas, alive,
+ * must have the time to renew them first. */
 static void
 store_cluster_round(StoreCluster *c, uint64_t *seqs, double *beat_due, int *fresh)
 {
     size_t room;
     long took;
 
-    if (store_cluster_dial(c) < 0)
+    if (!c->conn && store_cluster_dial(c, &c->conn) == 0)
+        *beat_due = 0;
+    if (!c->conn)
         return;
-    if (*fresh && store_cluster_reclaim(c, c->opt.replica) == 0)
+    if (*fresh && store_cluster_reclaim(c, c->opt.replica, NULL, 0) == 0)
         *fresh = 0; /* what a crash of this replica left leased */
-    if (clock_mono() >= *beat_due) {
-        if (store_cluster_beat(c, seqs) < 0 || store_cluster_reclaim(c, NULL) < 0)
+    if (c->conn && clock_mono() >= *beat_due) {
+        if (store_cluster_beat(c, seqs) < 0 ||
+            (clock_mono() - c->connected_at >= c->opt.claim_after && store_cluster_reclaim(c, NULL, NULL, 0) < 0))
             return;
         *beat_due = clock_mono() + c->opt.claim_after / 3;
     }
@@ -304,17 +335,18 @@ store_cluster_start(Store *s, const StoreClusterOptions *o, const StoreClusterHo
     c->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     pthread_mutex_init(&c->lock, NULL);
     pthread_mutex_init(&c->conn_lock, NULL);
+    pthread_mutex_init(&c->ask_lock, NULL);
     clock_cond_init(&c->cond);
     clock_cond_init(&c->seen);
     snprintf(c->why, sizeof(c->why), "the job store is not yet read: %s", s->redis_where);
     if (!(c->opt.replica = strdup(o->replica)) || c->wake_fd < 0 ||
         pthread_create(&c->watcher, NULL, store_watch_run, c) != 0) {
-        store_cluster_stop(c);
+        store_cluster_free(c);
         return NULL;
     }
     c->watcher_started = 1;
     if (pthread_create(&c->taker, NULL, store_cluster_run, c) != 0) {
-        store_cluster_stop(c);
+        store_cluster_free(c);
         return NULL;
     }
     c->taker_started = 1;
@@ -356,15 +388,15 @@ store_cluster_cancel(StoreCluster *c, uint64_t seq, const char *id)
     snprintf(key, sizeof(key), STORE_REDIS_PREFIX "job:%llu", (unsigned long long)seq);
     snprintf(num, sizeof(num), "%llu", (unsigned long long)seq);
     snprintf(now, sizeof(now), "%.17g", clock_wall());
-    pthread_mutex_lock(&c->conn_lock);
-    if (store_cluster_dial(c) == 0)
-        r = redisCommand(c->conn, "EVAL %s 3 %s %s %s %s %s %s", store_cluster_cancel_lua, key, STORE_REDIS_QUEUE,
+    pthread_mutex_lock(&c->ask_lock);
+    if (store_cluster_dial(c, &c->ask) == 0)
+        r = redisCommand(c->ask, "EVAL %s 3 %s %s %s %s %s %s", store_cluster_cancel_lua, key, STORE_REDIS_QUEUE,
                          STORE_REDIS_LEASES, num, id, now);
     if (r && r->type == REDIS_REPLY_INTEGER)
-        rc = r->integer == 1 ? 1 : r->integer == 0 ? 0 : SVC_EINVAL;
-    else if (c->conn)
-        store_cluster_hang_up(c, r && r->type == REDIS_REPLY_ERROR ? r->str : "cancelling");
-    pthread_mutex_unlock(&c->conn_lock);
+        rc = r->integer == 1 ? 1 : r->integer == 0 ? 0 : SVC_ENOFUNC;
+    else if (c->ask)
+        store_cluster_hang_up(c, &c->ask, r && r->type == REDIS_REPLY_ERROR ? r->str : "cancelling");
+    pthread_mutex_unlock(&c->ask_lock);
     freeReplyObject(r);
     return rc;
 }
@@ -376,16 +408,16 @@ store_cluster_fetch(StoreCluster *c, const char *id, StoreLoadFn fn, void *ctx)
     StoreJob j;
     int rc = SVC_ESTORE;
 
-    pthread_mutex_lock(&c->conn_lock);
-    if (store_cluster_dial(c) == 0)
-        r = redisCommand(c->conn, "EVAL %s 1 %s %s", store_cluster_fetch_lua, STORE_REDIS_IDS, id);
+    pthread_mutex_lock(&c->ask_lock);
+    if (store_cluster_dial(c, &c->ask) == 0)
+        r = redisCommand(c->ask, "EVAL %s 1 %s %s", store_cluster_fetch_lua, STORE_REDIS_IDS, id);
     if (r && r->type == REDIS_REPLY_NIL)
         rc = 0;
     else if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 && r->element[0]->type == REDIS_REPLY_STRING)
         rc = store_redis_row(r->element[1], strtoull(r->element[0]->str, NULL, 10), &j) == 0 ? 1 : 0;
-    else if (c->conn)
-        store_cluster_hang_up(c, r && r->type == REDIS_REPLY_ERROR ? r->str : "reading a job");
-    pthread_mutex_unlock(&c->conn_lock);
+    else if (c->ask)
+        store_cluster_hang_up(c, &c->ask, r && r->type == REDIS_REPLY_ERROR ? r->str : "reading a job");
+    pthread_mutex_unlock(&c->ask_lock);
     if (rc == 1)
         fn(ctx, &j);
     freeReplyObject(r);
@@ -410,8 +442,9 @@ store_cluster_stop(StoreCluster *c)
 {
     uint64_t one = 1;
 
-    if (!c)
+    if (!c || c->stopped)
         return;
+    c->stopped = 1;
     pthread_mutex_lock(&c->lock);
     c->quit = 1;
     pthread_cond_signal(&c->cond);
@@ -427,15 +460,26 @@ store_cluster_stop(StoreCluster *c)
      * given back and run again. */
     store_flush(c->s, 5);
     pthread_mutex_lock(&c->conn_lock);
-    if (c->opt.replica && store_cluster_dial(c) == 0)
-        store_cluster_reclaim(c, c->opt.replica);
+    if (c->opt.replica && store_cluster_dial(c, &c->conn) == 0)
+        store_cluster_reclaim(c, c->opt.replica, NULL, 0);
+    pthread_mutex_unlock(&c->conn_lock);
+}
+
+void
+store_cluster_free(StoreCluster *c)
+{
+    if (!c)
+        return;
+    store_cluster_stop(c);
     if (c->conn)
         redisFree(c->conn);
-    pthread_mutex_unlock(&c->conn_lock);
+    if (c->ask)
+        redisFree(c->ask);
     if (c->wake_fd >= 0)
         close(c->wake_fd);
     pthread_cond_destroy(&c->cond);
     pthread_cond_destroy(&c->seen);
+    pthread_mutex_destroy(&c->ask_lock);
     pthread_mutex_destroy(&c->conn_lock);
     pthread_mutex_destroy(&c->lock);
     free((char *)c->opt.replica);

@@ -33,13 +33,19 @@ typedef struct StoreClusterHooks {
     void *ctx;
     /* A job's row as Redis holds it now (watcher thread; borrowed). */
     void (*row)(void *ctx, const StoreJob *j);
-    /* Job seq is to stop, if it runs here (watcher thread): cancelled by
-     * another replica, or its lease lost to another (taker thread). */
+    /* Job seq was cancelled (its row says so): stop it if it runs here
+     * (watcher thread). */
     void (*cancel)(void *ctx, uint64_t seq);
+    /* Job seq's lease was lost (this replica was silent past
+     * --claim-after): it may run elsewhere now; stop it here without an
+     * end of its own (taker thread). */
+    void (*lost)(void *ctx, uint64_t seq);
     /* How many more jobs this replica would start now (taker thread). */
     size_t (*room)(void *ctx);
-    /* A job this replica has just taken, to run (taker thread; borrowed). */
-    void (*taken)(void *ctx, const StoreJob *j);
+    /* A job this replica has just taken, to run (taker thread; borrowed):
+     * 0 when it runs, 1 when it could not be queued here (it goes back to
+     * Redis's queue), -1 when it cannot run anywhere (left out). */
+    int (*taken)(void *ctx, const StoreJob *j);
     /* The jobs this replica runs, their leases to renew: up to max numbers
      * into seqs; the count (taker thread). */
     size_t (*held)(void *ctx, uint64_t *seqs, size_t max);
@@ -61,7 +67,7 @@ void store_cluster_kick(StoreCluster *c);
  * Cancels job seq (id) in Redis, wherever it is: a queued one leaves the
  * queue, a running one's replica is told to stop it. Returns 1 when it is
  * cancelled now (its row says so), 0 when it had ended already, SVC_ESTORE
- * when Redis cannot be asked, SVC_EINVAL when Redis holds no such job.
+ * when Redis cannot be asked, SVC_ENOFUNC when Redis holds no such job.
  * Any thread; it waits for Redis.
  */
 int store_cluster_cancel(StoreCluster *c, uint64_t seq, const char *id);
@@ -78,8 +84,10 @@ int store_cluster_fetch(StoreCluster *c, const char *id, StoreLoadFn fn, void *c
 int store_cluster_current(StoreCluster *c, char *why, size_t len);
 
 /* Stops both threads; the jobs this replica still held go back to the
- * queue at once, for the others (its stop has ended their tasks). NULL is
- * fine. */
+ * queue at once, for the others (its stop has ended their tasks). The
+ * calls above still answer until store_cluster_free (HTTP may still ask
+ * them while it stops). NULL is fine; so is a second call. */
 void store_cluster_stop(StoreCluster *c);
+void store_cluster_free(StoreCluster *c);
 
 #endif

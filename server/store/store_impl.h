@@ -89,14 +89,17 @@ struct Store {
 #define STORE_REDIS_IDS STORE_REDIS_PREFIX "ids"
 #define STORE_REDIS_KEYS STORE_REDIS_PREFIX "keys"
 #define STORE_REDIS_SEQ STORE_REDIS_PREFIX "seq"
+#define STORE_REDIS_ORDER STORE_REDIS_PREFIX "order"
 #define STORE_REDIS_QUEUE STORE_REDIS_PREFIX "queue"
 #define STORE_REDIS_LEASES STORE_REDIS_PREFIX "leases"
 #define STORE_REDIS_NEWS STORE_REDIS_PREFIX "news"
 #define STORE_REDIS_CANCELS STORE_REDIS_PREFIX "cancels"
 /* The Lua that every script which ends or queues a job shares: which
- * statuses are ends, and a job's place in the queue (higher priority
- * first, then by number; exact in a double for priorities within
- * +-1000000 and numbers below 2^32). */
+ * statuses are ends, and a job's place in the queue: higher priority
+ * first, then in the order jobs came to Redis (its `order`, from one
+ * counter for every replica: job numbers come in blocks, a replica's
+ * own); exact in a double for priorities within +-1000000 and below 2^32
+ * jobs. */
 #define STORE_REDIS_LUA_COMMON \
     "local ended = {succeeded=1, failed=1, timed_out=1, worker_lost=1, cancelled=1}\n" \
     "local function place(prio, seq) return (1000000 - tonumber(prio or 0)) * 4294967296 + tonumber(seq) end\n"
@@ -109,6 +112,9 @@ struct redisReply;
 int store_redis_row(const struct redisReply *r, uint64_t seq, StoreJob *j);
 /* Connects unless connected: 0, or -1 with why filled. */
 int store_redis_dial(Store *s, char *why, size_t len);
+/* Takes another block of job numbers when half of one is used
+ * (s->db_lock held, connected): 0, or -1 with why filled. */
+int store_redis_numbers(Store *s, char *why, size_t len);
 /* Closes the connection; the next dial opens another. */
 void store_redis_drop(Store *s);
 /* Queues op's script on the connection (its reply to be read): 0, or -1. */
@@ -136,11 +142,16 @@ struct StoreCluster {
     int tried;                 /* its first connection came, or failed */
     pthread_cond_t seen;       /* signalled with tried */
     char why[256];             /* when not current */
-    pthread_mutex_t conn_lock; /* conn: the taker's, and cancels' */
+    pthread_mutex_t conn_lock; /* conn: the taker's */
     struct redisContext *conn;
+    double connected_at;       /* when conn was dialled (monotonic) */
+    pthread_mutex_t ask_lock;  /* ask: cancels and reads from HTTP threads,
+                                * which must not wait for the taker */
+    struct redisContext *ask;
     int wake_fd;               /* an eventfd: the watcher's stop */
     pthread_t taker, watcher;
     int taker_started, watcher_started;
+    int stopped;               /* store_cluster_stop ran */
 };
 
 /* Work another replica queued (the watcher, c->lock not held): taken a

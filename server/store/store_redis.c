@@ -63,16 +63,20 @@ static const char store_redis_add_lua[] = STORE_REDIS_LUA_COMMON
     "redis.call('ZADD', KEYS[2], ARGV[1], ARGV[1])\n"
     "redis.call('HSET', KEYS[3], ARGV[2], ARGV[1])\n"
     "if ARGV[3] ~= '' then redis.call('HSET', KEYS[4], ARGV[3], ARGV[1]) end\n"
+    "local order = redis.call('INCR', '" STORE_REDIS_ORDER "')\n"
+    "redis.call('HSET', KEYS[1], 'order', order)\n"
     "local row = redis.call('HMGET', KEYS[1], 'status', 'priority')\n"
-    "if row[1] == 'queued' then redis.call('ZADD', KEYS[5], place(row[2], ARGV[1]), ARGV[1]) end\n"
+    "if row[1] == 'queued' then redis.call('ZADD', KEYS[5], place(row[2], order), ARGV[1]) end\n"
     "redis.call('PUBLISH', '" STORE_REDIS_NEWS "', ARGV[1])\n"
     "return 1\n";
 
 /* The update: a row that is gone (expired, forgotten) is not made again by
  * a late update, nor another job's row under the same number written
- * over. The first end wins: an ended row takes no other status (a cancel
- * from any replica over the late answer of the one running it), only its
- * webhook's news. Until then only the replica that holds the job writes
+ * over. The first end wins: an ended row takes nothing but its webhook's
+ * news (from any replica: a redelivery may be asked of any), never
+ * another end, result or worker (a cancel over the late answer of the
+ * replica running it; a fenced-off replica's late end over the one that
+ * ran it again). Until then only the replica that holds the job writes
  * it: one whose lease was reclaimed (it stalled, the job runs elsewhere)
  * is fenced off. An end takes the job off the queue and its lease. */
 static const char store_redis_update_lua[] = STORE_REDIS_LUA_COMMON
@@ -81,7 +85,12 @@ static const char store_redis_update_lua[] = STORE_REDIS_LUA_COMMON
     "local n = tonumber(ARGV[5])\n"
     "local status\n"
     "for i = 6, 5 + 2 * n, 2 do if ARGV[i] == 'status' then status = ARGV[i + 1] end end\n"
-    "if ended[row[2]] then if status ~= row[2] then return 0 end\n"
+    "if ended[row[2]] then\n"
+    "  for i = 6, 5 + 2 * n, 2 do if ARGV[i] == 'callback' then\n"
+    "    redis.call('HSET', KEYS[1], 'callback', ARGV[i + 1])\n"
+    "    redis.call('PUBLISH', '" STORE_REDIS_NEWS "', ARGV[1])\n"
+    "    return 1 end end\n"
+    "  return 0\n"
     "elseif (row[3] or '') ~= ARGV[4] then return 0 end\n"
     "redis.call('HSET', KEYS[1], unpack(ARGV, 6, 5 + 2 * n))\n"
     "if #ARGV > 5 + 2 * n then redis.call('HDEL', KEYS[1], unpack(ARGV, 6 + 2 * n, #ARGV)) end\n"
@@ -105,7 +114,7 @@ static const char store_redis_forget_lua[] =
     "return 1\n";
 
 #define STORE_REDIS_MAX_ARGS 64
-#define STORE_REDIS_BLOCK 1024 /* job numbers taken at once */
+#define STORE_REDIS_BLOCK 4096 /* job numbers taken at once */
 
 /* One command's arguments, binary-safe, with room for the numbers. */
 typedef struct StoreRedisArgs {
@@ -291,7 +300,7 @@ store_redis_check_type(Store *s, const char *key, const char *type, char *why, s
 /* Takes another block of job numbers when fewer than half of one are
  * left (s->db_lock held): a submit never waits for Redis for its number.
  * 0, or -1 with why filled. */
-static int
+int
 store_redis_numbers(Store *s, char *why, size_t len)
 {
     redisReply *r;

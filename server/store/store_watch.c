@@ -200,10 +200,16 @@ store_watch_once(StoreCluster *c)
     if (!sub || !(rd = store_redis_open(c->s, why, sizeof(why))))
         goto cleanup;
     r = redisCommand(sub, "SUBSCRIBE %s %s", STORE_REDIS_NEWS, STORE_REDIS_CANCELS);
+    if (!r || r->type != REDIS_REPLY_ARRAY) { /* an ACL that refuses it, say */
+        snprintf(why, sizeof(why), "the job store cannot be followed: %s: SUBSCRIBE: %s", c->s->redis_where,
+                 r && r->type == REDIS_REPLY_ERROR ? r->str : sub->errstr[0] ? sub->errstr : "unexpected reply");
+        freeReplyObject(r);
+        goto cleanup;
+    }
     freeReplyObject(r); /* the second confirmation waits in the reader */
-    if (!r || store_watch_all(c, rd) < 0) {
+    if (store_watch_all(c, rd) < 0) {
         snprintf(why, sizeof(why), "the job store cannot be read: %s: %s", c->s->redis_where,
-                 (r ? rd : sub)->errstr[0] ? (r ? rd : sub)->errstr : "unexpected reply");
+                 rd->errstr[0] ? rd->errstr : "unexpected reply");
         goto cleanup;
     }
     store_watch_state(c, 1, NULL);

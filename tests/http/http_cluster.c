@@ -66,6 +66,10 @@ cluster_start(Cluster *c, int n, const char *processes, const char *const *extra
         args[k] = NULL;
         server_start(&c->s[i], args);
     }
+    /* Ready to take work, every one: a replica takes none while its
+     * workers' runtimes start. */
+    for (int i = 0; i < n; i++)
+        CHECK(await_idle_workers(&c->s[i], atoi(processes), 20));
 }
 
 static void
@@ -242,7 +246,7 @@ TEST(test_cluster_1000_jobs_on_three_replicas_spread_and_read_anywhere_each_run_
     CHECK_INT(twice, 0); /* no replica died: exactly once */
     CHECK_INT(never, 0);
     for (int k = 0; k < 3; k++)
-        CHECK(by[k] >= N / 20); /* the work went to all three */
+        CHECK(by[k] >= N / 10); /* the work went to all three */
     cluster_stop(&c);
 }
 

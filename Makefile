@@ -99,7 +99,8 @@ $(BUILD)/tests/unit_call $(BUILD)/tests/unit_call_chunks: tests/unit/call_test.c
 $(BUILD)/tests/unit_config $(BUILD)/tests/unit_config_limits: tests/unit/config_test.c
 
 HTTP_LIB    := tests/lib/client.c tests/lib/server.c tests/lib/contract.c tests/lib/rawhttp.c \
-               tests/lib/lines.c tests/lib/recv.c tests/lib/startup.c tests/lib/redis.c
+               tests/lib/lines.c tests/lib/recv.c tests/lib/startup.c tests/lib/redis.c \
+               tests/lib/cluster.c
 $(BUILD)/tests/http_%: tests/http/http_%.c $(TEST_LIB) $(HTTP_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -Itests/lib -o $@ $^ $(LDLIBS)

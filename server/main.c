@@ -223,9 +223,12 @@ static int
 main_start_jobs(Main *m)
 {
     const Config *cfg = &m->cfg;
+
+    if (cfg->redis_host[0] && !cfg->replica[0])
+        main_replica_name(m);
     StoreOptions so = {.path = cfg->store_path, .fsync_full = cfg->fsync_full,
                        .redis_host = cfg->redis_host[0] ? cfg->redis_host : NULL,
-                       .redis_port = cfg->redis_port, .redis_db = cfg->redis_db};
+                       .redis_port = cfg->redis_port, .redis_db = cfg->redis_db, .replica = cfg->replica};
     WebhookOptions wo = {.secret = cfg->webhook_secret, .backoff = cfg->webhook_backoff,
                          .max_attempts = (int)cfg->webhook_attempts, .timeout = cfg->webhook_timeout,
                          .nallow = cfg->nwebhook_allow};
@@ -238,8 +241,6 @@ main_start_jobs(Main *m)
     /* A Redis away at start is no reason to stop: sync calls serve, job
      * calls answer 503 until the replica has connected and read the jobs
      * (job_store_current). */
-    if (so.redis_host && !m->cfg.replica[0])
-        main_replica_name(m);
     _Static_assert(sizeof(wo.allow) == sizeof(cfg->webhook_allow), "one allow list");
     memcpy(wo.allow, cfg->webhook_allow, sizeof(wo.allow));
     if (!(m->hooks = webhook_start(&wo, err, sizeof(err)))) {

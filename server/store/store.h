@@ -33,6 +33,8 @@ typedef struct StoreOptions {
     int fsync_full;    /* synchronous=FULL (power loss) instead of NORMAL */
     const char *redis_host; /* non-NULL: the jobs live in this Redis */
     int redis_port, redis_db;
+    const char *replica;    /* Redis: this poold's name among its replicas
+                             * (outlives the store) */
 } StoreOptions;
 
 /*

@@ -49,7 +49,7 @@ static const char store_cluster_take_lua[] =
     "    redis.call('HINCRBY', key, 'attempts', 1)\n"
     "    redis.call('HSET', key, 'replica', ARGV[1])\n"
     "    redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), seq)\n"
-    "    redis.call('PUBLISH', '" STORE_REDIS_NEWS "', seq)\n"
+    "    redis.call('PUBLISH', '" STORE_REDIS_NEWS "', seq .. ' ' .. ARGV[1])\n"
     "    out[#out + 1] = seq\n"
     "    out[#out + 1] = redis.call('HGETALL', key)\n"
     "  end\n"

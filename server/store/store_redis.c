@@ -41,8 +41,9 @@
 
 /* Every script below takes the same KEYS (the row, poold:jobs, poold:ids,
  * poold:keys, poold:queue, poold:leases) and ARGV: seq, id, Idempotency-Key
- * or "", the writing replica or "", the number of (field, value) pairs,
- * the pairs; an update then the names of the fields now NULL.
+ * or "", the writing replica, the number of (field, value) pairs, the
+ * pairs; an update then the names of the fields now NULL. Each change is
+ * published as "SEQ WRITER": the writer's own watcher has it already.
  *
  * The add: a key another job holds is that job, returned as {its seq, its
  * row} instead of written (one job a key across replicas; a key whose row
@@ -67,7 +68,7 @@ static const char store_redis_add_lua[] = STORE_REDIS_LUA_COMMON
     "redis.call('HSET', KEYS[1], 'order', order)\n"
     "local row = redis.call('HMGET', KEYS[1], 'status', 'priority')\n"
     "if row[1] == 'queued' then redis.call('ZADD', KEYS[5], place(row[2], order), ARGV[1]) end\n"
-    "redis.call('PUBLISH', '" STORE_REDIS_NEWS "', ARGV[1])\n"
+    "redis.call('PUBLISH', '" STORE_REDIS_NEWS "', ARGV[1] .. ' ' .. ARGV[4])\n"
     "return 1\n";
 
 /* The update: a row that is gone (expired, forgotten) is not made again by
@@ -88,14 +89,14 @@ static const char store_redis_update_lua[] = STORE_REDIS_LUA_COMMON
     "if ended[row[2]] then\n"
     "  for i = 6, 5 + 2 * n, 2 do if ARGV[i] == 'callback' then\n"
     "    redis.call('HSET', KEYS[1], 'callback', ARGV[i + 1])\n"
-    "    redis.call('PUBLISH', '" STORE_REDIS_NEWS "', ARGV[1])\n"
+    "    redis.call('PUBLISH', '" STORE_REDIS_NEWS "', ARGV[1] .. ' ' .. ARGV[4])\n"
     "    return 1 end end\n"
     "  return 0\n"
     "elseif (row[3] or '') ~= ARGV[4] then return 0 end\n"
     "redis.call('HSET', KEYS[1], unpack(ARGV, 6, 5 + 2 * n))\n"
     "if #ARGV > 5 + 2 * n then redis.call('HDEL', KEYS[1], unpack(ARGV, 6 + 2 * n, #ARGV)) end\n"
     "if ended[status] then redis.call('ZREM', KEYS[5], ARGV[1]); redis.call('ZREM', KEYS[6], ARGV[1]) end\n"
-    "redis.call('PUBLISH', '" STORE_REDIS_NEWS "', ARGV[1])\n"
+    "redis.call('PUBLISH', '" STORE_REDIS_NEWS "', ARGV[1] .. ' ' .. ARGV[4])\n"
     "return 1\n";
 
 /* The forget: the row goes only if it is this job's (a job refused for a
@@ -155,9 +156,10 @@ store_redis_num(StoreRedisArgs *a, const char *fmt, ...)
     return at;
 }
 
-/* The script, its six keys, and the first ARGV: seq, id, key, replica. */
+/* The script, its six keys, and the first ARGV: seq, id, key, this
+ * replica (the writer: only the one holding a job may write it). */
 static void
-store_redis_head(StoreRedisArgs *a, const char *lua, const StoreJob *j)
+store_redis_head(StoreRedisArgs *a, const char *lua, const StoreJob *j, const char *writer)
 {
     snprintf(a->jobkey, sizeof(a->jobkey), STORE_REDIS_PREFIX "job:%llu", (unsigned long long)j->seq);
     store_redis_str(a, "EVAL");
@@ -172,7 +174,7 @@ store_redis_head(StoreRedisArgs *a, const char *lua, const StoreJob *j)
     store_redis_str(a, store_redis_num(a, "%llu", (unsigned long long)j->seq));
     store_redis_str(a, j->id ? j->id : "");
     store_redis_str(a, j->key ? j->key : "");
-    store_redis_str(a, j->replica ? j->replica : "");
+    store_redis_str(a, writer ? writer : "");
 }
 
 /* A (name, value) pair, or the name into nulls when value is NULL. */
@@ -238,7 +240,7 @@ store_redis_append(Store *s, const StoreOp *op)
                       : op->kind == STORE_UPDATE ? store_redis_update_lua
                                                  : store_redis_forget_lua;
 
-    store_redis_head(&a, lua, &op->job);
+    store_redis_head(&a, lua, &op->job, s->redis_opt.replica);
     if (op->kind != STORE_FORGET)
         store_redis_fields(&a, &op->job, op->kind == STORE_ADD);
     return redisAppendCommandArgv(s->redis, a.argc, a.argv, a.lens) == REDIS_OK ? 0 : -1;

@@ -117,16 +117,19 @@ store_watch_all(StoreCluster *c, redisContext *rd)
 static void
 store_watch_message(StoreCluster *c, const redisReply *r, StoreWatchNews *news)
 {
+    char *writer;
     uint64_t seq;
 
     if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 || r->element[0]->type != REDIS_REPLY_STRING ||
         strcmp(r->element[0]->str, "message") != 0 || r->element[2]->type != REDIS_REPLY_STRING)
         return;
-    seq = strtoull(r->element[2]->str, NULL, 10);
+    seq = strtoull(r->element[2]->str, &writer, 10);
     if (strcmp(r->element[1]->str, STORE_REDIS_CANCELS) == 0) {
         c->hooks.cancel(c->hooks.ctx, seq);
         return;
     }
+    if (*writer == ' ' && strcmp(writer + 1, c->opt.replica) == 0)
+        return; /* this replica's own write: its copy moved first */
     for (size_t i = 0; i < news->n; i++)
         if (news->seqs[i] == seq)
             return;

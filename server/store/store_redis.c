@@ -11,11 +11,13 @@
  *   poold:keys     a hash, Idempotency-Key -> SEQ
  *   poold:seq      the last job number any replica took (INCRBY, a block
  *                  at a time: store_seq)
+ *   poold:order    the last arrival number any job took (INCR in the add):
+ *                  a job's place within its priority, FIFO across replicas
  *   poold:queue    a sorted set of the SEQs waiting for a replica, best
  *                  first (store_cluster.c takes from it)
  *   poold:leases   a sorted set of the SEQs replicas hold, by the time
  *                  (ms, Redis's clock) after which they may be reclaimed
- * and two channels: poold:news (a SEQ whose row changed) and
+ * and two channels: poold:news ("SEQ WRITER": a row changed) and
  * poold:cancels (a SEQ whose replica must stop it).
  * Each op is one Lua script, so that a row and its indexes change together
  * (a script is atomic), and a commit's ops go in one pipeline: one round

@@ -17,6 +17,7 @@
 #include "cluster.h"
 #include "harness.h"
 #include "rawhttp.h"
+#include "recv.h"
 #include "startup.h"
 
 TEST(test_cluster_1000_jobs_on_three_replicas_spread_and_read_anywhere_each_run_once)
@@ -266,6 +267,42 @@ TEST(test_cluster_the_event_stream_of_one_replica_shows_jobs_run_on_another)
     CHECK(stream_until(fd, "event: job.succeeded", 10));
     close(fd);
     cluster_stop(&c);
+}
+
+TEST(test_cluster_any_replica_shows_and_redelivers_a_webhook_with_the_same_id)
+{
+    static const char *const hooks[] = {"--webhook-allow-host", "127.0.0.1", "--webhook-secret", RECV_SECRET,
+                                         "--webhook-backoff", "0.1", NULL};
+    Receiver rv = {0};
+    Cluster c;
+    char id[40], body[256], path[96];
+    Resp r;
+
+    recv_start(&rv);
+    cluster_start(&c, 2, "1", hooks);
+    snprintf(body, sizeof(body), "{\"func\":\"record\",\"args\":[0],\"callback\":\"%s\"}", recv_url(&rv, "/hook"));
+    snprintf(id, sizeof(id), "%s", job_submit(&c.s[0], "/v1/apply_async", body));
+    CHECK(recv_await(&rv, 1, 10));
+    /* Both replicas show the delivery, whichever made it. */
+    for (int k = 0; k < 2; k++) {
+        json_t *cb = recv_await_callback(&c.s[k], id, 1);
+        CHECK(cb && json_is_true(json_object_get(cb, "delivered")));
+        json_decref(cb);
+    }
+    /* A redelivery asked of either goes out, with the same webhook-id. */
+    snprintf(path, sizeof(path), "/v1/jobs/%s/callback", id);
+    for (int k = 0; k < 2; k++) {
+        CHECK_INT(req(&c.s[k], "POST", path, NULL, &r), 0);
+        CHECK_INT(r.status, 202);
+        resp_free(&r);
+        CHECK(recv_await(&rv, 2 + k, 10));
+    }
+    pthread_mutex_lock(&rv.lock);
+    CHECK_STR(rv.hits[1].id, rv.hits[0].id);
+    CHECK_STR(rv.hits[2].id, rv.hits[0].id);
+    pthread_mutex_unlock(&rv.lock);
+    cluster_stop(&c);
+    recv_stop(&rv);
 }
 
 TEST(test_cluster_bad_replica_names_are_startup_errors)

@@ -78,6 +78,7 @@ job_unref(Job *j)
     if (!j || __atomic_sub_fetch(&j->refs, 1, __ATOMIC_ACQ_REL) > 0)
         return;
     batch_unref(j->batch);
+    batch_unref(j->given_up);
     free(j->result);
     free(j->fail);
     free(j->key);
@@ -191,6 +192,14 @@ job_expire_later(JobTable *t, Job *j)
     t->fin_tail = j;
 }
 
+/* Whether j's webhook is still being delivered by the replica that ran it
+ * (lock held): its copy here keeps the shared row until it is done. */
+static int
+job_tick_delivers_elsewhere(const JobTable *t, const Job *j)
+{
+    return t->cluster && j->cb->target && !j->cb->state.done && strcmp(j->replica, t->opt.replica) != 0;
+}
+
 /* One pass of the clock (lock held): collects due long polls into *fired,
  * forgets expired jobs, and returns the next time something is due. */
 static double
@@ -219,7 +228,7 @@ job_tick(JobTable *t, JobWait **fired)
             job_unref(j);
             continue;
         }
-        if (j->in_table && j->cb && (j->cb->sending || j->cb->pending)) {
+        if (j->in_table && j->cb && (j->cb->sending || j->cb->pending || job_tick_delivers_elsewhere(t, j))) {
             /* Its webhook is still being delivered: the job (and its row,
              * which a restart resumes from) stays another TTL, queued
              * again after this pass (with a TTL of 0 it would come round

@@ -60,32 +60,47 @@ job_cluster_mine(const JobTable *t, const Job *j)
 }
 
 /* Gives up this replica's attempt at j, which runs elsewhere now (lock
- * held): its batch's end will end nothing. The batch, to cancel once the
- * lock is dropped (a reference), or NULL. */
+ * held): its batch becomes given_up, whose start and end move nothing.
+ * The batch, to cancel once the lock is dropped (a reference), or NULL. */
 static Batch *
 job_cluster_abandon(Job *j)
 {
+    Batch *b = j->batch;
+
     j->taken_here = 0;
-    j->abandoned = j->batch != NULL;
-    return j->batch ? batch_ref(j->batch) : NULL;
+    if (!b)
+        return NULL;
+    j->batch = NULL;
+    batch_unref(j->given_up); /* none: no attempt starts here while one is given up */
+    j->given_up = b;          /* the table's reference, moved */
+    return batch_ref(b);
 }
 
 /* The webhook's state as the row has it, into j's copy (lock held): a
  * redelivery may be asked of any replica, and each shows the attempts.
- * Not while this replica delivers it itself. */
+ * Updated in place (the webhook thread and job_hook_fire read j->cb), and
+ * not while this replica delivers it itself. */
 static void
 job_cluster_callback(Job *j, const char *text)
 {
-    JobCallback *old = j->cb;
+    Job row = {.cb = NULL};
+    JobCallback *cb = j->cb, *now;
 
-    if (!text || (old && (old->sending || old->pending)))
+    if (!text || (cb && (cb->sending || cb->pending)))
         return;
-    j->cb = NULL;
-    job_hook_load(j, text, 0);
-    if (j->cb)
-        job_hook_free(old);
-    else
-        j->cb = old;
+    snprintf(row.id, sizeof(row.id), "%s", j->id);
+    job_hook_load(&row, text, 0);
+    if (!(now = row.cb))
+        return;
+    if (!cb) {
+        j->cb = now; /* a job that had none in this copy: nobody reads it yet */
+        return;
+    }
+    cb->state = now->state;
+    snprintf(cb->event, sizeof(cb->event), "%s", now->event);
+    if (now->target)
+        cb->target = now->target == now->error_url && cb->error_url ? cb->error_url : cb->url;
+    job_hook_free(now);
 }
 
 /* j (in the table) takes r's status st and what goes with it, as a copy:
@@ -144,11 +159,20 @@ job_cluster_merge(JobTable *t, Job *j, const StoreJob *r, JobWait **fired, Batch
     } else if (r->attempts < j->attempts) {
         return j; /* an older row than the copy */
     } else if (job_cluster_mine(t, j)) {
-        if (r->attempts == j->attempts)
-            return j; /* it runs here: this copy moves first */
+        /* It runs here, and this copy moves first, while the row says so:
+         * a row taken again, reclaimed or cancelled meanwhile (a news
+         * missed, or read before this replica knew) is followed. */
+        if (r->attempts == j->attempts && r->replica && strcmp(r->replica, t->opt.replica) == 0 &&
+            !job_ended((JobStatus)st))
+            return j;
         *drop = job_cluster_abandon(j);
-    } else if (job_ended(j->status) && r->attempts == j->attempts) {
-        job_cluster_callback(j, r->callback); /* only its webhook moves now */
+    } else if (job_ended(j->status) && r->attempts == j->attempts &&
+               (!job_ended((JobStatus)st) || (JobStatus)st == j->status)) {
+        /* Ended as this attempt ends (a row still behind this copy, whose
+         * own end is yet to be written, moves nothing back): only its
+         * webhook moves now. Another end of the same attempt (a cancel
+         * that came first) replaces the copy's. */
+        job_cluster_callback(j, r->callback);
         return j;
     }
     job_cluster_follow(t, j, r, (JobStatus)st, fired);
@@ -217,25 +241,30 @@ job_cluster_cancel(void *ctx, uint64_t seq)
 }
 
 /* A StoreClusterHooks.lost: this replica's attempt at job seq was taken
- * back; it is stopped without an end of its own (the row's news brings
- * the job's state as it is now). */
+ * back; it is stopped without an end of its own, and the copy shows the
+ * job queued again until the row's news says more. */
 static void
 job_cluster_lost(void *ctx, uint64_t seq)
 {
     JobTable *t = ctx;
-    Job *j = job_cluster_running_here(t, seq);
     Batch *drop = NULL;
+    Job *j = NULL;
 
-    if (!j)
-        return;
     pthread_mutex_lock(&t->lock);
-    drop = job_cluster_abandon(j);
-    j->replica[0] = '\0';
+    HASH_FIND(hh_seq, t->by_seq, &seq, sizeof(seq), j);
+    if (j && job_cluster_mine(t, j)) {
+        drop = job_cluster_abandon(j);
+        j->replica[0] = '\0';
+        if (!job_ended(j->status)) {
+            t->by_status[j->status]--;
+            t->by_status[JOB_QUEUED]++;
+            j->status = JOB_QUEUED;
+        }
+    }
     pthread_mutex_unlock(&t->lock);
     if (drop)
         batch_cancel(drop);
     batch_unref(drop);
-    job_unref(j);
 }
 
 /* A StoreClusterHooks.room: jobs to take now; none while the pool cannot
@@ -305,16 +334,33 @@ job_cluster_taken(void *ctx, const StoreJob *r)
     if (!j)
         return -1;
     pthread_mutex_lock(&t->lock);
-    job_cluster_claim(t, j, r);
+    if (j->batch || j->given_up) {
+        rc = 1; /* an earlier attempt's batch is still here: not now */
+    } else if (job_ended(j->status) && j->attempts == r->attempts) {
+        rc = 2; /* cancelled since it was taken (its news came first) */
+    } else {
+        job_cluster_claim(t, j, r);
+    }
     pthread_mutex_unlock(&t->lock);
+    if (rc) {
+        job_unref(j);
+        return rc == 1;
+    }
     if (!(c = job_store_recall(t, j, r, why, sizeof(why)))) {
         job_cluster_unrunnable(t, j, why);
-    } else if (job_store_rerun(t, j, c, 1) != SVC_OK) {
-        pthread_mutex_lock(&t->lock); /* not queued here: back to Redis's queue */
+    } else if ((rc = job_store_rerun(t, j, c, 1)) != SVC_OK) {
+        pthread_mutex_lock(&t->lock);
         j->taken_here = 0;
-        j->replica[0] = '\0';
         pthread_mutex_unlock(&t->lock);
-        rc = 1;
+        /* A stop, a full queue or no worker passes: back to Redis's queue;
+         * a job too big for this pool fails (as a sync call would). */
+        if (rc == SVC_ESTOPPED || rc == SVC_EFULL || rc == SVC_EUNAVAIL || rc == SVC_ENOMEM) {
+            rc = 1;
+        } else {
+            job_cluster_unrunnable(t, j, rc == SVC_E2BIG ? "it needs more tasks than --max-queue"
+                                                         : "it cannot be queued");
+            rc = 0;
+        }
     }
     job_unref(j);
     return rc;

@@ -85,8 +85,10 @@ struct Job {
     uint64_t attempts;         /* replicas: how often a replica took it */
     int taken_here;            /* replicas: this replica took this attempt
                                 * and has not finished it (job_cluster.c) */
-    int abandoned;             /* replicas: its attempt here was taken back:
-                                * its batch's end ends nothing */
+    Batch *given_up;           /* replicas: the batch of an attempt here that
+                                * was taken back (a reference): its start
+                                * and end move nothing; no other attempt
+                                * starts here until it is done */
     int in_fifo;               /* queued for expiry (job_expire_later) */
     char replica[64];          /* replicas: the one that took it, or "" */
     UT_hash_handle hh, hh_key, hh_seq;

@@ -162,7 +162,7 @@ job_state_batch_start(Batch *b, void *ctx)
     const char *worker = batch_worker(b, &pid);
 
     pthread_mutex_lock(&t->lock);
-    if (!j->abandoned && job_state_set(t, j, JOB_RUNNING)) {
+    if (b != j->given_up && job_state_set(t, j, JOB_RUNNING)) {
         j->started = clock_wall();
         snprintf(j->worker, sizeof(j->worker), "%s", worker);
         j->pid = pid;
@@ -217,9 +217,18 @@ job_state_batch_done(Batch *b, void *ctx)
     Batch *drop;
 
     pthread_mutex_lock(&t->lock);
-    /* Else it ended first (a cancelled job stays cancelled), or its attempt
-     * here was taken back by the replicas and runs elsewhere. */
-    if (!j->abandoned && job_state_ok(j->status, s)) {
+    if (b == j->given_up) { /* an attempt taken back: the job runs elsewhere */
+        drop = j->given_up;
+        j->given_up = NULL;
+        pthread_mutex_unlock(&t->lock);
+        free(result);
+        free(fail);
+        batch_unref(drop);
+        job_unref(j); /* the batch's reference */
+        return;
+    }
+    /* Else it ended first: a cancelled job stays cancelled. */
+    if (job_state_ok(j->status, s)) {
         j->result = result;
         j->result_len = len;
         result = NULL;
@@ -233,7 +242,6 @@ job_state_batch_done(Batch *b, void *ctx)
     }
     drop = j->batch;
     j->batch = NULL;
-    j->abandoned = 0;
     j->taken_here = 0;
     pthread_mutex_unlock(&t->lock);
     free(result);

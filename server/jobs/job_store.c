@@ -127,7 +127,10 @@ job_store_discard(JobTable *t, Job *j, int rc)
     pthread_mutex_lock(&t->lock);
     j->refused = 1;
     pthread_mutex_unlock(&t->lock);
-    job_cancel_here(t, j);
+    /* With replicas nothing of it runs here, and its row, if it landed
+     * after all, is not this refusal's to end. */
+    if (!t->cluster)
+        job_cancel_here(t, j);
     pthread_mutex_lock(&t->lock);
     if (j->in_table)
         job_remove(t, j);
@@ -504,11 +507,11 @@ job_store_rerun(JobTable *t, Job *j, Call *c, int give_back)
     if (rc == SVC_OK && !job_ended(j->status) && (!give_back || j->taken_here)) {
         j->batch = batch_ref(b);
     } else if (rc == SVC_OK && !job_ended(j->status)) { /* taken back meanwhile: it runs elsewhere */
-        j->batch = batch_ref(b);
-        j->abandoned = 1;
+        j->given_up = batch_ref(b);
         cancel = batch_ref(b);
     } else if (rc == SVC_OK) { /* cancelled while it was being queued */
         cancel = batch_ref(b);
+        j->taken_here = 0;
     } else if (!give_back && job_state_ok(j->status, JOB_FAILED)) {
         JobWait *fired = NULL;
         job_store_fail_recovery(j, rc == SVC_EFULL || rc == SVC_E2BIG ? "the queue is full (--max-queue)"

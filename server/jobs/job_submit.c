@@ -96,7 +96,7 @@ fail:
  */
 static int
 job_submit_admit(JobTable *t, Job *j, const char *key, JobSubmittedFn done, void *ctx, JobSubmit **js,
-                 Job **same, int *joined)
+                 Job **same, int *joined, uint64_t seq)
 {
     Job *old = NULL;
 
@@ -112,8 +112,7 @@ job_submit_admit(JobTable *t, Job *j, const char *key, JobSubmittedFn done, void
     }
     if ((long)t->count >= t->opt.max_jobs)
         return SVC_EFULL;
-    /* Replicas number their jobs from Redis's one counter (store_seq). */
-    if (!(j->seq = t->opt.replica ? store_seq(t->opt.store) : ++t->seq))
+    if (!(j->seq = t->opt.replica ? seq : ++t->seq))
         return SVC_ESTORE;
     if (t->opt.store && !(*js = job_store_begin(j, done, ctx)))
         return SVC_ENOMEM;
@@ -164,6 +163,7 @@ job_submit(JobTable *t, Call *call, int priority, const char *key,
     Batch *b = NULL;
     JobSubmit *js = NULL;
     int rc = SVC_ENOMEM, joined = 0;
+    uint64_t seq;
 
     *job = NULL;
     *created = 0;
@@ -173,8 +173,11 @@ job_submit(JobTable *t, Call *call, int priority, const char *key,
     }
     if (!(b = batch_new(call))) /* which freed call */
         goto cleanup;
+    /* Replicas number their jobs from Redis's one counter (store_seq),
+     * which may ask Redis: outside the table's lock. */
+    seq = t->opt.replica ? store_seq(t->opt.store) : 0;
     pthread_mutex_lock(&t->lock);
-    rc = job_submit_admit(t, j, key, done, ctx, &js, job, &joined);
+    rc = job_submit_admit(t, j, key, done, ctx, &js, job, &joined, seq);
     pthread_mutex_unlock(&t->lock);
     if (*job) { /* a replay; on disk already unless joined: a 202 is true */
         if (!joined)

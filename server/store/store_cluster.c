@@ -116,6 +116,17 @@ static const char store_cluster_cancel_lua[] = STORE_REDIS_LUA_COMMON
     "redis.call('PUBLISH', '" STORE_REDIS_NEWS "', ARGV[1])\n"
     "return 1\n";
 
+/* KEYS: the row, the leases. ARGV: seq, the time, why. A row poold cannot
+ * run (taken, but unreadable) fails for good, so that it is neither taken
+ * again and again nor left queued forever. */
+static const char store_cluster_poison_lua[] =
+    "redis.call('ZREM', KEYS[2], ARGV[1])\n"
+    "if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end\n"
+    "redis.call('HSET', KEYS[1], 'status', 'failed', 'finished', ARGV[2], 'fail_outcome', '1',\n"
+    "  'fail_type', 'RecoveryError', 'fail_message', ARGV[3])\n"
+    "redis.call('PUBLISH', '" STORE_REDIS_NEWS "', ARGV[1])\n"
+    "return 1\n";
+
 /* KEYS: poold:ids. ARGV: a job id. {seq, row}, or nil. */
 static const char store_cluster_fetch_lua[] =
     "local seq = redis.call('HGET', KEYS[1], ARGV[1])\n"
@@ -158,16 +169,17 @@ store_cluster_hang_up(StoreCluster *c, redisContext **conn, const char *what)
 static int
 store_cluster_reclaim(StoreCluster *c, const char *mine, const uint64_t *seqs, size_t n)
 {
-    const char *argv[5 + STORE_CLUSTER_BACK] = {"EVAL", store_cluster_reclaim_lua, "2", STORE_REDIS_QUEUE,
+    const char *argv[6 + STORE_CLUSTER_BACK] = {"EVAL", store_cluster_reclaim_lua, "2", STORE_REDIS_QUEUE,
                                                 STORE_REDIS_LEASES, mine ? mine : ""};
     char nums[STORE_CLUSTER_BACK][24];
     redisReply *r;
 
-    for (size_t i = 0; i < n && i < STORE_CLUSTER_BACK - 1; i++) {
+    n = n < STORE_CLUSTER_BACK ? n : STORE_CLUSTER_BACK;
+    for (size_t i = 0; i < n; i++) {
         snprintf(nums[i], sizeof(nums[i]), "%llu", (unsigned long long)seqs[i]);
         argv[6 + i] = nums[i];
     }
-    r = redisCommandArgv(c->conn, 6 + (int)(n < STORE_CLUSTER_BACK ? n : STORE_CLUSTER_BACK - 1), argv, NULL);
+    r = redisCommandArgv(c->conn, 6 + (int)n, argv, NULL);
     if (!r || r->type != REDIS_REPLY_INTEGER) {
         store_cluster_hang_up(c, &c->conn, r && r->type == REDIS_REPLY_ERROR ? r->str : "reclaiming jobs");
         freeReplyObject(r);
@@ -180,6 +192,20 @@ store_cluster_reclaim(StoreCluster *c, const char *mine, const uint64_t *seqs, s
                        : "their replica was silent past --claim-after");
     freeReplyObject(r);
     return 0;
+}
+
+/* Fails job seq, whose row poold cannot run (c->conn_lock held). */
+static void
+store_cluster_poison(StoreCluster *c, uint64_t seq)
+{
+    char key[48], num[24], now[32];
+
+    log_msg(LOG_ERROR, "replicas: job %llu's row is not one poold can run; it fails", (unsigned long long)seq);
+    snprintf(key, sizeof(key), STORE_REDIS_PREFIX "job:%llu", (unsigned long long)seq);
+    snprintf(num, sizeof(num), "%llu", (unsigned long long)seq);
+    snprintf(now, sizeof(now), "%.17g", clock_wall());
+    freeReplyObject(redisCommand(c->conn, "EVAL %s 2 %s %s %s %s %s", store_cluster_poison_lua, key,
+                                 STORE_REDIS_LEASES, num, now, "its row cannot be read back"));
 }
 
 /* Takes up to n jobs (at most STORE_CLUSTER_BACK) and hands each to
@@ -208,20 +234,24 @@ store_cluster_take(StoreCluster *c, size_t n)
         StoreJob j;
         uint64_t seq = strtoull(r->element[i]->str, NULL, 10);
         int rc = store_redis_row(r->element[i + 1], seq, &j) == 0 ? c->hooks.taken(c->hooks.ctx, &j) : -1;
-        if (rc < 0) {
-            log_msg(LOG_ERROR, "replicas: job %llu's row is not one poold can run; left out of the queue",
-                    (unsigned long long)seq);
-            freeReplyObject(redisCommand(c->conn, "ZREM %s %llu", STORE_REDIS_LEASES, (unsigned long long)seq));
-        } else if (rc > 0) {
+        if (rc < 0)
+            store_cluster_poison(c, seq);
+        else if (rc > 0)
             back[nback++] = seq;
-        } else {
+        else
             took++;
-        }
     }
     freeReplyObject(r);
     if (nback && store_cluster_reclaim(c, c->opt.replica, back, nback) < 0)
         return -1;
     return nback ? 0 : took;
+}
+
+/* Whether a take of `room` jobs that took `took` may have left more. */
+static int
+store_cluster_more(size_t room, long took)
+{
+    return took > 0 && (size_t)took == (room < STORE_CLUSTER_BACK ? room : STORE_CLUSTER_BACK);
 }
 
 /* Renews the leases of the jobs this replica runs; a job whose lease was
@@ -288,7 +318,7 @@ store_cluster_round(StoreCluster *c, uint64_t *seqs, double *beat_due, int *fres
         *beat_due = clock_mono() + c->opt.claim_after / 3;
     }
     while (c->conn && (room = c->hooks.room(c->hooks.ctx)) > 0 && (took = store_cluster_take(c, room)) > 0 &&
-           (size_t)took == room)
+           store_cluster_more(room, took))
         ; /* all it asked for: there may be more */
 }
 

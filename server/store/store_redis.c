@@ -76,8 +76,9 @@ static const char store_redis_add_lua[] = STORE_REDIS_LUA_COMMON
 /* The update: a row that is gone (expired, forgotten) is not made again by
  * a late update, nor another job's row under the same number written
  * over. The first end wins: an ended row takes nothing but its webhook's
- * news (from any replica: a redelivery may be asked of any), never
- * another end, result or worker (a cancel over the late answer of the
+ * news (from any replica: a redelivery may be asked of any, but only
+ * for the end it has), never another end, result or worker (a losing end
+ * is told to its writer too, whose copy then follows the row) (a cancel over the late answer of the
  * replica running it; a fenced-off replica's late end over the one that
  * ran it again). Until then only the replica that holds the job writes
  * it: one whose lease was reclaimed (it stalled, the job runs elsewhere)
@@ -88,7 +89,10 @@ static const char store_redis_update_lua[] = STORE_REDIS_LUA_COMMON
     "local n = tonumber(ARGV[5])\n"
     "local status\n"
     "for i = 6, 5 + 2 * n, 2 do if ARGV[i] == 'status' then status = ARGV[i + 1] end end\n"
-    "if ended[row[2]] then\n"
+    "if ended[row[2]] and status ~= row[2] then\n"
+    "  redis.call('PUBLISH', '" STORE_REDIS_NEWS "', ARGV[1])\n" /* the writer too: its end lost */
+    "  return 0\n"
+    "elseif ended[row[2]] then\n"
     "  for i = 6, 5 + 2 * n, 2 do if ARGV[i] == 'callback' then\n"
     "    redis.call('HSET', KEYS[1], 'callback', ARGV[i + 1])\n"
     "    redis.call('PUBLISH', '" STORE_REDIS_NEWS "', ARGV[1] .. ' ' .. ARGV[4])\n"

@@ -187,6 +187,25 @@ TEST(test_cluster_a_replica_silent_past_claim_after_gives_its_job_up_without_end
     cluster_stop(&c);
 }
 
+TEST(test_cluster_a_job_no_replica_can_queue_fails_once_never_loops)
+{
+    static const char *const small_queue[] = {"--max-queue", "4", NULL};
+    Cluster c;
+    char id[40];
+
+    cluster_start(&c, 2, "1", small_queue);
+    snprintf(id, sizeof(id), "%s",
+             job_submit(&c.s[0], "/v1/map_async", "{\"func\":\"record\",\"iterable\":[1,2,3,4,5,6,7,8],\"chunksize\":1}"));
+    for (double end = now_seconds() + 10; strcmp(job_status(&c.s[1], id), "failed") != 0 && now_seconds() < end;)
+        sleep_seconds(0.05);
+    json_t *j = job_get(&c.s[1], id);
+    CHECK_STR(json_string_value(jpath(j, "status")), "failed");
+    CHECK(strstr(json_string_value(jpath(j, "error.message")) ?: "", "--max-queue") != NULL);
+    CHECK_INT(json_integer_value(jpath(j, "attempts")), 1);
+    json_decref(j);
+    cluster_stop(&c);
+}
+
 int
 main(int argc, char **argv)
 {

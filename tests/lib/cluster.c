@@ -19,6 +19,7 @@ cluster_start(Cluster *c, int n, const char *processes, const char *const *extra
 {
     char text[512], name[MAX_REPLICAS][16];
 
+    memset(c, 0, sizeof(*c)); /* the caller's is uninitialised */
     snprintf(c->runs, sizeof(c->runs), "/tmp/poold-test-%d-runs", (int)getpid());
     unlink(c->runs);
     snprintf(text, sizeof(text),

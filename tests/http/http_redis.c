@@ -60,21 +60,6 @@ TEST(test_redis_malformed_urls_are_startup_errors)
     expect_startup_error("--store redis:localhost", "unknown store");
 }
 
-/* Waits up to `seconds` for /readyz to answer want. */
-static int
-await_ready(const Server *s, int want, double seconds)
-{
-    Resp r;
-    int got = 0;
-
-    for (double end = now_seconds() + seconds; got != want && now_seconds() < end; sleep_seconds(0.05)) {
-        CHECK_INT(req(s, "GET", "/readyz", NULL, &r), 0);
-        got = r.status;
-        resp_free(&r);
-    }
-    return got == want;
-}
-
 /* Answers 503 with detail containing want (a problem document). */
 static void
 expect_503(const Server *s, const char *method, const char *path, const char *body, const char *want)

@@ -433,3 +433,16 @@ fill_queue(const Server *s)
     }
     return -1;
 }
+
+int
+await_ready(const Server *s, int want, double seconds)
+{
+    int got = 0;
+
+    for (double end = now_seconds() + seconds; got != want && now_seconds() < end; sleep_seconds(0.05)) {
+        Resp r = {0};
+        got = req(s, "GET", "/readyz", NULL, &r) == 0 ? (int)r.status : 0;
+        resp_free(&r);
+    }
+    return got == want;
+}

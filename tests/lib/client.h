@@ -70,6 +70,9 @@ json_t *job_get(const Server *s, const char *id);
 /* The job's status, "?" when it is unknown (static buffer). */
 const char *job_status(const Server *s, const char *id);
 
+/* Waits up to `seconds` for s's /readyz to answer want: 1 when it did. */
+int await_ready(const Server *s, int want, double seconds);
+
 /* The number at a path of /v1/pool, such as "queue.running". */
 long pool_number(const Server *s, const char *path);
 

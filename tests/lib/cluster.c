@@ -186,18 +186,3 @@ await_all(const Server *s, char (*ids)[40], int n, double seconds)
     }
     return left;
 }
-
-/* Waits up to `seconds` for replica s's /readyz to answer want. */
-int
-await_ready(const Server *s, int want, double seconds)
-{
-    Resp r;
-    int got = 0;
-
-    for (double end = now_seconds() + seconds; got != want && now_seconds() < end; sleep_seconds(0.05)) {
-        CHECK_INT(req(s, "GET", "/readyz", NULL, &r), 0);
-        got = r.status;
-        resp_free(&r);
-    }
-    return got == want;
-}

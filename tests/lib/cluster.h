@@ -40,7 +40,5 @@ int submit_many(Cluster *c, int n, double pause, char (*ids)[40]);
 /* Waits up to `seconds` until every job has succeeded on replica s: the
  * number that has not. */
 int await_all(const Server *s, char (*ids)[40], int n, double seconds);
-/* Waits up to `seconds` for s's /readyz to answer want: 1 when it did. */
-int await_ready(const Server *s, int want, double seconds);
 
 #endif

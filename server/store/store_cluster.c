@@ -390,22 +390,26 @@ store_cluster_start(Store *s, const StoreClusterOptions *o, const StoreClusterHo
     return c;
 }
 
-void
-store_cluster_kick(StoreCluster *c)
+/* Sets one of the taker's wake flags (kicked or news) and wakes it. */
+static void
+store_cluster_wake(StoreCluster *c, int *flag)
 {
     pthread_mutex_lock(&c->lock);
-    c->kicked = 1;
+    *flag = 1;
     pthread_cond_signal(&c->cond);
     pthread_mutex_unlock(&c->lock);
 }
 
 void
+store_cluster_kick(StoreCluster *c)
+{
+    store_cluster_wake(c, &c->kicked);
+}
+
+void
 store_cluster_news(StoreCluster *c)
 {
-    pthread_mutex_lock(&c->lock);
-    c->news = 1;
-    pthread_cond_signal(&c->cond);
-    pthread_mutex_unlock(&c->lock);
+    store_cluster_wake(c, &c->news);
 }
 
 int

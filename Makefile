@@ -182,11 +182,11 @@ fuzz-run: fuzz-build
 
 # Each target links the modules it fuzzes and those they call, no more.
 FUZZ_OBJ := $(BUILD)/obj/server
-$(BUILD)/fuzz/fuzz_call: $(addprefix $(FUZZ_OBJ)/,calls/call.o calls/jscan.o core/jtext.o functions/registry.o functions/builtins.o)
-$(BUILD)/fuzz/fuzz_lines: $(addprefix $(FUZZ_OBJ)/,http/lines.o calls/call.o calls/jscan.o core/jtext.o functions/registry.o functions/builtins.o)
+$(BUILD)/fuzz/fuzz_call: $(addprefix $(FUZZ_OBJ)/,calls/call.o core/jscan.o core/jtext.o functions/registry.o functions/builtins.o)
+$(BUILD)/fuzz/fuzz_lines: $(addprefix $(FUZZ_OBJ)/,http/lines.o calls/call.o core/jscan.o core/jtext.o functions/registry.o functions/builtins.o)
 $(BUILD)/fuzz/fuzz_wire: $(FUZZ_OBJ)/worker/wire.o
 $(BUILD)/fuzz/fuzz_functions: $(addprefix $(FUZZ_OBJ)/,functions/exec_load.o functions/exec.o functions/spawn.o functions/registry.o functions/builtins.o core/jtext.o)
-$(BUILD)/fuzz/fuzz_jscan: $(FUZZ_OBJ)/calls/jscan.o
+$(BUILD)/fuzz/fuzz_jscan: $(FUZZ_OBJ)/core/jscan.o
 $(BUILD)/fuzz/fuzz_webhook: $(addprefix $(FUZZ_OBJ)/,webhook/webhook.o webhook/netguard.o core/log.o core/metrics.o)
 $(BUILD)/fuzz/fuzz_http_parse: $(FUZZ_OBJ)/http/http_parse.o
 

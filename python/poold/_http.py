@@ -315,11 +315,14 @@ class Client:
         """Sends one request; returns (status, headers, body). A request on
         a reused connection that died before any byte of the answer is sent
         again, once, on a new one."""
-        data = self.head(method, path, len(body), extra) + body
+        head = self.head(method, path, len(body), extra)
+        # A large body goes after its head, not copied behind it.
+        data = (head, body) if len(body) > 1 << 16 else (head + body,)
         for attempt in (0, 1):
             conn = self.acquire(fresh=attempt > 0)
             try:
-                conn.send(data)
+                for piece in data:
+                    conn.send(piece)
                 status, headers = conn.read_head(deadline)
                 answer = conn.read_body(headers, deadline)
             except ConnectionLost:

@@ -19,12 +19,24 @@ encode_text = _encoder.encode
 
 def encode(obj):
     items = obj.get("iterable") if type(obj) is dict else None
-    if type(items) is list and len(items) > 256 and set(map(type, items)) == {int}:
-        # A list of ints reads the same in repr as in JSON, and repr writes
-        # it five times as fast: a map's body of a million is 0.05 s, not 0.25.
+    text = _ints_text(items)
+    if text is not None:
         head = encode_text({k: v for k, v in obj.items() if k != "iterable"})
-        return (head[:-1] + ("," if len(head) > 2 else "") + '"iterable":' + repr(items) + "}").encode()
+        return b"".join(((head[:-1] + ("," if len(head) > 2 else "") + '"iterable":').encode(), text.encode(), b"}"))
     return encode_text(obj).encode()
+
+
+def _ints_text(items):
+    """The JSON text of a long list or range of ints, else None. A list of
+    ints reads the same in repr as in JSON, and repr writes it five times
+    as fast (a map's body of a million: 0.05 s, not 0.25); a range is
+    written a slice at a time, never made a list of a million (0.1 s)."""
+    if type(items) is range:
+        return "[" + ",".join(repr(list(items[k:k + 10000]))[1:-1]
+                              for k in range(0, len(items), 10000)) + "]"
+    if type(items) is list and len(items) > 256 and set(map(type, items)) == {int}:
+        return repr(items)
+    return None
 
 
 def retry_after(headers):

@@ -41,6 +41,8 @@ DEFAULT_URL = "http://127.0.0.1:8080"
 RUN, CLOSE, TERMINATE = "RUN", "CLOSE", "TERMINATE"
 PREFIX = 10000  # items of an iterator map() reads before it chooses how to send them
 MAX_MAP_BODY = 32 << 20  # a map's body past this streams instead (--max-body is 64M by default)
+SPLIT_AT = 100000  # a map this long goes as PARTS calls at once (_map_parts)
+PARTS = 4
 
 
 def func_name(func):
@@ -161,7 +163,8 @@ class Pool:
         self._check_running()
         name = func_name(func)
         if hasattr(iterable, "__len__"):
-            return self._map_list(name, _seq(iterable), chunksize)
+            # A range stays one: its body is written without a list of it.
+            return self._map_list(name, iterable if type(iterable) is range else _seq(iterable), chunksize)
         iterator = iter(iterable)
         prefix = list(itertools.islice(iterator, PREFIX))
         if len(prefix) < PREFIX:
@@ -197,6 +200,48 @@ class Pool:
             return []
         if chunksize is None and len(items) > MAX_CHUNKSIZE:
             chunksize = self._chunksize(len(items))
+        if len(items) >= SPLIT_AT:
+            return self._map_parts(name, items, chunksize)
+        return self._map_one(name, items, chunksize)
+
+    def _map_parts(self, name, items, chunksize):
+        """A long map as PARTS calls at once, each on its own connection
+        and thread, the results joined in order: this client encodes one
+        part's body and decodes another's answer while poold's workers run
+        the rest (a call of it whole would do each in turn, the caller idle
+        while the workers work, and the workers idle while it encodes and
+        decodes), as Pool's task and result threads overlap its workers.
+        Each part's chunks are whole chunks of the whole map's chunksize;
+        every part runs to its end, and the first failure in the items'
+        order is raised, as one call's on_error "raise" would."""
+        chunksize = chunksize or self._chunksize(len(items))
+        size = -(-len(items) // PARTS)
+        size = -(-size // chunksize) * chunksize
+        parts = [items[k:k + size] for k in range(0, len(items), size)]
+        answers = [None] * len(parts)
+
+        def run(k):
+            try:
+                answers[k] = (True, self._map_one(name, parts[k], chunksize))
+            except BaseException as exc:  # raised in the caller's thread below
+                answers[k] = (False, exc)
+
+        threads = [threading.Thread(target=run, args=(k,), daemon=True) for k in range(1, len(parts))]
+        for thread in threads:
+            thread.start()
+        run(0)
+        for thread in threads:
+            thread.join()
+        results = []
+        for k, (ok, value) in enumerate(answers):
+            if not ok:
+                if getattr(value, "index", None) is not None:
+                    value.index += k * size  # the item's place in the whole map
+                raise value
+            results += value
+        return results
+
+    def _map_one(self, name, items, chunksize):
         body = encode(_map_call(name, items, chunksize))
         if len(body) <= MAX_MAP_BODY:
             try:

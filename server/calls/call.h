@@ -11,7 +11,7 @@
 #include <jansson.h>
 
 #include "core/common.h"
-#include "calls/jscan.h"
+#include "core/jscan.h"
 #include "functions/registry.h"
 
 typedef enum { CALL_APPLY, CALL_MAP, CALL_STARMAP } CallOp;

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "core/clock.h"
+#include "core/jscan.h"
 #include "core/jtext.h"
 #include "worker/worker_runtime.h"
 #include "worker/worker_runtime_impl.h"
@@ -128,12 +129,35 @@ wr_values(json_t *values, json_t *out)
             worker_runtime_die(WIRE_EXIT_NOMEM, "out of memory");
 }
 
+/* Where the values of line begin when it is the Python runtime's answer
+ * of bare values to request id, {"id":N,"values":[...]}, with one value
+ * an item, all of a kind the scanner vouches for (core/jscan.h); else 0.
+ * Such an answer is taken as its text: jansson would build and free a
+ * value an item only to check it (a fifth of a map's whole cost). */
+static size_t
+wr_plain_values(const char *line, size_t n, uint64_t id, size_t nitems)
+{
+    char prefix[48];
+    size_t head = (size_t)snprintf(prefix, sizeof(prefix), "{\"id\":%llu,\"values\":", (unsigned long long)id);
+    JscanItems items;
+    int whole;
+
+    if (n <= head + 1 || memcmp(line, prefix, head) != 0 || line[n - 1] != '}' ||
+        jscan_array(line + head, n - head - 1, nitems, &items) != JSCAN_OK)
+        return 0;
+    whole = items.n == nitems;
+    free(items.starts);
+    return whole ? head : 0;
+}
+
 /* Reads r's answer to request id: its "started" frames mark progress;
  * the answer is checked (its id, one value or outcome an item) and
  * returned (new reference) with its line (*line, *n: valid until the next
- * read). Anything else ends the worker. */
+ * read). Anything else ends the worker. With plain, an answer of bare
+ * values the scanner vouches for is not parsed: NULL, and *plain is where
+ * its values begin in the line. */
 static json_t *
-wr_answer(WorkerRuntime *r, uint64_t id, size_t nitems, WireClaim *progress, char **line, size_t *n)
+wr_answer(WorkerRuntime *r, uint64_t id, size_t nitems, WireClaim *progress, char **line, size_t *n, size_t *plain)
 {
     /* Each item's start, in order and once: a runtime that could say an
      * item started again would never run past its timeout. */
@@ -141,6 +165,8 @@ wr_answer(WorkerRuntime *r, uint64_t id, size_t nitems, WireClaim *progress, cha
 
     for (;;) {
         *line = worker_runtime_frame(r, n, WIRE_EXIT_RUNTIME);
+        if (plain && (*plain = wr_plain_values(*line, *n, id, nitems)))
+            return NULL;
         json_t *frame = json_loadb(*line, *n, 0, NULL), *fid = json_object_get(frame, "id");
         json_t *started = json_object_get(frame, "started"), *results = json_object_get(frame, "results");
         json_t *values = json_object_get(frame, "values");
@@ -173,7 +199,7 @@ wr_answer(WorkerRuntime *r, uint64_t id, size_t nitems, WireClaim *progress, cha
  * meanwhile. */
 static json_t *
 wr_exchange(const RuntimeFn *f, const char *text, uint64_t id, size_t nitems, WireClaim *claim,
-            WireClaim *progress, char **line, size_t *n)
+            WireClaim *progress, char **line, size_t *n, size_t *plain)
 {
     WorkerRuntime *r = &worker_runtime_all[f->spec->index];
     json_t *frame;
@@ -184,7 +210,7 @@ wr_exchange(const RuntimeFn *f, const char *text, uint64_t id, size_t nitems, Wi
     wire_claim_progress(progress, 0, clock_ns());
     wr_send(r, text);
     r->lines.max = worker_runtime_frame_max(nitems);
-    frame = wr_answer(r, id, nitems, progress, line, n);
+    frame = wr_answer(r, id, nitems, progress, line, n, plain);
     r->lines.max = worker_runtime_frame_max(1);
     if (claim)
         __atomic_store_n(&claim->group, 0, __ATOMIC_RELEASE);
@@ -216,7 +242,7 @@ worker_runtime_run(const RegistryFn *fn, uint32_t mode, const json_t *items, con
 
     if (!text)
         return -1;
-    frame = wr_exchange(f, text, id, nitems, claim, progress, &line, &n);
+    frame = wr_exchange(f, text, id, nitems, claim, progress, &line, &n, NULL);
     free(text);
     wr_take(f, frame, out, fails, first);
     json_decref(frame);
@@ -263,7 +289,6 @@ worker_runtime_run_text(const RegistryFn *fn, uint32_t mode, const char *items, 
     size_t nitems = wr_count(items, len), n, head;
     json_t *name = json_string(f->name), *frame;
     char *quoted = name ? jtext_dumps(name, JSON_ENCODE_ANY) : NULL, *text = NULL, *line, *plain = NULL;
-    char prefix[48];
 
     json_decref(name);
     if (!quoted || asprintf(&text, "{\"id\":%llu,\"func\":%s,\"%s\":%.*s%s}", (unsigned long long)id, quoted,
@@ -273,17 +298,16 @@ worker_runtime_run_text(const RegistryFn *fn, uint32_t mode, const char *items, 
     free(quoted);
     if (!text)
         worker_runtime_die(WIRE_EXIT_NOMEM, "out of memory");
-    frame = wr_exchange(f, text, id, nitems, claim, progress, &line, &n);
+    frame = wr_exchange(f, text, id, nitems, claim, progress, &line, &n, &head);
     free(text);
-    /* The values as the runtime wrote them, when its line is the
-     * Python runtime's shape: {"id":N,"values":[...]} (jansson has
-     * checked the text already). */
-    head = (size_t)snprintf(prefix, sizeof(prefix), "{\"id\":%llu,\"values\":", (unsigned long long)id);
-    if (json_object_get(frame, "values") && n > head + 1 && memcmp(line, prefix, head) == 0 && line[n - 1] == '}' &&
-        (plain = strndup(line + head, n - head - 1)))
+    /* The values as the runtime wrote them (see wr_plain_values). */
+    if (!frame) {
+        if (!(plain = strndup(line + head, n - head - 1)))
+            worker_runtime_die(WIRE_EXIT_NOMEM, "out of memory");
         *plain_len = n - head - 1;
-    else
-        wr_take(f, frame, out, fails, first);
+        return plain;
+    }
+    wr_take(f, frame, out, fails, first);
     json_decref(frame);
-    return plain;
+    return NULL;
 }

@@ -1,6 +1,6 @@
 /*
  * fuzz_jscan.c: the scanner that slices a map's items from the body's
- * text (server/calls/jscan.c), with jansson as the oracle.
+ * text (server/core/jscan.c), with jansson as the oracle.
  *
  * The first byte picks the function and its bound: jscan_array with a
  * cap on items, or jscan_member with one of the keys call.c looks for.
@@ -14,7 +14,7 @@
 #include <jansson.h>
 
 #include "fuzz.h"
-#include "calls/jscan.h"
+#include "core/jscan.h"
 
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)

@@ -193,3 +193,29 @@ def test_a_full_queue_is_tried_again_for_streams(make_server, fill_queue):
         assert p.map("sqr", (i for i in range(pool_module.PREFIX + 3)))[-1] == (pool_module.PREFIX + 2) ** 2
     finally:
         p.terminate()
+
+
+def test_a_long_map_goes_in_parts_at_once_and_keeps_the_order(pool, monkeypatch):
+    monkeypatch.setattr(pool_module, "SPLIT_AT", 1000)
+    sent = []
+    one = pool._map_one
+    monkeypatch.setattr(pool, "_map_one", lambda name, items, chunksize: sent.append(len(items)) or
+                        one(name, items, chunksize))
+    n = 2503
+    assert pool.map("sqr", range(n), chunksize=100) == [i * i for i in range(n)]
+    # PARTS calls of whole chunks: 700 items (7 chunks of 100) each, the rest last.
+    assert sorted(sent) == [403, 700, 700, 700]
+    sent.clear()
+    assert pool.map("sqr", list(range(n))) == [i * i for i in range(n)]
+    assert len(sent) == pool_module.PARTS and sum(sent) == n
+    assert pool.map("identity", ["w%d" % i for i in range(n)]) == ["w%d" % i for i in range(n)]
+
+
+def test_a_long_maps_first_failing_item_in_order_is_raised_with_its_place(pool, monkeypatch):
+    monkeypatch.setattr(pool_module, "SPLIT_AT", 1000)
+    texts = [str(i) for i in range(2000)]
+    texts[1900] = "late"   # the last part
+    texts[1100] = "early"  # the third part: raised, though every part runs
+    with pytest.raises(ValueError) as caught:
+        pool.map("to_int", texts, chunksize=50)
+    assert caught.value.index == 1100 and "early" in str(caught.value)

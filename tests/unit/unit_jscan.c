@@ -12,7 +12,7 @@
 #include <jansson.h>
 
 #include "harness.h"
-#include "calls/jscan.h"
+#include "core/jscan.h"
 
 /* Checks the scanner's verdict on text against jansson's; returns it. */
 static int

@@ -1,5 +1,7 @@
 /*
  * jscan.h: a map's items found in the body's text, without building them.
+ * (A warm runtime's answer of bare values is checked by it too: see
+ * worker/worker_runtime_task.c.)
  *
  * Parsing a million items into JSON values only to write them out again
  * for the workers costs more than the workers' own work. For the common

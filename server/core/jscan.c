@@ -1,5 +1,5 @@
 /* jscan.c: see jscan.h. */
-#include "calls/jscan.h"
+#include "core/jscan.h"
 
 #include <stdlib.h>
 #include <string.h>

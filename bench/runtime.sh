@@ -6,7 +6,9 @@
 #      exec function (an interpreter per call), gunicorn with 2 sync
 #      workers and Flask (bench/peers/flask_app.py), Python's
 #      ThreadingHTTPServer + Pool(2) (bench/peers/pool_server.py, its echo),
-#      and poold's C built-in echo on the same server. In turn, ROUNDS (1)
+#      poold --python --runtime-affinity free (each worker and its runtime
+#      where the kernel puts them, not on one CPU), and poold's C built-in
+#      echo on the same server. In turn, ROUNDS (1)
 #      times, medians.
 #   2. p50 over one connection, the Python function and the C built-in.
 #   3. map of square over MAP_ITEMS (1,000,000) integers through HTTP end
@@ -31,10 +33,11 @@ done
 tmp=$(mktemp -d)
 peers=()
 exec_pid= exec_log= exec_data=
+free_pid= free_log= free_data=
 cleanup() {
     poold_stop
-    for p in "${peers[@]}" $exec_pid; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-    rm -rf "$tmp" ${exec_log:+"$exec_log"} ${exec_data:+"$exec_data"}
+    for p in "${peers[@]}" $exec_pid $free_pid; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+    rm -rf "$tmp" ${exec_log:+"$exec_log"} ${exec_data:+"$exec_data"} ${free_log:+"$free_log"} ${free_data:+"$free_data"}
 }
 trap cleanup EXIT
 
@@ -45,6 +48,9 @@ EOF
 poold_start --processes 2 --store memory --functions "$tmp/exec.json"
 exec_pid=$pid exec_log=$log exec_data=$data exec_url=$url
 pid= log= data=
+poold_start --processes 2 --store memory --python bench/peers/pyfns.py --runtime-affinity free
+free_pid=$pid free_log=$log free_data=$data free_url=$url
+pid= log= data=
 poold_start --processes 2 --store memory --python bench/peers/pyfns.py
 py_port=$(free_port)
 "$PY" bench/peers/pool_server.py "$py_port" 2 2>>"$tmp/python.log" &
@@ -54,15 +60,15 @@ gu_port=$(free_port)
 peers+=($!)
 
 PYECHO='{"func":"pyecho","args":[1]}'
-declare -A URL=([runtime]="$url/v1/apply" [exec]="$exec_url/v1/apply" [gunicorn]="http://127.0.0.1:$gu_port/v1/apply"
+declare -A URL=([runtime]="$url/v1/apply" [free]="$free_url/v1/apply" [exec]="$exec_url/v1/apply" [gunicorn]="http://127.0.0.1:$gu_port/v1/apply"
                 [pool]="http://127.0.0.1:$py_port/v1/apply" [builtin]="$url/v1/apply")
-declare -A FN=([runtime]=pyecho [exec]=pyecho [gunicorn]=pyecho [pool]=echo [builtin]=echo)
+declare -A FN=([runtime]=pyecho [free]=pyecho [exec]=pyecho [gunicorn]=pyecho [pool]=echo [builtin]=echo)
 for k in "${!URL[@]}"; do await "${URL[$k]}" "{\"func\":\"${FN[$k]}\",\"args\":[1]}"; done
 
 # --- 1. apply, each in turn ---
 declare -A RPS
 for _ in $(seq "$ROUNDS"); do
-    for k in runtime exec gunicorn pool builtin; do
+    for k in runtime free exec gunicorn pool builtin; do
         FUNC=${FN[$k]} wrk -t2 -c64 -d2s -s bench/apply_func.lua "${URL[$k]}" >/dev/null # warm up
         RPS[$k]+="$(FUNC=${FN[$k]} wrk -t2 -c64 -d"${DUR}s" -s bench/apply_func.lua "${URL[$k]}" | rps)"$'\n'
     done
@@ -100,6 +106,7 @@ mkdir -p bench/results
     echo "| apply req/s of pyecho, wrk -t2 -c64 | ${RPS[runtime]} | the same code as an exec function | ${RPS[exec]} | $(ratio "${RPS[runtime]}" "${RPS[exec]}") |"
     echo "| apply req/s of pyecho, wrk -t2 -c64 | ${RPS[runtime]} | gunicorn, 2 sync workers, Flask | ${RPS[gunicorn]} | $(ratio "${RPS[runtime]}" "${RPS[gunicorn]}") |"
     echo "| apply req/s of pyecho, wrk -t2 -c64 | ${RPS[runtime]} | ThreadingHTTPServer + Pool(2) | ${RPS[pool]} | $(ratio "${RPS[runtime]}" "${RPS[pool]}") |"
+    echo "| apply req/s of pyecho, wrk -t2 -c64 | ${RPS[runtime]} | poold --python --runtime-affinity free (worker and runtime where the kernel puts them) | ${RPS[free]} | $(ratio "${RPS[runtime]}" "${RPS[free]}") |"
     echo "| apply req/s, wrk -t2 -c64 | ${RPS[runtime]} | poold's C built-in echo | ${RPS[builtin]} | $(ratio "${RPS[runtime]}" "${RPS[builtin]}") |"
     echo "| p50 over one connection, µs | $p50_py | poold's C built-in echo | $p50_c | $(ratio "$p50_py" "$p50_c") |"
     echo "| map of square over $MAP_ITEMS ints, s (best of 3) | $best_http | Pool(2).map in one process | $best_py | $(ratio "$best_py" "$best_http") (speed) |"

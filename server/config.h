@@ -39,6 +39,7 @@ struct Config {
     char data_dir[4080]; /* --data-dir: where the SQLite file lives (./data);
                           * room for "/poold.db" in store_path */
     int fsync_full;      /* --fsync full: sync every commit (power loss) */
+    int runtime_free;    /* --runtime-affinity free: runtimes' workers run on any CPU */
     double task_timeout; /* --task-timeout: seconds per task; 0 is none */
     double max_task_timeout; /* --max-task-timeout: the most a call may ask; 0 is no cap */
     long max_tasks_per_child; /* --max-tasks-per-child: 0 keeps workers */

@@ -489,6 +489,10 @@ const ConfigOpt config_opts[] = {
      LIST(config_opts_plugin, nplugins, plugin_env, ":")},
     {"python", OPT_PYTHON, "POOLD_PYTHON", "FILE", "serve FILE.py's public functions from a warm Python runtime in each worker; repeat for more (env: ':'-separated)",
      LIST(config_opts_python, npythons, python_env, ":")},
+    {"runtime-affinity", OPT_RUNTIME_AFFINITY, "POOLD_RUNTIME_AFFINITY", "MODE", "cpu: each worker with warm runtimes "
+     "runs on one CPU with them (the k-th worker on the k-th CPU poold may use): twice the rate of their calls; "
+     "free: anywhere, for functions that run threads of their own (cpu)",
+     CHOICE(runtime_free, "cpu", "free")},
     {"functions", OPT_FUNCTIONS, "POOLD_FUNCTIONS", "FILE", "exec functions and runtimes to declare (JSON: {\"functions\": [...]})",
      STRING(functions)},
     {"max-result", OPT_MAX_RESULT, "POOLD_MAX_RESULT", "BYTES", "most stdout an exec function may write, K/M/G (16M)",

@@ -177,7 +177,8 @@ main_start_pool(Main *m)
     PoolOptions po = {.processes = cfg->processes, .max_queue = cfg->max_queue, .reg = m->reg,
                       .max_tasks_per_child = cfg->max_tasks_per_child,
                       .worker_memory = cfg->worker_memory, .worker_cpu = cfg->worker_cpu,
-                      .start_timeout = cfg->worker_start_timeout, .max_result = cfg->max_result};
+                      .start_timeout = cfg->worker_start_timeout, .max_result = cfg->max_result,
+                      .pin = !cfg->runtime_free && runtime_count(m->reg) > 0};
 
     if (!(m->pool = pool_new(&po))) {
         log_errno(LOG_ERROR, errno, "cannot start the fork server");

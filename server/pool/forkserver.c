@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -114,12 +115,21 @@ fs_workers_forget(pid_t pid)
         }
 }
 
+/* A request for a worker: its number, and the CPU it is to run on (-1:
+ * any the fork server may use). */
+typedef struct FsAsk {
+    unsigned number;
+    int cpu;
+} FsAsk;
+
 /* In the new worker: undo what the fork server set up for itself, and die
- * with it, so that no worker outlives poold. */
+ * with it, so that no worker outlives poold; on its CPU, when it has one
+ * (the processes it starts inherit it). */
 static void
-fs_child(int ctl, int sfd, int sock, unsigned number, ForkserverWorkerFn fn, void *arg)
+fs_child(int ctl, int sfd, int sock, FsAsk ask, ForkserverWorkerFn fn, void *arg)
 {
     sigset_t none;
+    cpu_set_t one;
 
     close(ctl);
     close(sfd);
@@ -129,14 +139,21 @@ fs_child(int ctl, int sfd, int sock, unsigned number, ForkserverWorkerFn fn, voi
     signal(SIGTERM, SIG_DFL); /* a timeout's first, polite kill */
     signal(SIGUSR1, SIG_DFL);
     prctl(PR_SET_PDEATHSIG, SIGKILL);
-    fn(number, sock, arg);
+    if (ask.cpu >= 0) {
+        CPU_ZERO(&one);
+        CPU_SET(ask.cpu, &one);
+        if (sched_setaffinity(0, sizeof(one), &one) < 0)
+            log_errno(LOG_WARN, errno, "ForkPoolWorker-%u: cannot run on CPU %d; it runs on any", ask.number,
+                      ask.cpu);
+    }
+    fn(ask.number, sock, arg);
     _exit(0);
 }
 
 static void
-fs_spawn(int ctl, int sfd, unsigned number, ForkserverWorkerFn fn, void *arg)
+fs_spawn(int ctl, int sfd, FsAsk ask, ForkserverWorkerFn fn, void *arg)
 {
-    FsMsg m = {.type = FS_SPAWNED, .number = number};
+    FsMsg m = {.type = FS_SPAWNED, .number = ask.number};
     int sv[2];
     pid_t pid;
 
@@ -154,7 +171,7 @@ fs_spawn(int ctl, int sfd, unsigned number, ForkserverWorkerFn fn, void *arg)
         m.status = ENOMEM;
     } else if ((pid = fork()) == 0) {
         close(sv[0]);
-        fs_child(ctl, sfd, sv[1], number, fn, arg);
+        fs_child(ctl, sfd, sv[1], ask, fn, arg);
     } else if (pid < 0) {
         m.status = errno;
     } else {
@@ -245,12 +262,12 @@ fs_main(int ctl, ForkserverWorkerFn fn, ForkserverCleanupFn cleanup, void *arg, 
             fs_reap(ctl);
         }
         if (pf[0].revents & POLLIN) {
-            unsigned number;
-            ssize_t n = recv(ctl, &number, sizeof(number), 0);
+            FsAsk ask;
+            ssize_t n = recv(ctl, &ask, sizeof(ask), 0);
             if (n == 0 || (n < 0 && errno != EINTR))
                 fs_on_parent_death(0); /* the main process is done with us */
-            if (n == (ssize_t)sizeof(number))
-                fs_spawn(ctl, sfd, number, fn, arg);
+            if (n == (ssize_t)sizeof(ask))
+                fs_spawn(ctl, sfd, ask, fn, arg);
         } else if (pf[0].revents) {
             fs_on_parent_death(0); /* the main process is gone */
         }
@@ -283,9 +300,11 @@ forkserver_start(Forkserver *fs, ForkserverWorkerFn fn, ForkserverCleanupFn clea
 }
 
 int
-forkserver_spawn(Forkserver *fs, unsigned number)
+forkserver_spawn(Forkserver *fs, unsigned number, int cpu)
 {
-    while (send(fs->fd, &number, sizeof(number), MSG_NOSIGNAL) < 0)
+    FsAsk ask = {number, cpu};
+
+    while (send(fs->fd, &ask, sizeof(ask), MSG_NOSIGNAL) < 0)
         if (errno != EINTR)
             return -1;
     return 0;

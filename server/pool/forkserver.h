@@ -44,9 +44,9 @@ typedef void (*ForkserverCleanupFn)(void *arg);
 /* Forks the server. Call before any thread exists. Returns 0 or -1 (errno). */
 int forkserver_start(Forkserver *fs, ForkserverWorkerFn fn, ForkserverCleanupFn cleanup, void *arg);
 
-/* Asks for worker `number`; the answer comes later as an event.
- * Returns 0 or -1 (errno). */
-int forkserver_spawn(Forkserver *fs, unsigned number);
+/* Asks for worker `number`, on CPU cpu alone (-1: on any); the answer
+ * comes later as an event. Returns 0 or -1 (errno). */
+int forkserver_spawn(Forkserver *fs, unsigned number, int cpu);
 
 /* Reads one event. Returns 1 with *ev filled, 0 when none is waiting
  * (the socket is nonblocking), -1 when the fork server is gone. */

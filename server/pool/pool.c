@@ -54,6 +54,11 @@ pool_new(const PoolOptions *o)
         p->workers[i].fd = p->workers[i].pidfd = -1;
         p->workers[i].check_at = p->workers[i].kill_at = POOL_NEVER;
     }
+    /* A request to a warm runtime crosses from the worker to the runtime
+     * and back: on one CPU that is a switch; on two, each crossing wakes
+     * the other CPU, which costs this rate half on a VM (see README). */
+    if (o->pin && sched_getaffinity(0, sizeof(p->cpus), &p->cpus) == 0)
+        p->ncpus = CPU_COUNT(&p->cpus);
     p->env = (WorkerEnv){.reg = o->reg, .claims = p->claims, .nclaims = (size_t)p->nslots,
                          .memory_limit = o->worker_memory, .cpu_limit = o->worker_cpu,
                          .max_result = o->max_result};

@@ -9,6 +9,7 @@
 #define POOLD_POOL_IMPL_H
 
 #include <pthread.h>
+#include <sched.h>
 #include <sys/types.h>
 
 #include "core/clock.h"
@@ -147,6 +148,8 @@ struct Pool {
     int nslots, free_slot;
     uint64_t seq;
     unsigned next_number;
+    cpu_set_t cpus;         /* with opt.pin: the CPUs the workers are spread on */
+    int ncpus;              /* how many; 0: workers run on any */
     int rr;                 /* the last worker picked, so that ties rotate */
     PoolWorker *workers;
     TaskFifo done;          /* dispatcher only: done callbacks to call */

@@ -39,6 +39,19 @@ pool_worker_set_state(Pool *p, PoolWorker *w, WorkerState state)
     pthread_mutex_unlock(&p->lock);
 }
 
+/* The CPU of the worker in slot w (opt.pin), -1 for any: the k-th slot
+ * on the k-th CPU poold may use, round the list when there are more. */
+static int
+pool_worker_cpu(const Pool *p, const PoolWorker *w)
+{
+    int k = p->ncpus ? (int)(w - p->workers) % p->ncpus : -1;
+
+    for (int cpu = 0; k >= 0 && cpu < CPU_SETSIZE; cpu++)
+        if (CPU_ISSET(cpu, &p->cpus) && k-- == 0)
+            return cpu;
+    return -1;
+}
+
 /* Asks the fork server for a new worker in w's place. */
 void
 pool_worker_spawn(Pool *p, PoolWorker *w)
@@ -56,7 +69,7 @@ pool_worker_spawn(Pool *p, PoolWorker *w)
     w->cause = MX_CRASH;
     w->check_at = w->kill_at = POOL_NEVER;
     w->spawned_at = clock_mono();
-    if (p->fs_dead || forkserver_spawn(&p->fs, w->number) < 0) {
+    if (p->fs_dead || forkserver_spawn(&p->fs, w->number, pool_worker_cpu(p, w)) < 0) {
         if (!p->fs_dead)
             log_errno(LOG_ERROR, errno, "cannot ask the fork server for ForkPoolWorker-%u", w->number);
         w->retry_at = p->fs_dead ? POOL_NEVER : clock_mono() + POOL_RESPAWN_DELAY;

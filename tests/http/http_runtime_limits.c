@@ -4,9 +4,11 @@
  * (on a sleep, on a C loop that ignores SIGTERM, on a function that
  * started children), a cancelled job, --worker-memory-limit,
  * --worker-cpu-limit, --max-result. Past one, the runtime's whole group
- * is gone and the next call works; within one, nothing is replaced.
+ * is gone and the next call works; within one, nothing is replaced. And
+ * where a worker and its runtime run: on one CPU (--runtime-affinity).
  */
 #include <limits.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -242,6 +244,74 @@ TEST(test_runtime_map_results_each_within_max_result_pass_whatever_the_chunksize
     resp_free(&r);
     CHECK_INT(runtime_pid(&s), pid);
     server_stop(&s);
+}
+
+/* --- placement --- */
+
+/* The CPUs process pid may run on, as a set. */
+static int
+cpus_of(int pid, cpu_set_t *set)
+{
+    CPU_ZERO(set);
+    return sched_getaffinity(pid, sizeof(*set), set);
+}
+
+/* Runs `placed` on every worker of a two-worker poold (started with
+ * extra, which may be NULL) and checks where each worker and its runtime
+ * may run: one CPU each, the same for both, the workers on different
+ * CPUs of this process's (pinned), or all of this process's (free). */
+static void
+check_placement(const char *extra, int pinned)
+{
+    const char *args[] = {"--processes", "2", "--python", test_runtime_file("fns.py"), extra ? "--runtime-affinity" : NULL,
+                          extra, NULL};
+    cpu_set_t mine, worker, runtime, seen;
+    Server s;
+    Resp r;
+    json_t *v;
+    size_t i;
+    int workers = 0;
+
+    CHECK_INT(cpus_of(0, &mine), 0);
+    CPU_ZERO(&seen);
+    server_start(&s, args);
+    /* Two chunks of one slow item each: one on each worker. */
+    post(&s, "/v1/map", "{\"func\":\"placed\",\"iterable\":[0.5,0.5],\"chunksize\":1}", 200, &r);
+    json_array_foreach(jpath(r.json, "results"), i, v) {
+        int wpid = (int)json_integer_value(json_array_get(v, 0));
+        size_t k;
+        json_t *cpu;
+        CPU_ZERO(&runtime);
+        json_array_foreach(json_array_get(v, 1), k, cpu)
+            CPU_SET((int)json_integer_value(cpu), &runtime);
+        CHECK_INT(cpus_of(wpid, &worker), 0);
+        CHECK(CPU_EQUAL(&worker, &runtime));
+        if (pinned) {
+            CHECK_INT(CPU_COUNT(&runtime), 1);
+            CPU_OR(&seen, &seen, &runtime);
+        } else {
+            CHECK(CPU_EQUAL(&runtime, &mine));
+        }
+        workers++;
+    }
+    CHECK_INT(workers, 2);
+    if (pinned) /* each on its own CPU of this process's, when it has two */
+        CHECK_INT(CPU_COUNT(&seen), CPU_COUNT(&mine) >= 2 ? 2 : 1);
+    CPU_AND(&seen, &seen, &mine);
+    CHECK(!pinned || CPU_COUNT(&seen) >= 1);
+    resp_free(&r);
+    server_stop(&s);
+}
+
+TEST(test_runtime_each_worker_shares_one_cpu_with_its_runtime)
+{
+    check_placement(NULL, 1);
+    check_placement("cpu", 1);
+}
+
+TEST(test_runtime_affinity_free_leaves_workers_and_runtimes_on_every_cpu)
+{
+    check_placement("free", 0);
 }
 
 int

@@ -116,6 +116,13 @@ def pid():
     return os.getpid()
 
 
+def placed(wait):
+    """placed(wait): after wait seconds, [the worker's pid, the CPUs this
+    runtime may run on]."""
+    time.sleep(wait)
+    return [os.getppid(), sorted(os.sched_getaffinity(0))]
+
+
 def sleepy(s):
     """sleepy(s): sleeps s seconds, returns s."""
     time.sleep(s)

@@ -490,7 +490,7 @@ const ConfigOpt config_opts[] = {
     {"python", OPT_PYTHON, "POOLD_PYTHON", "FILE", "serve FILE.py's public functions from a warm Python runtime in each worker; repeat for more (env: ':'-separated)",
      LIST(config_opts_python, npythons, python_env, ":")},
     {"runtime-affinity", OPT_RUNTIME_AFFINITY, "POOLD_RUNTIME_AFFINITY", "MODE", "cpu: each worker with warm runtimes "
-     "runs on one CPU with them (the k-th worker on the k-th CPU poold may use): twice the rate of their calls; "
+     "runs on one CPU with them (the k-th worker on the k-th CPU poold may use), their calls' rate kept on a busy machine; "
      "free: anywhere, for functions that run threads of their own (cpu)",
      CHOICE(runtime_free, "cpu", "free")},
     {"functions", OPT_FUNCTIONS, "POOLD_FUNCTIONS", "FILE", "exec functions and runtimes to declare (JSON: {\"functions\": [...]})",

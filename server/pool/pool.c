@@ -55,8 +55,8 @@ pool_new(const PoolOptions *o)
         p->workers[i].check_at = p->workers[i].kill_at = POOL_NEVER;
     }
     /* A request to a warm runtime crosses from the worker to the runtime
-     * and back: on one CPU that is a switch; on two, each crossing wakes
-     * the other CPU, which costs this rate half on a VM (see README). */
+     * and back: on one CPU that is a switch; on two, each crossing may
+     * wait for the other CPU, which other work holds (README). */
     if (o->pin && sched_getaffinity(0, sizeof(p->cpus), &p->cpus) == 0)
         p->ncpus = CPU_COUNT(&p->cpus);
     p->env = (WorkerEnv){.reg = o->reg, .claims = p->claims, .nclaims = (size_t)p->nslots,

@@ -2,7 +2,9 @@
 # `make test` runs every test. SANITIZE=1 builds into build-san/ with
 # AddressSanitizer and UndefinedBehaviorSanitizer.
 
-PKGS    := libmicrohttpd jansson libcurl nettle sqlite3 hiredis
+# gnutls: poold writes through libmicrohttpd's TLS sessions (server/http/http_raw.c);
+# libmicrohttpd-dev depends on its -dev package.
+PKGS    := libmicrohttpd gnutls jansson libcurl nettle sqlite3 hiredis
 CC      ?= gcc
 CFLAGS  ?= -O2 -g
 # override: `make CFLAGS=-O0` replaces the optimisation flags, not these.

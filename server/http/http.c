@@ -41,6 +41,10 @@ http_queue(HttpReq *r, int status, char *text, const char *type, const char *con
         status = 500;
         type = "application/problem+json";
     }
+    if (r->early) { /* before the body's end, or for MHD's refusal: past MHD */
+        http_raw_reply(r, status, text, type, headers);
+        return;
+    }
     resp = MHD_create_response_from_buffer(text ? strlen(text) : 0, text, MHD_RESPMEM_MUST_FREE);
     if (!resp) {
         free(text);
@@ -159,30 +163,6 @@ http_reply_problem(HttpReq *r, int status, const char *detail, json_t *ext)
     http_queue(r, status, text, "application/problem+json", headers);
 }
 
-char *
-http_problem_raw(const HttpReq *r, int status, const char *detail, size_t *len)
-{
-    char *text = http_problem_text(status, detail, NULL), head[512], *out = NULL;
-    const char *headers[5];
-    int n;
-
-    if (!text)
-        return NULL;
-    http_problem_headers(r, status, headers);
-    n = snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\n", status, MHD_get_reason_phrase_for((unsigned)status));
-    for (int i = 0; headers[i] && n < (int)sizeof(head); i += 2)
-        if (strcmp(headers[i], MHD_HTTP_HEADER_CONNECTION) != 0)
-            n += snprintf(head + n, sizeof(head) - (size_t)n, "%s: %s\r\n", headers[i], headers[i + 1]);
-    if (n < (int)sizeof(head) &&
-        (n = asprintf(&out, "%sConnection: close\r\nContent-Type: application/problem+json\r\n"
-                      "Content-Length: %zu\r\n\r\n%s", head, strlen(text), text)) >= 0)
-        *len = (size_t)n;
-    else
-        out = NULL;
-    free(text);
-    return out;
-}
-
 void
 http_reply_problem_h(HttpReq *r, int status, const char *detail, json_t *ext, const char *const *headers)
 {
@@ -250,7 +230,9 @@ http_json_parse(HttpReq *r)
 
 /* --- start and stop --- */
 
-/* MHD_OPTION_EXTERNAL_LOGGER's: MHD's messages, one line each, at debug. */
+/* MHD_OPTION_EXTERNAL_LOGGER's: MHD's messages, one line each, at debug.
+ * One of them says that MHD refuses a request's Content-Length: poold
+ * answers it itself, first (http_request_mhd_said). */
 static void
 http_mhd_log(void *cls, const char *fmt, va_list ap)
 {
@@ -260,6 +242,7 @@ http_mhd_log(void *cls, const char *fmt, va_list ap)
     vsnprintf(msg, sizeof(msg), fmt, ap);
     msg[strcspn(msg, "\n")] = '\0';
     log_msg(LOG_DEBUG, "libmicrohttpd: %s", msg);
+    http_request_mhd_said(fmt);
 }
 
 /* A whole PEM file, malloc'd and NUL-terminated; NULL if unreadable. */
@@ -382,6 +365,7 @@ http_daemon(Http *h, const HttpOptions *o, unsigned flags, struct MHD_OptionItem
                              * of the default 32 KiB (the body comes to us
                              * in pieces, whatever its size). */
                             MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(16 * 1024),
+                            MHD_OPTION_URI_LOG_CALLBACK, http_request_uri, h,
                             MHD_OPTION_NOTIFY_COMPLETED, http_request_completed, h,
                             MHD_OPTION_NOTIFY_CONNECTION, http_listen_notify, h,
                             MHD_OPTION_UNESCAPE_CALLBACK, http_request_unescape, NULL,

@@ -33,6 +33,9 @@ typedef struct HttpPending {
 #define HTTP_GUARD_BODY_RATE 1024
 
 typedef struct HttpPendingConn HttpPendingConn; /* http_listen.c's */
+typedef struct HttpRawOut HttpRawOut;           /* http_raw.c's */
+
+#define HTTP_STREAM_BLOCK (32 * 1024) /* bytes asked of a stream's reader at once */
 
 /* A connection, as the guard (http_guard.c) watches it. */
 typedef struct HttpConn {
@@ -72,6 +75,9 @@ struct Http {
     int stopping;
     HttpPending *pend;        /* ring of suspensions not yet watched */
     size_t pend_head, pend_len, pend_cap;
+    HttpPending *rooms;       /* waits for room to write (http_wait_room):
+                               * their ids and deadlines, unordered */
+    size_t rooms_len, rooms_cap;
     int watch_ep;             /* epoll set of suspended sockets (EPOLLRDHUP) */
     int watch_stop;           /* eventfd: new suspensions, or stop */
     int watch_quit;           /* atomic: the watcher must end */
@@ -91,8 +97,9 @@ struct Http {
 
 struct HttpWaiter {
     int refs;                 /* atomic */
-    pthread_mutex_t lock;     /* guards woken, suspended, gone, cancelled */
+    pthread_mutex_t lock;     /* guards woken, suspended, gone, cancelled, late */
     int woken, suspended, gone, cancelled;
+    int late;                 /* a wait for room passed its deadline */
     int stream;               /* http_stream_open's: sleeps and wakes many times,
                                * and woken is a wake not yet seen */
     HttpReadFn read;          /* a stream's answer */
@@ -125,9 +132,20 @@ struct HttpReq {
     const char *why;          /* a 400's detail known from the headers, or NULL */
     int close;                /* the answer closes the connection: its framing
                                * cannot be trusted */
-    int raw;                  /* answered on the socket past MHD, before the
-                               * body's end (http_request.c): MHD writes
-                               * nothing more, and the connection closes */
+    int begun;                /* its headers went to the access handler: it
+                               * counts in http->active */
+    int early;                /* answered past MHD (http_raw.c), before the
+                               * body's end or for MHD's refusal of its
+                               * headers: MHD writes nothing, and the
+                               * connection closes */
+    int raw;                  /* that answer is all out, the writing half
+                               * shut */
+    double raw_at;            /* since then (monotonic s) */
+    HttpRawOut *out;          /* a stream answered past MHD: what is left */
+    struct HttpReq *unparsed_next, *unparsed_prev; /* http_request.c's list of */
+    struct HttpReq **unparsed_head;                /* its thread's requests whose
+                                                    * headers are still read */
+    int listed;
     int lines;                /* the body goes to route->line as it comes */
     int line_state;           /* HTTP_LINE_*: the line function's last word */
     unsigned long lines_in;   /* lines handed on so far */
@@ -149,6 +167,14 @@ struct HttpReq {
 
 /* http_request.c: libmicrohttpd's callbacks, as http.c hands them to
  * MHD_start_daemon (cls is the Http, or unused for unescape). */
+/* MHD_OPTION_URI_LOG_CALLBACK's: a request line is in; the request begins. */
+void *http_request_uri(void *cls, const char *uri, struct MHD_Connection *c);
+/* MHD logged fmt (http.c's logger): when it is refusing a request's
+ * Content-Length on this thread, poold answers first. */
+void http_request_mhd_said(const char *fmt);
+/* Answers r now, with its refusal or its handler's answer, as at the end
+ * of its body: past MHD, before the end, once http_raw_begin said so. */
+void http_request_answer(HttpReq *r);
 enum MHD_Result http_request_access(void *cls, struct MHD_Connection *c, const char *url,
                                     const char *method, const char *version, const char *upload_data,
                                     size_t *upload_data_size, void **req_cls);
@@ -176,6 +202,10 @@ void http_wait_resume_all(Http *h);
  * Returns 1 when it sleeps, 0 when a wake came first (go on at once), -1
  * when poold is stopping (it cannot sleep). */
 int http_wait_pause(HttpWaiter *w);
+/* The same until socket fd has room to write (or the next wake), for
+ * --connection-timeout at most: -1 too once a wait has lasted that long
+ * (the caller closes). */
+int http_wait_room(HttpWaiter *w, int fd);
 /* 1 while a stream's connection sleeps and no wake has come since. */
 int http_wait_asleep(HttpWaiter *w);
 
@@ -183,10 +213,27 @@ int http_wait_asleep(HttpWaiter *w);
 /* A problem's JSON text (malloc'd; NULL out of memory), as
  * http_reply_problem answers it. ext: members added, stolen. */
 char *http_problem_text(int status, const char *detail, json_t *ext);
-/* The whole HTTP answer http_reply_problem would give r, status line and
- * headers included, with Connection: close, for writing on the socket
- * past MHD (malloc'd, its length in *len; NULL out of memory). */
-char *http_problem_raw(const HttpReq *r, int status, const char *detail, size_t *len);
+
+/* http_raw.c: answers written past libmicrohttpd, on the connection's MHD
+ * thread. */
+/* From now on r is answered past MHD (r->early): the guard stays silent.
+ * 0, or -1 when the guard has answered first (the caller closes). */
+int http_raw_begin(HttpReq *r);
+/* A whole answer (text taken, as http_queue's), with Connection: close,
+ * in one try; then the writing half is shut. */
+void http_raw_reply(HttpReq *r, int status, char *text, const char *type, const char *const *headers);
+/* Begins a stream's answer (http_stream_reply's): its head now, its body
+ * as read() gives it, pumped by the two below. */
+void http_raw_stream(HttpReq *r, int status, const char *type, HttpReadFn read, const char *const *headers);
+/* A body piece once r is answered past MHD: writes what the stream has,
+ * and leaves the piece untaken while the connection sleeps; once all is
+ * out, drops it, for a second and up to twice --max-body in all. MHD_NO
+ * closes. */
+enum MHD_Result http_raw_piece(HttpReq *r, size_t *size);
+/* The body ended: MHD_YES while the stream still sleeps (MHD calls again
+ * at the wake), MHD_NO once all is out (the connection closes). */
+enum MHD_Result http_raw_end(HttpReq *r);
+void http_raw_free(HttpReq *r);
 
 /* http_guard.c */
 /* Starts the guard's thread when there is a timeout to keep. 0, or -1.

@@ -4,6 +4,16 @@
  * handlers and main call.
  *
  * Request phases, as libmicrohttpd calls the access handler:
+ *   0. the request line is in (MHD's URI log callback): the request's
+ *      HttpReq begins, listed on its thread until its headers are handed
+ *      on. A Content-Length that MHD cannot read is refused by MHD itself
+ *      as it parses the headers, with its own page, whose header block
+ *      0.9.75 writes twice, and no callback of poold's; but MHD logs first
+ *      (its external logger, on the same thread, during that parse), and
+ *      the one listed request whose headers are in then is the one it
+ *      refuses: poold answers it first, past MHD (http_raw.c), and MHD's
+ *      page fails on the shut socket. Each request of a kept-alive
+ *      connection goes through this, not its first only.
  *   1. first call: headers are in. Refuse a framing that is ambiguous,
  *      find the route, check the key and Content-Length against the limit,
  *      and return without answering: queueing a response on the first call
@@ -13,15 +23,15 @@
  *   2. middle calls: append the body, or discard it once the answer is
  *      already known (401, 404, 405, 413), so the client can read that
  *      answer; past --max-body of it dropped, the answer goes at once,
- *      written on the socket (http_request_answer_raw).
+ *      written past MHD (http_request_answer_now).
  *   3. last call: parse JSON if the route wants it, run the handler.
  *   4. after http_wait_defer: the connection is suspended; when woken, MHD
  *      calls the handler again and the waiter's resume function answers.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
 
 #include <nettle/memops.h>
 #include <nettle/sha2.h>
@@ -94,22 +104,62 @@ http_request_framing(HttpReq *r)
     return 1;
 }
 
-static HttpReq *
-http_request_new(Http *h, struct MHD_Connection *c, const char *url, const char *method)
+/* This thread's requests whose request line is in and whose headers are
+ * not yet handed on: a connection lives on one MHD thread, and MHD parses
+ * the headers of one at a time. */
+static __thread HttpReq *http_request_unparsed;
+
+static void
+http_request_unlist(HttpReq *r)
+{
+    if (!r->listed)
+        return;
+    if (r->unparsed_prev)
+        r->unparsed_prev->unparsed_next = r->unparsed_next;
+    else
+        *r->unparsed_head = r->unparsed_next;
+    if (r->unparsed_next)
+        r->unparsed_next->unparsed_prev = r->unparsed_prev;
+    r->listed = 0;
+}
+
+void *
+http_request_uri(void *cls, const char *uri, struct MHD_Connection *c)
 {
     HttpReq *r = calloc(1, sizeof(*r));
-    const char *cl, *te;
 
     if (!r)
-        return NULL;
-    r->http = h;
+        return NULL; /* the access handler makes it, unlisted */
+    r->http = cls;
     r->conn = c;
     r->began = clock_mono();
+    r->guard = http_guard_conn(c);
+    size_t n = strcspn(uri, "?");
+    if (n >= sizeof(r->line))
+        n = sizeof(r->line) - 1;
+    memcpy(r->line, uri, n); /* the path, for a log line; the method comes later */
+    r->unparsed_head = &http_request_unparsed;
+    if ((r->unparsed_next = http_request_unparsed))
+        r->unparsed_next->unparsed_prev = r;
+    http_request_unparsed = r;
+    r->listed = 1;
+    return r;
+}
+
+/* The headers are in: r's route, key and framing. */
+static void
+http_request_begin(HttpReq *r, const char *url, const char *method)
+{
+    Http *h = r->http;
+    struct MHD_Connection *c = r->conn;
+    const char *cl, *te;
+
+    r->begun = 1;
     snprintf(r->line, sizeof(r->line), "%s %s", method, url);
     __atomic_add_fetch(&h->active, 1, __ATOMIC_RELAXED);
     r->route = http_parse_route(h->routes, method, url, r->param, r->allow, sizeof(r->allow));
     if (http_request_framing(r))
-        return r;
+        return;
     if (!r->route)
         r->status = r->allow[0] ? 405 : 404;
     else if (r->route->open != HTTP_OPEN && !http_request_authorized(h, c, r->route))
@@ -124,7 +174,6 @@ http_request_new(Http *h, struct MHD_Connection *c, const char *url, const char 
     te = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
     if (te && strcasecmp(te, "chunked") != 0)
         r->status = 400;
-    return r;
 }
 
 /* Appends a piece of the body; past the limit, the request becomes a 413
@@ -190,50 +239,71 @@ http_request_early_answer(HttpReq *r)
     http_reply_problem(r, r->status, detail, NULL);
 }
 
-/*
- * Answers r->status now, on the socket itself, while its body still
- * comes: libmicrohttpd 0.9.75 lets a response be queued only before a
- * body or after its end, and a refused body may never end. The guard's
- * word is taken, so that it stays silent; the writing half is shut, so
- * that the client reads the answer's end, and the rest of the body is
- * still read and dropped for a while (a client still sending into a
- * closed socket would take a reset). 0, or -1 when the answer cannot go
- * this way (under TLS, or the guard answered first): the caller closes.
- */
+/* 1 when a Content-Length of digits only is past 2^64 - 1. */
 static int
-http_request_answer_raw(HttpReq *r)
+http_request_length_overflows(const char *cl)
 {
-    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-    char detail[160], *text;
-    size_t len = 0;
+    errno = 0;
+    (void)strtoull(cl, NULL, 10);
+    return errno == ERANGE;
+}
 
-    if (r->http->tls_cert || !ci || http_guard_take(r->guard) < 0)
-        return -1;
-    http_request_detail(r, detail, sizeof(detail));
-    if ((text = http_problem_raw(r, r->status, detail, &len)))
-        (void)send(ci->connect_fd, text, len, MSG_DONTWAIT | MSG_NOSIGNAL); /* one try: it fits */
-    free(text);
-    shutdown(ci->connect_fd, SHUT_WR);
-    r->raw = 1;
-    r->answered = r->status;
-    return 0;
+/* MHD refuses r's Content-Length, which it cannot read (or which is past
+ * 2^64): answers first, the 400 poold gives an ambiguous framing (or its
+ * 413), with Connection: close. MHD calls no handler for it: nothing of
+ * it runs. Anything else MHD says is its own business. */
+static void
+http_request_refuse_length(HttpReq *r)
+{
+    const char *cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+
+    if (!http_request_framing(r)) {
+        if (!cl || !http_request_length_overflows(cl))
+            return;
+        r->status = 413;
+        r->close = 1;
+    }
+    http_request_unlist(r);
+    if (http_raw_begin(r) < 0)
+        return; /* the guard answered 408 first */
+    http_request_early_answer(r);
+    log_msg(LOG_DEBUG, "%s: answered %d for libmicrohttpd, which refuses its Content-Length", r->line, r->status);
+}
+
+void
+http_request_mhd_said(const char *fmt)
+{
+    /* The two messages 0.9.75 logs just before it refuses a Content-Length
+     * (too large, or not a number); any other is none of this. */
+    if (!strstr(fmt, "Content-Length"))
+        return;
+    /* Listed, headers in (MHD gives their size from then on), and no
+     * answer queued (MHD's own, for an earlier refusal): the one request
+     * MHD is parsing the headers of, on this thread, right now. */
+    for (HttpReq *r = http_request_unparsed; r; r = r->unparsed_next)
+        if (MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE) &&
+            !MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_HTTP_STATUS)) {
+            http_request_refuse_length(r);
+            return;
+        }
 }
 
 /* More than --max-body of a refused body was dropped: the answer goes at
- * once, and once as much again was dropped after it, the connection is
- * closed; an endless body holds it no longer. */
+ * once, before the body's end, past libmicrohttpd (http_raw.c), which
+ * would take it only after the end, and a refused body may never end.
+ * The rest is still read and dropped for a while (a client still sending
+ * into a closed socket would take a reset), and the connection closed a
+ * second on, once as much again was dropped (http_raw_piece): an endless
+ * body holds it no longer. */
 static enum MHD_Result
-http_request_dropped_too_much(HttpReq *r)
+http_request_answer_now(HttpReq *r)
 {
-    if (!r->raw && http_request_answer_raw(r) == 0) {
-        log_msg(LOG_DEBUG, "%s: answered %d before the end of its body: more than --max-body of it was dropped",
-                r->line, r->status);
-        return MHD_YES;
-    }
-    if (r->raw && r->dropped <= 2 * r->http->max_body)
-        return MHD_YES;
-    log_msg(LOG_INFO, "%s: closed after dropping more than --max-body of an unwanted body", r->line);
-    return MHD_NO;
+    if (http_raw_begin(r) < 0)
+        return MHD_NO; /* the guard answered 408 first */
+    log_msg(LOG_DEBUG, "%s: answered %d before the end of its body: more than --max-body of it was dropped",
+            r->line, r->status);
+    http_request_early_answer(r);
+    return MHD_YES;
 }
 
 static void
@@ -250,10 +320,19 @@ http_request_run(HttpReq *r)
             return;
     }
     r->route->handler(r);
-    if (r->waiter && !r->waiter->stream && !r->answered)
+    if (!r->early && r->waiter && !r->waiter->stream && !r->answered)
         http_wait_suspend(r);
     else if (!r->answered)
         http_reply_problem(r, 500, "the handler gave no answer", NULL);
+}
+
+void
+http_request_answer(HttpReq *r)
+{
+    if (r->status)
+        http_request_early_answer(r);
+    else
+        http_request_run(r);
 }
 
 /*
@@ -268,6 +347,8 @@ http_request_body_piece(HttpReq *r, const char *data, size_t *size)
     size_t given = *size;
     int refused = r->status != 0;
 
+    if (r->early)
+        return http_raw_piece(r, size);
     if (r->lines)
         return http_stream_lines_piece(r, data, size);
     http_request_append(r, data, given);
@@ -276,7 +357,7 @@ http_request_body_piece(HttpReq *r, const char *data, size_t *size)
      * earns the request no time; a chunked body without end would hold
      * the connection for ever. */
     if (refused && (r->dropped += given) > r->http->max_body)
-        return http_request_dropped_too_much(r);
+        return http_request_answer_now(r);
     return refused || http_guard_more(r->guard, given) >= 0 ? MHD_YES : MHD_NO;
 }
 
@@ -297,21 +378,22 @@ http_request_access(void *cls, struct MHD_Connection *c, const char *url, const 
     HttpReq *r = *req_cls;
 
     (void)version;
-    if (!r) {
-        HttpConn *g = http_guard_conn(c);
-        /* The headers are in: the body's clock starts. MHD_NO wherever the
-         * guard has answered 408 first. */
-        if (http_guard_arm(h, g, 1) < 0 || !(r = http_request_new(h, c, url, method)))
+    if (!r || !r->begun) {
+        if (!r && !(r = *req_cls = http_request_uri(h, url, c)))
             return MHD_NO;
-        r->guard = g;
-        *req_cls = r;
+        http_request_unlist(r);
+        /* The headers are in: the body's clock starts. MHD_NO wherever the
+         * guard has answered 408 first, or poold answered for MHD. */
+        if (r->early || http_guard_arm(h, r->guard, 1) < 0)
+            return MHD_NO;
+        http_request_begin(r, url, method);
         /* A declared body over the limit is refused before it is sent, as
          * is one that would never end or whose end is not known, and any
          * refused request whose client waits for "100 Continue" (curl
          * does past 1 KiB): MHD then sends no 100, and reads no body.
          * Losing keep-alive is fine here. */
         if (r->status == 413 || r->status == 400 || (r->status && http_request_expects_continue(r))) {
-            if (http_guard_off(g) < 0)
+            if (http_guard_off(r->guard) < 0)
                 return MHD_NO;
             http_request_early_answer(r);
         } else if (r->lines && http_stream_lines_begin(r) < 0) {
@@ -321,8 +403,8 @@ http_request_access(void *cls, struct MHD_Connection *c, const char *url, const 
     }
     if (*upload_data_size)
         return http_request_body_piece(r, upload_data, upload_data_size);
-    if (r->raw) /* answered on the socket: MHD must write nothing */
-        return MHD_NO;
+    if (r->early) /* answered past MHD: MHD must write nothing */
+        return http_raw_end(r);
     /* The request is in: answered from here, off the guard's clock. */
     if (http_guard_off(r->guard) < 0)
         return MHD_NO;
@@ -347,23 +429,29 @@ http_request_completed(void *cls, struct MHD_Connection *c, void **req_cls,
     double took;
 
     (void)toe;
-    /* The guard's 408 went instead of an answer: counted as one. */
-    if (http_guard_done(cls, c) < 0 && r && !r->answered)
+    /* The guard's 408 went instead of an answer: counted as one (by the
+     * guard, for a request whose headers never came). */
+    if (http_guard_done(cls, c) < 0 && r && r->begun && !r->answered)
         r->answered = 408;
     if (!r)
         return;
-    took = clock_mono() - r->began;
-    metrics_http(r->route ? (int)(r->route - r->http->routes) : -1, r->answered, took);
-    /* 503 is backpressure, expected under load: not worth a line each. */
-    if (r->answered >= 500 && r->answered != 503)
-        log_msg(LOG_WARN, "%s status=%d duration_ms=%.1f", r->line, r->answered, took * 1e3);
-    else
-        log_msg(LOG_DEBUG, "%s status=%d duration_ms=%.1f", r->line, r->answered, took * 1e3);
+    http_request_unlist(r);
+    /* A request that ended before its headers were in, unanswered or with
+     * libmicrohttpd's own page, is no request of poold's. */
+    if (r->begun || r->answered) {
+        took = clock_mono() - r->began;
+        metrics_http(r->route ? (int)(r->route - r->http->routes) : -1, r->answered, took);
+        /* 503 is backpressure, expected under load: not worth a line each. */
+        log_msg(r->answered >= 500 && r->answered != 503 ? LOG_WARN : LOG_DEBUG, "%s status=%d duration_ms=%.1f",
+                r->line, r->answered, took * 1e3);
+    }
     if (r->waiter)
         http_wait_release(r->waiter);
     json_decref(r->json);
     free(r->body);
-    __atomic_sub_fetch(&r->http->active, 1, __ATOMIC_RELEASE);
+    http_raw_free(r);
+    if (r->begun)
+        __atomic_sub_fetch(&r->http->active, 1, __ATOMIC_RELEASE);
     free(r);
     *req_cls = NULL;
 }

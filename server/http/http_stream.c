@@ -12,7 +12,9 @@
  *
  * libmicrohttpd 0.9.75 writes an answer only after the whole request has
  * been read, so a stream's lines start after its body ends; the handler
- * holds (or spills) what is produced meanwhile.
+ * holds (or spills) what is produced meanwhile. A body poold gives up on
+ * (more than --max-body of an unwanted rest) is answered before its end,
+ * past MHD instead (http_raw.c).
  *
  * A lines body may be a generator's, as slow as it likes: only a line
  * itself must keep the pace, from its first byte (the guard's deadline,
@@ -30,8 +32,6 @@
 #include "core/log.h"
 #include "http/http_impl.h"
 #include "http/lines.h"
-
-#define HTTP_STREAM_BLOCK (32 * 1024) /* bytes asked of a reader at once */
 
 int
 http_stream_lines(HttpReq *r)
@@ -124,8 +124,23 @@ http_stream_overlong(HttpReq *r, char *detail, size_t len)
     return r->overlong;
 }
 
-/* Takes what it can of a piece; see http_stream_lines_piece. Returns -1
- * once more than --max-body was dropped. */
+/* Drops up to len bytes of an unwanted rest (a STOP's, a long line's past
+ * --max-body, what follows it): those that keep the whole under
+ * --max-body. Returns how many. */
+static size_t
+http_stream_drop(HttpReq *r, size_t len)
+{
+    size_t room = r->http->max_body - r->dropped;
+
+    if (len > room)
+        len = room;
+    r->dropped += len;
+    return len;
+}
+
+/* Takes what it can of a piece; see http_stream_lines_piece. Returns 1
+ * when --max-body of an unwanted rest was dropped and more comes (left
+ * untaken in *size): the answer must go now. */
 static int
 http_stream_lines_take(HttpReq *r, const char *data, size_t *size)
 {
@@ -162,18 +177,31 @@ http_stream_lines_take(HttpReq *r, const char *data, size_t *size)
     }
     if (r->skipping) {
         const char *nl = memchr(data + off, '\n', n - off);
-        off = nl ? (size_t)(nl - data) + 1 : n;
-        r->skipping = !nl;
+        size_t end = nl ? (size_t)(nl - data) + 1 : n, taken = http_stream_drop(r, end - off);
+        r->skipping = !nl || taken < end - off;
+        off += taken;
     }
-    if (!r->skipping && (r->line_state == HTTP_LINE_STOP || r->status || r->overlong)) {
-        /* Not wanted: read and dropped, so the answer can go; but only up
-         * to --max-body, or an endless producer would hold the connection
-         * (and a read thread's time) for ever. */
-        r->dropped += n - off;
-        off = n;
-    }
+    if (!r->skipping && (r->line_state == HTTP_LINE_STOP || r->status || r->overlong))
+        off += http_stream_drop(r, n - off);
     *size = n - off;
-    return r->dropped > r->http->max_body ? -1 : 0;
+    /* Not wanted: read and dropped, so the answer can go at the body's end;
+     * but only up to --max-body, or an endless producer would hold the
+     * connection (and a read thread's time) for ever. */
+    return *size && r->dropped == r->http->max_body;
+}
+
+/* More than --max-body of an unwanted rest: the answer goes now, before
+ * the body's end, past libmicrohttpd (http_raw.c), the stream so far and
+ * its final line (or a problem); the rest of this piece waits for it to
+ * be out, and is then dropped, for a second and as much again at most. */
+static enum MHD_Result
+http_stream_answer_now(HttpReq *r, size_t *size)
+{
+    if (http_raw_begin(r) < 0)
+        return MHD_NO; /* the guard answered 408 first */
+    log_msg(LOG_DEBUG, "%s: answered before the end of its body: more than --max-body of it was dropped", r->line);
+    http_request_answer(r);
+    return http_raw_piece(r, size);
 }
 
 /* 1 while a lines body is on the clock: before its first line (the call:
@@ -248,16 +276,16 @@ http_stream_lines_piece(HttpReq *r, const char *data, size_t *size)
     unsigned long lines = r->lines_in;
     int was_in_line;
 
+    if (r->early) /* answered already, or being answered */
+        return http_raw_piece(r, size);
     if (r->guard_asleep) {
         r->guard_asleep = 0;
         if (http_guard_arm(r->http, r->guard, 1) < 0)
             return MHD_NO;
     }
     was_in_line = http_stream_in_line(r);
-    if (http_stream_lines_take(r, data, size) < 0) {
-        log_msg(LOG_INFO, "%s: closed after dropping more than --max-body of an unwanted body", r->line);
-        return MHD_NO;
-    }
+    if (http_stream_lines_take(r, data, size))
+        return http_stream_answer_now(r, size);
     if (r->waiter && http_wait_asleep(r->waiter)) {
         /* No MHD_NO now, whoever won: MHD must not close a suspended
          * connection. A guard that won is met at the wake. A suspended
@@ -321,6 +349,12 @@ http_stream_reply(HttpReq *r, int status, const char *type, HttpReadFn read)
 
     if (r->answered || !w || !w->stream)
         return;
+    if (r->early) { /* before the body's end: past MHD */
+        static const char *const headers[] = {"X-Accel-Buffering", "no", MHD_HTTP_HEADER_CACHE_CONTROL, "no-store",
+                                              NULL};
+        http_raw_stream(r, status, type, read, headers);
+        return;
+    }
     w->read = read;
     __atomic_add_fetch(&w->refs, 1, __ATOMIC_RELAXED); /* the response's */
     resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, HTTP_STREAM_BLOCK, http_stream_reader, w,

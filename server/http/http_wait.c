@@ -19,7 +19,9 @@
  * cancelled. Most calls end sooner and never cost an epoll_ctl: watching
  * every one cost a tenth of apply's throughput. The set holds waiter ids,
  * never pointers: an event may be read after its waiter is gone, and a
- * stale id finds nothing.
+ * stale id finds nothing. A stream written past libmicrohttpd
+ * (http_raw.c) sleeps there too while its socket has no room, and is
+ * woken when it has.
  *
  * Lock order: MHD's response lock (a stream's content reader runs under
  * it), then a stream's lock, then the waiter's, then http->lock, then
@@ -38,6 +40,10 @@
 #include "core/log.h"
 
 #define HTTP_WATCH_AFTER 0.05 /* seconds a call waits before it is watched */
+
+/* In a watched socket's event, beside its waiter's id: it waits for room
+ * to write (http_wait_room), not for a hang-up. */
+#define HTTP_WAIT_ROOM (1ull << 63)
 
 HttpWaiter *
 http_wait_defer(HttpReq *r, HttpResumeFn fn, void *ctx, void (*ctx_free)(void *))
@@ -157,10 +163,36 @@ http_wait_pend(Http *h, uint64_t id, int fd)
     }
 }
 
-/* Puts w in the table and, when the handler cares, in the watcher's ring.
- * Under w->lock. Returns 0, or -1 when poold is stopping. */
+/* A wait for room lasts --connection-timeout at most (h->lock held): a
+ * client that neither reads its answer nor lets its body be dropped (it
+ * sends nothing more) holds its connection no longer. None without a
+ * timeout, as MHD's idle one. */
+static void
+http_wait_room_deadline(Http *h, uint64_t id)
+{
+    uint64_t one = 1;
+
+    if (h->conn_timeout <= 0)
+        return;
+    if (h->rooms_len == h->rooms_cap) {
+        size_t cap = h->rooms_cap ? h->rooms_cap * 2 : 8;
+        HttpPending *grown = realloc(h->rooms, cap * sizeof(*grown));
+        if (!grown)
+            return; /* this wait has no deadline: the client's to end */
+        h->rooms = grown;
+        h->rooms_cap = cap;
+    }
+    h->rooms[h->rooms_len++] = (HttpPending){.id = id, .at = clock_mono() + h->conn_timeout};
+    if (write(h->watch_stop, &one, sizeof(one)) < 0) /* the watcher's sleep may be longer */
+        log_errno(LOG_WARN, errno, "eventfd write");
+}
+
+/* Puts w in the table and, when the handler cares, in the watcher's ring;
+ * or, with a room_fd, that socket in the watch set at once, for room to
+ * write. Under w->lock. Returns 0, or -1 when poold is stopping (or the
+ * socket cannot be watched). */
 static int
-http_wait_list(Http *h, HttpWaiter *w)
+http_wait_list(Http *h, HttpWaiter *w, int room_fd)
 {
     const union MHD_ConnectionInfo *ci;
 
@@ -170,13 +202,73 @@ http_wait_list(Http *h, HttpWaiter *w)
         return -1;
     }
     w->id = ++h->next_id;
+    if (room_fd >= 0) {
+        struct epoll_event ev = {.events = EPOLLOUT | EPOLLONESHOT, .data.u64 = w->id | HTTP_WAIT_ROOM};
+        if (epoll_ctl(h->watch_ep, EPOLL_CTL_ADD, room_fd, &ev) < 0) {
+            pthread_mutex_unlock(&h->lock);
+            return -1;
+        }
+        w->fd = room_fd; /* watched already: the ring passes it by */
+        http_wait_room_deadline(h, w->id);
+    }
     http_wait_ref(w);
     HASH_ADD(hh, h->suspended, id, sizeof(w->id), w);
-    ci = w->gone_fn ? MHD_get_connection_info(w->conn, MHD_CONNECTION_INFO_CONNECTION_FD) : NULL;
+    ci = w->gone_fn && room_fd < 0 ? MHD_get_connection_info(w->conn, MHD_CONNECTION_INFO_CONNECTION_FD) : NULL;
     if (ci && h->watch_ep >= 0)
         http_wait_pend(h, w->id, ci->connect_fd);
     pthread_mutex_unlock(&h->lock);
     return 0;
+}
+
+/*
+ * Ends the waits for room past their deadline: each is woken late, and
+ * gives up (http_wait_sleep); those woken since are forgotten. Returns
+ * the milliseconds until the next deadline, or -1 when none is left.
+ */
+static int
+http_wait_rooms_due(Http *h, double now)
+{
+    HttpWaiter *late[16];
+    uint64_t ids[16];
+    int nlate = 0, ms = -1;
+
+    pthread_mutex_lock(&h->lock);
+    for (size_t i = 0; i < h->rooms_len;) {
+        HttpPending *rd = &h->rooms[i];
+        HttpWaiter *w = NULL;
+        HASH_FIND(hh, h->suspended, &rd->id, sizeof(rd->id), w);
+        if (w && rd->at > now) {
+            int due = (int)((rd->at - now) * 1000) + 1;
+            ms = ms < 0 || due < ms ? due : ms;
+            i++;
+            continue;
+        }
+        if (w && nlate == (int)(sizeof(late) / sizeof(late[0]))) {
+            ms = 0; /* more next time round */
+            break;
+        }
+        if (w) {
+            ids[nlate] = rd->id;
+            http_wait_ref(late[nlate++] = w);
+        }
+        *rd = h->rooms[--h->rooms_len];
+    }
+    pthread_mutex_unlock(&h->lock);
+    for (int i = 0; i < nlate; i++) {
+        HttpWaiter *w = late[i];
+        int still;
+        pthread_mutex_lock(&w->lock);
+        /* Still in that same wait: not woken (and asleep again) since. */
+        if ((still = w->suspended && w->id == ids[i]))
+            w->late = 1;
+        pthread_mutex_unlock(&w->lock);
+        if (still) {
+            log_msg(LOG_DEBUG, "an answer written past libmicrohttpd had no room for --connection-timeout");
+            http_wait_wake(w);
+        }
+        http_wait_unref(w);
+    }
+    return ms;
 }
 
 /*
@@ -189,14 +281,15 @@ static int
 http_wait_watch_due(Http *h)
 {
     double now = clock_mono();
-    int ms = -1;
+    int ms = http_wait_rooms_due(h, now);
 
     pthread_mutex_lock(&h->lock);
     while (h->pend_len) {
         HttpPending *pd = &h->pend[h->pend_head];
         HttpWaiter *w = NULL;
         if (pd->at + HTTP_WATCH_AFTER > now) {
-            ms = (int)((pd->at + HTTP_WATCH_AFTER - now) * 1000) + 1;
+            int due = (int)((pd->at + HTTP_WATCH_AFTER - now) * 1000) + 1;
+            ms = ms < 0 || due < ms ? due : ms;
             break;
         }
         HASH_FIND(hh, h->suspended, &pd->id, sizeof(pd->id), w);
@@ -220,7 +313,7 @@ http_wait_suspend(HttpReq *r)
 
     pthread_mutex_lock(&w->lock);
     now = w->woken;
-    if (!now && !(stopping = http_wait_list(r->http, w) < 0)) {
+    if (!now && !(stopping = http_wait_list(r->http, w, -1) < 0)) {
         w->suspended = 1;
         MHD_suspend_connection(r->conn);
     }
@@ -242,22 +335,37 @@ http_wait_asleep(HttpWaiter *w)
     return asleep;
 }
 
-int
-http_wait_pause(HttpWaiter *w)
+/* http_wait_pause's and http_wait_room's: room_fd -1 for a pause. */
+static int
+http_wait_sleep(HttpWaiter *w, int room_fd)
 {
     int rc = 1;
 
     pthread_mutex_lock(&w->lock);
     if (w->suspended)
         rc = 1; /* asleep already, no wake since: it sleeps on, never suspended twice */
+    else if (room_fd >= 0 && w->late)
+        rc = -1; /* it waited for room its whole time: no more */
     else if (w->woken)
         w->woken = rc = 0;
-    else if (http_wait_list(w->http, w) < 0)
+    else if (http_wait_list(w->http, w, room_fd) < 0)
         rc = -1;
     else
         w->suspended = 1, MHD_suspend_connection(w->conn);
     pthread_mutex_unlock(&w->lock);
     return rc;
+}
+
+int
+http_wait_pause(HttpWaiter *w)
+{
+    return http_wait_sleep(w, -1);
+}
+
+int
+http_wait_room(HttpWaiter *w, int fd)
+{
+    return http_wait_sleep(w, fd);
 }
 
 void
@@ -311,6 +419,24 @@ http_wait_watch_event(Http *h, uint64_t id)
     http_wait_unref(w);
 }
 
+/* A socket that waited for room has some (or an error to tell): its
+ * connection wakes, to write. */
+static void
+http_wait_watch_room(Http *h, uint64_t id)
+{
+    HttpWaiter *w = NULL;
+
+    pthread_mutex_lock(&h->lock);
+    HASH_FIND(hh, h->suspended, &id, sizeof(id), w);
+    if (w)
+        http_wait_ref(w);
+    pthread_mutex_unlock(&h->lock);
+    if (w) {
+        http_wait_wake(w);
+        http_wait_unref(w);
+    }
+}
+
 static void *
 http_wait_watch_run(void *arg)
 {
@@ -330,7 +456,10 @@ http_wait_watch_run(void *arg)
                     return NULL;
                 continue;
             }
-            http_wait_watch_event(h, evs[i].data.u64);
+            if (evs[i].data.u64 & HTTP_WAIT_ROOM)
+                http_wait_watch_room(h, evs[i].data.u64 & ~HTTP_WAIT_ROOM);
+            else
+                http_wait_watch_event(h, evs[i].data.u64);
         }
     }
     return NULL;
@@ -362,6 +491,9 @@ http_wait_stop(Http *h)
     free(h->pend);
     h->pend = NULL;
     h->pend_len = h->pend_cap = 0;
+    free(h->rooms);
+    h->rooms = NULL;
+    h->rooms_len = h->rooms_cap = 0;
     h->watcher_started = 0;
     if (h->watch_ep >= 0)
         close(h->watch_ep);

@@ -2,8 +2,8 @@
  * http_imap_flow.c: how an imap stream flows: bounded memory with an
  * NDJSON body of a million items, buffersize's window, a stream that
  * waits for room in the queue (and costs no CPU meanwhile), results past
- * --max-spill, a client that hangs up stopping the work, and a stream cut
- * by shutdown. The results and the refusals are http_imap.c's.
+ * --max-spill, a line past --max-body and a rest without end, a client
+ * that hangs up stopping the work, and a stream cut by shutdown. The results and the refusals are http_imap.c's.
  */
 #include <pthread.h>
 #include <signal.h>
@@ -18,6 +18,7 @@
 #include "client.h"
 #include "harness.h"
 #include "lines.h"
+#include "rawhttp.h"
 
 static void
 start(Server *s, const char *processes)
@@ -323,6 +324,35 @@ TEST(test_imap_results_past_max_spill_end_the_stream_with_413)
     CHECK_STR(json_string_value(jpath(l.last, "error.type")), "TooLarge");
     CHECK_INT(e.sent, 400000);
     lines_free(&l);
+    server_stop(&s);
+}
+
+/* A line past --max-body, then a rest that does not end: once --max-body
+ * of the rest was dropped, the answer goes before the body's end (the
+ * results of the items before the line, then a final TooLarge line), and
+ * the connection is closed after as much again: the producer is cut. */
+TEST(test_imap_a_line_past_max_body_then_no_end_is_answered_and_cut)
+{
+    Server s;
+    const char *args[] = {"--processes", "2", "--max-body", "4096", NULL};
+    LinesOverlong o = {.head = "{\"func\":\"echo\"}\n1\n2\n", .overlong = 8192, .limit = (size_t)1 << 40};
+    Lines l = {.path = "/v1/imap", .gen = lines_overlong, .gen_ctx = &o, .keep = 1, .timeout = 30};
+    CURLcode rc;
+
+    server_start(&s, args);
+    rc = lines_post(&s, &l);
+    if (l.status != 200)
+        fprintf(stderr, "    curl %d, status %ld, %zu lines, %zu bytes sent\n", rc, l.status, l.count, o.sent);
+    CHECK_INT(l.status, 200);
+    CHECK_INT(l.count, 3);
+    CHECK_INT(json_integer_value(jpath(l.lines, "0.result")), 1);
+    CHECK_INT(json_integer_value(jpath(l.lines, "1.result")), 2);
+    CHECK(json_is_true(jpath(l.last, "final")));
+    CHECK_STR(json_string_value(jpath(l.last, "error.type")), "TooLarge");
+    CHECK_INT(json_integer_value(jpath(l.last, "error.status")), 413);
+    CHECK(rc != CURLE_OPERATION_TIMEDOUT); /* cut: not held until the client gave up */
+    lines_free(&l);
+    check_still_up(&s);
     server_stop(&s);
 }
 

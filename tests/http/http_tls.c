@@ -13,6 +13,7 @@
 
 #include "client.h"
 #include "harness.h"
+#include "lines.h"
 
 static char dir[64];
 static char cert[96], key[96];
@@ -131,6 +132,81 @@ TEST(test_tls_failed_handshakes_do_not_use_up_the_connection_limit)
     resp_free(&r);
     CHECK_INT(WEXITSTATUS(server_stop(&s)), 0);
     remove_tree(dir);
+}
+
+/* What poold writes past libmicrohttpd, it writes through the
+ * connection's TLS session (http_raw.c), as it does on a plain socket. A
+ * server for each, with --max-body 4096. */
+static void
+start_small(Server *s)
+{
+    make_cert();
+    const char *args[] = {"--tls-cert", cert, "--tls-key", key, "--max-body", "4096", "--processes", "2", NULL};
+
+    server_start(s, args);
+}
+
+static void
+stop_small(Server *s)
+{
+    Resp r;
+
+    post(s, "/v1/apply", "{\"func\":\"echo\",\"args\":[7]}", 200, &r);
+    resp_free(&r);
+    CHECK_INT(WEXITSTATUS(server_stop(s)), 0);
+    remove_tree(dir);
+}
+
+/* A body that goes on past --max-body gets its 413 before its end. */
+TEST(test_tls_a_body_without_end_past_max_body_is_answered_413)
+{
+    LinesOverlong body = {.head = "", .overlong = (size_t)1 << 40, .limit = (size_t)1 << 40};
+    Lines l = {.path = "/v1/apply", .gen = lines_overlong, .gen_ctx = &body, .timeout = 30};
+    Server s;
+
+    start_small(&s);
+    CHECK(lines_post(&s, &l) != CURLE_OPERATION_TIMEDOUT); /* cut, not held */
+    CHECK_INT(l.status, 413);
+    CHECK(strncmp(l.type, "application/problem+json", 24) == 0);
+    CHECK(l.problem && strstr(l.problem, "--max-body"));
+    lines_free(&l);
+    stop_small(&s);
+}
+
+/* An NDJSON line past --max-body, then a rest without end: the stream so
+ * far and its final line, before the body's end. */
+TEST(test_tls_an_ndjson_line_past_max_body_then_no_end_is_answered)
+{
+    LinesOverlong ndjson = {.head = "{\"func\":\"echo\"}\n1\n2\n", .overlong = 8192, .limit = (size_t)1 << 40};
+    Lines l = {.path = "/v1/imap", .gen = lines_overlong, .gen_ctx = &ndjson, .keep = 1, .timeout = 30};
+    Server s;
+
+    start_small(&s);
+    CHECK(lines_post(&s, &l) != CURLE_OPERATION_TIMEDOUT);
+    CHECK_INT(l.status, 200);
+    CHECK_INT(l.count, 3);
+    CHECK_INT(json_integer_value(jpath(l.lines, "1.result")), 2);
+    CHECK_STR(json_string_value(jpath(l.last, "error.type")), "TooLarge");
+    lines_free(&l);
+    stop_small(&s);
+}
+
+/* A Content-Length libmicrohttpd cannot read: poold's 400, not MHD's
+ * page (its header block twice). */
+TEST(test_tls_an_unreadable_content_length_is_poolds_400)
+{
+    static const char *const bad_length[] = {"Content-Length: 26x", "Content-Type: application/json", NULL};
+    Server s;
+    Resp r;
+
+    start_small(&s);
+    req_h(&s, "POST", "/v1/apply_async", "{\"func\":\"echo\",\"args\":[1]}", bad_length, &r);
+    CHECK_INT(r.status, 400);
+    CHECK_STR(resp_header(&r, "Content-Type") ?: "", "application/problem+json");
+    CHECK_STR(resp_header(&r, "Connection") ?: "", "close");
+    CHECK(r.json && strstr(json_string_value(jpath(r.json, "detail")) ?: "", "ambiguous"));
+    resp_free(&r);
+    stop_small(&s);
 }
 
 TEST(test_tls_a_certificate_it_cannot_use_stops_the_start_with_a_reason)

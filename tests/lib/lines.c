@@ -87,8 +87,10 @@ lines_post(const Server *s, Lines *l)
     l->lines = json_array();
     l->in_order = 1;
     l->began = now_seconds();
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", s->port, l->path);
+    snprintf(url, sizeof(url), "%s://127.0.0.1:%d%s", s->ca[0] ? "https" : "http", s->port, l->path);
     curl_easy_setopt(h, CURLOPT_URL, url);
+    if (s->ca[0])
+        curl_easy_setopt(h, CURLOPT_CAINFO, s->ca);
     curl_easy_setopt(h, CURLOPT_POST, 1L);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, lines_write);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, l);
@@ -136,4 +138,22 @@ lines_text(char *buf, size_t max, void *ctx)
     memcpy(buf, t->lines[t->at++], len);
     buf[len] = '\n';
     return len + 1;
+}
+
+size_t
+lines_overlong(char *buf, size_t max, void *ctx)
+{
+    LinesOverlong *o = ctx;
+    size_t head = strlen(o->head), n = 0;
+
+    for (; n < max && o->sent < o->limit; n++, o->sent++) {
+        size_t at = o->sent;
+        if (at < head)
+            buf[n] = o->head[at];
+        else if (at < head + o->overlong)
+            buf[n] = 'a';
+        else
+            buf[n] = (at - head - o->overlong) % 2 ? '3' : '\n'; /* its newline, then "3" lines */
+    }
+    return n;
 }

@@ -57,4 +57,16 @@ typedef struct LinesText {
 
 size_t lines_text(char *buf, size_t max, void *ctx);
 
+/* A body that goes on past --max-body: head (the call and the items
+ * before, each line with its newline), then a line of `overlong` bytes,
+ * then "3" lines for ever, up to `limit` bytes in all (a producer that
+ * would not stop); sent counts what curl took. .gen = lines_overlong,
+ * .gen_ctx = a LinesOverlong. */
+typedef struct LinesOverlong {
+    const char *head;
+    size_t overlong, limit, sent;
+} LinesOverlong;
+
+size_t lines_overlong(char *buf, size_t max, void *ctx);
+
 #endif

@@ -420,14 +420,18 @@ TEST(test_runtime_a_crash_loop_backs_off)
 
 /* --- start-up errors --- */
 
-/* A --functions file of one entry; the argument that names it. */
+/* A --functions file of one entry; the argument that names it, with a
+ * start-up deadline of `deadline` seconds (10 where the runtime is to
+ * start: a loaded machine takes seconds to start Python and import a
+ * file). */
 static const char *
-entry_arg(char *arg, size_t len, const char *stem, const char *entry)
+entry_arg(char *arg, size_t len, const char *stem, const char *entry, int deadline)
 {
     char path[128], text[2048];
 
     snprintf(text, sizeof(text), "{\"functions\": [%s]}", entry);
-    snprintf(arg, len, "--worker-start-timeout 1 --functions %s", test_write_file(path, sizeof(path), stem, text));
+    snprintf(arg, len, "--worker-start-timeout %d --functions %s", deadline,
+             test_write_file(path, sizeof(path), stem, text));
     return arg;
 }
 
@@ -479,23 +483,23 @@ TEST(test_runtime_each_startup_error_stops_poold_with_one_line)
     test_write_file(a, sizeof(a), "none.py", "from json import dumps\nimport os\n_x = 1\n\ndef _hidden():\n    pass\n");
     snprintf(arg, sizeof(arg), "--python %s", a);
     expect_startup_error(arg, "serves no function");
-    expect_startup_error(entry_arg(arg, sizeof(arg), "e1", "{\"runtime\": [\"no-such-command-for-poold\"]}"),
+    expect_startup_error(entry_arg(arg, sizeof(arg), "e1", "{\"runtime\": [\"no-such-command-for-poold\"]}", 10),
                          "no-such-command-for-poold");
-    expect_startup_error(entry_arg(arg, sizeof(arg), "e2", "{\"python\": \"/nonexistent/poold-test.py\"}"),
+    expect_startup_error(entry_arg(arg, sizeof(arg), "e2", "{\"python\": \"/nonexistent/poold-test.py\"}", 10),
                          "entry 1: 'python' must name a readable file");
     snprintf(entry, sizeof(entry), "{\"python\": \"%s\", \"initializer\": \"nosuch\"}", fns);
-    expect_startup_error(entry_arg(arg, sizeof(arg), "e3", entry), "the initializer 'nosuch' is not a function");
+    expect_startup_error(entry_arg(arg, sizeof(arg), "e3", entry, 10), "the initializer 'nosuch' is not a function");
     snprintf(entry, sizeof(entry), "{\"python\": \"%s\", \"initargs\": [1]}", fns);
-    expect_startup_error(entry_arg(arg, sizeof(arg), "e4", entry), "'initargs' an array beside it");
+    expect_startup_error(entry_arg(arg, sizeof(arg), "e4", entry, 10), "'initargs' an array beside it");
     snprintf(entry, sizeof(entry), "{\"runtime\": [\"python3\", \"%s\", \"nothing\"]}", fake);
-    expect_startup_error(entry_arg(arg, sizeof(arg), "e5", entry), "serves no function");
+    expect_startup_error(entry_arg(arg, sizeof(arg), "e5", entry, 10), "serves no function");
     snprintf(entry, sizeof(entry), "{\"runtime\": [\"python3\", \"%s\", \"badready\"]}", fake);
-    expect_startup_error(entry_arg(arg, sizeof(arg), "e6", entry), "its first frame is not {\"ready\": ...}");
+    expect_startup_error(entry_arg(arg, sizeof(arg), "e6", entry, 10), "its first frame is not {\"ready\": ...}");
     snprintf(entry, sizeof(entry), "{\"runtime\": [\"python3\", \"%s\", \"hang\"]}", fake);
-    expect_startup_error(entry_arg(arg, sizeof(arg), "e7", entry), "not ready after 1 s");
+    expect_startup_error(entry_arg(arg, sizeof(arg), "e7", entry, 1), "not ready after 1 s");
     CHECK_INT(fakes_running("hang"), 0); /* killed at the deadline, not left behind */
     snprintf(entry, sizeof(entry), "{\"runtime\": [\"python3\", \"%s\", \"good\"], \"cwd\": \"/nonexistent\"}", fake);
-    expect_startup_error(entry_arg(arg, sizeof(arg), "e8", entry), "'cwd' a directory");
+    expect_startup_error(entry_arg(arg, sizeof(arg), "e8", entry, 10), "'cwd' a directory");
     for (const char *const *stem = (const char *const[]){"imp.py", "twin.py", "twin2.py", "none.py", "e1", "e2",
                                                          "e3", "e4", "e5", "e6", "e7", "e8", NULL};
          *stem; stem++) {

@@ -227,8 +227,8 @@ void http_raw_reply(HttpReq *r, int status, char *text, const char *type, const 
 void http_raw_stream(HttpReq *r, int status, const char *type, HttpReadFn read, const char *const *headers);
 /* A body piece once r is answered past MHD: writes what the stream has,
  * and leaves the piece untaken while the connection sleeps; once all is
- * out, drops it, for a second and up to twice --max-body in all. MHD_NO
- * closes. */
+ * out, drops it, for a second and up to twice --max-body in all, within
+ * --connection-timeout of the answer. MHD_NO closes. */
 enum MHD_Result http_raw_piece(HttpReq *r, size_t *size);
 /* The body ended: MHD_YES while the stream still sleeps (MHD calls again
  * at the wake), MHD_NO once all is out (the connection closes). */

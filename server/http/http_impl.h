@@ -153,6 +153,8 @@ struct HttpReq {
     int overlong;             /* a line passed --max-body: no line after it
                                * is handed on (http_stream_overlong) */
     int skipping;             /* inside that line: dropped to its newline */
+    size_t within;            /* that line's bytes still under --max-body, not
+                               * yet dropped: they do not count in dropped */
     int untimed;              /* MHD's idle timeout is off: a lines body
                                * between two lines */
     size_t dropped;           /* bytes of the body read and dropped: after

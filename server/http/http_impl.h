@@ -153,6 +153,8 @@ struct HttpReq {
     int overlong;             /* a line passed --max-body: no line after it
                                * is handed on (http_stream_overlong) */
     int skipping;             /* inside that line: dropped to its newline */
+    size_t within;            /* that line's bytes still under --max-body, not
+                               * yet dropped: they do not count in dropped */
     int untimed;              /* MHD's idle timeout is off: a lines body
                                * between two lines */
     size_t dropped;           /* bytes of the body read and dropped: after
@@ -227,8 +229,8 @@ void http_raw_reply(HttpReq *r, int status, char *text, const char *type, const 
 void http_raw_stream(HttpReq *r, int status, const char *type, HttpReadFn read, const char *const *headers);
 /* A body piece once r is answered past MHD: writes what the stream has,
  * and leaves the piece untaken while the connection sleeps; once all is
- * out, drops it, for a second and up to twice --max-body in all. MHD_NO
- * closes. */
+ * out, drops it, for a second and up to twice --max-body in all, within
+ * --connection-timeout of the answer. MHD_NO closes. */
 enum MHD_Result http_raw_piece(HttpReq *r, size_t *size);
 /* The body ended: MHD_YES while the stream still sleeps (MHD calls again
  * at the wake), MHD_NO once all is out (the connection closes). */

@@ -259,12 +259,17 @@ http_raw_piece(HttpReq *r, size_t *size)
     }
     /* All out: the rest is read and dropped, so that the client, still
      * sending, reads the answer rather than a reset: for a second, and as
-     * much again as was dropped before it. */
+     * much again as was dropped before it, but within --connection-timeout
+     * of the answer: the guard no longer watches, and a client dribbling
+     * it would reset MHD's idle timeout with each byte, for ever. */
     r->dropped += *size;
     *size = 0;
-    if (r->dropped <= 2 * r->http->max_body || clock_mono() - r->raw_at < HTTP_RAW_LINGER)
+    double since = clock_mono() - r->raw_at;
+    int timeout = r->http->conn_timeout;
+    if (since < HTTP_RAW_LINGER || (r->dropped <= 2 * r->http->max_body && (timeout <= 0 || since < timeout)))
         return MHD_YES;
-    log_msg(LOG_INFO, "%s: closed after dropping more than --max-body of an unwanted body", r->line);
+    log_msg(LOG_INFO, "%s: closed after dropping more than --max-body of an unwanted body, or for "
+            "--connection-timeout after its answer", r->line);
     return MHD_NO;
 }
 

@@ -106,11 +106,14 @@ http_stream_lines_wait(HttpReq *r)
 
 /* A line longer than --max-body: it is no item, and no line after it is
  * handed on; its bytes are dropped to its newline (at the pace a line
- * keeps), and the rest of the body after it as after a STOP. */
+ * keeps), and the rest of the body after it as after a STOP. Only its
+ * bytes past the limit count as that unwanted rest: those of the piece at
+ * hand up to the limit do not, as those held before did not. */
 static void
 http_stream_overlong_begin(HttpReq *r)
 {
     r->overlong = r->skipping = 1;
+    r->within = r->http->max_body - r->len;
     free(r->body);
     r->body = NULL;
     r->len = r->cap = 0;
@@ -177,7 +180,10 @@ http_stream_lines_take(HttpReq *r, const char *data, size_t *size)
     }
     if (r->skipping) {
         const char *nl = memchr(data + off, '\n', n - off);
-        size_t end = nl ? (size_t)(nl - data) + 1 : n, taken = http_stream_drop(r, end - off);
+        size_t end = nl ? (size_t)(nl - data) + 1 : n, within = r->within < end - off ? r->within : end - off;
+        r->within -= within;
+        off += within;
+        size_t taken = http_stream_drop(r, end - off);
         r->skipping = !nl || taken < end - off;
         off += taken;
     }

@@ -4,7 +4,8 @@
  * trickles its headers or its body (slow loris) is answered 408 at the
  * timeout, one that sends nothing is closed unanswered; a large upload
  * that moves, a long poll, a slow stream and an NDJSON generator however
- * slow between its lines are not cut. Through raw sockets (rawhttp.h).
+ * slow between its lines are not cut; nor is a body past its early
+ * answer dribbled for ever. Through raw sockets (rawhttp.h).
  */
 #include <poll.h>
 #include <stdio.h>
@@ -349,6 +350,61 @@ TEST(test_hostile_an_ndjson_body_that_never_begins_is_cut)
     CHECK(now_seconds() - t0 < 6);
     raw_free(&a);
     close(fd);
+    check_still_up(&s);
+    server_stop(&s);
+}
+
+/* Sends a byte every half second, as a body's, until poold closes, for
+ * at most `most` seconds: the seconds until it did. */
+static double
+dribble_until_closed(int fd, double most)
+{
+    double t0 = now_seconds();
+
+    while (now_seconds() - t0 < most) {
+        if (raw_send(fd, "3", 1) < 0)
+            break;
+        usleep(500 * 1000);
+    }
+    return now_seconds() - t0;
+}
+
+/* A body answered before its end (more than --max-body of it refused, or
+ * of an NDJSON body's unwanted rest) is dropped for a while after the
+ * answer, so that a client busy sending reads it; but not for ever: one
+ * that then sends a byte at a time, each resetting an idle timeout, is
+ * cut once --connection-timeout has passed since its answer. */
+TEST(test_hostile_a_body_dribbled_after_its_early_answer_is_cut)
+{
+    static const char *const args[] = {"--connection-timeout", "2", "--max-body", "4096", "--processes", "2", NULL};
+    static const char *const heads[] = {
+        "POST /nope HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n100000\r\n",
+        "POST /v1/imap HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-ndjson\r\n"
+        "Transfer-Encoding: chunked\r\n\r\n100000\r\n{\"func\":\"echo\"}\n1\n",
+    };
+    /* Past --max-body (for the NDJSON body, the long line's bytes past
+     * the limit), and then some of the as much again dropped after the
+     * answer, not all. */
+    static const size_t pasts[] = {4096 + 900, 2 * 4096 + 900};
+    char past[2 * 4096 + 900];
+    Server s;
+
+    memset(past, 'a', sizeof(past));
+    server_start(&s, args);
+    for (size_t i = 0; i < sizeof(heads) / sizeof(heads[0]); i++) {
+        RawAnswer a;
+        int fd = raw_connect(NULL, s.port);
+        CHECK(raw_send(fd, heads[i], strlen(heads[i])) == 0);
+        CHECK(raw_send(fd, past, pasts[i]) == 0);
+        raw_read(fd, 5, &a);
+        CHECK_INT(a.status, i == 0 ? 404 : 200);
+        raw_free(&a);
+        double took = dribble_until_closed(fd, 12);
+        if (took >= 6)
+            fprintf(stderr, "    %s: still open %.1f s after its answer\n", i == 0 ? "refused" : "NDJSON", took);
+        CHECK(took < 6);
+        close(fd);
+    }
     check_still_up(&s);
     server_stop(&s);
 }

@@ -5,6 +5,7 @@
  * --max-spill, a line past --max-body and a rest without end, a client
  * that hangs up stopping the work, and a stream cut by shutdown. The results and the refusals are http_imap.c's.
  */
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -353,6 +354,45 @@ TEST(test_imap_a_line_past_max_body_then_no_end_is_answered_and_cut)
     CHECK(rc != CURLE_OPERATION_TIMEDOUT); /* cut: not held until the client gave up */
     lines_free(&l);
     check_still_up(&s);
+    server_stop(&s);
+}
+
+/* Of a line past --max-body, only the bytes past the limit count as the
+ * unwanted rest that makes poold answer before the body's end: a line of
+ * --max-body and 400 bytes, then 3,000 more, sent in one piece, leave the
+ * answer for the end of the body (with --max-body more, it would go). */
+TEST(test_imap_a_line_past_max_body_counts_from_the_limit)
+{
+    static const char *const args[] = {"--max-body", "4096", "--processes", "1", NULL};
+    static const char head[] = "POST /v1/imap HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-ndjson\r\n"
+                               "Transfer-Encoding: chunked\r\n\r\n";
+    enum { LINE = 4096 + 400, REST = 3000 };
+    const char *call = "{\"func\":\"echo\"}\n1\n";
+    size_t n = strlen(call) + LINE + REST;
+    char *piece = malloc(n + 64);
+    struct pollfd p;
+    Server s;
+    RawAnswer a;
+
+    CHECK(piece != NULL);
+    int k = sprintf(piece, "%zx\r\n%s", n, call);
+    memset(piece + k, 'a', LINE);
+    memset(piece + k + LINE, '\n', REST);
+    memcpy(piece + k + LINE + REST, "\r\n", 2);
+    server_start(&s, args);
+    int fd = raw_connect(NULL, s.port);
+    CHECK(raw_send(fd, head, strlen(head)) == 0);
+    CHECK(raw_send(fd, piece, (size_t)k + LINE + REST + 2) == 0);
+    p = (struct pollfd){.fd = fd, .events = POLLIN};
+    CHECK_INT(poll(&p, 1, 1000), 0); /* the body has not ended: no answer yet */
+    CHECK(raw_send(fd, LIT("0\r\n\r\n")) == 0);
+    raw_read(fd, 5, &a);
+    CHECK_INT(a.status, 200);
+    CHECK(strstr(a.text, "{\"index\":0,\"result\":1}\n") != NULL);
+    CHECK(strstr(a.text, "\"type\":\"TooLarge\"") != NULL);
+    raw_free(&a);
+    close(fd);
+    free(piece);
     server_stop(&s);
 }
 

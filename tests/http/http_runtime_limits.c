@@ -275,6 +275,7 @@ check_placement(const char *extra, int pinned)
     CHECK_INT(cpus_of(0, &mine), 0);
     CPU_ZERO(&seen);
     server_start(&s, args);
+    CHECK(await_idle_workers(&s, 2, 20)); /* else one may run both */
     /* Two chunks of one slow item each: one on each worker. */
     post(&s, "/v1/map", "{\"func\":\"placed\",\"iterable\":[0.5,0.5],\"chunksize\":1}", 200, &r);
     json_array_foreach(jpath(r.json, "results"), i, v) {

@@ -489,9 +489,10 @@ const ConfigOpt config_opts[] = {
      LIST(config_opts_plugin, nplugins, plugin_env, ":")},
     {"python", OPT_PYTHON, "POOLD_PYTHON", "FILE", "serve FILE.py's public functions from a warm Python runtime in each worker; repeat for more (env: ':'-separated)",
      LIST(config_opts_python, npythons, python_env, ":")},
-    {"runtime-affinity", OPT_RUNTIME_AFFINITY, "POOLD_RUNTIME_AFFINITY", "MODE", "cpu: each worker with warm runtimes "
-     "runs on one CPU with them (the k-th worker on the k-th CPU poold may use), their calls' rate kept on a busy machine; "
-     "free: anywhere, for functions that run threads of their own (cpu)",
+    {"runtime-affinity", OPT_RUNTIME_AFFINITY, "POOLD_RUNTIME_AFFINITY", "MODE", "cpu: with warm runtimes and at least "
+     "a worker a CPU poold may use, each worker runs on one CPU with its runtimes and all it runs, exec functions too (the "
+     "k-th worker on the k-th CPU), their calls' rate kept on a busy machine; free: anywhere, for functions that run "
+     "threads of their own (cpu)",
      CHOICE(runtime_free, "cpu", "free")},
     {"functions", OPT_FUNCTIONS, "POOLD_FUNCTIONS", "FILE", "exec functions and runtimes to declare (JSON: {\"functions\": [...]})",
      STRING(functions)},

@@ -229,6 +229,36 @@ class Body:
         return data
 
 
+class Group:
+    """Calls that end together, on other threads than the one that ends
+    them: abort() wakes those under way (a read sees its connection's end,
+    and poold, seeing it go, drops the call's work) and refuses any after
+    it. A call enters it with the callable that stops it."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.stops = set()
+        self.aborted = False
+
+    def enter(self, stop):
+        """False once aborted: the call must not begin."""
+        with self.lock:
+            if not self.aborted:
+                self.stops.add(stop)
+            return not self.aborted
+
+    def leave(self, stop):
+        with self.lock:
+            self.stops.discard(stop)
+
+    def abort(self):
+        with self.lock:
+            self.aborted = True
+            stops, self.stops = list(self.stops), set()
+        for stop in stops:
+            stop()
+
+
 class Client:
     """The connections to one poold, shared by every thread of a Pool."""
 
@@ -311,15 +341,18 @@ class Client:
         framing = b"Transfer-Encoding: chunked\r\n" if length is None else b"Content-Length: %d\r\n" % length
         return b"%s %s%s HTTP/1.1\r\n%s%s%s\r\n" % (method, self.base, path, self.fixed, framing, extra)
 
-    def request(self, method, path, body=b"", extra=b"", deadline=None):
+    def request(self, method, path, body=b"", extra=b"", deadline=None, group=None):
         """Sends one request; returns (status, headers, body). A request on
         a reused connection that died before any byte of the answer is sent
-        again, once, on a new one."""
+        again, once, on a new one. group: a Group whose abort() ends it."""
         head = self.head(method, path, len(body), extra)
         # A large body goes after its head, not copied behind it.
         data = (head, body) if len(body) > 1 << 16 else (head + body,)
         for attempt in (0, 1):
             conn = self.acquire(fresh=attempt > 0)
+            if group is not None and not group.enter(conn.abort):
+                self.release(conn)
+                raise Cancelled("the call was interrupted")
             try:
                 for piece in data:
                     conn.send(piece)
@@ -327,12 +360,17 @@ class Client:
                 answer = conn.read_body(headers, deadline)
             except ConnectionLost:
                 self.release(conn, keep=False)
+                if group is not None and group.aborted:
+                    raise Cancelled("the call was interrupted") from None
                 if attempt == 0 and conn.reused and conn.received == 0 and not self.closed:
                     continue
                 raise
             except BaseException:
                 self.release(conn, keep=False)
                 raise
+            finally:
+                if group is not None:
+                    group.leave(conn.abort)
             self.release(conn)
             self.alive_at = time.monotonic()
             return status, headers, answer

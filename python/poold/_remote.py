@@ -4,6 +4,7 @@ workers that crash at start-up, a stop) sent again after its Retry-After,
 for RETRY_BUDGET seconds of waiting at most.
 """
 import json
+import time
 import uuid
 
 from . import errors
@@ -53,7 +54,7 @@ class Remote:
     def __init__(self, client, stop):
         self.client = client
         self.stop = stop
-        self._processes = None
+        self._info = None
 
     def error(self, status, headers, data, func=None):
         """The exception of an answer that is not a success."""
@@ -63,33 +64,60 @@ class Remote:
             problem = {"detail": data[:200].decode("utf-8", "replace")}
         return errors.problem_error(status, problem, func, headers)
 
-    def call(self, method, path, body=b"", func=None, extra=b""):
+    def call(self, method, path, body=b"", func=None, extra=b"", group=None):
         """(status, headers, body) of a 2xx answer; raises the mapped
-        exception of any other, once the 503s' budget is spent."""
+        exception of any other, once the 503s' budget is spent. group: an
+        _http.Group whose abort() ends the call."""
         spent = 0.0
         while True:
-            status, headers, data = self.client.request(method, path, body, extra)
+            status, headers, data = self.client.request(method, path, body, extra, group=group)
             if status < 300:
                 return status, headers, data
             exc = self.error(status, headers, data, func)
             delay = retry_after(headers)
             if status != 503 or spent + delay > RETRY_BUDGET:
                 raise exc
-            if self.stop.wait(delay):
-                raise errors.Cancelled("the pool was terminated")
+            if self._wait(delay, group):
+                raise errors.Cancelled("the pool was terminated, or the call interrupted")
             spent += delay
 
-    def post(self, path, body, func=None, idempotent=False):
+    def _wait(self, delay, group):
+        """Waits delay seconds; True when the pool stopped (or group was
+        aborted) meanwhile. A group is looked at every 0.1 s: one event
+        cannot be waited on with another."""
+        if group is None:
+            return self.stop.wait(delay)
+        end = time.monotonic() + delay
+        while not group.aborted:
+            left = end - time.monotonic()
+            if left <= 0:
+                return False
+            if self.stop.wait(min(left, 0.1)):
+                return True
+        return True
+
+    def post(self, path, body, func=None, idempotent=False, group=None):
         """The decoded answer of a POST of a JSON body. idempotent: with an
         Idempotency-Key, so that sending it again makes no second job."""
         extra = JSON
         if idempotent:
             extra += b"Idempotency-Key: %s\r\n" % uuid.uuid4().hex.encode()
-        return json.loads(self.call(b"POST", path, body, func, extra)[2])
+        return json.loads(self.call(b"POST", path, body, func, extra, group)[2])
+
+    def _pool(self):
+        """GET /v1/pool, asked once: what it says does not change while
+        poold runs."""
+        if self._info is None:
+            self._info = json.loads(self.call(b"GET", b"/v1/pool")[2])
+        return self._info
 
     def processes(self):
-        """The server's worker count (GET /v1/pool), asked once."""
-        if self._processes is None:
-            info = json.loads(self.call(b"GET", b"/v1/pool")[2])
-            self._processes = int(info.get("processes") or 1)
-        return self._processes
+        """The server's worker count."""
+        return int(self._pool().get("processes") or 1)
+
+    def queue_max(self):
+        """How many tasks poold's queue holds (--max-queue), or None when it
+        does not say."""
+        queue = self._pool().get("queue")
+        room = queue.get("max") if isinstance(queue, dict) else None
+        return room if isinstance(room, int) else None

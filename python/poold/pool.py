@@ -31,7 +31,7 @@ import warnings
 import weakref
 
 from . import errors
-from ._http import Client
+from ._http import Client, Group
 from ._jobs import Jobs
 from ._remote import Remote, encode
 from ._stream import MAX_CHUNKSIZE, WINDOW, Stream
@@ -201,8 +201,20 @@ class Pool:
         if chunksize is None and len(items) > MAX_CHUNKSIZE:
             chunksize = self._chunksize(len(items))
         if len(items) >= SPLIT_AT:
-            return self._map_parts(name, items, chunksize)
+            whole = chunksize or self._chunksize(len(items))
+            if self._parts_fit(len(items), whole):
+                return self._map_parts(name, items, whole)
         return self._map_one(name, items, chunksize)
+
+    def _parts_fit(self, count, chunksize):
+        """Whether every task of a map goes into poold's queue at once, so
+        that its parts run side by side: parts that did not fit would wait
+        on each other for room (and, past the 503s' budget, fail), where
+        one call is refused as too large for the queue and streamed."""
+        if not isinstance(chunksize, int) or chunksize < 1:
+            return False  # one call says why poold refuses it
+        room = self._remote.queue_max()
+        return room is None or -(-count // chunksize) <= room
 
     def _map_parts(self, name, items, chunksize):
         """A long map as PARTS calls at once, each on its own connection
@@ -213,25 +225,35 @@ class Pool:
         decodes), as Pool's task and result threads overlap its workers.
         Each part's chunks are whole chunks of the whole map's chunksize;
         every part runs to its end, and the first failure in the items'
-        order is raised, as one call's on_error "raise" would."""
-        chunksize = chunksize or self._chunksize(len(items))
+        order is raised, as one call's on_error "raise" would. Interrupted
+        (KeyboardInterrupt), it raises at once, and the parts under way end
+        with their connections, which makes poold drop their work, as it
+        does one call's."""
         size = -(-len(items) // PARTS)
         size = -(-size // chunksize) * chunksize
         parts = [items[k:k + size] for k in range(0, len(items), size)]
         answers = [None] * len(parts)
+        group = Group()
 
         def run(k):
             try:
-                answers[k] = (True, self._map_one(name, parts[k], chunksize))
+                answers[k] = (True, self._map_one(name, parts[k], chunksize, group))
             except BaseException as exc:  # raised in the caller's thread below
                 answers[k] = (False, exc)
 
         threads = [threading.Thread(target=run, args=(k,), daemon=True) for k in range(1, len(parts))]
-        for thread in threads:
-            thread.start()
-        run(0)
-        for thread in threads:
-            thread.join()
+        try:
+            for thread in threads:
+                thread.start()
+            try:
+                answers[0] = (True, self._map_one(name, parts[0], chunksize, group))
+            except Exception as exc:  # the others still run to their end
+                answers[0] = (False, exc)
+            for thread in threads:
+                thread.join()
+        except BaseException:
+            group.abort()
+            raise
         results = []
         for k, (ok, value) in enumerate(answers):
             if not ok:
@@ -241,23 +263,28 @@ class Pool:
             results += value
         return results
 
-    def _map_one(self, name, items, chunksize):
+    def _map_one(self, name, items, chunksize, group=None):
+        """A map as one call (group: see _http.Group)."""
         body = encode(_map_call(name, items, chunksize))
         if len(body) <= MAX_MAP_BODY:
             try:
-                return self._remote.post(b"/v1/map", body, name)["results"]
+                return self._remote.post(b"/v1/map", body, name, group=group)["results"]
             except errors.BadRequest as exc:
                 # Too large for --max-body, or more tasks than --max-queue
                 # holds: a stream takes any length.
                 if not _too_large(exc):
                     raise
-        return self._map_stream(name, items, chunksize or self._chunksize(len(items)))
+        return self._map_stream(name, items, chunksize or self._chunksize(len(items)), group)
 
-    def _map_stream(self, name, iterable, chunksize):
+    def _map_stream(self, name, iterable, chunksize, group=None):
         stream = self._stream(b"/v1/imap", name, iterable, chunksize, None)
         try:
+            if group is not None and not group.enter(stream.close):
+                raise errors.Cancelled("the call was interrupted")
             return _collect(stream)
         finally:
+            if group is not None:
+                group.leave(stream.close)
             stream.close()
 
     def _chunksize(self, n):

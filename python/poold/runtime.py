@@ -115,8 +115,23 @@ def long_digits(text):
     """Whether JSON text (ASCII, as json.dumps writes it) holds a run of 19
     digits: the only text where an int past 64 bits can hide."""
     return DIGIT_RUN in text.encode().translate(DIGITS_AS_ZERO)
-# A surrogate escape that is not half of a pair: JSON text poold refuses.
-LONE_SURROGATE = re.compile(r"\\ud[89ab][0-9a-f]{2}(?!\\ud[c-f])|(?<!\\ud[89ab][0-9a-f]{2})\\ud[c-f][0-9a-f]{2}")
+# The escapes of JSON text poold refuses: a surrogate's that is not half of
+# a pair ("lone"), and NUL's (jansson holds no NUL in a string). The scan
+# takes each escaped backslash whole first, and each pair whole, so that a
+# str holding a backslash and "ud800" as text (json.dumps's own output
+# does) is not read as one.
+UNCARRIED = re.compile(r"\\\\|\\ud[89ab][0-9a-f]{2}\\ud[c-f][0-9a-f]{2}|(?P<lone>\\ud[89a-f][0-9a-f]{2})|(?P<nul>\\u0000)")
+
+
+def uncarried(text):
+    """Which escape of JSON text (as json.dumps writes it) poold refuses:
+    "lone", "nul", or None."""
+    if "\\ud" not in text and "\\u0000" not in text:
+        return None
+    for found in UNCARRIED.finditer(text):
+        if found.lastgroup:
+            return found.lastgroup
+    return None
 
 
 def wide_int(value):
@@ -147,9 +162,13 @@ def encoded(fn, value):
     if long_digits(text) and (wide := wide_int(value)) is not None:
         return refused("OverflowError", f"{fn.__name__}() returned an integer that does not fit in "
                        f"64 bits ({wide}): return it as a str or a float")
-    if "\\ud" in text and LONE_SURROGATE.search(text):
+    bad = uncarried(text)
+    if bad == "lone":
         return refused("UnicodeEncodeError", f"{fn.__name__}() returned a str with a lone surrogate, "
                        "which UTF-8 cannot carry (text decoded with surrogateescape?)")
+    if bad == "nul":
+        return refused("ValueError", f"{fn.__name__}() returned a str with a NUL character ('\\x00'), "
+                       "which poold's JSON cannot carry: return it as bytes' hex or escaped")
     return '{"r":' + text + "}"
 
 
@@ -196,8 +215,7 @@ def carried(fn, values):
         text = ENCODE(values)
     except (TypeError, ValueError, RecursionError):
         return None
-    if (len(text) >= 19 and long_digits(text) and wide_int(values) is not None) or \
-            ("\\ud" in text and LONE_SURROGATE.search(text)):
+    if (len(text) >= 19 and long_digits(text) and wide_int(values) is not None) or uncarried(text):
         return None
     return text
 

@@ -56,8 +56,11 @@ pool_new(const PoolOptions *o)
     }
     /* A request to a warm runtime crosses from the worker to the runtime
      * and back: on one CPU that is a switch; on two, each crossing may
-     * wait for the other CPU, which other work holds (README). */
-    if (o->pin && sched_getaffinity(0, sizeof(p->cpus), &p->cpus) == 0)
+     * wait for the other CPU, which other work holds (README). Only a
+     * pool that fills its CPUs is pinned: fewer workers would all take
+     * the first CPUs of the set, as would every other poold sharing it (a
+     * container's cpuset is often the whole machine's). */
+    if (o->pin && sched_getaffinity(0, sizeof(p->cpus), &p->cpus) == 0 && o->processes >= CPU_COUNT(&p->cpus))
         p->ncpus = CPU_COUNT(&p->cpus);
     p->env = (WorkerEnv){.reg = o->reg, .claims = p->claims, .nclaims = (size_t)p->nslots,
                          .memory_limit = o->worker_memory, .cpu_limit = o->worker_cpu,

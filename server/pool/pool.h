@@ -65,7 +65,8 @@ typedef struct PoolOptions {
     double start_timeout; /* seconds a new worker may take to be ready */
     size_t max_result;    /* the longest result a warm runtime may send */
     int pin;              /* each worker (and the runtimes it starts) on one
-                           * CPU: the k-th worker on the k-th of poold's */
+                           * CPU: the k-th worker on the k-th of poold's,
+                           * when the workers are at least as many */
 } PoolOptions;
 
 /*

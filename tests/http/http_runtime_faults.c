@@ -309,6 +309,74 @@ TEST(test_runtime_protocol_writing_while_idle_ends_the_worker_not_a_call)
     unlink(fns);
 }
 
+/* POSTs a map of fake_values (all its items one request to the runtime),
+ * whose answer of bare values has the shape its first item names
+ * (tests/runtime/fake_runtime.py's values_line). */
+static void
+values_map(const Server *s, const char *items, long status, Resp *r)
+{
+    char body[512];
+
+    snprintf(body, sizeof(body), "{\"func\":\"fake_values\",\"iterable\":%s,\"chunksize\":100}", items);
+    post(s, "/v1/map", body, status, r);
+}
+
+/* The results of a call, as compact JSON, are want. */
+static void
+expect_results(const Resp *r, const char *want)
+{
+    char *text = json_dumps(jpath(r->json, "results"), JSON_COMPACT);
+
+    CHECK_STR(text ? text : "", want);
+    free(text);
+}
+
+/* The Python runtime's fast answer, {"id":N,"values":[...]}, which the
+ * worker takes as the runtime's text when the scanner vouches for it: as
+ * text only in exactly that shape, as jansson reads it in any other, and a
+ * 502 naming the break for what the protocol refuses. */
+TEST(test_runtime_protocol_an_answer_of_bare_values_is_taken_as_jansson_reads_it_or_refused)
+{
+    static const struct { const char *items, *want; } breaks[] = {
+        {"[\"tail\",1]", "not a JSON object"},          /* {...}} */
+        {"[\"wrongid\",1]", "a frame for request"},     /* id N0 for N */
+        {"[\"few\",1,2]", "without one result for each"},
+        {"[\"more\",1,2]", "without one result for each"},
+        {"[\"wide\",1]", "not a JSON object"},          /* 2^64 */
+        {"[\"huge\",1]", "a frame longer than --max-result"},
+    };
+    char fns[128];
+    Server s;
+    Resp r;
+
+    start_fake(&s, "values", fns, sizeof(fns));
+    values_map(&s, "[\"plain\",\"a\\\"b\\\\\\u00e9\",[1,[2,[]]],-0.0005,true,null,100]", 200, &r);
+    /* As the runtime wrote it: a parse would have written 100.0 again. */
+    CHECK(strstr(r.body, ",[1,[2,[]]],-0.0005,true,null,1.0E+2]") != NULL);
+    CHECK_STR(json_string_value(jpath(r.json, "results.1")), "a\"b\\\xc3\xa9");
+    resp_free(&r);
+    values_map(&s, "[\"spaced\",\"a\\\"b\",[1,[2]],7]", 200, &r);
+    expect_results(&r, "[\"spaced\",\"a\\\"b\",[1,[2]],7]");
+    resp_free(&r);
+    values_map(&s, "[\"second\",\"x\",3]", 200, &r);
+    expect_results(&r, "[\"second\",\"x\",3]");
+    resp_free(&r);
+    values_map(&s, "[\"twice\",\"x\",3]", 200, &r); /* the key twice: the last, as jansson reads it */
+    expect_results(&r, "[\"twice\",\"x\",3]");
+    resp_free(&r);
+    values_map(&s, "[\"deep\",0]", 200, &r);
+    CHECK_INT(json_array_size(jpath(r.json, "results")), 2);
+    resp_free(&r);
+    for (size_t i = 0; i < sizeof(breaks) / sizeof(breaks[0]); i++) {
+        values_map(&s, breaks[i].items, 502, &r);
+        expect_lost(&r, (const char *const[]){"broke the protocol", breaks[i].want, NULL});
+        resp_free(&r);
+    }
+    expect_good(&s);
+    server_stop(&s);
+    unlink(fns);
+}
+
 /* A map chunk is one request to the runtime, never one per item: the fake
  * logs a line per request it gets. */
 TEST(test_runtime_a_map_chunk_is_one_request)

@@ -275,6 +275,7 @@ check_placement(const char *extra, int pinned)
     CHECK_INT(cpus_of(0, &mine), 0);
     CPU_ZERO(&seen);
     server_start(&s, args);
+    CHECK(await_idle_workers(&s, 2, 20)); /* else one may run both */
     /* Two chunks of one slow item each: one on each worker. */
     post(&s, "/v1/map", "{\"func\":\"placed\",\"iterable\":[0.5,0.5],\"chunksize\":1}", 200, &r);
     json_array_foreach(jpath(r.json, "results"), i, v) {
@@ -303,10 +304,111 @@ check_placement(const char *extra, int pinned)
     server_stop(&s);
 }
 
+/* Narrows this process (and so the poold it starts) to n CPUs of those it
+ * may use, from the first (or from the last, to leave CPU 0 out); *saved
+ * gets the set to give back with sched_setaffinity. */
+static void
+narrow_cpus(int n, int from_last, cpu_set_t *saved)
+{
+    cpu_set_t want;
+    int total, seen = 0;
+
+    CHECK_INT(cpus_of(0, saved), 0);
+    total = CPU_COUNT(saved);
+    CPU_ZERO(&want);
+    for (int cpu = 0; cpu < CPU_SETSIZE; cpu++)
+        if (CPU_ISSET(cpu, saved) && seen++ >= (from_last ? total - n : 0) && CPU_COUNT(&want) < n)
+            CPU_SET(cpu, &want);
+    CHECK_INT(sched_setaffinity(0, sizeof(want), &want), 0);
+}
+
+/* Where each worker of GET /v1/pool (in its slots' order) may run; how
+ * many workers there are (at most max). */
+static int
+workers_cpus(const Server *s, cpu_set_t *sets, int max)
+{
+    json_t *pool = get_json(s, "/v1/pool"), *w;
+    size_t i;
+    int n = 0;
+
+    json_array_foreach(json_object_get(pool, "workers"), i, w)
+        if (n < max)
+            CHECK_INT(cpus_of((int)json_integer_value(json_object_get(w, "pid")), &sets[n++]), 0);
+    json_decref(pool);
+    return n;
+}
+
 TEST(test_runtime_each_worker_shares_one_cpu_with_its_runtime)
 {
+    cpu_set_t saved;
+
+    /* Two workers on two CPUs (or one): they fill what poold may use. */
+    narrow_cpus(2, 0, &saved);
     check_placement(NULL, 1);
     check_placement("cpu", 1);
+    sched_setaffinity(0, sizeof(saved), &saved);
+}
+
+/* Workers fewer than the CPUs poold may use are left to the kernel:
+ * pinned, they would all take the first CPUs of the set, which every
+ * poold beside this one (a container's, whose cpuset is the machine's)
+ * would pick too. */
+TEST(test_runtime_affinity_a_pool_short_of_the_cpus_is_not_pinned)
+{
+    cpu_set_t mine, one;
+    Server s;
+
+    CHECK_INT(cpus_of(0, &mine), 0);
+    if (CPU_COUNT(&mine) < 2)
+        return; /* one CPU: nothing to leave free */
+    start(&s, NULL, NULL);
+    CHECK(await_idle_workers(&s, 1, 20));
+    CHECK_INT(workers_cpus(&s, &one, 1), 1);
+    CHECK(CPU_EQUAL(&one, &mine));
+    server_stop(&s);
+}
+
+/* The k-th worker on the k-th CPU of those poold may use, whichever they
+ * are (here the last one, CPU 0 left out); a pool without runtimes is
+ * left alone; a replacement takes its slot's CPU. */
+TEST(test_runtime_affinity_follows_the_allowed_cpus_and_the_slot)
+{
+    const char *plain[] = {"--processes", "2", NULL};
+    const char *runtimes[] = {"--processes", "2", "--python", test_runtime_file("fns.py"), NULL};
+    cpu_set_t saved, now, before[2], after[2];
+    Server s;
+    int pid;
+
+    narrow_cpus(1, 1, &saved);
+    CHECK_INT(cpus_of(0, &now), 0);
+    server_start(&s, runtimes);
+    CHECK(await_idle_workers(&s, 2, 20));
+    sched_setaffinity(0, sizeof(saved), &saved);
+    CHECK_INT(workers_cpus(&s, before, 2), 2);
+    CHECK(CPU_EQUAL(&before[0], &now) && CPU_EQUAL(&before[1], &now));
+    server_stop(&s);
+
+    narrow_cpus(2, 0, &saved);
+    CHECK_INT(cpus_of(0, &now), 0);
+    server_start(&s, plain);
+    CHECK(await_idle_workers(&s, 2, 20));
+    CHECK_INT(workers_cpus(&s, before, 2), 2);
+    CHECK(CPU_EQUAL(&before[0], &now) && CPU_EQUAL(&before[1], &now)); /* no runtime: not pinned */
+    server_stop(&s);
+
+    server_start(&s, runtimes);
+    CHECK(await_idle_workers(&s, 2, 20));
+    sched_setaffinity(0, sizeof(saved), &saved);
+    CHECK_INT(workers_cpus(&s, before, 2), 2);
+    CHECK_INT(CPU_COUNT(&before[0]), 1);
+    CHECK(CPU_COUNT(&now) < 2 || !CPU_EQUAL(&before[0], &before[1]));
+    pid = (int)pool_number(&s, "workers.0.pid");
+    CHECK(pid > 0 && kill(pid, SIGKILL) == 0);
+    CHECK(await_worker_replaced(&s, pid, 20));
+    CHECK(await_idle_workers(&s, 2, 20));
+    CHECK_INT(workers_cpus(&s, after, 2), 2);
+    CHECK(CPU_EQUAL(&after[0], &before[0]) && CPU_EQUAL(&after[1], &before[1]));
+    server_stop(&s);
 }
 
 TEST(test_runtime_affinity_free_leaves_workers_and_runtimes_on_every_cpu)

@@ -99,3 +99,9 @@ def open_missing(path):
     """open_missing(path): open(path), for a path that is not there."""
     with open(path):
         return None
+
+
+def text_of(codes):
+    """text_of(codes): the str of those code points (ValueError for one out
+    of range)."""
+    return "".join(map(chr, codes))

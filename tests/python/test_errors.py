@@ -94,6 +94,31 @@ def test_a_result_json_cannot_carry_is_a_type_error(pool):
         pool.apply("a_set")
 
 
+def test_a_str_holding_escapes_as_text_comes_back_whole(pool):
+    # json.dumps writes a character past the BMP as two \\u escapes, which a
+    # str then holds as text: backslashes and letters, no surrogate.
+    text = json.dumps({"greeting": "hi \U0001F600"}) + "C:\\ud800\\udc00\\u0000"
+    assert pool.apply("identity", (text,)) == text
+    assert pool.map("identity", [text, "x"]) == [text, "x"]  # an answer of bare values
+    it = pool.imap("text_of", [[ord(c) for c in text], [-1]], chunksize=2)  # of an outcome an item
+    assert next(it) == text
+    with pytest.raises(ValueError):
+        next(it)
+
+
+def test_a_str_with_nul_is_an_items_value_error_not_a_lost_worker(pool):
+    with pytest.raises(ValueError, match="NUL"):
+        pool.apply("text_of", ([97, 0],))
+    with pytest.raises(ValueError, match="NUL") as caught:
+        pool.map("text_of", [[97], [0], [98]], chunksize=3)
+    assert caught.value.index == 1
+    it = pool.imap("text_of", [[97], [0], [98]], chunksize=3)
+    assert next(it) == "a"
+    with pytest.raises(ValueError, match="NUL"):
+        next(it)
+    assert next(it) == "b"
+
+
 def test_a_dead_worker_is_worker_lost_and_the_pool_goes_on(pool):
     with pytest.raises(poold.WorkerLost) as caught:
         pool.apply("die", (3,))

@@ -3,6 +3,8 @@ as NDJSON from any iterable without being materialised, the answers are
 read as they come, next(timeout) waits no longer than asked."""
 import itertools
 import json
+import signal
+import threading
 import time
 import tracemalloc
 import urllib.request
@@ -11,6 +13,7 @@ import pytest
 
 import poold
 from conftest import API_KEY
+from poold import _remote
 from poold import pool as pool_module
 
 
@@ -199,8 +202,8 @@ def test_a_long_map_goes_in_parts_at_once_and_keeps_the_order(pool, monkeypatch)
     monkeypatch.setattr(pool_module, "SPLIT_AT", 1000)
     sent = []
     one = pool._map_one
-    monkeypatch.setattr(pool, "_map_one", lambda name, items, chunksize: sent.append(len(items)) or
-                        one(name, items, chunksize))
+    monkeypatch.setattr(pool, "_map_one", lambda name, items, chunksize, *rest: sent.append(len(items)) or
+                        one(name, items, chunksize, *rest))
     n = 2503
     assert pool.map("sqr", range(n), chunksize=100) == [i * i for i in range(n)]
     # PARTS calls of whole chunks: 700 items (7 chunks of 100) each, the rest last.
@@ -219,3 +222,30 @@ def test_a_long_maps_first_failing_item_in_order_is_raised_with_its_place(pool, 
     with pytest.raises(ValueError) as caught:
         pool.map("to_int", texts, chunksize=50)
     assert caught.value.index == 1100 and "early" in str(caught.value)
+
+
+def test_ctrl_c_in_a_long_map_raises_at_once_and_poold_drops_its_parts(pool, monkeypatch):
+    monkeypatch.setattr(pool_module, "SPLIT_AT", 1000)
+    # pytest runs a test in the main thread, where Python raises KeyboardInterrupt.
+    timer = threading.Timer(0.5, signal.pthread_kill, (threading.main_thread().ident, signal.SIGINT))
+    began = time.monotonic()
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        pool.map("nap", [0.01] * 2000, chunksize=10)  # 20 s of naps: 10 s on 2 workers
+    assert time.monotonic() - began < 3  # not after the other parts' end
+    began = time.monotonic()
+    assert pool.apply("sqr", (3,)) == 9  # the parts' chunks were dropped, not left ahead of it
+    assert time.monotonic() - began < 3
+
+
+def test_a_long_map_past_the_queue_goes_as_one_call_not_parts_that_wait_on_each_other(make_server, monkeypatch):
+    srv = make_server("--max-queue", "10")
+    monkeypatch.setattr(pool_module, "SPLIT_AT", 1000)
+    monkeypatch.setattr(_remote, "RETRY_BUDGET", 0.5)  # a part refused as the queue is full would fail at once
+    p = poold.Pool(url=srv.url, api_key="")
+    try:
+        # 40 tasks: more than the queue holds, in parts of 10 at once as in one call.
+        assert p.map("nap", [0.002] * 2000, chunksize=50) == [0.002] * 2000
+        assert p.map("sqr", range(2000), chunksize=500) == [i * i for i in range(2000)]  # 4 tasks: in parts
+    finally:
+        p.terminate()

@@ -21,6 +21,9 @@ the protocol only when it serves, the way MODE says:
     notoutcome an answer whose result is neither {"r": ...} nor {"e": ...}
     restart    says its one item started again and again, to outrun the
                timeout
+    values     answers a map with bare values ({"id", "values"}, the
+               Python runtime's fast answer), written as its first item
+               says (values_line): right, or broken in one way
 
 These fail at the description itself (poold's start-up errors):
 
@@ -63,6 +66,38 @@ def good(req):
                    os.environ.get("POOLD_PROTOCOL"), leaked]} for a, k in items]
 
 
+def values_line(rid, items):
+    """Mode values: the answer to a map of items, the values being the
+    items themselves, in the shape items[0] names."""
+    def text(values, sep=(",", ":")):
+        return json.dumps(values, separators=sep)
+    how, shapes = items[0], {
+        "plain": '{"id":%d,"values":%s}',        # the shape poold takes as text
+        "spaced": '{ "id" : %d , "values" : %s }',  # the same, for jansson
+        "tail": '{"id":%d,"values":%s}}',         # trailing garbage
+        "wrongid": '{"id":%d0,"values":%s}',      # another request's id
+    }
+    if how == "plain":  # the last as 1.0E+2: taken as text, it stays so; parsed, 100.0
+        return shapes[how] % (rid, text(items[:-1])[:-1] + ",1.0E+2]")
+    if how in shapes:
+        return shapes[how] % (rid, text(items, None if how == "spaced" else (",", ":")))
+    if how == "second":  # "values" first, then "id"
+        return '{"values":%s,"id":%d}' % (text(items), rid)
+    if how == "twice":  # the key twice: jansson keeps the last
+        return '{"id":%d,"values":%s,"values":%s}' % (rid, text(["first"] * len(items)), text(items))
+    if how == "deep":  # nested deeper than the scanner follows
+        return '{"id":%d,"values":%s}' % (rid, text(items[:-1] + [json.loads("[" * 40 + "1" + "]" * 40)]))
+    if how == "few":
+        return '{"id":%d,"values":%s}' % (rid, text(items[:-1]))
+    if how == "more":
+        return '{"id":%d,"values":%s}' % (rid, text(items + [0]))
+    if how == "wide":  # an int past 64 bits
+        return '{"id":%d,"values":%s}' % (rid, text(items[:-1] + [1 << 64]))
+    if how == "huge":  # past the frame's bound, --max-result an item
+        return '{"id":%d,"values":%s}' % (rid, text(["x" * (600 << 10)] * len(items)))
+    raise ValueError(how)
+
+
 def serve(mode):
     for line in sys.stdin:
         req = json.loads(line)
@@ -85,6 +120,9 @@ def serve(mode):
             for _ in range(50):
                 write({"id": rid, "started": 1})
                 time.sleep(0.1)
+        elif mode == "values":
+            sys.stdout.write(values_line(rid, req["map"]) + "\n")
+            sys.stdout.flush()
         elif mode == "notoutcome":
             write({"id": rid, "results": [{"value": 1}]})
         else:

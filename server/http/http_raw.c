@@ -69,6 +69,7 @@ http_raw_socket(const HttpReq *r, gnutls_session_t *tls)
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
     const union MHD_ConnectionInfo *ti = NULL;
 
+    *tls = NULL;
     if (r->http->tls_cert && !(ti = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_GNUTLS_SESSION)))
         return -1;
     *tls = ti ? ti->tls_session : NULL;

@@ -266,6 +266,7 @@ http_wait_rooms_due(Http *h, double now)
             log_msg(LOG_DEBUG, "an answer written past libmicrohttpd had no room for --connection-timeout");
             http_wait_wake(w);
         }
+        /* NOLINTNEXTLINE(clang-analyzer-unix.Malloc): the ref taken above outlives the wake's */
         http_wait_unref(w);
     }
     return ms;
@@ -433,6 +434,7 @@ http_wait_watch_room(Http *h, uint64_t id)
     pthread_mutex_unlock(&h->lock);
     if (w) {
         http_wait_wake(w);
+        /* NOLINTNEXTLINE(clang-analyzer-unix.Malloc): the ref taken above outlives the wake's */
         http_wait_unref(w);
     }
 }

@@ -87,7 +87,7 @@ TEST(test_runtime_node_serves_apply_map_starmap_and_its_errors)
     json_array_foreach(json_object_get(fns, "functions"), i, f)
         listed += strcmp(json_string_value(json_object_get(f, "source")), "node") == 0;
     json_decref(fns);
-    CHECK_INT(listed, 4);
+    CHECK_INT(listed, 5);
     post(&s, "/v1/apply", "{\"func\":\"shout\",\"args\":[\"hi\"]}", 200, &r);
     CHECK_STR(json_string_value(jpath(r.json, "result")), "HI!");
     resp_free(&r);
@@ -102,6 +102,15 @@ TEST(test_runtime_node_serves_apply_map_starmap_and_its_errors)
     CHECK_STR(json_string_value(jpath(r.json, "error.type")), "RangeError");
     CHECK_STR(json_string_value(jpath(r.json, "error.message")), "fail(): no");
     CHECK(strstr(json_string_value(jpath(r.json, "error.traceback")) ?: "", "functions.js") != NULL);
+    resp_free(&r);
+    /* A NUL and half a surrogate pair are an item's error, the runtime
+     * and its worker untouched; a whole pair goes through. */
+    post(&s, "/v1/map", "{\"func\":\"textOf\",\"iterable\":[[97,0],[55357],[55357,56832],[98]],\"chunksize\":4,"
+         "\"on_error\":\"collect\"}", 200, &r);
+    CHECK(strstr(json_string_value(jpath(r.json, "results.0.error.message")) ?: "", "no NUL") != NULL);
+    CHECK_STR(json_string_value(jpath(r.json, "results.1.error.type")), "TypeError");
+    CHECK_STR(json_string_value(jpath(r.json, "results.2")), "\xF0\x9F\x98\x80");
+    CHECK_STR(json_string_value(jpath(r.json, "results.3")), "b");
     resp_free(&r);
     server_stop(&s);
     unlink(node_functions());

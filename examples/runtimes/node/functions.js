@@ -22,4 +22,9 @@ function fail(why) {
 }
 fail.doc = "fail(why): throws a RangeError";
 
-module.exports = { shout, wordcount, hypot, fail };
+function textOf(codes) {
+  return String.fromCharCode(...codes);
+}
+textOf.doc = "textOf(codes): the string of those UTF-16 code units";
+
+module.exports = { shout, wordcount, hypot, fail, textOf };

@@ -31,13 +31,19 @@ function errorOf(e) {
 
 const refused = (type, message) => ({ e: { type, message, traceback: "" } });
 
+// A NUL, or half of a surrogate pair alone: JSON.stringify escapes them,
+// and poold's JSON refuses both (docs/worker-protocol.md, Frames).
+const UNCARRIED = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
 // JSON text of a value, or null when JSON cannot carry all of it (what
-// JSON.stringify would drop or turn into null without a word).
+// JSON.stringify would drop or turn into null without a word, or write
+// as escapes poold refuses).
 function carried(value) {
   let bad = false;
   const text = JSON.stringify(value, (k, v) => {
     if (v === undefined || typeof v === "function" || typeof v === "symbol" || typeof v === "bigint" ||
-        (typeof v === "number" && !Number.isFinite(v)))
+        (typeof v === "number" && !Number.isFinite(v)) || UNCARRIED.test(k) ||
+        (typeof v === "string" && UNCARRIED.test(v)))
       bad = true;
     return typeof v === "bigint" ? null : v;
   });
@@ -57,7 +63,8 @@ function outcome(fn, name, args, kwds) {
     return refused("TypeError", `${name}() is async: this runtime serves plain functions`);
   const text = carried(value);
   if (text === null)
-    return refused("TypeError", `${name}() returned a value JSON cannot carry whole (${typeof value})`);
+    return refused("TypeError", `${name}() returned a value JSON cannot carry whole (${typeof value}; ` +
+                   "a string holds no NUL nor half a surrogate pair)");
   return { r: JSON.parse(text) };
 }
 

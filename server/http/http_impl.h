@@ -144,8 +144,8 @@ struct HttpReq {
     HttpRawOut *out;          /* a stream answered past MHD: what is left */
     struct HttpReq *unparsed_next, *unparsed_prev; /* http_request.c's list of */
     struct HttpReq **unparsed_head;                /* its thread's requests whose
-                                                    * headers are still read */
-    int listed;
+                                                    * headers are still read;
+                                                    * NULL: not listed */
     int lines;                /* the body goes to route->line as it comes */
     int line_state;           /* HTTP_LINE_*: the line function's last word */
     unsigned long lines_in;   /* lines handed on so far */
@@ -174,9 +174,10 @@ void *http_request_uri(void *cls, const char *uri, struct MHD_Connection *c);
 /* MHD logged fmt (http.c's logger): when it is refusing a request's
  * Content-Length on this thread, poold answers first. */
 void http_request_mhd_said(const char *fmt);
-/* Answers r now, with its refusal or its handler's answer, as at the end
- * of its body: past MHD, before the end, once http_raw_begin said so. */
-void http_request_answer(HttpReq *r);
+/* More than --max-body of an unwanted body was dropped: answers r now,
+ * past MHD (its refusal, or its handler's answer as at the body's end),
+ * and takes the piece at hand as http_raw_piece does. */
+enum MHD_Result http_request_answer_now(HttpReq *r, size_t *size);
 enum MHD_Result http_request_access(void *cls, struct MHD_Connection *c, const char *url,
                                     const char *method, const char *version, const char *upload_data,
                                     size_t *upload_data_size, void **req_cls);

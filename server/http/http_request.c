@@ -112,7 +112,7 @@ static __thread HttpReq *http_request_unparsed;
 static void
 http_request_unlist(HttpReq *r)
 {
-    if (!r->listed)
+    if (!r->unparsed_head)
         return;
     if (r->unparsed_prev)
         r->unparsed_prev->unparsed_next = r->unparsed_next;
@@ -120,7 +120,7 @@ http_request_unlist(HttpReq *r)
         *r->unparsed_head = r->unparsed_next;
     if (r->unparsed_next)
         r->unparsed_next->unparsed_prev = r->unparsed_prev;
-    r->listed = 0;
+    r->unparsed_head = NULL;
 }
 
 void *
@@ -142,7 +142,6 @@ http_request_uri(void *cls, const char *uri, struct MHD_Connection *c)
     if ((r->unparsed_next = http_request_unparsed))
         r->unparsed_next->unparsed_prev = r;
     http_request_unparsed = r;
-    r->listed = 1;
     return r;
 }
 
@@ -288,23 +287,6 @@ http_request_mhd_said(const char *fmt)
         }
 }
 
-/* More than --max-body of a refused body was dropped: the answer goes at
- * once, before the body's end, past libmicrohttpd (http_raw.c), which
- * would take it only after the end, and a refused body may never end.
- * The rest is still read and dropped for a while (a client still sending
- * into a closed socket would take a reset), and the connection closed a
- * second on, once as much again was dropped (http_raw_piece): an endless
- * body holds it no longer. */
-static enum MHD_Result
-http_request_answer_now(HttpReq *r)
-{
-    if (http_raw_begin(r) < 0)
-        return MHD_NO; /* the guard answered 408 first */
-    log_msg(LOG_DEBUG, "%s: answered %d before the end of its body: more than --max-body of it was dropped",
-            r->line, r->status);
-    http_request_early_answer(r);
-    return MHD_YES;
-}
 
 static void
 http_request_run(HttpReq *r)
@@ -326,13 +308,27 @@ http_request_run(HttpReq *r)
         http_reply_problem(r, 500, "the handler gave no answer", NULL);
 }
 
-void
-http_request_answer(HttpReq *r)
+/* More than --max-body of an unwanted body was dropped (a refused one, or
+ * the rest of an NDJSON one): the answer goes at once, before the body's
+ * end, past libmicrohttpd (http_raw.c), which would take it only after
+ * the end, and such a body may never end: its refusal, or its handler's
+ * answer as at the end of the body (an NDJSON stream so far and its final
+ * line). The rest is still read and dropped for a while (a client still
+ * sending into a closed socket would take a reset), and the connection
+ * closed a second on, once as much again was dropped (http_raw_piece):
+ * an endless body holds it no longer. */
+enum MHD_Result
+http_request_answer_now(HttpReq *r, size_t *size)
 {
+    if (http_raw_begin(r) < 0)
+        return MHD_NO; /* the guard answered 408 first */
     if (r->status)
         http_request_early_answer(r);
     else
         http_request_run(r);
+    log_msg(LOG_DEBUG, "%s: answered %d before the end of its body: more than --max-body of it was dropped",
+            r->line, r->answered);
+    return http_raw_piece(r, size);
 }
 
 /*
@@ -357,7 +353,7 @@ http_request_body_piece(HttpReq *r, const char *data, size_t *size)
      * earns the request no time; a chunked body without end would hold
      * the connection for ever. */
     if (refused && (r->dropped += given) > r->http->max_body)
-        return http_request_answer_now(r);
+        return http_request_answer_now(r, size);
     return refused || http_guard_more(r->guard, given) >= 0 ? MHD_YES : MHD_NO;
 }
 

@@ -196,20 +196,6 @@ http_stream_lines_take(HttpReq *r, const char *data, size_t *size)
     return *size && r->dropped == r->http->max_body;
 }
 
-/* More than --max-body of an unwanted rest: the answer goes now, before
- * the body's end, past libmicrohttpd (http_raw.c), the stream so far and
- * its final line (or a problem); the rest of this piece waits for it to
- * be out, and is then dropped, for a second and as much again at most. */
-static enum MHD_Result
-http_stream_answer_now(HttpReq *r, size_t *size)
-{
-    if (http_raw_begin(r) < 0)
-        return MHD_NO; /* the guard answered 408 first */
-    log_msg(LOG_DEBUG, "%s: answered before the end of its body: more than --max-body of it was dropped", r->line);
-    http_request_answer(r);
-    return http_raw_piece(r, size);
-}
-
 /* 1 while a lines body is on the clock: before its first line (the call:
  * headers and then nothing would otherwise hold a connection for ever),
  * inside a line, or past the lines it wants (what is dropped keeps the
@@ -291,7 +277,7 @@ http_stream_lines_piece(HttpReq *r, const char *data, size_t *size)
     }
     was_in_line = http_stream_in_line(r);
     if (http_stream_lines_take(r, data, size))
-        return http_stream_answer_now(r, size);
+        return http_request_answer_now(r, size); /* the stream so far, then the rest of this piece */
     if (r->waiter && http_wait_asleep(r->waiter)) {
         /* No MHD_NO now, whoever won: MHD must not close a suspended
          * connection. A guard that won is met at the wake. A suspended

@@ -394,19 +394,29 @@ http_wait_release(HttpWaiter *w)
     http_wait_unref(w);
 }
 
-/* A watched socket hung up: tell the handler once, if its answer is still
- * awaited. The connection stays suspended until the producer wakes it. */
-static void
-http_wait_watch_event(Http *h, uint64_t id)
+/* The waiter suspended under id, with a reference the caller drops; NULL
+ * when none is (a stale id from the watch set). */
+static HttpWaiter *
+http_wait_find(Http *h, uint64_t id)
 {
     HttpWaiter *w = NULL;
-    int tell = 0;
 
     pthread_mutex_lock(&h->lock);
     HASH_FIND(hh, h->suspended, &id, sizeof(id), w);
     if (w)
         http_wait_ref(w);
     pthread_mutex_unlock(&h->lock);
+    return w;
+}
+
+/* A watched socket hung up: tell the handler once, if its answer is still
+ * awaited. The connection stays suspended until the producer wakes it. */
+static void
+http_wait_watch_event(Http *h, uint64_t id)
+{
+    HttpWaiter *w = http_wait_find(h, id);
+    int tell = 0;
+
     if (!w)
         return;
     pthread_mutex_lock(&w->lock);
@@ -425,13 +435,8 @@ http_wait_watch_event(Http *h, uint64_t id)
 static void
 http_wait_watch_room(Http *h, uint64_t id)
 {
-    HttpWaiter *w = NULL;
+    HttpWaiter *w = http_wait_find(h, id);
 
-    pthread_mutex_lock(&h->lock);
-    HASH_FIND(hh, h->suspended, &id, sizeof(id), w);
-    if (w)
-        http_wait_ref(w);
-    pthread_mutex_unlock(&h->lock);
     if (w) {
         http_wait_wake(w);
         /* NOLINTNEXTLINE(clang-analyzer-unix.Malloc): the ref taken above outlives the wake's */

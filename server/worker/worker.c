@@ -278,7 +278,6 @@ worker_task(const WorkerEnv *env, unsigned number, int sock, const WireHeader *h
 /* jansson's allocator in a worker. Out of memory (--worker-memory-limit,
  * say) mid-parse or mid-dump leaves no sane way on: the worker exits with
  * a status that says why, and its task ends worker_lost saying so. */
-
 static void *
 worker_json_malloc(size_t n)
 {

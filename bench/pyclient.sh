@@ -2,7 +2,8 @@
 # bench/pyclient.sh: the Python client, poold.Pool, beside the in-process
 # multiprocessing.Pool(2) it replaces, the same Python function (echo, in
 # bench/peers/pyclient_bench.py, which poold serves with --python and
-# which also drives both sides), in one run on this machine, as ratios:
+# which also drives both sides, each in a process of its own), in one run
+# on this machine, as ratios:
 #   1. pool.apply(echo, (1,)) in a loop from one thread: p50.
 #      Beside it, the same request's p50 over a bare socket: the floor
 #      poold itself sets, without any client.
@@ -35,9 +36,14 @@ await "$url/v1/apply"
 await "$c_url/v1/apply"
 
 declare -A POOLD POOL
-while read -r name ours theirs; do
-    POOLD[$name]=$ours POOL[$name]=$theirs
-done < <(POOLD_URL=$url PYTHONPATH=$PWD/python "$PY" bench/peers/pyclient_bench.py "$MAP_ITEMS" "$c_url")
+while read -r name value; do
+    POOLD[$name]=$value
+done < <(POOLD_URL=$url PYTHONPATH=$PWD/python "$PY" bench/peers/pyclient_bench.py poold "$MAP_ITEMS" "$c_url")
+while read -r name value; do
+    POOL[$name]=$value
+done < <("$PY" bench/peers/pyclient_bench.py pool "$MAP_ITEMS")
+# The rows on poold's variants set them beside the same Pool(2) figures.
+POOL[apply_bare_p50_us]=${POOL[apply_p50_us]} POOL[map_builtin_s]=${POOL[map_s]} POOL[async_builtin_s]=${POOL[async_s]}
 
 us() { awk -v v="$1" 'BEGIN {printf "%.0f", v}'; }
 s() { awk -v v="$1" 'BEGIN {printf "%.3f", v}'; }

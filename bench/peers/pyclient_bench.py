@@ -2,9 +2,10 @@
 the same function, in one run. This file is both sides: poold serves it
 (poold --python bench/peers/pyclient_bench.py: its echo is a poold
 function, hiding the C built-in), and run as a program it measures,
-printing one line per figure: NAME POOLD_VALUE POOL_VALUE.
+printing one line per figure of the side it is given: NAME VALUE.
 
-    POOLD_URL=... PYTHONPATH=python python3 bench/peers/pyclient_bench.py [MAP_ITEMS]
+    POOLD_URL=... PYTHONPATH=python python3 bench/peers/pyclient_bench.py poold MAP_ITEMS BUILTIN_URL
+    python3 bench/peers/pyclient_bench.py pool MAP_ITEMS
 """
 import multiprocessing
 import statistics
@@ -79,25 +80,36 @@ def _measure(pool, items, apply=True):
     return figures
 
 
-if __name__ == "__main__":
+def _poold_side(items, builtin_url):
     import os
 
     import poold
 
-    items = int(sys.argv[1]) if len(sys.argv) > 1 else 1000000
     with poold.Pool() as remote:
         # The bare socket's p50 right after the client's, on the same
         # server: what the client adds, under the same load.
-        theirs = {"apply_p50_us": _p50_apply(remote, 2000),
-                  "apply_bare_p50_us": _bare_p50(os.environ["POOLD_URL"], 2000)}
-        theirs.update(_measure(remote, items, apply=False))
+        figures = {"apply_p50_us": _p50_apply(remote, 2000),
+                   "apply_bare_p50_us": _bare_p50(os.environ["POOLD_URL"], 2000)}
+        figures.update(_measure(remote, items, apply=False))
     # poold's C built-in echo on a server without --python, its jobs in
-    # memory (BUILTIN_URL, argv[2]): the share the Python runtime and the
-    # SQLite store take.
-    with poold.Pool(url=sys.argv[2]) as builtin:
-        theirs["map_builtin_s"] = _best_map(builtin, items)
-        theirs["async_builtin_s"] = _async_then_get(builtin, 10000)
-    with multiprocessing.Pool(2) as local:
-        ours = _measure(local, items)
-    for name, value in theirs.items():
-        print(name, "%.6f" % value, "%.6f" % ours[name.replace("_builtin", "").replace("_bare", "")])
+    # memory: the share the Python runtime and the SQLite store take.
+    with poold.Pool(url=builtin_url) as builtin:
+        figures["map_builtin_s"] = _best_map(builtin, items)
+        figures["async_builtin_s"] = _async_then_get(builtin, 10000)
+    return figures
+
+
+if __name__ == "__main__":
+    # Each side runs in a process of its own, as the program that uses it
+    # would: in one process, the side measured second found the C
+    # allocator's state the first left (its mmap threshold raised by the
+    # first's large buffers), and Pool(2)'s map of a million took 0.16 s
+    # after poold.Pool's, 0.25 s in a fresh process.
+    side, items = sys.argv[1], int(sys.argv[2])
+    if side == "poold":
+        figures = _poold_side(items, sys.argv[3])
+    else:
+        with multiprocessing.Pool(2) as local:
+            figures = _measure(local, items)
+    for name, value in figures.items():
+        print(name, "%.6f" % value)

@@ -8,6 +8,7 @@ import time
 import uuid
 
 from . import errors
+from ._wire import INT64, lone_surrogate, long_digits, uncarried, wide_int
 
 RETRY_BUDGET = 30.0  # seconds one call may spend waiting out 503s
 JSON = b"Content-Type: application/json\r\n"
@@ -19,12 +20,66 @@ encode_text = _encoder.encode
 
 
 def encode(obj):
+    """A call's JSON body. Raises what poold would refuse as not JSON
+    before it is sent, as the runtime does for a result (OverflowError,
+    UnicodeEncodeError, ValueError; see _wire), with the item's index when
+    it is in the call's iterable."""
     items = obj.get("iterable") if type(obj) is dict else None
     text = _ints_text(items)
     if text is not None:
+        if type(items) is range and items and (items[0] not in INT64 or items[-1] not in INT64) \
+                or type(items) is list and long_digits(text):
+            raise _refusal(obj, "wide", items)
         head = encode_text({k: v for k, v in obj.items() if k != "iterable"})
         return b"".join(((head[:-1] + ("," if len(head) > 2 else "") + '"iterable":').encode(), text.encode(), b"}"))
-    return encode_text(obj).encode()
+    return checked_text(obj, items).encode()
+
+
+def checked_text(value, items=None, where="the call"):
+    """value's JSON text, raising what poold would refuse (see encode):
+    value is where; items: the iterable it holds, whose item at fault is
+    named."""
+    text = encode_text(value)
+    what = "wide" if long_digits(text) and wide_int(value) is not None else uncarried(text)
+    if what is not None:
+        raise _refusal(value, what, items, where)
+    return text
+
+
+def _has_nul(value):
+    return value if uncarried(encode_text(value)) == "nul" else None
+
+
+_FAULTS = {"wide": wide_int, "lone": lone_surrogate, "nul": _has_nul}
+
+
+def _refusal(value, what, items=None, where="the call"):
+    """The exception for what poold cannot carry in value ("wide", "lone",
+    "nul"; see _wire): the first item of items at fault (its index the
+    exception's), else value as a whole."""
+    fault = _FAULTS[what]
+    index = None
+    if isinstance(items, (list, tuple, range)):
+        index = next((k for k, item in enumerate(items) if fault(item) is not None), None)
+        value = value if index is None else items[index]
+    # The index is the exception's, not its words': a long map's part
+    # raises it, and the map sets it to the item's place in the whole.
+    where = where if index is None else "an item of the iterable"
+    if what == "wide":
+        exc = OverflowError("%s holds an integer past 64 bits (%d), which poold's JSON cannot carry: "
+                            "send it as a str or a float" % (where, fault(value)))
+    elif what == "lone":
+        try:
+            fault(value).encode("utf-8")
+        except UnicodeEncodeError as raised:  # UTF-8's own words, its position in the str
+            exc = raised.with_traceback(None)
+        exc.add_note("%s holds this str, which poold's JSON (UTF-8) cannot carry "
+                     "(text decoded with surrogateescape?)" % where)
+    else:
+        exc = ValueError("%s holds a str with a NUL character ('\\x00'), which poold's JSON cannot "
+                         "carry: send its bytes' hex, or escape it" % where)
+    exc.index = index
+    return exc
 
 
 def _ints_text(items):

@@ -27,7 +27,8 @@ import threading
 import time
 
 from . import _http, _remote, errors
-from ._remote import encode, encode_text
+from ._remote import checked_text, encode, encode_text
+from ._wire import long_digits, uncarried
 
 NDJSON = b"Content-Type: application/x-ndjson\r\n"
 BLOCK = 1024  # items encoded together
@@ -36,10 +37,13 @@ MAX_CHUNKSIZE = 10000  # poold's bound for a stream's chunksize
 
 def lines_text(items):
     """Items as NDJSON lines; a block of plain ints (the common case) takes
-    a short way."""
-    if set(map(type, items)) == {int}:
-        return ("\n".join(map(str, items)) + "\n").encode()
-    return ("\n".join(map(encode_text, items)) + "\n").encode()
+    a short way. Raises as encode_text does, or ValueError when an item is
+    what poold refuses (good_prefix finds it)."""
+    ints = set(map(type, items)) == {int}
+    text = "\n".join(map(str, items) if ints else map(encode_text, items))
+    if long_digits(text) or not ints and uncarried(text):
+        raise ValueError("an item poold cannot carry")
+    return (text + "\n").encode()
 
 
 def parse_lines(block):
@@ -61,8 +65,8 @@ def good_prefix(block):
     lines = []
     for item in block:
         try:
-            lines.append(encode_text(item))
-        except (TypeError, ValueError, RecursionError) as exc:
+            lines.append(checked_text(item, where="an item of the iterable"))
+        except (TypeError, ValueError, RecursionError, OverflowError) as exc:
             return ("".join(line + "\n" for line in lines)).encode(), exc
     raise AssertionError("a block failed, but none of its items")
 

@@ -41,8 +41,8 @@ DEFAULT_URL = "http://127.0.0.1:8080"
 RUN, CLOSE, TERMINATE = "RUN", "CLOSE", "TERMINATE"
 PREFIX = 10000  # items of an iterator map() reads before it chooses how to send them
 MAX_MAP_BODY = 32 << 20  # a map's body past this streams instead (--max-body is 64M by default)
-SPLIT_AT = 100000  # a map this long goes as PARTS calls at once (_map_parts)
-PARTS = 4
+PART_ITEMS = 60000  # a map of two parts or more goes in parts of about this many items
+THREADS = 8  # parts of one map under way at once (_map_parts)
 
 
 def func_name(func):
@@ -200,55 +200,57 @@ class Pool:
             return []
         if chunksize is None and len(items) > MAX_CHUNKSIZE:
             chunksize = self._chunksize(len(items))
-        if len(items) >= SPLIT_AT:
+        if len(items) >= 2 * PART_ITEMS:
             whole = chunksize or self._chunksize(len(items))
             if self._parts_fit(len(items), whole):
                 return self._map_parts(name, items, whole)
         return self._map_one(name, items, chunksize)
 
     def _parts_fit(self, count, chunksize):
-        """Whether every task of a map goes into poold's queue at once, so
-        that its parts run side by side: parts that did not fit would wait
-        on each other for room (and, past the 503s' budget, fail), where
-        one call is refused as too large for the queue and streamed."""
+        """Whether the tasks of the parts under way at once all go into
+        poold's queue, so that they run side by side: parts that did not
+        fit would wait on each other for room (and, past the 503s' budget,
+        fail), where one call is refused as too large for the queue and
+        streamed."""
         if not isinstance(chunksize, int) or chunksize < 1:
             return False  # one call says why poold refuses it
         room = self._remote.queue_max()
-        return room is None or -(-count // chunksize) <= room
+        return room is None or -(-min(count, THREADS * _part_items(chunksize)) // chunksize) <= room
 
     def _map_parts(self, name, items, chunksize):
-        """A long map as PARTS calls at once, each on its own connection
-        and thread, the results joined in order: this client encodes one
-        part's body and decodes another's answer while poold's workers run
-        the rest (a call of it whole would do each in turn, the caller idle
-        while the workers work, and the workers idle while it encodes and
-        decodes), as Pool's task and result threads overlap its workers.
-        Each part's chunks are whole chunks of the whole map's chunksize;
-        every part runs to its end, and the first failure in the items'
-        order is raised, as one call's on_error "raise" would. Interrupted
-        (KeyboardInterrupt), it raises at once, and the parts under way end
-        with their connections, which makes poold drop their work, as it
-        does one call's."""
-        size = -(-len(items) // PARTS)
-        size = -(-size // chunksize) * chunksize
-        parts = [items[k:k + size] for k in range(0, len(items), size)]
-        answers = [None] * len(parts)
+        """A long map as calls of about PART_ITEMS items each (whole chunks
+        of the map's chunksize), THREADS of them under way at once, each on
+        its own connection, the results joined in order: this client
+        encodes one part's body and decodes another's answer while poold's
+        workers run the rest (a call of it whole would do each in turn, the
+        caller idle while the workers work, and the workers idle while it
+        encodes and decodes), as Pool's task and result threads overlap its
+        workers; parts this small leave the workers little to wait for at
+        the start (the first body) and the caller little at the end (the
+        last answer). Every part runs to its end, and the first failure in
+        the items' order is raised, as one call's on_error "raise" would.
+        Interrupted (KeyboardInterrupt), it raises at once, and the parts
+        under way end with their connections, which makes poold drop their
+        work, as it does one call's."""
+        size = _part_items(chunksize)
+        starts = range(0, len(items), size)
+        answers = [None] * len(starts)
         group = Group()
+        turns = iter(range(len(starts)))  # next() is atomic: each part is taken once
 
-        def run(k):
-            try:
-                answers[k] = (True, self._map_one(name, parts[k], chunksize, group))
-            except BaseException as exc:  # raised in the caller's thread below
-                answers[k] = (False, exc)
+        def run(caught):
+            for k in turns:
+                try:
+                    answers[k] = (True, self._map_one(name, items[starts[k]:starts[k] + size], chunksize, group))
+                except caught as exc:  # raised in the caller's thread below
+                    answers[k] = (False, exc)
 
-        threads = [threading.Thread(target=run, args=(k,), daemon=True) for k in range(1, len(parts))]
+        threads = [threading.Thread(target=run, args=(BaseException,), daemon=True)
+                   for _ in range(min(THREADS, len(starts)) - 1)]
         try:
             for thread in threads:
                 thread.start()
-            try:
-                answers[0] = (True, self._map_one(name, parts[0], chunksize, group))
-            except Exception as exc:  # the others still run to their end
-                answers[0] = (False, exc)
+            run(Exception)  # the caller's own KeyboardInterrupt ends the map
             for thread in threads:
                 thread.join()
         except BaseException:
@@ -258,7 +260,7 @@ class Pool:
         for k, (ok, value) in enumerate(answers):
             if not ok:
                 if getattr(value, "index", None) is not None:
-                    value.index += k * size  # the item's place in the whole map
+                    value.index += starts[k]  # the item's place in the whole map
                 raise value
             results += value
         return results
@@ -357,7 +359,7 @@ class Pool:
         job as too large (see Jobs.add)."""
         try:
             body = encode(make_call())
-        except (TypeError, ValueError, RecursionError) as exc:
+        except (TypeError, ValueError, RecursionError, OverflowError) as exc:
             body = exc  # the result fails with it, as Pool's does when it cannot send a task
         self._engine().add(result, path, body, whole)
         return result
@@ -408,6 +410,11 @@ class Pool:
         if jobs is not None:
             jobs.join()
         self._client.close_idle()
+
+
+def _part_items(chunksize):
+    """Items of a part of a long map: whole chunks, about PART_ITEMS."""
+    return max(1, round(PART_ITEMS / chunksize)) * chunksize
 
 
 def _too_large(exc):

@@ -20,9 +20,10 @@ import itertools
 import json
 import multiprocessing
 import os
-import re
 import sys
 import traceback
+
+from poold._wire import lone_surrogate, long_digits, uncarried, wide_int
 
 PROTOCOL = 1
 
@@ -103,48 +104,6 @@ def served(module):
     }
 
 
-INT64 = range(-(1 << 63), 1 << 63)
-# Every ASCII digit becomes "0" and every other byte a space, so that a
-# run of 19 digits (2**63 has 19) is a plain substring search: a regex's
-# \d walk cost ten times the encoding of a chunk's answer.
-DIGITS_AS_ZERO = bytes(48 if 48 <= b <= 57 else 32 for b in range(256))
-DIGIT_RUN = b"0" * 19
-
-
-def long_digits(text):
-    """Whether JSON text (ASCII, as json.dumps writes it) holds a run of 19
-    digits: the only text where an int past 64 bits can hide."""
-    return DIGIT_RUN in text.encode().translate(DIGITS_AS_ZERO)
-# The escapes of JSON text poold refuses: a surrogate's that is not half of
-# a pair ("lone"), and NUL's (jansson holds no NUL in a string). The scan
-# takes each escaped backslash whole first, and each pair whole, so that a
-# str holding a backslash and "ud800" as text (json.dumps's own output
-# does) is not read as one.
-UNCARRIED = re.compile(r"\\\\|\\ud[89ab][0-9a-f]{2}\\ud[c-f][0-9a-f]{2}|(?P<lone>\\ud[89a-f][0-9a-f]{2})|(?P<nul>\\u0000)")
-
-
-def uncarried(text):
-    """Which escape of JSON text (as json.dumps writes it) poold refuses:
-    "lone", "nul", or None."""
-    if "\\ud" not in text and "\\u0000" not in text:
-        return None
-    for found in UNCARRIED.finditer(text):
-        if found.lastgroup:
-            return found.lastgroup
-    return None
-
-
-def wide_int(value):
-    """An int in value past 64 bits (poold's JSON holds no wider), or None."""
-    if type(value) is int:
-        return None if value in INT64 else value
-    items = value.values() if isinstance(value, dict) else value if isinstance(value, (list, tuple)) else ()
-    for item in items:
-        if (wide := wide_int(item)) is not None:
-            return wide
-    return None
-
-
 def refused(type_, message):
     return ENCODE({"e": {"type": type_, "message": message, "traceback": ""}})
 
@@ -164,8 +123,13 @@ def encoded(fn, value):
                        f"64 bits ({wide}): return it as a str or a float")
     bad = uncarried(text)
     if bad == "lone":
-        return refused("UnicodeEncodeError", f"{fn.__name__}() returned a str with a lone surrogate, "
-                       "which UTF-8 cannot carry (text decoded with surrogateescape?)")
+        # UTF-8's own words, which the client makes a UnicodeEncodeError of
+        # again: the codec, the character, its place in the str.
+        try:
+            (lone_surrogate(value) or "\ud800").encode("utf-8")
+        except UnicodeEncodeError as exc:
+            return refused("UnicodeEncodeError", f"{exc} ({fn.__name__}() returned it, which UTF-8 cannot "
+                           "carry: text decoded with surrogateescape?)")
     if bad == "nul":
         return refused("ValueError", f"{fn.__name__}() returned a str with a NUL character ('\\x00'), "
                        "which poold's JSON cannot carry: return it as bytes' hex or escaped")

@@ -11,6 +11,7 @@ import poold
 from conftest import API_KEY
 from multiprocessing.pool import RemoteTraceback
 from poold import _remote, errors
+from poold import pool as pool_module
 
 
 @pytest.fixture
@@ -160,8 +161,58 @@ def test_a_wrong_or_missing_key_is_unauthorized(server):
 
 def test_what_poold_refuses_is_bad_request(pool):
     with pytest.raises(poold.BadRequest) as caught:
-        pool.apply("identity", (2 ** 70,))  # past 64 bits: poold's JSON holds no wider
+        pool.apply("")  # a name poold refuses
     assert caught.value.status == 400 and isinstance(caught.value, ValueError)
+
+
+def test_a_result_with_a_lone_surrogate_is_a_unicode_encode_error_in_utf8s_words(pool):
+    for call in (lambda: pool.apply("text_of", ([120, 0xDC80],)),
+                 lambda: pool.map("text_of", [[97], [120, 0xDC80]])):
+        with pytest.raises(UnicodeEncodeError) as caught:
+            call()
+        exc = caught.value
+        assert type(exc) is UnicodeEncodeError and exc.encoding == "utf-8" and exc.start == 1
+        assert "surrogates not allowed" in str(exc) and "text_of() returned it" in str(exc)
+
+
+@pytest.mark.parametrize("call, cls, index", [
+    (lambda p: p.apply("identity", (2 ** 64,)), OverflowError, None),
+    (lambda p: p.apply("identity", ({"k": [-(2 ** 63) - 1]},)), OverflowError, None),
+    (lambda p: p.map("identity", range(2 ** 63 - 2, 2 ** 63 + 2)), OverflowError, 2),
+    (lambda p: p.map("identity", list(range(300)) + [2 ** 70]), OverflowError, 300),
+    (lambda p: p.map("identity", ["a", "b\0"]), ValueError, 1),
+    (lambda p: p.map("identity", ["a", "b", "x\udc80"]), UnicodeEncodeError, 2),
+    (lambda p: p.starmap("add", [(1, 2), (3, 2 ** 70)]), OverflowError, 1),
+    (lambda p: p.apply("identity", ("x\udc80",)), UnicodeEncodeError, None),
+    (lambda p: p.apply_async("identity", (2 ** 64,)).get(timeout=5), OverflowError, None),
+    (lambda p: p.map_async("identity", [1, "\0"]).get(timeout=5), ValueError, 1),
+])
+def test_what_poolds_json_cannot_carry_is_refused_in_the_caller_by_its_item(pool, call, cls, index):
+    # poold's JSON holds ints within 64 bits and strings without NUL or half
+    # a surrogate pair: the caller is told which item, before anything is sent.
+    with pytest.raises(cls) as caught:
+        call(pool)
+    assert not isinstance(caught.value, poold.RemoteError)  # not poold's 400: never sent
+    assert caught.value.index == index
+    words = str(caught.value) + " ".join(getattr(caught.value, "__notes__", []))
+    assert ("an item of the iterable" if index is not None else "the call") in words
+
+
+def test_a_long_maps_item_poold_cannot_carry_is_named_by_its_place_in_the_whole(pool, monkeypatch):
+    monkeypatch.setattr(pool_module, "PART_ITEMS", 500)
+    items = list(range(3000))
+    items[2100] = 2 ** 64
+    with pytest.raises(OverflowError, match="an item of the iterable") as caught:
+        pool.map("identity", items, chunksize=100)  # the fifth part's 100th
+    assert caught.value.index == 2100
+
+
+def test_an_imap_item_poold_cannot_carry_ends_the_items_there(pool):
+    for bad, cls in ((2 ** 70, OverflowError), ("\0", ValueError), ("\udc80", UnicodeEncodeError)):
+        it = pool.imap("identity", iter([1, 2, bad, 4]))
+        assert [next(it), next(it)] == [1, 2]
+        with pytest.raises(cls, match="an item of the iterable|surrogates"):
+            next(it)
 
 
 def test_what_json_cannot_carry_is_refused_in_the_caller(pool):

@@ -1,6 +1,7 @@
 """What a call raises: a function's exception as the same built-in class,
 or a RemoteError named after its type, with the remote traceback as its
 cause; poold's own outcomes as the documented RemoteError subclasses."""
+import itertools
 import json
 import time
 import urllib.request
@@ -211,8 +212,56 @@ def test_an_imap_item_poold_cannot_carry_ends_the_items_there(pool):
     for bad, cls in ((2 ** 70, OverflowError), ("\0", ValueError), ("\udc80", UnicodeEncodeError)):
         it = pool.imap("identity", iter([1, 2, bad, 4]))
         assert [next(it), next(it)] == [1, 2]
-        with pytest.raises(cls, match="an item of the iterable|surrogates"):
+        with pytest.raises(cls, match="an item of the iterable|surrogates") as caught:
             next(it)
+        assert caught.value.index == 2
+
+
+def test_a_streamed_maps_item_poold_cannot_carry_is_named_by_its_index(pool):
+    # Past PREFIX items an iterator's map streams: the item is still named.
+    def items(bad):
+        for k in range(pool_module.PREFIX + 5000):
+            yield bad if k == pool_module.PREFIX + 1234 else k
+
+    for bad, cls in ((2 ** 70, OverflowError), ("\0", ValueError), ("\udc80", UnicodeEncodeError)):
+        with pytest.raises(cls) as caught:
+            pool.map("identity", items(bad))
+        assert caught.value.index == pool_module.PREFIX + 1234
+
+
+NS = 1796625600387792235  # a time.time_ns(): 19 digits, within 64 bits
+
+
+WIDE_DIGITS = [2 ** 63 - 1, -2 ** 63, NS]
+DIGIT_TEXTS = [str(x) * 2 for x in WIDE_DIGITS]
+
+
+@pytest.mark.parametrize("call, expected", [
+    (lambda p: p.map("identity", WIDE_DIGITS * 300), WIDE_DIGITS * 300),  # past 256 ints: the short way
+    (lambda p: p.map_async("identity", WIDE_DIGITS * 300).get(timeout=10), WIDE_DIGITS * 300),
+    (lambda p: list(p.imap("identity", iter(WIDE_DIGITS))), WIDE_DIGITS),
+    (lambda p: sorted(p.imap_unordered("identity", iter(WIDE_DIGITS))), sorted(WIDE_DIGITS)),
+    (lambda p: p.map("identity", iter(WIDE_DIGITS * 3400)), WIDE_DIGITS * 3400),  # streamed
+    (lambda p: p.map("identity", DIGIT_TEXTS), DIGIT_TEXTS),
+    (lambda p: list(p.imap("identity", iter(DIGIT_TEXTS))), DIGIT_TEXTS),
+])
+def test_what_poolds_json_carries_is_sent_though_its_digits_run_long(pool, call, expected):
+    # 19 digits (a nanosecond clock, 2**63 - 1) fit in 64 bits: no refusal,
+    # no short answer.
+    assert call(pool) == expected
+
+
+def test_a_fault_of_the_clients_own_while_sending_is_raised_not_a_short_answer(pool, monkeypatch):
+    from poold import _stream
+
+    def broken(items):
+        raise RuntimeError("broken")
+
+    monkeypatch.setattr(_stream, "lines_text", broken)
+    with pytest.raises(RuntimeError, match="broken"):
+        list(pool.imap("identity", iter([1, 2, 3])))
+    with pytest.raises(RuntimeError, match="broken"):
+        pool.map("identity", iter(range(pool_module.PREFIX + 1)))
 
 
 def test_what_json_cannot_carry_is_refused_in_the_caller(pool):

@@ -240,6 +240,8 @@ class Pool:
 
         def run(caught):
             for k in turns:
+                if group.aborted:  # interrupted: no part more is encoded, nor sent
+                    return
                 try:
                     answers[k] = (True, self._map_one(name, items[starts[k]:starts[k] + size], chunksize, group))
                 except caught as exc:  # raised in the caller's thread below

@@ -41,7 +41,7 @@ def lines_text(items):
     what poold refuses (good_prefix finds it)."""
     ints = set(map(type, items)) == {int}
     text = "\n".join(map(str, items) if ints else map(encode_text, items))
-    if long_digits(text) and not (ints_fit(items) if ints else wide_int(items) is None) \
+    if (not ints_fit(items) if ints else long_digits(text) and wide_int(items) is not None) \
             or not ints and uncarried(text):
         raise ValueError("an item poold cannot carry")
     return (text + "\n").encode()

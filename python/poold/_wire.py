@@ -66,7 +66,17 @@ def _walk(value, bad):
 
 def wide_int(value):
     """An int in value past 64 bits, or None (bool is not counted)."""
-    return _walk(value, lambda v: isinstance(v, int) and not isinstance(v, bool) and v not in INT64)
+    if type(value) is list and value and set(map(type, value)) == {int}:
+        # A list of plain ints (a map's items or results, in 19 digits
+        # each: a nanosecond clock) is looked at in C, not walked.
+        return None if ints_fit(value) else next(filter(_wide, value))
+    return _walk(value, _wide)
+
+
+def _wide(v):
+    # Compared, not `v in INT64`: range's `in` walks the range for an int
+    # of another class (an IntEnum), 2**64 steps with the GIL held.
+    return isinstance(v, int) and not isinstance(v, bool) and not INT64.start <= v < INT64.stop
 
 
 def lone_surrogate(value):

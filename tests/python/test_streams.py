@@ -135,6 +135,19 @@ def test_every_map_succeeds_past_the_queue_and_the_body_bounds(make_server):
         p.terminate()
 
 
+def test_a_starmap_past_the_queue_names_the_failing_item_by_its_index_in_the_whole(make_server):
+    srv = make_server("--max-queue", "10")
+    p = poold.Pool(url=srv.url, api_key="")
+    try:
+        for call in (lambda items: p.starmap("divide", items, chunksize=1),
+                     lambda items: p.starmap_async("divide", items, chunksize=1).get(30)):
+            with pytest.raises(ZeroDivisionError) as caught:
+                call([(1, 1)] * 50 + [(1, 0)] + [(1, 1)] * 9)  # in parts of 10 tasks: the sixth's first
+            assert caught.value.index == 50
+    finally:
+        p.terminate()
+
+
 def slow_items(count, every):
     for i in range(count):
         time.sleep(every)

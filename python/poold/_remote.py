@@ -8,7 +8,7 @@ import time
 import uuid
 
 from . import errors
-from ._wire import INT64, lone_surrogate, long_digits, uncarried, wide_int
+from ._wire import INT64, ints_fit, lone_surrogate, long_digits, uncarried, wide_int
 
 RETRY_BUDGET = 30.0  # seconds one call may spend waiting out 503s
 JSON = b"Content-Type: application/json\r\n"
@@ -28,7 +28,7 @@ def encode(obj):
     text = _ints_text(items)
     if text is not None:
         if type(items) is range and items and (items[0] not in INT64 or items[-1] not in INT64) \
-                or type(items) is list and long_digits(text):
+                or type(items) is list and not ints_fit(items):  # in C: cheaper than long_digits
             raise _refusal(obj, "wide", items)
         head = encode_text({k: v for k, v in obj.items() if k != "iterable"})
         return b"".join(((head[:-1] + ("," if len(head) > 2 else "") + '"iterable":').encode(), text.encode(), b"}"))

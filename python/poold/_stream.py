@@ -28,7 +28,7 @@ import time
 
 from . import _http, _remote, errors
 from ._remote import checked_text, encode, encode_text
-from ._wire import long_digits, uncarried
+from ._wire import ints_fit, long_digits, uncarried, wide_int
 
 NDJSON = b"Content-Type: application/x-ndjson\r\n"
 BLOCK = 1024  # items encoded together
@@ -41,7 +41,8 @@ def lines_text(items):
     what poold refuses (good_prefix finds it)."""
     ints = set(map(type, items)) == {int}
     text = "\n".join(map(str, items) if ints else map(encode_text, items))
-    if long_digits(text) or not ints and uncarried(text):
+    if (not ints_fit(items) if ints else long_digits(text) and wide_int(items) is not None) \
+            or not ints and uncarried(text):
         raise ValueError("an item poold cannot carry")
     return (text + "\n").encode()
 
@@ -192,6 +193,12 @@ class Stream:
                     break
             if self.feeder.failure is not None and self.failure is None:
                 self.failure, self.failed_at = self.feeder.failure, self.sent
+        except BaseException as exc:
+            # A fault of the sender's own: raised in the caller after the
+            # items sent, as the iterable's would be; a thread that died
+            # of it would end the answer short, without a word.
+            if self.failure is None:
+                self.failure, self.failed_at = exc, self.sent
         finally:
             if self.failure is not None or self.closed:
                 self.feeder.stop()
@@ -214,6 +221,8 @@ class Stream:
                 parts.append(data)
                 count += data.count(b"\n")
                 self.failure, self.failed_at = bad, self.sent + count
+                if getattr(bad, "index", 0) is None:  # a refusal (_remote._refusal): its item, in the whole
+                    bad.index = self.failed_at
                 break
             parts.append(data)
             count += len(block)

@@ -183,7 +183,9 @@ class Pool:
     def _starmap_parts(self, name, items, chunksize):
         """starmap of items as one call, or, refused as too large (more
         tasks than --max-queue holds, a body past --max-body), as calls
-        that fit, one after another."""
+        that fit, one after another: the first that fails ends it, as a
+        failed item ends one call (poold drops its tasks not started),
+        its item's index made the one in the whole."""
         try:
             return self._remote.post(b"/v1/starmap", encode(_map_call(name, items, chunksize)), name)["results"]
         except errors.BadRequest as exc:
@@ -192,7 +194,12 @@ class Pool:
                 raise
         results = []
         for start in range(0, len(items), size):
-            results += self._starmap_parts(name, items[start:start + size], chunksize)
+            try:
+                results += self._starmap_parts(name, items[start:start + size], chunksize)
+            except Exception as exc:
+                if getattr(exc, "index", None) is not None:
+                    exc.index += start
+                raise
         return results
 
     def _map_list(self, name, items, chunksize):
@@ -240,6 +247,8 @@ class Pool:
 
         def run(caught):
             for k in turns:
+                if group.aborted:  # interrupted: no part more is encoded, nor sent
+                    return
                 try:
                     answers[k] = (True, self._map_one(name, items[starts[k]:starts[k] + size], chunksize, group))
                 except caught as exc:  # raised in the caller's thread below

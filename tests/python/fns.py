@@ -4,6 +4,7 @@ import poold, the client's own package (the runtime puts it on the path).
 """
 import os
 import time
+from http import HTTPStatus
 
 from poold import current_process
 
@@ -105,3 +106,8 @@ def text_of(codes):
     """text_of(codes): the str of those code points (ValueError for one out
     of range)."""
     return "".join(map(chr, codes))
+
+
+def status_and(text):
+    """status_and(text): [HTTPStatus.OK, text]: an IntEnum beside text."""
+    return [HTTPStatus.OK, text]

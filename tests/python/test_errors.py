@@ -1,14 +1,18 @@
 """What a call raises: a function's exception as the same built-in class,
 or a RemoteError named after its type, with the remote traceback as its
 cause; poold's own outcomes as the documented RemoteError subclasses."""
+import itertools
 import json
+import os
+import subprocess
+import sys
 import time
 import urllib.request
 
 import pytest
 
 import poold
-from conftest import API_KEY
+from conftest import API_KEY, ROOT
 from multiprocessing.pool import RemoteTraceback
 from poold import _remote, errors
 from poold import pool as pool_module
@@ -211,8 +215,81 @@ def test_an_imap_item_poold_cannot_carry_ends_the_items_there(pool):
     for bad, cls in ((2 ** 70, OverflowError), ("\0", ValueError), ("\udc80", UnicodeEncodeError)):
         it = pool.imap("identity", iter([1, 2, bad, 4]))
         assert [next(it), next(it)] == [1, 2]
-        with pytest.raises(cls, match="an item of the iterable|surrogates"):
+        with pytest.raises(cls, match="an item of the iterable|surrogates") as caught:
             next(it)
+        assert caught.value.index == 2
+
+
+def test_a_streamed_maps_item_poold_cannot_carry_is_named_by_its_index(pool):
+    # Past PREFIX items an iterator's map streams: the item is still named.
+    def items(bad):
+        for k in range(pool_module.PREFIX + 5000):
+            yield bad if k == pool_module.PREFIX + 1234 else k
+
+    for bad, cls in ((2 ** 70, OverflowError), ("\0", ValueError), ("\udc80", UnicodeEncodeError)):
+        with pytest.raises(cls) as caught:
+            pool.map("identity", items(bad))
+        assert caught.value.index == pool_module.PREFIX + 1234
+
+
+NS = 1796625600387792235  # a time.time_ns(): 19 digits, within 64 bits
+
+
+WIDE_DIGITS = [2 ** 63 - 1, -2 ** 63, NS]
+DIGIT_TEXTS = [str(x) * 2 for x in WIDE_DIGITS]
+
+
+@pytest.mark.parametrize("call, expected", [
+    (lambda p: p.map("identity", WIDE_DIGITS * 300), WIDE_DIGITS * 300),  # past 256 ints: the short way
+    (lambda p: p.map_async("identity", WIDE_DIGITS * 300).get(timeout=10), WIDE_DIGITS * 300),
+    (lambda p: list(p.imap("identity", iter(WIDE_DIGITS))), WIDE_DIGITS),
+    (lambda p: sorted(p.imap_unordered("identity", iter(WIDE_DIGITS))), sorted(WIDE_DIGITS)),
+    (lambda p: p.map("identity", iter(WIDE_DIGITS * 3400)), WIDE_DIGITS * 3400),  # streamed
+    (lambda p: p.map("identity", DIGIT_TEXTS), DIGIT_TEXTS),
+    (lambda p: list(p.imap("identity", iter(DIGIT_TEXTS))), DIGIT_TEXTS),
+])
+def test_what_poolds_json_carries_is_sent_though_its_digits_run_long(pool, call, expected):
+    # 19 digits (a nanosecond clock, 2**63 - 1) fit in 64 bits: no refusal,
+    # no short answer.
+    assert call(pool) == expected
+
+
+def test_wide_int_finds_the_int_past_64_bits_in_a_list_of_ints_and_nothing_else():
+    from enum import IntEnum
+    from poold import _wire
+    big = IntEnum("Big", {"A": 2 ** 64})
+    assert _wire.wide_int([NS] * 1000 + [2 ** 63]) == 2 ** 63
+    assert _wire.wide_int([NS, -2 ** 63 - 1, 0]) == -2 ** 63 - 1
+    assert _wire.wide_int([2 ** 63 - 1, -2 ** 63]) is None
+    assert _wire.wide_int([]) is None and _wire.wide_int([True, False]) is None
+    assert _wire.wide_int([1, big.A]) == 2 ** 64  # an int of a class of its own: walked
+    assert _wire.wide_int({"k": [1, 2 ** 64]}) == 2 ** 64
+    assert _wire.wide_int({2 ** 64: 1}) is None  # json.dumps writes the key as a str
+
+
+def test_an_int_enum_beside_19_digits_is_sent_and_returned_at_once(pool):
+    # range's `in` walks the range for an int of another class than int:
+    # 2**64 steps for an IntEnum, if it were asked of INT64, in C, the GIL
+    # held: the caller's own process is the one to bound it.
+    code = ("import poold; from http import HTTPStatus\n"
+            "print(poold.Pool().apply('identity', ([HTTPStatus.OK, '1' * 19],)))")
+    env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "python"))
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=30)
+    assert done.stdout == "[200, '1111111111111111111']\n", done.stderr
+    assert pool.apply("status_and", ("1" * 19,)) == [200, "1" * 19]  # the runtime's answer, in time
+
+
+def test_a_fault_of_the_clients_own_while_sending_is_raised_not_a_short_answer(pool, monkeypatch):
+    from poold import _stream
+
+    def broken(items):
+        raise RuntimeError("broken")
+
+    monkeypatch.setattr(_stream, "lines_text", broken)
+    with pytest.raises(RuntimeError, match="broken"):
+        list(pool.imap("identity", iter([1, 2, 3])))
+    with pytest.raises(RuntimeError, match="broken"):
+        pool.map("identity", iter(range(pool_module.PREFIX + 1)))
 
 
 def test_what_json_cannot_carry_is_refused_in_the_caller(pool):

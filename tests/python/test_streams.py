@@ -135,6 +135,19 @@ def test_every_map_succeeds_past_the_queue_and_the_body_bounds(make_server):
         p.terminate()
 
 
+def test_a_starmap_past_the_queue_names_the_failing_item_by_its_index_in_the_whole(make_server):
+    srv = make_server("--max-queue", "10")
+    p = poold.Pool(url=srv.url, api_key="")
+    try:
+        for call in (lambda items: p.starmap("divide", items, chunksize=1),
+                     lambda items: p.starmap_async("divide", items, chunksize=1).get(30)):
+            with pytest.raises(ZeroDivisionError) as caught:
+                call([(1, 1)] * 50 + [(1, 0)] + [(1, 1)] * 9)  # in parts of 10 tasks: the sixth's first
+            assert caught.value.index == 50
+    finally:
+        p.terminate()
+
+
 def slow_items(count, every):
     for i in range(count):
         time.sleep(every)
@@ -270,6 +283,27 @@ def test_ctrl_c_in_a_long_map_raises_at_once_and_poold_drops_its_parts(pool, mon
     began = time.monotonic()
     assert pool.apply("sqr", (3,)) == 9  # the parts' chunks were dropped, not left ahead of it
     assert time.monotonic() - began < 3
+
+
+def test_once_a_long_map_is_interrupted_its_threads_start_no_more_parts(pool, monkeypatch):
+    monkeypatch.setattr(pool_module, "PART_ITEMS", 100)
+    monkeypatch.setattr(pool_module, "THREADS", 2)
+    calls = []
+    one = pool._map_one
+
+    def part(name, items, chunksize, *rest):
+        calls.append(threading.current_thread())
+        if threading.current_thread() is threading.main_thread():
+            time.sleep(0.3)  # the other thread's part under way
+            raise KeyboardInterrupt  # Ctrl-C in the caller's own part
+        return one(name, items, chunksize, *rest)
+
+    monkeypatch.setattr(pool, "_map_one", part)
+    with pytest.raises(KeyboardInterrupt):
+        pool.map("nap", [0.05] * 2000, chunksize=10)  # 20 parts of 2.5 s
+    time.sleep(0.5)  # what the other thread does after the abort
+    # One part each, then none: not the 18 others, each encoded and refused.
+    assert len(calls) == 2
 
 
 def test_a_long_map_past_the_queue_goes_as_one_call_not_parts_that_wait_on_each_other(make_server, monkeypatch):

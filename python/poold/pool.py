@@ -120,7 +120,6 @@ class Pool:
         self._remote = Remote(self._client, self._stop)
         self._lock = threading.Lock()
         self._life = _Life(self._client, self._stop)
-        self._streams = self._life.streams
         # As Pool's util.Finalize: a pool collected, or left running at the
         # interpreter's exit, is terminated (its jobs deleted on the server).
         self._terminate_once = weakref.finalize(self, self._life.end)
@@ -234,8 +233,9 @@ class Pool:
         encodes and decodes), as Pool's task and result threads overlap its
         workers; parts this small leave the workers little to wait for at
         the start (the first body) and the caller little at the end (the
-        last answer). Every part runs to its end, and the first failure in
-        the items' order is raised, as one call's on_error "raise" would.
+        last answer). Every part runs to its end (one call would drop its
+        tasks not started once an item failed), and the failure of the
+        lowest index is raised, as one call's on_error "raise" raises it.
         Interrupted (KeyboardInterrupt), it raises at once, and the parts
         under way end with their connections, which makes poold drop their
         work, as it does one call's."""
@@ -329,7 +329,7 @@ class Pool:
         if buffersize is not None:
             call["buffersize"] = buffersize
         stream = Stream(self._remote, path, call, iterable, name, 1 if buffersize is not None else WINDOW)
-        self._streams.add(stream)
+        self._life.watch(stream)
         return stream
 
     # --- asynchronous calls: poold's jobs ---
@@ -453,6 +453,11 @@ class _Life:
         self.stop = stop
         self.jobs = None
         self.streams = weakref.WeakSet()
+        self.lock = threading.Lock()  # a WeakSet copied while another thread adds raises
+
+    def watch(self, stream):
+        with self.lock:
+            self.streams.add(stream)
 
     def end(self):
         """terminate()'s work, once: the jobs not ended deleted, the
@@ -460,7 +465,9 @@ class _Life:
         self.stop.set()
         if self.jobs is not None:
             self.jobs.terminate()
-        for stream in list(self.streams):
+        with self.lock:
+            streams = list(self.streams)
+        for stream in streams:
             stream.close()
         self.client.close()
 

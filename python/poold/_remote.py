@@ -8,7 +8,7 @@ import time
 import uuid
 
 from . import errors
-from ._wire import INT64, ints_fit, lone_surrogate, long_digits, uncarried, wide_int
+from ._wire import INT64, fault, ints_fit, lone_surrogate, uncarried, wide_int
 
 RETRY_BUDGET = 30.0  # seconds one call may spend waiting out 503s
 JSON = b"Content-Type: application/json\r\n"
@@ -28,7 +28,7 @@ def encode(obj):
     text = _ints_text(items)
     if text is not None:
         if type(items) is range and items and (items[0] not in INT64 or items[-1] not in INT64) \
-                or type(items) is list and not ints_fit(items):  # in C: cheaper than long_digits
+                or type(items) is list and not ints_fit(items):  # in C: cheaper than _wire.fault's scan
             raise _refusal(obj, "wide", items)
         head = encode_text({k: v for k, v in obj.items() if k != "iterable"})
         return b"".join(((head[:-1] + ("," if len(head) > 2 else "") + '"iterable":').encode(), text.encode(), b"}"))
@@ -40,7 +40,7 @@ def checked_text(value, items=None, where="the call"):
     value is where; items: the iterable it holds, whose item at fault is
     named."""
     text = encode_text(value)
-    what = "wide" if long_digits(text) and wide_int(value) is not None else uncarried(text)
+    what = fault(value, text)
     if what is not None:
         raise _refusal(value, what, items, where)
     return text
@@ -57,20 +57,20 @@ def _refusal(value, what, items=None, where="the call"):
     """The exception for what poold cannot carry in value ("wide", "lone",
     "nul"; see _wire): the first item of items at fault (its index the
     exception's), else value as a whole."""
-    fault = _FAULTS[what]
+    find = _FAULTS[what]
     index = None
     if isinstance(items, (list, tuple, range)):
-        index = next((k for k, item in enumerate(items) if fault(item) is not None), None)
+        index = next((k for k, item in enumerate(items) if find(item) is not None), None)
         value = value if index is None else items[index]
     # The index is the exception's, not its words': a long map's part
     # raises it, and the map sets it to the item's place in the whole.
     where = where if index is None else "an item of the iterable"
     if what == "wide":
         exc = OverflowError("%s holds an integer past 64 bits (%d), which poold's JSON cannot carry: "
-                            "send it as a str or a float" % (where, fault(value)))
+                            "send it as a str or a float" % (where, find(value)))
     elif what == "lone":
         try:
-            fault(value).encode("utf-8")
+            find(value).encode("utf-8")
         except UnicodeEncodeError as raised:  # UTF-8's own words, its position in the str
             exc = raised.with_traceback(None)
         exc.add_note("%s holds this str, which poold's JSON (UTF-8) cannot carry "

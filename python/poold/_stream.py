@@ -28,7 +28,7 @@ import time
 
 from . import _http, _remote, errors
 from ._remote import checked_text, encode, encode_text
-from ._wire import ints_fit, long_digits, uncarried, wide_int
+from ._wire import fault, ints_fit
 
 NDJSON = b"Content-Type: application/x-ndjson\r\n"
 BLOCK = 1024  # items encoded together
@@ -41,8 +41,7 @@ def lines_text(items):
     what poold refuses (good_prefix finds it)."""
     ints = set(map(type, items)) == {int}
     text = "\n".join(map(str, items) if ints else map(encode_text, items))
-    if (not ints_fit(items) if ints else long_digits(text) and wide_int(items) is not None) \
-            or not ints and uncarried(text):
+    if (not ints_fit(items)) if ints else (fault(items, text) is not None):
         raise ValueError("an item poold cannot carry")
     return (text + "\n").encode()
 

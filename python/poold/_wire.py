@@ -46,6 +46,16 @@ def uncarried(text):
     return None
 
 
+def fault(value, text):
+    """What poold refuses in value, whose JSON text (as json.dumps writes
+    it) is text: "wide" (an int past 64 bits), "lone", "nul", or None.
+    Only a text with a run of 19 digits can hold a wide int: the walk is
+    for those."""
+    if len(text) >= 19 and long_digits(text) and wide_int(value) is not None:
+        return "wide"
+    return uncarried(text)
+
+
 def _walk(value, bad):
     """The first int or str in value (in lists, tuples, dicts' values and
     str keys: json.dumps writes other keys as str) for which bad() is

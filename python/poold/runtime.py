@@ -23,7 +23,7 @@ import os
 import sys
 import traceback
 
-from poold._wire import lone_surrogate, long_digits, uncarried, wide_int
+from poold._wire import fault, lone_surrogate, wide_int
 
 PROTOCOL = 1
 
@@ -116,12 +116,10 @@ def encoded(fn, value):
     except (TypeError, ValueError, RecursionError) as exc:
         return refused("TypeError", f"{fn.__name__}() returned a {type(value).__name__}, "
                        f"which JSON cannot carry: {exc}")
-    # Only a text with a long run of digits can hold such an int: the walk
-    # is for those.
-    if long_digits(text) and (wide := wide_int(value)) is not None:
+    bad = fault(value, text)
+    if bad == "wide":
         return refused("OverflowError", f"{fn.__name__}() returned an integer that does not fit in "
-                       f"64 bits ({wide}): return it as a str or a float")
-    bad = uncarried(text)
+                       f"64 bits ({wide_int(value)}): return it as a str or a float")
     if bad == "lone":
         # UTF-8's own words, which the client makes a UnicodeEncodeError of
         # again: the codec, the character, its place in the str.
@@ -179,9 +177,7 @@ def carried(fn, values):
         text = ENCODE(values)
     except (TypeError, ValueError, RecursionError):
         return None
-    if (len(text) >= 19 and long_digits(text) and wide_int(values) is not None) or uncarried(text):
-        return None
-    return text
+    return text if fault(values, text) is None else None
 
 
 def answer(fn, rid, values, errors):
